@@ -1,0 +1,170 @@
+//! Composition root: configuration → running server. The only module that names concrete
+//! types (`Pkcs11Hsm`, `SqliteStore`). Start-up order: HSM, database, audit, service,
+//! listener. Shutdown order: stop accepting, finish in-flight requests, flush the audit
+//! trail, close the HSM.
+
+use crate::audit::{AuditSettings, AuditSink};
+use crate::clock::{Clock, SystemClock};
+use crate::hsm::{Hsm, HsmSettings, Pkcs11Hsm};
+use crate::http::{AppState, Metrics};
+use crate::service::{Service, ServiceSettings};
+use crate::store::{SqliteStore, Store};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Certificate chain and private key of the HTTPS listener, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Everything needed to run the service.
+pub struct AppConfig {
+    pub hsm: HsmSettings,
+    pub database: PathBuf,
+    /// `None` serves plain HTTP; only allowed on loopback (checked by [`start`]).
+    pub tls: Option<TlsFiles>,
+    pub audit: AuditSettings,
+    pub service: ServiceSettings,
+    /// How often scheduled rotation and trash purge run.
+    pub maintenance_every: Duration,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppConfig {
+    /// Defaults for everything but where the HSM and the database are.
+    pub fn new(hsm: HsmSettings, database: PathBuf, tls: Option<TlsFiles>) -> Self {
+        Self {
+            hsm,
+            database,
+            tls,
+            audit: AuditSettings::default(),
+            service: ServiceSettings::default(),
+            maintenance_every: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A server that is accepting requests.
+pub struct Running {
+    pub service: Arc<Service>,
+    pub local_addr: SocketAddr,
+    pub url: String,
+    handle: axum_server::Handle<SocketAddr>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    maintenance: tokio::task::JoinHandle<()>,
+    audit: tokio::task::JoinHandle<()>,
+    hsm: Arc<Pkcs11Hsm>,
+}
+
+/// Installs the process-wide rustls crypto provider (ring); later calls are no-ops.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Starts the service on `listener`.
+pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow::Result<Running> {
+    let local_addr = listener.local_addr()?;
+    if config.tls.is_none() && !local_addr.ip().is_loopback() {
+        anyhow::bail!("plain HTTP is allowed only on a loopback address, not {local_addr}");
+    }
+    install_crypto_provider();
+    let hsm_settings = config.hsm;
+    let hsm = tokio::task::spawn_blocking(move || Pkcs11Hsm::connect(hsm_settings))
+        .await?
+        .context("cannot open the HSM token")?;
+    let hsm = Arc::new(hsm);
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.database)
+            .await
+            .with_context(|| format!("cannot open the database {}", config.database.display()))?,
+    );
+    let (audit, audit_task) = AuditSink::start(Arc::clone(&store), config.audit);
+    let service = Arc::new(Service::new(
+        store,
+        Arc::clone(&hsm) as Arc<dyn Hsm>,
+        audit,
+        config.clock,
+        config.service,
+    ));
+    service
+        .prepare()
+        .await
+        .context("cannot prepare the HSM system keys")?;
+    let maintenance = tokio::spawn(maintain(Arc::clone(&service), config.maintenance_every));
+
+    let state = AppState {
+        service: Arc::clone(&service),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    listener.set_nonblocking(true)?;
+    let (server, scheme) = match &config.tls {
+        Some(tls) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .context("cannot load the TLS certificate and key")?;
+            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+            (tokio::spawn(server.serve(app)), "https")
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            (tokio::spawn(server.serve(app)), "http")
+        }
+    };
+    let host = if local_addr.ip().is_loopback() && local_addr.is_ipv4() {
+        "127.0.0.1".to_owned()
+    } else {
+        local_addr.ip().to_string()
+    };
+    let url = format!("{scheme}://{host}:{}", local_addr.port());
+    tracing::info!(%url, "coffer is serving");
+    Ok(Running {
+        service,
+        local_addr,
+        url,
+        handle,
+        server,
+        maintenance,
+        audit: audit_task,
+        hsm,
+    })
+}
+
+async fn maintain(service: Arc<Service>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = service.maintain().await {
+            tracing::warn!(error = ?e, "maintenance run failed; will retry");
+        }
+    }
+}
+
+impl Running {
+    /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded), flush the
+    /// audit trail, close the HSM session.
+    pub async fn shutdown(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        let _ = self.server.await;
+        self.maintenance.abort();
+        let _ = self.maintenance.await;
+        // The committer ends once the last handle (held by the service) is gone.
+        drop(self.service);
+        if tokio::time::timeout(Duration::from_secs(5), self.audit)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit committer still busy at shutdown");
+        }
+        self.hsm.close();
+        tracing::info!("coffer stopped");
+    }
+}

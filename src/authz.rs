@@ -1,0 +1,368 @@
+//! Flags: the grammar, the catalogue and the matching rule of `api.md`. Pure functions.
+//!
+//! A pattern matches a required flag when it has at least as many segments, every segment
+//! is `*` or equal to the flag's segment at that position, and every extra segment is `*`.
+//! A `false` entry denies and beats any `true`.
+
+use std::collections::BTreeMap;
+
+/// Who a principal is, as far as authorization cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalKind {
+    /// A human: manages, never performs cryptographic operations.
+    User,
+    /// A non-human client: performs cryptographic operations, never manages principals.
+    App,
+}
+
+/// Which kinds of principal a flag can ever take effect for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Management of accounts, principals, credentials and the audit log.
+    UsersOnly,
+    /// Cryptographic operations.
+    AppsOnly,
+    /// Object management both may do.
+    Both,
+}
+
+impl Audience {
+    pub fn admits(self, kind: PrincipalKind) -> bool {
+        match self {
+            Audience::Both => true,
+            Audience::UsersOnly => kind == PrincipalKind::User,
+            Audience::AppsOnly => kind == PrincipalKind::App,
+        }
+    }
+}
+
+/// Placeholder segment in the catalogue for a keyring name.
+const RING: &str = "<ring>";
+
+/// Every flag a route can require, with its audience. The list grows with new routes.
+pub const CATALOGUE: &[(&str, Audience)] = &[
+    ("account.create", Audience::UsersOnly),
+    ("account.read", Audience::UsersOnly),
+    ("account.write", Audience::UsersOnly),
+    ("account.delete", Audience::UsersOnly),
+    ("activity.read", Audience::UsersOnly),
+    ("apikey.read", Audience::UsersOnly),
+    ("apikey.write", Audience::UsersOnly),
+    ("user.read", Audience::UsersOnly),
+    ("user.write", Audience::UsersOnly),
+    ("user.password-reset", Audience::UsersOnly),
+    ("group.read", Audience::UsersOnly),
+    ("group.write", Audience::UsersOnly),
+    ("app.read", Audience::UsersOnly),
+    ("app.write", Audience::UsersOnly),
+    ("keyring.create", Audience::Both),
+    ("keyring.read", Audience::Both),
+    ("keyring.delete", Audience::Both),
+    ("keyring.<ring>.read", Audience::Both),
+    ("keyring.<ring>.delete", Audience::Both),
+    ("keyring.<ring>.encrypt", Audience::AppsOnly),
+    ("keyring.<ring>.decrypt", Audience::AppsOnly),
+    ("keyring.<ring>.rotate", Audience::Both),
+    ("keyring.<ring>.config.read", Audience::Both),
+    ("keyring.<ring>.config.write", Audience::Both),
+    ("keyring.<ring>.hash.read", Audience::Both),
+    ("keyring.<ring>.keys.read", Audience::Both),
+];
+
+/// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
+/// `[A-Za-z0-9_-]`.
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Why a flags object was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagsError {
+    #[error("flag pattern {0:?} is malformed: segments are '*' or 1-64 chars of [A-Za-z0-9_-]")]
+    Malformed(String),
+    #[error("flag pattern {0:?} matches no flag of the catalogue")]
+    Unknown(String),
+    #[error("flag {flag:?} can never take effect for a {kind:?} principal")]
+    WrongAudience { flag: String, kind: PrincipalKind },
+    #[error("flags may only be narrowed: {0:?} would grant something the key cannot do now")]
+    Widening(String),
+    #[error("at least one flag is required")]
+    Empty,
+}
+
+/// A validated flags object: pattern → grant (`true`) or deny (`false`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Flags(BTreeMap<String, bool>);
+
+fn segments(pattern: &str) -> Vec<&str> {
+    pattern.split('.').collect()
+}
+
+/// The matching rule of `api.md`.
+pub fn pattern_matches(pattern: &str, flag: &str) -> bool {
+    let p = segments(pattern);
+    let f = segments(flag);
+    p.len() >= f.len()
+        && p.iter().zip(&f).all(|(ps, fs)| *ps == "*" || ps == fs)
+        && p[f.len()..].iter().all(|ps| *ps == "*")
+}
+
+/// Like [`pattern_matches`], against a catalogue entry whose `<ring>` segment stands for any
+/// valid name.
+fn pattern_matches_template(pattern: &str, template: &str) -> bool {
+    let p = segments(pattern);
+    let t = segments(template);
+    p.len() >= t.len()
+        && p.iter()
+            .zip(&t)
+            .all(|(ps, ts)| *ps == "*" || ps == ts || (*ts == RING && is_valid_name(ps)))
+        && p[t.len()..].iter().all(|ps| *ps == "*")
+}
+
+/// The audience of a concrete flag, `None` if the flag is not in the catalogue.
+pub fn audience_of(flag: &str) -> Option<Audience> {
+    CATALOGUE
+        .iter()
+        .find(|(template, _)| {
+            pattern_matches_template(flag, template)
+                && segments(flag).len() == segments(template).len()
+        })
+        .map(|(_, audience)| *audience)
+}
+
+impl Flags {
+    /// Validates patterns for a key held by a principal of `kind`.
+    pub fn parse(raw: BTreeMap<String, bool>, kind: PrincipalKind) -> Result<Self, FlagsError> {
+        if raw.is_empty() {
+            return Err(FlagsError::Empty);
+        }
+        for (pattern, grant) in &raw {
+            if !segments(pattern)
+                .iter()
+                .all(|s| *s == "*" || is_valid_name(s))
+            {
+                return Err(FlagsError::Malformed(pattern.clone()));
+            }
+            let matched: Vec<Audience> = CATALOGUE
+                .iter()
+                .filter(|(template, _)| pattern_matches_template(pattern, template))
+                .map(|(_, audience)| *audience)
+                .collect();
+            if matched.is_empty() {
+                return Err(FlagsError::Unknown(pattern.clone()));
+            }
+            let explicit = !pattern.contains('*');
+            if *grant && explicit && !matched.iter().any(|a| a.admits(kind)) {
+                return Err(FlagsError::WrongAudience {
+                    flag: pattern.clone(),
+                    kind,
+                });
+            }
+        }
+        Ok(Self(raw))
+    }
+
+    /// Whether these flags grant `flag` (deny beats grant).
+    pub fn allows(&self, flag: &str) -> bool {
+        let mut granted = false;
+        for (pattern, grant) in &self.0 {
+            if pattern_matches(pattern, flag) {
+                if !grant {
+                    return false;
+                }
+                granted = true;
+            }
+        }
+        granted
+    }
+
+    /// Whether `self` grants nothing that `current` does not: every catalogue flag (with a
+    /// probe name for `<ring>`, plus every ring name `self` mentions) allowed by `self` must
+    /// be allowed by `current`.
+    pub fn narrows(&self, current: &Flags) -> Result<(), FlagsError> {
+        let mut rings: Vec<String> = vec!["\u{0}probe".to_owned()];
+        for pattern in self.0.keys().chain(current.0.keys()) {
+            let s = segments(pattern);
+            if s.len() > 1 && s[0] == "keyring" && s[1] != "*" {
+                rings.push(s[1].to_owned());
+            }
+        }
+        for (template, _) in CATALOGUE {
+            for ring in &rings {
+                let flag = template.replace(RING, ring);
+                if self.allows(&flag) && !current.allows(&flag) {
+                    let shown = if ring.starts_with('\u{0}') {
+                        template.to_string()
+                    } else {
+                        flag
+                    };
+                    return Err(FlagsError::Widening(shown));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The raw patterns, for storage and display.
+    pub fn as_map(&self) -> &BTreeMap<String, bool> {
+        &self.0
+    }
+
+    /// Flags that grant everything (the owner's bootstrap key).
+    pub fn everything() -> Self {
+        Self(BTreeMap::from([("*.*.*.*".to_owned(), true)]))
+    }
+}
+
+/// A principal may use `flag` only if its kind is in the flag's audience.
+pub fn kind_may_use(kind: PrincipalKind, flag: &str) -> bool {
+    audience_of(flag).is_some_and(|a| a.admits(kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(pairs: &[(&str, bool)], kind: PrincipalKind) -> Result<Flags, FlagsError> {
+        Flags::parse(
+            pairs.iter().map(|(p, g)| (p.to_string(), *g)).collect(),
+            kind,
+        )
+    }
+
+    #[test]
+    fn four_stars_grant_every_flag_of_the_catalogue() {
+        for (template, _) in CATALOGUE {
+            assert!(
+                pattern_matches("*.*.*.*", &template.replace(RING, "payments")),
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_wildcard_grants_config_read_of_any_ring() {
+        assert!(pattern_matches(
+            "keyring.*.config.*",
+            "keyring.payments.config.read"
+        ));
+        assert!(!pattern_matches(
+            "keyring.*.config.*",
+            "keyring.payments.encrypt"
+        ));
+    }
+
+    #[test]
+    fn a_short_pattern_grants_short_flags_only() {
+        assert!(pattern_matches("keyring.*", "keyring.read"));
+        assert!(!pattern_matches("keyring.*", "keyring.payments.encrypt"));
+    }
+
+    #[test]
+    fn extra_pattern_segments_must_be_stars() {
+        assert!(pattern_matches("keyring.read.*", "keyring.read"));
+        assert!(!pattern_matches("keyring.read.x", "keyring.read"));
+        assert!(pattern_matches(
+            "keyring.payments.encrypt",
+            "keyring.payments.encrypt"
+        ));
+        assert!(!pattern_matches(
+            "keyring.payments.encrypt",
+            "keyring.orders.encrypt"
+        ));
+    }
+
+    #[test]
+    fn deny_beats_grant() {
+        let f = flags(
+            &[("keyring.*.*", true), ("keyring.payments.decrypt", false)],
+            PrincipalKind::App,
+        )
+        .unwrap();
+        assert!(f.allows("keyring.payments.encrypt"));
+        assert!(!f.allows("keyring.payments.decrypt"));
+        assert!(f.allows("keyring.orders.decrypt"));
+    }
+
+    #[test]
+    fn nothing_is_granted_without_a_true_entry() {
+        let f = flags(&[("keyring.payments.decrypt", false)], PrincipalKind::App).unwrap();
+        assert!(!f.allows("keyring.payments.encrypt"));
+    }
+
+    #[test]
+    fn a_pattern_matching_no_catalogue_flag_is_refused_by_name() {
+        assert_eq!(
+            flags(&[("keyring.payments.explode", true)], PrincipalKind::App),
+            Err(FlagsError::Unknown("keyring.payments.explode".into()))
+        );
+        assert_eq!(
+            flags(&[("nosuch.*", true)], PrincipalKind::User),
+            Err(FlagsError::Unknown("nosuch.*".into()))
+        );
+        assert!(flags(&[("keyring.*", true)], PrincipalKind::App).is_ok());
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused() {
+        assert!(matches!(
+            flags(&[("keyring..read", true)], PrincipalKind::App),
+            Err(FlagsError::Malformed(_))
+        ));
+        assert!(matches!(
+            flags(&[("keyring.pay ments.encrypt", true)], PrincipalKind::App),
+            Err(FlagsError::Malformed(_))
+        ));
+        assert_eq!(flags(&[], PrincipalKind::App), Err(FlagsError::Empty));
+    }
+
+    #[test]
+    fn explicit_flags_that_cannot_apply_to_the_principal_are_refused() {
+        assert!(matches!(
+            flags(&[("keyring.payments.encrypt", true)], PrincipalKind::User),
+            Err(FlagsError::WrongAudience { .. })
+        ));
+        assert!(matches!(
+            flags(&[("group.write", true)], PrincipalKind::App),
+            Err(FlagsError::WrongAudience { .. })
+        ));
+        // Wildcards simply match less for such a principal.
+        assert!(flags(&[("*.*.*.*", true)], PrincipalKind::App).is_ok());
+        assert!(!kind_may_use(
+            PrincipalKind::User,
+            "keyring.payments.encrypt"
+        ));
+        assert!(kind_may_use(PrincipalKind::User, "keyring.payments.rotate"));
+        assert!(!kind_may_use(PrincipalKind::App, "group.write"));
+    }
+
+    #[test]
+    fn narrowing_is_allowed_and_widening_is_not() {
+        let current = flags(&[("keyring.payments.*", true)], PrincipalKind::App).unwrap();
+        let narrower = flags(&[("keyring.payments.encrypt", true)], PrincipalKind::App).unwrap();
+        let wider = flags(&[("keyring.*.encrypt", true)], PrincipalKind::App).unwrap();
+        let other = flags(&[("keyring.orders.encrypt", true)], PrincipalKind::App).unwrap();
+        assert!(narrower.narrows(&current).is_ok());
+        assert!(matches!(
+            wider.narrows(&current),
+            Err(FlagsError::Widening(_))
+        ));
+        assert!(matches!(
+            other.narrows(&current),
+            Err(FlagsError::Widening(_))
+        ));
+    }
+
+    #[test]
+    fn names_follow_the_rule() {
+        assert!(is_valid_name("payments_v2-eu"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name(&"a".repeat(65)));
+        assert!(!is_valid_name("a.b"));
+    }
+}

@@ -1,0 +1,72 @@
+//! Time, injectable so that scheduled behaviour is tested without sleeping.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// A source of the current time in Unix microseconds.
+pub trait Clock: Send + Sync + 'static {
+    fn now_micros(&self) -> i64;
+}
+
+/// The system's wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_micros(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A clock that moves only when told to (tests).
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// Starts at the current system time.
+    pub fn starting_now() -> Self {
+        Self(AtomicI64::new(SystemClock.now_micros()))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.0.fetch_add(
+            i64::try_from(by.as_micros()).unwrap_or(i64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_micros(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// RFC 3339 UTC rendering of a Unix-microseconds timestamp.
+pub fn rfc3339(micros: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses an RFC 3339 timestamp into Unix microseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_round_trips() {
+        let micros = 1_700_000_000_123_456;
+        assert_eq!(super::parse_rfc3339(&super::rfc3339(micros)), Some(micros));
+        assert!(super::rfc3339(0).starts_with("1970-01-01T00:00:00"));
+    }
+}

@@ -1,0 +1,73 @@
+//! The hardware security module, seen through one trait.
+//!
+//! Everything above this module talks to [`Hsm`]; only `app` names the concrete
+//! [`Pkcs11Hsm`]. Keys are addressed by label (`mk/<group>/v<n>`, `kr/<keyring>/v<n>`,
+//! `sys/...`); handles are a cache detail of the implementation.
+
+mod pkcs11;
+
+pub use pkcs11::{HsmSettings, Pkcs11Hsm, TokenAdmin};
+
+use crate::crypto::DataKey;
+use async_trait::async_trait;
+
+/// What went wrong in the HSM, in terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum HsmError {
+    /// The token, its session or its login is gone; the layer is reconnecting by itself.
+    #[error("the HSM is unavailable")]
+    Unavailable(#[source] Option<cryptoki::error::Error>),
+    /// Every HSM worker is busy and the queue is full: back-pressure, retry later.
+    #[error("the HSM queue is full")]
+    Busy,
+    /// No key with this label exists in the token.
+    #[error("no key labelled {0} in the token")]
+    KeyNotFound(String),
+    /// An authenticated decryption did not authenticate (GCM tag or AAD mismatch).
+    #[error("ciphertext did not authenticate")]
+    AuthenticationFailed,
+    /// Any other PKCS#11 failure: a bug or a misconfigured token.
+    #[error("PKCS#11 call failed")]
+    Internal(#[source] cryptoki::error::Error),
+}
+
+/// The operations Coffer needs from a token. Every call may block on the device, so the
+/// implementation runs them on its own threads; callers just `.await`.
+#[async_trait]
+pub trait Hsm: Send + Sync + 'static {
+    /// Creates an AES-256 master key usable only to wrap and unwrap keys.
+    async fn create_master_key(&self, label: &str) -> Result<(), HsmError>;
+    /// Creates an AES-256 key usable only to encrypt and decrypt inside the token
+    /// (keyrings with protection `hsm`).
+    async fn create_token_aes_key(&self, label: &str) -> Result<(), HsmError>;
+    /// Creates the HMAC key that turns API-key secrets into stored digests, if missing.
+    async fn ensure_hmac_key(&self, label: &str) -> Result<(), HsmError>;
+    /// Destroys a token key (trash purge, failed creation clean-up). Missing is success.
+    async fn destroy_key(&self, label: &str) -> Result<(), HsmError>;
+    /// Generates a fresh 256-bit data key inside the token and returns it together with its
+    /// RFC 5649 wrapping under the master key `master`.
+    async fn generate_wrapped_data_key(&self, master: &str)
+    -> Result<(DataKey, Vec<u8>), HsmError>;
+    /// Unwraps a data key previously wrapped under `master`.
+    async fn unwrap_data_key(&self, master: &str, wrapped: &[u8]) -> Result<DataKey, HsmError>;
+    /// AES-256-GCM encryption inside the token; returns ciphertext || 16-byte tag.
+    async fn gcm_encrypt(
+        &self,
+        key: &str,
+        nonce: [u8; 12],
+        aad: Vec<u8>,
+        plaintext: Vec<u8>,
+    ) -> Result<Vec<u8>, HsmError>;
+    /// AES-256-GCM decryption inside the token of ciphertext || tag.
+    async fn gcm_decrypt(
+        &self,
+        key: &str,
+        nonce: [u8; 12],
+        aad: Vec<u8>,
+        ciphertext: Vec<u8>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError>;
+    /// HMAC-SHA-256 with a token key.
+    async fn hmac_sha256(&self, key: &str, data: Vec<u8>) -> Result<[u8; 32], HsmError>;
+    /// Proves the token answers and the login holds (readiness probe).
+    async fn ping(&self) -> Result<(), HsmError>;
+}

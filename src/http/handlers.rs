@@ -1,0 +1,492 @@
+//! Route handlers: decode, call the service, encode. Nothing else.
+
+use super::dto;
+use super::{ApiError, AppState, Authed, JsonBody};
+use crate::clock::parse_rfc3339;
+use crate::service::{ApiKeyPatch, ApiKeySpec, ConfigPatch, Error, KeyringSpec, Protection};
+use crate::store::ActivityFilter;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use std::sync::atomic::Ordering;
+
+type Reply<T> = Result<T, ApiError>;
+
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match state.service.ready().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = ?e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    let body = format!(
+        "# HELP coffer_http_requests_total HTTP requests received.\n# TYPE coffer_http_requests_total counter\n\
+         coffer_http_requests_total {}\n\
+         # HELP coffer_http_responses_total HTTP responses by status class.\n# TYPE coffer_http_responses_total counter\n\
+         coffer_http_responses_total{{class=\"2xx\"}} {}\ncoffer_http_responses_total{{class=\"4xx\"}} {}\n\
+         coffer_http_responses_total{{class=\"5xx\"}} {}\n\
+         # HELP coffer_hsm_unwraps_total Data keys unwrapped through the HSM (cache misses).\n\
+         # TYPE coffer_hsm_unwraps_total counter\ncoffer_hsm_unwraps_total {}\n",
+        m.requests.load(Ordering::Relaxed),
+        m.responses_2xx.load(Ordering::Relaxed),
+        m.responses_4xx.load(Ordering::Relaxed),
+        m.responses_5xx.load(Ordering::Relaxed),
+        state.service.hsm_unwraps.load(Ordering::Relaxed),
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn openapi_document() -> Json<serde_json::Value> {
+    Json(super::openapi::document())
+}
+
+pub async fn not_found(request: axum::extract::Request) -> ApiError {
+    let request_id = request
+        .extensions()
+        .get::<crate::service::RequestMeta>()
+        .map(|m| m.request_id.clone());
+    ApiError {
+        error: Error::NotFound("route".into()),
+        request_id: request_id.unwrap_or_default(),
+    }
+}
+
+pub async fn method_not_allowed(request: axum::extract::Request) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<crate::service::RequestMeta>()
+        .map(|m| m.request_id.clone());
+    let mut response = ApiError {
+        error: Error::InvalidInput(format!(
+            "method {} is not allowed on this path",
+            request.method()
+        )),
+        request_id: request_id.unwrap_or_default(),
+    }
+    .into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+fn decode_b64(field: &str, text: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+    B64.decode(text).map(zeroize::Zeroizing::new).map_err(|_| {
+        Error::InvalidInput(format!(
+            "{field} is not valid standard base64 (with padding)"
+        ))
+    })
+}
+
+pub async fn create_api_key(
+    auth: Authed,
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<dto::CreateApiKey>,
+) -> Reply<Response> {
+    let spec = ApiKeySpec {
+        principal: body.principal,
+        name: body.name,
+        flags: body.flags,
+    };
+    let created = s
+        .service
+        .create_api_key(&auth.ctx(), spec)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    let body = dto::CreatedApiKey {
+        id: created.row.id.clone(),
+        api_key: created.token.reveal().to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn list_api_keys(
+    auth: Authed,
+    State(s): State<AppState>,
+) -> Reply<Json<Vec<dto::ApiKey>>> {
+    let rows = s
+        .service
+        .list_api_keys(&auth.ctx())
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(rows.iter().map(dto::ApiKey::from).collect()))
+}
+
+pub async fn get_api_key(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Reply<Json<dto::ApiKey>> {
+    let row = s
+        .service
+        .get_api_key(&auth.ctx(), &id)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::ApiKey::from(&row)))
+}
+
+pub async fn update_api_key(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<dto::PatchApiKey>,
+) -> Reply<Json<dto::ApiKey>> {
+    let patch = ApiKeyPatch {
+        disabled: body.disabled,
+        flags: body.flags,
+    };
+    let row = s
+        .service
+        .update_api_key(&auth.ctx(), &id, patch)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::ApiKey::from(&row)))
+}
+
+pub async fn create_group(
+    auth: Authed,
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<dto::CreateGroup>,
+) -> Reply<Response> {
+    let group = s
+        .service
+        .create_group(&auth.ctx(), &body.name)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok((StatusCode::CREATED, Json(dto::Group::from(&group))).into_response())
+}
+
+pub async fn list_groups(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::Group>>> {
+    let groups = s
+        .service
+        .list_groups(&auth.ctx())
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(groups.iter().map(dto::Group::from).collect()))
+}
+
+pub async fn get_group(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Reply<Json<dto::Group>> {
+    let group = s
+        .service
+        .get_group(&auth.ctx(), &id)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::Group::from(&group)))
+}
+
+pub async fn create_app(
+    auth: Authed,
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<dto::CreateApp>,
+) -> Reply<Response> {
+    let app = s
+        .service
+        .create_app(&auth.ctx(), &body.name, body.groups)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok((StatusCode::CREATED, Json(dto::App::from(&app))).into_response())
+}
+
+pub async fn list_apps(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::App>>> {
+    let apps = s
+        .service
+        .list_apps(&auth.ctx())
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(apps.iter().map(dto::App::from).collect()))
+}
+
+pub async fn get_app(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Reply<Json<dto::App>> {
+    let app = s
+        .service
+        .get_app(&auth.ctx(), &id)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::App::from(&app)))
+}
+
+pub async fn create_keyring(
+    auth: Authed,
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<dto::CreateKeyring>,
+) -> Reply<Response> {
+    let protection = Protection::parse(&body.protection).map_err(|e| auth.fail(e))?;
+    let spec = KeyringSpec {
+        name: body.name,
+        group: body.group,
+        protection,
+        rotation_period_days: body.rotation_period_days,
+        max_encrypt_count: body.max_encrypt_count,
+        cache_ttl_seconds: body.cache_ttl_seconds,
+    };
+    let keyring = s
+        .service
+        .create_keyring(&auth.ctx(), spec)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok((StatusCode::CREATED, Json(dto::Keyring::from(&keyring))).into_response())
+}
+
+pub async fn list_keyrings(
+    auth: Authed,
+    State(s): State<AppState>,
+) -> Reply<Json<Vec<dto::Keyring>>> {
+    let rings = s
+        .service
+        .list_keyrings(&auth.ctx())
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(rings.iter().map(dto::Keyring::from).collect()))
+}
+
+pub async fn get_keyring(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+) -> Reply<Json<dto::Keyring>> {
+    let keyring = s
+        .service
+        .get_keyring(&auth.ctx(), &ring)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::Keyring::from(&keyring)))
+}
+
+pub async fn delete_keyring(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+) -> Reply<StatusCode> {
+    s.service
+        .delete_keyring(&auth.ctx(), &ring)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn encrypt(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+    JsonBody(body): JsonBody<dto::Encrypt>,
+) -> Reply<Json<dto::Encrypted>> {
+    let plaintext = decode_b64("plaintext", &body.plaintext);
+    let result = match plaintext {
+        Ok(plaintext) => {
+            s.service
+                .encrypt(&auth.ctx(), &ring, &plaintext, &body.context)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let out = result.map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::Encrypted {
+        ciphertext: out.ciphertext,
+        key_version: out.key_version,
+    }))
+}
+
+pub async fn decrypt(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+    JsonBody(body): JsonBody<dto::Decrypt>,
+) -> Reply<Json<dto::Decrypted>> {
+    let out = s
+        .service
+        .decrypt(&auth.ctx(), &ring, &body.ciphertext, &body.context)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::Decrypted {
+        plaintext: B64.encode(&out.plaintext[..]),
+        key_version: out.key_version,
+    }))
+}
+
+pub async fn rewrap(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+    JsonBody(body): JsonBody<dto::Decrypt>,
+) -> Reply<Json<dto::Encrypted>> {
+    let out = s
+        .service
+        .rewrap(&auth.ctx(), &ring, &body.ciphertext, &body.context)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::Encrypted {
+        ciphertext: out.ciphertext,
+        key_version: out.key_version,
+    }))
+}
+
+pub async fn datakey(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+    JsonBody(body): JsonBody<dto::DataKeyRequest>,
+) -> Reply<Json<dto::DataKey>> {
+    let out = s
+        .service
+        .datakey(&auth.ctx(), &ring, body.bytes, &body.context)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::DataKey {
+        plaintext: B64.encode(&out.plaintext[..]),
+        ciphertext: out.ciphertext,
+        key_version: out.key_version,
+    }))
+}
+
+pub async fn rotate(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+) -> Reply<Json<dto::Rotated>> {
+    let version = s
+        .service
+        .rotate(&auth.ctx(), &ring)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::Rotated {
+        current_version: version,
+    }))
+}
+
+pub async fn get_config(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+) -> Reply<Json<dto::KeyringConfig>> {
+    let row = s
+        .service
+        .keyring_config(&auth.ctx(), &ring)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::KeyringConfig::from(&row)))
+}
+
+pub async fn update_config(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+    JsonBody(body): JsonBody<dto::PatchKeyringConfig>,
+) -> Reply<Json<dto::KeyringConfig>> {
+    let patch = ConfigPatch {
+        enabled: body.enabled,
+        min_decryption_version: body.min_decryption_version,
+        rotation_period_days: body.rotation_period_days,
+        max_encrypt_count: body.max_encrypt_count,
+        cache_ttl_seconds: body.cache_ttl_seconds,
+    };
+    let row = s
+        .service
+        .update_keyring_config(&auth.ctx(), &ring, patch)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::KeyringConfig::from(&row)))
+}
+
+pub async fn keys(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+) -> Reply<Json<Vec<dto::KeyVersion>>> {
+    let versions = s
+        .service
+        .keyring_keys(&auth.ctx(), &ring)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(versions.iter().map(dto::KeyVersion::from).collect()))
+}
+
+pub async fn lookup_hash(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path((ring, hash)): Path<(String, String)>,
+) -> Reply<Json<dto::HashInfo>> {
+    let found = s
+        .service
+        .lookup_hash(&auth.ctx(), &ring, &hash)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::HashInfo {
+        keyring: found.keyring,
+        version: found.info.version,
+        created_at: crate::clock::rfc3339(found.info.created_at),
+        state: found.info.state,
+    }))
+}
+
+fn time_filter(field: &str, value: Option<String>) -> Result<Option<i64>, Error> {
+    value
+        .map(|text| {
+            parse_rfc3339(&text).ok_or_else(|| {
+                Error::InvalidInput(format!("{field} must be an RFC 3339 timestamp"))
+            })
+        })
+        .transpose()
+}
+
+pub async fn activity(
+    auth: Authed,
+    State(s): State<AppState>,
+    query: Result<Query<dto::ActivityQuery>, QueryRejection>,
+) -> Reply<Json<dto::Activity>> {
+    let filter = (|| {
+        let Query(q) = query.map_err(|e| Error::InvalidInput(format!("bad query string: {e}")))?;
+        Ok::<_, Error>(ActivityFilter {
+            since: time_filter("since", q.since)?,
+            until: time_filter("until", q.until)?,
+            principal: q.principal,
+            object: q.object,
+            action: q.action,
+            outcome: q.outcome,
+            before_seq: q.before,
+            limit: q.limit.unwrap_or(100),
+        })
+    })();
+    let limit = filter.as_ref().map_or(0, |f| f.limit);
+    let result = match filter {
+        Ok(filter) => s.service.activity(&auth.ctx(), filter).await,
+        Err(e) => Err(e),
+    };
+    let events = result.map_err(|e| auth.fail(e))?;
+    let next = (events.len() as u32 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(dto::Activity {
+        events: events.iter().map(dto::Event::from).collect(),
+        next,
+    }))
+}

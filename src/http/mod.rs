@@ -1,0 +1,324 @@
+//! HTTP: the router, the request frame (request id, audit safety net), extractors, and the
+//! rendering of service errors. Handlers translate JSON to service calls and back; they
+//! never touch the HSM or the store.
+
+mod dto;
+mod handlers;
+pub mod openapi;
+
+use crate::authz::PrincipalKind;
+use crate::service::{Caller, Error, RequestMeta, Service};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub requests: AtomicU64,
+    pub responses_2xx: AtomicU64,
+    pub responses_4xx: AtomicU64,
+    pub responses_5xx: AtomicU64,
+}
+
+/// Default body limit: 1 MiB, as api.md says for crypto calls.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Builds the full router.
+pub fn router(state: AppState) -> Router {
+    use handlers::*;
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi_document))
+        .route("/v1/auth/apikey", post(create_api_key).get(list_api_keys))
+        .route(
+            "/v1/auth/apikey/{id}",
+            get(get_api_key).patch(update_api_key),
+        )
+        .route("/v1/groups", post(create_group).get(list_groups))
+        .route("/v1/groups/{id}", get(get_group))
+        .route("/v1/apps", post(create_app).get(list_apps))
+        .route("/v1/apps/{id}", get(get_app))
+        .route("/v1/keyrings", post(create_keyring).get(list_keyrings))
+        .route(
+            "/v1/keyrings/{ring}",
+            get(get_keyring).delete(delete_keyring),
+        )
+        .route("/v1/keyrings/{ring}/encrypt", post(encrypt))
+        .route("/v1/keyrings/{ring}/decrypt", post(decrypt))
+        .route("/v1/keyrings/{ring}/rewrap", post(rewrap))
+        .route("/v1/keyrings/{ring}/datakey", post(datakey))
+        .route("/v1/keyrings/{ring}/rotate", post(rotate))
+        .route(
+            "/v1/keyrings/{ring}/config",
+            get(get_config).patch(update_config),
+        )
+        .route("/v1/keyrings/{ring}/keys", get(keys))
+        .route("/v1/keyrings/{ring}/hash/{hash}", get(lookup_hash))
+        .route("/v1/activity", get(activity))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_frame,
+        ))
+        .with_state(state)
+}
+
+/// Paths that serve operations, not tenants: not audited (they touch no object and carry
+/// no credential), so load balancers can poll them freely.
+fn is_operations_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/health" | "/v1/ready" | "/metrics" | "/v1/openapi.json"
+    )
+}
+
+/// The caller, once known, for the safety net's event.
+#[derive(Clone, Default)]
+struct CallerSlot(Arc<Mutex<Option<Caller>>>);
+
+/// The error code a response carries, for the safety net's event.
+#[derive(Clone, Copy)]
+struct ErrorCode(&'static str);
+
+fn request_id_from(parts: &axum::http::HeaderMap) -> String {
+    parts
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::service::new_id("req"))
+}
+
+/// Wraps every request: assigns the request id, and guarantees an audit event for any
+/// request the service did not audit itself (no credential, bad body, unknown route). If
+/// that event cannot be recorded, the answer becomes a 503.
+async fn request_frame(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    state.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let request_id = request_id_from(request.headers());
+    let source_ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let meta = RequestMeta::new(request_id.clone(), source_ip);
+    let slot = CallerSlot::default();
+    let action = format!("http.{}", request.method().as_str().to_ascii_lowercase());
+    let path = request.uri().path().to_owned();
+    request.extensions_mut().insert(meta.clone());
+    request.extensions_mut().insert(slot.clone());
+
+    let mut response = next.run(request).await;
+
+    if !meta.is_audited() && !is_operations_path(&path) {
+        let code = response
+            .extensions()
+            .get::<ErrorCode>()
+            .map_or("success", |c| c.0);
+        let caller = slot.0.lock().expect("caller slot poisoned").clone();
+        let status = response.status().as_u16();
+        let recorded = state
+            .service
+            .audit_rejected(&meta, caller.as_ref(), &action, &path, status, code)
+            .await;
+        if let Err(e) = recorded {
+            response = error_response(&e, &request_id);
+        }
+    }
+    let counter = match response.status().as_u16() {
+        200..=399 => &state.metrics.responses_2xx,
+        400..=499 => &state.metrics.responses_4xx,
+        _ => &state.metrics.responses_5xx,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    request_id: &'a str,
+}
+
+/// Renders a service error in api.md's shape. The full cause of a 5xx goes to the log,
+/// with the request id, never to the body.
+fn error_response(error: &Error, request_id: &str) -> Response {
+    let (status, code) = error.status_and_code();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(request_id, error = ?error, "request failed");
+    }
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message: error.public_message(),
+            request_id,
+        },
+    };
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(ErrorCode(code));
+    match error {
+        Error::Unauthenticated => {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        Error::Unavailable(_) => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// A service error together with the request id to report it under.
+pub struct ApiError {
+    error: Error,
+    request_id: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(&self.error, &self.request_id)
+    }
+}
+
+fn meta_of(parts: &Parts) -> RequestMeta {
+    parts
+        .extensions
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_else(|| RequestMeta::new(crate::service::new_id("req"), None))
+}
+
+/// An authenticated request: the caller and the request facts.
+pub struct Authed {
+    pub caller: Caller,
+    pub meta: RequestMeta,
+}
+
+impl Authed {
+    pub fn ctx(&self) -> crate::service::Ctx<'_> {
+        crate::service::Ctx {
+            meta: &self.meta,
+            caller: &self.caller,
+        }
+    }
+
+    /// Wraps a service error for rendering.
+    pub fn fail(&self, error: Error) -> ApiError {
+        ApiError {
+            error,
+            request_id: self.meta.request_id.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let meta = meta_of(parts);
+        let reject = |error| ApiError {
+            error,
+            request_id: meta.request_id.clone(),
+        };
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| reject(Error::Unauthenticated))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| reject(Error::Unauthenticated))?;
+        let caller = state
+            .service
+            .authenticate(token.trim())
+            .await
+            .map_err(reject)?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            *slot.0.lock().expect("caller slot poisoned") = Some(caller.clone());
+        }
+        Ok(Self { caller, meta })
+    }
+}
+
+/// A JSON body, with api.md's errors for bodies that are too large or malformed.
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = request
+            .extensions()
+            .get::<RequestMeta>()
+            .map(|m| m.request_id.clone())
+            .unwrap_or_default();
+        let reject = |error| ApiError {
+            error,
+            request_id: request_id.clone(),
+        };
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    reject(Error::PayloadTooLarge)
+                } else {
+                    reject(Error::InvalidInput(
+                        "the request body could not be read".into(),
+                    ))
+                }
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| reject(Error::InvalidInput(format!("malformed JSON body: {e}"))))
+    }
+}
+
+/// Used by handlers that must not be called by some principal kinds at all.
+pub fn kind_name(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::User => "user",
+        PrincipalKind::App => "app",
+    }
+}

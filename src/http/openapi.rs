@@ -1,0 +1,396 @@
+//! The OpenAPI 3.1 document, generated from [`ROUTES`], the table of every route with the
+//! flag it requires. A test checks that every route the router serves is in this table.
+
+use serde_json::{Value, json};
+
+/// One documented route.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The flag the route requires; `None` for operations routes without credentials.
+    pub flag: Option<&'static str>,
+    pub summary: &'static str,
+    pub request: Option<&'static str>,
+    pub response: Option<&'static str>,
+    pub status: u16,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    flag: Option<&'static str>,
+    summary: &'static str,
+    request: Option<&'static str>,
+    response: Option<&'static str>,
+    status: u16,
+) -> Route {
+    Route {
+        method,
+        path,
+        flag,
+        summary,
+        request,
+        response,
+        status,
+    }
+}
+
+/// Every route the server answers.
+pub const ROUTES: &[Route] = &[
+    route("get", "/v1/health", None, "Liveness", None, None, 200),
+    route(
+        "get",
+        "/v1/ready",
+        None,
+        "Readiness: HSM session and database reachable",
+        None,
+        None,
+        200,
+    ),
+    route(
+        "get",
+        "/metrics",
+        None,
+        "Prometheus metrics",
+        None,
+        None,
+        200,
+    ),
+    route(
+        "get",
+        "/v1/openapi.json",
+        None,
+        "This document",
+        None,
+        None,
+        200,
+    ),
+    route(
+        "post",
+        "/v1/auth/apikey",
+        Some("apikey.write"),
+        "Create an API key (shown once)",
+        Some("CreateApiKey"),
+        Some("CreatedApiKey"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/auth/apikey",
+        Some("apikey.read"),
+        "List API keys (metadata only)",
+        None,
+        Some("ApiKeyList"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/auth/apikey/{id}",
+        Some("apikey.read"),
+        "Read an API key's metadata",
+        None,
+        Some("ApiKey"),
+        200,
+    ),
+    route(
+        "patch",
+        "/v1/auth/apikey/{id}",
+        Some("apikey.write"),
+        "Disable an API key and/or narrow its flags",
+        Some("PatchApiKey"),
+        Some("ApiKey"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/groups",
+        Some("group.write"),
+        "Create a group and its master key in the HSM",
+        Some("CreateGroup"),
+        Some("Group"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/groups",
+        Some("group.read"),
+        "List groups",
+        None,
+        Some("GroupList"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/groups/{id}",
+        Some("group.read"),
+        "Read a group",
+        None,
+        Some("Group"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/apps",
+        Some("app.write"),
+        "Create an app assigned to groups",
+        Some("CreateApp"),
+        Some("App"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/apps",
+        Some("app.read"),
+        "List apps",
+        None,
+        Some("AppList"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/apps/{id}",
+        Some("app.read"),
+        "Read an app",
+        None,
+        Some("App"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keyrings",
+        Some("keyring.create"),
+        "Create a keyring",
+        Some("CreateKeyring"),
+        Some("Keyring"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/keyrings",
+        Some("keyring.read"),
+        "List keyrings",
+        None,
+        Some("KeyringList"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/keyrings/{ring}",
+        Some("keyring.<ring>.read"),
+        "Read a keyring",
+        None,
+        Some("Keyring"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/keyrings/{ring}",
+        Some("keyring.<ring>.delete"),
+        "Move a keyring to the trash (30 days)",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/keyrings/{ring}/encrypt",
+        Some("keyring.<ring>.encrypt"),
+        "Encrypt",
+        Some("Encrypt"),
+        Some("Encrypted"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keyrings/{ring}/decrypt",
+        Some("keyring.<ring>.decrypt"),
+        "Decrypt",
+        Some("Decrypt"),
+        Some("Decrypted"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keyrings/{ring}/rewrap",
+        Some("keyring.<ring>.encrypt + keyring.<ring>.decrypt"),
+        "Re-encrypt under the current version",
+        Some("Decrypt"),
+        Some("Encrypted"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keyrings/{ring}/datakey",
+        Some("keyring.<ring>.encrypt"),
+        "Generate a data key",
+        Some("DataKeyRequest"),
+        Some("DataKey"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keyrings/{ring}/rotate",
+        Some("keyring.<ring>.rotate"),
+        "Add a key version and make it current",
+        None,
+        Some("Rotated"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/keyrings/{ring}/config",
+        Some("keyring.<ring>.config.read"),
+        "Read the configuration",
+        None,
+        Some("KeyringConfig"),
+        200,
+    ),
+    route(
+        "patch",
+        "/v1/keyrings/{ring}/config",
+        Some("keyring.<ring>.config.write"),
+        "Change the configuration",
+        Some("PatchKeyringConfig"),
+        Some("KeyringConfig"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/keyrings/{ring}/keys",
+        Some("keyring.<ring>.keys.read"),
+        "List key versions (metadata, never key bytes)",
+        None,
+        Some("KeyVersionList"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/keyrings/{ring}/hash/{hash}",
+        Some("keyring.<ring>.hash.read"),
+        "Resolve a ciphertext's key reference",
+        None,
+        Some("HashInfo"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/activity",
+        Some("activity.read"),
+        "The audit trail, newest first, with filters and paging",
+        None,
+        Some("Activity"),
+        200,
+    ),
+];
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({"type": [kind, "null"]})
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
+fn list(item: &str) -> Value {
+    json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}})
+}
+
+fn schemas() -> Value {
+    let flags = json!({"type": "object", "additionalProperties": {"type": "boolean"}});
+    let context = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let b64 = json!({"type": "string", "contentEncoding": "base64"});
+    json!({
+        "Error": object(json!({"error": object(json!({"code": string(), "message": string(), "request_id": string()}), &["code", "message", "request_id"])}), &["error"]),
+        "CreateApiKey": object(json!({"principal": string(), "name": string(), "flags": flags}), &["principal", "name", "flags"]),
+        "CreatedApiKey": object(json!({"id": string(), "api_key": string()}), &["id", "api_key"]),
+        "PatchApiKey": object(json!({"disabled": {"type": "boolean"}, "flags": flags}), &[]),
+        "ApiKey": object(json!({"id": string(), "name": string(), "principal": string(), "principal_kind": string(), "flags": flags,
+            "created_at": string(), "last_used_at": nullable("string"), "disabled": {"type": "boolean"}}), &["id", "name", "principal", "flags", "created_at", "disabled"]),
+        "ApiKeyList": list("ApiKey"),
+        "CreateGroup": object(json!({"name": string()}), &["name"]),
+        "Group": object(json!({"id": string(), "name": string(), "master_key_version": {"type": "integer"}, "created_at": string()}), &["id", "name"]),
+        "GroupList": list("Group"),
+        "CreateApp": object(json!({"name": string(), "groups": {"type": "array", "items": string()}}), &["name"]),
+        "App": object(json!({"id": string(), "name": string(), "groups": {"type": "array", "items": string()}, "created_at": string()}), &["id", "name", "groups"]),
+        "AppList": list("App"),
+        "CreateKeyring": object(json!({"name": string(), "group": string(), "protection": {"enum": ["envelope", "hsm"]},
+            "rotation_period_days": nullable("integer"), "max_encrypt_count": nullable("integer"), "cache_ttl_seconds": nullable("integer")}), &["name", "group"]),
+        "Keyring": object(json!({"id": string(), "name": string(), "group": string(), "protection": string(), "current_version": {"type": "integer"},
+            "min_decryption_version": {"type": "integer"}, "enabled": {"type": "boolean"}, "rotation_period_days": nullable("integer"),
+            "max_encrypt_count": nullable("integer"), "cache_ttl_seconds": {"type": "integer"}, "created_at": string(), "rotated_at": string()}),
+            &["id", "name", "group", "protection", "current_version", "min_decryption_version", "enabled", "created_at"]),
+        "KeyringList": list("Keyring"),
+        "Encrypt": object(json!({"plaintext": b64, "context": context}), &["plaintext"]),
+        "Encrypted": object(json!({"ciphertext": string(), "key_version": {"type": "integer"}}), &["ciphertext", "key_version"]),
+        "Decrypt": object(json!({"ciphertext": string(), "context": context}), &["ciphertext"]),
+        "Decrypted": object(json!({"plaintext": b64, "key_version": {"type": "integer"}}), &["plaintext", "key_version"]),
+        "DataKeyRequest": object(json!({"bytes": {"type": "integer", "minimum": 16, "maximum": 64}, "context": context}), &[]),
+        "DataKey": object(json!({"plaintext": b64, "ciphertext": string(), "key_version": {"type": "integer"}}), &["plaintext", "ciphertext"]),
+        "Rotated": object(json!({"current_version": {"type": "integer"}}), &["current_version"]),
+        "KeyringConfig": object(json!({"enabled": {"type": "boolean"}, "min_decryption_version": {"type": "integer"}, "rotation_period_days": nullable("integer"),
+            "max_encrypt_count": nullable("integer"), "cache_ttl_seconds": {"type": "integer"}}), &["enabled", "min_decryption_version", "cache_ttl_seconds"]),
+        "PatchKeyringConfig": object(json!({"enabled": {"type": "boolean"}, "min_decryption_version": {"type": "integer"}, "rotation_period_days": nullable("integer"),
+            "max_encrypt_count": nullable("integer"), "cache_ttl_seconds": {"type": "integer", "minimum": 0, "maximum": 86400}}), &[]),
+        "KeyVersion": object(json!({"version": {"type": "integer"}, "state": {"enum": ["current", "active", "retired"]}, "created_at": string(),
+            "encrypt_count": {"type": "integer"}, "fingerprint": string()}), &["version", "state", "created_at", "encrypt_count", "fingerprint"]),
+        "KeyVersionList": list("KeyVersion"),
+        "HashInfo": object(json!({"keyring": string(), "version": {"type": "integer"}, "created_at": string(), "state": string()}), &["keyring", "version", "created_at", "state"]),
+        "Event": object(json!({"seq": {"type": "integer"}, "id": string(), "time": string(), "account": nullable("string"), "principal": nullable("string"),
+            "auth_method": string(), "action": string(), "object": nullable("string"), "outcome": string(), "status": {"type": "integer"},
+            "source_ip": nullable("string"), "request_id": string()}), &["seq", "id", "time", "action", "outcome", "status", "request_id"]),
+        "Activity": object(json!({"events": list("Event"), "next": nullable("integer")}), &["events"]),
+    })
+}
+
+fn operation(route: &Route) -> Value {
+    let mut op = json!({
+        "summary": route.summary,
+        "responses": {
+            route.status.to_string(): match route.response {
+                Some(schema) => json!({"description": "success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
+                None => json!({"description": "success"}),
+            },
+            "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+    });
+    if let Some(flag) = route.flag {
+        op["x-coffer-flag"] = json!(flag);
+        op["security"] = json!([{"apiKey": []}]);
+    }
+    if let Some(schema) = route.request {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    }
+    let params: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    op
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for route in ROUTES {
+        let item = paths.entry(route.path).or_insert_with(|| json!({}));
+        item[route.method] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Coffer", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "HSM-backed key management. Every route but the operations routes needs `Authorization: Bearer ck_...`."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}
+        }
+    })
+}

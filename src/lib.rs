@@ -1,0 +1,17 @@
+//! Coffer: a key-management service whose keys live in a hardware security module.
+//!
+//! Layers (see `shared/design/architecture.md`): `app` composes; `http` speaks HTTP and
+//! calls `service`; `service` orchestrates `hsm`, `store`, `crypto`, `audit` and `authz`.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod authz;
+pub mod cli;
+pub mod clock;
+pub mod crypto;
+pub mod dev;
+pub mod hsm;
+pub mod http;
+pub mod service;
+pub mod store;

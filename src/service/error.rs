@@ -1,0 +1,86 @@
+//! What a request can fail with, and the one table from failure to status and code.
+
+use crate::hsm::HsmError;
+use crate::store::StoreError;
+
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request's failure, named for what the caller can do about it. Messages never carry
+/// secrets; the causes of 5xx failures go to the server log only.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the keyring is disabled")]
+    KeyDisabled,
+    #[error("this ciphertext's key version is retired (below min_decryption_version)")]
+    VersionRetired,
+    #[error("request body is larger than the limit")]
+    PayloadTooLarge,
+    #[error("the ciphertext does not authenticate (tampered, wrong keyring or wrong context)")]
+    DecryptFailed,
+    #[error("the service cannot serve this request right now; retry")]
+    Unavailable(#[source] Cause),
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+impl Error {
+    /// The HTTP status and error code of api.md for every failure: the only such table.
+    pub fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
+            Error::InvalidInput(_) => (400, "invalid_input"),
+            Error::Unauthenticated => (401, "unauthenticated"),
+            Error::Forbidden(_) => (403, "forbidden"),
+            Error::NotFound(_) => (404, "not_found"),
+            Error::Conflict(_) => (409, "conflict"),
+            Error::KeyDisabled => (409, "key_disabled"),
+            Error::VersionRetired => (409, "version_retired"),
+            Error::PayloadTooLarge => (413, "payload_too_large"),
+            Error::DecryptFailed => (422, "decrypt_failed"),
+            Error::Unavailable(_) => (503, "unavailable"),
+            Error::Internal(_) => (500, "internal"),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status_and_code().0
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
+    /// The message a client may see: 5xx bodies say nothing about the cause.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl From<HsmError> for Error {
+    fn from(e: HsmError) -> Self {
+        match e {
+            HsmError::Unavailable(_) | HsmError::Busy => Error::Unavailable(Box::new(e)),
+            HsmError::AuthenticationFailed => Error::DecryptFailed,
+            HsmError::KeyNotFound(_) | HsmError::Internal(_) => Error::Internal(Box::new(e)),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Error::Conflict(what.to_owned()),
+            StoreError::Unavailable(_) => Error::Unavailable(Box::new(e)),
+            StoreError::Corrupt(_) => Error::Internal(Box::new(e)),
+        }
+    }
+}

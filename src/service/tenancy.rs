@@ -1,0 +1,394 @@
+//! The tenancy skeleton: bootstrap, groups, apps and API keys.
+
+use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_id};
+use crate::auth::ApiKeyToken;
+use crate::authz::{Flags, PrincipalKind, is_valid_name};
+use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, UserRow};
+use std::collections::BTreeMap;
+
+/// What bootstrap hands to the first owner, once.
+pub struct Bootstrapped {
+    pub account_id: String,
+    pub user_id: String,
+    pub api_key: ApiKeyToken,
+}
+
+/// A request for a new API key.
+#[derive(Debug, Clone)]
+pub struct ApiKeySpec {
+    pub principal: String,
+    pub name: String,
+    pub flags: BTreeMap<String, bool>,
+}
+
+/// A created API key: the only moment its text is known.
+pub struct CreatedApiKey {
+    pub row: ApiKeyRow,
+    pub token: ApiKeyToken,
+}
+
+/// A change to an API key: disable it, and/or narrow its flags.
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeyPatch {
+    pub disabled: Option<bool>,
+    pub flags: Option<BTreeMap<String, bool>>,
+}
+
+fn check_display_name(what: &str, name: &str) -> Result<(), Error> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{what} name {name:?} must be 1-64 chars of [A-Za-z0-9_-]"
+        )))
+    }
+}
+
+fn check_key_name(name: &str) -> Result<(), Error> {
+    let ok = (1..=128).contains(&name.chars().count()) && !name.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(
+            "API key name must be 1-128 printable characters".into(),
+        ))
+    }
+}
+
+fn master_label(group_id: &str) -> String {
+    format!("mk/{group_id}/v1")
+}
+
+impl Service {
+    /// Creates the first account, its owner and the owner's `*.*.*.*` API key.
+    pub async fn bootstrap(
+        &self,
+        account_name: &str,
+        owner_email: &str,
+    ) -> Result<Bootstrapped, Error> {
+        let now = self.now();
+        let account = AccountRow {
+            id: new_id("acct"),
+            name: account_name.to_owned(),
+            created_at: now,
+        };
+        let owner = UserRow {
+            id: new_id("usr"),
+            email: owner_email.to_owned(),
+            created_at: now,
+        };
+        let key_id = new_id("ak");
+        let token = ApiKeyToken::generate(&key_id);
+        let digest = self
+            .hsm
+            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
+            .await?;
+        let row = ApiKeyRow {
+            id: key_id,
+            account_id: account.id.clone(),
+            principal_kind: "user".into(),
+            principal_id: owner.id.clone(),
+            name: "bootstrap".into(),
+            flags_json: flags_json(&Flags::everything())?,
+            digest: digest.to_vec(),
+            created_at: now,
+            last_used_at: None,
+            disabled: false,
+        };
+        let meta = RequestMeta::new(new_id("sys"), None);
+        let caller = Self::system_caller(&account.id);
+        let event = self.event(
+            &meta,
+            Some(&caller),
+            "account.bootstrap",
+            Some(&account.id),
+            Ok(()),
+        );
+        self.store
+            .create_account_with_owner(&account, &owner, &row, &event)
+            .await?;
+        Ok(Bootstrapped {
+            account_id: account.id,
+            user_id: owner.id,
+            api_key: token,
+        })
+    }
+
+    /// Whether an account exists already (bootstrap ran).
+    pub async fn is_bootstrapped(&self) -> Result<bool, Error> {
+        Ok(self.store.first_account().await?.is_some())
+    }
+
+    pub async fn create_group(&self, ctx: &Ctx<'_>, name: &str) -> Result<GroupRow, Error> {
+        self.mutation(
+            ctx,
+            "group.create",
+            Some(&format!("group/{name}")),
+            |event| async move {
+                Self::require(ctx.caller, "group.write")?;
+                check_display_name("group", name)?;
+                let group = GroupRow {
+                    id: new_id("grp"),
+                    account_id: ctx.caller.account_id.clone(),
+                    name: name.to_owned(),
+                    master_version: 1,
+                    created_at: self.now(),
+                };
+                let label = master_label(&group.id);
+                self.hsm.create_master_key(&label).await?;
+                if let Err(e) = self.store.create_group(&group, &event).await {
+                    self.destroy_quietly(&label).await;
+                    return Err(e.into());
+                }
+                Ok(group)
+            },
+        )
+        .await
+    }
+
+    pub async fn list_groups(&self, ctx: &Ctx<'_>) -> Result<Vec<GroupRow>, Error> {
+        let result = async {
+            Self::require(ctx.caller, "group.read")?;
+            Ok(self.store.groups(&ctx.caller.account_id).await?)
+        }
+        .await;
+        self.audited(ctx, "group.list", None, None, result).await
+    }
+
+    pub async fn get_group(&self, ctx: &Ctx<'_>, id: &str) -> Result<GroupRow, Error> {
+        let result = async {
+            Self::require(ctx.caller, "group.read")?;
+            self.store
+                .group(&ctx.caller.account_id, id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("group {id}")))
+        }
+        .await;
+        self.audited(
+            ctx,
+            "group.read",
+            Some(&format!("group/{id}")),
+            None,
+            result,
+        )
+        .await
+    }
+
+    pub async fn create_app(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        groups: Vec<String>,
+    ) -> Result<AppRow, Error> {
+        self.mutation(
+            ctx,
+            "app.create",
+            Some(&format!("app/{name}")),
+            |event| async move {
+                Self::require(ctx.caller, "app.write")?;
+                check_display_name("app", name)?;
+                let mut groups = groups;
+                groups.sort();
+                groups.dedup();
+                for group in &groups {
+                    if self
+                        .store
+                        .group(&ctx.caller.account_id, group)
+                        .await?
+                        .is_none()
+                    {
+                        return Err(Error::NotFound(format!("group {group}")));
+                    }
+                }
+                let app = AppRow {
+                    id: new_id("app"),
+                    account_id: ctx.caller.account_id.clone(),
+                    name: name.to_owned(),
+                    groups,
+                    created_at: self.now(),
+                };
+                self.store.create_app(&app, &event).await?;
+                Ok(app)
+            },
+        )
+        .await
+    }
+
+    pub async fn list_apps(&self, ctx: &Ctx<'_>) -> Result<Vec<AppRow>, Error> {
+        let result = async {
+            Self::require(ctx.caller, "app.read")?;
+            Ok(self.store.apps(&ctx.caller.account_id).await?)
+        }
+        .await;
+        self.audited(ctx, "app.list", None, None, result).await
+    }
+
+    pub async fn get_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<AppRow, Error> {
+        let result = async {
+            Self::require(ctx.caller, "app.read")?;
+            self.store
+                .app(&ctx.caller.account_id, id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("app {id}")))
+        }
+        .await;
+        self.audited(ctx, "app.read", Some(&format!("app/{id}")), None, result)
+            .await
+    }
+
+    /// The kind of the principal `id` in the caller's account, or 404.
+    async fn principal_kind(&self, caller: &Caller, id: &str) -> Result<PrincipalKind, Error> {
+        if id.starts_with("app_") && self.store.app(&caller.account_id, id).await?.is_some() {
+            return Ok(PrincipalKind::App);
+        }
+        if id.starts_with("usr_")
+            && self
+                .store
+                .membership_role(&caller.account_id, id)
+                .await?
+                .is_some()
+        {
+            return Ok(PrincipalKind::User);
+        }
+        Err(Error::NotFound(format!("principal {id}")))
+    }
+
+    pub async fn create_api_key(
+        &self,
+        ctx: &Ctx<'_>,
+        spec: ApiKeySpec,
+    ) -> Result<CreatedApiKey, Error> {
+        self.mutation(
+            ctx,
+            "apikey.create",
+            Some(&format!("principal/{}", spec.principal)),
+            |event| async move {
+                Self::require(ctx.caller, "apikey.write")?;
+                check_key_name(&spec.name)?;
+                let kind = self.principal_kind(ctx.caller, &spec.principal).await?;
+                let flags = Flags::parse(spec.flags, kind)
+                    .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                let key_id = new_id("ak");
+                let token = ApiKeyToken::generate(&key_id);
+                let digest = self
+                    .hsm
+                    .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
+                    .await?;
+                let row = ApiKeyRow {
+                    id: key_id,
+                    account_id: ctx.caller.account_id.clone(),
+                    principal_kind: match kind {
+                        PrincipalKind::User => "user".into(),
+                        PrincipalKind::App => "app".into(),
+                    },
+                    principal_id: spec.principal.clone(),
+                    name: spec.name,
+                    flags_json: flags_json(&flags)?,
+                    digest: digest.to_vec(),
+                    created_at: self.now(),
+                    last_used_at: None,
+                    disabled: false,
+                };
+                self.store.create_api_key(&row, &event).await?;
+                Ok(CreatedApiKey { row, token })
+            },
+        )
+        .await
+    }
+
+    pub async fn list_api_keys(&self, ctx: &Ctx<'_>) -> Result<Vec<ApiKeyRow>, Error> {
+        let result = async {
+            Self::require(ctx.caller, "apikey.read")?;
+            Ok(self.store.api_keys(&ctx.caller.account_id).await?)
+        }
+        .await;
+        self.audited(ctx, "apikey.list", None, None, result).await
+    }
+
+    async fn own_api_key(&self, caller: &Caller, id: &str) -> Result<ApiKeyRow, Error> {
+        self.store
+            .api_key(id)
+            .await?
+            .filter(|k| k.account_id == caller.account_id)
+            .ok_or_else(|| Error::NotFound(format!("API key {id}")))
+    }
+
+    pub async fn get_api_key(&self, ctx: &Ctx<'_>, id: &str) -> Result<ApiKeyRow, Error> {
+        let result = async {
+            Self::require(ctx.caller, "apikey.read")?;
+            self.own_api_key(ctx.caller, id).await
+        }
+        .await;
+        self.audited(
+            ctx,
+            "apikey.read",
+            Some(&format!("apikey/{id}")),
+            None,
+            result,
+        )
+        .await
+    }
+
+    /// Disables a key (for good) and/or narrows its flags; effective on the next request.
+    pub async fn update_api_key(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        patch: ApiKeyPatch,
+    ) -> Result<ApiKeyRow, Error> {
+        self.mutation(
+            ctx,
+            "apikey.update",
+            Some(&format!("apikey/{id}")),
+            |event| async move {
+                Self::require(ctx.caller, "apikey.write")?;
+                let row = self.own_api_key(ctx.caller, id).await?;
+                if patch.disabled.is_none() && patch.flags.is_none() {
+                    return Err(Error::InvalidInput(
+                        "nothing to change: give \"disabled\" and/or \"flags\"".into(),
+                    ));
+                }
+                if row.disabled && patch.disabled == Some(false) {
+                    return Err(Error::Conflict(
+                        "a disabled API key cannot be re-enabled; create a new one".into(),
+                    ));
+                }
+                let kind = if row.principal_kind == "app" {
+                    PrincipalKind::App
+                } else {
+                    PrincipalKind::User
+                };
+                let flags_json = match patch.flags {
+                    Some(raw) => {
+                        let wanted = Flags::parse(raw, kind)
+                            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                        let current_raw = serde_json::from_str(&row.flags_json)
+                            .map_err(|e| Error::Internal(Box::new(e)))?;
+                        let current = Flags::parse(current_raw, kind)
+                            .map_err(|e| Error::Internal(Box::new(e)))?;
+                        wanted
+                            .narrows(&current)
+                            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                        flags_json(&wanted)?
+                    }
+                    None => row.flags_json.clone(),
+                };
+                let disabled = row.disabled || patch.disabled == Some(true);
+                self.store
+                    .update_api_key(id, disabled, &flags_json, &event)
+                    .await?;
+                self.forget_api_key(id);
+                Ok(ApiKeyRow {
+                    disabled,
+                    flags_json,
+                    ..row
+                })
+            },
+        )
+        .await
+    }
+}
+
+fn flags_json(flags: &Flags) -> Result<String, Error> {
+    serde_json::to_string(flags.as_map()).map_err(|e| Error::Internal(Box::new(e)))
+}
