@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Load benchmark: 1 KiB encrypt and decrypt through the HTTPS API, envelope and hsm
+# keyrings, against a release build in dev mode (SoftHSM + SQLite, TLS on, audit durable).
+#
+#   bench/run.sh [DURATION_SECONDS=20] [CONNECTIONS=16]
+#
+# Needs wrk (apt-get install wrk); installs it when run as root. The server and wrk share
+# the machine, so the figures include the load generator's CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-20}
+connections=${2:-16}
+command -v wrk >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk" >&2; exit 1; }
+
+cargo build --release --quiet
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+COFFER_LOG=warn target/release/coffer serve --dev --data-dir "$work/data" --listen "127.0.0.1:$port" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do [ -s "$work/data/bootstrap.json" ] && break; sleep 0.1; done
+
+owner=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['api_key'])" "$work/data/bootstrap.json")
+ca="$work/data/tls/ca.pem"
+url="https://127.0.0.1:$port"
+api() { curl -sS --fail-with-body --cacert "$ca" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' -X "$2" "$url$3" ${4:+-d "$4"}; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+
+group=$(api "$owner" POST /v1/groups '{"name":"bench"}' | field id)
+app=$(api "$owner" POST /v1/apps "{\"name\":\"bench\",\"groups\":[\"$group\"]}" | field id)
+key=$(api "$owner" POST /v1/auth/apikey "{\"principal\":\"$app\",\"name\":\"bench\",\"flags\":{\"keyring.*.*\":true}}" | field api_key)
+plaintext=$(head -c 1024 /dev/urandom | base64 -w0)
+
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+local f = io.open(os.getenv("BENCH_BODY")); wrk.body = f:read("*a"); f:close()
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests))
+end
+LUA
+
+printf '%-22s %10s %9s %9s %7s\n' "operation" "req/s" "p50 ms" "p99 ms" "errors"
+for protection in envelope hsm; do
+  api "$owner" POST /v1/keyrings "{\"name\":\"$protection\",\"group\":\"$group\",\"protection\":\"$protection\"}" >/dev/null
+  echo "{\"plaintext\":\"$plaintext\"}" > "$work/encrypt.json"
+  ciphertext=$(api "$key" POST "/v1/keyrings/$protection/encrypt" "@$work/encrypt.json" | field ciphertext)
+  echo "{\"ciphertext\":\"$ciphertext\"}" > "$work/decrypt.json"
+  for op in encrypt decrypt; do
+    result=$(BENCH_KEY=$key BENCH_BODY="$work/$op.json" wrk -t2 -c"$connections" -d"${duration}s" -s "$work/post.lua" \
+      "$url/v1/keyrings/$protection/$op" | grep '^RESULT')
+    read -r _ rps p50 p99 errors _ <<<"$result"
+    printf '%-22s %10s %9s %9s %7s\n' "$protection $op 1KiB" "$rps" "$p50" "$p99" "$errors"
+  done
+done

@@ -1,0 +1,329 @@
+//! Custody and fail-closed behaviour, checked with outside tools where possible.
+
+use crate::support::*;
+use serde_json::json;
+use std::process::Command;
+
+#[tokio::test]
+async fn pkcs11_tool_sees_master_keys_sensitive_never_extractable_wrap_only() -> TestResult {
+    let s = TestServer::start().await?;
+    let key = s.ready_keyring("custody", "hsm").await?;
+    assert_eq!(
+        s.post(
+            "/v1/keyrings/custody/encrypt",
+            &key,
+            json!({"plaintext": "eA=="})
+        )
+        .await?
+        .status,
+        200
+    );
+    let output = Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", &s.token.conf)
+        .args([
+            "--module",
+            softhsm_test::MODULE,
+            "--token-label",
+            &s.token.label,
+            "--login",
+            "--pin",
+            &s.token.user_pin,
+        ])
+        .args(["--list-objects", "--type", "secrkey"])
+        .output()
+        .map_err(|e| anyhow::anyhow!("pkcs11-tool (package opensc) is needed: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let objects: Vec<&str> = text.split("Secret Key Object").skip(1).collect();
+    let find = |prefix: &str| {
+        objects
+            .iter()
+            .find(|o| o.contains(&format!("label:      {prefix}")))
+            .copied()
+    };
+
+    let master = find("mk/grp_").ok_or_else(|| anyhow::anyhow!("no master key listed:\n{text}"))?;
+    assert!(master.contains("AES length 32"), "{master}");
+    assert!(master.contains("Usage:      wrap, unwrap\n"), "{master}");
+    assert!(
+        master.contains("sensitive, always sensitive, never extractable"),
+        "{master}"
+    );
+
+    let ring =
+        find("kr/kr_").ok_or_else(|| anyhow::anyhow!("no hsm keyring key listed:\n{text}"))?;
+    assert!(ring.contains("Usage:      encrypt, decrypt\n"), "{ring}");
+    assert!(ring.contains("never extractable"), "{ring}");
+
+    let pepper =
+        find("sys/apikey-pepper").ok_or_else(|| anyhow::anyhow!("no pepper listed:\n{text}"))?;
+    assert!(
+        pepper.contains("never extractable") && !pepper.contains("encrypt"),
+        "{pepper}"
+    );
+    Ok(())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn the_database_files_never_hold_a_data_key_plaintext_or_api_key() -> TestResult {
+    let mut s = TestServer::start().await?;
+    let key = s.ready_keyring("scan", "envelope").await?;
+    let marker = b"PLAINTEXT-MARKER-4f1c9a2e-never-in-sql";
+    assert_eq!(
+        s.post(
+            "/v1/keyrings/scan/encrypt",
+            &key,
+            json!({"plaintext": b64(marker)})
+        )
+        .await?
+        .status,
+        200
+    );
+    let data_key = s
+        .post("/v1/keyrings/scan/datakey", &key, json!({"bytes": 32}))
+        .await?;
+    let data_key = unb64(&data_key.str("plaintext"));
+    let api_secret = key.rsplit('_').next().unwrap().to_owned();
+    s.stop().await;
+
+    for file in s.database_files() {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        for (what, needle) in [
+            ("plaintext", marker.to_vec()),
+            ("plaintext in base64", b64(marker).into_bytes()),
+            ("data key", data_key.clone()),
+            ("data key in base64", b64(&data_key).into_bytes()),
+            ("API key secret", api_secret.clone().into_bytes()),
+            ("owner API key", s.owner_key.clone().into_bytes()),
+        ] {
+            assert!(
+                !contains(&bytes, &needle),
+                "{what} found in {}",
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Makes the token refuse the service's login (its PIN is changed and every session logged
+/// out), then restores it: the service answers 503 meanwhile and recovers by itself.
+#[tokio::test]
+async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestResult {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+
+    let s = TestServer::start().await?;
+    let key = s.ready_keyring("outage", "hsm").await?;
+    let encrypt = || {
+        s.post(
+            "/v1/keyrings/outage/encrypt",
+            &key,
+            json!({"plaintext": "eA=="}),
+        )
+    };
+    assert_eq!(encrypt().await?.status, 200);
+
+    // The same library instance as the server's: C_Initialize says "already initialised".
+    let ctx = Pkcs11::new(softhsm_test::MODULE)?;
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = ctx
+        .get_slots_with_token()?
+        .into_iter()
+        .find(|slot| {
+            ctx.get_token_info(*slot)
+                .map(|t| t.label().trim_end() == s.token.label)
+                .unwrap_or(false)
+        })
+        .ok_or_else(|| anyhow::anyhow!("test token not found"))?;
+    let session = ctx.open_rw_session(slot)?;
+    let (old, new) = (
+        AuthPin::new(s.token.user_pin.clone().into()),
+        AuthPin::new("changed-pin".into()),
+    );
+    session.set_pin(&old, &new)?;
+    session.logout()?;
+
+    let during = encrypt().await?;
+    assert_eq!(
+        (during.status, during.code()),
+        (503, "unavailable"),
+        "{}",
+        during.body
+    );
+    assert!(
+        !during.body.to_string().contains("PIN"),
+        "no internal detail in a 5xx body: {}",
+        during.body
+    );
+    let ready = s
+        .call(reqwest::Method::GET, "/v1/ready", None, None)
+        .await?;
+    assert_eq!(ready.status, 503);
+
+    session.login(UserType::User, Some(&new))?;
+    session.set_pin(&new, &old)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let reply = encrypt().await?;
+        if reply.status == 200 {
+            break;
+        }
+        assert_eq!(reply.status, 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service did not recover"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Breaks the audit table with a trigger: every request fails with 503 and has no effect.
+#[tokio::test]
+async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("audited").await?;
+    let (_, key) = s
+        .app_with_key("audited", &[&group], json!({"keyring.*.*.*": true}))
+        .await?;
+    s.keyring("before", &group, json!({})).await?;
+
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;
+    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit down'); END")
+        .execute(&db)
+        .await?;
+
+    let created = s
+        .post(
+            "/v1/keyrings",
+            &s.owner_key,
+            json!({"name": "during", "group": group}),
+        )
+        .await?;
+    assert_eq!(
+        (created.status, created.code()),
+        (503, "unavailable"),
+        "{}",
+        created.body
+    );
+    let sealed = s
+        .post(
+            "/v1/keyrings/before/encrypt",
+            &key,
+            json!({"plaintext": "eA=="}),
+        )
+        .await?;
+    assert_eq!(sealed.status, 503);
+    assert!(sealed.body.get("ciphertext").is_none());
+    let rotated = s
+        .post("/v1/keyrings/before/rotate", &key, json!({}))
+        .await?;
+    assert_eq!(rotated.status, 503);
+    let denied = s
+        .call(reqwest::Method::GET, "/v1/keyrings", None, None)
+        .await?;
+    assert_eq!(
+        denied.status, 503,
+        "even a denial is not answered unaudited"
+    );
+
+    sqlx::query("DROP TRIGGER audit_down").execute(&db).await?;
+    let rings = s.get("/v1/keyrings", &s.owner_key).await?;
+    let names: Vec<_> = rings
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("before")], "no keyring was created");
+    let keys = s.get("/v1/keyrings/before/keys", &key).await?;
+    assert_eq!(
+        keys.body.as_array().map(Vec::len),
+        Some(1),
+        "no version was added"
+    );
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keyring_versions")
+        .fetch_one(&db)
+        .await?;
+    assert_eq!(count, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult {
+    let s = TestServer::start().await?;
+    let key = s.ready_keyring("feed", "envelope").await?;
+    let ok = s
+        .post(
+            "/v1/keyrings/feed/encrypt",
+            &key,
+            json!({"plaintext": "eA=="}),
+        )
+        .await?;
+    let denied = s
+        .post(
+            "/v1/keyrings/feed/encrypt",
+            &s.owner_key,
+            json!({"plaintext": "eA=="}),
+        )
+        .await?;
+    let bad = s
+        .post(
+            "/v1/keyrings/feed/encrypt",
+            &key,
+            json!({"plaintext": "***"}),
+        )
+        .await?;
+    let anonymous = s
+        .call(reqwest::Method::GET, "/v1/keyrings", None, None)
+        .await?;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;
+    for (reply, outcome) in [
+        (&ok, "success"),
+        (&denied, "forbidden"),
+        (&bad, "invalid_input"),
+        (&anonymous, "unauthenticated"),
+    ] {
+        let request_id = reply
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!request_id.is_empty());
+        let recorded: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT outcome, source_ip FROM audit_events WHERE request_id = ?")
+                .bind(&request_id)
+                .fetch_optional(&db)
+                .await?;
+        assert_eq!(
+            recorded,
+            Some((outcome.to_owned(), Some("127.0.0.1".to_owned()))),
+            "request {request_id}"
+        );
+    }
+    let filtered = s
+        .get(
+            "/v1/activity?outcome=forbidden&action=keyring.encrypt",
+            &s.owner_key,
+        )
+        .await?;
+    assert_eq!(filtered.body["events"].as_array().map(Vec::len), Some(1));
+    let page = s.get("/v1/activity?limit=2", &s.owner_key).await?;
+    let next = page.body["next"]
+        .as_i64()
+        .ok_or_else(|| anyhow::anyhow!("no next page"))?;
+    let older = s
+        .get(&format!("/v1/activity?limit=2&before={next}"), &s.owner_key)
+        .await?;
+    assert!(older.body["events"][0]["seq"].as_i64() < Some(next));
+    Ok(())
+}

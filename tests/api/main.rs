@@ -1,0 +1,8 @@
+//! End-to-end tests: the real server over HTTPS on 127.0.0.1, a real SoftHSM token and a
+//! real SQLite file per test. Run with cargo-nextest (one process per test), as
+//! `scripts/test.sh` does: SoftHSM reads its token list once per process.
+
+mod custody;
+mod keyrings;
+mod service;
+mod support;

@@ -1,0 +1,423 @@
+//! API keys, groups, apps, the OpenAPI document, the ciphertext format, and the binary.
+
+use crate::support::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("keys").await?;
+    let (app, key) = s
+        .app_with_key("holder", &[&group], json!({"keyring.*.*": true}))
+        .await?;
+    s.keyring("k", &group, json!({})).await?;
+    assert_eq!(
+        s.post("/v1/keyrings/k/encrypt", &key, json!({"plaintext": "eA=="}))
+            .await?
+            .status,
+        200
+    );
+
+    let listed = s.get("/v1/auth/apikey", &s.owner_key).await?;
+    assert!(
+        !listed
+            .body
+            .to_string()
+            .contains(key.rsplit('_').next().unwrap()),
+        "key text never listed"
+    );
+    let key_id = key
+        .trim_start_matches("ck_")
+        .rsplit_once('_')
+        .unwrap()
+        .0
+        .to_owned();
+    let shown = s
+        .get(&format!("/v1/auth/apikey/{key_id}"), &s.owner_key)
+        .await?;
+    assert_eq!((shown.status, shown.str("principal")), (200, app.clone()));
+    assert!(shown.body["last_used_at"].is_string(), "{}", shown.body);
+
+    let widen = s
+        .patch(
+            &format!("/v1/auth/apikey/{key_id}"),
+            &s.owner_key,
+            json!({"flags": {"*.*.*.*": true}}),
+        )
+        .await?;
+    assert_eq!((widen.status, widen.code()), (400, "invalid_input"));
+    let narrow = s
+        .patch(
+            &format!("/v1/auth/apikey/{key_id}"),
+            &s.owner_key,
+            json!({"flags": {"keyring.k.decrypt": true}}),
+        )
+        .await?;
+    assert_eq!(narrow.status, 200, "{}", narrow.body);
+    let now_denied = s
+        .post("/v1/keyrings/k/encrypt", &key, json!({"plaintext": "eA=="}))
+        .await?;
+    assert_eq!(
+        now_denied.status, 403,
+        "narrowing takes effect on the next request"
+    );
+
+    let disabled = s
+        .patch(
+            &format!("/v1/auth/apikey/{key_id}"),
+            &s.owner_key,
+            json!({"disabled": true}),
+        )
+        .await?;
+    assert_eq!(
+        (disabled.status, disabled.body["disabled"].as_bool()),
+        (200, Some(true))
+    );
+    assert_eq!(
+        s.get("/v1/keyrings", &key).await?.status,
+        401,
+        "disabling takes effect at once"
+    );
+    let revive = s
+        .patch(
+            &format!("/v1/auth/apikey/{key_id}"),
+            &s.owner_key,
+            json!({"disabled": false}),
+        )
+        .await?;
+    assert_eq!(revive.status, 409);
+    Ok(())
+}
+
+#[tokio::test]
+async fn flags_that_match_nothing_or_cannot_apply_are_refused_by_name() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("f").await?;
+    let (app, _) = s
+        .app_with_key("f", &[&group], json!({"keyring.*": true}))
+        .await?;
+    let users = s.get("/v1/auth/apikey", &s.owner_key).await?;
+    let owner = users.body[0]["principal"].as_str().unwrap().to_owned();
+    for (principal, flags, needle) in [
+        (
+            app.as_str(),
+            json!({"keyring.*.explode": true}),
+            "keyring.*.explode",
+        ),
+        (app.as_str(), json!({"group.write": true}), "group.write"),
+        (
+            owner.as_str(),
+            json!({"keyring.k.encrypt": true}),
+            "keyring.k.encrypt",
+        ),
+        (app.as_str(), json!({}), "at least one"),
+    ] {
+        let reply = s
+            .post(
+                "/v1/auth/apikey",
+                &s.owner_key,
+                json!({"principal": principal, "name": "x", "flags": flags}),
+            )
+            .await?;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "invalid_input"),
+            "{flags}"
+        );
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{}",
+            reply.body
+        );
+    }
+    let nobody = s
+        .post(
+            "/v1/auth/apikey",
+            &s.owner_key,
+            json!({"principal": "app_000", "name": "x", "flags": {"keyring.*": true}}),
+        )
+        .await?;
+    assert_eq!(nobody.status, 404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("ops").await?;
+    assert_eq!(
+        s.get(&format!("/v1/groups/{group}"), &s.owner_key)
+            .await?
+            .str("name"),
+        "ops"
+    );
+    assert_eq!(
+        s.get("/v1/groups", &s.owner_key)
+            .await?
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let duplicate = s
+        .post("/v1/groups", &s.owner_key, json!({"name": "ops"}))
+        .await?;
+    assert_eq!((duplicate.status, duplicate.code()), (409, "conflict"));
+    let app = s
+        .post(
+            "/v1/apps",
+            &s.owner_key,
+            json!({"name": "svc", "groups": [group]}),
+        )
+        .await?;
+    assert_eq!(app.status, 201);
+    assert_eq!(
+        s.get(&format!("/v1/apps/{}", app.str("id")), &s.owner_key)
+            .await?
+            .body["groups"],
+        json!([group])
+    );
+    assert_eq!(
+        s.get("/v1/apps", &s.owner_key)
+            .await?
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let unknown_group = s
+        .post(
+            "/v1/apps",
+            &s.owner_key,
+            json!({"name": "svc2", "groups": ["grp_nope"]}),
+        )
+        .await?;
+    assert_eq!(unknown_group.status, 404);
+    assert_eq!(s.get("/v1/apps/app_nope", &s.owner_key).await?.status, 404);
+    assert_eq!(
+        s.get("/v1/groups/grp_nope", &s.owner_key).await?.status,
+        404
+    );
+    let (_, app_key) = s
+        .app_with_key("worker", &[&group], json!({"*.*.*.*": true}))
+        .await?;
+    let managed_by_app = s
+        .post("/v1/groups", &app_key, json!({"name": "sneaky"}))
+        .await?;
+    assert_eq!(managed_by_app.status, 403, "apps never manage groups");
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_documented_route_exists_and_asks_for_a_credential() -> TestResult {
+    let s = TestServer::start().await?;
+    let doc = s
+        .call(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .await?;
+    assert_eq!(
+        (doc.status, doc.body["openapi"].as_str()),
+        (200, Some("3.1.0"))
+    );
+    let mut checked = 0;
+    for route in coffer::http::openapi::ROUTES {
+        assert!(
+            doc.body["paths"][route.path][route.method].is_object(),
+            "{} {} missing from the document",
+            route.method,
+            route.path
+        );
+        let path = route
+            .path
+            .replace("{ring}", "r")
+            .replace("{id}", "x")
+            .replace("{hash}", "00");
+        let reply = s
+            .call(route.method.to_uppercase().parse()?, &path, None, None)
+            .await?;
+        let expected = if route.flag.is_some() { 401 } else { 200 };
+        assert_eq!(reply.status, expected, "{} {}", route.method, route.path);
+        checked += 1;
+    }
+    assert_eq!(checked, coffer::http::openapi::ROUTES.len());
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(metrics.contains("coffer_http_requests_total"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_id_is_echoed_when_valid_and_made_up_otherwise() -> TestResult {
+    let s = TestServer::start().await?;
+    let echoed = s
+        .client
+        .get(format!("{}/v1/keyrings", s.url))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await?;
+    assert_eq!(echoed.headers()["x-request-id"], "trace-123");
+    let replaced = s
+        .client
+        .get(format!("{}/v1/keyrings", s.url))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await?;
+    assert!(
+        replaced.headers()["x-request-id"]
+            .to_str()?
+            .starts_with("req_")
+    );
+    Ok(())
+}
+
+/// The README's test vector, decrypted by an independent implementation (Python
+/// `cryptography`), with the AAD built as the README describes.
+#[test]
+fn the_readme_ciphertext_vector_decrypts_with_python_cryptography() -> TestResult {
+    let script = r#"
+import base64, hashlib, struct
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key = bytes(range(32))
+ct = "coffer:v1:AXUuMub/Rd24ghFVpVUKDaURERERERERERERERHoBfjT1yBMwQ4ZQHAbGR5V7KQiUjDrjwDReQ21"
+_, version, body = ct.split(":", 2)
+raw = base64.b64decode(body)
+header, sealed = raw[:29], raw[29:]
+assert header[0] == 1
+assert header[1:17] == hashlib.sha256(b"kr_00000000000000000000000000000000:1").digest()[:16]
+context = {"tenant": "acme"}
+aad = header + struct.pack(">I", len(context))
+for k in sorted(context):
+    for part in (k, context[k]):
+        aad += struct.pack(">I", len(part.encode())) + part.encode()
+print(AESGCM(key).decrypt(header[17:29], sealed, aad).decode())
+"#;
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8(output.stdout)?.trim(), "hello coffer");
+    Ok(())
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_on_a_non_loopback_address() -> TestResult {
+    let token = softhsm_test::TestToken::new();
+    let dir = tempfile::tempdir()?;
+    let hsm = coffer::hsm::HsmSettings {
+        module: token.module.clone(),
+        token_label: token.label.clone(),
+        pin: secrecy::SecretString::from(token.user_pin.clone()),
+        threads: 1,
+        queue_depth: 8,
+    };
+    let config = coffer::app::AppConfig::new(hsm, dir.path().join("c.db"), None);
+    let listener = std::net::TcpListener::bind("0.0.0.0:0")?;
+    let refused = coffer::app::start(config, listener).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("loopback"), "{message}");
+    Ok(())
+}
+
+/// The README's first command, as a user runs it: the binary in dev mode, over TLS, twice.
+#[tokio::test]
+async fn serve_dev_bootstraps_once_and_reuses_everything_on_restart() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(["serve", "--dev", "--data-dir"])
+            .arg(dir.path())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+    };
+    let bootstrap = dir.path().join("bootstrap.json");
+    let mut child = start()?;
+    let first = wait_for_health(&bootstrap, &mut child).await?;
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&bootstrap)?.permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let written = std::fs::read(&bootstrap)?;
+    stop(&mut child)?;
+
+    let mut child = start()?;
+    let second = wait_for_health(&bootstrap, &mut child).await?;
+    assert_eq!(
+        std::fs::read(&bootstrap)?,
+        written,
+        "bootstrap.json is never rewritten"
+    );
+    assert_eq!(first, second, "the first key still works after a restart");
+    stop(&mut child)?;
+    assert!(
+        dir.path().join("hsm/dev-token.json").exists()
+            && dir.path().join("hsm/softhsm2.conf").exists()
+    );
+    Ok(())
+}
+
+/// Waits until the server in `child` answers, then lists keyrings with the bootstrap key.
+async fn wait_for_health(
+    bootstrap: &std::path::Path,
+    child: &mut std::process::Child,
+) -> anyhow::Result<u16> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        anyhow::ensure!(
+            child.try_wait()?.is_none(),
+            "coffer serve --dev exited early"
+        );
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "coffer serve --dev did not come up"
+        );
+        if let Ok(text) = std::fs::read(bootstrap) {
+            let file: serde_json::Value = serde_json::from_slice(&text)?;
+            // HTTP/1.1: an idle HTTP/2 connection would hold graceful shutdown for its grace period.
+            coffer::app::install_crypto_provider();
+            let ca = std::fs::read(file["ca_cert"].as_str().unwrap_or_default())?;
+            let client = reqwest::Client::builder()
+                .use_rustls_tls()
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+                .http1_only()
+                .build()?;
+            let url = file["url"].as_str().unwrap_or_default();
+            if let Ok(reply) = client
+                .get(format!("{url}/v1/keyrings"))
+                .bearer_auth(file["api_key"].as_str().unwrap_or_default())
+                .send()
+                .await
+            {
+                return Ok(reply.status().as_u16());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn stop(child: &mut std::process::Child) -> anyhow::Result<()> {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let status = child.wait()?;
+    anyhow::ensure!(
+        status.success(),
+        "coffer did not stop cleanly on SIGTERM: {status}"
+    );
+    Ok(())
+}

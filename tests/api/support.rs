@@ -1,0 +1,245 @@
+//! The harness: a real server per test (own SoftHSM token, own SQLite file, TLS on
+//! 127.0.0.1:0) and an HTTPS client that trusts its CA.
+
+use coffer::app::{self, AppConfig, Running};
+use coffer::hsm::HsmSettings;
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use softhsm_test::TestToken;
+use std::path::PathBuf;
+
+pub type TestResult = anyhow::Result<()>;
+
+/// A running server and everything a test needs to talk to it and to inspect it.
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub token: TestToken,
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub client: reqwest::Client,
+    pub owner_key: String,
+}
+
+/// A response: status and JSON body (`Null` when empty).
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    pub fn str(&self, field: &str) -> String {
+        self.body[field].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `adjust` had a say in the configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut AppConfig)) -> anyhow::Result<Self> {
+        let token = TestToken::new();
+        let dir = tempfile::tempdir()?;
+        let layout = coffer::dev::DevLayout::new(dir.path())?;
+        let tls = layout.ensure_tls()?;
+        let hsm = HsmSettings {
+            module: token.module.clone(),
+            token_label: token.label.clone(),
+            pin: SecretString::from(token.user_pin.clone()),
+            threads: 2,
+            queue_depth: 1024,
+        };
+        let mut config = AppConfig::new(hsm, layout.database(), Some(tls));
+        adjust(&mut config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let running = app::start(config, listener).await?;
+        let boot = running
+            .service
+            .bootstrap("test", "owner@example.test")
+            .await?;
+        let client = client_trusting(&layout.ca_cert())?;
+        Ok(Self {
+            url: running.url.clone(),
+            running: Some(running),
+            token,
+            dir,
+            client,
+            owner_key: boot.api_key.reveal().to_owned(),
+        })
+    }
+
+    pub fn service(&self) -> &coffer::service::Service {
+        &self.running.as_ref().expect("server running").service
+    }
+
+    pub fn database_files(&self) -> Vec<PathBuf> {
+        ["coffer.db", "coffer.db-wal", "coffer.db-shm"]
+            .iter()
+            .map(|f| self.dir.path().join(f))
+            .collect()
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("coffer.db")
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Reply> {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok(Reply {
+            status,
+            body,
+            headers,
+        })
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> anyhow::Result<Reply> {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Reply> {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Reply> {
+        self.call(Method::PATCH, path, Some(key), Some(body)).await
+    }
+
+    /// Creates a group and returns its id.
+    pub async fn group(&self, name: &str) -> anyhow::Result<String> {
+        let reply = self
+            .post("/v1/groups", &self.owner_key, json!({"name": name}))
+            .await?;
+        anyhow::ensure!(
+            reply.status == 201,
+            "group create: {} {}",
+            reply.status,
+            reply.body
+        );
+        Ok(reply.str("id"))
+    }
+
+    /// Creates an app in `groups` with an API key carrying `flags`; returns (app id, key).
+    pub async fn app_with_key(
+        &self,
+        name: &str,
+        groups: &[&str],
+        flags: Value,
+    ) -> anyhow::Result<(String, String)> {
+        let app = self
+            .post(
+                "/v1/apps",
+                &self.owner_key,
+                json!({"name": name, "groups": groups}),
+            )
+            .await?;
+        anyhow::ensure!(app.status == 201, "app create: {} {}", app.status, app.body);
+        let key = self.api_key(&app.str("id"), flags).await?;
+        Ok((app.str("id"), key))
+    }
+
+    /// Creates an API key for `principal`.
+    pub async fn api_key(&self, principal: &str, flags: Value) -> anyhow::Result<String> {
+        let key = self
+            .post(
+                "/v1/auth/apikey",
+                &self.owner_key,
+                json!({"principal": principal, "name": "test", "flags": flags}),
+            )
+            .await?;
+        anyhow::ensure!(
+            key.status == 201,
+            "apikey create: {} {}",
+            key.status,
+            key.body
+        );
+        Ok(key.str("api_key"))
+    }
+
+    /// Creates a keyring in `group`.
+    pub async fn keyring(&self, name: &str, group: &str, extra: Value) -> anyhow::Result<Reply> {
+        let mut body = json!({"name": name, "group": group});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let reply = self.post("/v1/keyrings", &self.owner_key, body).await?;
+        anyhow::ensure!(
+            reply.status == 201,
+            "keyring create: {} {}",
+            reply.status,
+            reply.body
+        );
+        Ok(reply)
+    }
+
+    /// One group, one app with every keyring flag, one keyring: the usual starting point.
+    pub async fn ready_keyring(&self, ring: &str, protection: &str) -> anyhow::Result<String> {
+        let group = self.group(&format!("g-{ring}")).await?;
+        let (_, key) = self
+            .app_with_key(
+                &format!("a-{ring}"),
+                &[&group],
+                json!({"keyring.*.*.*": true}),
+            )
+            .await?;
+        self.keyring(ring, &group, json!({"protection": protection}))
+            .await?;
+        Ok(key)
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// An HTTPS client that trusts only the test CA.
+pub fn client_trusting(ca: &std::path::Path) -> anyhow::Result<reqwest::Client> {
+    app::install_crypto_provider();
+    let pem = std::fs::read(ca)?;
+    Ok(reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+        .build()?)
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("valid base64")
+}
