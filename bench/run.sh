@@ -15,7 +15,7 @@ command -v wrk >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wr
 cargo build --release --quiet
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-COFFER_LOG=warn target/release/coffer serve --dev --data-dir "$work/data" --listen "127.0.0.1:$port" &
+COFFER_LOG=${COFFER_LOG:-warn,rustls=error} target/release/coffer serve --dev --data-dir "$work/data" --listen "127.0.0.1:$port" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/data/bootstrap.json" ] && break; sleep 0.1; done

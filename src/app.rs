@@ -58,7 +58,7 @@ pub struct Running {
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
-    audit: tokio::task::JoinHandle<()>,
+    audit: crate::audit::AuditCommitter,
     hsm: Arc<Pkcs11Hsm>,
 }
 
@@ -84,7 +84,7 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
             .await
             .with_context(|| format!("cannot open the database {}", config.database.display()))?,
     );
-    let (audit, audit_task) = AuditSink::start(Arc::clone(&store), config.audit);
+    let (audit, audit_task) = AuditSink::start(store.as_ref(), config.audit)?;
     let service = Arc::new(Service::new(
         store,
         Arc::clone(&hsm) as Arc<dyn Hsm>,
@@ -158,7 +158,8 @@ impl Running {
         let _ = self.maintenance.await;
         // The committer ends once the last handle (held by the service) is gone.
         drop(self.service);
-        if tokio::time::timeout(Duration::from_secs(5), self.audit)
+        let flushed = tokio::task::spawn_blocking(move || self.audit.join());
+        if tokio::time::timeout(Duration::from_secs(5), flushed)
             .await
             .is_err()
         {

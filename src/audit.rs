@@ -6,8 +6,7 @@
 //! bounded time; past it, or on a write error, the request fails with 503. Mutations write
 //! their event in their own transaction instead (see `store`).
 
-use crate::store::Store;
-use std::sync::Arc;
+use crate::store::{AuditWriter, Store};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,6 +43,8 @@ pub enum AuditError {
     Closed,
     #[error("audit write failed")]
     WriteFailed,
+    #[error("the audit committer could not start")]
+    Start(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Tuning for the group committer.
@@ -69,6 +70,18 @@ impl Default for AuditSettings {
 
 type Pending = (AuditEvent, oneshot::Sender<bool>);
 
+/// The committer's thread; it ends after every [`AuditSink`] is dropped and the queue drained.
+pub struct AuditCommitter(std::thread::JoinHandle<()>);
+
+impl AuditCommitter {
+    /// Waits (blocking) until the committer has written everything queued and stopped.
+    pub fn join(self) {
+        if self.0.join().is_err() {
+            tracing::error!("the audit committer panicked");
+        }
+    }
+}
+
 /// Handle to the group committer. Cloning shares the same committer.
 #[derive(Clone)]
 pub struct AuditSink {
@@ -79,19 +92,28 @@ pub struct AuditSink {
 impl AuditSink {
     /// Starts the committer task; it ends after every sink handle is dropped and the queue
     /// is drained, so dropping the service flushes the audit trail.
+    ///
+    /// The committer runs on its own thread with a synchronous database connection: it is
+    /// the one serial step every request waits for, so it must not wait for a runtime.
     pub fn start(
-        store: Arc<dyn Store>,
+        store: &dyn Store,
         settings: AuditSettings,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> Result<(Self, AuditCommitter), AuditError> {
         let (queue, receiver) = mpsc::channel(settings.queue_depth.max(1));
-        let task = tokio::spawn(commit_loop(store, receiver, settings.max_batch.max(1)));
-        (
+        let writer = store
+            .audit_writer()
+            .map_err(|e| AuditError::Start(Box::new(e)))?;
+        let thread = std::thread::Builder::new()
+            .name("audit-commit".into())
+            .spawn(move || commit_loop(writer, receiver, settings.max_batch.max(1)))
+            .map_err(|e| AuditError::Start(Box::new(e)))?;
+        Ok((
             Self {
                 queue,
                 timeout: settings.timeout,
             },
-            task,
-        )
+            AuditCommitter(thread),
+        ))
     }
 
     /// Records `event` and returns once it is durable.
@@ -114,15 +136,24 @@ impl AuditSink {
     }
 }
 
-async fn commit_loop(
-    store: Arc<dyn Store>,
+/// Takes whatever is queued (up to `max_batch`), writes it in one transaction, answers
+/// every waiter, repeats. Ends when every sink is dropped and the queue is empty.
+fn commit_loop(
+    mut writer: Box<dyn AuditWriter>,
     mut receiver: mpsc::Receiver<Pending>,
     max_batch: usize,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
-    while receiver.recv_many(&mut batch, max_batch).await > 0 {
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
         let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
-        let ok = match store.append_events(&events).await {
+        let ok = match writer.append(&events) {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, events = events.len(), "audit batch could not be written");

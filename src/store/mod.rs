@@ -142,6 +142,14 @@ pub struct StoredEvent {
     pub event: AuditEvent,
 }
 
+/// Appends audit events. Runs on the audit committer's dedicated thread, synchronously:
+/// every request waits for it, so it must not wait for an async runtime's turn.
+pub trait AuditWriter: Send {
+    /// Appends a batch of events in one durable transaction, with the usage counters
+    /// (encrypt counts, API-key last use) they carry.
+    fn append(&mut self, events: &[AuditEvent]) -> Result<(), StoreError>;
+}
+
 /// Everything the service needs to persist.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -222,8 +230,8 @@ pub trait Store: Send + Sync + 'static {
     /// Removes keyrings trashed before `cutoff`; returns the token key labels to destroy.
     async fn purge_trash(&self, cutoff: i64) -> Result<Vec<String>, StoreError>;
 
-    /// Appends a batch of events in one transaction, with the usage counters they carry.
-    async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// A synchronous writer for the audit committer's own thread.
+    fn audit_writer(&self) -> Result<Box<dyn AuditWriter>, StoreError>;
     async fn events(
         &self,
         account_id: &str,

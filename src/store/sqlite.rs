@@ -12,6 +12,7 @@ use std::time::Duration;
 /// SQLite-backed store. One file; WAL so readers never block the writer.
 pub struct SqliteStore {
     pool: SqlitePool,
+    path: std::path::PathBuf,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -45,11 +46,20 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
     }
 
+    /// A write transaction. IMMEDIATE takes the write lock up front: a deferred transaction
+    /// that reads and then writes can fail at once with "database is locked" when another
+    /// writer (the audit committer) got in between.
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin().await.map_err(unavailable)
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -602,38 +612,8 @@ impl Store for SqliteStore {
         Ok(labels)
     }
 
-    async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let mut usage: std::collections::HashMap<(&str, u32), i64> =
-            std::collections::HashMap::new();
-        let mut used_keys: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-        for event in events {
-            insert_event(&mut tx, event).await?;
-            if let Some((keyring, version)) = &event.encrypt_usage {
-                *usage.entry((keyring.as_str(), *version)).or_default() += 1;
-            }
-            if let Some(key) = &event.api_key_id {
-                used_keys.insert(key.as_str(), event.time);
-            }
-        }
-        for ((keyring, version), n) in usage {
-            sqlx::query("UPDATE keyring_versions SET encrypt_count = encrypt_count + ? WHERE keyring_id = ? AND version = ?")
-                .bind(n)
-                .bind(keyring)
-                .bind(i64::from(version))
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
-        for (key, at) in used_keys {
-            sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
-                .bind(at)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
-        commit(tx).await
+    fn audit_writer(&self) -> Result<Box<dyn AuditWriter>, StoreError> {
+        Ok(Box::new(SqliteAuditWriter::open(&self.path)?))
     }
 
     async fn events(
@@ -695,4 +675,90 @@ async fn insert_api_key(
     .await
     .map_err(unavailable)?;
     Ok(())
+}
+
+/// The audit committer's own connection: synchronous, one prepared statement per row, one
+/// fsync per batch.
+struct SqliteAuditWriter {
+    connection: rusqlite::Connection,
+}
+
+fn audit_unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+impl SqliteAuditWriter {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let connection = rusqlite::Connection::open(path).map_err(audit_unavailable)?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(audit_unavailable)?;
+        // WAL is a property of the file (set by the pool); FULL makes every commit durable.
+        connection
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(audit_unavailable)?;
+        Ok(Self { connection })
+    }
+}
+
+impl AuditWriter for SqliteAuditWriter {
+    fn append(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let tx = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(audit_unavailable)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .map_err(audit_unavailable)?;
+            for e in events {
+                insert
+                    .execute(rusqlite::params![
+                        e.id,
+                        e.time,
+                        e.account_id,
+                        e.principal,
+                        e.auth_method,
+                        e.action,
+                        e.object,
+                        e.outcome,
+                        i64::from(e.status),
+                        e.source_ip,
+                        e.request_id
+                    ])
+                    .map_err(audit_unavailable)?;
+            }
+            let mut usage: std::collections::HashMap<(&str, u32), i64> =
+                std::collections::HashMap::new();
+            let mut used_keys: std::collections::HashMap<&str, i64> =
+                std::collections::HashMap::new();
+            for event in events {
+                if let Some((keyring, version)) = &event.encrypt_usage {
+                    *usage.entry((keyring.as_str(), *version)).or_default() += 1;
+                }
+                if let Some(key) = &event.api_key_id {
+                    used_keys.insert(key.as_str(), event.time);
+                }
+            }
+            let mut count = tx
+                .prepare_cached("UPDATE keyring_versions SET encrypt_count = encrypt_count + ? WHERE keyring_id = ? AND version = ?")
+                .map_err(audit_unavailable)?;
+            for ((keyring, version), n) in usage {
+                count
+                    .execute(rusqlite::params![n, keyring, i64::from(version)])
+                    .map_err(audit_unavailable)?;
+            }
+            let mut used = tx
+                .prepare_cached("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+                .map_err(audit_unavailable)?;
+            for (key, at) in used_keys {
+                used.execute(rusqlite::params![at, key])
+                    .map_err(audit_unavailable)?;
+            }
+        }
+        tx.commit().map_err(audit_unavailable)
+    }
 }
