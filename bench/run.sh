@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-20}
 connections=${2:-16}
-command -v wrk >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk" >&2; exit 1; }
+scripts/install-deps.sh wrk
 
 cargo build --release --quiet
 work=$(mktemp -d)

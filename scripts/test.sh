@@ -5,19 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=()
-{ [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; } || packages+=(softhsm2)
-command -v pkcs11-tool >/dev/null || packages+=(opensc)
-if [ ${#packages[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "test.sh: installing ${packages[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
-  else
-    echo "test.sh: missing ${packages[*]}: run 'sudo apt-get install -y ${packages[*]}' and retry" >&2
-    exit 1
-  fi
-fi
+scripts/install-deps.sh
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 

@@ -113,7 +113,7 @@ pub struct ServeArgs {
     pub plain_http: bool,
     #[command(flatten)]
     pub hsm: HsmArgs,
-    /// SQLite database file (production; dev mode uses <data-dir>/coffer.db).
+    /// SQLite database file (production; dev mode uses `<data-dir>/coffer.db`).
     #[arg(long, env = "COFFER_DATABASE")]
     pub database: Option<PathBuf>,
     #[arg(long, env = "COFFER_TLS_CERT")]

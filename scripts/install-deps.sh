@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Coffer needs at run time (softhsm2) and for inspection and
+# tests (opensc's pkcs11-tool), when they are missing. As root it installs them; otherwise
+# it says in one line what to run.
+set -euo pipefail
+packages=()
+{ [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; } || packages+=(softhsm2)
+command -v pkcs11-tool >/dev/null || packages+=(opensc)
+for extra in "$@"; do command -v "$extra" >/dev/null || packages+=("$extra"); done
+[ ${#packages[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+  echo "coffer: installing ${packages[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+else
+  echo "coffer: missing ${packages[*]}: run 'sudo apt-get install -y ${packages[*]}' and retry" >&2
+  exit 1
+fi
