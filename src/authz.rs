@@ -61,6 +61,7 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("keyring.delete", Audience::Both),
     ("keyring.<ring>.read", Audience::Both),
     ("keyring.<ring>.delete", Audience::Both),
+    ("keyring.<ring>.restore", Audience::Both),
     ("keyring.<ring>.encrypt", Audience::AppsOnly),
     ("keyring.<ring>.decrypt", Audience::AppsOnly),
     ("keyring.<ring>.rotate", Audience::Both),

@@ -182,6 +182,10 @@ pub enum KeyringCommand {
     Delete {
         name: String,
     },
+    /// Take a deleted keyring out of the trash (within 30 days of its deletion).
+    Restore {
+        name: String,
+    },
     /// Encrypt stdin (or --in FILE); prints the ciphertext.
     Encrypt(CryptoArgs),
     /// Decrypt a ciphertext read from stdin (or --in FILE); writes the plaintext bytes.
@@ -670,6 +674,11 @@ async fn keyring(client: &Client, command: KeyringCommand) -> anyhow::Result<()>
             eprintln!("keyring {name} moved to the trash");
             Ok(())
         }
+        KeyringCommand::Restore { name } => print(
+            &client
+                .post(&format!("/v1/keyrings/{name}/restore"), json!({}))
+                .await?,
+        ),
         KeyringCommand::Encrypt(args) => {
             let plaintext = zeroize::Zeroizing::new(read_input(args.input.as_deref())?);
             let body = json!({"plaintext": B64.encode(&plaintext[..]), "context": context_json(&args.context)});

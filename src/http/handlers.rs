@@ -294,6 +294,19 @@ pub async fn delete_keyring(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub async fn restore_keyring(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(ring): Path<String>,
+) -> Reply<Json<dto::Keyring>> {
+    let keyring = s
+        .service
+        .restore_keyring(&auth.ctx(), &ring)
+        .await
+        .map_err(|e| auth.fail(e))?;
+    Ok(Json(dto::Keyring::from(&keyring)))
+}
+
 pub async fn encrypt(
     auth: Authed,
     State(s): State<AppState>,

@@ -6,7 +6,6 @@ mod dto;
 mod handlers;
 pub mod openapi;
 
-use crate::authz::PrincipalKind;
 use crate::service::{Caller, Error, RequestMeta, Service};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
@@ -64,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keyrings/{ring}/rewrap", post(rewrap))
         .route("/v1/keyrings/{ring}/datakey", post(datakey))
         .route("/v1/keyrings/{ring}/rotate", post(rotate))
+        .route("/v1/keyrings/{ring}/restore", post(restore_keyring))
         .route(
             "/v1/keyrings/{ring}/config",
             get(get_config).patch(update_config),
@@ -312,13 +312,5 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| reject(Error::InvalidInput(format!("malformed JSON body: {e}"))))
-    }
-}
-
-/// Used by handlers that must not be called by some principal kinds at all.
-pub fn kind_name(kind: PrincipalKind) -> &'static str {
-    match kind {
-        PrincipalKind::User => "user",
-        PrincipalKind::App => "app",
     }
 }

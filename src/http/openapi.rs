@@ -193,6 +193,15 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "post",
+        "/v1/keyrings/{ring}/restore",
+        Some("keyring.<ring>.restore"),
+        "Take a deleted keyring out of the trash (within 30 days)",
+        None,
+        Some("Keyring"),
+        200,
+    ),
+    route(
+        "post",
         "/v1/keyrings/{ring}/encrypt",
         Some("keyring.<ring>.encrypt"),
         "Encrypt",

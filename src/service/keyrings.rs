@@ -796,6 +796,32 @@ impl Service {
         .await
     }
 
+    /// Takes the most recently deleted keyring named `ring` out of the trash, unless it was
+    /// purged or a live keyring took its name meanwhile.
+    pub async fn restore_keyring(&self, ctx: &Ctx<'_>, ring: &str) -> Result<KeyringView, Error> {
+        self.mutation(ctx, "keyring.restore", Some(&object(ring)), |event| async move {
+            Self::require(ctx.caller, &format!("keyring.{ring}.restore"))?;
+            check_name(ring)?;
+            let account = &ctx.caller.account_id;
+            let visible = |row: &KeyringRow| ctx.caller.kind == PrincipalKind::User || ctx.caller.groups.contains(&row.group_id);
+            let row = self
+                .store
+                .trashed_keyring(account, ring)
+                .await?
+                .filter(visible)
+                .ok_or_else(|| Error::NotFound(format!("keyring {ring} in the trash")))?;
+            if self.store.keyring(account, ring).await?.is_some() {
+                return Err(Error::Conflict(format!(
+                    "a live keyring is named {ring}; delete or rename it before restoring this one"
+                )));
+            }
+            self.store.restore_keyring(&row.id, &event).await?;
+            self.forget_keyring(account, ring);
+            Ok(KeyringView { row: KeyringRow { deleted_at: None, ..row } })
+        })
+        .await
+    }
+
     /// Rotates every keyring whose period elapsed or whose encrypt budget is spent.
     pub(super) async fn rotate_due_keyrings(&self) -> Result<(), Error> {
         for row in self.store.keyrings_due_for_rotation(self.now()).await? {

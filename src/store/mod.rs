@@ -225,6 +225,15 @@ pub trait Store: Send + Sync + 'static {
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
+    /// The most recently trashed, not yet purged keyring with this name.
+    async fn trashed_keyring(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<KeyringRow>, StoreError>;
+    /// Takes a keyring out of the trash. A live keyring with its name is a conflict.
+    async fn restore_keyring(&self, keyring_id: &str, event: &AuditEvent)
+    -> Result<(), StoreError>;
     /// Keyrings of every account whose scheduled or count-based rotation is due.
     async fn keyrings_due_for_rotation(&self, now: i64) -> Result<Vec<KeyringRow>, StoreError>;
     /// Removes keyrings trashed before `cutoff`; returns the token key labels to destroy.

@@ -569,6 +569,49 @@ impl Store for SqliteStore {
         commit(tx).await
     }
 
+    async fn trashed_keyring(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<KeyringRow>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            keyring_columns!(),
+            " FROM keyrings WHERE account_id = ? AND name = ? AND deleted_at IS NOT NULL
+             ORDER BY deleted_at DESC LIMIT 1"
+        ))
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(keyring_row)
+        .transpose()
+    }
+
+    async fn restore_keyring(
+        &self,
+        keyring_id: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let restored = sqlx::query(
+            "UPDATE keyrings SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL",
+        )
+        .bind(keyring_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if restored.rows_affected() != 1 {
+            return Err(StoreError::Conflict(
+                "the keyring left the trash concurrently",
+            ));
+        }
+        insert_event(&mut tx, event).await?;
+        commit(tx).await
+    }
+
     async fn keyrings_due_for_rotation(&self, now: i64) -> Result<Vec<KeyringRow>, StoreError> {
         // 86400000000 = microseconds in a day.
         sqlx::query(concat!(

@@ -169,8 +169,30 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
             )
             .await?;
         assert_eq!(deleted.status, 204);
-        let gone = decrypt(&s, &key, &ring, &sealed.str("ciphertext"), ctx).await?;
+        let gone = decrypt(&s, &key, &ring, &sealed.str("ciphertext"), ctx.clone()).await?;
         assert_eq!((gone.status, gone.code()), (404, "not_found"));
+        let restored = s
+            .post(&format!("/v1/keyrings/{ring}/restore"), &key, json!({}))
+            .await?;
+        assert_eq!(
+            (restored.status, restored.body["current_version"].as_u64()),
+            (200, Some(2)),
+            "{}",
+            restored.body
+        );
+        let back = decrypt(&s, &key, &ring, &sealed.str("ciphertext"), ctx).await?;
+        assert_eq!(
+            back.status, 200,
+            "a restored keyring decrypts its old ciphertexts"
+        );
+        let again = s
+            .post(&format!("/v1/keyrings/{ring}/restore"), &key, json!({}))
+            .await?;
+        assert_eq!(
+            (again.status, again.code()),
+            (404, "not_found"),
+            "nothing left in the trash"
+        );
     }
     Ok(())
 }
@@ -263,6 +285,12 @@ async fn each_keyring_route_is_allowed_by_its_flag_and_denied_without_it() -> Te
             "/v1/keyrings/made-by-app".into(),
             None,
             vec!["keyring.made-by-app.delete"],
+        ),
+        (
+            "POST",
+            "/v1/keyrings/made-by-app/restore".into(),
+            Some(json!({})),
+            vec!["keyring.made-by-app.restore"],
         ),
     ];
     for (method, path, body, flags) in table {
@@ -739,6 +767,57 @@ async fn scheduled_and_count_based_rotation_happen_by_themselves() -> TestResult
         Some(2),
         "{}",
         activity.body
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restore_refuses_when_a_live_keyring_took_the_name() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("trash").await?;
+    let (_, key) = s
+        .app_with_key("trash", &[&group], json!({"keyring.*.*.*": true}))
+        .await?;
+    s.keyring("reused", &group, json!({})).await?;
+    let old = encrypt(&s, &key, "reused", b"first", json!({}))
+        .await?
+        .str("ciphertext");
+    assert_eq!(
+        s.call(Method::DELETE, "/v1/keyrings/reused", Some(&key), None)
+            .await?
+            .status,
+        204
+    );
+    s.keyring("reused", &group, json!({})).await?;
+    let refused = s
+        .post("/v1/keyrings/reused/restore", &key, json!({}))
+        .await?;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (409, "conflict"),
+        "{}",
+        refused.body
+    );
+    let other = decrypt(&s, &key, "reused", &old, json!({})).await?;
+    assert_eq!(
+        other.code(),
+        "decrypt_failed",
+        "the new keyring cannot open the old one's ciphertexts"
+    );
+    assert_eq!(
+        s.call(Method::DELETE, "/v1/keyrings/reused", Some(&key), None)
+            .await?
+            .status,
+        204
+    );
+    let restored = s
+        .post("/v1/keyrings/reused/restore", &key, json!({}))
+        .await?;
+    assert_eq!(restored.status, 200);
+    assert_eq!(
+        decrypt(&s, &key, "reused", &old, json!({})).await?.status,
+        422,
+        "the newest deletion comes back first"
     );
     Ok(())
 }
