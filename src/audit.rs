@@ -7,6 +7,8 @@
 //! their event in their own transaction instead (see `store`).
 
 use crate::store::{AuditWriter, Store};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -87,6 +89,28 @@ impl AuditCommitter {
 pub struct AuditSink {
     queue: mpsc::Sender<Pending>,
     timeout: Duration,
+    stats: Arc<AuditStats>,
+}
+
+/// Counters of the group committer, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    pub batches: AtomicU64,
+    pub events: AtomicU64,
+    pub failed_batches: AtomicU64,
+    pub commit_micros: AtomicU64,
+}
+
+impl AuditStats {
+    fn record(&self, events: usize, took: Duration, ok: bool) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(events as u64, Ordering::Relaxed);
+        self.commit_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        if !ok {
+            self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl AuditSink {
@@ -100,20 +124,30 @@ impl AuditSink {
         settings: AuditSettings,
     ) -> Result<(Self, AuditCommitter), AuditError> {
         let (queue, receiver) = mpsc::channel(settings.queue_depth.max(1));
+        let stats = Arc::new(AuditStats::default());
         let writer = store
             .audit_writer()
             .map_err(|e| AuditError::Start(Box::new(e)))?;
         let thread = std::thread::Builder::new()
             .name("audit-commit".into())
-            .spawn(move || commit_loop(writer, receiver, settings.max_batch.max(1)))
+            .spawn({
+                let stats = Arc::clone(&stats);
+                move || commit_loop(writer, receiver, settings.max_batch.max(1), stats)
+            })
             .map_err(|e| AuditError::Start(Box::new(e)))?;
         Ok((
             Self {
                 queue,
                 timeout: settings.timeout,
+                stats,
             },
             AuditCommitter(thread),
         ))
+    }
+
+    /// The committer's counters.
+    pub fn stats(&self) -> &AuditStats {
+        &self.stats
     }
 
     /// Records `event` and returns once it is durable.
@@ -142,17 +176,23 @@ fn commit_loop(
     mut writer: Box<dyn AuditWriter>,
     mut receiver: mpsc::Receiver<Pending>,
     max_batch: usize,
+    stats: Arc<AuditStats>,
 ) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
-    while let Some(first) = receiver.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
+    let mut events: Vec<AuditEvent> = Vec::with_capacity(max_batch);
+    let mut waiters: Vec<oneshot::Sender<bool>> = Vec::with_capacity(max_batch);
+    while let Some((event, done)) = receiver.blocking_recv() {
+        events.push(event);
+        waiters.push(done);
+        while events.len() < max_batch {
             match receiver.try_recv() {
-                Ok(next) => batch.push(next),
+                Ok((event, done)) => {
+                    events.push(event);
+                    waiters.push(done);
+                }
                 Err(_) => break,
             }
         }
-        let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
+        let started = std::time::Instant::now();
         let ok = match writer.append(&events) {
             Ok(()) => true,
             Err(e) => {
@@ -160,7 +200,9 @@ fn commit_loop(
                 false
             }
         };
-        for (_, done) in batch.drain(..) {
+        stats.record(events.len(), started.elapsed(), ok);
+        events.clear();
+        for done in waiters.drain(..) {
             let _ = done.send(ok);
         }
     }

@@ -95,7 +95,7 @@ CREATE INDEX keyring_versions_ref ON keyring_versions(key_ref);
 
 CREATE TABLE audit_events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    id           TEXT NOT NULL UNIQUE,
+    id           TEXT NOT NULL,
     time         INTEGER NOT NULL,
     account_id   TEXT,
     principal    TEXT,

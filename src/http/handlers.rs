@@ -34,21 +34,65 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
+/// One Prometheus counter: help line, type line, samples.
+fn counter(out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
-    let body = format!(
-        "# HELP coffer_http_requests_total HTTP requests received.\n# TYPE coffer_http_requests_total counter\n\
-         coffer_http_requests_total {}\n\
-         # HELP coffer_http_responses_total HTTP responses by status class.\n# TYPE coffer_http_responses_total counter\n\
-         coffer_http_responses_total{{class=\"2xx\"}} {}\ncoffer_http_responses_total{{class=\"4xx\"}} {}\n\
-         coffer_http_responses_total{{class=\"5xx\"}} {}\n\
-         # HELP coffer_hsm_unwraps_total Data keys unwrapped through the HSM (cache misses).\n\
-         # TYPE coffer_hsm_unwraps_total counter\ncoffer_hsm_unwraps_total {}\n",
-        m.requests.load(Ordering::Relaxed),
-        m.responses_2xx.load(Ordering::Relaxed),
-        m.responses_4xx.load(Ordering::Relaxed),
-        m.responses_5xx.load(Ordering::Relaxed),
-        state.service.hsm_unwraps.load(Ordering::Relaxed),
+    let audit = state.service.audit_stats();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let mut body = String::new();
+    counter(
+        &mut body,
+        "coffer_http_requests_total",
+        "HTTP requests received.",
+        &[("", load(&m.requests))],
+    );
+    counter(
+        &mut body,
+        "coffer_http_responses_total",
+        "HTTP responses by status class.",
+        &[
+            ("{class=\"2xx\"}", load(&m.responses_2xx)),
+            ("{class=\"4xx\"}", load(&m.responses_4xx)),
+            ("{class=\"5xx\"}", load(&m.responses_5xx)),
+        ],
+    );
+    counter(
+        &mut body,
+        "coffer_hsm_unwraps_total",
+        "Data keys unwrapped through the HSM (key cache misses).",
+        &[("", load(&state.service.hsm_unwraps))],
+    );
+    counter(
+        &mut body,
+        "coffer_audit_batches_total",
+        "Audit transactions committed or attempted.",
+        &[("", load(&audit.batches))],
+    );
+    counter(
+        &mut body,
+        "coffer_audit_failed_batches_total",
+        "Audit transactions that failed (their requests got 503).",
+        &[("", load(&audit.failed_batches))],
+    );
+    counter(
+        &mut body,
+        "coffer_audit_events_total",
+        "Audit events in those transactions.",
+        &[("", load(&audit.events))],
+    );
+    counter(
+        &mut body,
+        "coffer_audit_commit_microseconds_total",
+        "Time spent writing audit transactions.",
+        &[("", load(&audit.commit_micros))],
     );
     (
         [(

@@ -390,6 +390,11 @@ impl Service {
             .retain(|_, cached| cached.caller.api_key_id.as_deref() != Some(key_id));
     }
 
+    /// Counters of the audit group committer.
+    pub fn audit_stats(&self) -> &crate::audit::AuditStats {
+        self.audit.stats()
+    }
+
     /// Readiness: the HSM session is logged in and the database answers.
     pub async fn ready(&self) -> Result<(), Error> {
         self.hsm.ping().await?;

@@ -250,6 +250,14 @@ async fn every_documented_route_exists_and_asks_for_a_credential() -> TestResult
         .text()
         .await?;
     assert!(metrics.contains("coffer_http_requests_total"));
+    let audited = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("coffer_audit_events_total "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        audited.is_some_and(|n| n > 0),
+        "audit events are counted: {metrics}"
+    );
     Ok(())
 }
 
