@@ -74,28 +74,18 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         anyhow::bail!("plain HTTP is allowed only on a loopback address, not {local_addr}");
     }
     install_crypto_provider();
-    let hsm_settings = config.hsm;
-    let hsm = tokio::task::spawn_blocking(move || Pkcs11Hsm::connect(hsm_settings))
-        .await?
-        .context("cannot open the HSM token")?;
-    let hsm = Arc::new(hsm);
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.database)
-            .await
-            .with_context(|| format!("cannot open the database {}", config.database.display()))?,
-    );
-    let (audit, audit_task) = AuditSink::start(store.as_ref(), config.audit)?;
-    let service = Arc::new(Service::new(
-        store,
-        Arc::clone(&hsm) as Arc<dyn Hsm>,
+    let Core {
+        service,
+        hsm,
         audit,
+    } = open(
+        config.hsm,
+        &config.database,
+        config.audit,
         config.clock,
         config.service,
-    ));
-    service
-        .prepare()
-        .await
-        .context("cannot prepare the HSM system keys")?;
+    )
+    .await?;
     let maintenance = tokio::spawn(maintain(Arc::clone(&service), config.maintenance_every));
 
     let state = AppState {
@@ -132,9 +122,69 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         handle,
         server,
         maintenance,
-        audit: audit_task,
+        audit,
         hsm,
     })
+}
+
+/// The service with its HSM session and audit committer, without a listener: what
+/// `coffer init` needs, and what [`start`] serves.
+pub struct Core {
+    pub service: Arc<Service>,
+    hsm: Arc<Pkcs11Hsm>,
+    audit: crate::audit::AuditCommitter,
+}
+
+/// Opens the HSM, the database and the audit committer, and prepares the system keys.
+pub async fn open(
+    hsm_settings: HsmSettings,
+    database: &std::path::Path,
+    audit_settings: AuditSettings,
+    clock: Arc<dyn Clock>,
+    service_settings: ServiceSettings,
+) -> anyhow::Result<Core> {
+    let hsm = tokio::task::spawn_blocking(move || Pkcs11Hsm::connect(hsm_settings))
+        .await?
+        .context("cannot open the HSM token")?;
+    let hsm = Arc::new(hsm);
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(database)
+            .await
+            .with_context(|| format!("cannot open the database {}", database.display()))?,
+    );
+    let (audit_sink, audit) = AuditSink::start(store.as_ref(), audit_settings)?;
+    let service = Arc::new(Service::new(
+        store,
+        Arc::clone(&hsm) as Arc<dyn Hsm>,
+        audit_sink,
+        clock,
+        service_settings,
+    ));
+    service
+        .prepare()
+        .await
+        .context("cannot prepare the HSM system keys")?;
+    Ok(Core {
+        service,
+        hsm,
+        audit,
+    })
+}
+
+impl Core {
+    /// Flushes the audit trail and closes the HSM session.
+    pub async fn close(self) {
+        // The committer ends once the last handle (held by the service) is gone.
+        drop(self.service);
+        let flushed = tokio::task::spawn_blocking(move || self.audit.join());
+        if tokio::time::timeout(Duration::from_secs(5), flushed)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit committer still busy at shutdown");
+        }
+        self.hsm.close();
+    }
 }
 
 async fn maintain(service: Arc<Service>, every: Duration) {
@@ -156,16 +206,13 @@ impl Running {
         let _ = self.server.await;
         self.maintenance.abort();
         let _ = self.maintenance.await;
-        // The committer ends once the last handle (held by the service) is gone.
-        drop(self.service);
-        let flushed = tokio::task::spawn_blocking(move || self.audit.join());
-        if tokio::time::timeout(Duration::from_secs(5), flushed)
-            .await
-            .is_err()
-        {
-            tracing::warn!("audit committer still busy at shutdown");
+        Core {
+            service: self.service,
+            hsm: self.hsm,
+            audit: self.audit,
         }
-        self.hsm.close();
+        .close()
+        .await;
         tracing::info!("coffer stopped");
     }
 }

@@ -459,23 +459,25 @@ async fn dev_bootstrap(running: &app::Running, layout: &DevLayout) -> anyhow::Re
 }
 
 async fn init(args: InitArgs) -> anyhow::Result<()> {
-    // A throwaway loopback listener: init only needs the service, not the network.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let running = app::start(
-        AppConfig::new(hsm_settings(&args.hsm)?, args.db.database, None),
-        listener,
+    app::install_crypto_provider();
+    let core = app::open(
+        hsm_settings(&args.hsm)?,
+        &args.db.database,
+        Default::default(),
+        std::sync::Arc::new(crate::clock::SystemClock),
+        Default::default(),
     )
     .await?;
     let outcome = async {
-        if running.service.is_bootstrapped().await? {
+        if core.service.is_bootstrapped().await? {
             bail!("this database already has an account; init runs once");
         }
-        let done = running.service.bootstrap(&args.account_name, &args.owner_email).await?;
+        let done = core.service.bootstrap(&args.account_name, &args.owner_email).await?;
         println!("{}", json!({"account_id": done.account_id, "user_id": done.user_id, "api_key": done.api_key.reveal()}));
         Ok(())
     }
     .await;
-    running.shutdown().await;
+    core.close().await;
     outcome
 }
 

@@ -429,3 +429,73 @@ fn stop(child: &mut std::process::Child) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Production bootstrap through the binary: `hsm check`, then `init` once (and only once),
+/// against a token found by label with the PIN from a file.
+#[test]
+fn init_bootstraps_once_against_a_configured_token() -> TestResult {
+    let token = softhsm_test::TestToken::new();
+    let dir = tempfile::tempdir()?;
+    let pin = dir.path().join("pin");
+    std::fs::write(&pin, format!("{}\n", token.user_pin))?;
+    let coffer = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(args)
+            .env("SOFTHSM2_CONF", &token.conf)
+            .env("COFFER_HSM_MODULE", &token.module)
+            .env("COFFER_HSM_TOKEN", &token.label)
+            .env("COFFER_HSM_PIN_FILE", &pin)
+            .env_remove("COFFER_HSM_PIN")
+            .output()
+    };
+    let check = coffer(&["hsm", "check"])?;
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let database = dir.path().join("coffer.db");
+    let database = database.to_str().unwrap_or_default();
+    let first = coffer(&[
+        "init",
+        "--database",
+        database,
+        "--owner-email",
+        "ops@example.test",
+    ])?;
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&first.stdout)?;
+    assert!(
+        printed["api_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ck_ak_")),
+        "{printed}"
+    );
+    let again = coffer(&[
+        "init",
+        "--database",
+        database,
+        "--owner-email",
+        "ops@example.test",
+    ])?;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("init runs once"));
+    let wrong_pin = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["hsm", "check"])
+        .env("SOFTHSM2_CONF", &token.conf)
+        .env("COFFER_HSM_TOKEN", &token.label)
+        .env("COFFER_HSM_PIN", "not-the-pin")
+        .env_remove("COFFER_HSM_PIN_FILE")
+        .output()?;
+    assert!(!wrong_pin.status.success());
+    let said = String::from_utf8_lossy(&wrong_pin.stderr);
+    assert!(
+        !said.contains("not-the-pin"),
+        "the PIN never reaches an error message: {said}"
+    );
+    Ok(())
+}
