@@ -104,34 +104,46 @@ fn segments(pattern: &str) -> Vec<&str> {
     pattern.split('.').collect()
 }
 
+/// Walks `pattern` and `target` segment by segment (no allocation: this runs on every
+/// request): every pattern segment must be `*` or accepted by `segment_ok`, the pattern may
+/// be longer only by `*` segments, and never shorter.
+fn matches_with(pattern: &str, target: &str, segment_ok: impl Fn(&str, &str) -> bool) -> bool {
+    let mut p = pattern.split('.');
+    let mut t = target.split('.');
+    loop {
+        match (p.next(), t.next()) {
+            (Some(ps), Some(ts)) if ps == "*" || segment_ok(ps, ts) => continue,
+            (Some(_), Some(_)) | (None, Some(_)) => return false,
+            (Some(ps), None) => return ps == "*" && p.all(|s| s == "*"),
+            (None, None) => return true,
+        }
+    }
+}
+
 /// The matching rule of `api.md`.
 pub fn pattern_matches(pattern: &str, flag: &str) -> bool {
-    let p = segments(pattern);
-    let f = segments(flag);
-    p.len() >= f.len()
-        && p.iter().zip(&f).all(|(ps, fs)| *ps == "*" || ps == fs)
-        && p[f.len()..].iter().all(|ps| *ps == "*")
+    matches_with(pattern, flag, |ps, fs| ps == fs)
 }
 
 /// Like [`pattern_matches`], against a catalogue entry whose `<ring>` segment stands for any
 /// valid name.
 fn pattern_matches_template(pattern: &str, template: &str) -> bool {
-    let p = segments(pattern);
-    let t = segments(template);
-    p.len() >= t.len()
-        && p.iter()
-            .zip(&t)
-            .all(|(ps, ts)| *ps == "*" || ps == ts || (*ts == RING && is_valid_name(ps)))
-        && p[t.len()..].iter().all(|ps| *ps == "*")
+    matches_with(pattern, template, |ps, ts| {
+        ps == ts || (ts == RING && is_valid_name(ps))
+    })
+}
+
+fn segment_count(text: &str) -> usize {
+    text.bytes().filter(|b| *b == b'.').count() + 1
 }
 
 /// The audience of a concrete flag, `None` if the flag is not in the catalogue.
 pub fn audience_of(flag: &str) -> Option<Audience> {
+    let length = segment_count(flag);
     CATALOGUE
         .iter()
         .find(|(template, _)| {
-            pattern_matches_template(flag, template)
-                && segments(flag).len() == segments(template).len()
+            segment_count(template) == length && pattern_matches_template(flag, template)
         })
         .map(|(_, audience)| *audience)
 }

@@ -92,7 +92,7 @@ fn is_operations_path(path: &str) -> bool {
 
 /// The caller, once known, for the safety net's event.
 #[derive(Clone, Default)]
-struct CallerSlot(Arc<Mutex<Option<Caller>>>);
+struct CallerSlot(Arc<Mutex<Option<Arc<Caller>>>>);
 
 /// The error code a response carries, for the safety net's event.
 #[derive(Clone, Copy)]
@@ -108,7 +108,7 @@ fn request_id_from(parts: &axum::http::HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::service::new_id("req"))
+        .unwrap_or_else(|| crate::service::new_event_id("req"))
 }
 
 /// Wraps every request: assigns the request id, and guarantees an audit event for any
@@ -143,7 +143,7 @@ async fn request_frame(
         let status = response.status().as_u16();
         let recorded = state
             .service
-            .audit_rejected(&meta, caller.as_ref(), &action, &path, status, code)
+            .audit_rejected(&meta, caller.as_deref(), &action, &path, status, code)
             .await;
         if let Err(e) = recorded {
             response = error_response(&e, &request_id);
@@ -223,12 +223,12 @@ fn meta_of(parts: &Parts) -> RequestMeta {
         .extensions
         .get::<RequestMeta>()
         .cloned()
-        .unwrap_or_else(|| RequestMeta::new(crate::service::new_id("req"), None))
+        .unwrap_or_else(|| RequestMeta::new(crate::service::new_event_id("req"), None))
 }
 
 /// An authenticated request: the caller and the request facts.
 pub struct Authed {
-    pub caller: Caller,
+    pub caller: Arc<Caller>,
     pub meta: RequestMeta,
 }
 
@@ -276,7 +276,7 @@ impl FromRequestParts<AppState> for Authed {
             .await
             .map_err(reject)?;
         if let Some(slot) = parts.extensions.get::<CallerSlot>() {
-            *slot.0.lock().expect("caller slot poisoned") = Some(caller.clone());
+            *slot.0.lock().expect("caller slot poisoned") = Some(Arc::clone(&caller));
         }
         Ok(Self { caller, meta })
     }

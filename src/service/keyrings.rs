@@ -826,7 +826,7 @@ impl Service {
     pub(super) async fn rotate_due_keyrings(&self) -> Result<(), Error> {
         for row in self.store.keyrings_due_for_rotation(self.now()).await? {
             let caller = Self::system_caller(&row.account_id);
-            let meta = super::RequestMeta::new(new_id("sys"), None);
+            let meta = super::RequestMeta::new(super::new_event_id("sys"), None);
             let event = self.event(
                 &meta,
                 Some(&caller),

@@ -128,7 +128,7 @@ struct CachedKey {
 }
 
 struct CachedCaller {
-    caller: Caller,
+    caller: Arc<Caller>,
     expires: Instant,
 }
 
@@ -147,6 +147,18 @@ pub struct Service {
 }
 
 /// A new opaque id with a type prefix (`kr_…`, `grp_…`).
+/// A unique id for a request or an audit event, without a system call: a random
+/// per-process prefix and a counter. Object ids use [`new_id`]; these only need to be unique.
+pub fn new_event_id(prefix: &str) -> String {
+    static PROCESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let process = PROCESS.get_or_init(|| hex::encode(&crate::crypto::random_bytes(6)[..]));
+    format!(
+        "{prefix}_{process}{:012x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 pub fn new_id(prefix: &str) -> String {
     format!(
         "{prefix}_{}",
@@ -199,7 +211,7 @@ impl Service {
             Err(e) => (e.status(), e.code().to_owned()),
         };
         AuditEvent {
-            id: new_id("evt"),
+            id: new_event_id("evt"),
             time: self.now(),
             account_id: caller.map(|c| c.account_id.clone()),
             principal: caller.map(|c| c.principal_id.clone()),
@@ -308,7 +320,7 @@ impl Service {
 
     /// Turns a bearer token into a caller. Every failure is the same `Unauthenticated`, and an
     /// unknown key id costs the same HSM round trip as a wrong secret.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Caller, Error> {
+    pub async fn authenticate(&self, bearer: &str) -> Result<Arc<Caller>, Error> {
         let Some(token) = ApiKeyToken::parse(bearer) else {
             return Err(Error::Unauthenticated);
         };
@@ -320,7 +332,7 @@ impl Service {
             .get(&cache_key)
             && hit.expires > Instant::now()
         {
-            return Ok(hit.caller.clone());
+            return Ok(Arc::clone(&hit.caller));
         }
         let row = self.store.api_key(token.key_id()).await?;
         let digest = self
@@ -334,11 +346,11 @@ impl Service {
         if !matches || row.disabled {
             return Err(Error::Unauthenticated);
         }
-        let caller = self.caller_for_key(&row).await?;
+        let caller = Arc::new(self.caller_for_key(&row).await?);
         self.callers.write().expect("caller cache poisoned").insert(
             cache_key,
             CachedCaller {
-                caller: caller.clone(),
+                caller: Arc::clone(&caller),
                 expires: Instant::now() + self.settings.auth_cache_ttl,
             },
         );

@@ -95,7 +95,7 @@ impl Service {
             last_used_at: None,
             disabled: false,
         };
-        let meta = RequestMeta::new(new_id("sys"), None);
+        let meta = RequestMeta::new(super::new_event_id("sys"), None);
         let caller = Self::system_caller(&account.id);
         let event = self.event(
             &meta,
