@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// One decision: who did what to which object, how they authenticated, and the outcome.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     pub id: String,
     /// Unix microseconds.
@@ -29,10 +29,8 @@ pub struct AuditEvent {
     pub source_ip: Option<String>,
     pub request_id: String,
     /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
-    #[serde(skip)]
     pub encrypt_usage: Option<(String, u32)>,
     /// Not stored as a column: the API key whose `last_used_at` this event refreshes.
-    #[serde(skip)]
     pub api_key_id: Option<String>,
 }
 
