@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Load benchmark: 1 KiB encrypt and decrypt through the HTTPS API, envelope and hsm
-# keyrings, against a release build in dev mode (SoftHSM + SQLite, TLS on, audit durable).
+# Load benchmark: 1 KiB encrypt and decrypt through the HTTPS API (envelope and hsm
+# keyrings), P-256 and Ed25519 sign and verify, against a release build in dev mode
+# (SoftHSM + SQLite, TLS on, audit durable); then the raw SoftHSM P-256 signing rate with the
+# same number of HSM threads (COFFER_HSM_THREADS, default 2), for comparison.
 #
 #   bench/run.sh [DURATION_SECONDS=20] [CONNECTIONS=16]
 #
@@ -12,7 +14,7 @@ duration=${1:-20}
 connections=${2:-16}
 scripts/install-deps.sh wrk
 
-cargo build --release --quiet
+cargo build --release --quiet --bin coffer --example raw-sign
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 COFFER_LOG=${COFFER_LOG:-warn,rustls=error} target/release/coffer serve --dev --data-dir "$work/data" --listen "127.0.0.1:$port" &
@@ -28,7 +30,7 @@ field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])"
 
 group=$(api "$owner" POST /v1/groups '{"name":"bench"}' | field id)
 app=$(api "$owner" POST /v1/apps "{\"name\":\"bench\",\"groups\":[\"$group\"]}" | field id)
-key=$(api "$owner" POST /v1/auth/apikey "{\"principal\":\"$app\",\"name\":\"bench\",\"flags\":{\"keyring.*.*\":true}}" | field api_key)
+key=$(api "$owner" POST /v1/auth/apikey "{\"principal\":\"$app\",\"name\":\"bench\",\"flags\":{\"keyring.*.*\":true,\"key.*.*\":true}}" | field api_key)
 plaintext=$(head -c 1024 /dev/urandom | base64 -w0)
 
 cat > "$work/post.lua" <<'LUA'
@@ -57,3 +59,27 @@ for protection in envelope hsm; do
     printf '%-22s %10s %9s %9s %7s\n' "$protection $op 1KiB" "$rps" "$p50" "$p99" "$errors"
   done
 done
+
+message=$(head -c 32 /dev/urandom | base64 -w0)
+for algorithm in ec-p256 ed25519; do
+  api "$owner" POST /v1/keys "{\"name\":\"$algorithm\",\"group\":\"$group\",\"algorithm\":\"$algorithm\"}" >/dev/null
+  echo "{\"message\":\"$message\"}" > "$work/sign.json"
+  signature=$(api "$key" POST "/v1/keys/$algorithm/sign" "@$work/sign.json" | field signature)
+  echo "{\"message\":\"$message\",\"signature\":\"$signature\"}" > "$work/verify.json"
+  for op in sign verify; do
+    result=$(BENCH_KEY=$key BENCH_BODY="$work/$op.json" wrk -t2 -c"$connections" -d"${duration}s" -s "$work/post.lua" \
+      "$url/v1/keys/$algorithm/$op" | grep '^RESULT')
+    read -r _ rps p50 p99 errors _ <<<"$result"
+    printf '%-22s %10s %9s %9s %7s\n' "$algorithm $op" "$rps" "$p50" "$p99" "$errors"
+  done
+done
+
+# The same signing work without Coffer: a throw-away token, raw C_Sign in a loop.
+kill $server 2>/dev/null; wait $server 2>/dev/null || true
+mkdir -p "$work/raw/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$work/raw/tokens" > "$work/raw/softhsm2.conf"
+export SOFTHSM2_CONF="$work/raw/softhsm2.conf"
+softhsm2-util --init-token --free --label raw-bench --so-pin 5678 --pin 1234 >/dev/null
+threads=${COFFER_HSM_THREADS:-2}
+raw=$(target/release/examples/raw-sign /usr/lib/softhsm/libsofthsm2.so raw-bench 1234 "$threads" "$duration" | awk '/^RAW/ {print $2}')
+printf '%-22s %10s   (%s HSM threads, no HTTP, no audit)\n' "raw SoftHSM P-256 sign" "$raw" "$threads"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+scripts/install-deps.sh openssl
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 

@@ -37,8 +37,10 @@ impl Audience {
     }
 }
 
-/// Placeholder segment in the catalogue for a keyring name.
-const RING: &str = "<ring>";
+/// Placeholder segments in the catalogue (`<ring>`, `<key>`) stand for any object name.
+fn is_placeholder(segment: &str) -> bool {
+    segment.starts_with('<') && segment.ends_with('>')
+}
 
 /// Every flag a route can require, with its audience. The list grows with new routes.
 pub const CATALOGUE: &[(&str, Audience)] = &[
@@ -69,6 +71,19 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("keyring.<ring>.config.write", Audience::Both),
     ("keyring.<ring>.hash.read", Audience::Both),
     ("keyring.<ring>.keys.read", Audience::Both),
+    ("key.create", Audience::Both),
+    ("key.read", Audience::Both),
+    ("key.<key>.read", Audience::Both),
+    ("key.<key>.write", Audience::Both),
+    ("key.<key>.sign", Audience::AppsOnly),
+    ("key.<key>.verify", Audience::AppsOnly),
+    ("key.<key>.decrypt", Audience::AppsOnly),
+    ("key.<key>.rotate", Audience::Both),
+    ("key.<key>.csr", Audience::Both),
+    ("key.<key>.certificate.write", Audience::Both),
+    ("key.<key>.delete", Audience::Both),
+    ("key.<key>.restore", Audience::Both),
+    ("object.read", Audience::Both),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -129,7 +144,7 @@ pub fn pattern_matches(pattern: &str, flag: &str) -> bool {
 /// valid name.
 fn pattern_matches_template(pattern: &str, template: &str) -> bool {
     matches_with(pattern, template, |ps, ts| {
-        ps == ts || (ts == RING && is_valid_name(ps))
+        ps == ts || (is_placeholder(ts) && is_valid_name(ps))
     })
 }
 
@@ -195,19 +210,19 @@ impl Flags {
     }
 
     /// Whether `self` grants nothing that `current` does not: every catalogue flag (with a
-    /// probe name for `<ring>`, plus every ring name `self` mentions) allowed by `self` must
+    /// probe name for `<ring>` and `<key>`, plus every object name either mentions) allowed by `self` must
     /// be allowed by `current`.
     pub fn narrows(&self, current: &Flags) -> Result<(), FlagsError> {
         let mut rings: Vec<String> = vec!["\u{0}probe".to_owned()];
         for pattern in self.0.keys().chain(current.0.keys()) {
             let s = segments(pattern);
-            if s.len() > 1 && s[0] == "keyring" && s[1] != "*" {
+            if s.len() > 1 && (s[0] == "keyring" || s[0] == "key") && s[1] != "*" {
                 rings.push(s[1].to_owned());
             }
         }
         for (template, _) in CATALOGUE {
             for ring in &rings {
-                let flag = template.replace(RING, ring);
+                let flag = template.replace("<ring>", ring).replace("<key>", ring);
                 if self.allows(&flag) && !current.allows(&flag) {
                     let shown = if ring.starts_with('\u{0}') {
                         template.to_string()
@@ -252,7 +267,12 @@ mod tests {
     fn four_stars_grant_every_flag_of_the_catalogue() {
         for (template, _) in CATALOGUE {
             assert!(
-                pattern_matches("*.*.*.*", &template.replace(RING, "payments")),
+                pattern_matches(
+                    "*.*.*.*",
+                    &template
+                        .replace("<ring>", "payments")
+                        .replace("<key>", "payments")
+                ),
                 "{template}"
             );
         }

@@ -1,6 +1,8 @@
 //! The `coffer` command line: `serve`, the offline commands (`init`, `migrate`,
 //! `hsm check`), and operator commands that go through the HTTPS API like any client.
 
+mod keys;
+
 use crate::app::{self, AppConfig, TlsFiles};
 use crate::dev::{BootstrapFile, DevLayout, write_private};
 use crate::hsm::HsmSettings;
@@ -66,6 +68,20 @@ pub enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: ApikeyCommand,
+    },
+    /// Asymmetric keys in the HSM: create, import, sign, verify, decrypt, public, csr, rotate, ...
+    Key {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: keys::KeyCommand,
+    },
+    /// Every security object you can see: keyrings, key pairs, public keys, certificates.
+    Objects {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        filter: keys::ObjectArgs,
     },
     /// The audit trail, newest first.
     Activity {
@@ -508,6 +524,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group { client, command } => group(&Client::new(&client)?, command).await,
         Command::App { client, command } => app_command(&Client::new(&client)?, command).await,
         Command::Apikey { client, command } => apikey(&Client::new(&client)?, command).await,
+        Command::Key { client, command } => keys::key(&Client::new(&client)?, command).await,
+        Command::Objects { client, filter } => keys::objects(&Client::new(&client)?, filter).await,
         Command::Activity { client, filter } => activity(&Client::new(&client)?, filter).await,
     }
 }

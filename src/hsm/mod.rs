@@ -9,6 +9,7 @@ mod pkcs11;
 pub use pkcs11::{HsmSettings, Pkcs11Hsm, TokenAdmin};
 
 use crate::crypto::DataKey;
+use crate::crypto::asym::{HashAlg, KeyAlgorithm, SignatureScheme, TokenPublicKey};
 use async_trait::async_trait;
 
 /// What went wrong in the HSM, in terms a caller can act on.
@@ -68,6 +69,61 @@ pub trait Hsm: Send + Sync + 'static {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError>;
     /// HMAC-SHA-256 with a token key.
     async fn hmac_sha256(&self, key: &str, data: Vec<u8>) -> Result<[u8; 32], HsmError>;
+    /// Generates a key pair whose private half is a sealed token object labelled `label`
+    /// with exactly the usages in `usage`; returns the public half (not kept in the token).
+    async fn generate_key_pair(
+        &self,
+        label: &str,
+        algorithm: KeyAlgorithm,
+        usage: KeyPairUsage,
+    ) -> Result<TokenPublicKey, HsmError>;
+    /// Signs `input` with the private key `label` (see [`SignMechanism`] for what `input` is).
+    async fn sign(
+        &self,
+        label: &str,
+        mechanism: SignMechanism,
+        input: Vec<u8>,
+    ) -> Result<Vec<u8>, HsmError>;
+    /// The raw RSA private operation (`CKM_RSA_X_509`) of the decrypt-capable key `label`;
+    /// the caller removes the OAEP padding. [`HsmError::AuthenticationFailed`] when the
+    /// ciphertext is not a valid input (too long, out of range).
+    async fn rsa_decrypt_raw(
+        &self,
+        label: &str,
+        ciphertext: Vec<u8>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError>;
     /// Proves the token answers and the login holds (readiness probe).
     async fn ping(&self) -> Result<(), HsmError>;
+}
+
+/// What a key pair's private half may do. Verification happens outside the token, with the
+/// public key Coffer stores, so the token never needs a verify or encrypt object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPairUsage {
+    pub sign: bool,
+    pub decrypt: bool,
+}
+
+/// A signature mechanism and what its input is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignMechanism {
+    /// `CKM_RSA_PKCS` over `DigestInfo || digest`.
+    RsaPkcs1,
+    /// `CKM_RSA_PKCS_PSS` over the digest, MGF1 with the same hash, salt = hash length.
+    RsaPss(HashAlg),
+    /// `CKM_ECDSA` over the digest; returns raw r || s.
+    Ecdsa,
+    /// `CKM_EDDSA`, pure Ed25519, over the message.
+    Ed25519,
+}
+
+impl SignMechanism {
+    pub fn for_scheme(scheme: SignatureScheme) -> Self {
+        match scheme {
+            SignatureScheme::RsaPkcs1(_) => Self::RsaPkcs1,
+            SignatureScheme::RsaPss(hash) => Self::RsaPss(hash),
+            SignatureScheme::Ecdsa(_) => Self::Ecdsa,
+            SignatureScheme::Ed25519 => Self::Ed25519,
+        }
+    }
 }

@@ -10,13 +10,16 @@
 //! * a lost session or login is reopened and logged in again by the worker that notices it,
 //!   with back-off, while requests get [`HsmError::Unavailable`] (a 503).
 
-use super::{Hsm, HsmError};
+use super::{Hsm, HsmError, KeyPairUsage, SignMechanism};
 use crate::crypto::DataKey;
+use crate::crypto::asym::{Curve, HashAlg, KeyAlgorithm, TokenPublicKey};
 use async_trait::async_trait;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
@@ -153,6 +156,19 @@ struct Backoff {
 
 impl Shared {
     fn handle(&self, session: &Session, label: &str) -> OpResult<ObjectHandle> {
+        self.handle_of(session, ObjectClass::SECRET_KEY, label)
+    }
+
+    fn private_key(&self, session: &Session, label: &str) -> OpResult<ObjectHandle> {
+        self.handle_of(session, ObjectClass::PRIVATE_KEY, label)
+    }
+
+    fn handle_of(
+        &self,
+        session: &Session,
+        class: ObjectClass,
+        label: &str,
+    ) -> OpResult<ObjectHandle> {
         if let Some(h) = self
             .handles
             .read()
@@ -162,7 +178,7 @@ impl Shared {
             return Ok(*h);
         }
         let found = session.find_objects(&[
-            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Class(class),
             Attribute::Token(true),
             Attribute::Label(label.as_bytes().to_vec()),
         ])?;
@@ -426,6 +442,7 @@ fn take_value(session: &Session, object: ObjectHandle) -> OpResult<DataKey> {
     )))
 }
 
+/// Maps "the ciphertext is wrong" codes of GCM and raw RSA to one code.
 fn gcm_decrypt_error(e: CkError) -> OpError {
     match e {
         // SoftHSM reports a failed GCM tag check as CKR_GENERAL_ERROR; the standard code is
@@ -435,6 +452,135 @@ fn gcm_decrypt_error(e: CkError) -> OpError {
             f,
         ) => OpError::Pkcs11(CkError::Pkcs11(RvError::EncryptedDataInvalid, f)),
         other => OpError::Pkcs11(other),
+    }
+}
+
+/// DER-encoded named-curve OIDs for CKA_EC_PARAMS (RFC 5480 and RFC 8410).
+const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const P384_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+const ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// The templates of a key pair. The private half is a sealed token object with exactly the
+/// usages asked for (SoftHSM would otherwise add decrypt and unwrap); the public half is a
+/// session object, read once and destroyed: Coffer keeps public keys in its database.
+fn key_pair_templates(
+    label: &str,
+    algorithm: KeyAlgorithm,
+    usage: KeyPairUsage,
+) -> (Mechanism<'static>, Vec<Attribute>, Vec<Attribute>) {
+    let mut public = vec![
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::Token(false),
+        Attribute::Verify(usage.sign),
+        Attribute::Encrypt(usage.decrypt),
+        Attribute::Wrap(false),
+        Attribute::Derive(false),
+    ];
+    let mut private = vec![
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Modifiable(false),
+        Attribute::Sign(usage.sign),
+        Attribute::Decrypt(usage.decrypt),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    let mechanism = if let Some(bits) = algorithm.rsa_bits() {
+        public.push(Attribute::KeyType(KeyType::RSA));
+        public.push(Attribute::ModulusBits((bits as u64).into()));
+        public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
+        private.push(Attribute::KeyType(KeyType::RSA));
+        // Raw RSA recovery would bypass the padding Coffer enforces.
+        private.push(Attribute::SignRecover(false));
+        Mechanism::RsaPkcsKeyPairGen
+    } else if let Some(curve) = algorithm.curve() {
+        let oid = match curve {
+            Curve::P256 => P256_OID,
+            Curve::P384 => P384_OID,
+        };
+        public.push(Attribute::KeyType(KeyType::EC));
+        public.push(Attribute::EcParams(oid.to_vec()));
+        private.push(Attribute::KeyType(KeyType::EC));
+        Mechanism::EccKeyPairGen
+    } else {
+        public.push(Attribute::KeyType(KeyType::EC_EDWARDS));
+        public.push(Attribute::EcParams(ED25519_OID.to_vec()));
+        private.push(Attribute::KeyType(KeyType::EC_EDWARDS));
+        Mechanism::EccEdwardsKeyPairGen
+    };
+    (mechanism, public, private)
+}
+
+/// Reads the public half of a fresh key pair.
+fn read_public(
+    session: &Session,
+    public: ObjectHandle,
+    algorithm: KeyAlgorithm,
+) -> OpResult<TokenPublicKey> {
+    let missing = || {
+        OpError::Pkcs11(CkError::Pkcs11(
+            RvError::AttributeTypeInvalid,
+            cryptoki::context::Function::GetAttributeValue,
+        ))
+    };
+    if algorithm.rsa_bits().is_some() {
+        let attrs = session.get_attributes(
+            public,
+            &[AttributeType::Modulus, AttributeType::PublicExponent],
+        )?;
+        let (mut modulus, mut exponent) = (None, None);
+        for a in attrs {
+            match a {
+                Attribute::Modulus(m) => modulus = Some(m),
+                Attribute::PublicExponent(e) => exponent = Some(e),
+                _ => {}
+            }
+        }
+        return Ok(TokenPublicKey::Rsa {
+            modulus: modulus.ok_or_else(missing)?,
+            exponent: exponent.ok_or_else(missing)?,
+        });
+    }
+    let ec_point = session
+        .get_attributes(public, &[AttributeType::EcPoint])?
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::EcPoint(p) => Some(p),
+            _ => None,
+        })
+        .ok_or_else(missing)?;
+    Ok(match algorithm.curve() {
+        Some(curve) => TokenPublicKey::Ec { curve, ec_point },
+        None => TokenPublicKey::Ed25519 { ec_point },
+    })
+}
+
+fn hash_mechanism(hash: HashAlg) -> (MechanismType, PkcsMgfType) {
+    match hash {
+        HashAlg::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+        HashAlg::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
+        HashAlg::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
+    }
+}
+
+/// The PKCS#11 mechanism of a signature; built on the HSM thread (`Mechanism` is `!Send`).
+fn sign_mechanism(mechanism: SignMechanism) -> Mechanism<'static> {
+    match mechanism {
+        SignMechanism::RsaPkcs1 => Mechanism::RsaPkcs,
+        SignMechanism::RsaPss(hash) => {
+            let (hash_alg, mgf) = hash_mechanism(hash);
+            Mechanism::RsaPkcsPss(PkcsPssParams {
+                hash_alg,
+                mgf,
+                s_len: (hash.output_len() as u64).into(),
+            })
+        }
+        SignMechanism::Ecdsa => Mechanism::Ecdsa,
+        SignMechanism::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
     }
 }
 
@@ -477,8 +623,8 @@ impl Hsm for Pkcs11Hsm {
     async fn destroy_key(&self, label: &str) -> Result<(), HsmError> {
         let label = label.to_owned();
         self.submit(move |s, shared| {
+            // Any class: secret keys and private keys share the label namespace.
             let found = s.find_objects(&[
-                Attribute::Class(ObjectClass::SECRET_KEY),
                 Attribute::Token(true),
                 Attribute::Label(label.as_bytes().to_vec()),
             ])?;
@@ -591,6 +737,62 @@ impl Hsm for Pkcs11Hsm {
             })
         })
         .await
+    }
+
+    async fn generate_key_pair(
+        &self,
+        label: &str,
+        algorithm: KeyAlgorithm,
+        usage: KeyPairUsage,
+    ) -> Result<TokenPublicKey, HsmError> {
+        let label = label.to_owned();
+        self.submit(move |s, _| {
+            let (mechanism, public, private) = key_pair_templates(&label, algorithm, usage);
+            let (public, private) = s.generate_key_pair(&mechanism, &public, &private)?;
+            let read = read_public(s, public, algorithm);
+            let _ = s.destroy_object(public);
+            if read.is_err() {
+                let _ = s.destroy_object(private);
+            }
+            read
+        })
+        .await
+    }
+
+    async fn sign(
+        &self,
+        label: &str,
+        mechanism: SignMechanism,
+        input: Vec<u8>,
+    ) -> Result<Vec<u8>, HsmError> {
+        let label = label.to_owned();
+        self.submit(move |s, shared| {
+            let key = shared.private_key(s, &label)?;
+            Ok(s.sign(&sign_mechanism(mechanism), key, &input)?)
+        })
+        .await
+    }
+
+    async fn rsa_decrypt_raw(
+        &self,
+        label: &str,
+        ciphertext: Vec<u8>,
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        let label = label.to_owned();
+        let result = self
+            .submit(move |s, shared| {
+                let key = shared.private_key(s, &label)?;
+                s.decrypt(&Mechanism::RsaX509, key, &ciphertext)
+                    .map(Zeroizing::new)
+                    .map_err(gcm_decrypt_error)
+            })
+            .await;
+        match result {
+            Err(HsmError::Internal(CkError::Pkcs11(RvError::EncryptedDataInvalid, _))) => {
+                Err(HsmError::AuthenticationFailed)
+            }
+            other => other,
+        }
     }
 
     async fn ping(&self) -> Result<(), HsmError> {

@@ -2,8 +2,10 @@
 //! a silently ignored setting.
 
 use crate::clock::rfc3339;
-use crate::service::{KeyVersionInfo, KeyringView};
-use crate::store::{ApiKeyRow, AppRow, GroupRow, KeyringRow, StoredEvent};
+use crate::service::{KeyVersionInfo, KeyVersionView, KeyView, KeyringView, certificate_pem};
+use crate::store::{
+    ApiKeyRow, AppRow, CertificateRow, GroupRow, KeyRow, KeyringRow, ObjectRow, StoredEvent,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -345,4 +347,282 @@ pub struct Activity {
     pub events: Vec<Event>,
     /// Pass as `before` to get the next (older) page; absent on the last page.
     pub next: Option<i64>,
+}
+
+/// `POST /v1/keys`: generate a key pair (`algorithm`) or import a public key (`public_key`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: String,
+    pub group: String,
+    pub algorithm: Option<String>,
+    pub usages: Option<Vec<String>>,
+    /// PEM `PUBLIC KEY`, or base64 of the DER SubjectPublicKeyInfo.
+    pub public_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchKey {
+    pub enabled: Option<bool>,
+    pub min_version: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct KeyVersionOut {
+    pub version: u32,
+    pub state: &'static str,
+    pub created_at: String,
+    pub fingerprint: String,
+}
+
+impl From<&KeyVersionView> for KeyVersionOut {
+    fn from(v: &KeyVersionView) -> Self {
+        Self {
+            version: v.version,
+            state: v.state,
+            created_at: rfc3339(v.created_at),
+            fingerprint: v.fingerprint.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Key {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub algorithm: String,
+    pub usages: Vec<&'static str>,
+    pub enabled: bool,
+    pub current_version: u32,
+    pub min_version: u32,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<KeyVersionOut>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Vec<Certificate>>,
+}
+
+impl From<&KeyRow> for Key {
+    fn from(row: &KeyRow) -> Self {
+        let mut usages = Vec::new();
+        if row.can_sign {
+            usages.push("sign");
+        }
+        if row.can_decrypt {
+            usages.push("decrypt");
+        }
+        if row.can_sign || row.kind == "public_key" {
+            usages.push("verify");
+        }
+        Self {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            group: row.group_id.clone(),
+            kind: row.kind.clone(),
+            algorithm: row.algorithm.clone(),
+            usages,
+            enabled: row.enabled,
+            current_version: row.current_version,
+            min_version: row.min_version,
+            created_at: rfc3339(row.created_at),
+            versions: None,
+            certificates: None,
+        }
+    }
+}
+
+impl From<&KeyView> for Key {
+    fn from(view: &KeyView) -> Self {
+        Self {
+            versions: Some(view.versions.iter().map(KeyVersionOut::from).collect()),
+            certificates: Some(view.certificates.iter().map(Certificate::from).collect()),
+            ..Key::from(&view.row)
+        }
+    }
+}
+
+/// Data to sign or verify: exactly one of `message` and `digest`, base64.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sign {
+    pub message: Option<String>,
+    pub digest: Option<String>,
+    pub algorithm: Option<String>,
+    pub signature_format: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Signed {
+    pub signature: String,
+    pub key_version: u32,
+    pub algorithm: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    pub message: Option<String>,
+    pub digest: Option<String>,
+    pub signature: String,
+    pub algorithm: Option<String>,
+    pub signature_format: Option<String>,
+    pub version: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct Verified {
+    pub valid: bool,
+    pub key_version: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDecrypt {
+    pub ciphertext: String,
+    pub version: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeyQuery {
+    pub version: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct PublicKeyOut {
+    pub key_version: u32,
+    pub algorithm: &'static str,
+    pub pem: String,
+    pub jwk: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsrRequest {
+    pub common_name: String,
+    pub organization: Option<String>,
+    pub organizational_unit: Option<String>,
+    pub country: Option<String>,
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct Csr {
+    pub csr: String,
+    pub key_version: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportCertificate {
+    /// PEM (one or more `CERTIFICATE` blocks), or base64 of one DER certificate.
+    pub certificate: String,
+}
+
+#[derive(Serialize)]
+pub struct ChainEntry {
+    pub subject: String,
+    pub issuer: String,
+    pub not_after: String,
+    pub fingerprint: String,
+}
+
+#[derive(Serialize)]
+pub struct Certificate {
+    pub id: String,
+    pub key_version: u32,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// The certificate is past its `not_after` now (it was still accepted).
+    pub expired: bool,
+    /// The certificate's `not_before` is in the future (it was still accepted).
+    pub not_yet_valid: bool,
+    pub subject_alt_names: Vec<String>,
+    pub key_usage: Vec<String>,
+    pub is_ca: bool,
+    pub fingerprint: String,
+    pub pem: String,
+    pub chain: Vec<ChainEntry>,
+    pub created_at: String,
+}
+
+fn seconds_rfc3339(seconds: i64) -> String {
+    rfc3339(seconds.saturating_mul(1_000_000))
+}
+
+impl From<&CertificateRow> for Certificate {
+    fn from(c: &CertificateRow) -> Self {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let chain = crate::crypto::x509::parse_certificates(c.chain_pem.as_bytes())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| ChainEntry {
+                subject: e.subject,
+                issuer: e.issuer,
+                not_after: seconds_rfc3339(e.not_after),
+                fingerprint: e.fingerprint,
+            })
+            .collect();
+        Self {
+            id: c.id.clone(),
+            key_version: c.key_version,
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            serial: c.serial.clone(),
+            not_before: seconds_rfc3339(c.not_before),
+            not_after: seconds_rfc3339(c.not_after),
+            expired: now > c.not_after,
+            not_yet_valid: now < c.not_before,
+            subject_alt_names: c.subject_alt_names.clone(),
+            key_usage: c.key_usage.clone(),
+            is_ca: c.is_ca,
+            fingerprint: c.fingerprint.clone(),
+            pem: certificate_pem(&c.der),
+            chain,
+            created_at: rfc3339(c.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectQuery {
+    pub group: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct SecurityObject {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub group: String,
+    /// Keyring protection, key algorithm, or certificate subject.
+    pub detail: String,
+    pub enabled: bool,
+    pub created_at: String,
+}
+
+impl From<&ObjectRow> for SecurityObject {
+    fn from(o: &ObjectRow) -> Self {
+        Self {
+            id: o.id.clone(),
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+            group: o.group_id.clone(),
+            detail: o.detail.clone(),
+            enabled: o.enabled,
+            created_at: rfc3339(o.created_at),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 mod dto;
 mod handlers;
+mod keys;
 pub mod openapi;
 
 use crate::service::{Caller, Error, RequestMeta, Service};
@@ -11,7 +12,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +71,29 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/keyrings/{ring}/keys", get(keys))
         .route("/v1/keyrings/{ring}/hash/{hash}", get(lookup_hash))
+        .route("/v1/keys", post(keys::create_key).get(keys::list_keys))
+        .route(
+            "/v1/keys/{name}",
+            get(keys::get_key)
+                .patch(keys::update_key)
+                .delete(keys::delete_key),
+        )
+        .route("/v1/keys/{name}/public", get(keys::public_key))
+        .route("/v1/keys/{name}/sign", post(keys::sign))
+        .route("/v1/keys/{name}/verify", post(keys::verify))
+        .route("/v1/keys/{name}/decrypt", post(keys::decrypt))
+        .route("/v1/keys/{name}/rotate", post(keys::rotate_key))
+        .route("/v1/keys/{name}/restore", post(keys::restore_key))
+        .route("/v1/keys/{name}/csr", post(keys::csr))
+        .route(
+            "/v1/keys/{name}/certificates",
+            post(keys::import_certificate).get(keys::list_certificates),
+        )
+        .route(
+            "/v1/keys/{name}/certificates/{id}",
+            delete(keys::delete_certificate),
+        )
+        .route("/v1/objects", get(keys::objects))
         .route("/v1/activity", get(activity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -282,6 +282,150 @@ pub const ROUTES: &[Route] = &[
         200,
     ),
     route(
+        "post",
+        "/v1/keys",
+        Some("key.create"),
+        "Generate a key pair in the HSM (`algorithm`) or import a public key (`public_key`)",
+        Some("CreateKey"),
+        Some("Key"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/keys",
+        Some("key.read"),
+        "List keys (key pairs and public keys)",
+        None,
+        Some("KeyList"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/keys/{name}",
+        Some("key.<key>.read"),
+        "Read a key with its versions and certificates",
+        None,
+        Some("Key"),
+        200,
+    ),
+    route(
+        "patch",
+        "/v1/keys/{name}",
+        Some("key.<key>.write"),
+        "Enable or disable a key; retire versions below min_version",
+        Some("PatchKey"),
+        Some("Key"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/keys/{name}",
+        Some("key.<key>.delete"),
+        "Move a key to the trash (recoverable for 30 days, then its private keys are destroyed)",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "get",
+        "/v1/keys/{name}/public",
+        Some("key.<key>.read"),
+        "Public key as PEM (SPKI) and JWK; query `version` for an older version",
+        None,
+        Some("PublicKey"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keys/{name}/sign",
+        Some("key.<key>.sign"),
+        "Sign a message or a pre-computed digest inside the HSM",
+        Some("Sign"),
+        Some("Signed"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keys/{name}/verify",
+        Some("key.<key>.verify"),
+        "Verify a signature (a bad signature is 200 with valid=false)",
+        Some("Verify"),
+        Some("Verified"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keys/{name}/decrypt",
+        Some("key.<key>.decrypt"),
+        "RSA-OAEP (SHA-256, MGF1-SHA-256) decryption with the private key in the HSM",
+        Some("KeyDecrypt"),
+        Some("Decrypted"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keys/{name}/rotate",
+        Some("key.<key>.rotate"),
+        "Generate a new version; older versions keep verifying until retired",
+        None,
+        Some("Key"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keys/{name}/restore",
+        Some("key.<key>.restore"),
+        "Take a key out of the trash",
+        None,
+        Some("Key"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keys/{name}/csr",
+        Some("key.<key>.csr"),
+        "A PKCS#10 certificate signing request signed inside the HSM",
+        Some("CsrRequest"),
+        Some("Csr"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/keys/{name}/certificates",
+        Some("key.<key>.certificate.write"),
+        "Import a certificate (PEM bundle or DER) issued for one of the key's versions",
+        Some("ImportCertificate"),
+        Some("Certificate"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/keys/{name}/certificates",
+        Some("key.<key>.read"),
+        "List the key's certificates",
+        None,
+        Some("CertificateList"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/keys/{name}/certificates/{id}",
+        Some("key.<key>.certificate.write"),
+        "Delete one certificate of the key",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "get",
+        "/v1/objects",
+        Some("object.read"),
+        "Every security object the caller can see; query `group` and `type` (keyring, key_pair, public_key, certificate) filter",
+        None,
+        Some("ObjectList"),
+        200,
+    ),
+    route(
         "get",
         "/v1/activity",
         Some("activity.read"),
@@ -352,6 +496,46 @@ fn schemas() -> Value {
             "auth_method": string(), "action": string(), "object": nullable("string"), "outcome": string(), "status": {"type": "integer"},
             "source_ip": nullable("string"), "request_id": string()}), &["seq", "id", "time", "action", "outcome", "status", "request_id"]),
         "Activity": object(json!({"events": list("Event"), "next": nullable("integer")}), &["events"]),
+
+    })
+}
+
+/// Schemas of `/v1/keys` and `/v1/objects` (a second literal: one would exceed the macro's
+/// recursion limit).
+fn key_schemas() -> Value {
+    let b64 = json!({"type": "string", "contentEncoding": "base64"});
+    json!({
+        "CreateKey": object(json!({"name": string(), "group": string(), "algorithm": {"enum": ["rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519"]},
+            "usages": {"type": "array", "items": {"enum": ["sign", "decrypt"]}}, "public_key": string()}), &["name", "group"]),
+        "PatchKey": object(json!({"enabled": {"type": "boolean"}, "min_version": {"type": "integer", "minimum": 1}}), &[]),
+        "KeyVersionInfo": object(json!({"version": {"type": "integer"}, "state": {"enum": ["current", "active", "retired"]}, "created_at": string(), "fingerprint": string()}),
+            &["version", "state", "created_at", "fingerprint"]),
+        "Key": object(json!({"id": string(), "name": string(), "group": string(), "type": {"enum": ["key_pair", "public_key"]}, "algorithm": string(),
+            "usages": {"type": "array", "items": {"enum": ["sign", "decrypt", "verify"]}}, "enabled": {"type": "boolean"}, "current_version": {"type": "integer"},
+            "min_version": {"type": "integer"}, "created_at": string(), "versions": list("KeyVersionInfo"), "certificates": list("Certificate")}),
+            &["id", "name", "group", "type", "algorithm", "usages", "enabled", "current_version", "min_version", "created_at"]),
+        "KeyList": list("Key"),
+        "PublicKey": object(json!({"key_version": {"type": "integer"}, "algorithm": string(), "pem": string(), "jwk": {"type": "object"}}), &["key_version", "algorithm", "pem", "jwk"]),
+        "Sign": object(json!({"message": b64, "digest": b64, "algorithm": {"type": "string", "description": "rsa-pss-sha256|384|512, rsa-pkcs1-sha256|384|512, ecdsa-sha256 (P-256), ecdsa-sha384 (P-384), ed25519"},
+            "signature_format": {"enum": ["der", "raw"]}}), &[]),
+        "Signed": object(json!({"signature": b64, "key_version": {"type": "integer"}, "algorithm": string()}), &["signature", "key_version", "algorithm"]),
+        "Verify": object(json!({"message": b64, "digest": b64, "signature": b64, "algorithm": string(), "signature_format": {"enum": ["der", "raw"]}, "version": {"type": "integer"}}), &["signature"]),
+        "Verified": object(json!({"valid": {"type": "boolean"}, "key_version": nullable("integer")}), &["valid"]),
+        "KeyDecrypt": object(json!({"ciphertext": b64, "version": {"type": "integer"}}), &["ciphertext"]),
+        "CsrRequest": object(json!({"common_name": string(), "organization": string(), "organizational_unit": string(), "country": string(),
+            "subject_alt_names": {"type": "array", "items": string()}}), &["common_name"]),
+        "Csr": object(json!({"csr": string(), "key_version": {"type": "integer"}}), &["csr", "key_version"]),
+        "ImportCertificate": object(json!({"certificate": string()}), &["certificate"]),
+        "ChainEntry": object(json!({"subject": string(), "issuer": string(), "not_after": string(), "fingerprint": string()}), &["subject", "issuer", "not_after", "fingerprint"]),
+        "Certificate": object(json!({"id": string(), "key_version": {"type": "integer"}, "subject": string(), "issuer": string(), "serial": string(),
+            "not_before": string(), "not_after": string(), "expired": {"type": "boolean"}, "not_yet_valid": {"type": "boolean"},
+            "subject_alt_names": {"type": "array", "items": string()}, "key_usage": {"type": "array", "items": string()}, "is_ca": {"type": "boolean"},
+            "fingerprint": string(), "pem": string(), "chain": list("ChainEntry"), "created_at": string()}),
+            &["id", "key_version", "subject", "issuer", "serial", "not_before", "not_after", "expired", "not_yet_valid", "fingerprint", "pem", "chain"]),
+        "CertificateList": list("Certificate"),
+        "SecurityObject": object(json!({"id": string(), "type": {"enum": ["keyring", "key_pair", "public_key", "certificate"]}, "name": string(), "group": string(),
+            "detail": string(), "enabled": {"type": "boolean"}, "created_at": string()}), &["id", "type", "name", "group", "detail", "enabled", "created_at"]),
+        "ObjectList": list("SecurityObject"),
     })
 }
 
@@ -385,6 +569,14 @@ fn operation(route: &Route) -> Value {
     op
 }
 
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    if let (Some(map), Value::Object(keys)) = (all.as_object_mut(), key_schemas()) {
+        map.extend(keys);
+    }
+    all
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -398,7 +590,7 @@ pub fn document() -> Value {
                  "description": "HSM-backed key management. Every route but the operations routes needs `Authorization: Bearer ck_...`."},
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": all_schemas(),
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}
         }
     })

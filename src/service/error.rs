@@ -19,8 +19,11 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("the keyring is disabled")]
+    #[error("the key is disabled")]
     KeyDisabled,
+    /// The object exists but was not made for this operation (sign with a verify-only key).
+    #[error("{0}")]
+    UsageNotAllowed(String),
     #[error("this ciphertext's key version is retired (below min_decryption_version)")]
     VersionRetired,
     #[error("request body is larger than the limit")]
@@ -43,6 +46,7 @@ impl Error {
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
             Error::KeyDisabled => (409, "key_disabled"),
+            Error::UsageNotAllowed(_) => (409, "usage_not_allowed"),
             Error::VersionRetired => (409, "version_retired"),
             Error::PayloadTooLarge => (413, "payload_too_large"),
             Error::DecryptFailed => (422, "decrypt_failed"),

@@ -5,12 +5,18 @@
 
 mod error;
 mod keyrings;
+mod keys;
 mod tenancy;
 
 pub use error::Error;
 pub use keyrings::{
     ConfigPatch, DataKeyOutput, DecryptOutput, EncryptOutput, HashLookup, KeyVersionInfo,
     KeyringSpec, KeyringView, Protection,
+};
+pub use keys::{
+    DecryptOutput as KeyDecryptOutput, KeyPatch, KeySpec, KeyVersionView, KeyView, OBJECT_KINDS,
+    ObjectFilter, PublicKeyImport, PublicKeyOutput, SignInput, SignOutput, VerifyInput,
+    VerifyOutput, certificate_pem,
 };
 pub use tenancy::{ApiKeyPatch, ApiKeySpec, Bootstrapped, CreatedApiKey};
 
@@ -141,6 +147,7 @@ pub struct Service {
     settings: ServiceSettings,
     keyrings: RwLock<HashMap<(String, String), Arc<KeyringState>>>,
     data_keys: RwLock<HashMap<(String, u32), CachedKey>>,
+    keys: RwLock<HashMap<(String, String), Arc<keys::KeyState>>>,
     callers: RwLock<HashMap<[u8; 32], CachedCaller>>,
     /// Counts HSM unwraps of data keys (exposed in /metrics; tests check the cache with it).
     pub hsm_unwraps: std::sync::atomic::AtomicU64,
@@ -182,6 +189,7 @@ impl Service {
             settings,
             keyrings: RwLock::default(),
             data_keys: RwLock::default(),
+            keys: RwLock::default(),
             callers: RwLock::default(),
             hsm_unwraps: Default::default(),
         }
@@ -437,6 +445,7 @@ impl Service {
     pub async fn maintain(&self) -> Result<(), Error> {
         self.rotate_due_keyrings().await?;
         self.purge_trash().await?;
+        self.purge_trashed_keys().await?;
         let now = Instant::now();
         self.data_keys
             .write()

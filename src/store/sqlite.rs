@@ -1,5 +1,7 @@
 //! [`Store`] on SQLite (WAL), the embedded default.
 
+mod keys;
+
 use super::*;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,

@@ -4,5 +4,6 @@
 
 mod custody;
 mod keyrings;
+mod keys;
 mod service;
 mod support;

@@ -12,6 +12,9 @@
 //! context (see [`canonical_context`]), so any change to any byte, to the version prefix or
 //! to the context fails authentication.
 
+pub mod asym;
+pub mod x509;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
