@@ -19,7 +19,7 @@ work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 COFFER_LOG=${COFFER_LOG:-warn,rustls=error} target/release/coffer serve --dev --data-dir "$work/data" --listen "127.0.0.1:$port" &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/data/bootstrap.json" ] && break; sleep 0.1; done
 
 owner=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['api_key'])" "$work/data/bootstrap.json")
