@@ -100,6 +100,28 @@ fn openssl_verifies(
     Ok(())
 }
 
+/// Encrypts `msg` for the PEM public key with OpenSSL: RSA-OAEP, SHA-256, MGF1-SHA-256.
+fn openssl_oaep_encrypt(public: &Path, msg: &Path, out: &Path) -> anyhow::Result<()> {
+    let args = [
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-inkey",
+        path_str(public),
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
+        "-in",
+        path_str(msg),
+        "-out",
+        path_str(out),
+    ];
+    run("openssl", &args).map(drop)
+}
+
 /// The second, independent verifier: Python `cryptography`. Also checks that the JWK
 /// describes the same key as the PEM.
 const PY_VERIFY: &str = r#"
@@ -322,26 +344,7 @@ async fn openssl_oaep_ciphertexts_decrypt_in_coffer() -> TestResult {
     let pub_path = write(dir.path(), "pub.pem", &pem)?;
     let msg = write(dir.path(), "secret.txt", b"the vault code is 0451")?;
     let ct_path = dir.path().join("ct.bin");
-    run(
-        "openssl",
-        &[
-            "pkeyutl",
-            "-encrypt",
-            "-pubin",
-            "-inkey",
-            path_str(&pub_path),
-            "-pkeyopt",
-            "rsa_padding_mode:oaep",
-            "-pkeyopt",
-            "rsa_oaep_md:sha256",
-            "-pkeyopt",
-            "rsa_mgf1_md:sha256",
-            "-in",
-            path_str(&msg),
-            "-out",
-            path_str(&ct_path),
-        ],
-    )?;
+    openssl_oaep_encrypt(&pub_path, &msg, &ct_path)?;
     let ct = std::fs::read(&ct_path)?;
     let decrypted = s
         .post(
@@ -1346,26 +1349,7 @@ async fn the_cli_creates_signs_verifies_decrypts_and_makes_csrs() -> TestResult 
     let pub_path = write(dir.path(), "rsa.pem", rsa_pem)?;
     let msg = write(dir.path(), "m.txt", b"for your eyes only")?;
     let ct = dir.path().join("ct.bin");
-    run(
-        "openssl",
-        &[
-            "pkeyutl",
-            "-encrypt",
-            "-pubin",
-            "-inkey",
-            path_str(&pub_path),
-            "-pkeyopt",
-            "rsa_padding_mode:oaep",
-            "-pkeyopt",
-            "rsa_oaep_md:sha256",
-            "-pkeyopt",
-            "rsa_mgf1_md:sha256",
-            "-in",
-            path_str(&msg),
-            "-out",
-            path_str(&ct),
-        ],
-    )?;
+    openssl_oaep_encrypt(&pub_path, &msg, &ct)?;
     let (ok, plaintext) = cli(&["key", "decrypt", "cli-rsa", "--in", path_str(&ct)], None)?;
     assert!(ok);
     assert_eq!(plaintext, "for your eyes only");
