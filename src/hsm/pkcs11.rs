@@ -298,6 +298,20 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 pub struct Pkcs11Hsm {
     jobs: crossbeam_channel::Sender<Job>,
     shared: Arc<Shared>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Pkcs11Hsm {
+    /// Stops the workers and waits for them to close their sessions, so no PKCS#11 call
+    /// races the library's own teardown when the process exits (SoftHSM crashes if a
+    /// session closes while its static state is being destroyed).
+    fn drop(&mut self) {
+        let (closed, _) = crossbeam_channel::bounded(0);
+        drop(std::mem::replace(&mut self.jobs, closed));
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
 }
 
 impl Pkcs11Hsm {
@@ -323,13 +337,14 @@ impl Pkcs11Hsm {
             }),
         });
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(settings.queue_depth.max(1));
+        let mut workers = Vec::new();
         for i in 0..settings.threads.max(1) {
             let queue = queue.clone();
             let mut worker = Worker {
                 shared: Arc::clone(&shared),
                 session: None,
             };
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(format!("hsm-{i}"))
                 .spawn(move || {
                     // Exits when every sender is gone, closing this thread's session.
@@ -341,8 +356,13 @@ impl Pkcs11Hsm {
                     tracing::error!(error = %e, "cannot start HSM thread");
                     HsmError::Unavailable(None)
                 })?;
+            workers.push(handle);
         }
-        Ok(Self { jobs, shared })
+        Ok(Self {
+            jobs,
+            shared,
+            workers,
+        })
     }
 
     /// Sends `op` to a worker thread and waits for its answer.
