@@ -97,10 +97,11 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
     listener.set_nonblocking(true)?;
     let (server, scheme) = match &config.tls {
         Some(tls) => {
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                .await
+            let rustls = crate::http::tls::server_config(&tls.cert, &tls.key)
                 .context("cannot load the TLS certificate and key")?;
-            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+            let server = axum_server::from_tcp(listener)?
+                .acceptor(crate::http::tls::PeerCertificateAcceptor::new(rustls))
+                .handle(handle.clone());
             (tokio::spawn(server.serve(app)), "https")
         }
         None => {

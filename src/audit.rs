@@ -28,6 +28,9 @@ pub struct AuditEvent {
     pub status: u16,
     pub source_ip: Option<String>,
     pub request_id: String,
+    /// The credential that authenticated the request (API key id, session id, or
+    /// `sha256:<fingerprint>` of a client certificate).
+    pub credential: Option<String>,
     /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
     pub encrypt_usage: Option<(String, u32)>,
     /// Not stored as a column: the API key whose `last_used_at` this event refreshes.

@@ -1,68 +1,108 @@
-//! API-key credentials: their text form and what is digested. No I/O here.
+//! Bearer credentials: their text form and what is digested. No I/O here.
 //!
 //! An API key reads `ck_<key-id>_<secret>`: the key id (`ak_` + 24 hex) finds the stored
 //! row, the secret (64 hex) is checked against the stored HMAC digest. The whole key is
-//! shown once, at creation.
+//! shown once, at creation. Session tokens (`cs_sess_…`) and password-reset tokens
+//! (`cr_rst_…`) have the same shape.
 
 use secrecy::{ExposeSecret, SecretString};
 
-/// A parsed bearer API key. No `Debug`: the secret must not reach a log.
-pub struct ApiKeyToken {
-    key_id: String,
+/// A token `<outer>_<id>_<secret>` where the id is `<id-prefix>_` + 24 lowercase hex and
+/// the secret 64 lowercase hex. No `Debug`: the secret must not reach a log.
+struct Token {
+    id: String,
     full: SecretString,
 }
 
-impl ApiKeyToken {
-    /// Parses `ck_<key-id>_<secret>`; `None` for anything else.
-    pub fn parse(text: &str) -> Option<Self> {
-        let rest = text.strip_prefix("ck_")?;
-        let (key_id, secret) = rest.rsplit_once('_')?;
-        let id_ok = key_id.len() == 27
-            && key_id.starts_with("ak_")
-            && key_id[3..]
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-        let secret_ok = secret.len() == 64
-            && secret
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-        (id_ok && secret_ok).then(|| Self {
-            key_id: key_id.to_owned(),
+fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+impl Token {
+    fn parse(text: &str, outer: &str, id_prefix: &str) -> Option<Self> {
+        let rest = text.strip_prefix(outer)?.strip_prefix('_')?;
+        let (id, secret) = rest.rsplit_once('_')?;
+        let hex = id.strip_prefix(id_prefix)?.strip_prefix('_')?;
+        (is_lower_hex(hex, 24) && is_lower_hex(secret, 64)).then(|| Self {
+            id: id.to_owned(),
             full: SecretString::from(text.to_owned()),
         })
     }
 
-    /// A new key for `key_id` with a random 256-bit secret.
-    pub fn generate(key_id: &str) -> Self {
+    fn generate(outer: &str, id: &str) -> Self {
         let secret = crate::crypto::random_bytes(32);
-        let full = format!("ck_{key_id}_{}", hex::encode(&secret[..]));
+        let full = format!("{outer}_{id}_{}", hex::encode(&secret[..]));
         Self {
-            key_id: key_id.to_owned(),
+            id: id.to_owned(),
             full: SecretString::from(full),
         }
     }
-
-    pub fn key_id(&self) -> &str {
-        &self.key_id
-    }
-
-    /// What the HSM's HMAC key digests: the whole key text.
-    pub fn digest_input(&self) -> Vec<u8> {
-        self.full.expose_secret().as_bytes().to_vec()
-    }
-
-    /// A process-local cache key for this credential (SHA-256 of the key text).
-    pub fn cache_key(&self) -> [u8; 32] {
-        let digest =
-            ring::digest::digest(&ring::digest::SHA256, self.full.expose_secret().as_bytes());
-        digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
-    }
-
-    /// The key text, to hand to its owner once.
-    pub fn reveal(&self) -> &str {
-        self.full.expose_secret()
-    }
 }
+
+macro_rules! bearer_token {
+    ($(#[$doc:meta])* $name:ident, $outer:literal, $id_prefix:literal) => {
+        $(#[$doc])*
+        pub struct $name(Token);
+
+        impl $name {
+            /// Parses the token's text form; `None` for anything else.
+            pub fn parse(text: &str) -> Option<Self> {
+                Token::parse(text, $outer, $id_prefix).map(Self)
+            }
+
+            /// A new token for `id` with a random 256-bit secret.
+            pub fn generate(id: &str) -> Self {
+                Self(Token::generate($outer, id))
+            }
+
+            /// The id that finds the stored row.
+            pub fn key_id(&self) -> &str {
+                &self.0.id
+            }
+
+            /// What the HSM's HMAC key digests: the whole token text.
+            pub fn digest_input(&self) -> Vec<u8> {
+                self.0.full.expose_secret().as_bytes().to_vec()
+            }
+
+            /// A process-local cache key for this credential (SHA-256 of the token text).
+            pub fn cache_key(&self) -> [u8; 32] {
+                let digest = ring::digest::digest(
+                    &ring::digest::SHA256,
+                    self.0.full.expose_secret().as_bytes(),
+                );
+                digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+            }
+
+            /// The token text, to hand to its owner once.
+            pub fn reveal(&self) -> &str {
+                self.0.full.expose_secret()
+            }
+        }
+    };
+}
+
+bearer_token!(
+    /// A bearer API key, `ck_<ak_…>_<secret>`.
+    ApiKeyToken,
+    "ck",
+    "ak"
+);
+bearer_token!(
+    /// A user's login session token, `cs_<sess_…>_<secret>`, bound to one account.
+    SessionToken,
+    "cs",
+    "sess"
+);
+bearer_token!(
+    /// A one-time password-reset token, `cr_<rst_…>_<secret>`.
+    ResetToken,
+    "cr",
+    "rst"
+);
 
 #[cfg(test)]
 mod tests {
@@ -74,6 +114,14 @@ mod tests {
         let parsed = ApiKeyToken::parse(token.reveal()).expect("parses");
         assert_eq!(parsed.key_id(), "ak_0123456789abcdef01234567");
         assert_eq!(parsed.cache_key(), token.cache_key());
+    }
+
+    #[test]
+    fn token_kinds_do_not_cross() {
+        let session = super::SessionToken::generate("sess_0123456789abcdef01234567");
+        assert!(super::SessionToken::parse(session.reveal()).is_some());
+        assert!(ApiKeyToken::parse(session.reveal()).is_none());
+        assert!(super::ResetToken::parse(session.reveal()).is_none());
     }
 
     #[test]

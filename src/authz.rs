@@ -84,6 +84,9 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("key.<key>.delete", Audience::Both),
     ("key.<key>.restore", Audience::Both),
     ("object.read", Audience::Both),
+    ("session.read", Audience::UsersOnly),
+    ("session.write", Audience::UsersOnly),
+    ("password.write", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -252,6 +255,215 @@ pub fn kind_may_use(kind: PrincipalKind, flag: &str) -> bool {
     audience_of(flag).is_some_and(|a| a.admits(kind))
 }
 
+/// A user's role in an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Everything, including closing the account and managing other owners.
+    Owner,
+    /// Everything but changing or closing the account and managing owners.
+    Admin,
+    /// Reads, and manages the objects of the groups they belong to.
+    Member,
+    /// Reads everything, including the audit log; changes nothing.
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Auditor];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// Whether the role sees every group of the account (members see only their own).
+    pub fn sees_all_groups(self) -> bool {
+        self != Role::Member
+    }
+}
+
+/// What a flag is about, for the role table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlagClass {
+    /// The user's own sessions and password.
+    OwnCredentials,
+    Read,
+    /// Creating and changing security objects.
+    ObjectWrite,
+    /// Accounts, users, groups, apps and credentials.
+    Management,
+}
+
+fn flag_class(flag: &str) -> FlagClass {
+    if flag.starts_with("session.") || flag == "password.write" {
+        FlagClass::OwnCredentials
+    } else if flag.ends_with(".read") {
+        FlagClass::Read
+    } else if audience_of(flag) == Some(Audience::Both) {
+        FlagClass::ObjectWrite
+    } else {
+        FlagClass::Management
+    }
+}
+
+/// The role table: whether a user with `role` may ever be granted `flag`.
+pub fn role_allows(role: Role, flag: &str) -> bool {
+    let class = flag_class(flag);
+    match role {
+        Role::Owner => true,
+        Role::Admin => !matches!(flag, "account.write" | "account.delete"),
+        Role::Member => match class {
+            FlagClass::OwnCredentials | FlagClass::ObjectWrite => true,
+            FlagClass::Read => !matches!(flag, "activity.read" | "apikey.read"),
+            FlagClass::Management => flag == "account.create",
+        },
+        Role::Auditor => matches!(class, FlagClass::OwnCredentials | FlagClass::Read),
+    }
+}
+
+/// An operation an app may be allowed in a group (the SmartKey/Fortanix model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Encrypt,
+    Decrypt,
+    Sign,
+    Verify,
+    Wrap,
+    Unwrap,
+    Mac,
+    Export,
+    ManageObjects,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 9] = [
+        Operation::Encrypt,
+        Operation::Decrypt,
+        Operation::Sign,
+        Operation::Verify,
+        Operation::Wrap,
+        Operation::Unwrap,
+        Operation::Mac,
+        Operation::Export,
+        Operation::ManageObjects,
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Encrypt => "encrypt",
+            Operation::Decrypt => "decrypt",
+            Operation::Sign => "sign",
+            Operation::Verify => "verify",
+            Operation::Wrap => "wrap",
+            Operation::Unwrap => "unwrap",
+            Operation::Mac => "mac",
+            Operation::Export => "export",
+            Operation::ManageObjects => "manage-objects",
+        }
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// A set of operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Operations(u16);
+
+impl Operations {
+    pub fn all() -> Self {
+        Self(Operation::ALL.iter().fold(0, |bits, op| bits | op.bit()))
+    }
+
+    pub fn only(ops: &[Operation]) -> Self {
+        Self(ops.iter().fold(0, |bits, op| bits | op.bit()))
+    }
+
+    /// Parses operation names; the first unknown one is the error.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
+        let mut ops = Vec::new();
+        for name in names {
+            ops.push(Operation::parse(name.as_ref()).ok_or_else(|| name.as_ref().to_owned())?);
+        }
+        Ok(Self::only(&ops))
+    }
+
+    pub fn contains(self, op: Operation) -> bool {
+        self.0 & op.bit() != 0
+    }
+
+    pub fn names(self) -> Vec<String> {
+        Operation::ALL
+            .iter()
+            .filter(|op| self.contains(**op))
+            .map(|op| op.as_str().to_owned())
+            .collect()
+    }
+}
+
+/// The group operation a flag exercises on an object, `None` for reads.
+pub fn operation_for(flag: &str) -> Option<Operation> {
+    match flag_class(flag) {
+        FlagClass::ObjectWrite => Some(Operation::ManageObjects),
+        FlagClass::Read | FlagClass::OwnCredentials | FlagClass::Management => {
+            match flag.rsplit('.').next() {
+                Some("encrypt") => Some(Operation::Encrypt),
+                Some("decrypt") => Some(Operation::Decrypt),
+                Some("sign") => Some(Operation::Sign),
+                Some("verify") => Some(Operation::Verify),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// A user's role inside one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupRole {
+    /// Manages the group's objects.
+    Member,
+    /// Reads the group's objects.
+    Auditor,
+}
+
+impl GroupRole {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "member" => Some(GroupRole::Member),
+            "auditor" => Some(GroupRole::Auditor),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupRole::Member => "member",
+            GroupRole::Auditor => "auditor",
+        }
+    }
+
+    /// What a user with this group role may do to the group's objects.
+    pub fn operations(self) -> Operations {
+        match self {
+            GroupRole::Member => Operations::only(&[Operation::ManageObjects]),
+            GroupRole::Auditor => Operations::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,5 +609,39 @@ mod tests {
         assert!(!is_valid_name(""));
         assert!(!is_valid_name(&"a".repeat(65)));
         assert!(!is_valid_name("a.b"));
+    }
+
+    #[test]
+    fn roles_follow_the_table() {
+        assert!(role_allows(Role::Owner, "account.delete"));
+        assert!(!role_allows(Role::Admin, "account.delete"));
+        assert!(role_allows(Role::Admin, "user.write"));
+        assert!(!role_allows(Role::Member, "user.write"));
+        assert!(role_allows(Role::Member, "keyring.create"));
+        assert!(!role_allows(Role::Member, "activity.read"));
+        assert!(role_allows(Role::Auditor, "activity.read"));
+        assert!(!role_allows(Role::Auditor, "keyring.create"));
+        assert!(role_allows(Role::Auditor, "session.write"));
+    }
+
+    #[test]
+    fn flags_map_to_group_operations() {
+        assert_eq!(operation_for("keyring.a.encrypt"), Some(Operation::Encrypt));
+        assert_eq!(operation_for("key.a.decrypt"), Some(Operation::Decrypt));
+        assert_eq!(operation_for("key.a.sign"), Some(Operation::Sign));
+        assert_eq!(
+            operation_for("keyring.create"),
+            Some(Operation::ManageObjects)
+        );
+        assert_eq!(
+            operation_for("key.a.certificate.write"),
+            Some(Operation::ManageObjects)
+        );
+        assert_eq!(operation_for("keyring.a.read"), None);
+        assert_eq!(operation_for("user.write"), None);
+        let ops = Operations::parse(&["encrypt", "sign"]).expect("known");
+        assert!(ops.contains(Operation::Sign) && !ops.contains(Operation::Decrypt));
+        assert_eq!(Operations::parse(&["fly"]), Err("fly".to_owned()));
+        assert_eq!(Operations::all().names().len(), 9);
     }
 }

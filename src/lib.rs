@@ -3,6 +3,8 @@
 //! Layers (see `shared/design/architecture.md`): `app` composes; `http` speaks HTTP and
 //! calls `service`; `service` orchestrates `hsm`, `store`, `crypto`, `audit` and `authz`.
 
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -203,3 +203,34 @@ where
         .pem()
         .map_err(|e| format!("PEM encoding failed: {e}"))
 }
+
+/// Whether `chain` (end entity first, then intermediates, DER) is a valid TLS client
+/// certificate path to the trust anchor `ca_der` at `now_secs`: signatures, validity
+/// periods, CA constraints and the clientAuth purpose, checked by rustls' WebPKI verifier.
+pub fn verifies_to(chain: &[Vec<u8>], ca_der: &[u8], now_secs: u64) -> bool {
+    use rustls::pki_types::{CertificateDer, UnixTime};
+    let Some((end_entity, intermediates)) = chain.split_first() else {
+        return false;
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    if roots.add(CertificateDer::from(ca_der.to_vec())).is_err() {
+        return false;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let Ok(verifier) =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider).build()
+    else {
+        return false;
+    };
+    let intermediates: Vec<CertificateDer<'static>> = intermediates
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    verifier
+        .verify_client_cert(
+            &CertificateDer::from(end_entity.clone()),
+            &intermediates,
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(now_secs)),
+        )
+        .is_ok()
+}

@@ -4,7 +4,8 @@
 use crate::clock::rfc3339;
 use crate::service::{KeyVersionInfo, KeyVersionView, KeyView, KeyringView, certificate_pem};
 use crate::store::{
-    ApiKeyRow, AppRow, CertificateRow, GroupRow, KeyRow, KeyringRow, ObjectRow, StoredEvent,
+    AccountState, ApiKeyRow, AppCertificateRow, AppRow, CertificateRow, GroupRow, KeyRow,
+    KeyringRow, MemberRow, ObjectRow, RevocationRow, StoredEvent, TrustedCaRow,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -104,6 +105,9 @@ pub struct App {
     pub id: String,
     pub name: String,
     pub groups: Vec<String>,
+    /// For each group, the operations the app may perform there.
+    pub operations: BTreeMap<String, Vec<String>>,
+    pub enabled: bool,
     pub created_at: String,
 }
 
@@ -113,6 +117,8 @@ impl From<&AppRow> for App {
             id: row.id.clone(),
             name: row.name.clone(),
             groups: row.groups.clone(),
+            operations: row.operations.clone(),
+            enabled: row.enabled,
             created_at: rfc3339(row.created_at),
         }
     }
@@ -320,6 +326,7 @@ pub struct Event {
     pub status: u16,
     pub source_ip: Option<String>,
     pub request_id: String,
+    pub credential: Option<String>,
 }
 
 impl From<&StoredEvent> for Event {
@@ -338,6 +345,7 @@ impl From<&StoredEvent> for Event {
             status: e.status,
             source_ip: e.source_ip.clone(),
             request_id: e.request_id.clone(),
+            credential: e.credential.clone(),
         }
     }
 }
@@ -623,6 +631,264 @@ impl From<&ObjectRow> for SecurityObject {
             detail: o.detail.clone(),
             enabled: o.enabled,
             created_at: rfc3339(o.created_at),
+        }
+    }
+}
+
+// ---- identity -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub email: String,
+    pub password: secrecy::SecretString,
+    pub account: String,
+}
+
+#[derive(Serialize)]
+pub struct Session {
+    pub session_token: String,
+    pub session_id: String,
+    pub account_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub expires_at: String,
+}
+
+#[derive(Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked: bool,
+    pub current: bool,
+    pub source_ip: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: secrecy::SecretString,
+    pub new_password: secrecy::SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteReset {
+    pub token: String,
+    pub new_password: secrecy::SecretString,
+}
+
+#[derive(Serialize)]
+pub struct ResetIssued {
+    pub id: String,
+    pub reset_token: String,
+    pub expires_at: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedOnly {
+    pub name: String,
+}
+
+#[derive(Serialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub deletion_requested_at: Option<String>,
+    pub deletion_due_at: Option<String>,
+}
+
+impl Account {
+    pub fn from_state(row: &AccountState, role: Option<String>) -> Self {
+        Self {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            created_at: rfc3339(row.created_at),
+            role,
+            deletion_requested_at: row.deletion_requested_at.map(rfc3339),
+            deletion_due_at: row.deletion_due_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub role: String,
+    #[serde(default)]
+    pub password: Option<secrecy::SecretString>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUser {
+    pub role: Option<String>,
+    pub suspended: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub suspended: bool,
+    pub member_since: String,
+}
+
+impl From<&MemberRow> for User {
+    fn from(row: &MemberRow) -> Self {
+        Self {
+            id: row.user_id.clone(),
+            email: row.email.clone(),
+            role: row.role.clone(),
+            suspended: row.suspended,
+            member_since: rfc3339(row.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupUserRole {
+    pub role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupAppOperations {
+    pub operations: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct GroupUser {
+    pub id: String,
+    pub role: String,
+}
+
+#[derive(Serialize)]
+pub struct GroupApp {
+    pub id: String,
+    pub operations: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct GroupMembers {
+    pub users: Vec<GroupUser>,
+    pub apps: Vec<GroupApp>,
+}
+
+#[derive(Deserialize)]
+pub struct DeleteGroupQuery {
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchApp {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindCertificate {
+    /// A pinned certificate, PEM.
+    pub certificate: Option<String>,
+    /// Or a trusted CA id with a subject and/or SAN rule.
+    pub ca: Option<String>,
+    pub subject: Option<String>,
+    pub san: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AppCertificate {
+    pub id: String,
+    pub kind: String,
+    pub fingerprint: Option<String>,
+    pub ca: Option<String>,
+    pub subject: Option<String>,
+    pub san: Option<String>,
+    pub not_after: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&AppCertificateRow> for AppCertificate {
+    fn from(row: &AppCertificateRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            kind: row.kind.clone(),
+            fingerprint: row.fingerprint.clone(),
+            ca: row.ca_id.clone(),
+            subject: row.subject.clone(),
+            san: row.san.clone(),
+            not_after: row.not_after.map(|s| rfc3339(s.saturating_mul(1_000_000))),
+            created_at: rfc3339(row.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AppCredentials {
+    pub api_keys: Vec<ApiKey>,
+    pub certificates: Vec<AppCertificate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTrustedCa {
+    pub name: String,
+    pub certificate: String,
+}
+
+#[derive(Serialize)]
+pub struct TrustedCa {
+    pub id: String,
+    pub name: String,
+    pub subject: String,
+    pub fingerprint: String,
+    pub created_at: String,
+}
+
+impl From<&TrustedCaRow> for TrustedCa {
+    fn from(row: &TrustedCaRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            subject: row.subject.clone(),
+            fingerprint: row.fingerprint.clone(),
+            created_at: rfc3339(row.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    pub certificate: Option<String>,
+    pub fingerprint: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Revocation {
+    pub fingerprint: String,
+    pub reason: Option<String>,
+    pub revoked_at: String,
+}
+
+impl From<&RevocationRow> for Revocation {
+    fn from(row: &RevocationRow) -> Self {
+        Self {
+            fingerprint: row.fingerprint.clone(),
+            reason: row.reason.clone(),
+            revoked_at: rfc3339(row.revoked_at),
         }
     }
 }

@@ -4,15 +4,17 @@
 
 mod dto;
 mod handlers;
+mod identity;
 mod keys;
 pub mod openapi;
+pub mod tls;
 
 use crate::service::{Caller, Error, RequestMeta, Service};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,10 +52,83 @@ pub fn router(state: AppState) -> Router {
             "/v1/auth/apikey/{id}",
             get(get_api_key).patch(update_api_key),
         )
+        .route("/v1/auth/login", post(identity::login))
+        .route("/v1/auth/logout", post(identity::logout))
+        .route("/v1/auth/sessions", get(identity::list_sessions))
+        .route("/v1/auth/sessions/{id}", delete(identity::revoke_session))
+        .route("/v1/auth/password", post(identity::change_password))
+        .route(
+            "/v1/auth/password-reset",
+            post(identity::complete_password_reset),
+        )
+        .route(
+            "/v1/accounts",
+            post(identity::create_account).get(identity::list_accounts),
+        )
+        .route(
+            "/v1/accounts/{id}",
+            get(identity::get_account)
+                .patch(identity::update_account)
+                .delete(identity::delete_account),
+        )
+        .route(
+            "/v1/accounts/{id}/deletion",
+            post(identity::request_account_deletion).delete(identity::cancel_account_deletion),
+        )
+        .route(
+            "/v1/users",
+            post(identity::create_user).get(identity::list_users),
+        )
+        .route(
+            "/v1/users/{id}",
+            get(identity::get_user)
+                .patch(identity::update_user)
+                .delete(identity::remove_user),
+        )
+        .route(
+            "/v1/users/{id}/password-reset",
+            post(identity::create_password_reset),
+        )
         .route("/v1/groups", post(create_group).get(list_groups))
-        .route("/v1/groups/{id}", get(get_group))
+        .route(
+            "/v1/groups/{id}",
+            get(get_group)
+                .patch(identity::update_group)
+                .delete(identity::delete_group),
+        )
+        .route("/v1/groups/{id}/members", get(identity::group_members))
+        .route(
+            "/v1/groups/{id}/users/{user}",
+            put(identity::set_group_user).delete(identity::remove_group_member),
+        )
+        .route(
+            "/v1/groups/{id}/apps/{app}",
+            put(identity::set_group_app).delete(identity::remove_group_member),
+        )
         .route("/v1/apps", post(create_app).get(list_apps))
-        .route("/v1/apps/{id}", get(get_app))
+        .route(
+            "/v1/apps/{id}",
+            get(get_app)
+                .patch(identity::update_app)
+                .delete(identity::delete_app),
+        )
+        .route("/v1/apps/{id}/credentials", get(identity::app_credentials))
+        .route(
+            "/v1/apps/{id}/certificates",
+            post(identity::bind_certificate),
+        )
+        .route(
+            "/v1/apps/{id}/certificates/{certificate}",
+            delete(identity::unbind_certificate),
+        )
+        .route(
+            "/v1/trusted-cas",
+            post(identity::add_trusted_ca).get(identity::list_trusted_cas),
+        )
+        .route(
+            "/v1/revocations",
+            post(identity::revoke_certificate).get(identity::list_revocations),
+        )
         .route("/v1/keyrings", post(create_keyring).get(list_keyrings))
         .route(
             "/v1/keyrings/{ring}",
@@ -225,6 +300,11 @@ fn error_response(error: &Error, request_id: &str) -> Response {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        Error::RateLimited { retry_after_secs } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         _ => {}
     }
     response
@@ -285,20 +365,34 @@ impl FromRequestParts<AppState> for Authed {
             error,
             request_id: meta.request_id.clone(),
         };
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| reject(Error::Unauthenticated))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| reject(Error::Unauthenticated))?;
-        let caller = state
-            .service
-            .authenticate(token.trim())
-            .await
-            .map_err(reject)?;
+        let peer_chain = parts
+            .extensions
+            .get::<tls::PeerCertificates>()
+            .map(|c| Arc::clone(&c.0))
+            .filter(|chain| !chain.is_empty());
+        // The first credential present decides: a bearer token, else a client certificate.
+        let caller = match (parts.headers.get(header::AUTHORIZATION), peer_chain) {
+            (Some(header), _) => {
+                let token = header
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .ok_or_else(|| reject(Error::Unauthenticated))?;
+                state
+                    .service
+                    .authenticate(token.trim())
+                    .await
+                    .map_err(reject)?
+            }
+            (None, Some(chain)) => Arc::new(
+                state
+                    .service
+                    .authenticate_certificate(&chain)
+                    .await
+                    .map_err(reject)?,
+            ),
+            (None, None) => return Err(reject(Error::Unauthenticated)),
+        };
         if let Some(slot) = parts.extensions.get::<CallerSlot>() {
             *slot.0.lock().expect("caller slot poisoned") = Some(Arc::clone(&caller));
         }
@@ -336,5 +430,29 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| reject(Error::InvalidInput(format!("malformed JSON body: {e}"))))
+    }
+}
+
+/// A request that carries no credential (login, password reset): only the request facts.
+pub struct Anonymous {
+    pub meta: RequestMeta,
+}
+
+impl Anonymous {
+    pub fn fail(&self, error: Error) -> ApiError {
+        ApiError {
+            error,
+            request_id: self.meta.request_id.clone(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Anonymous {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            meta: meta_of(parts),
+        })
     }
 }

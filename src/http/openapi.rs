@@ -434,6 +434,321 @@ pub const ROUTES: &[Route] = &[
         Some("Activity"),
         200,
     ),
+    route(
+        "post",
+        "/v1/auth/login",
+        None,
+        "Log in with email, password and account: a session token (shown once)",
+        Some("Login"),
+        Some("Session"),
+        201,
+    ),
+    route(
+        "post",
+        "/v1/auth/logout",
+        Some("session.write"),
+        "End the session this request was made with",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "get",
+        "/v1/auth/sessions",
+        Some("session.read"),
+        "The caller's own sessions in this account",
+        None,
+        Some("SessionList"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/auth/sessions/{id}",
+        Some("session.write"),
+        "Revoke one of the caller's sessions",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/auth/password",
+        Some("password.write"),
+        "Change the caller's password (ends every session)",
+        Some("ChangePassword"),
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/auth/password-reset",
+        None,
+        "Set a new password with a one-time reset token",
+        Some("CompleteReset"),
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/accounts",
+        Some("account.create"),
+        "Create an account; the calling user becomes its owner",
+        Some("NamedOnly"),
+        Some("Account"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/accounts",
+        Some("account.read"),
+        "The accounts the calling user belongs to, with their role",
+        None,
+        Some("AccountList"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/accounts/{id}",
+        Some("account.read"),
+        "The caller's account",
+        None,
+        Some("Account"),
+        200,
+    ),
+    route(
+        "patch",
+        "/v1/accounts/{id}",
+        Some("account.write"),
+        "Rename the account",
+        Some("NamedOnly"),
+        Some("Account"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/accounts/{id}",
+        Some("account.delete"),
+        "Confirm a due deletion: close the account and destroy its HSM keys",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/accounts/{id}/deletion",
+        Some("account.delete"),
+        "Request the account's deletion (confirmable after the waiting period)",
+        None,
+        Some("Account"),
+        202,
+    ),
+    route(
+        "delete",
+        "/v1/accounts/{id}/deletion",
+        Some("account.delete"),
+        "Cancel a pending deletion",
+        None,
+        Some("Account"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/users",
+        Some("user.write"),
+        "Add a user to the account with a role",
+        Some("CreateUser"),
+        Some("User"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/users",
+        Some("user.read"),
+        "The account's members",
+        None,
+        Some("UserList"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/users/{id}",
+        Some("user.read"),
+        "One member",
+        None,
+        Some("User"),
+        200,
+    ),
+    route(
+        "patch",
+        "/v1/users/{id}",
+        Some("user.write"),
+        "Change a member's role or suspend them",
+        Some("PatchUser"),
+        Some("User"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/users/{id}",
+        Some("user.write"),
+        "Remove a member from the account (the user stays)",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/users/{id}/password-reset",
+        Some("user.password-reset"),
+        "Issue a one-time password-reset token",
+        None,
+        Some("ResetIssued"),
+        201,
+    ),
+    route(
+        "patch",
+        "/v1/groups/{id}",
+        Some("group.write"),
+        "Rename a group",
+        Some("NamedOnly"),
+        Some("Group"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/groups/{id}",
+        Some("group.write"),
+        "Delete a group (?force=true moves its objects to the trash)",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "get",
+        "/v1/groups/{id}/members",
+        Some("group.read"),
+        "A group's users (with group role) and apps (with operations)",
+        None,
+        Some("GroupMembers"),
+        200,
+    ),
+    route(
+        "put",
+        "/v1/groups/{id}/users/{user}",
+        Some("group.write"),
+        "Put a user in the group with a role (member, auditor)",
+        Some("GroupUserRole"),
+        Some("GroupUser"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/groups/{id}/users/{user}",
+        Some("group.write"),
+        "Take a user out of the group",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "put",
+        "/v1/groups/{id}/apps/{app}",
+        Some("group.write"),
+        "Assign an app to the group with its allowed operations",
+        Some("GroupAppOperations"),
+        Some("GroupApp"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/groups/{id}/apps/{app}",
+        Some("group.write"),
+        "Take an app out of the group",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "patch",
+        "/v1/apps/{id}",
+        Some("app.write"),
+        "Rename, disable or re-enable an app",
+        Some("PatchApp"),
+        Some("App"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/apps/{id}",
+        Some("app.write"),
+        "Delete an app (its credentials stop working)",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "get",
+        "/v1/apps/{id}/credentials",
+        Some("app.read"),
+        "An app's API keys (metadata) and client-certificate bindings",
+        None,
+        Some("AppCredentials"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/apps/{id}/certificates",
+        Some("app.write"),
+        "Bind a client certificate: pinned, or a trusted CA plus subject/SAN",
+        Some("BindCertificate"),
+        Some("AppCertificate"),
+        201,
+    ),
+    route(
+        "delete",
+        "/v1/apps/{id}/certificates/{certificate}",
+        Some("app.write"),
+        "Unbind a client certificate",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/trusted-cas",
+        Some("app.write"),
+        "Trust a CA for client certificates",
+        Some("CreateTrustedCa"),
+        Some("TrustedCa"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/trusted-cas",
+        Some("app.read"),
+        "The account's trusted CAs",
+        None,
+        Some("TrustedCaList"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/revocations",
+        Some("app.write"),
+        "Revoke a client certificate (by PEM or SHA-256 fingerprint)",
+        Some("Revoke"),
+        Some("Revocation"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/revocations",
+        Some("app.read"),
+        "The account's revoked client certificates",
+        None,
+        Some("RevocationList"),
+        200,
+    ),
 ];
 
 fn string() -> Value {
@@ -468,7 +783,8 @@ fn schemas() -> Value {
         "Group": object(json!({"id": string(), "name": string(), "master_key_version": {"type": "integer"}, "created_at": string()}), &["id", "name"]),
         "GroupList": list("Group"),
         "CreateApp": object(json!({"name": string(), "groups": {"type": "array", "items": string()}}), &["name"]),
-        "App": object(json!({"id": string(), "name": string(), "groups": {"type": "array", "items": string()}, "created_at": string()}), &["id", "name", "groups"]),
+        "App": object(json!({"id": string(), "name": string(), "groups": {"type": "array", "items": string()},
+            "operations": {"type": "object", "additionalProperties": {"type": "array", "items": string()}}, "enabled": {"type": "boolean"}, "created_at": string()}), &["id", "name", "groups"]),
         "AppList": list("App"),
         "CreateKeyring": object(json!({"name": string(), "group": string(), "protection": {"enum": ["envelope", "hsm"]},
             "rotation_period_days": nullable("integer"), "max_encrypt_count": nullable("integer"), "cache_ttl_seconds": nullable("integer")}), &["name", "group"]),
@@ -494,7 +810,7 @@ fn schemas() -> Value {
         "HashInfo": object(json!({"keyring": string(), "version": {"type": "integer"}, "created_at": string(), "state": string()}), &["keyring", "version", "created_at", "state"]),
         "Event": object(json!({"seq": {"type": "integer"}, "id": string(), "time": string(), "account": nullable("string"), "principal": nullable("string"),
             "auth_method": string(), "action": string(), "object": nullable("string"), "outcome": string(), "status": {"type": "integer"},
-            "source_ip": nullable("string"), "request_id": string()}), &["seq", "id", "time", "action", "outcome", "status", "request_id"]),
+            "source_ip": nullable("string"), "request_id": string(), "credential": nullable("string")}), &["seq", "id", "time", "action", "outcome", "status", "request_id"]),
         "Activity": object(json!({"events": list("Event"), "next": nullable("integer")}), &["events"]),
 
     })
@@ -539,6 +855,47 @@ fn key_schemas() -> Value {
     })
 }
 
+/// Schemas of identity routes: accounts, users, sessions, group members, app credentials.
+fn identity_schemas() -> Value {
+    let secret = json!({"type": "string", "writeOnly": true});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    json!({
+        "Login": object(json!({"email": string(), "password": secret, "account": string()}), &["email", "password", "account"]),
+        "Session": object(json!({"session_token": string(), "session_id": string(), "account_id": string(), "user_id": string(), "role": string(), "expires_at": string()}),
+            &["session_token", "session_id", "account_id", "user_id", "role", "expires_at"]),
+        "SessionInfo": object(json!({"id": string(), "created_at": string(), "expires_at": string(), "revoked": {"type": "boolean"}, "current": {"type": "boolean"}, "source_ip": nullable("string")}),
+            &["id", "created_at", "expires_at", "revoked", "current"]),
+        "SessionList": list("SessionInfo"),
+        "ChangePassword": object(json!({"current_password": secret, "new_password": secret}), &["current_password", "new_password"]),
+        "CompleteReset": object(json!({"token": string(), "new_password": secret}), &["token", "new_password"]),
+        "ResetIssued": object(json!({"id": string(), "reset_token": string(), "expires_at": string()}), &["id", "reset_token", "expires_at"]),
+        "NamedOnly": object(json!({"name": string()}), &["name"]),
+        "Account": object(json!({"id": string(), "name": string(), "created_at": string(), "role": string(), "deletion_requested_at": nullable("string"), "deletion_due_at": nullable("string")}),
+            &["id", "name", "created_at"]),
+        "AccountList": list("Account"),
+        "CreateUser": object(json!({"email": string(), "role": {"enum": ["owner", "admin", "member", "auditor"]}, "password": secret}), &["email", "role"]),
+        "PatchUser": object(json!({"role": {"enum": ["owner", "admin", "member", "auditor"]}, "suspended": {"type": "boolean"}}), &[]),
+        "User": object(json!({"id": string(), "email": string(), "role": string(), "suspended": {"type": "boolean"}, "member_since": string()}), &["id", "email", "role", "suspended"]),
+        "UserList": list("User"),
+        "GroupUserRole": object(json!({"role": {"enum": ["member", "auditor"]}}), &["role"]),
+        "GroupUser": object(json!({"id": string(), "role": string()}), &["id", "role"]),
+        "GroupAppOperations": object(json!({"operations": {"type": "array", "items": {"enum": ["encrypt", "decrypt", "sign", "verify", "wrap", "unwrap", "mac", "export", "manage-objects"]}}}), &["operations"]),
+        "GroupApp": object(json!({"id": string(), "operations": strings}), &["id", "operations"]),
+        "GroupMembers": object(json!({"users": list("GroupUser"), "apps": list("GroupApp")}), &["users", "apps"]),
+        "PatchApp": object(json!({"name": string(), "enabled": {"type": "boolean"}}), &[]),
+        "BindCertificate": object(json!({"certificate": string(), "ca": string(), "subject": string(), "san": string()}), &[]),
+        "AppCertificate": object(json!({"id": string(), "kind": {"enum": ["pinned", "ca"]}, "fingerprint": nullable("string"), "ca": nullable("string"),
+            "subject": nullable("string"), "san": nullable("string"), "not_after": nullable("string"), "created_at": string()}), &["id", "kind", "created_at"]),
+        "AppCredentials": object(json!({"api_keys": list("ApiKey"), "certificates": list("AppCertificate")}), &["api_keys", "certificates"]),
+        "CreateTrustedCa": object(json!({"name": string(), "certificate": string()}), &["name", "certificate"]),
+        "TrustedCa": object(json!({"id": string(), "name": string(), "subject": string(), "fingerprint": string(), "created_at": string()}), &["id", "name", "subject", "fingerprint"]),
+        "TrustedCaList": list("TrustedCa"),
+        "Revoke": object(json!({"certificate": string(), "fingerprint": string(), "reason": string()}), &[]),
+        "Revocation": object(json!({"fingerprint": string(), "reason": nullable("string"), "revoked_at": string()}), &["fingerprint", "revoked_at"]),
+        "RevocationList": list("Revocation"),
+    })
+}
+
 fn operation(route: &Route) -> Value {
     let mut op = json!({
         "summary": route.summary,
@@ -552,7 +909,7 @@ fn operation(route: &Route) -> Value {
     });
     if let Some(flag) = route.flag {
         op["x-coffer-flag"] = json!(flag);
-        op["security"] = json!([{"apiKey": []}]);
+        op["security"] = json!([{"apiKey": []}, {"clientCertificate": []}]);
     }
     if let Some(schema) = route.request {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
@@ -571,8 +928,12 @@ fn operation(route: &Route) -> Value {
 
 fn all_schemas() -> Value {
     let mut all = schemas();
-    if let (Some(map), Value::Object(keys)) = (all.as_object_mut(), key_schemas()) {
-        map.extend(keys);
+    if let Some(map) = all.as_object_mut() {
+        for extra in [key_schemas(), identity_schemas()] {
+            if let Value::Object(extra) = extra {
+                map.extend(extra);
+            }
+        }
     }
     all
 }
@@ -587,11 +948,14 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Coffer", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "HSM-backed key management. Every route but the operations routes needs `Authorization: Bearer ck_...`."},
+                 "description": "HSM-backed key management. Every route with an x-coffer-flag needs a credential: `Authorization: Bearer` with an API key (`ck_...`) or a session token (`cs_...`), or a TLS client certificate bound to an app."},
         "paths": paths,
         "components": {
             "schemas": all_schemas(),
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer"},
+                "clientCertificate": {"type": "mutualTLS"}
+            }
         }
     })
 }

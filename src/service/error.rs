@@ -26,6 +26,8 @@ pub enum Error {
     UsageNotAllowed(String),
     #[error("this ciphertext's key version is retired (below min_decryption_version)")]
     VersionRetired,
+    #[error("too many failed attempts from this address; retry after {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     #[error("request body is larger than the limit")]
     PayloadTooLarge,
     #[error("the ciphertext does not authenticate (tampered, wrong keyring or wrong context)")]
@@ -49,6 +51,7 @@ impl Error {
             Error::UsageNotAllowed(_) => (409, "usage_not_allowed"),
             Error::VersionRetired => (409, "version_retired"),
             Error::PayloadTooLarge => (413, "payload_too_large"),
+            Error::RateLimited { .. } => (429, "rate_limited"),
             Error::DecryptFailed => (422, "decrypt_failed"),
             Error::Unavailable(_) => (503, "unavailable"),
             Error::Internal(_) => (500, "internal"),

@@ -1,7 +1,7 @@
 //! Keyrings: create, encrypt, decrypt, rewrap, data keys, rotation, configuration, trash.
 
 use super::{CachedKey, Caller, Ctx, Error, KeyringState, Service, new_id};
-use crate::authz::{PrincipalKind, is_valid_name};
+use crate::authz::is_valid_name;
 use crate::crypto::{self, DataKey, Envelope};
 use crate::store::{KeyringConfig, KeyringRow, VersionRow};
 use std::collections::BTreeMap;
@@ -172,8 +172,14 @@ fn object(ring: &str) -> String {
 }
 
 impl Service {
-    /// The live keyring `name` of the caller's account, if the caller may see it.
-    async fn load_keyring(&self, caller: &Caller, name: &str) -> Result<Arc<KeyringState>, Error> {
+    /// The live keyring `name` of the caller's account, if the caller may see it and may
+    /// perform what `flag` asks in the keyring's group.
+    async fn load_keyring(
+        &self,
+        caller: &Caller,
+        name: &str,
+        flag: &str,
+    ) -> Result<Arc<KeyringState>, Error> {
         check_name(name)?;
         let key = (caller.account_id.clone(), name.to_owned());
         let cached = self
@@ -204,9 +210,10 @@ impl Service {
             }
         };
         // An app sees only its groups' objects; anything else does not exist for it.
-        if caller.kind == PrincipalKind::App && !caller.groups.contains(&state.row.group_id) {
+        if !caller.sees_group(&state.row.group_id) {
             return Err(Error::NotFound(format!("keyring {name}")));
         }
+        Self::require_in_group(caller, flag, &state.row.group_id)?;
         Ok(state)
     }
 
@@ -434,8 +441,7 @@ impl Service {
                     spec.max_encrypt_count,
                     spec.cache_ttl_seconds,
                 )?;
-                let group_visible = ctx.caller.kind == PrincipalKind::User
-                    || ctx.caller.groups.contains(&spec.group);
+                let group_visible = ctx.caller.sees_group(&spec.group);
                 let group = self
                     .store
                     .group(&ctx.caller.account_id, &spec.group)
@@ -443,6 +449,7 @@ impl Service {
                     .filter(|_| group_visible);
                 let group =
                     group.ok_or_else(|| Error::NotFound(format!("group {}", spec.group)))?;
+                Self::require_in_group(ctx.caller, "keyring.create", &group.id)?;
                 if self
                     .store
                     .keyring(&ctx.caller.account_id, &spec.name)
@@ -492,10 +499,7 @@ impl Service {
             let rows = self.store.keyrings(&ctx.caller.account_id).await?;
             Ok(rows
                 .into_iter()
-                .filter(|r| {
-                    ctx.caller.kind == PrincipalKind::User
-                        || ctx.caller.groups.contains(&r.group_id)
-                })
+                .filter(|r| ctx.caller.sees_group(&r.group_id))
                 .map(|row| KeyringView { row })
                 .collect())
         }
@@ -507,7 +511,11 @@ impl Service {
         let result = async {
             Self::require(ctx.caller, &format!("keyring.{ring}.read"))?;
             Ok(KeyringView {
-                row: self.load_keyring(ctx.caller, ring).await?.row.clone(),
+                row: self
+                    .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.read"))
+                    .await?
+                    .row
+                    .clone(),
             })
         }
         .await;
@@ -525,7 +533,9 @@ impl Service {
         let mut usage = None;
         let result = async {
             Self::require(ctx.caller, &format!("keyring.{ring}.encrypt"))?;
-            let state = self.load_keyring(ctx.caller, ring).await?;
+            let state = self
+                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.encrypt"))
+                .await?;
             let out = self.seal(&state, plaintext, context).await?;
             usage = Some((state.row.id.clone(), out.key_version));
             Ok(out)
@@ -544,7 +554,9 @@ impl Service {
     ) -> Result<DecryptOutput, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("keyring.{ring}.decrypt"))?;
-            let state = self.load_keyring(ctx.caller, ring).await?;
+            let state = self
+                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.decrypt"))
+                .await?;
             self.open(&state, ciphertext, context).await
         }
         .await;
@@ -564,7 +576,14 @@ impl Service {
         let result = async {
             Self::require(ctx.caller, &format!("keyring.{ring}.decrypt"))?;
             Self::require(ctx.caller, &format!("keyring.{ring}.encrypt"))?;
-            let state = self.load_keyring(ctx.caller, ring).await?;
+            let state = self
+                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.encrypt"))
+                .await?;
+            Self::require_in_group(
+                ctx.caller,
+                &format!("keyring.{ring}.decrypt"),
+                &state.row.group_id,
+            )?;
             let opened = self.open(&state, ciphertext, context).await?;
             let out = self.seal(&state, &opened.plaintext, context).await?;
             usage = Some((state.row.id.clone(), out.key_version));
@@ -593,7 +612,9 @@ impl Service {
                     DATAKEY_BYTES.end()
                 )));
             }
-            let state = self.load_keyring(ctx.caller, ring).await?;
+            let state = self
+                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.encrypt"))
+                .await?;
             let plaintext = crypto::random_bytes(bytes as usize);
             let sealed = self.seal(&state, &plaintext, context).await?;
             usage = Some((state.row.id.clone(), sealed.key_version));
@@ -615,7 +636,9 @@ impl Service {
             Some(&object(ring)),
             |event| async move {
                 Self::require(ctx.caller, &format!("keyring.{ring}.rotate"))?;
-                let state = self.load_keyring(ctx.caller, ring).await?;
+                let state = self
+                    .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.rotate"))
+                    .await?;
                 self.rotate_row(&state.row, event).await
             },
         )
@@ -659,7 +682,11 @@ impl Service {
     pub async fn keyring_config(&self, ctx: &Ctx<'_>, ring: &str) -> Result<KeyringRow, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("keyring.{ring}.config.read"))?;
-            Ok(self.load_keyring(ctx.caller, ring).await?.row.clone())
+            Ok(self
+                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.config.read"))
+                .await?
+                .row
+                .clone())
         }
         .await;
         self.audited(
@@ -684,7 +711,9 @@ impl Service {
             Some(&object(ring)),
             |event| async move {
                 Self::require(ctx.caller, &format!("keyring.{ring}.config.write"))?;
-                let state = self.load_keyring(ctx.caller, ring).await?;
+                let state = self
+                    .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.config.write"))
+                    .await?;
                 let row = &state.row;
                 let config = KeyringConfig {
                     enabled: patch.enabled.unwrap_or(row.enabled),
@@ -733,7 +762,9 @@ impl Service {
     ) -> Result<Vec<KeyVersionInfo>, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("keyring.{ring}.keys.read"))?;
-            let state = self.load_keyring(ctx.caller, ring).await?;
+            let state = self
+                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.keys.read"))
+                .await?;
             // Counters move with every encrypt: read them fresh, not from the cache.
             let versions = self.store.versions(&state.row.id).await?;
             Ok(versions
@@ -758,7 +789,9 @@ impl Service {
                 .ok()
                 .filter(|b| b.len() == crypto::KEY_REF_LEN)
                 .ok_or_else(|| Error::InvalidInput("hash must be 32 hex characters".into()))?;
-            let state = self.load_keyring(ctx.caller, ring).await?;
+            let state = self
+                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.hash.read"))
+                .await?;
             let version = state
                 .versions
                 .iter()
@@ -784,7 +817,9 @@ impl Service {
             Some(&object(ring)),
             |event| async move {
                 Self::require(ctx.caller, &format!("keyring.{ring}.delete"))?;
-                let state = self.load_keyring(ctx.caller, ring).await?;
+                let state = self
+                    .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.delete"))
+                    .await?;
                 self.store
                     .trash_keyring(&state.row.id, self.now(), &event)
                     .await?;
@@ -803,13 +838,14 @@ impl Service {
             Self::require(ctx.caller, &format!("keyring.{ring}.restore"))?;
             check_name(ring)?;
             let account = &ctx.caller.account_id;
-            let visible = |row: &KeyringRow| ctx.caller.kind == PrincipalKind::User || ctx.caller.groups.contains(&row.group_id);
+            let visible = |row: &KeyringRow| ctx.caller.sees_group(&row.group_id);
             let row = self
                 .store
                 .trashed_keyring(account, ring)
                 .await?
                 .filter(visible)
                 .ok_or_else(|| Error::NotFound(format!("keyring {ring} in the trash")))?;
+            Self::require_in_group(ctx.caller, &format!("keyring.{ring}.restore"), &row.group_id)?;
             if self.store.keyring(account, ring).await?.is_some() {
                 return Err(Error::Conflict(format!(
                     "a live keyring is named {ring}; delete or rename it before restoring this one"

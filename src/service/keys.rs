@@ -2,7 +2,7 @@
 //! certificates and certificate signing requests, and the security-objects view.
 
 use super::{Caller, Ctx, Error, Service, new_id};
-use crate::authz::{PrincipalKind, is_valid_name};
+use crate::authz::is_valid_name;
 use crate::crypto::asym::{
     EcdsaEncoding, KeyAlgorithm, PublicKey, SignatureScheme, SignedData, encode_ecdsa, oaep_decode,
 };
@@ -299,8 +299,14 @@ pub fn certificate_pem(der: &[u8]) -> String {
 }
 
 impl Service {
-    /// The live key `name` of the caller's account, if the caller may see it.
-    async fn load_key(&self, caller: &Caller, name: &str) -> Result<Arc<KeyState>, Error> {
+    /// The live key `name` of the caller's account, if the caller may see it and may perform
+    /// what `flag` asks in the key's group.
+    async fn load_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        flag: &str,
+    ) -> Result<Arc<KeyState>, Error> {
         check_name(name)?;
         let cache_key = (caller.account_id.clone(), name.to_owned());
         let cached = self
@@ -325,9 +331,10 @@ impl Service {
                 state
             }
         };
-        if !Self::sees_group(caller, &state.row.group_id) {
+        if !caller.sees_group(&state.row.group_id) {
             return Err(Error::NotFound(format!("key {name}")));
         }
+        Self::require_in_group(caller, flag, &state.row.group_id)?;
         Ok(state)
     }
 
@@ -348,11 +355,6 @@ impl Service {
         })
     }
 
-    /// An app sees only its groups' objects; a user sees the whole account.
-    fn sees_group(caller: &Caller, group_id: &str) -> bool {
-        caller.kind == PrincipalKind::User || caller.groups.iter().any(|g| g == group_id)
-    }
-
     fn forget_key(&self, account_id: &str, name: &str) {
         self.keys
             .write()
@@ -367,10 +369,11 @@ impl Service {
             .store
             .group(&caller.account_id, group)
             .await?
-            .filter(|g| Self::sees_group(caller, &g.id));
+            .filter(|g| caller.sees_group(&g.id));
         if group_row.is_none() {
             return Err(Error::NotFound(format!("group {group}")));
         }
+        Self::require_in_group(caller, "key.create", group)?;
         if self.store.key(&caller.account_id, name).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "a key named {name} already exists"
@@ -523,7 +526,7 @@ impl Service {
             let rows = self.store.keys(&ctx.caller.account_id).await?;
             Ok(rows
                 .into_iter()
-                .filter(|r| Self::sees_group(ctx.caller, &r.group_id))
+                .filter(|r| ctx.caller.sees_group(&r.group_id))
                 .collect())
         }
         .await;
@@ -533,7 +536,9 @@ impl Service {
     pub async fn get_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.read"))
+                .await?;
             self.view(&state).await
         }
         .await;
@@ -549,7 +554,9 @@ impl Service {
     ) -> Result<PublicKeyOutput, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.read"))
+                .await?;
             let (row, public) = match version {
                 Some(v) => state
                     .version(v)
@@ -576,7 +583,9 @@ impl Service {
     ) -> Result<SignOutput, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("key.{name}.sign"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.sign"))
+                .await?;
             state.usable()?;
             if !state.row.can_sign {
                 return Err(Error::UsageNotAllowed(format!(
@@ -634,7 +643,9 @@ impl Service {
     ) -> Result<VerifyOutput, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("key.{name}.verify"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.verify"))
+                .await?;
             state.usable()?;
             if state.row.kind == KIND_KEY_PAIR && !state.row.can_sign {
                 return Err(Error::UsageNotAllowed(format!(
@@ -677,7 +688,9 @@ impl Service {
     ) -> Result<DecryptOutput, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("key.{name}.decrypt"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.decrypt"))
+                .await?;
             state.usable()?;
             if !state.row.can_decrypt {
                 return Err(Error::UsageNotAllowed(format!(
@@ -713,7 +726,7 @@ impl Service {
     pub async fn rotate_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
         self.mutation(ctx, "key.rotate", Some(&object(name)), |event| async move {
             Self::require(ctx.caller, &format!("key.{name}.rotate"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self.load_key(ctx.caller, name, &format!("key.{name}.rotate")).await?;
             if state.row.kind == KIND_PUBLIC_KEY {
                 return Err(Error::UsageNotAllowed(format!(
                     "key {name} is an imported public key; import the new key under a new name instead"
@@ -733,7 +746,7 @@ impl Service {
                 return Err(e.into());
             }
             self.forget_key(&state.row.account_id, name);
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self.load_key(ctx.caller, name, &format!("key.{name}.rotate")).await?;
             self.view(&state).await
         })
         .await
@@ -747,7 +760,9 @@ impl Service {
     ) -> Result<KeyView, Error> {
         self.mutation(ctx, "key.update", Some(&object(name)), |event| async move {
             Self::require(ctx.caller, &format!("key.{name}.write"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.write"))
+                .await?;
             let enabled = patch.enabled.unwrap_or(state.row.enabled);
             let min_version = patch.min_version.unwrap_or(state.row.min_version);
             if !(1..=state.row.current_version).contains(&min_version) {
@@ -760,7 +775,9 @@ impl Service {
                 .update_key(&state.row.id, enabled, min_version, &event)
                 .await?;
             self.forget_key(&state.row.account_id, name);
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.write"))
+                .await?;
             self.view(&state).await
         })
         .await
@@ -769,7 +786,9 @@ impl Service {
     pub async fn delete_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<(), Error> {
         self.mutation(ctx, "key.delete", Some(&object(name)), |event| async move {
             Self::require(ctx.caller, &format!("key.{name}.delete"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.delete"))
+                .await?;
             self.store
                 .trash_key(&state.row.id, self.now(), &event)
                 .await?;
@@ -792,8 +811,9 @@ impl Service {
                     .store
                     .trashed_key(account, name)
                     .await?
-                    .filter(|r| Self::sees_group(ctx.caller, &r.group_id))
+                    .filter(|r| ctx.caller.sees_group(&r.group_id))
                     .ok_or_else(|| Error::NotFound(format!("key {name} in the trash")))?;
+                Self::require_in_group(ctx.caller, &format!("key.{name}.restore"), &row.group_id)?;
                 if self.store.key(account, name).await?.is_some() {
                     return Err(Error::Conflict(format!(
                         "a live key is named {name}; delete it before restoring this one"
@@ -801,7 +821,9 @@ impl Service {
                 }
                 self.store.restore_key(&row.id, &event).await?;
                 self.forget_key(account, name);
-                let state = self.load_key(ctx.caller, name).await?;
+                let state = self
+                    .load_key(ctx.caller, name, &format!("key.{name}.restore"))
+                    .await?;
                 self.view(&state).await
             },
         )
@@ -817,7 +839,9 @@ impl Service {
     ) -> Result<(String, u32), Error> {
         let result = async {
             Self::require(ctx.caller, &format!("key.{name}.csr"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.csr"))
+                .await?;
             state.usable()?;
             if !state.row.can_sign {
                 return Err(Error::UsageNotAllowed(format!(
@@ -885,7 +909,9 @@ impl Service {
             Some(&object(name)),
             |event| async move {
                 Self::require(ctx.caller, &format!("key.{name}.certificate.write"))?;
-                let state = self.load_key(ctx.caller, name).await?;
+                let state = self
+                    .load_key(ctx.caller, name, &format!("key.{name}.certificate.write"))
+                    .await?;
                 let certificates = x509::parse_certificates(bundle)
                     .map_err(|e| Error::InvalidInput(format!("certificate: {e}")))?;
                 let linked = certificates.iter().enumerate().find_map(|(i, cert)| {
@@ -930,7 +956,9 @@ impl Service {
     ) -> Result<Vec<CertificateRow>, Error> {
         let result = async {
             Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self.load_key(ctx.caller, name).await?;
+            let state = self
+                .load_key(ctx.caller, name, &format!("key.{name}.read"))
+                .await?;
             Ok(self.store.certificates(&state.row.id).await?)
         }
         .await;
@@ -956,7 +984,9 @@ impl Service {
             Some(&object(name)),
             |event| async move {
                 Self::require(ctx.caller, &format!("key.{name}.certificate.write"))?;
-                let state = self.load_key(ctx.caller, name).await?;
+                let state = self
+                    .load_key(ctx.caller, name, &format!("key.{name}.certificate.write"))
+                    .await?;
                 if self
                     .store
                     .delete_certificate(&state.row.id, id, &event)
@@ -990,7 +1020,7 @@ impl Service {
             let rows = self.store.objects(&ctx.caller.account_id).await?;
             Ok(rows
                 .into_iter()
-                .filter(|r| Self::sees_group(ctx.caller, &r.group_id))
+                .filter(|r| ctx.caller.sees_group(&r.group_id))
                 .filter(|r| filter.group.as_ref().is_none_or(|g| *g == r.group_id))
                 .filter(|r| filter.kind.as_ref().is_none_or(|k| *k == r.kind))
                 .collect())

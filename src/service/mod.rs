@@ -3,12 +3,16 @@
 //!
 //! No HTTP, SQL or PKCS#11 types appear here: only the `Hsm` and `Store` traits.
 
+mod certs;
 mod error;
+mod identity;
 mod keyrings;
 mod keys;
 mod tenancy;
 
+pub use certs::{CertificateBinding, RevocationTarget};
 pub use error::Error;
+pub use identity::{LoginOutput, MemberPatch, ResetOutput, check_password, normalize_email};
 pub use keyrings::{
     ConfigPatch, DataKeyOutput, DecryptOutput, EncryptOutput, HashLookup, KeyVersionInfo,
     KeyringSpec, KeyringView, Protection,
@@ -18,11 +22,13 @@ pub use keys::{
     ObjectFilter, PublicKeyImport, PublicKeyOutput, SignInput, SignOutput, VerifyInput,
     VerifyOutput, certificate_pem,
 };
-pub use tenancy::{ApiKeyPatch, ApiKeySpec, Bootstrapped, CreatedApiKey};
+pub use tenancy::{
+    ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
+};
 
 use crate::audit::{AuditEvent, AuditSink};
-use crate::auth::ApiKeyToken;
-use crate::authz::{self, Flags, PrincipalKind};
+use crate::auth::{ApiKeyToken, SessionToken};
+use crate::authz::{self, Flags, Operation, Operations, PrincipalKind, Role};
 use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::hsm::Hsm;
@@ -40,6 +46,10 @@ pub const APIKEY_PEPPER_LABEL: &str = "sys/apikey-pepper";
 pub enum AuthMethod {
     None,
     ApiKey,
+    /// A user's login session token.
+    Session,
+    /// A TLS client certificate bound to an app.
+    ClientCertificate,
     /// Coffer itself (scheduled rotation, bootstrap).
     System,
 }
@@ -49,6 +59,8 @@ impl AuthMethod {
         match self {
             AuthMethod::None => "none",
             AuthMethod::ApiKey => "api_key",
+            AuthMethod::Session => "session",
+            AuthMethod::ClientCertificate => "client_certificate",
             AuthMethod::System => "system",
         }
     }
@@ -63,8 +75,50 @@ pub struct Caller {
     pub api_key_id: Option<String>,
     pub flags: Flags,
     pub method: AuthMethod,
-    /// For apps: the groups whose objects they may touch.
-    pub groups: Vec<String>,
+    /// For users: their role in the account.
+    pub role: Option<Role>,
+    /// Which groups' objects the caller sees, and what it may do there.
+    pub scope: GroupScope,
+    /// The credential, as the audit trail names it (API key id, session id, certificate
+    /// fingerprint).
+    pub credential: Option<String>,
+}
+
+/// The groups a caller sees.
+#[derive(Debug, Clone)]
+pub enum GroupScope {
+    /// Every group of the account, with every operation its flags and role allow
+    /// (owners, admins and auditors).
+    All,
+    /// Only these groups, each with the operations allowed there (apps, members).
+    Only(Vec<(String, Operations)>),
+}
+
+impl Caller {
+    /// Whether objects of `group_id` exist for this caller.
+    pub fn sees_group(&self, group_id: &str) -> bool {
+        match &self.scope {
+            GroupScope::All => true,
+            GroupScope::Only(groups) => groups.iter().any(|(g, _)| g == group_id),
+        }
+    }
+
+    fn may_operate(&self, group_id: &str, operation: Operation) -> bool {
+        match &self.scope {
+            GroupScope::All => true,
+            GroupScope::Only(groups) => groups
+                .iter()
+                .any(|(g, ops)| g == group_id && ops.contains(operation)),
+        }
+    }
+}
+
+/// What a credential brings to a caller: how it authenticated, its id for the audit trail,
+/// and its flags.
+struct Credential {
+    method: AuthMethod,
+    id: String,
+    flags: Flags,
 }
 
 /// Facts about one request that every audit event carries. `audited` tells the HTTP layer
@@ -109,6 +163,18 @@ pub struct ServiceSettings {
     pub auth_cache_ttl: Duration,
     /// How long a trashed keyring can be recovered before it is destroyed.
     pub trash_retention: Duration,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// How long a password-reset token stays usable.
+    pub reset_ttl: Duration,
+    /// Failed logins from one source within `lockout_window` that lock it out.
+    pub lockout_threshold: u32,
+    pub lockout_window: Duration,
+    /// How long a locked-out source is refused.
+    pub lockout_duration: Duration,
+    /// How long after a deletion request an account can be closed (the owner may cancel
+    /// meanwhile).
+    pub account_deletion_delay: Duration,
 }
 
 impl Default for ServiceSettings {
@@ -117,6 +183,12 @@ impl Default for ServiceSettings {
             metadata_ttl: Duration::from_secs(2),
             auth_cache_ttl: Duration::from_secs(30),
             trash_retention: Duration::from_secs(30 * 86_400),
+            session_ttl: Duration::from_secs(3600),
+            reset_ttl: Duration::from_secs(3600),
+            lockout_threshold: 5,
+            lockout_window: Duration::from_secs(15 * 60),
+            lockout_duration: Duration::from_secs(15 * 60),
+            account_deletion_delay: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -233,6 +305,7 @@ impl Service {
             status,
             source_ip: meta.source_ip.clone(),
             request_id: meta.request_id.clone(),
+            credential: caller.and_then(|c| c.credential.clone()),
             encrypt_usage: None,
             api_key_id: caller.and_then(|c| c.api_key_id.clone()),
         }
@@ -298,14 +371,30 @@ impl Service {
         }
     }
 
-    /// Authorization: the credential's flags AND what the principal's kind may do.
+    /// Authorization: the credential's flags AND what the principal's kind may do AND, for
+    /// users, what their role may do.
     fn require(caller: &Caller, flag: &str) -> Result<(), Error> {
-        if authz::kind_may_use(caller.kind, flag) && caller.flags.allows(flag) {
+        let role_ok = caller
+            .role
+            .is_none_or(|role| authz::role_allows(role, flag));
+        if authz::kind_may_use(caller.kind, flag) && role_ok && caller.flags.allows(flag) {
             Ok(())
         } else {
             Err(Error::Forbidden(format!(
                 "this credential does not grant {flag}"
             )))
+        }
+    }
+
+    /// Authorization inside a group: the operation `flag` exercises must be allowed to the
+    /// caller in `group_id` (an app's group operations, a member's group role).
+    fn require_in_group(caller: &Caller, flag: &str, group_id: &str) -> Result<(), Error> {
+        match authz::operation_for(flag) {
+            Some(op) if !caller.may_operate(group_id, op) => Err(Error::Forbidden(format!(
+                "the caller may not {} in group {group_id}",
+                op.as_str()
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -326,9 +415,13 @@ impl Service {
         self.record(meta, event).await
     }
 
-    /// Turns a bearer token into a caller. Every failure is the same `Unauthenticated`, and an
-    /// unknown key id costs the same HSM round trip as a wrong secret.
+    /// Turns a bearer token (API key or session token) into a caller. Every failure is the
+    /// same `Unauthenticated`, and an unknown id costs the same HSM round trip as a wrong
+    /// secret.
     pub async fn authenticate(&self, bearer: &str) -> Result<Arc<Caller>, Error> {
+        if let Some(token) = SessionToken::parse(bearer) {
+            return self.authenticate_session(&token).await.map(Arc::new);
+        }
         let Some(token) = ApiKeyToken::parse(bearer) else {
             return Err(Error::Unauthenticated);
         };
@@ -355,13 +448,17 @@ impl Service {
             return Err(Error::Unauthenticated);
         }
         let caller = Arc::new(self.caller_for_key(&row).await?);
-        self.callers.write().expect("caller cache poisoned").insert(
-            cache_key,
-            CachedCaller {
-                caller: Arc::clone(&caller),
-                expires: Instant::now() + self.settings.auth_cache_ttl,
-            },
-        );
+        // Only apps' keys are cached (the hot path). A user's role, suspension and removal
+        // take effect on their next request, so users are resolved every time.
+        if caller.kind == PrincipalKind::App {
+            self.callers.write().expect("caller cache poisoned").insert(
+                cache_key,
+                CachedCaller {
+                    caller: Arc::clone(&caller),
+                    expires: Instant::now() + self.settings.auth_cache_ttl,
+                },
+            );
+        }
         Ok(caller)
     }
 
@@ -374,32 +471,114 @@ impl Service {
         let raw =
             serde_json::from_str(&row.flags_json).map_err(|e| Error::Internal(Box::new(e)))?;
         let flags = Flags::parse(raw, kind).map_err(|e| Error::Internal(Box::new(e)))?;
-        let groups = match kind {
+        let credential = Credential {
+            method: AuthMethod::ApiKey,
+            id: row.id.clone(),
+            flags,
+        };
+        match kind {
             PrincipalKind::User => {
-                if self
-                    .store
-                    .membership_role(&row.account_id, &row.principal_id)
-                    .await?
-                    .is_none()
-                {
-                    return Err(Error::Unauthenticated);
-                }
-                Vec::new()
+                self.user_caller(&row.account_id, &row.principal_id, credential)
+                    .await
             }
-            PrincipalKind::App => match self.store.app(&row.account_id, &row.principal_id).await? {
-                Some(app) => app.groups,
-                None => return Err(Error::Unauthenticated),
-            },
+            PrincipalKind::App => {
+                self.app_caller(&row.account_id, &row.principal_id, credential)
+                    .await
+            }
+        }
+    }
+
+    /// A user of an active account who is an unsuspended member, as a caller.
+    async fn user_caller(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        credential: Credential,
+    ) -> Result<Caller, Error> {
+        self.active_account(account_id).await?;
+        let member = self
+            .store
+            .member(account_id, user_id)
+            .await?
+            .filter(|m| !m.suspended)
+            .ok_or(Error::Unauthenticated)?;
+        let role = Role::parse(&member.role)
+            .ok_or_else(|| Error::Internal(format!("stored role {}", member.role).into()))?;
+        let scope = if role.sees_all_groups() {
+            GroupScope::All
+        } else {
+            let mut groups = Vec::new();
+            for (group, group_role) in self.store.user_groups(account_id, user_id).await? {
+                let ops = authz::GroupRole::parse(&group_role)
+                    .map(authz::GroupRole::operations)
+                    .unwrap_or_default();
+                groups.push((group, ops));
+            }
+            GroupScope::Only(groups)
         };
         Ok(Caller {
-            account_id: row.account_id.clone(),
-            kind,
-            principal_id: row.principal_id.clone(),
-            api_key_id: Some(row.id.clone()),
-            flags,
-            method: AuthMethod::ApiKey,
-            groups,
+            account_id: account_id.to_owned(),
+            kind: PrincipalKind::User,
+            principal_id: user_id.to_owned(),
+            api_key_id: (credential.method == AuthMethod::ApiKey).then(|| credential.id.clone()),
+            flags: credential.flags,
+            method: credential.method,
+            role: Some(role),
+            scope,
+            credential: Some(credential.id),
         })
+    }
+
+    /// An enabled app of an active account, as a caller.
+    async fn app_caller(
+        &self,
+        account_id: &str,
+        app_id: &str,
+        credential: Credential,
+    ) -> Result<Caller, Error> {
+        self.active_account(account_id).await?;
+        let app = self
+            .store
+            .app(account_id, app_id)
+            .await?
+            .filter(|a| a.enabled)
+            .ok_or(Error::Unauthenticated)?;
+        let groups = app
+            .operations
+            .iter()
+            .map(|(group, ops)| {
+                let ops = Operations::parse(ops)
+                    .map_err(|op| Error::Internal(format!("stored operation {op}").into()))?;
+                Ok((group.clone(), ops))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Caller {
+            account_id: account_id.to_owned(),
+            kind: PrincipalKind::App,
+            principal_id: app_id.to_owned(),
+            api_key_id: (credential.method == AuthMethod::ApiKey).then(|| credential.id.clone()),
+            flags: credential.flags,
+            method: credential.method,
+            role: None,
+            scope: GroupScope::Only(groups),
+            credential: Some(credential.id),
+        })
+    }
+
+    /// Refuses credentials of a closed account.
+    async fn active_account(&self, account_id: &str) -> Result<(), Error> {
+        match self.store.account(account_id).await? {
+            Some(account) if account.closed_at.is_none() => Ok(()),
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+
+    /// Forgets cached callers of one principal (app changed, deleted or regrouped).
+    fn forget_principal(&self, principal_id: &str) {
+        self.callers
+            .write()
+            .expect("caller cache poisoned")
+            .retain(|_, cached| cached.caller.principal_id != principal_id);
     }
 
     /// Forgets cached verifications of one API key (disabled or re-flagged).
@@ -467,7 +646,9 @@ impl Service {
             api_key_id: None,
             flags: Flags::everything(),
             method: AuthMethod::System,
-            groups: Vec::new(),
+            role: Some(Role::Owner),
+            scope: GroupScope::All,
+            credential: None,
         }
     }
 }

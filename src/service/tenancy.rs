@@ -1,4 +1,4 @@
-//! The tenancy skeleton: bootstrap, groups, apps and API keys.
+//! Tenancy: bootstrap, groups and their members, apps and API keys.
 
 use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_id};
 use crate::auth::ApiKeyToken;
@@ -200,11 +200,14 @@ impl Service {
                         return Err(Error::NotFound(format!("group {group}")));
                     }
                 }
+                let all = crate::authz::Operations::all().names();
                 let app = AppRow {
                     id: new_id("app"),
                     account_id: ctx.caller.account_id.clone(),
                     name: name.to_owned(),
+                    operations: groups.iter().map(|g| (g.clone(), all.clone())).collect(),
                     groups,
+                    enabled: true,
                     created_at: self.now(),
                 };
                 self.store.create_app(&app, &event).await?;
@@ -391,4 +394,269 @@ impl Service {
 
 fn flags_json(flags: &Flags) -> Result<String, Error> {
     serde_json::to_string(flags.as_map()).map_err(|e| Error::Internal(Box::new(e)))
+}
+
+/// A group's members as the API shows them.
+pub struct GroupMembersView {
+    pub users: Vec<(String, String)>,
+    pub apps: Vec<(String, Vec<String>)>,
+}
+
+/// A change to an app.
+#[derive(Debug, Clone, Default)]
+pub struct AppPatch {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+impl Service {
+    /// A live group of the caller's account that the caller sees.
+    async fn visible_group(&self, caller: &Caller, id: &str) -> Result<GroupRow, Error> {
+        self.store
+            .group(&caller.account_id, id)
+            .await?
+            .filter(|g| caller.sees_group(&g.id))
+            .ok_or_else(|| Error::NotFound(format!("group {id}")))
+    }
+
+    pub async fn rename_group(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        name: &str,
+    ) -> Result<GroupRow, Error> {
+        let object = format!("group/{id}");
+        self.mutation(ctx, "group.update", Some(&object), |event| async move {
+            Self::require(ctx.caller, "group.write")?;
+            let group = self.visible_group(ctx.caller, id).await?;
+            check_display_name("group", name)?;
+            self.store.rename_group(id, name, &event).await?;
+            Ok(GroupRow {
+                name: name.to_owned(),
+                ..group
+            })
+        })
+        .await
+    }
+
+    /// Deletes a group. While it holds objects this is refused, unless `force` moves them to
+    /// the trash first. An empty group's master key is destroyed at once.
+    pub async fn delete_group(&self, ctx: &Ctx<'_>, id: &str, force: bool) -> Result<(), Error> {
+        let object = format!("group/{id}");
+        self.mutation(ctx, "group.delete", Some(&object), |event| async move {
+            Self::require(ctx.caller, "group.write")?;
+            let group = self.visible_group(ctx.caller, id).await?;
+            let objects = self.store.group_object_count(id).await?;
+            if objects > 0 && !force {
+                return Err(Error::Conflict(format!(
+                    "group {id} holds {objects} objects; delete them first, or pass force=true to move them to the trash"
+                )));
+            }
+            self.store.delete_group(id, self.now(), &event).await?;
+            if objects == 0 {
+                for version in 1..=group.master_version {
+                    self.destroy_quietly(&format!("mk/{id}/v{version}")).await;
+                }
+            }
+            self.forget_account_callers(&ctx.caller.account_id);
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn group_members(&self, ctx: &Ctx<'_>, id: &str) -> Result<GroupMembersView, Error> {
+        let result = async {
+            Self::require(ctx.caller, "group.read")?;
+            self.visible_group(ctx.caller, id).await?;
+            let members = self.store.group_members(id).await?;
+            Ok(GroupMembersView {
+                users: members.users,
+                apps: members.apps,
+            })
+        }
+        .await;
+        let object = format!("group/{id}");
+        self.audited(ctx, "group.members.read", Some(&object), None, result)
+            .await
+    }
+
+    /// Puts a user in a group with a group role (`member` or `auditor`), or changes it.
+    pub async fn set_group_user(
+        &self,
+        ctx: &Ctx<'_>,
+        group_id: &str,
+        user_id: &str,
+        role: &str,
+    ) -> Result<(), Error> {
+        let object = format!("group/{group_id}/user/{user_id}");
+        self.mutation(ctx, "group.member.set", Some(&object), |event| async move {
+            Self::require(ctx.caller, "group.write")?;
+            self.visible_group(ctx.caller, group_id).await?;
+            let role = crate::authz::GroupRole::parse(role).ok_or_else(|| {
+                Error::InvalidInput(format!("group role {role:?} is not one of member, auditor"))
+            })?;
+            if self
+                .store
+                .member(&ctx.caller.account_id, user_id)
+                .await?
+                .is_none()
+            {
+                return Err(Error::NotFound(format!("user {user_id}")));
+            }
+            self.store
+                .set_group_user(group_id, user_id, role.as_str(), &event)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Assigns an app to a group with the operations it may perform there, or changes them.
+    pub async fn set_group_app(
+        &self,
+        ctx: &Ctx<'_>,
+        group_id: &str,
+        app_id: &str,
+        operations: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let object = format!("group/{group_id}/app/{app_id}");
+        self.mutation(ctx, "group.member.set", Some(&object), |event| async move {
+            Self::require(ctx.caller, "group.write")?;
+            self.visible_group(ctx.caller, group_id).await?;
+            let ops = crate::authz::Operations::parse(operations).map_err(|op| {
+                Error::InvalidInput(format!(
+                    "operation {op:?} is not one of encrypt, decrypt, sign, verify, wrap, unwrap, mac, export, manage-objects"
+                ))
+            })?;
+            if self
+                .store
+                .app(&ctx.caller.account_id, app_id)
+                .await?
+                .is_none()
+            {
+                return Err(Error::NotFound(format!("app {app_id}")));
+            }
+            let names = ops.names();
+            let json = serde_json::to_string(&names).map_err(|e| Error::Internal(Box::new(e)))?;
+            self.store
+                .set_group_app(group_id, app_id, &json, &event)
+                .await?;
+            self.forget_principal(app_id);
+            Ok(names)
+        })
+        .await
+    }
+
+    /// Takes a user or an app out of a group.
+    pub async fn remove_group_member(
+        &self,
+        ctx: &Ctx<'_>,
+        group_id: &str,
+        member_id: &str,
+    ) -> Result<(), Error> {
+        let object = format!("group/{group_id}/member/{member_id}");
+        self.mutation(
+            ctx,
+            "group.member.remove",
+            Some(&object),
+            |event| async move {
+                Self::require(ctx.caller, "group.write")?;
+                self.visible_group(ctx.caller, group_id).await?;
+                if !self
+                    .store
+                    .remove_group_member(group_id, member_id, &event)
+                    .await?
+                {
+                    return Err(Error::NotFound(format!(
+                        "member {member_id} of group {group_id}"
+                    )));
+                }
+                self.forget_principal(member_id);
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    pub(super) async fn own_app(&self, caller: &Caller, id: &str) -> Result<AppRow, Error> {
+        self.store
+            .app(&caller.account_id, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("app {id}")))
+    }
+
+    /// Renames, disables or re-enables an app; effective on its next request.
+    pub async fn update_app(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        patch: AppPatch,
+    ) -> Result<AppRow, Error> {
+        let object = format!("app/{id}");
+        self.mutation(ctx, "app.update", Some(&object), |event| async move {
+            Self::require(ctx.caller, "app.write")?;
+            let app = self.own_app(ctx.caller, id).await?;
+            if patch.name.is_none() && patch.enabled.is_none() {
+                return Err(Error::InvalidInput(
+                    "nothing to change: give \"name\" and/or \"enabled\"".into(),
+                ));
+            }
+            let name = patch.name.unwrap_or_else(|| app.name.clone());
+            check_display_name("app", &name)?;
+            let enabled = patch.enabled.unwrap_or(app.enabled);
+            self.store.update_app(id, &name, enabled, &event).await?;
+            self.forget_principal(id);
+            Ok(AppRow {
+                name,
+                enabled,
+                ..app
+            })
+        })
+        .await
+    }
+
+    /// Deletes an app: its API keys stop working, its certificates and group places go.
+    pub async fn delete_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
+        let object = format!("app/{id}");
+        self.mutation(ctx, "app.delete", Some(&object), |event| async move {
+            Self::require(ctx.caller, "app.write")?;
+            self.own_app(ctx.caller, id).await?;
+            self.store.delete_app(id, self.now(), &event).await?;
+            self.forget_principal(id);
+            Ok(())
+        })
+        .await
+    }
+
+    /// An app's credentials: API-key metadata and client-certificate bindings.
+    pub async fn app_credentials(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+    ) -> Result<(Vec<ApiKeyRow>, Vec<crate::store::AppCertificateRow>), Error> {
+        let result = async {
+            Self::require(ctx.caller, "app.read")?;
+            self.own_app(ctx.caller, id).await?;
+            let keys = self
+                .store
+                .api_keys(&ctx.caller.account_id)
+                .await?
+                .into_iter()
+                .filter(|k| k.principal_id == id)
+                .collect();
+            Ok((keys, self.store.app_certificates(id).await?))
+        }
+        .await;
+        let object = format!("app/{id}");
+        self.audited(ctx, "app.credentials.read", Some(&object), None, result)
+            .await
+    }
+
+    /// Forgets every cached caller of an account (group structure changed).
+    fn forget_account_callers(&self, account_id: &str) {
+        self.callers
+            .write()
+            .expect("caller cache poisoned")
+            .retain(|_, cached| cached.caller.account_id != account_id);
+    }
 }

@@ -2,8 +2,10 @@
 //! key material. Every mutation is written in the same transaction as its audit event, so
 //! a change that cannot be audited does not happen.
 
+mod identity;
 mod sqlite;
 
+pub use identity::*;
 pub use sqlite::SqliteStore;
 
 use crate::audit::AuditEvent;
@@ -51,7 +53,11 @@ pub struct AppRow {
     pub id: String,
     pub account_id: String,
     pub name: String,
+    /// The groups the app is assigned to, sorted.
     pub groups: Vec<String>,
+    /// For each of `groups`, the operations the app may perform there.
+    pub operations: std::collections::BTreeMap<String, Vec<String>>,
+    pub enabled: bool,
     pub created_at: i64,
 }
 
@@ -273,7 +279,7 @@ pub trait KeyStore: Send + Sync {
 
 /// Everything the service needs to persist.
 #[async_trait]
-pub trait Store: KeyStore + Send + Sync + 'static {
+pub trait Store: KeyStore + IdentityStore + Send + Sync + 'static {
     /// Whether the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -1,5 +1,6 @@
 //! [`Store`] on SQLite (WAL), the embedded default.
 
+mod identity;
 mod keys;
 
 use super::*;
@@ -67,8 +68,8 @@ impl SqliteStore {
 
 async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&e.id)
     .bind(e.time)
@@ -81,6 +82,7 @@ async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> Resul
     .bind(i64::from(e.status))
     .bind(&e.source_ip)
     .bind(&e.request_id)
+    .bind(&e.credential)
     .execute(&mut **tx)
     .await
     .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
@@ -168,6 +170,7 @@ fn event_row(r: &SqliteRow) -> Result<StoredEvent, StoreError> {
                 .map_err(|_| StoreError::Corrupt("status".into()))?,
             source_ip: r.get("source_ip"),
             request_id: r.get("request_id"),
+            credential: r.get("credential"),
             encrypt_usage: None,
             api_key_id: None,
         },
@@ -249,9 +252,12 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query("INSERT INTO memberships (account_id, user_id, role) VALUES (?, ?, 'owner')")
+        sqlx::query(
+            "INSERT INTO memberships (account_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)",
+        )
             .bind(&account.id)
             .bind(&owner.id)
+            .bind(owner.created_at)
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
@@ -289,19 +295,23 @@ impl Store for SqliteStore {
     }
 
     async fn group(&self, account_id: &str, id: &str) -> Result<Option<GroupRow>, StoreError> {
-        sqlx::query("SELECT * FROM security_groups WHERE account_id = ? AND id = ?")
-            .bind(account_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(group_row)
-            .transpose()
+        sqlx::query(
+            "SELECT * FROM security_groups WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
+        )
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(group_row)
+        .transpose()
     }
 
     async fn groups(&self, account_id: &str) -> Result<Vec<GroupRow>, StoreError> {
-        sqlx::query("SELECT * FROM security_groups WHERE account_id = ? ORDER BY created_at, id")
+        sqlx::query(
+            "SELECT * FROM security_groups WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
+        )
             .bind(account_id)
             .fetch_all(&self.pool)
             .await
@@ -322,9 +332,13 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         for group in &app.groups {
-            sqlx::query("INSERT INTO app_groups (app_id, group_id) VALUES (?, ?)")
+            let operations = app.operations.get(group).cloned().unwrap_or_default();
+            let operations = serde_json::to_string(&operations)
+                .map_err(|_| StoreError::Corrupt("app operations".into()))?;
+            sqlx::query("INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)")
                 .bind(&app.id)
                 .bind(group)
+                .bind(operations)
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
@@ -334,34 +348,47 @@ impl Store for SqliteStore {
     }
 
     async fn app(&self, account_id: &str, id: &str) -> Result<Option<AppRow>, StoreError> {
-        let Some(row) = sqlx::query("SELECT * FROM apps WHERE account_id = ? AND id = ?")
-            .bind(account_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
+        let Some(row) = sqlx::query(
+            "SELECT * FROM apps WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
+        )
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
         else {
             return Ok(None);
         };
-        let groups: Vec<String> = sqlx::query_scalar(
-            "SELECT group_id FROM app_groups WHERE app_id = ? ORDER BY group_id",
+        let mut operations = std::collections::BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT group_id, operations FROM app_groups WHERE app_id = ? ORDER BY group_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        {
+            let ops: String = r.get("operations");
+            let ops: Vec<String> = serde_json::from_str(&ops)
+                .map_err(|_| StoreError::Corrupt("app_groups operations".into()))?;
+            operations.insert(r.get::<String, _>("group_id"), ops);
+        }
         Ok(Some(AppRow {
             id: row.get("id"),
             account_id: row.get("account_id"),
             name: row.get("name"),
-            groups,
+            groups: operations.keys().cloned().collect(),
+            operations,
+            enabled: row.get::<i64, _>("enabled") != 0,
             created_at: row.get("created_at"),
         }))
     }
 
     async fn apps(&self, account_id: &str) -> Result<Vec<AppRow>, StoreError> {
         let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM apps WHERE account_id = ? ORDER BY created_at, id")
+            sqlx::query_scalar(
+                "SELECT id FROM apps WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
+            )
                 .bind(account_id)
                 .fetch_all(&self.pool)
                 .await
@@ -755,8 +782,8 @@ impl AuditWriter for SqliteAuditWriter {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .map_err(audit_unavailable)?;
             for e in events {
@@ -772,7 +799,8 @@ impl AuditWriter for SqliteAuditWriter {
                         e.outcome,
                         i64::from(e.status),
                         e.source_ip,
-                        e.request_id
+                        e.request_id,
+                        e.credential
                     ])
                     .map_err(audit_unavailable)?;
             }

@@ -1,0 +1,302 @@
+//! TLS client certificates as app credentials: trusted CAs, bindings (a pinned certificate,
+//! or a trusted CA plus a subject/SAN rule), the revocation list, and authentication.
+
+use super::{AuthMethod, Caller, Credential, Ctx, Error, Service, new_id};
+use crate::authz::Flags;
+use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
+use crate::store::{AppCertificateRow, RevocationRow, TrustedCaRow};
+
+/// How an app is bound to client certificates.
+#[derive(Debug, Clone)]
+pub enum CertificateBinding {
+    /// Exactly this certificate (PEM or DER).
+    Pinned { certificate: Vec<u8> },
+    /// Any certificate issued under a trusted CA whose subject and/or SAN match.
+    Issued {
+        ca: String,
+        subject: Option<String>,
+        san: Option<String>,
+    },
+}
+
+/// What to revoke: a certificate, or its SHA-256 fingerprint.
+#[derive(Debug, Clone)]
+pub enum RevocationTarget {
+    Certificate(Vec<u8>),
+    Fingerprint(String),
+}
+
+fn single_certificate(input: &[u8], what: &str) -> Result<CertificateInfo, Error> {
+    let mut certs =
+        parse_certificates(input).map_err(|e| Error::InvalidInput(format!("{what}: {e}")))?;
+    if certs.len() != 1 {
+        return Err(Error::InvalidInput(format!(
+            "{what}: give exactly one certificate, not {}",
+            certs.len()
+        )));
+    }
+    Ok(certs.remove(0))
+}
+
+fn check_fingerprint(text: &str) -> Result<String, Error> {
+    let hex: String = text
+        .trim()
+        .trim_start_matches("sha256:")
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_lowercase();
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hex)
+    } else {
+        Err(Error::InvalidInput(
+            "fingerprint must be the SHA-256 of the certificate, 64 hex digits".into(),
+        ))
+    }
+}
+
+/// Whether a CA-issued certificate satisfies a binding's subject and SAN rules (both, when
+/// both are given; exact matches).
+fn rule_matches(binding: &AppCertificateRow, cert: &CertificateInfo) -> bool {
+    let subject_ok = binding.subject.as_ref().is_none_or(|s| *s == cert.subject);
+    let san_ok = binding
+        .san
+        .as_ref()
+        .is_none_or(|san| cert.subject_alt_names.iter().any(|n| n == san));
+    subject_ok && san_ok
+}
+
+impl Service {
+    /// Adds a CA whose certificates may authenticate apps bound to it.
+    pub async fn add_trusted_ca(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        pem: &[u8],
+    ) -> Result<TrustedCaRow, Error> {
+        let object = format!("trusted-ca/{name}");
+        self.mutation(
+            ctx,
+            "trusted-ca.create",
+            Some(&object),
+            |event| async move {
+                Self::require(ctx.caller, "app.write")?;
+                if !crate::authz::is_valid_name(name) {
+                    return Err(Error::InvalidInput(format!(
+                        "trusted CA name {name:?} must be 1-64 chars of [A-Za-z0-9_-]"
+                    )));
+                }
+                let cert = single_certificate(pem, "certificate")?;
+                if !cert.is_ca {
+                    return Err(Error::InvalidInput(
+                        "this certificate is not a CA (basicConstraints CA:TRUE is missing)".into(),
+                    ));
+                }
+                let row = TrustedCaRow {
+                    id: new_id("ca"),
+                    account_id: ctx.caller.account_id.clone(),
+                    name: name.to_owned(),
+                    der: cert.der,
+                    subject: cert.subject,
+                    fingerprint: cert.fingerprint,
+                    created_at: self.now(),
+                };
+                self.store.add_trusted_ca(&row, &event).await?;
+                Ok(row)
+            },
+        )
+        .await
+    }
+
+    pub async fn list_trusted_cas(&self, ctx: &Ctx<'_>) -> Result<Vec<TrustedCaRow>, Error> {
+        let result = async {
+            Self::require(ctx.caller, "app.read")?;
+            Ok(self.store.trusted_cas(&ctx.caller.account_id).await?)
+        }
+        .await;
+        self.audited(ctx, "trusted-ca.list", None, None, result)
+            .await
+    }
+
+    /// Binds an app to a client certificate.
+    pub async fn bind_certificate(
+        &self,
+        ctx: &Ctx<'_>,
+        app_id: &str,
+        binding: CertificateBinding,
+    ) -> Result<AppCertificateRow, Error> {
+        let object = format!("app/{app_id}");
+        self.mutation(
+            ctx,
+            "app.certificate.create",
+            Some(&object),
+            |event| async move {
+                Self::require(ctx.caller, "app.write")?;
+                self.own_app(ctx.caller, app_id).await?;
+                let mut row = AppCertificateRow {
+                    id: new_id("acrt"),
+                    account_id: ctx.caller.account_id.clone(),
+                    app_id: app_id.to_owned(),
+                    kind: String::new(),
+                    fingerprint: None,
+                    ca_id: None,
+                    subject: None,
+                    san: None,
+                    not_after: None,
+                    created_at: self.now(),
+                };
+                match binding {
+                    CertificateBinding::Pinned { certificate } => {
+                        let cert = single_certificate(&certificate, "certificate")?;
+                        row.kind = "pinned".into();
+                        row.fingerprint = Some(cert.fingerprint);
+                        row.subject = Some(cert.subject);
+                        row.not_after = Some(cert.not_after);
+                    }
+                    CertificateBinding::Issued { ca, subject, san } => {
+                        if subject.is_none() && san.is_none() {
+                            return Err(Error::InvalidInput(
+                                "a CA binding needs \"subject\" and/or \"san\" to match".into(),
+                            ));
+                        }
+                        let known = self
+                            .store
+                            .trusted_cas(&ctx.caller.account_id)
+                            .await?
+                            .into_iter()
+                            .any(|c| c.id == ca);
+                        if !known {
+                            return Err(Error::NotFound(format!("trusted CA {ca}")));
+                        }
+                        row.kind = "ca".into();
+                        row.ca_id = Some(ca);
+                        row.subject = subject;
+                        row.san = san;
+                    }
+                }
+                self.store.add_app_certificate(&row, &event).await?;
+                Ok(row)
+            },
+        )
+        .await
+    }
+
+    /// Unbinds a certificate: it stops authenticating on its next request.
+    pub async fn unbind_certificate(
+        &self,
+        ctx: &Ctx<'_>,
+        app_id: &str,
+        id: &str,
+    ) -> Result<(), Error> {
+        let object = format!("app/{app_id}/certificate/{id}");
+        self.mutation(
+            ctx,
+            "app.certificate.delete",
+            Some(&object),
+            |event| async move {
+                Self::require(ctx.caller, "app.write")?;
+                self.own_app(ctx.caller, app_id).await?;
+                if !self
+                    .store
+                    .delete_app_certificate(app_id, id, &event)
+                    .await?
+                {
+                    return Err(Error::NotFound(format!("certificate {id} of app {app_id}")));
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Adds a certificate to the account's revocation list.
+    pub async fn revoke_certificate(
+        &self,
+        ctx: &Ctx<'_>,
+        target: RevocationTarget,
+        reason: Option<String>,
+    ) -> Result<RevocationRow, Error> {
+        self.mutation(ctx, "certificate.revoke", None, |event| async move {
+            Self::require(ctx.caller, "app.write")?;
+            let fingerprint = match target {
+                RevocationTarget::Certificate(pem) => {
+                    single_certificate(&pem, "certificate")?.fingerprint
+                }
+                RevocationTarget::Fingerprint(text) => check_fingerprint(&text)?,
+            };
+            let row = RevocationRow {
+                account_id: ctx.caller.account_id.clone(),
+                fingerprint,
+                reason,
+                revoked_at: self.now(),
+            };
+            let mut event = event;
+            event.object = Some(format!("certificate/sha256:{}", row.fingerprint));
+            self.store.revoke_certificate(&row, &event).await?;
+            Ok(row)
+        })
+        .await
+    }
+
+    pub async fn list_revocations(&self, ctx: &Ctx<'_>) -> Result<Vec<RevocationRow>, Error> {
+        let result = async {
+            Self::require(ctx.caller, "app.read")?;
+            Ok(self.store.revocations(&ctx.caller.account_id).await?)
+        }
+        .await;
+        self.audited(ctx, "certificate.revocations.read", None, None, result)
+            .await
+    }
+
+    /// A TLS client certificate chain (end entity first) → the app bound to it. Expired,
+    /// not yet valid, revoked, unknown and ambiguous certificates are all `Unauthenticated`.
+    pub async fn authenticate_certificate(&self, chain: &[Vec<u8>]) -> Result<Caller, Error> {
+        let end_entity = chain.first().ok_or(Error::Unauthenticated)?;
+        let cert = parse_certificates(end_entity)
+            .ok()
+            .and_then(|mut certs| certs.pop())
+            .ok_or(Error::Unauthenticated)?;
+        let now_secs = self.now() / 1_000_000;
+        if now_secs < cert.not_before || now_secs > cert.not_after {
+            return Err(Error::Unauthenticated);
+        }
+        let issuers = self.store.trusted_cas_by_subject(&cert.issuer).await?;
+        let now = u64::try_from(now_secs).unwrap_or_default();
+        let verified: Vec<&TrustedCaRow> = issuers
+            .iter()
+            .filter(|ca| verifies_to(chain, &ca.der, now))
+            .collect();
+        let ca_ids: Vec<String> = verified.iter().map(|ca| ca.id.clone()).collect();
+        let bindings = self
+            .store
+            .certificate_bindings(&cert.fingerprint, &ca_ids)
+            .await?;
+        let mut apps: Vec<(&str, &str)> = bindings
+            .iter()
+            .filter(|b| match b.kind.as_str() {
+                "pinned" => b.fingerprint.as_deref() == Some(cert.fingerprint.as_str()),
+                _ => {
+                    rule_matches(b, &cert)
+                        && verified.iter().any(|ca| {
+                            Some(&ca.id) == b.ca_id.as_ref() && ca.account_id == b.account_id
+                        })
+                }
+            })
+            .map(|b| (b.account_id.as_str(), b.app_id.as_str()))
+            .collect();
+        apps.sort_unstable();
+        apps.dedup();
+        let [(account_id, app_id)] = apps[..] else {
+            return Err(Error::Unauthenticated);
+        };
+        if self.store.is_revoked(account_id, &cert.fingerprint).await? {
+            return Err(Error::Unauthenticated);
+        }
+        let credential = Credential {
+            method: AuthMethod::ClientCertificate,
+            id: format!("sha256:{}", cert.fingerprint),
+            flags: Flags::everything(),
+        };
+        self.app_caller(account_id, app_id, credential).await
+    }
+}
