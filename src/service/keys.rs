@@ -114,7 +114,7 @@ const KIND_PUBLIC_KEY: &str = "public_key";
 
 /// Key metadata, versions and parsed public keys, cached together.
 pub(super) struct KeyState {
-    row: KeyRow,
+    pub(super) row: KeyRow,
     versions: Vec<(KeyVersionRow, PublicKey)>,
     algorithm: KeyAlgorithm,
     loaded: Instant,

@@ -149,7 +149,11 @@ impl Service {
     pub async fn list_groups(&self, ctx: &Ctx<'_>) -> Result<Vec<GroupRow>, Error> {
         let result = async {
             Self::require(ctx.caller, "group.read")?;
-            Ok(self.store.groups(&ctx.caller.account_id).await?)
+            let groups = self.store.groups(&ctx.caller.account_id).await?;
+            Ok(groups
+                .into_iter()
+                .filter(|g| ctx.caller.sees_group(&g.id))
+                .collect())
         }
         .await;
         self.audited(ctx, "group.list", None, None, result).await
@@ -158,10 +162,7 @@ impl Service {
     pub async fn get_group(&self, ctx: &Ctx<'_>, id: &str) -> Result<GroupRow, Error> {
         let result = async {
             Self::require(ctx.caller, "group.read")?;
-            self.store
-                .group(&ctx.caller.account_id, id)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("group {id}")))
+            self.visible_group(ctx.caller, id).await
         }
         .await;
         self.audited(
@@ -453,6 +454,15 @@ impl Service {
                 )));
             }
             self.store.delete_group(id, self.now(), &event).await?;
+            // The group's objects went to the trash: drop them from the metadata caches.
+            self.keyrings
+                .write()
+                .expect("keyring cache poisoned")
+                .retain(|_, state| state.row.group_id != id);
+            self.keys
+                .write()
+                .expect("key cache poisoned")
+                .retain(|_, state| state.row.group_id != id);
             if objects == 0 {
                 for version in 1..=group.master_version {
                     self.destroy_quietly(&format!("mk/{id}/v{version}")).await;

@@ -3,6 +3,7 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod custody;
+mod identity;
 mod keyrings;
 mod keys;
 mod service;

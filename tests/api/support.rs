@@ -75,6 +75,90 @@ impl TestServer {
         })
     }
 
+    /// Stops the server and starts it again on the same token and database (new port).
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut AppConfig)) -> TestResult {
+        self.stop().await;
+        let layout = coffer::dev::DevLayout::new(self.dir.path())?;
+        let tls = layout.ensure_tls()?;
+        let hsm = HsmSettings {
+            module: self.token.module.clone(),
+            token_label: self.token.label.clone(),
+            pin: SecretString::from(self.token.user_pin.clone()),
+            threads: 2,
+            queue_depth: 1024,
+        };
+        let mut config = AppConfig::new(hsm, layout.database(), Some(tls));
+        adjust(&mut config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let running = app::start(config, listener).await?;
+        self.url = running.url.clone();
+        self.running = Some(running);
+        Ok(())
+    }
+
+    /// The CA file clients trust.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("tls").join("ca.pem")
+    }
+
+    /// An HTTPS client presenting `cert` in the handshake.
+    pub fn client_presenting(&self, cert: &ClientCert) -> anyhow::Result<reqwest::Client> {
+        let pem = std::fs::read(self.ca_cert())?;
+        let identity =
+            reqwest::Identity::from_pem(format!("{}{}", cert.cert_pem, cert.key_pem).as_bytes())?;
+        Ok(reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+            .identity(identity)
+            .build()?)
+    }
+
+    /// Sends a request with `client` (no bearer token) and decodes the reply.
+    pub async fn call_as(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Reply> {
+        let mut request = client.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        decode(request.send().await?).await
+    }
+
+    /// Adds a user to the account with `role` and `password`; returns the user id.
+    pub async fn user(&self, email: &str, role: &str, password: &str) -> anyhow::Result<String> {
+        let reply = self
+            .post(
+                "/v1/users",
+                &self.owner_key,
+                json!({"email": email, "role": role, "password": password}),
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 201, "user create: {} {}", reply.status, reply.body);
+        Ok(reply.str("id"))
+    }
+
+    /// Logs in; returns the whole reply.
+    pub async fn login(&self, email: &str, password: &str, account: &str) -> anyhow::Result<Reply> {
+        self.call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password, "account": account})),
+        )
+        .await
+    }
+
+    /// The account the bootstrap created.
+    pub async fn account_id(&self) -> anyhow::Result<String> {
+        let reply = self.get("/v1/accounts", &self.owner_key).await?;
+        Ok(reply.body[0]["id"].as_str().unwrap_or_default().to_owned())
+    }
+
     pub fn service(&self) -> &coffer::service::Service {
         &self.running.as_ref().expect("server running").service
     }
@@ -104,20 +188,7 @@ impl TestServer {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await?;
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Ok(Reply {
-            status,
-            body,
-            headers,
-        })
+        decode(request.send().await?).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> anyhow::Result<Reply> {
@@ -242,4 +313,86 @@ pub fn unb64(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("valid base64")
+}
+
+async fn decode(response: reqwest::Response) -> anyhow::Result<Reply> {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await?;
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Ok(Reply {
+        status,
+        body,
+        headers,
+    })
+}
+
+/// A TLS client certificate and its private key, PEM.
+pub struct ClientCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+fn client_params(cn: &str, dns: &str) -> anyhow::Result<rcgen::CertificateParams> {
+    let mut params = rcgen::CertificateParams::new(vec![dns.to_owned()])?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(params)
+}
+
+/// A self-signed client certificate, for pinning.
+pub fn self_signed_client(cn: &str) -> anyhow::Result<ClientCert> {
+    let key = rcgen::KeyPair::generate()?;
+    let cert = client_params(cn, &format!("{cn}.clients.test"))?.self_signed(&key)?;
+    Ok(ClientCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// A throw-away certificate authority that issues client certificates.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub pem: String,
+}
+
+impl TestCa {
+    pub fn new(cn: &str) -> anyhow::Result<Self> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate()?;
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            issuer: rcgen::Issuer::new(params, key),
+            pem: cert.pem(),
+        })
+    }
+
+    /// Issues a client certificate for `cn` (SAN `DNS:<dns>`), valid `days_from..days_to`
+    /// days around now.
+    pub fn issue(&self, cn: &str, dns: &str, days_from: i64, days_to: i64) -> anyhow::Result<ClientCert> {
+        let mut params = client_params(cn, dns)?;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(days_from);
+        params.not_after = now + time::Duration::days(days_to);
+        let key = rcgen::KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(ClientCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
 }
