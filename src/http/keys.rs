@@ -288,15 +288,12 @@ pub async fn import_certificate(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<dto::ImportCertificate>,
 ) -> Reply<Response> {
-    let result = match pem_or_b64("certificate", &body.certificate) {
-        Ok(bundle) => {
-            s.service
-                .import_certificate(&auth.ctx(), &name, &bundle)
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    let row = result.map_err(|e| auth.fail(e))?;
+    let bundle = pem_or_b64("certificate", &body.certificate);
+    let row = s
+        .service
+        .import_certificate(&auth.ctx(), &name, bundle)
+        .await
+        .map_err(|e| auth.fail(e))?;
     Ok((StatusCode::CREATED, Json(dto::Certificate::from(&row))).into_response())
 }
 

@@ -901,7 +901,7 @@ impl Service {
         &self,
         ctx: &Ctx<'_>,
         name: &str,
-        bundle: &[u8],
+        bundle: Result<Vec<u8>, Error>,
     ) -> Result<CertificateRow, Error> {
         self.mutation(
             ctx,
@@ -912,7 +912,9 @@ impl Service {
                 let state = self
                     .load_key(ctx.caller, name, &format!("key.{name}.certificate.write"))
                     .await?;
-                let certificates = x509::parse_certificates(bundle)
+                // Decoding errors surface only after authorization, like every body error.
+                let bundle = bundle?;
+                let certificates = x509::parse_certificates(&bundle)
                     .map_err(|e| Error::InvalidInput(format!("certificate: {e}")))?;
                 let linked = certificates.iter().enumerate().find_map(|(i, cert)| {
                     let fingerprint = cert.public_key.as_ref()?.fingerprint();

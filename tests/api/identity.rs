@@ -32,11 +32,21 @@ async fn login_gives_a_session_that_works_until_logout_or_expiry() -> TestResult
     assert_eq!(s.get("/v1/users", &token).await?.status, 200);
 
     let sessions = s.get("/v1/auth/sessions", &token).await?;
-    assert_eq!(sessions.body[0]["current"], json!(true), "{}", sessions.body);
+    assert_eq!(
+        sessions.body[0]["current"],
+        json!(true),
+        "{}",
+        sessions.body
+    );
 
     // Logout ends that session only.
-    let second = s.login("admin@example.test", PASSWORD, &account).await?.str("session_token");
-    let out = s.call(Method::POST, "/v1/auth/logout", Some(&token), None).await?;
+    let second = s
+        .login("admin@example.test", PASSWORD, &account)
+        .await?
+        .str("session_token");
+    let out = s
+        .call(Method::POST, "/v1/auth/logout", Some(&token), None)
+        .await?;
     assert_eq!(out.status, 204, "{}", out.body);
     assert_eq!(s.get("/v1/users", &token).await?.status, 401);
     assert_eq!(s.get("/v1/users", &second).await?.status, 200);
@@ -48,10 +58,15 @@ async fn login_gives_a_session_that_works_until_logout_or_expiry() -> TestResult
 
     // The audit trail names the session as the credential.
     let activity = s.get("/v1/activity?action=user.list", &s.owner_key).await?;
-    let events = activity.body["events"].as_array().cloned().unwrap_or_default();
+    let events = activity.body["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
         events.iter().any(|e| e["auth_method"] == "session"
-            && e["credential"].as_str().is_some_and(|c| c.starts_with("sess_"))),
+            && e["credential"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("sess_"))),
         "{}",
         activity.body
     );
@@ -64,30 +79,61 @@ async fn failed_logins_look_alike_and_lock_the_source_out_across_a_restart() -> 
     let account = s.account_id().await?;
     s.user("member@example.test", "member", PASSWORD).await?;
 
-    let wrong_password = s.login("member@example.test", "not the password!", &account).await?;
+    let wrong_password = s
+        .login("member@example.test", "not the password!", &account)
+        .await?;
     let unknown_email = s.login("nobody@example.test", PASSWORD, &account).await?;
-    let wrong_account = s.login("member@example.test", PASSWORD, "acct_000000000000000000000000").await?;
+    let wrong_account = s
+        .login(
+            "member@example.test",
+            PASSWORD,
+            "acct_000000000000000000000000",
+        )
+        .await?;
     for reply in [&wrong_password, &unknown_email, &wrong_account] {
         assert_eq!(reply.status, 401);
-        assert_eq!(reply.body["error"]["message"], wrong_password.body["error"]["message"]);
+        assert_eq!(
+            reply.body["error"]["message"],
+            wrong_password.body["error"]["message"]
+        );
     }
     // Two more failures reach the threshold of five.
     for _ in 0..2 {
-        assert_eq!(s.login("member@example.test", "nope nope nope", &account).await?.status, 401);
+        assert_eq!(
+            s.login("member@example.test", "nope nope nope", &account)
+                .await?
+                .status,
+            401
+        );
     }
     let locked = s.login("member@example.test", PASSWORD, &account).await?;
-    assert_eq!((locked.status, locked.code()), (429, "rate_limited"), "{}", locked.body);
+    assert_eq!(
+        (locked.status, locked.code()),
+        (429, "rate_limited"),
+        "{}",
+        locked.body
+    );
     let retry: u64 = locked.headers["retry-after"].to_str()?.parse()?;
     assert!((1..=901).contains(&retry), "{retry}");
 
     // The lockout lives in the database: a restart does not lift it.
     let shared = Arc::clone(&clock);
     s.restart_with(move |c| c.clock = shared).await?;
-    assert_eq!(s.login("member@example.test", PASSWORD, &account).await?.status, 429);
+    assert_eq!(
+        s.login("member@example.test", PASSWORD, &account)
+            .await?
+            .status,
+        429
+    );
 
     // It ends after its duration.
     clock.advance(Duration::from_secs(901));
-    assert_eq!(s.login("member@example.test", PASSWORD, &account).await?.status, 201);
+    assert_eq!(
+        s.login("member@example.test", PASSWORD, &account)
+            .await?
+            .status,
+        201
+    );
     Ok(())
 }
 
@@ -96,10 +142,17 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
     let (s, clock) = server_with_clock().await?;
     let account = s.account_id().await?;
     let user = s.user("forgetful@example.test", "member", PASSWORD).await?;
-    let session = s.login("forgetful@example.test", PASSWORD, &account).await?.str("session_token");
+    let session = s
+        .login("forgetful@example.test", PASSWORD, &account)
+        .await?
+        .str("session_token");
 
     let issued = s
-        .post(&format!("/v1/users/{user}/password-reset"), &s.owner_key, json!({}))
+        .post(
+            &format!("/v1/users/{user}/password-reset"),
+            &s.owner_key,
+            json!({}),
+        )
         .await?;
     assert_eq!(issued.status, 201, "{}", issued.body);
     let token = issued.str("reset_token");
@@ -117,16 +170,31 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
     let again = complete("another new passphrase").await?;
     assert_eq!((again.status, again.code()), (401, "unauthenticated"));
 
-    assert_eq!(s.get("/v1/users", &session).await?.status, 401, "sessions end");
-    assert_eq!(s.login("forgetful@example.test", PASSWORD, &account).await?.status, 401);
     assert_eq!(
-        s.login("forgetful@example.test", "a brand new passphrase", &account).await?.status,
+        s.get("/v1/users", &session).await?.status,
+        401,
+        "sessions end"
+    );
+    assert_eq!(
+        s.login("forgetful@example.test", PASSWORD, &account)
+            .await?
+            .status,
+        401
+    );
+    assert_eq!(
+        s.login("forgetful@example.test", "a brand new passphrase", &account)
+            .await?
+            .status,
         201
     );
 
     // Tokens expire after an hour.
     let late = s
-        .post(&format!("/v1/users/{user}/password-reset"), &s.owner_key, json!({}))
+        .post(
+            &format!("/v1/users/{user}/password-reset"),
+            &s.owner_key,
+            json!({}),
+        )
         .await?
         .str("reset_token");
     clock.advance(Duration::from_secs(3601));
@@ -147,35 +215,75 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
     let s = TestServer::start().await?;
     let account = s.account_id().await?;
     let user = s.user("temp@example.test", "admin", PASSWORD).await?;
-    let session = s.login("temp@example.test", PASSWORD, &account).await?.str("session_token");
+    let session = s
+        .login("temp@example.test", PASSWORD, &account)
+        .await?
+        .str("session_token");
     let key = s.api_key(&user, json!({"user.read": true})).await?;
     assert_eq!(s.get("/v1/users", &key).await?.status, 200);
 
     let suspend = s
-        .patch(&format!("/v1/users/{user}"), &s.owner_key, json!({"suspended": true}))
+        .patch(
+            &format!("/v1/users/{user}"),
+            &s.owner_key,
+            json!({"suspended": true}),
+        )
         .await?;
     assert_eq!(suspend.status, 200, "{}", suspend.body);
     assert_eq!(s.get("/v1/users", &session).await?.status, 401);
     assert_eq!(s.get("/v1/users", &key).await?.status, 401);
-    assert_eq!(s.login("temp@example.test", PASSWORD, &account).await?.status, 401);
+    assert_eq!(
+        s.login("temp@example.test", PASSWORD, &account)
+            .await?
+            .status,
+        401
+    );
 
-    s.patch(&format!("/v1/users/{user}"), &s.owner_key, json!({"suspended": false}))
-        .await?;
+    s.patch(
+        &format!("/v1/users/{user}"),
+        &s.owner_key,
+        json!({"suspended": false}),
+    )
+    .await?;
     assert_eq!(s.get("/v1/users", &key).await?.status, 200);
 
     let removed = s
-        .call(Method::DELETE, &format!("/v1/users/{user}"), Some(&s.owner_key), None)
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/{user}"),
+            Some(&s.owner_key),
+            None,
+        )
         .await?;
     assert_eq!(removed.status, 204);
     assert_eq!(s.get("/v1/users", &key).await?.status, 401);
-    assert_eq!(s.get(&format!("/v1/users/{user}"), &s.owner_key).await?.status, 404);
+    assert_eq!(
+        s.get(&format!("/v1/users/{user}"), &s.owner_key)
+            .await?
+            .status,
+        404
+    );
 
     // The user still exists: another account can add them back by email, no password.
     let back = s
-        .post("/v1/users", &s.owner_key, json!({"email": "temp@example.test", "role": "auditor"}))
+        .post(
+            "/v1/users",
+            &s.owner_key,
+            json!({"email": "temp@example.test", "role": "auditor"}),
+        )
         .await?;
-    assert_eq!((back.status, back.str("id")), (201, user.clone()), "{}", back.body);
-    assert_eq!(s.login("temp@example.test", PASSWORD, &account).await?.str("role"), "auditor");
+    assert_eq!(
+        (back.status, back.str("id")),
+        (201, user.clone()),
+        "{}",
+        back.body
+    );
+    assert_eq!(
+        s.login("temp@example.test", PASSWORD, &account)
+            .await?
+            .str("role"),
+        "auditor"
+    );
 
     // The last owner cannot leave or be demoted.
     let users = s.get("/v1/users", &s.owner_key).await?.body;
@@ -188,7 +296,11 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
         .unwrap_or_default()
         .to_owned();
     let demote = s
-        .patch(&format!("/v1/users/{owner}"), &s.owner_key, json!({"role": "admin"}))
+        .patch(
+            &format!("/v1/users/{owner}"),
+            &s.owner_key,
+            json!({"role": "admin"}),
+        )
         .await?;
     assert_eq!(demote.status, 409, "{}", demote.body);
     Ok(())
@@ -214,23 +326,51 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
         .await?;
     assert_eq!(put.status, 200, "{}", put.body);
 
-    let m = s.login("m@example.test", PASSWORD, &account).await?.str("session_token");
+    let m = s
+        .login("m@example.test", PASSWORD, &account)
+        .await?
+        .str("session_token");
     let names = |reply: &crate::support::Reply| -> Vec<String> {
-        reply.body.as_array().into_iter().flatten().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect()
+        reply
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str().map(str::to_owned))
+            .collect()
     };
     assert_eq!(names(&s.get("/v1/keyrings", &m).await?), vec!["mine-ring"]);
     assert_eq!(names(&s.get("/v1/groups", &m).await?), vec!["mine"]);
     assert_eq!(s.get("/v1/keyrings/their-ring", &m).await?.status, 404);
-    assert_eq!(s.post("/v1/keyrings/mine-ring/rotate", &m, json!({})).await?.status, 200);
-    assert_eq!(s.get("/v1/activity", &m).await?.status, 403, "members do not read the audit log");
+    assert_eq!(
+        s.post("/v1/keyrings/mine-ring/rotate", &m, json!({}))
+            .await?
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get("/v1/activity", &m).await?.status,
+        403,
+        "members do not read the audit log"
+    );
 
-    let a = s.login("a@example.test", PASSWORD, &account).await?.str("session_token");
+    let a = s
+        .login("a@example.test", PASSWORD, &account)
+        .await?
+        .str("session_token");
     assert_eq!(names(&s.get("/v1/keyrings", &a).await?).len(), 2);
     assert_eq!(s.get("/v1/activity", &a).await?.status, 200);
-    assert_eq!(s.post("/v1/keyrings/mine-ring/rotate", &a, json!({})).await?.status, 403);
+    assert_eq!(
+        s.post("/v1/keyrings/mine-ring/rotate", &a, json!({}))
+            .await?
+            .status,
+        403
+    );
 
     // An app's group operations bound its crypto: encrypt only.
-    let (app, key) = s.app_with_key("enc-only", &[&mine], json!({"*.*.*.*": true})).await?;
+    let (app, key) = s
+        .app_with_key("enc-only", &[&mine], json!({"*.*.*.*": true}))
+        .await?;
     let ops = s
         .call(
             Method::PUT,
@@ -240,12 +380,27 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
         )
         .await?;
     assert_eq!(ops.body["operations"], json!(["encrypt"]));
-    let sealed = s.post("/v1/keyrings/mine-ring/encrypt", &key, json!({"plaintext": "aGk="})).await?;
+    let sealed = s
+        .post(
+            "/v1/keyrings/mine-ring/encrypt",
+            &key,
+            json!({"plaintext": "aGk="}),
+        )
+        .await?;
     assert_eq!(sealed.status, 200, "{}", sealed.body);
     let opened = s
-        .post("/v1/keyrings/mine-ring/decrypt", &key, json!({"ciphertext": sealed.str("ciphertext")}))
+        .post(
+            "/v1/keyrings/mine-ring/decrypt",
+            &key,
+            json!({"ciphertext": sealed.str("ciphertext")}),
+        )
         .await?;
-    assert_eq!((opened.status, opened.code()), (403, "forbidden"), "{}", opened.body);
+    assert_eq!(
+        (opened.status, opened.code()),
+        (403, "forbidden"),
+        "{}",
+        opened.body
+    );
     let bad_op = s
         .call(
             Method::PUT,
@@ -255,7 +410,12 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
         )
         .await?;
     assert_eq!(bad_op.status, 400);
-    assert!(bad_op.body["error"]["message"].as_str().unwrap_or_default().contains("fly"));
+    assert!(
+        bad_op.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fly")
+    );
     Ok(())
 }
 
@@ -265,20 +425,45 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
     let group = s.group("busy").await?;
     s.keyring("busy-ring", &group, json!({})).await?;
     let renamed = s
-        .patch(&format!("/v1/groups/{group}"), &s.owner_key, json!({"name": "renamed"}))
+        .patch(
+            &format!("/v1/groups/{group}"),
+            &s.owner_key,
+            json!({"name": "renamed"}),
+        )
         .await?;
     assert_eq!(renamed.str("name"), "renamed");
     let refused = s
-        .call(Method::DELETE, &format!("/v1/groups/{group}"), Some(&s.owner_key), None)
+        .call(
+            Method::DELETE,
+            &format!("/v1/groups/{group}"),
+            Some(&s.owner_key),
+            None,
+        )
         .await?;
     assert_eq!(refused.status, 409, "{}", refused.body);
-    assert_eq!(s.get("/v1/keyrings/busy-ring", &s.owner_key).await?.status, 200);
+    assert_eq!(
+        s.get("/v1/keyrings/busy-ring", &s.owner_key).await?.status,
+        200
+    );
     let forced = s
-        .call(Method::DELETE, &format!("/v1/groups/{group}?force=true"), Some(&s.owner_key), None)
+        .call(
+            Method::DELETE,
+            &format!("/v1/groups/{group}?force=true"),
+            Some(&s.owner_key),
+            None,
+        )
         .await?;
     assert_eq!(forced.status, 204, "{}", forced.body);
-    assert_eq!(s.get("/v1/keyrings/busy-ring", &s.owner_key).await?.status, 404);
-    assert_eq!(s.get(&format!("/v1/groups/{group}"), &s.owner_key).await?.status, 404);
+    assert_eq!(
+        s.get("/v1/keyrings/busy-ring", &s.owner_key).await?.status,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("/v1/groups/{group}"), &s.owner_key)
+            .await?
+            .status,
+        404
+    );
     // The name is free again.
     s.group("renamed").await?;
     Ok(())
@@ -293,28 +478,54 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
     let path = format!("/v1/accounts/{account}");
     let deletion = format!("{path}/deletion");
 
-    let early = s.call(Method::DELETE, &path, Some(&s.owner_key), None).await?;
+    let early = s
+        .call(Method::DELETE, &path, Some(&s.owner_key), None)
+        .await?;
     assert_eq!(early.status, 409, "confirming needs a request first");
     let requested = s.post(&deletion, &s.owner_key, json!({})).await?;
     assert_eq!(requested.status, 202, "{}", requested.body);
     assert!(requested.body["deletion_due_at"].is_string());
-    assert_eq!(s.call(Method::DELETE, &path, Some(&s.owner_key), None).await?.status, 409);
-    let cancelled = s.call(Method::DELETE, &deletion, Some(&s.owner_key), None).await?;
-    assert_eq!((cancelled.status, cancelled.body["deletion_due_at"].clone()), (200, Value::Null));
+    assert_eq!(
+        s.call(Method::DELETE, &path, Some(&s.owner_key), None)
+            .await?
+            .status,
+        409
+    );
+    let cancelled = s
+        .call(Method::DELETE, &deletion, Some(&s.owner_key), None)
+        .await?;
+    assert_eq!(
+        (cancelled.status, cancelled.body["deletion_due_at"].clone()),
+        (200, Value::Null)
+    );
 
     s.post(&deletion, &s.owner_key, json!({})).await?;
     clock.advance(Duration::from_secs(7 * 86_400 + 1));
-    let closed = s.call(Method::DELETE, &path, Some(&s.owner_key), None).await?;
+    let closed = s
+        .call(Method::DELETE, &path, Some(&s.owner_key), None)
+        .await?;
     assert_eq!(closed.status, 204, "{}", closed.body);
     assert_eq!(s.get("/v1/groups", &s.owner_key).await?.status, 401);
     assert_eq!(
-        s.post("/v1/keyrings/doomed-ring/encrypt", &key, json!({"plaintext": "aGk="})).await?.status,
+        s.post(
+            "/v1/keyrings/doomed-ring/encrypt",
+            &key,
+            json!({"plaintext": "aGk="})
+        )
+        .await?
+        .status,
         401
     );
     // The HSM keys are gone from the token.
     let objects = std::process::Command::new("pkcs11-tool")
         .args(["--module", &s.token.module.display().to_string()])
-        .args(["--token-label", &s.token.label, "--login", "--pin", &s.token.user_pin])
+        .args([
+            "--token-label",
+            &s.token.label,
+            "--login",
+            "--pin",
+            &s.token.user_pin,
+        ])
         .arg("--list-objects")
         .output()?;
     let listing = String::from_utf8_lossy(&objects.stdout);
@@ -326,48 +537,121 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
 #[tokio::test]
 async fn bad_identity_input_is_a_clear_400_and_changes_nothing() -> TestResult {
     let s = TestServer::start().await?;
-    let (app, _) = s.app_with_key("certless", &[], json!({"object.read": true})).await?;
+    let (app, _) = s
+        .app_with_key("certless", &[], json!({"object.read": true}))
+        .await?;
     s.user("dup@example.test", "member", PASSWORD).await?;
     s.group("taken").await?;
     let leaf = self_signed_client("leaf")?;
     let bind = format!("/v1/apps/{app}/certificates");
     let cases: Vec<(&str, &str, Value, &str)> = vec![
-        ("POST", "/v1/users", json!({"email": "not-an-email", "role": "member"}), "email"),
-        ("POST", "/v1/users", json!({"email": "x@example.test", "role": "king"}), "role"),
-        ("POST", "/v1/users", json!({"email": "x@example.test", "role": "member", "password": "short"}), "password"),
+        (
+            "POST",
+            "/v1/users",
+            json!({"email": "not-an-email", "role": "member"}),
+            "email",
+        ),
+        (
+            "POST",
+            "/v1/users",
+            json!({"email": "x@example.test", "role": "king"}),
+            "role",
+        ),
+        (
+            "POST",
+            "/v1/users",
+            json!({"email": "x@example.test", "role": "member", "password": "short"}),
+            "password",
+        ),
         ("POST", "/v1/groups", json!({"name": "bad name!"}), "name"),
         ("POST", "/v1/apps", json!({"name": ""}), "name"),
         ("POST", "/v1/accounts", json!({"name": ""}), "name"),
-        ("POST", "/v1/trusted-cas", json!({"name": "ca", "certificate": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"}), "certificate"),
-        ("POST", "/v1/trusted-cas", json!({"name": "leaf", "certificate": leaf.cert_pem}), "not a CA"),
-        ("POST", &bind, json!({"certificate": "garbage"}), "certificate"),
+        (
+            "POST",
+            "/v1/trusted-cas",
+            json!({"name": "ca", "certificate": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"}),
+            "certificate",
+        ),
+        (
+            "POST",
+            "/v1/trusted-cas",
+            json!({"name": "leaf", "certificate": leaf.cert_pem}),
+            "not a CA",
+        ),
+        (
+            "POST",
+            &bind,
+            json!({"certificate": "garbage"}),
+            "certificate",
+        ),
         ("POST", &bind, json!({}), "either"),
-        ("POST", "/v1/revocations", json!({"fingerprint": "abc"}), "fingerprint"),
+        (
+            "POST",
+            "/v1/revocations",
+            json!({"fingerprint": "abc"}),
+            "fingerprint",
+        ),
     ];
     for (method, path, body, says) in &cases {
-        let reply = s.call(method.parse()?, path, Some(&s.owner_key), Some(body.clone())).await?;
-        assert_eq!((reply.status, reply.code()), (400, "invalid_input"), "{path} {body}: {}", reply.body);
+        let reply = s
+            .call(
+                method.parse()?,
+                path,
+                Some(&s.owner_key),
+                Some(body.clone()),
+            )
+            .await?;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "invalid_input"),
+            "{path} {body}: {}",
+            reply.body
+        );
         let message = reply.body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(says), "{path}: {message:?} should mention {says:?}");
+        assert!(
+            message.contains(says),
+            "{path}: {message:?} should mention {says:?}"
+        );
     }
     let duplicates = [
-        ("/v1/users", json!({"email": "DUP@example.test", "role": "member"})),
+        (
+            "/v1/users",
+            json!({"email": "DUP@example.test", "role": "member"}),
+        ),
         ("/v1/groups", json!({"name": "taken"})),
         ("/v1/apps", json!({"name": "certless"})),
     ];
     for (path, body) in duplicates {
-        assert_eq!(s.post(path, &s.owner_key, body).await?.status, 409, "{path}");
+        assert_eq!(
+            s.post(path, &s.owner_key, body).await?.status,
+            409,
+            "{path}"
+        );
     }
-    assert_eq!(s.get("/v1/users", &s.owner_key).await?.body.as_array().map(Vec::len), Some(2));
-    assert_eq!(s.get("/v1/trusted-cas", &s.owner_key).await?.body, json!([]));
-    let creds = s.get(&format!("/v1/apps/{app}/credentials"), &s.owner_key).await?;
+    assert_eq!(
+        s.get("/v1/users", &s.owner_key)
+            .await?
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        s.get("/v1/trusted-cas", &s.owner_key).await?.body,
+        json!([])
+    );
+    let creds = s
+        .get(&format!("/v1/apps/{app}/credentials"), &s.owner_key)
+        .await?;
     assert_eq!(creds.body["certificates"], json!([]));
     Ok(())
 }
 
 async fn status_with(s: &TestServer, cert: &ClientCert) -> anyhow::Result<u16> {
     let client = s.client_presenting(cert)?;
-    Ok(s.call_as(&client, Method::GET, "/v1/keyrings", None).await?.status)
+    Ok(s.call_as(&client, Method::GET, "/v1/keyrings", None)
+        .await?
+        .status)
 }
 
 #[tokio::test]
@@ -376,7 +660,11 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     let group = s.group("mtls").await?;
     s.keyring("mtls-ring", &group, json!({})).await?;
     let app = s
-        .post("/v1/apps", &s.owner_key, json!({"name": "edge", "groups": [group]}))
+        .post(
+            "/v1/apps",
+            &s.owner_key,
+            json!({"name": "edge", "groups": [group]}),
+        )
         .await?
         .str("id");
 
@@ -384,19 +672,32 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     let old = self_signed_client("edge-old")?;
     assert_eq!(status_with(&s, &old).await?, 401, "unbound");
     let bound = s
-        .post(&format!("/v1/apps/{app}/certificates"), &s.owner_key, json!({"certificate": old.cert_pem}))
+        .post(
+            &format!("/v1/apps/{app}/certificates"),
+            &s.owner_key,
+            json!({"certificate": old.cert_pem}),
+        )
         .await?;
     assert_eq!(bound.status, 201, "{}", bound.body);
     let client = s.client_presenting(&old)?;
     let sealed = s
-        .call_as(&client, Method::POST, "/v1/keyrings/mtls-ring/encrypt", Some(json!({"plaintext": "aGk="})))
+        .call_as(
+            &client,
+            Method::POST,
+            "/v1/keyrings/mtls-ring/encrypt",
+            Some(json!({"plaintext": "aGk="})),
+        )
         .await?;
     assert_eq!(sealed.status, 200, "{}", sealed.body);
     let fingerprint = bound.str("fingerprint");
 
     let new = self_signed_client("edge-new")?;
-    s.post(&format!("/v1/apps/{app}/certificates"), &s.owner_key, json!({"certificate": new.cert_pem}))
-        .await?;
+    s.post(
+        &format!("/v1/apps/{app}/certificates"),
+        &s.owner_key,
+        json!({"certificate": new.cert_pem}),
+    )
+    .await?;
     let unbind = s
         .call(
             Method::DELETE,
@@ -406,8 +707,16 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
         )
         .await?;
     assert_eq!(unbind.status, 204);
-    assert_eq!(status_with(&s, &old).await?, 401, "old certificate after rotation");
-    assert_eq!(status_with(&s, &new).await?, 200, "new certificate after rotation");
+    assert_eq!(
+        status_with(&s, &old).await?,
+        401,
+        "old certificate after rotation"
+    );
+    assert_eq!(
+        status_with(&s, &new).await?,
+        200,
+        "new certificate after rotation"
+    );
 
     // A bearer token wins over the certificate: the first credential present decides.
     let with_bad_bearer = client
@@ -420,7 +729,11 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     // Trusted CA plus subject/SAN rule.
     let ca = TestCa::new("Coffer Test Client CA")?;
     let trusted = s
-        .post("/v1/trusted-cas", &s.owner_key, json!({"name": "clients", "certificate": ca.pem}))
+        .post(
+            "/v1/trusted-cas",
+            &s.owner_key,
+            json!({"name": "clients", "certificate": ca.pem}),
+        )
         .await?;
     assert_eq!(trusted.status, 201, "{}", trusted.body);
     let rule = s
@@ -434,23 +747,42 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     let good = ca.issue("edge", "edge.clients.test", -1, 30)?;
     assert_eq!(status_with(&s, &good).await?, 200);
     let mismatched = ca.issue("edge", "other.clients.test", -1, 30)?;
-    assert_eq!(status_with(&s, &mismatched).await?, 401, "SAN does not match");
+    assert_eq!(
+        status_with(&s, &mismatched).await?,
+        401,
+        "SAN does not match"
+    );
     let expired = ca.issue("edge", "edge.clients.test", -30, -1)?;
     assert_eq!(status_with(&s, &expired).await?, 401, "expired");
-    let stranger = TestCa::new("Coffer Test Client CA")?.issue("edge", "edge.clients.test", -1, 30)?;
-    assert_eq!(status_with(&s, &stranger).await?, 401, "same CA name, other key");
+    let stranger =
+        TestCa::new("Coffer Test Client CA")?.issue("edge", "edge.clients.test", -1, 30)?;
+    assert_eq!(
+        status_with(&s, &stranger).await?,
+        401,
+        "same CA name, other key"
+    );
 
     // Revocation.
     let revoked = s
-        .post("/v1/revocations", &s.owner_key, json!({"certificate": good.cert_pem, "reason": "laptop lost"}))
+        .post(
+            "/v1/revocations",
+            &s.owner_key,
+            json!({"certificate": good.cert_pem, "reason": "laptop lost"}),
+        )
         .await?;
     assert_eq!(revoked.status, 201, "{}", revoked.body);
     assert_eq!(status_with(&s, &good).await?, 401, "revoked");
 
     // The audit event names the method and the fingerprint.
-    let activity = s.get("/v1/activity?action=keyring.encrypt", &s.owner_key).await?;
+    let activity = s
+        .get("/v1/activity?action=keyring.encrypt", &s.owner_key)
+        .await?;
     let event = &activity.body["events"][0];
-    assert_eq!(event["auth_method"], "client_certificate", "{}", activity.body);
+    assert_eq!(
+        event["auth_method"], "client_certificate",
+        "{}",
+        activity.body
+    );
     assert_eq!(event["credential"], json!(format!("sha256:{fingerprint}")));
     Ok(())
 }
@@ -462,7 +794,10 @@ async fn ids_from_another_account_always_get_the_same_404_body() -> TestResult {
     let other = s.service().bootstrap("other", "other@example.test").await?;
     let other_key = other.api_key.reveal().to_owned();
     // Real objects of the other account, and random ids of every prefix.
-    let real = s.post("/v1/groups", &other_key, json!({"name": "hidden"})).await?.str("id");
+    let real = s
+        .post("/v1/groups", &other_key, json!({"name": "hidden"}))
+        .await?
+        .str("id");
     let templates = [
         "/v1/groups/{}",
         "/v1/apps/{}",
@@ -491,7 +826,10 @@ async fn ids_from_another_account_always_get_the_same_404_body() -> TestResult {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
     runner
         .run(
-            &(0..templates.len(), "(grp|app|usr|acct|ak|kr|key)_[0-9a-f]{24}"),
+            &(
+                0..templates.len(),
+                "(grp|app|usr|acct|ak|kr|key)_[0-9a-f]{24}",
+            ),
             |(template, id)| {
                 let path = templates[template].replace("{}", &id);
                 prop_assert_eq!(body_of(path), expected.clone());
@@ -501,10 +839,16 @@ async fn ids_from_another_account_always_get_the_same_404_body() -> TestResult {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // The message itself is the same for a real hidden group and a random one.
     let real_reply = s.get(&format!("/v1/groups/{real}"), &s.owner_key).await?;
-    let random_reply = s.get("/v1/groups/grp_000000000000000000000000", &s.owner_key).await?;
+    let random_reply = s
+        .get("/v1/groups/grp_000000000000000000000000", &s.owner_key)
+        .await?;
     assert_eq!(
-        real_reply.body["error"]["message"].as_str().map(|m| m.replace(&real, "ID")),
-        random_reply.body["error"]["message"].as_str().map(|m| m.replace("grp_000000000000000000000000", "ID"))
+        real_reply.body["error"]["message"]
+            .as_str()
+            .map(|m| m.replace(&real, "ID")),
+        random_reply.body["error"]["message"]
+            .as_str()
+            .map(|m| m.replace("grp_000000000000000000000000", "ID"))
     );
     Ok(())
 }

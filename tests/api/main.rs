@@ -6,5 +6,6 @@ mod custody;
 mod identity;
 mod keyrings;
 mod keys;
+mod matrix;
 mod service;
 mod support;

@@ -138,7 +138,12 @@ impl TestServer {
                 json!({"email": email, "role": role, "password": password}),
             )
             .await?;
-        anyhow::ensure!(reply.status == 201, "user create: {} {}", reply.status, reply.body);
+        anyhow::ensure!(
+            reply.status == 201,
+            "user create: {} {}",
+            reply.status,
+            reply.body
+        );
         Ok(reply.str("id"))
     }
 
@@ -383,7 +388,13 @@ impl TestCa {
 
     /// Issues a client certificate for `cn` (SAN `DNS:<dns>`), valid `days_from..days_to`
     /// days around now.
-    pub fn issue(&self, cn: &str, dns: &str, days_from: i64, days_to: i64) -> anyhow::Result<ClientCert> {
+    pub fn issue(
+        &self,
+        cn: &str,
+        dns: &str,
+        days_from: i64,
+        days_to: i64,
+    ) -> anyhow::Result<ClientCert> {
         let mut params = client_params(cn, dns)?;
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now + time::Duration::days(days_from);
