@@ -1,6 +1,7 @@
 //! The `coffer` command line: `serve`, the offline commands (`init`, `migrate`,
 //! `hsm check`), and operator commands that go through the HTTPS API like any client.
 
+mod identity;
 mod keys;
 
 use crate::app::{self, AppConfig, TlsFiles};
@@ -48,19 +49,68 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyringCommand,
     },
-    /// Groups and their HSM master keys.
+    /// Log in with email and password (COFFER_PASSWORD or stdin): prints a session token.
+    Login {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: identity::LoginArgs,
+    },
+    /// Your login sessions; `session logout` ends the current one.
+    Session {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: identity::SessionCommand,
+    },
+    /// Change your password, or set one with a reset token.
+    Password {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: identity::PasswordCommand,
+    },
+    /// Accounts: create, list, show, rename, delete (two steps).
+    Account {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: identity::AccountCommand,
+    },
+    /// Users of the account and their roles.
+    User {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: identity::UserCommand,
+    },
+    /// Groups, their HSM master keys and their members.
     Group {
         #[command(flatten)]
         client: ClientArgs,
         #[command(subcommand)]
-        command: GroupCommand,
+        command: identity::GroupCommand,
     },
-    /// Apps (non-human clients).
+    /// Apps (non-human clients) and their client certificates.
     App {
         #[command(flatten)]
         client: ClientArgs,
         #[command(subcommand)]
-        command: AppCommand,
+        command: identity::AppCommand,
+    },
+    /// CAs trusted to issue client certificates.
+    TrustedCa {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: identity::TrustedCaCommand,
+    },
+    /// The revocation list of client certificates.
+    Revocation {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: identity::RevocationCommand,
     },
     /// API keys.
     Apikey {
@@ -174,6 +224,17 @@ pub struct ClientArgs {
         global = true
     )]
     pub bootstrap: PathBuf,
+    /// A TLS client certificate (PEM) bound to an app: authenticates without an API key.
+    #[arg(
+        long,
+        env = "COFFER_CLIENT_CERT",
+        global = true,
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, env = "COFFER_CLIENT_KEY", global = true)]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -254,27 +315,6 @@ pub struct CryptoArgs {
     /// Encryption context entry, repeatable.
     #[arg(long = "context", value_parser = parse_pair)]
     context: Vec<(String, String)>,
-}
-
-#[derive(Subcommand)]
-pub enum GroupCommand {
-    Create { name: String },
-    List,
-    Show { id: String },
-}
-
-#[derive(Subcommand)]
-pub enum AppCommand {
-    Create {
-        name: String,
-        /// Group id, repeatable.
-        #[arg(long = "group")]
-        groups: Vec<String>,
-    },
-    List,
-    Show {
-        id: String,
-    },
 }
 
 #[derive(Subcommand)]
@@ -521,8 +561,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keyring { client, command } => keyring(&Client::new(&client)?, command).await,
-        Command::Group { client, command } => group(&Client::new(&client)?, command).await,
-        Command::App { client, command } => app_command(&Client::new(&client)?, command).await,
+        Command::Login { client, args } => {
+            identity::login(&Client::anonymous(&client)?, args).await
+        }
+        Command::Session { client, command } => {
+            identity::session(&Client::new(&client)?, command).await
+        }
+        Command::Password { client, command } => {
+            identity::password_command(&Client::anonymous(&client)?, command).await
+        }
+        Command::Account { client, command } => {
+            identity::account(&Client::new(&client)?, command).await
+        }
+        Command::User { client, command } => identity::user(&Client::new(&client)?, command).await,
+        Command::Group { client, command } => {
+            identity::group(&Client::new(&client)?, command).await
+        }
+        Command::App { client, command } => identity::app(&Client::new(&client)?, command).await,
+        Command::TrustedCa { client, command } => {
+            identity::trusted_ca(&Client::new(&client)?, command).await
+        }
+        Command::Revocation { client, command } => {
+            identity::revocation(&Client::new(&client)?, command).await
+        }
         Command::Apikey { client, command } => apikey(&Client::new(&client)?, command).await,
         Command::Key { client, command } => keys::key(&Client::new(&client)?, command).await,
         Command::Objects { client, filter } => keys::objects(&Client::new(&client)?, filter).await,
@@ -534,11 +595,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 struct Client {
     http: reqwest::Client,
     url: String,
-    api_key: SecretString,
+    /// A bearer token (API key or session token); `None` when a client certificate (or
+    /// nothing, for login) authenticates.
+    api_key: Option<SecretString>,
 }
 
 impl Client {
+    /// A client that needs a credential: a bearer token or a client certificate.
     fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+        let client = Self::anonymous(args)?;
+        if client.api_key.is_none() && args.client_cert.is_none() {
+            bail!("set COFFER_API_KEY to an API key or session token, or give --client-cert");
+        }
+        Ok(client)
+    }
+
+    /// A client for routes without a credential (login, password reset); uses one if set.
+    fn anonymous(args: &ClientArgs) -> anyhow::Result<Self> {
         let from_file: Option<BootstrapFile> =
             if args.url.is_none() || args.api_key.is_none() || args.ca_cert.is_none() {
                 std::fs::read(&args.bootstrap)
@@ -557,7 +630,7 @@ impl Client {
             .api_key
             .clone()
             .or_else(|| from_file.as_ref().map(|f| f.api_key.clone()));
-        let api_key = api_key.context("set COFFER_API_KEY to an API key")?;
+        let api_key = api_key.filter(|_| args.client_cert.is_none() || args.api_key.is_some());
         let ca = args
             .ca_cert
             .clone()
@@ -571,10 +644,23 @@ impl Client {
                 .with_context(|| format!("cannot read the CA file {}", ca.display()))?;
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
         }
+        if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+            let mut pem = std::fs::read(cert).with_context(|| {
+                format!("cannot read the client certificate {}", cert.display())
+            })?;
+            pem.extend(
+                std::fs::read(key)
+                    .with_context(|| format!("cannot read the client key {}", key.display()))?,
+            );
+            builder = builder.identity(
+                reqwest::Identity::from_pem(&pem)
+                    .context("the client certificate or key is not valid PEM")?,
+            );
+        }
         Ok(Self {
             http: builder.build()?,
             url: url.trim_end_matches('/').to_owned(),
-            api_key: SecretString::from(api_key),
+            api_key: api_key.map(SecretString::from),
         })
     }
 
@@ -585,10 +671,10 @@ impl Client {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         use secrecy::ExposeSecret;
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(self.api_key.expose_secret());
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key.expose_secret());
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -623,6 +709,14 @@ impl Client {
 
     async fn patch(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::DELETE, path, None).await
     }
 }
 
@@ -790,28 +884,6 @@ async fn keyring(client: &Client, command: KeyringCommand) -> anyhow::Result<()>
                 .get(&format!("/v1/keyrings/{name}/hash/{hash}"))
                 .await?,
         ),
-    }
-}
-
-async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()> {
-    match command {
-        GroupCommand::Create { name } => {
-            print(&client.post("/v1/groups", json!({"name": name})).await?)
-        }
-        GroupCommand::List => print(&client.get("/v1/groups").await?),
-        GroupCommand::Show { id } => print(&client.get(&format!("/v1/groups/{id}")).await?),
-    }
-}
-
-async fn app_command(client: &Client, command: AppCommand) -> anyhow::Result<()> {
-    match command {
-        AppCommand::Create { name, groups } => print(
-            &client
-                .post("/v1/apps", json!({"name": name, "groups": groups}))
-                .await?,
-        ),
-        AppCommand::List => print(&client.get("/v1/apps").await?),
-        AppCommand::Show { id } => print(&client.get(&format!("/v1/apps/{id}")).await?),
     }
 }
 

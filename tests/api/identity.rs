@@ -852,3 +852,125 @@ async fn ids_from_another_account_always_get_the_same_404_body() -> TestResult {
     );
     Ok(())
 }
+
+// The CLI runs as a child process calling this process's server: the server needs a
+// runtime thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_logs_in_manages_people_and_groups_and_authenticates_with_a_certificate()
+-> TestResult {
+    use crate::support::run_cli;
+    let s = TestServer::start().await?;
+    let account = s.account_id().await?;
+    let owner = [("COFFER_API_KEY", s.owner_key.as_str())];
+    let (ok, out) = run_cli(
+        &s,
+        &owner,
+        &[
+            "user",
+            "add",
+            "ops@example.test",
+            "--role",
+            "admin",
+            "--with-password",
+        ],
+        Some(format!("{PASSWORD}\n").as_bytes()),
+    )?;
+    assert!(ok && out.contains("\"admin\""), "{out}");
+
+    let (ok, token) = run_cli(
+        &s,
+        &[("COFFER_PASSWORD", PASSWORD)],
+        &[
+            "login",
+            "--email",
+            "ops@example.test",
+            "--account",
+            &account,
+            "--token-only",
+        ],
+        None,
+    )?;
+    assert!(ok && token.starts_with("cs_sess_"), "{token}");
+    let session = [("COFFER_API_KEY", token.trim())];
+    let (ok, out) = run_cli(&s, &session, &["group", "create", "cli-group"], None)?;
+    assert!(ok, "{out}");
+    let group: Value = serde_json::from_str(&out)?;
+    let group = group["id"].as_str().unwrap_or_default().to_owned();
+    s.keyring("cli-ring", &group, json!({})).await?;
+    let (ok, out) = run_cli(
+        &s,
+        &session,
+        &["app", "create", "cli-app", "--group", &group],
+        None,
+    )?;
+    assert!(ok, "{out}");
+    let app: Value = serde_json::from_str(&out)?;
+    let app = app["id"].as_str().unwrap_or_default().to_owned();
+    let (ok, out) = run_cli(
+        &s,
+        &session,
+        &["group", "add-app", &group, &app, "--operation", "encrypt"],
+        None,
+    )?;
+    assert!(
+        ok && out.contains("encrypt") && !out.contains("decrypt"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir()?;
+    let stem = dir.path().join("edge");
+    let stem = stem.to_str().unwrap_or_default();
+    let (ok, out) = run_cli(
+        &s,
+        &session,
+        &[
+            "app",
+            "certificate",
+            "generate",
+            &app,
+            "--cn",
+            "edge",
+            "--out",
+            stem,
+        ],
+        None,
+    )?;
+    assert!(ok && out.contains("\"pinned\""), "{out}");
+    let cert = format!("{stem}.pem");
+    let key = format!("{stem}.key");
+    let as_app = [
+        ("COFFER_CLIENT_CERT", cert.as_str()),
+        ("COFFER_CLIENT_KEY", key.as_str()),
+    ];
+    let (ok, out) = run_cli(&s, &as_app, &["keyring", "list"], None)?;
+    assert!(ok && out.contains("cli-ring"), "{out}");
+
+    // A certificate and a key that do not belong together are refused before any request.
+    let other = self_signed_client("other")?;
+    let other_pem = dir.path().join("other.pem");
+    std::fs::write(&other_pem, other.cert_pem)?;
+    let (ok, _) = run_cli(
+        &s,
+        &session,
+        &[
+            "app",
+            "certificate",
+            "add",
+            &app,
+            "--pem",
+            other_pem.to_str().unwrap_or_default(),
+            "--key",
+            &key,
+        ],
+        None,
+    )?;
+    assert!(!ok, "mismatched key and certificate");
+
+    let (ok, out) = run_cli(&s, &session, &["account", "list"], None)?;
+    assert!(ok && out.contains(&account), "{out}");
+    let (ok, _) = run_cli(&s, &session, &["session", "logout"], None)?;
+    assert!(ok);
+    let (ok, _) = run_cli(&s, &session, &["user", "list"], None)?;
+    assert!(!ok, "the session ended");
+    Ok(())
+}

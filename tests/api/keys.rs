@@ -1219,27 +1219,7 @@ fn coffer_cli(
     args: &[&str],
     stdin: Option<&[u8]>,
 ) -> anyhow::Result<(bool, String)> {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(args)
-        .env("COFFER_URL", &s.url)
-        .env("COFFER_CA_CERT", s.dir.path().join("tls/ca.pem"))
-        .env("COFFER_API_KEY", key)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let mut input = child.stdin.take().expect("piped stdin");
-    input.write_all(stdin.unwrap_or_default())?;
-    drop(input);
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        eprintln!("coffer {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
+    crate::support::run_cli(s, &[("COFFER_API_KEY", key)], args, stdin)
 }
 
 // The CLI runs as a child process that calls this process's server, and the test waits for

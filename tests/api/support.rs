@@ -407,3 +407,35 @@ impl TestCa {
         })
     }
 }
+
+/// Runs the `coffer` binary against the test server with `env` set; returns (success,
+/// stdout). stderr is shown when the command fails.
+pub fn run_cli(
+    s: &TestServer,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> anyhow::Result<(bool, String)> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(args)
+        .env("COFFER_URL", &s.url)
+        .env("COFFER_CA_CERT", s.ca_cert())
+        .env("COFFER_BOOTSTRAP", s.dir.path().join("no-bootstrap.json"))
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut input = child.stdin.take().expect("piped stdin");
+    input.write_all(stdin.unwrap_or_default())?;
+    drop(input);
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        eprintln!("coffer {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
