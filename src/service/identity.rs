@@ -59,6 +59,16 @@ fn decoy_hash() -> &'static str {
     })
 }
 
+/// Computes the decoy hash ahead of the first login, so that first unknown-email login
+/// costs what every other failed login costs.
+pub(super) async fn warm_up() -> Result<(), Error> {
+    tokio::task::spawn_blocking(|| {
+        decoy_hash();
+    })
+    .await
+    .map_err(|e| Error::Internal(Box::new(e)))
+}
+
 async fn hash_password(password: SecretString) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || hash_password_blocking(&password))
         .await

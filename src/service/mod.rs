@@ -270,6 +270,7 @@ impl Service {
     /// Creates the system keys the service needs if they are missing.
     pub async fn prepare(&self) -> Result<(), Error> {
         self.hsm.ensure_hmac_key(APIKEY_PEPPER_LABEL).await?;
+        identity::warm_up().await?;
         Ok(())
     }
 
