@@ -414,19 +414,16 @@ impl Operations {
     }
 }
 
-/// The group operation a flag exercises on an object, `None` for reads.
+/// The group operation a flag exercises on an object, `None` for reads. The crypto flags
+/// are told by their last segment first: this runs on every encrypt.
 pub fn operation_for(flag: &str) -> Option<Operation> {
-    match flag_class(flag) {
-        FlagClass::ObjectWrite => Some(Operation::ManageObjects),
-        FlagClass::Read | FlagClass::OwnCredentials | FlagClass::Management => {
-            match flag.rsplit('.').next() {
-                Some("encrypt") => Some(Operation::Encrypt),
-                Some("decrypt") => Some(Operation::Decrypt),
-                Some("sign") => Some(Operation::Sign),
-                Some("verify") => Some(Operation::Verify),
-                _ => None,
-            }
-        }
+    match flag.rsplit('.').next() {
+        Some("encrypt") => Some(Operation::Encrypt),
+        Some("decrypt") => Some(Operation::Decrypt),
+        Some("sign") => Some(Operation::Sign),
+        Some("verify") => Some(Operation::Verify),
+        Some("read") => None,
+        _ => (flag_class(flag) == FlagClass::ObjectWrite).then_some(Operation::ManageObjects),
     }
 }
 

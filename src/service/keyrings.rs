@@ -102,7 +102,7 @@ const MAX_CACHE_TTL_SECONDS: u32 = 86_400;
 const DEFAULT_CACHE_TTL_SECONDS: u32 = 300;
 const DATAKEY_BYTES: std::ops::RangeInclusive<u32> = 16..=64;
 
-fn master_label(group_id: &str, version: u32) -> String {
+pub(super) fn master_label(group_id: &str, version: u32) -> String {
     format!("mk/{group_id}/v{version}")
 }
 
@@ -846,6 +846,7 @@ impl Service {
                 .filter(visible)
                 .ok_or_else(|| Error::NotFound(format!("keyring {ring} in the trash")))?;
             Self::require_in_group(ctx.caller, &format!("keyring.{ring}.restore"), &row.group_id)?;
+            self.require_live_group(account, &row.group_id).await?;
             if self.store.keyring(account, ring).await?.is_some() {
                 return Err(Error::Conflict(format!(
                     "a live keyring is named {ring}; delete or rename it before restoring this one"

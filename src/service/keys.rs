@@ -814,6 +814,7 @@ impl Service {
                     .filter(|r| ctx.caller.sees_group(&r.group_id))
                     .ok_or_else(|| Error::NotFound(format!("key {name} in the trash")))?;
                 Self::require_in_group(ctx.caller, &format!("key.{name}.restore"), &row.group_id)?;
+                self.require_live_group(account, &row.group_id).await?;
                 if self.store.key(account, name).await?.is_some() {
                     return Err(Error::Conflict(format!(
                         "a live key is named {name}; delete it before restoring this one"

@@ -626,6 +626,7 @@ impl Service {
         self.rotate_due_keyrings().await?;
         self.purge_trash().await?;
         self.purge_trashed_keys().await?;
+        self.purge_deleted_groups().await?;
         let now = Instant::now();
         self.data_keys
             .write()

@@ -1,5 +1,6 @@
 //! Tenancy: bootstrap, groups and their members, apps and API keys.
 
+use super::keyrings::master_label;
 use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_id};
 use crate::auth::ApiKeyToken;
 use crate::authz::{Flags, PrincipalKind, is_valid_name};
@@ -53,10 +54,6 @@ fn check_key_name(name: &str) -> Result<(), Error> {
             "API key name must be 1-128 printable characters".into(),
         ))
     }
-}
-
-fn master_label(group_id: &str) -> String {
-    format!("mk/{group_id}/v1")
 }
 
 impl Service {
@@ -134,7 +131,7 @@ impl Service {
                     master_version: 1,
                     created_at: self.now(),
                 };
-                let label = master_label(&group.id);
+                let label = master_label(&group.id, 1);
                 self.hsm.create_master_key(&label).await?;
                 if let Err(e) = self.store.create_group(&group, &event).await {
                     self.destroy_quietly(&label).await;
@@ -270,6 +267,8 @@ impl Service {
                 Self::require(ctx.caller, "apikey.write")?;
                 check_key_name(&spec.name)?;
                 let kind = self.principal_kind(ctx.caller, &spec.principal).await?;
+                self.may_mint_key_for(ctx.caller, kind, &spec.principal)
+                    .await?;
                 let flags = Flags::parse(spec.flags, kind)
                     .map_err(|e| Error::InvalidInput(e.to_string()))?;
                 let key_id = new_id("ak");
@@ -298,6 +297,32 @@ impl Service {
             },
         )
         .await
+    }
+
+    /// A key acts with its principal's powers: only an owner may mint one for an owner
+    /// (else an admin could make themselves an owner's key).
+    async fn may_mint_key_for(
+        &self,
+        caller: &Caller,
+        kind: PrincipalKind,
+        principal: &str,
+    ) -> Result<(), Error> {
+        if kind == PrincipalKind::App
+            || principal == caller.principal_id
+            || caller.role == Some(crate::authz::Role::Owner)
+        {
+            return Ok(());
+        }
+        let target = self
+            .store
+            .membership_role(&caller.account_id, principal)
+            .await?;
+        if target.as_deref() == Some(crate::authz::Role::Owner.as_str()) {
+            return Err(Error::Forbidden(
+                "only an owner may create an API key for an owner".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn list_api_keys(&self, ctx: &Ctx<'_>) -> Result<Vec<ApiKeyRow>, Error> {
@@ -465,7 +490,7 @@ impl Service {
                 .retain(|_, state| state.row.group_id != id);
             if objects == 0 {
                 for version in 1..=group.master_version {
-                    self.destroy_quietly(&format!("mk/{id}/v{version}")).await;
+                    self.destroy_quietly(&master_label(id, version)).await;
                 }
             }
             self.forget_account_callers(&ctx.caller.account_id);
@@ -660,6 +685,36 @@ impl Service {
         let object = format!("app/{id}");
         self.audited(ctx, "app.credentials.read", Some(&object), None, result)
             .await
+    }
+
+    /// Refuses to bring an object back into a group that was deleted.
+    pub(super) async fn require_live_group(
+        &self,
+        account_id: &str,
+        group_id: &str,
+    ) -> Result<(), Error> {
+        if self.store.group(account_id, group_id).await?.is_none() {
+            return Err(Error::Conflict(format!(
+                "its group {group_id} was deleted; it cannot be restored"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Destroys the master keys of groups deleted longer ago than the trash retention (a
+    /// forced deletion keeps them meanwhile, with the trashed objects they wrap).
+    pub(super) async fn purge_deleted_groups(&self) -> Result<(), Error> {
+        let retention =
+            i64::try_from(self.settings.trash_retention.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = self.now().saturating_sub(retention);
+        for group in self.store.groups_to_purge(cutoff).await? {
+            for version in 1..=group.master_version {
+                self.destroy_quietly(&master_label(&group.id, version))
+                    .await;
+            }
+            self.store.mark_group_purged(&group.id).await?;
+        }
+        Ok(())
     }
 
     /// Forgets every cached caller of an account (group structure changed).

@@ -258,6 +258,11 @@ pub trait IdentityStore: Send + Sync {
     /// Deletes a group, moving its live objects to the trash first.
     async fn delete_group(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
     async fn group_members(&self, group_id: &str) -> Result<GroupMembers, StoreError>;
+    /// Groups deleted before `cutoff` whose master keys are not destroyed yet.
+    async fn groups_to_purge(&self, cutoff: i64)
+    -> Result<Vec<crate::store::GroupRow>, StoreError>;
+    /// Records that a deleted group's master keys are destroyed (`master_version` 0).
+    async fn mark_group_purged(&self, id: &str) -> Result<(), StoreError>;
     /// The groups a user belongs to in an account, with the group role.
     async fn user_groups(
         &self,

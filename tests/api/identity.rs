@@ -421,7 +421,7 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
 
 #[tokio::test]
 async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced() -> TestResult {
-    let s = TestServer::start().await?;
+    let (s, clock) = server_with_clock().await?;
     let group = s.group("busy").await?;
     s.keyring("busy-ring", &group, json!({})).await?;
     let renamed = s
@@ -464,8 +464,21 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
             .status,
         404
     );
+    let restore = s
+        .post("/v1/keyrings/busy-ring/restore", &s.owner_key, json!({}))
+        .await?;
+    assert_eq!(
+        restore.status, 409,
+        "no restoring into a deleted group: {}",
+        restore.body
+    );
     // The name is free again.
     s.group("renamed").await?;
+    // The master key stays while the trashed objects could matter, then goes.
+    assert!(token_labels(&s)?.contains(&format!("mk/{group}")));
+    clock.advance(Duration::from_secs(31 * 86_400));
+    s.service().maintain().await?;
+    assert!(!token_labels(&s)?.contains(&format!("mk/{group}")));
     Ok(())
 }
 
@@ -517,18 +530,7 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
         401
     );
     // The HSM keys are gone from the token.
-    let objects = std::process::Command::new("pkcs11-tool")
-        .args(["--module", &s.token.module.display().to_string()])
-        .args([
-            "--token-label",
-            &s.token.label,
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-        ])
-        .arg("--list-objects")
-        .output()?;
-    let listing = String::from_utf8_lossy(&objects.stdout);
+    let listing = token_labels(&s)?;
     assert!(!listing.contains(&format!("mk/{group}")), "{listing}");
     assert!(!listing.contains("kr/"), "{listing}");
     Ok(())
@@ -645,6 +647,24 @@ async fn bad_identity_input_is_a_clear_400_and_changes_nothing() -> TestResult {
         .await?;
     assert_eq!(creds.body["certificates"], json!([]));
     Ok(())
+}
+
+/// What `pkcs11-tool --list-objects` shows of the test token.
+fn token_labels(s: &TestServer) -> anyhow::Result<String> {
+    let objects = std::process::Command::new("pkcs11-tool")
+        .args(["--module", &s.token.module.display().to_string()])
+        .args([
+            "--token-label",
+            &s.token.label,
+            "--login",
+            "--pin",
+            &s.token.user_pin,
+        ])
+        .arg("--list-objects")
+        .output()
+        .map_err(|e| anyhow::anyhow!("pkcs11-tool (package opensc) is needed: {e}"))?;
+    anyhow::ensure!(objects.status.success(), "pkcs11-tool failed");
+    Ok(String::from_utf8_lossy(&objects.stdout).into_owned())
 }
 
 async fn status_with(s: &TestServer, cert: &ClientCert) -> anyhow::Result<u16> {

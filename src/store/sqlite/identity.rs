@@ -1,9 +1,9 @@
 //! [`IdentityStore`] on SQLite.
 
-use super::{SqliteStore, commit, insert_event, to_u32, unavailable};
+use super::{SqliteStore, commit, group_row, insert_event, to_u32, unavailable};
 use crate::audit::AuditEvent;
-use crate::store::StoreError;
 use crate::store::identity::*;
+use crate::store::{GroupRow, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
@@ -791,6 +791,30 @@ impl IdentityStore for SqliteStore {
             apps.push((r.get("app_id"), ops));
         }
         Ok(GroupMembers { users, apps })
+    }
+
+    async fn groups_to_purge(&self, cutoff: i64) -> Result<Vec<GroupRow>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM security_groups WHERE deleted_at IS NOT NULL AND deleted_at < ? AND master_version > 0",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .iter()
+        .map(group_row)
+        .collect()
+    }
+
+    async fn mark_group_purged(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE security_groups SET master_version = 0 WHERE id = ? AND deleted_at IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn user_groups(
