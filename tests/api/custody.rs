@@ -71,6 +71,25 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn the_database_files_never_hold_a_data_key_plaintext_or_api_key() -> TestResult {
     let mut s = TestServer::start().await?;
     let key = s.ready_keyring("scan", "envelope").await?;
+    let password = "PASSWORD-MARKER-81d0 never in sql";
+    let user = s.user("scan@example.test", "admin", password).await?;
+    let account = s.account_id().await?;
+    let session = s
+        .login("scan@example.test", password, &account)
+        .await?
+        .str("session_token");
+    let reset = s
+        .post(
+            &format!("/v1/users/{user}/password-reset"),
+            &s.owner_key,
+            json!({}),
+        )
+        .await?
+        .str("reset_token");
+    anyhow::ensure!(
+        session.starts_with("cs_") && reset.starts_with("cr_"),
+        "tokens issued"
+    );
     let marker = b"PLAINTEXT-MARKER-4f1c9a2e-never-in-sql";
     assert_eq!(
         s.post(
@@ -100,6 +119,25 @@ async fn the_database_files_never_hold_a_data_key_plaintext_or_api_key() -> Test
             ("data key in base64", b64(&data_key).into_bytes()),
             ("API key secret", api_secret.clone().into_bytes()),
             ("owner API key", s.owner_key.clone().into_bytes()),
+            ("password", password.as_bytes().to_vec()),
+            (
+                "session token secret",
+                session
+                    .rsplit('_')
+                    .next()
+                    .unwrap_or_default()
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            (
+                "reset token secret",
+                reset
+                    .rsplit('_')
+                    .next()
+                    .unwrap_or_default()
+                    .as_bytes()
+                    .to_vec(),
+            ),
         ] {
             assert!(
                 !contains(&bytes, &needle),
