@@ -801,6 +801,8 @@ pub struct PatchApp {
 pub struct BindCertificate {
     /// A pinned certificate, PEM.
     pub certificate: Option<String>,
+    /// Or the pinned certificate's SHA-256 fingerprint.
+    pub fingerprint: Option<String>,
     /// Or a trusted CA id with a subject and/or SAN rule.
     pub ca: Option<String>,
     pub subject: Option<String>,

@@ -438,20 +438,22 @@ pub async fn bind_certificate(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<dto::BindCertificate>,
 ) -> Reply<Response> {
-    let binding = match (body.certificate, body.ca) {
-        (Some(pem), None) if body.subject.is_none() && body.san.is_none() => {
-            CertificateBinding::Pinned {
-                certificate: pem.into_bytes(),
-            }
+    let rule = body.subject.is_some() || body.san.is_some();
+    let binding = match (body.certificate, body.fingerprint, body.ca) {
+        (Some(pem), None, None) if !rule => CertificateBinding::Pinned {
+            certificate: pem.into_bytes(),
+        },
+        (None, Some(fingerprint), None) if !rule => {
+            CertificateBinding::PinnedFingerprint { fingerprint }
         }
-        (None, Some(ca)) => CertificateBinding::Issued {
+        (None, None, Some(ca)) => CertificateBinding::Issued {
             ca,
             subject: body.subject,
             san: body.san,
         },
         _ => {
             return Err(auth.fail(Error::InvalidInput(
-                "give either \"certificate\" (pinned) or \"ca\" with \"subject\" and/or \"san\""
+                "give either \"certificate\" or \"fingerprint\" (pinned), or \"ca\" with \"subject\" and/or \"san\""
                     .into(),
             )));
         }

@@ -883,7 +883,7 @@ fn identity_schemas() -> Value {
         "GroupApp": object(json!({"id": string(), "operations": strings}), &["id", "operations"]),
         "GroupMembers": object(json!({"users": list("GroupUser"), "apps": list("GroupApp")}), &["users", "apps"]),
         "PatchApp": object(json!({"name": string(), "enabled": {"type": "boolean"}}), &[]),
-        "BindCertificate": object(json!({"certificate": string(), "ca": string(), "subject": string(), "san": string()}), &[]),
+        "BindCertificate": object(json!({"certificate": string(), "fingerprint": string(), "ca": string(), "subject": string(), "san": string()}), &[]),
         "AppCertificate": object(json!({"id": string(), "kind": {"enum": ["pinned", "ca"]}, "fingerprint": nullable("string"), "ca": nullable("string"),
             "subject": nullable("string"), "san": nullable("string"), "not_after": nullable("string"), "created_at": string()}), &["id", "kind", "created_at"]),
         "AppCredentials": object(json!({"api_keys": list("ApiKey"), "certificates": list("AppCertificate")}), &["api_keys", "certificates"]),

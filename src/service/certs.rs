@@ -11,6 +11,8 @@ use crate::store::{AppCertificateRow, RevocationRow, TrustedCaRow};
 pub enum CertificateBinding {
     /// Exactly this certificate (PEM or DER).
     Pinned { certificate: Vec<u8> },
+    /// Exactly the certificate with this SHA-256 fingerprint (hex, colons allowed).
+    PinnedFingerprint { fingerprint: String },
     /// Any certificate issued under a trusted CA whose subject and/or SAN match.
     Issued {
         ca: String,
@@ -152,6 +154,10 @@ impl Service {
                         row.fingerprint = Some(cert.fingerprint);
                         row.subject = Some(cert.subject);
                         row.not_after = Some(cert.not_after);
+                    }
+                    CertificateBinding::PinnedFingerprint { fingerprint } => {
+                        row.kind = "pinned".into();
+                        row.fingerprint = Some(check_fingerprint(&fingerprint)?);
                     }
                     CertificateBinding::Issued { ca, subject, san } => {
                         if subject.is_none() && san.is_none() {

@@ -712,12 +712,29 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     let fingerprint = bound.str("fingerprint");
 
     let new = self_signed_client("edge-new")?;
-    s.post(
-        &format!("/v1/apps/{app}/certificates"),
-        &s.owner_key,
-        json!({"certificate": new.cert_pem}),
-    )
-    .await?;
+    // The new one is pinned by its fingerprint alone, colon-separated as openssl prints it.
+    let new_fingerprint = coffer::crypto::x509::parse_certificates(new.cert_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!(e))?[0]
+        .fingerprint
+        .clone();
+    let colons: Vec<String> = new_fingerprint
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
+        .collect();
+    let pinned = s
+        .post(
+            &format!("/v1/apps/{app}/certificates"),
+            &s.owner_key,
+            json!({"fingerprint": colons.join(":")}),
+        )
+        .await?;
+    assert_eq!(
+        pinned.str("fingerprint"),
+        new_fingerprint,
+        "{}",
+        pinned.body
+    );
     let unbind = s
         .call(
             Method::DELETE,
