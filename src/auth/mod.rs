@@ -5,6 +5,8 @@
 //! shown once, at creation. Session tokens (`cs_sess_…`) and password-reset tokens
 //! (`cr_rst_…`) have the same shape.
 
+pub mod signed;
+
 use secrecy::{ExposeSecret, SecretString};
 
 /// A token `<outer>_<id>_<secret>` where the id is `<id-prefix>_` + 24 lowercase hex and
