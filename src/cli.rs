@@ -630,7 +630,10 @@ impl Client {
             .api_key
             .clone()
             .or_else(|| from_file.as_ref().map(|f| f.api_key.clone()));
-        let api_key = api_key.filter(|_| args.client_cert.is_none() || args.api_key.is_some());
+        // An explicit key wins over a client certificate; the bootstrap file's key does not.
+        let api_key = api_key
+            .filter(|key| !key.is_empty())
+            .filter(|_| args.client_cert.is_none() || args.api_key.is_some());
         let ca = args
             .ca_cert
             .clone()

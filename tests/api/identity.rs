@@ -975,7 +975,9 @@ async fn the_cli_logs_in_manages_people_and_groups_and_authenticates_with_a_cert
     assert!(ok && out.contains("\"pinned\""), "{out}");
     let cert = format!("{stem}.pem");
     let key = format!("{stem}.key");
+    // An empty COFFER_API_KEY counts as none: the certificate authenticates.
     let as_app = [
+        ("COFFER_API_KEY", ""),
         ("COFFER_CLIENT_CERT", cert.as_str()),
         ("COFFER_CLIENT_KEY", key.as_str()),
     ];
