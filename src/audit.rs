@@ -31,6 +31,9 @@ pub struct AuditEvent {
     /// The credential that authenticated the request (API key id, session id, or
     /// `sha256:<fingerprint>` of a client certificate).
     pub credential: Option<String>,
+    /// Why the request was refused, when `outcome` alone does not say (which check of a
+    /// signed request failed).
+    pub detail: Option<String>,
     /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
     pub encrypt_usage: Option<(String, u32)>,
     /// Not stored as a column: the API key whose `last_used_at` this event refreshes.
@@ -71,7 +74,34 @@ impl Default for AuditSettings {
     }
 }
 
-type Pending = (AuditEvent, oneshot::Sender<bool>);
+/// A claim on a signed request's nonce: it succeeds only if no request of the machine used
+/// the nonce before. Claims share the committer's transactions with the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonceClaim {
+    pub machine_id: String,
+    pub nonce: String,
+    /// Unix microseconds after which the nonce's timestamp is out of the window anyway, so
+    /// the claim can be forgotten.
+    pub expires_at: i64,
+}
+
+/// What the committer writes: an event, or a nonce claim (answered fresh or replayed).
+// Events are most items; boxing them would add an allocation per request on the hot path.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Event(AuditEvent),
+    Nonce(NonceClaim),
+}
+
+/// The committer's answer to one item: not written, written, or (claims) already used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Failed,
+    Done,
+    AlreadyClaimed,
+}
+
+type Pending = (Item, oneshot::Sender<Written>);
 
 /// The committer's thread; it ends after every [`AuditSink`] is dropped and the queue drained.
 pub struct AuditCommitter(std::thread::JoinHandle<()>);
@@ -153,15 +183,27 @@ impl AuditSink {
 
     /// Records `event` and returns once it is durable.
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        self.submit(Item::Event(event)).await.map(|_| ())
+    }
+
+    /// Claims a nonce durably: `Ok(true)` if it was fresh, `Ok(false)` if a request already
+    /// used it (on this node or any other sharing the database).
+    pub async fn claim_nonce(&self, claim: NonceClaim) -> Result<bool, AuditError> {
+        self.submit(Item::Nonce(claim))
+            .await
+            .map(|written| written == Written::Done)
+    }
+
+    async fn submit(&self, item: Item) -> Result<Written, AuditError> {
         let (done, confirmed) = oneshot::channel();
         let wait = async {
             self.queue
-                .send((event, done))
+                .send((item, done))
                 .await
                 .map_err(|_| AuditError::Closed)?;
             match confirmed.await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(AuditError::WriteFailed),
+                Ok(Written::Failed) => Err(AuditError::WriteFailed),
+                Ok(written) => Ok(written),
                 Err(_) => Err(AuditError::Closed),
             }
         };
@@ -179,32 +221,44 @@ fn commit_loop(
     max_batch: usize,
     stats: Arc<AuditStats>,
 ) {
-    let mut events: Vec<AuditEvent> = Vec::with_capacity(max_batch);
-    let mut waiters: Vec<oneshot::Sender<bool>> = Vec::with_capacity(max_batch);
-    while let Some((event, done)) = receiver.blocking_recv() {
-        events.push(event);
-        waiters.push(done);
-        while events.len() < max_batch {
+    let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
             match receiver.try_recv() {
-                Ok((event, done)) => {
-                    events.push(event);
-                    waiters.push(done);
-                }
+                Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
+        let mut events = Vec::new();
+        let mut claims = Vec::new();
+        for (item, _) in &batch {
+            match item {
+                Item::Event(event) => events.push(event.clone()),
+                Item::Nonce(claim) => claims.push(claim.clone()),
+            }
+        }
         let started = std::time::Instant::now();
-        let ok = match writer.append(&events) {
-            Ok(()) => true,
+        let fresh = match writer.append(&events, &claims) {
+            Ok(fresh) => Some(fresh),
             Err(e) => {
                 tracing::error!(error = %e, events = events.len(), "audit batch could not be written");
-                false
+                None
             }
         };
-        stats.record(events.len(), started.elapsed(), ok);
-        events.clear();
-        for done in waiters.drain(..) {
-            let _ = done.send(ok);
+        stats.record(events.len(), started.elapsed(), fresh.is_some());
+        let mut fresh = fresh.map(Vec::into_iter);
+        for (item, done) in batch.drain(..) {
+            let written = match (&item, fresh.as_mut()) {
+                (_, None) => Written::Failed,
+                (Item::Event(_), Some(_)) => Written::Done,
+                (Item::Nonce(_), Some(answers)) => match answers.next() {
+                    Some(true) => Written::Done,
+                    Some(false) => Written::AlreadyClaimed,
+                    None => Written::Failed,
+                },
+            };
+            let _ = done.send(written);
         }
     }
 }

@@ -87,6 +87,8 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("session.read", Audience::UsersOnly),
     ("session.write", Audience::UsersOnly),
     ("password.write", Audience::UsersOnly),
+    ("machine.read", Audience::UsersOnly),
+    ("machine.write", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -319,10 +321,11 @@ pub fn role_allows(role: Role, flag: &str) -> bool {
     let class = flag_class(flag);
     match role {
         Role::Owner => true,
-        Role::Admin => !matches!(flag, "account.write" | "account.delete"),
+        // Machines are credentials of the whole account: only owners enroll and manage them.
+        Role::Admin => !matches!(flag, "account.write" | "account.delete" | "machine.write"),
         Role::Member => match class {
             FlagClass::OwnCredentials | FlagClass::ObjectWrite => true,
-            FlagClass::Read => !matches!(flag, "activity.read" | "apikey.read"),
+            FlagClass::Read => !matches!(flag, "activity.read" | "apikey.read" | "machine.read"),
             FlagClass::Management => flag == "account.create",
         },
         Role::Auditor => matches!(class, FlagClass::OwnCredentials | FlagClass::Read),

@@ -3,6 +3,7 @@
 
 mod identity;
 mod keys;
+mod machines;
 
 use crate::app::{self, AppConfig, TlsFiles};
 use crate::dev::{BootstrapFile, DevLayout, write_private};
@@ -90,6 +91,13 @@ pub enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: identity::GroupCommand,
+    },
+    /// Machines: apps that sign every request with an Ed25519 key kept on the machine.
+    Machine {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: machines::MachineCommand,
     },
     /// Apps (non-human clients) and their client certificates.
     App {
@@ -235,6 +243,10 @@ pub struct ClientArgs {
     /// The private key (PEM) of --client-cert.
     #[arg(long, env = "COFFER_CLIENT_KEY", global = true)]
     pub client_key: Option<PathBuf>,
+    /// A machine identity directory (`~/.coffer/accounts/<account-id>`, written by `coffer
+    /// machine bootstrap` or `install`): every request is signed with its Ed25519 key.
+    #[arg(long, env = "COFFER_MACHINE_IDENTITY", global = true)]
+    pub machine_identity: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -588,6 +600,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key { client, command } => keys::key(&Client::new(&client)?, command).await,
         Command::Objects { client, filter } => keys::objects(&Client::new(&client)?, filter).await,
         Command::Activity { client, filter } => activity(&Client::new(&client)?, filter).await,
+        Command::Machine { client, command } => machines::machine(&client, command).await,
     }
 }
 
@@ -595,23 +608,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 struct Client {
     http: reqwest::Client,
     url: String,
-    /// A bearer token (API key or session token); `None` when a client certificate (or
-    /// nothing, for login) authenticates.
+    /// A bearer token (API key or session token); `None` when a machine key, a client
+    /// certificate (or nothing, for login) authenticates.
     api_key: Option<SecretString>,
+    /// A machine identity that signs every request.
+    signer: Option<machines::Signer>,
 }
 
 impl Client {
     /// A client that needs a credential: a bearer token or a client certificate.
     fn new(args: &ClientArgs) -> anyhow::Result<Self> {
         let client = Self::anonymous(args)?;
-        if client.api_key.is_none() && args.client_cert.is_none() {
-            bail!("set COFFER_API_KEY to an API key or session token, or give --client-cert");
+        if client.api_key.is_none() && client.signer.is_none() && args.client_cert.is_none() {
+            bail!(
+                "set COFFER_API_KEY to an API key or session token, or COFFER_MACHINE_IDENTITY to a machine identity, or give --client-cert"
+            );
         }
         Ok(client)
     }
 
     /// A client for routes without a credential (login, password reset); uses one if set.
     fn anonymous(args: &ClientArgs) -> anyhow::Result<Self> {
+        let identity = args
+            .machine_identity
+            .as_deref()
+            .map(machines::Identity::load)
+            .transpose()?;
         let from_file: Option<BootstrapFile> =
             if args.url.is_none() || args.api_key.is_none() || args.ca_cert.is_none() {
                 std::fs::read(&args.bootstrap)
@@ -623,6 +645,7 @@ impl Client {
         let url = args
             .url
             .clone()
+            .or_else(|| identity.as_ref().and_then(|i| i.url.clone()))
             .or_else(|| from_file.as_ref().map(|f| f.url.clone()));
         let url = url
             .context("set COFFER_URL (or --url), or run from the directory holding coffer-data/")?;
@@ -630,13 +653,16 @@ impl Client {
             .api_key
             .clone()
             .or_else(|| from_file.as_ref().map(|f| f.api_key.clone()));
-        // An explicit key wins over a client certificate; the bootstrap file's key does not.
+        // An explicit key wins over a machine identity or a client certificate; the
+        // bootstrap file's key does not.
+        let explicit_key = args.api_key.as_ref().is_some_and(|k| !k.is_empty());
         let api_key = api_key
             .filter(|key| !key.is_empty())
-            .filter(|_| args.client_cert.is_none() || args.api_key.is_some());
+            .filter(|_| explicit_key || (args.client_cert.is_none() && identity.is_none()));
         let ca = args
             .ca_cert
             .clone()
+            .or_else(|| identity.as_ref().and_then(|i| i.ca_cert.clone()))
             .or_else(|| from_file.as_ref().map(|f| PathBuf::from(&f.ca_cert)));
         app::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
@@ -663,6 +689,10 @@ impl Client {
         Ok(Self {
             http: builder.build()?,
             url: url.trim_end_matches('/').to_owned(),
+            signer: identity
+                .filter(|_| !explicit_key)
+                .map(machines::Identity::into_signer)
+                .transpose()?,
             api_key: api_key.map(SecretString::from),
         })
     }
@@ -674,12 +704,22 @@ impl Client {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         use secrecy::ExposeSecret;
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.url));
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose_secret());
         }
+        let body = body.map(|b| serde_json::to_vec(&b)).transpose()?;
+        if let Some(signer) = &self.signer {
+            for (name, value) in signer.headers(method.as_str(), path, body.as_deref()) {
+                request = request.header(name, value);
+            }
+        }
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
         }
         let response = request
             .send()

@@ -5,6 +5,7 @@
 //! shown once, at creation. Session tokens (`cs_sess_…`) and password-reset tokens
 //! (`cr_rst_…`) have the same shape.
 
+pub mod guardrails;
 pub mod signed;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -104,6 +105,14 @@ bearer_token!(
     ResetToken,
     "cr",
     "rst"
+);
+
+bearer_token!(
+    /// A machine enrollment token (bootstrap, enrollment, temporary) or a bundle download
+    /// token, `cm_<mtk_…>_<secret>`.
+    MachineToken,
+    "cm",
+    "mtk"
 );
 
 #[cfg(test)]

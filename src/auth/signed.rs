@@ -113,7 +113,20 @@ pub fn canonical_message(
     nonce: &str,
     body: &[u8],
 ) -> String {
-    let body_hash = hex::encode(sha2::Sha256::digest(body));
+    let body_sha256: [u8; 32] = sha2::Sha256::digest(body).into();
+    canonical_message_for(method, path_and_query, timestamp, nonce, &body_sha256)
+}
+
+/// [`canonical_message`] when the body's SHA-256 is already known (the server hashes the
+/// body as it buffers it).
+pub fn canonical_message_for(
+    method: &str,
+    path_and_query: &str,
+    timestamp: i64,
+    nonce: &str,
+    body_sha256: &[u8; 32],
+) -> String {
+    let body_hash = hex::encode(body_sha256);
     format!("{method}:{path_and_query}:{timestamp}:{nonce}:{body_hash}")
 }
 

@@ -236,6 +236,28 @@ pub fn key_check_value(key: &DataKey) -> String {
     kcv_from_output(&seal(key, KCV_NONCE, &[], &KCV_PLAINTEXT))
 }
 
+/// The key that seals a provisioned machine's bundle: derived from the download token's
+/// text, so the server cannot open a stored bundle without the link it handed out.
+pub fn bundle_key(token_text: &[u8]) -> DataKey {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"coffer machine bundle v1\0");
+    context.update(token_text);
+    DataKey::from_slice(context.finish().as_ref()).expect("SHA-256 is 32 bytes")
+}
+
+/// A fresh Ed25519 key pair for a provisioned machine: the private key as PKCS#8 PEM (to
+/// hand over once) and the raw 32-byte public key (to keep).
+pub fn generate_ed25519() -> (Zeroizing<String>, [u8; 32]) {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let seed = random_bytes(32);
+    let seed: &[u8; 32] = seed[..].try_into().expect("32 bytes");
+    let key = ed25519_dalek::SigningKey::from_bytes(seed);
+    let pem = key
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .expect("an Ed25519 key always encodes");
+    (pem, key.verifying_key().to_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ mod dto;
 mod handlers;
 mod identity;
 mod keys;
+mod machines;
 pub mod openapi;
 pub mod tls;
 
@@ -168,11 +169,35 @@ pub fn router(state: AppState) -> Router {
             "/v1/keys/{name}/certificates/{id}",
             delete(keys::delete_certificate),
         )
+        .route(
+            "/v1/machine-tokens",
+            post(machines::create_token).get(machines::list_tokens),
+        )
+        .route("/v1/machine-tokens/{id}", delete(machines::disable_token))
+        .route(
+            "/v1/machines",
+            post(machines::provision).get(machines::list),
+        )
+        .route("/v1/machines/register", post(machines::register))
+        .route("/v1/machines/bundle", post(machines::download_bundle))
+        .route(
+            "/v1/machines/{id}",
+            get(machines::get).delete(machines::delete),
+        )
+        .route("/v1/machines/{id}/approve", post(machines::approve))
+        .route("/v1/machines/{id}/disable", post(machines::disable))
+        .route("/v1/machines/{id}/enable", post(machines::enable))
+        .route("/v1/machines/{id}/extend", post(machines::extend))
+        .route(
+            "/v1/machines/{id}/revert-extension",
+            post(machines::revert_extension),
+        )
         .route("/v1/objects", get(keys::objects))
         .route("/v1/activity", get(activity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(hash_signed_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_frame,
@@ -258,6 +283,57 @@ async fn request_frame(
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// The SHA-256 of a signed request's body, as received.
+#[derive(Clone, Copy)]
+struct BodyDigest([u8; 32]);
+
+/// A signed request's signature covers its body: buffer it (within the body limit), hash
+/// it, and hand the same bytes on to the handler.
+async fn hash_signed_body(request: Request, next: Next) -> Response {
+    if !crate::auth::signed::is_signed(request.headers()) {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let request_id = parts
+                .extensions
+                .get::<RequestMeta>()
+                .map(|m| m.request_id.clone())
+                .unwrap_or_default();
+            return error_response(&Error::PayloadTooLarge, &request_id);
+        }
+    };
+    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+    parts.extensions.insert(BodyDigest(digest));
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// What the service needs to check a signed request.
+fn signed_request(parts: &Parts) -> crate::service::SignedRequest {
+    use crate::auth::signed;
+    let empty_body: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(b"").into();
+    crate::service::SignedRequest {
+        headers: signed::SignedHeaders::parse(&parts.headers),
+        claimed_machine_id: parts
+            .headers
+            .get(signed::MACHINE_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        method: parts.method.as_str().to_owned(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+        body_sha256: parts
+            .extensions
+            .get::<BodyDigest>()
+            .map_or(empty_body, |d| d.0),
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -370,8 +446,15 @@ impl FromRequestParts<AppState> for Authed {
             .get::<tls::PeerCertificates>()
             .map(|c| Arc::clone(&c.0))
             .filter(|chain| !chain.is_empty());
-        // The first credential present decides: a bearer token, else a client certificate.
+        // The first credential present decides: a bearer token, else a signed request,
+        // else a client certificate.
+        let signed = crate::auth::signed::is_signed(&parts.headers);
         let caller = match (parts.headers.get(header::AUTHORIZATION), peer_chain) {
+            (None, _) if signed => state
+                .service
+                .authenticate_signed(&meta, signed_request(parts))
+                .await
+                .map_err(reject)?,
             (Some(header), _) => {
                 let token = header
                     .to_str()

@@ -749,6 +749,132 @@ pub const ROUTES: &[Route] = &[
         Some("RevocationList"),
         200,
     ),
+    route(
+        "post",
+        "/v1/machine-tokens",
+        Some("machine.write"),
+        "Issue a bootstrap, enrollment or temporary machine token (shown once)",
+        Some("CreateMachineToken"),
+        Some("MachineTokenIssued"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/machine-tokens",
+        Some("machine.read"),
+        "List the account's machine tokens",
+        None,
+        Some("MachineTokenList"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/machine-tokens/{id}",
+        Some("machine.write"),
+        "Disable a machine token",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/machines",
+        Some("machine.write"),
+        "Provision an approved machine; its key pair leaves only in a single-use bundle",
+        Some("ProvisionMachine"),
+        Some("ProvisionedMachine"),
+        201,
+    ),
+    route(
+        "get",
+        "/v1/machines",
+        Some("machine.read"),
+        "List machines",
+        None,
+        Some("MachineList"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/machines/register",
+        None,
+        "Register a machine's public key with a machine token (no other credential)",
+        Some("RegisterMachine"),
+        Some("Machine"),
+        201,
+    ),
+    route(
+        "post",
+        "/v1/machines/bundle",
+        None,
+        "Download a provisioned machine's bundle, once (the bundle token is the credential)",
+        Some("BundleDownload"),
+        Some("MachineBundle"),
+        200,
+    ),
+    route(
+        "get",
+        "/v1/machines/{id}",
+        Some("machine.read"),
+        "A machine",
+        None,
+        Some("Machine"),
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/machines/{id}",
+        Some("machine.write"),
+        "Delete a machine and its app",
+        None,
+        None,
+        204,
+    ),
+    route(
+        "post",
+        "/v1/machines/{id}/approve",
+        Some("machine.write"),
+        "Approve a pending machine",
+        None,
+        Some("Machine"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/machines/{id}/disable",
+        Some("machine.write"),
+        "Disable a machine (effective on its next request)",
+        None,
+        Some("Machine"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/machines/{id}/enable",
+        Some("machine.write"),
+        "Enable a machine",
+        None,
+        Some("Machine"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/machines/{id}/extend",
+        Some("machine.write"),
+        "Extend a machine's expiry (at most twelve months from now)",
+        Some("ExtendMachine"),
+        Some("Machine"),
+        200,
+    ),
+    route(
+        "post",
+        "/v1/machines/{id}/revert-extension",
+        Some("machine.write"),
+        "Revert a machine's last extension",
+        None,
+        Some("Machine"),
+        200,
+    ),
 ];
 
 fn string() -> Value {
@@ -810,7 +936,7 @@ fn schemas() -> Value {
         "HashInfo": object(json!({"keyring": string(), "version": {"type": "integer"}, "created_at": string(), "state": string()}), &["keyring", "version", "created_at", "state"]),
         "Event": object(json!({"seq": {"type": "integer"}, "id": string(), "time": string(), "account": nullable("string"), "principal": nullable("string"),
             "auth_method": string(), "action": string(), "object": nullable("string"), "outcome": string(), "status": {"type": "integer"},
-            "source_ip": nullable("string"), "request_id": string(), "credential": nullable("string")}), &["seq", "id", "time", "action", "outcome", "status", "request_id"]),
+            "source_ip": nullable("string"), "request_id": string(), "credential": nullable("string"), "detail": string()}), &["seq", "id", "time", "action", "outcome", "status", "request_id"]),
         "Activity": object(json!({"events": list("Event"), "next": nullable("integer")}), &["events"]),
 
     })
@@ -893,6 +1019,28 @@ fn identity_schemas() -> Value {
         "Revoke": object(json!({"certificate": string(), "fingerprint": string(), "reason": string()}), &[]),
         "Revocation": object(json!({"fingerprint": string(), "reason": nullable("string"), "revoked_at": string()}), &["fingerprint", "revoked_at"]),
         "RevocationList": list("Revocation"),
+        "Guardrails": object(json!({"allowed_sources": strings, "time_window": object(json!({"time_zone": string(), "weekdays": strings, "start": string(), "end": string()}), &["time_zone", "weekdays", "start", "end"])}), &[]),
+        "CreateMachineToken": object(json!({"kind": {"enum": ["bootstrap", "enrollment", "temporary"]}, "name": string(), "flags": {"type": "object", "additionalProperties": {"type": "boolean"}},
+            "groups": {"type": "object", "additionalProperties": strings}, "lifetime_seconds": {"type": "integer"}, "max_uses": {"type": "integer", "maximum": 10000},
+            "machine_lifetime_seconds": {"type": "integer"}, "guardrails": {"$ref": "#/components/schemas/Guardrails"}}), &["kind", "name", "flags"]),
+        "MachineToken": object(json!({"id": string(), "kind": string(), "name": string(), "created_at": string(), "expires_at": string(), "max_uses": {"type": "integer"}, "uses": {"type": "integer"},
+            "flags": {"type": "object"}, "groups": {"type": "object"}, "machine_lifetime_seconds": {"type": "integer"}, "guardrails": {"$ref": "#/components/schemas/Guardrails"}, "disabled": {"type": "boolean"}}),
+            &["id", "kind", "name", "created_at", "expires_at", "max_uses", "uses", "flags", "groups", "disabled"]),
+        "MachineTokenIssued": {"allOf": [{"$ref": "#/components/schemas/MachineToken"}, object(json!({"token": string()}), &["token"])]},
+        "MachineTokenList": list("MachineToken"),
+        "RegisterMachine": object(json!({"token": secret, "public_key": string(), "name": string()}), &["token", "public_key"]),
+        "ProvisionMachine": object(json!({"name": string(), "flags": {"type": "object", "additionalProperties": {"type": "boolean"}}, "groups": {"type": "object", "additionalProperties": strings}, "expires_at": string()}), &["name", "flags"]),
+        "BundleDownload": object(json!({"token": secret}), &["token"]),
+        "ExtendMachine": object(json!({"expires_at": string()}), &["expires_at"]),
+        "Machine": object(json!({"id": string(), "account_id": string(), "name": string(), "origin": {"enum": ["bootstrap", "provisioned", "enrollment", "temporary"]},
+            "status": {"enum": ["pending", "approved"]}, "enabled": {"type": "boolean"}, "public_key": string(), "flags": {"type": "object"}, "created_at": string(),
+            "approved_at": nullable("string"), "expires_at": nullable("string"), "previous_expires_at": nullable("string"), "lifetime_seconds": {"type": "integer"},
+            "guardrails": {"$ref": "#/components/schemas/Guardrails"}, "token_id": nullable("string")}),
+            &["id", "account_id", "name", "origin", "status", "enabled", "public_key", "flags", "created_at"]),
+        "MachineList": list("Machine"),
+        "ProvisionedMachine": object(json!({"machine": {"$ref": "#/components/schemas/Machine"}, "bundle_token": string(), "bundle_path": string(), "bundle_expires_at": string()}),
+            &["machine", "bundle_token", "bundle_path", "bundle_expires_at"]),
+        "MachineBundle": object(json!({"machine_id": string(), "account_id": string(), "private_key_pem": string()}), &["machine_id", "account_id", "private_key_pem"]),
     })
 }
 
@@ -909,7 +1057,7 @@ fn operation(route: &Route) -> Value {
     });
     if let Some(flag) = route.flag {
         op["x-coffer-flag"] = json!(flag);
-        op["security"] = json!([{"apiKey": []}, {"clientCertificate": []}]);
+        op["security"] = json!([{"apiKey": []}, {"signedRequest": []}, {"clientCertificate": []}]);
     }
     if let Some(schema) = route.request {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
@@ -948,13 +1096,15 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Coffer", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "HSM-backed key management. Every route with an x-coffer-flag needs a credential: `Authorization: Bearer` with an API key (`ck_...`) or a session token (`cs_...`), or a TLS client certificate bound to an app."},
+                 "description": "HSM-backed key management. Every route with an x-coffer-flag needs a credential: `Authorization: Bearer` with an API key (`ck_...`) or a session token (`cs_...`), an Ed25519-signed request of a machine (X-Machine-Id, X-Timestamp, X-Nonce, X-Signature), or a TLS client certificate bound to an app."},
         "paths": paths,
         "components": {
             "schemas": all_schemas(),
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer"},
-                "clientCertificate": {"type": "mutualTLS"}
+                "clientCertificate": {"type": "mutualTLS"},
+                "signedRequest": {"type": "apiKey", "in": "header", "name": "X-Signature",
+                    "description": "Ed25519 signature (base64) of METHOD:PATH:TIMESTAMP:NONCE:BODY_SHA256_HEX, with X-Machine-Id, X-Timestamp and X-Nonce"}
             }
         }
     })

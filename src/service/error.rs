@@ -26,6 +26,9 @@ pub enum Error {
     UsageNotAllowed(String),
     #[error("this ciphertext's key version is retired (below min_decryption_version)")]
     VersionRetired,
+    /// A temporary machine's guardrail (source allowlist, time window) refused the request.
+    #[error("{0}")]
+    MachineBlocked(String),
     #[error("too many failed attempts from this address; retry after {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     #[error("request body is larger than the limit")]
@@ -45,6 +48,7 @@ impl Error {
             Error::InvalidInput(_) => (400, "invalid_input"),
             Error::Unauthenticated => (401, "unauthenticated"),
             Error::Forbidden(_) => (403, "forbidden"),
+            Error::MachineBlocked(_) => (403, "temp_machine_blocked"),
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
             Error::KeyDisabled => (409, "key_disabled"),

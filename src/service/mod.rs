@@ -8,6 +8,7 @@ mod error;
 mod identity;
 mod keyrings;
 mod keys;
+mod machines;
 mod tenancy;
 
 pub use certs::{CertificateBinding, RevocationTarget};
@@ -21,6 +22,10 @@ pub use keys::{
     DecryptOutput as KeyDecryptOutput, KeyPatch, KeySpec, KeyVersionView, KeyView, OBJECT_KINDS,
     ObjectFilter, PublicKeyImport, PublicKeyOutput, SignInput, SignOutput, VerifyInput,
     VerifyOutput, certificate_pem,
+};
+pub use machines::{
+    CreatedMachineToken, MachineBundle, MachineTokenKind, MachineTokenSpec, ProvisionSpec,
+    Provisioned, SignedRequest,
 };
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
@@ -50,6 +55,8 @@ pub enum AuthMethod {
     Session,
     /// A TLS client certificate bound to an app.
     ClientCertificate,
+    /// An Ed25519-signed request of a machine.
+    SignedRequest,
     /// Coffer itself (scheduled rotation, bootstrap).
     System,
 }
@@ -61,6 +68,7 @@ impl AuthMethod {
             AuthMethod::ApiKey => "api_key",
             AuthMethod::Session => "session",
             AuthMethod::ClientCertificate => "client_certificate",
+            AuthMethod::SignedRequest => "signed_request",
             AuthMethod::System => "system",
         }
     }
@@ -175,6 +183,17 @@ pub struct ServiceSettings {
     /// How long after a deletion request an account can be closed (the owner may cancel
     /// meanwhile).
     pub account_deletion_delay: Duration,
+    /// Failed signed requests from one source within `machine_lockout_window` that lock
+    /// it out, and for how long.
+    pub machine_lockout_threshold: u32,
+    pub machine_lockout_window: Duration,
+    pub machine_lockout_duration: Duration,
+    /// How long a bootstrap token can be used.
+    pub bootstrap_token_ttl: Duration,
+    /// How long a provisioned machine's bundle can be downloaded.
+    pub bundle_ttl: Duration,
+    /// How long an expired enrolled machine, or an ended token, is kept before deletion.
+    pub machine_retention: Duration,
 }
 
 impl Default for ServiceSettings {
@@ -189,6 +208,12 @@ impl Default for ServiceSettings {
             lockout_window: Duration::from_secs(15 * 60),
             lockout_duration: Duration::from_secs(15 * 60),
             account_deletion_delay: Duration::from_secs(7 * 86_400),
+            machine_lockout_threshold: 3,
+            machine_lockout_window: Duration::from_secs(5 * 60),
+            machine_lockout_duration: Duration::from_secs(30 * 60),
+            bootstrap_token_ttl: Duration::from_secs(10 * 60),
+            bundle_ttl: Duration::from_secs(24 * 3600),
+            machine_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -307,6 +332,7 @@ impl Service {
             source_ip: meta.source_ip.clone(),
             request_id: meta.request_id.clone(),
             credential: caller.and_then(|c| c.credential.clone()),
+            detail: None,
             encrypt_usage: None,
             api_key_id: caller.and_then(|c| c.api_key_id.clone()),
         }
@@ -427,14 +453,8 @@ impl Service {
             return Err(Error::Unauthenticated);
         };
         let cache_key = token.cache_key();
-        if let Some(hit) = self
-            .callers
-            .read()
-            .expect("caller cache poisoned")
-            .get(&cache_key)
-            && hit.expires > Instant::now()
-        {
-            return Ok(Arc::clone(&hit.caller));
+        if let Some(caller) = self.cached_caller(&cache_key) {
+            return Ok(caller);
         }
         let row = self.store.api_key(token.key_id()).await?;
         let digest = self
@@ -452,15 +472,29 @@ impl Service {
         // Only apps' keys are cached (the hot path). A user's role, suspension and removal
         // take effect on their next request, so users are resolved every time.
         if caller.kind == PrincipalKind::App {
-            self.callers.write().expect("caller cache poisoned").insert(
-                cache_key,
-                CachedCaller {
-                    caller: Arc::clone(&caller),
-                    expires: Instant::now() + self.settings.auth_cache_ttl,
-                },
-            );
+            self.remember_caller(cache_key, &caller);
         }
         Ok(caller)
+    }
+
+    /// A caller verified within `auth_cache_ttl` under `key`.
+    fn cached_caller(&self, key: &[u8; 32]) -> Option<Arc<Caller>> {
+        self.callers
+            .read()
+            .expect("caller cache poisoned")
+            .get(key)
+            .filter(|hit| hit.expires > Instant::now())
+            .map(|hit| Arc::clone(&hit.caller))
+    }
+
+    fn remember_caller(&self, key: [u8; 32], caller: &Arc<Caller>) {
+        self.callers.write().expect("caller cache poisoned").insert(
+            key,
+            CachedCaller {
+                caller: Arc::clone(caller),
+                expires: Instant::now() + self.settings.auth_cache_ttl,
+            },
+        );
     }
 
     async fn caller_for_key(&self, row: &crate::store::ApiKeyRow) -> Result<Caller, Error> {
@@ -627,6 +661,7 @@ impl Service {
         self.purge_trash().await?;
         self.purge_trashed_keys().await?;
         self.purge_deleted_groups().await?;
+        self.maintain_machines().await?;
         let now = Instant::now();
         self.data_keys
             .write()

@@ -35,7 +35,7 @@ pub struct ApiKeyPatch {
     pub flags: Option<BTreeMap<String, bool>>,
 }
 
-fn check_display_name(what: &str, name: &str) -> Result<(), Error> {
+pub(super) fn check_display_name(what: &str, name: &str) -> Result<(), Error> {
     if is_valid_name(name) {
         Ok(())
     } else {
@@ -418,7 +418,7 @@ impl Service {
     }
 }
 
-fn flags_json(flags: &Flags) -> Result<String, Error> {
+pub(super) fn flags_json(flags: &Flags) -> Result<String, Error> {
     serde_json::to_string(flags.as_map()).map_err(|e| Error::Internal(Box::new(e)))
 }
 
@@ -437,7 +437,7 @@ pub struct AppPatch {
 
 impl Service {
     /// A live group of the caller's account that the caller sees.
-    async fn visible_group(&self, caller: &Caller, id: &str) -> Result<GroupRow, Error> {
+    pub(super) async fn visible_group(&self, caller: &Caller, id: &str) -> Result<GroupRow, Error> {
         self.store
             .group(&caller.account_id, id)
             .await?

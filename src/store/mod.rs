@@ -3,9 +3,11 @@
 //! a change that cannot be audited does not happen.
 
 mod identity;
+mod machines;
 mod sqlite;
 
 pub use identity::*;
+pub use machines::*;
 pub use sqlite::SqliteStore;
 
 use crate::audit::AuditEvent;
@@ -152,8 +154,13 @@ pub struct StoredEvent {
 /// every request waits for it, so it must not wait for an async runtime's turn.
 pub trait AuditWriter: Send {
     /// Appends a batch of events in one durable transaction, with the usage counters
-    /// (encrypt counts, API-key last use) they carry.
-    fn append(&mut self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// (encrypt counts, API-key last use) they carry, and inserts the nonce claims in the
+    /// same transaction. Answers, for each claim in order, whether its nonce was fresh.
+    fn append(
+        &mut self,
+        events: &[AuditEvent],
+        claims: &[crate::audit::NonceClaim],
+    ) -> Result<Vec<bool>, StoreError>;
 }
 
 /// An asymmetric security object: a key pair (private half in the token) or a public key.
@@ -279,7 +286,7 @@ pub trait KeyStore: Send + Sync {
 
 /// Everything the service needs to persist.
 #[async_trait]
-pub trait Store: KeyStore + IdentityStore + Send + Sync + 'static {
+pub trait Store: KeyStore + IdentityStore + MachineStore + Send + Sync + 'static {
     /// Whether the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -2,6 +2,7 @@
 
 mod identity;
 mod keys;
+mod machines;
 
 use super::*;
 use sqlx::sqlite::{
@@ -68,8 +69,8 @@ impl SqliteStore {
 
 async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&e.id)
     .bind(e.time)
@@ -83,6 +84,7 @@ async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> Resul
     .bind(&e.source_ip)
     .bind(&e.request_id)
     .bind(&e.credential)
+    .bind(&e.detail)
     .execute(&mut **tx)
     .await
     .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
@@ -171,6 +173,7 @@ fn event_row(r: &SqliteRow) -> Result<StoredEvent, StoreError> {
             source_ip: r.get("source_ip"),
             request_id: r.get("request_id"),
             credential: r.get("credential"),
+            detail: r.get("detail"),
             encrypt_usage: None,
             api_key_id: None,
         },
@@ -774,16 +777,32 @@ impl SqliteAuditWriter {
 }
 
 impl AuditWriter for SqliteAuditWriter {
-    fn append(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+    fn append(
+        &mut self,
+        events: &[AuditEvent],
+        claims: &[crate::audit::NonceClaim],
+    ) -> Result<Vec<bool>, StoreError> {
         let tx = self
             .connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(audit_unavailable)?;
+        let mut fresh = Vec::with_capacity(claims.len());
         {
+            let mut claim = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO machine_nonces (machine_id, nonce, expires_at) VALUES (?, ?, ?)",
+                )
+                .map_err(audit_unavailable)?;
+            for c in claims {
+                let inserted = claim
+                    .execute(rusqlite::params![c.machine_id, c.nonce, c.expires_at])
+                    .map_err(audit_unavailable)?;
+                fresh.push(inserted == 1);
+            }
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential, detail)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .map_err(audit_unavailable)?;
             for e in events {
@@ -800,7 +819,8 @@ impl AuditWriter for SqliteAuditWriter {
                         i64::from(e.status),
                         e.source_ip,
                         e.request_id,
-                        e.credential
+                        e.credential,
+                        e.detail
                     ])
                     .map_err(audit_unavailable)?;
             }
@@ -832,6 +852,7 @@ impl AuditWriter for SqliteAuditWriter {
                     .map_err(audit_unavailable)?;
             }
         }
-        tx.commit().map_err(audit_unavailable)
+        tx.commit().map_err(audit_unavailable)?;
+        Ok(fresh)
     }
 }

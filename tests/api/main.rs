@@ -6,6 +6,7 @@ mod custody;
 mod identity;
 mod keyrings;
 mod keys;
+mod machines;
 mod matrix;
 mod service;
 mod support;

@@ -5,7 +5,9 @@
 //! 2xx, or 400/409/422 for the deliberately harmless bodies below), `F` 403, `N` 404,
 //! `U` 401. A route the router serves without a row here fails the test.
 
-use crate::support::{ClientCert, Reply, TestResult, TestServer, self_signed_client};
+use crate::support::{
+    ClientCert, MachineKey, RawRequest, Reply, TestResult, TestServer, self_signed_client, unix_now,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -13,7 +15,7 @@ use std::collections::BTreeSet;
 const PASSWORD: &str = "correct horse battery staple";
 
 /// The columns, in order.
-const PRINCIPALS: [&str; 11] = [
+const PRINCIPALS: [&str; 12] = [
     "owner",         // owner, bootstrap API key *.*.*.*
     "admin",         // admin, login session
     "member",        // member of group G only, login session
@@ -25,7 +27,13 @@ const PRINCIPALS: [&str; 11] = [
     "app-outside",   // app in group H only, API key *.*.*.*
     "other-account", // owner of another account, API key *.*.*.*
     "none",          // no credential
+    "machine",       // machine in G with every operation, signing with flags *.*.*.*
 ];
+
+/// The rows spell out the first eleven columns. A machine is an app whose credential is a
+/// signature, so its column must equal the app-key column in every row.
+const SPELLED_OUT: usize = 11;
+const APP_KEY_COLUMN: usize = 5;
 
 /// Objects a row needs made afresh for every call, because the call may consume them.
 #[derive(Clone, Copy, PartialEq)]
@@ -135,6 +143,23 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/revocations", none.clone(),                                 "Y Y Y Y Y F F F F Y U"),
         row("get",    "/v1/activity", none.clone(),                                    "Y Y F Y F F F F F Y U"),
         row("get",    "/v1/objects", none.clone(),                                     "Y Y Y Y Y Y Y Y Y Y U"),
+        // Machines: owners manage them; admins and auditors read (members do not).
+        row("post",   "/v1/machine-tokens", json!({"kind": "bootstrap", "name": "bad name!", "flags": {}}),
+                                                                                       "Y F F F F F F F F Y U"),
+        row("get",    "/v1/machine-tokens", none.clone(),                              "Y Y F Y F F F F F Y U"),
+        row("delete", "/v1/machine-tokens/{id}", none.clone(),                         "Y F F F F F F F F N U"),
+        row("post",   "/v1/machines", json!({"name": "bad name!", "flags": {}}),       "Y F F F F F F F F Y U"),
+        row("get",    "/v1/machines", none.clone(),                                    "Y Y F Y F F F F F Y U"),
+        // The token (or bundle token) in the body is the credential: a bad body is a 400.
+        row("post",   "/v1/machines/register", json!({}),                              "Y Y Y Y Y Y Y Y Y Y Y"),
+        row("post",   "/v1/machines/bundle", json!({}),                                "Y Y Y Y Y Y Y Y Y Y Y"),
+        row("get",    "/v1/machines/{id}", none.clone(),                               "Y Y F Y F F F F F N U"),
+        row("post",   "/v1/machines/{id}/approve", none.clone(),                       "Y F F F F F F F F N U"),
+        row("post",   "/v1/machines/{id}/disable", none.clone(),                       "Y F F F F F F F F N U"),
+        row("post",   "/v1/machines/{id}/enable", none.clone(),                        "Y F F F F F F F F N U"),
+        row("post",   "/v1/machines/{id}/extend", json!({"expires_at": "not a time"}), "Y F F F F F F F F N U"),
+        row("post",   "/v1/machines/{id}/revert-extension", none.clone(),              "Y F F F F F F F F N U"),
+        row("delete", "/v1/machines/{id}", none.clone(),                               "Y F F F F F F F F N U"),
         // Keyrings of group G.                                                        own adm mem aud ukey app nofl cert outg othr none
         row("post",   "/v1/keyrings", json!({"name": "ring", "group": "{group}"}),     "Y Y Y F Y Y F Y N N U"),
         row("get",    "/v1/keyrings", none.clone(),                                    "Y Y Y Y Y Y F Y Y Y U"),
@@ -180,6 +205,7 @@ enum Credential {
     Bearer(String),
     Certificate(reqwest::Client),
     Nothing,
+    Signed(Box<MachineKey>),
 }
 
 /// The objects rows point at.
@@ -190,6 +216,8 @@ struct Targets {
     user: String,
     app: String,
     apikey: String,
+    machine: String,
+    machine_token: String,
     session: String,
     binding: String,
     ring: String,
@@ -213,6 +241,8 @@ impl Targets {
                 ("users", _) => &self.user,
                 ("accounts", _) => &self.account,
                 ("apikey", _) => &self.apikey,
+                ("machines", _) => &self.machine,
+                ("machine-tokens", _) => &self.machine_token,
                 ("sessions", _) => &self.session,
                 ("keys", _) => &self.key,
                 ("keyrings", _) => &self.ring,
@@ -341,12 +371,29 @@ impl Fixture {
         credentials.push(Credential::Bearer(outsider_key));
         credentials.push(Credential::Bearer(other.api_key.reveal().to_owned()));
         credentials.push(Credential::Nothing);
+        credentials.push(Credential::Signed(Box::new(
+            s.approved_machine(&[&g], json!({"*.*.*.*": true})).await?,
+        )));
+        // A pending machine and a bootstrap token for the machine-management rows.
+        let token = s
+            .post(
+                "/v1/machine-tokens",
+                &owner,
+                json!({"kind": "bootstrap", "name": "matrix", "flags": {"*.*.*.*": true}}),
+            )
+            .await?;
+        let machine_token = ensure_created("machine token", &token)?;
+        let mut pending = MachineKey::generate();
+        s.register_machine(&mut pending, &token.str("token"))
+            .await?;
         let targets = Targets {
             account,
             group: g,
             user: member,
             app: worker,
             apikey: worker_key_id,
+            machine: pending.id.clone(),
+            machine_token,
             session: String::new(),
             binding: String::new(),
             ring: "ring".into(),
@@ -453,6 +500,10 @@ impl Fixture {
                 self.s.call_as(client, method, path, body).await
             }
             (Credential::Nothing, None) => self.s.call(method, path, None, body).await,
+            (Credential::Signed(machine), None) => {
+                let request = RawRequest::signed(machine, method, path, body.as_ref(), unix_now());
+                self.s.send_raw(&self.s.client, &request).await
+            }
         }
     }
 }
@@ -521,18 +572,19 @@ async fn every_route_answers_every_kind_of_principal_as_the_table_says() -> Test
     ];
     let mut failures = Vec::new();
     for row in &rows {
-        let expected: Vec<char> = row
+        let mut expected: Vec<char> = row
             .expect
             .split_whitespace()
             .filter_map(|c| c.chars().next())
             .collect();
         assert_eq!(
             expected.len(),
-            PRINCIPALS.len(),
+            SPELLED_OUT,
             "{} {}: one cell per principal",
             row.method,
             row.path
         );
+        expected.push(expected[APP_KEY_COLUMN]);
         for (p, want) in expected.iter().enumerate() {
             let mut targets = fx.targets.clone();
             fx.renew(row.fresh, &mut targets).await?;

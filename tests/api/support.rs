@@ -439,3 +439,188 @@ pub fn run_cli(
         String::from_utf8_lossy(&out.stdout).into_owned(),
     ))
 }
+
+/// A machine's Ed25519 key, made here as the machine would make it, and the id the server
+/// gave the machine.
+pub struct MachineKey {
+    pub id: String,
+    pub key: ed25519_dalek::SigningKey,
+}
+
+impl MachineKey {
+    pub fn generate() -> Self {
+        let seed = coffer::crypto::random_bytes(32);
+        let seed: [u8; 32] = seed[..].try_into().expect("32 bytes");
+        Self {
+            id: String::new(),
+            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        }
+    }
+
+    pub fn public_b64(&self) -> String {
+        b64(self.key.verifying_key().as_bytes())
+    }
+
+    /// The four signed-request headers for exactly these bytes, at `timestamp`.
+    pub fn headers(
+        &self,
+        method: &str,
+        target: &str,
+        body: &[u8],
+        timestamp: i64,
+        nonce: &str,
+    ) -> Vec<(&'static str, String)> {
+        use ed25519_dalek::Signer;
+        let message =
+            coffer::auth::signed::canonical_message(method, target, timestamp, nonce, body);
+        vec![
+            ("x-machine-id", self.id.clone()),
+            ("x-timestamp", timestamp.to_string()),
+            ("x-nonce", nonce.to_owned()),
+            (
+                "x-signature",
+                b64(&self.key.sign(message.as_bytes()).to_bytes()),
+            ),
+        ]
+    }
+}
+
+/// A fresh nonce of 32 hex characters.
+pub fn nonce() -> String {
+    hex::encode(&coffer::crypto::random_bytes(16)[..])
+}
+
+/// Unix seconds of the wall clock (the server's clock when it is not injected).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A request as it goes on the wire: method, target, headers and the exact body bytes.
+#[derive(Clone)]
+pub struct RawRequest {
+    pub method: Method,
+    pub target: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    /// A request signed by `machine` at `timestamp` with a fresh nonce.
+    pub fn signed(
+        machine: &MachineKey,
+        method: Method,
+        target: &str,
+        body: Option<&Value>,
+        timestamp: i64,
+    ) -> Self {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let headers = machine.headers(method.as_str(), target, &body, timestamp, &nonce());
+        Self {
+            method,
+            target: target.to_owned(),
+            headers,
+            body,
+        }
+    }
+}
+
+/// Sends `request` as is with `client` to the server at `base`.
+pub async fn send_raw_to(
+    base: &str,
+    client: &reqwest::Client,
+    request: &RawRequest,
+) -> anyhow::Result<Reply> {
+    let mut builder = client.request(request.method.clone(), format!("{base}{}", request.target));
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value);
+    }
+    if !request.body.is_empty() {
+        builder = builder
+            .header("content-type", "application/json")
+            .body(request.body.clone());
+    }
+    decode(builder.send().await?).await
+}
+
+impl TestServer {
+    /// Sends `request` as is with `client`.
+    pub async fn send_raw(
+        &self,
+        client: &reqwest::Client,
+        request: &RawRequest,
+    ) -> anyhow::Result<Reply> {
+        send_raw_to(&self.url, client, request).await
+    }
+
+    /// Registers `machine`'s public key with `token`; fills in its id. Returns the reply.
+    pub async fn register_machine(
+        &self,
+        machine: &mut MachineKey,
+        token: &str,
+    ) -> anyhow::Result<Reply> {
+        let reply = self
+            .call(
+                Method::POST,
+                "/v1/machines/register",
+                None,
+                Some(json!({"token": token, "public_key": machine.public_b64()})),
+            )
+            .await?;
+        if reply.status == 201 {
+            machine.id = reply.str("id");
+        }
+        Ok(reply)
+    }
+
+    /// An approved machine in `groups` (every operation) with `flags`, ready to sign.
+    pub async fn approved_machine(
+        &self,
+        groups: &[&str],
+        flags: Value,
+    ) -> anyhow::Result<MachineKey> {
+        let all = json!([
+            "encrypt",
+            "decrypt",
+            "sign",
+            "verify",
+            "wrap",
+            "unwrap",
+            "mac",
+            "export",
+            "manage-objects"
+        ]);
+        let grants: serde_json::Map<String, Value> = groups
+            .iter()
+            .map(|g| ((*g).to_owned(), all.clone()))
+            .collect();
+        let token = self
+            .post(
+                "/v1/machine-tokens",
+                &self.owner_key,
+                json!({"kind": "bootstrap", "name": "t", "flags": flags, "groups": grants}),
+            )
+            .await?;
+        anyhow::ensure!(
+            token.status == 201,
+            "token: {} {}",
+            token.status,
+            token.body
+        );
+        let mut machine = MachineKey::generate();
+        let registered = self
+            .register_machine(&mut machine, &token.str("token"))
+            .await?;
+        anyhow::ensure!(registered.status == 201, "register: {}", registered.body);
+        let approved = self
+            .post(
+                &format!("/v1/machines/{}/approve", machine.id),
+                &self.owner_key,
+                json!({}),
+            )
+            .await?;
+        anyhow::ensure!(approved.status == 200, "approve: {}", approved.body);
+        Ok(machine)
+    }
+}

@@ -88,7 +88,7 @@ macro_rules! member_select {
 }
 
 /// Runs one statement with string binds inside a transaction; returns rows affected.
-async fn run(
+pub(super) async fn run(
     tx: &mut Transaction<'_, Sqlite>,
     sql: &'static str,
     binds: &[&dyn BindValue],
@@ -107,7 +107,7 @@ async fn run(
 type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
 
 /// A value `run` can bind: text, optional text, integers.
-trait BindValue: Sync {
+pub(super) trait BindValue: Sync {
     fn bind_to<'q>(&self, query: Query<'q>) -> Query<'q>;
 }
 
@@ -141,10 +141,16 @@ impl BindValue for &[u8] {
     }
 }
 
+impl BindValue for Option<&[u8]> {
+    fn bind_to<'q>(&self, query: Query<'q>) -> Query<'q> {
+        query.bind(self.map(<[u8]>::to_vec))
+    }
+}
+
 impl SqliteStore {
     /// One transaction: `statements` then the audit event. A statement that must change a
     /// row (`true` in the tuple) and changed none makes the whole thing a conflict.
-    async fn write(
+    pub(super) async fn write(
         &self,
         statements: &[(&'static str, &[&dyn BindValue], bool)],
         event: &AuditEvent,

@@ -1,0 +1,138 @@
+//! Rows and persistence of machines: their Ed25519 public keys and lifecycle, and the
+//! tokens that enroll them. Nonces of signed requests are claimed through the audit
+//! committer ([`crate::audit::NonceClaim`]).
+
+use super::{AppRow, StoreError};
+use crate::audit::AuditEvent;
+use async_trait::async_trait;
+
+/// A machine: an app whose credential is an Ed25519 public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineRow {
+    /// Also the id of the machine's app.
+    pub id: String,
+    pub account_id: String,
+    /// The app's name (read only: it is written with the app).
+    pub name: String,
+    pub public_key: Vec<u8>,
+    /// `bootstrap`, `provisioned`, `enrollment` or `temporary`.
+    pub origin: String,
+    /// `pending` or `approved`.
+    pub status: String,
+    pub enabled: bool,
+    pub flags_json: String,
+    pub created_at: i64,
+    pub approved_at: Option<i64>,
+    /// Temporary machines: the lifetime that starts at approval.
+    pub lifetime_seconds: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub previous_expires_at: Option<i64>,
+    pub guardrails_json: Option<String>,
+    pub token_id: Option<String>,
+    pub disabled_at: Option<i64>,
+}
+
+/// A bootstrap, enrollment, temporary or bundle token: only its HSM HMAC digest is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MachineTokenRow {
+    pub id: String,
+    pub account_id: String,
+    /// `bootstrap`, `enrollment`, `temporary` or `bundle`.
+    pub kind: String,
+    pub name: String,
+    pub digest: Vec<u8>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_uses: i64,
+    pub uses: i64,
+    pub flags_json: String,
+    /// JSON object: group id → operations.
+    pub grants_json: String,
+    pub machine_lifetime_seconds: Option<i64>,
+    pub guardrails_json: Option<String>,
+    /// Bundle tokens: the provisioned machine.
+    pub machine_id: Option<String>,
+    /// Bundle tokens: the bundle sealed under a key derived from the token, until taken.
+    pub sealed_bundle: Option<Vec<u8>>,
+    pub disabled_at: Option<i64>,
+}
+
+impl std::fmt::Debug for MachineTokenRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MachineTokenRow")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("uses", &self.uses)
+            .field("max_uses", &self.max_uses)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a machine comes to exist, for [`MachineStore::create_machine`].
+pub enum MachineEnrollment<'a> {
+    /// Registered with a token: take one of its uses at this time.
+    WithToken { token_id: &'a str, now: i64 },
+    /// Provisioned by an owner: store the single-use bundle token with it.
+    Provisioned { bundle: &'a MachineTokenRow },
+}
+
+#[async_trait]
+pub trait MachineStore: Send + Sync {
+    /// A live machine (its app not deleted), in any account.
+    async fn machine(&self, id: &str) -> Result<Option<MachineRow>, StoreError>;
+    async fn machines(&self, account_id: &str) -> Result<Vec<MachineRow>, StoreError>;
+    /// Creates the machine's app (with its groups and operations) and the machine, and
+    /// takes one use of `token_id` at time `now` (a token used up, expired or disabled
+    /// meanwhile makes the whole thing a conflict), or stores the bundle token of a
+    /// provisioned machine.
+    async fn create_machine(
+        &self,
+        app: &AppRow,
+        machine: &MachineRow,
+        enrollment: MachineEnrollment<'_>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Writes the machine's lifecycle columns (status, enabled, approval, expiry).
+    async fn update_machine(
+        &self,
+        machine: &MachineRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Deletes the machine and its app.
+    async fn delete_machine(&self, id: &str, at: i64, event: &AuditEvent)
+    -> Result<(), StoreError>;
+
+    async fn create_machine_token(
+        &self,
+        token: &MachineTokenRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn machine_token(&self, id: &str) -> Result<Option<MachineTokenRow>, StoreError>;
+    async fn machine_tokens(&self, account_id: &str) -> Result<Vec<MachineTokenRow>, StoreError>;
+    /// Disables a token; false if it was already disabled.
+    async fn disable_machine_token(
+        &self,
+        id: &str,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+    /// Takes the single use of a bundle token at `now`: returns the sealed bundle and
+    /// erases it, or `None` if it was already taken, expired or disabled.
+    async fn take_bundle(
+        &self,
+        token_id: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Disables enrolled (ephemeral) machines whose expiry passed; returns their ids.
+    async fn disable_expired_machines(&self, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Deletes enrolled machines disabled before `cutoff`; returns their ids.
+    async fn purge_disabled_machines(&self, cutoff: i64) -> Result<Vec<String>, StoreError>;
+    /// Disables tokens whose lifetime ended, erases bundles never taken, and deletes tokens
+    /// that ended before `cutoff`.
+    async fn retire_machine_tokens(&self, now: i64, cutoff: i64) -> Result<(), StoreError>;
+    /// Forgets nonces whose timestamps are out of the window.
+    async fn prune_nonces(&self, now: i64) -> Result<u64, StoreError>;
+}

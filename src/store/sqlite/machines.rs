@@ -1,0 +1,403 @@
+//! SQLite persistence of machines and machine tokens.
+
+use super::identity::{BindValue, run};
+use super::{SqliteStore, commit, insert_event, unavailable};
+use crate::audit::AuditEvent;
+use crate::store::{
+    AppRow, MachineEnrollment, MachineRow, MachineStore, MachineTokenRow, StoreError,
+};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+fn machine_row(r: &SqliteRow) -> MachineRow {
+    MachineRow {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        name: r.get("name"),
+        public_key: r.get("public_key"),
+        origin: r.get("origin"),
+        status: r.get("status"),
+        enabled: r.get::<i64, _>("enabled") != 0,
+        flags_json: r.get("flags"),
+        created_at: r.get("created_at"),
+        approved_at: r.get("approved_at"),
+        lifetime_seconds: r.get("lifetime_seconds"),
+        expires_at: r.get("expires_at"),
+        previous_expires_at: r.get("previous_expires_at"),
+        guardrails_json: r.get("guardrails"),
+        token_id: r.get("token_id"),
+        disabled_at: r.get("disabled_at"),
+    }
+}
+
+fn token_row(r: &SqliteRow) -> MachineTokenRow {
+    MachineTokenRow {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        kind: r.get("kind"),
+        name: r.get("name"),
+        digest: r.get("digest"),
+        created_by: r.get("created_by"),
+        created_at: r.get("created_at"),
+        expires_at: r.get("expires_at"),
+        max_uses: r.get("max_uses"),
+        uses: r.get("uses"),
+        flags_json: r.get("flags"),
+        grants_json: r.get("grants"),
+        machine_lifetime_seconds: r.get("machine_lifetime_seconds"),
+        guardrails_json: r.get("guardrails"),
+        machine_id: r.get("machine_id"),
+        sealed_bundle: r.get("sealed_bundle"),
+        disabled_at: r.get("disabled_at"),
+    }
+}
+
+async fn insert_token(
+    tx: &mut Transaction<'_, Sqlite>,
+    t: &MachineTokenRow,
+) -> Result<(), StoreError> {
+    run(
+        tx,
+        "INSERT INTO machine_tokens (id, account_id, kind, name, digest, created_by, created_at,
+            expires_at, max_uses, flags, grants, machine_lifetime_seconds, guardrails,
+            machine_id, sealed_bundle, disabled_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &[
+            &t.id.as_str(),
+            &t.account_id.as_str(),
+            &t.kind.as_str(),
+            &t.name.as_str(),
+            &t.digest.as_slice(),
+            &t.created_by.as_str(),
+            &t.created_at,
+            &t.expires_at,
+            &t.max_uses,
+            &t.flags_json.as_str(),
+            &t.grants_json.as_str(),
+            &t.machine_lifetime_seconds,
+            &t.guardrails_json.as_deref(),
+            &t.machine_id.as_deref(),
+            &t.sealed_bundle.as_deref(),
+            &t.disabled_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Live machines: neither the machine nor its app deleted.
+macro_rules! machine_select {
+    () => {
+        "SELECT m.*, a.name AS name FROM machines m JOIN apps a ON a.id = m.id
+         WHERE m.deleted_at IS NULL AND a.deleted_at IS NULL"
+    };
+}
+
+#[async_trait]
+impl MachineStore for SqliteStore {
+    async fn machine(&self, id: &str) -> Result<Option<MachineRow>, StoreError> {
+        Ok(sqlx::query(concat!(machine_select!(), " AND m.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(machine_row))
+    }
+
+    async fn machines(&self, account_id: &str) -> Result<Vec<MachineRow>, StoreError> {
+        Ok(sqlx::query(concat!(
+            machine_select!(),
+            " AND m.account_id = ? ORDER BY m.created_at, m.id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .iter()
+        .map(machine_row)
+        .collect())
+    }
+
+    async fn create_machine(
+        &self,
+        app: &AppRow,
+        machine: &MachineRow,
+        enrollment: MachineEnrollment<'_>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        if let MachineEnrollment::WithToken { token_id, now } = enrollment {
+            let taken = run(
+                &mut tx,
+                "UPDATE machine_tokens SET uses = uses + 1
+                 WHERE id = ? AND uses < max_uses AND disabled_at IS NULL AND expires_at > ?",
+                &[&token_id, &now],
+            )
+            .await?;
+            if taken == 0 {
+                return Err(StoreError::Conflict(
+                    "the token is used up, expired or disabled",
+                ));
+            }
+        }
+        run(
+            &mut tx,
+            "INSERT INTO apps (id, account_id, name, created_at) VALUES (?, ?, ?, ?)",
+            &[
+                &app.id.as_str(),
+                &app.account_id.as_str(),
+                &app.name.as_str(),
+                &app.created_at,
+            ],
+        )
+        .await?;
+        for (group, operations) in &app.operations {
+            let operations = serde_json::to_string(operations)
+                .map_err(|_| StoreError::Corrupt("app operations".into()))?;
+            run(
+                &mut tx,
+                "INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)",
+                &[&app.id.as_str(), &group.as_str(), &operations.as_str()],
+            )
+            .await?;
+        }
+        let m = machine;
+        run(
+            &mut tx,
+            "INSERT INTO machines (id, account_id, public_key, origin, status, enabled, flags, created_at,
+                approved_at, lifetime_seconds, expires_at, guardrails, token_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                &m.id.as_str(),
+                &m.account_id.as_str(),
+                &m.public_key.as_slice(),
+                &m.origin.as_str(),
+                &m.status.as_str(),
+                &i64::from(m.enabled),
+                &m.flags_json.as_str(),
+                &m.created_at,
+                &m.approved_at,
+                &m.lifetime_seconds,
+                &m.expires_at,
+                &m.guardrails_json.as_deref(),
+                &m.token_id.as_deref(),
+            ],
+        )
+        .await?;
+        if let MachineEnrollment::Provisioned { bundle } = enrollment {
+            insert_token(&mut tx, bundle).await?;
+        }
+        insert_event(&mut tx, event).await?;
+        commit(tx).await
+    }
+
+    async fn update_machine(&self, m: &MachineRow, event: &AuditEvent) -> Result<(), StoreError> {
+        let binds: [&dyn BindValue; 7] = [
+            &m.status.as_str(),
+            &i64::from(m.enabled),
+            &m.approved_at,
+            &m.expires_at,
+            &m.previous_expires_at,
+            &m.disabled_at,
+            &m.id.as_str(),
+        ];
+        self.write(
+            &[(
+                "UPDATE machines SET status = ?, enabled = ?, approved_at = ?, expires_at = ?,
+                    previous_expires_at = ?, disabled_at = ?
+                 WHERE id = ? AND deleted_at IS NULL",
+                &binds,
+                true,
+            )],
+            event,
+        )
+        .await
+    }
+
+    async fn delete_machine(
+        &self,
+        id: &str,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.write(
+            &[
+                (
+                    "UPDATE machines SET deleted_at = ?, enabled = 0 WHERE id = ? AND deleted_at IS NULL",
+                    &[&at, &id],
+                    true,
+                ),
+                ("DELETE FROM app_groups WHERE app_id = ?", &[&id], false),
+                (
+                    "UPDATE apps SET deleted_at = ?, enabled = 0, name = '~' || id WHERE id = ? AND deleted_at IS NULL",
+                    &[&at, &id],
+                    false,
+                ),
+            ],
+            event,
+        )
+        .await
+    }
+
+    async fn create_machine_token(
+        &self,
+        token: &MachineTokenRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_token(&mut tx, token).await?;
+        insert_event(&mut tx, event).await?;
+        commit(tx).await
+    }
+
+    async fn machine_token(&self, id: &str) -> Result<Option<MachineTokenRow>, StoreError> {
+        Ok(sqlx::query("SELECT * FROM machine_tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(token_row))
+    }
+
+    async fn machine_tokens(&self, account_id: &str) -> Result<Vec<MachineTokenRow>, StoreError> {
+        Ok(
+            sqlx::query(
+                "SELECT * FROM machine_tokens WHERE account_id = ? ORDER BY created_at, id",
+            )
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(token_row)
+            .collect(),
+        )
+    }
+
+    async fn disable_machine_token(
+        &self,
+        id: &str,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed = run(
+            &mut tx,
+            "UPDATE machine_tokens SET disabled_at = ?, sealed_bundle = NULL
+             WHERE id = ? AND disabled_at IS NULL",
+            &[&at, &id],
+        )
+        .await?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        insert_event(&mut tx, event).await?;
+        commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn take_bundle(
+        &self,
+        token_id: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut tx = self.begin().await?;
+        let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT sealed_bundle FROM machine_tokens
+             WHERE id = ? AND kind = 'bundle' AND uses < max_uses AND disabled_at IS NULL AND expires_at > ?",
+        )
+        .bind(token_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let Some(Some(sealed)) = sealed else {
+            return Ok(None);
+        };
+        run(
+            &mut tx,
+            "UPDATE machine_tokens SET uses = uses + 1, sealed_bundle = NULL WHERE id = ?",
+            &[&token_id],
+        )
+        .await?;
+        insert_event(&mut tx, event).await?;
+        commit(tx).await?;
+        Ok(Some(sealed))
+    }
+
+    async fn disable_expired_machines(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE machines SET enabled = 0, disabled_at = ?
+             WHERE origin = 'enrollment' AND enabled = 1 AND deleted_at IS NULL AND expires_at <= ?
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(ids)
+    }
+
+    async fn purge_disabled_machines(&self, cutoff: i64) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE machines SET deleted_at = disabled_at
+             WHERE origin = 'enrollment' AND enabled = 0 AND deleted_at IS NULL AND disabled_at <= ?
+             RETURNING id",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        for id in &ids {
+            run(
+                &mut tx,
+                "DELETE FROM app_groups WHERE app_id = ?",
+                &[&id.as_str()],
+            )
+            .await?;
+            run(
+                &mut tx,
+                "UPDATE apps SET deleted_at = ?, enabled = 0, name = '~' || id WHERE id = ?",
+                &[&cutoff, &id.as_str()],
+            )
+            .await?;
+        }
+        commit(tx).await?;
+        Ok(ids)
+    }
+
+    async fn retire_machine_tokens(&self, now: i64, cutoff: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        run(
+            &mut tx,
+            "UPDATE machine_tokens SET disabled_at = expires_at, sealed_bundle = NULL
+             WHERE disabled_at IS NULL AND expires_at <= ?",
+            &[&now],
+        )
+        .await?;
+        run(
+            &mut tx,
+            "DELETE FROM machine_tokens WHERE disabled_at IS NOT NULL AND disabled_at <= ?",
+            &[&cutoff],
+        )
+        .await?;
+        commit(tx).await
+    }
+
+    async fn prune_nonces(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM machine_nonces WHERE expires_at < ?")
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?
+                .rows_affected(),
+        )
+    }
+}
