@@ -316,7 +316,6 @@ async fn hash_signed_body(request: Request, next: Next) -> Response {
 /// What the service needs to check a signed request.
 fn signed_request(parts: &Parts) -> crate::service::SignedRequest {
     use crate::auth::signed;
-    let empty_body: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(b"").into();
     crate::service::SignedRequest {
         headers: signed::SignedHeaders::parse(&parts.headers),
         claimed_machine_id: parts
@@ -329,10 +328,10 @@ fn signed_request(parts: &Parts) -> crate::service::SignedRequest {
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
-        body_sha256: parts
-            .extensions
-            .get::<BodyDigest>()
-            .map_or(empty_body, |d| d.0),
+        body_sha256: parts.extensions.get::<BodyDigest>().map_or_else(
+            || <sha2::Sha256 as sha2::Digest>::digest(b"").into(),
+            |d| d.0,
+        ),
     }
 }
 

@@ -1104,7 +1104,7 @@ impl Service {
         for id in self.store.disable_expired_machines(now).await? {
             self.forget_principal(&id);
         }
-        for id in self.store.purge_disabled_machines(cutoff).await? {
+        for id in self.store.purge_disabled_machines(now, cutoff).await? {
             self.forget_principal(&id);
         }
         self.store.retire_machine_tokens(now, cutoff).await?;

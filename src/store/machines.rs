@@ -128,8 +128,12 @@ pub trait MachineStore: Send + Sync {
 
     /// Disables enrolled (ephemeral) machines whose expiry passed; returns their ids.
     async fn disable_expired_machines(&self, now: i64) -> Result<Vec<String>, StoreError>;
-    /// Deletes enrolled machines disabled before `cutoff`; returns their ids.
-    async fn purge_disabled_machines(&self, cutoff: i64) -> Result<Vec<String>, StoreError>;
+    /// Deletes (at `now`) enrolled machines disabled before `cutoff`; returns their ids.
+    async fn purge_disabled_machines(
+        &self,
+        now: i64,
+        cutoff: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// Disables tokens whose lifetime ended, erases bundles never taken, and deletes tokens
     /// that ended before `cutoff`.
     async fn retire_machine_tokens(&self, now: i64, cutoff: i64) -> Result<(), StoreError>;

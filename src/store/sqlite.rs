@@ -91,6 +91,31 @@ async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> Resul
     Ok(())
 }
 
+/// Inserts an app and its group places (with their operations).
+async fn insert_app(tx: &mut Transaction<'_, Sqlite>, app: &AppRow) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO apps (id, account_id, name, created_at) VALUES (?, ?, ?, ?)")
+        .bind(&app.id)
+        .bind(&app.account_id)
+        .bind(&app.name)
+        .bind(app.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    for group in &app.groups {
+        let operations = app.operations.get(group).cloned().unwrap_or_default();
+        let operations = serde_json::to_string(&operations)
+            .map_err(|_| StoreError::Corrupt("app operations".into()))?;
+        sqlx::query("INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)")
+            .bind(&app.id)
+            .bind(group)
+            .bind(operations)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 async fn commit(tx: Transaction<'_, Sqlite>) -> Result<(), StoreError> {
     tx.commit().await.map_err(unavailable)
 }
@@ -326,26 +351,7 @@ impl Store for SqliteStore {
 
     async fn create_app(&self, app: &AppRow, event: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO apps (id, account_id, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&app.id)
-            .bind(&app.account_id)
-            .bind(&app.name)
-            .bind(app.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        for group in &app.groups {
-            let operations = app.operations.get(group).cloned().unwrap_or_default();
-            let operations = serde_json::to_string(&operations)
-                .map_err(|_| StoreError::Corrupt("app operations".into()))?;
-            sqlx::query("INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)")
-                .bind(&app.id)
-                .bind(group)
-                .bind(operations)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
+        insert_app(&mut tx, app).await?;
         insert_event(&mut tx, event).await?;
         commit(tx).await
     }

@@ -87,6 +87,29 @@ macro_rules! member_select {
     };
 }
 
+/// Deletes an app: its API keys stop, its certificates and group places go, its name is
+/// freed. Returns 0 if it was already deleted.
+pub(super) async fn delete_app_rows(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    at: i64,
+) -> Result<u64, StoreError> {
+    run(
+        tx,
+        "UPDATE api_keys SET disabled = 1 WHERE principal_id = ?",
+        &[&id],
+    )
+    .await?;
+    run(tx, "DELETE FROM app_certificates WHERE app_id = ?", &[&id]).await?;
+    run(tx, "DELETE FROM app_groups WHERE app_id = ?", &[&id]).await?;
+    run(
+        tx,
+        "UPDATE apps SET deleted_at = ?, enabled = 0, name = '~' || id WHERE id = ? AND deleted_at IS NULL",
+        &[&at, &id],
+    )
+    .await
+}
+
 /// Runs one statement with string binds inside a transaction; returns rows affected.
 pub(super) async fn run(
     tx: &mut Transaction<'_, Sqlite>,
@@ -926,24 +949,12 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn delete_app(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError> {
-        self.write(
-            &[
-                (
-                    "UPDATE api_keys SET disabled = 1 WHERE principal_id = ?",
-                    &[&id],
-                    false,
-                ),
-                ("DELETE FROM app_certificates WHERE app_id = ?", &[&id], false),
-                ("DELETE FROM app_groups WHERE app_id = ?", &[&id], false),
-                (
-                    "UPDATE apps SET deleted_at = ?, enabled = 0, name = '~' || id WHERE id = ? AND deleted_at IS NULL",
-                    &[&at, &id],
-                    true,
-                ),
-            ],
-            event,
-        )
-        .await
+        let mut tx = self.begin().await?;
+        if delete_app_rows(&mut tx, id, at).await? == 0 {
+            return Err(StoreError::Conflict("the object changed meanwhile"));
+        }
+        insert_event(&mut tx, event).await?;
+        commit(tx).await
     }
 
     async fn add_trusted_ca(

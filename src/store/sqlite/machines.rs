@@ -1,7 +1,7 @@
 //! SQLite persistence of machines and machine tokens.
 
-use super::identity::{BindValue, run};
-use super::{SqliteStore, commit, insert_event, unavailable};
+use super::identity::{BindValue, delete_app_rows, run};
+use super::{SqliteStore, commit, insert_app, insert_event, unavailable};
 use crate::audit::AuditEvent;
 use crate::store::{
     AppRow, MachineEnrollment, MachineRow, MachineStore, MachineTokenRow, StoreError,
@@ -142,27 +142,7 @@ impl MachineStore for SqliteStore {
                 ));
             }
         }
-        run(
-            &mut tx,
-            "INSERT INTO apps (id, account_id, name, created_at) VALUES (?, ?, ?, ?)",
-            &[
-                &app.id.as_str(),
-                &app.account_id.as_str(),
-                &app.name.as_str(),
-                &app.created_at,
-            ],
-        )
-        .await?;
-        for (group, operations) in &app.operations {
-            let operations = serde_json::to_string(operations)
-                .map_err(|_| StoreError::Corrupt("app operations".into()))?;
-            run(
-                &mut tx,
-                "INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)",
-                &[&app.id.as_str(), &group.as_str(), &operations.as_str()],
-            )
-            .await?;
-        }
+        insert_app(&mut tx, app).await?;
         let m = machine;
         run(
             &mut tx,
@@ -222,23 +202,19 @@ impl MachineStore for SqliteStore {
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.write(
-            &[
-                (
-                    "UPDATE machines SET deleted_at = ?, enabled = 0 WHERE id = ? AND deleted_at IS NULL",
-                    &[&at, &id],
-                    true,
-                ),
-                ("DELETE FROM app_groups WHERE app_id = ?", &[&id], false),
-                (
-                    "UPDATE apps SET deleted_at = ?, enabled = 0, name = '~' || id WHERE id = ? AND deleted_at IS NULL",
-                    &[&at, &id],
-                    false,
-                ),
-            ],
-            event,
+        let mut tx = self.begin().await?;
+        let deleted = run(
+            &mut tx,
+            "UPDATE machines SET deleted_at = ?, enabled = 0 WHERE id = ? AND deleted_at IS NULL",
+            &[&at, &id],
         )
-        .await
+        .await?;
+        if deleted == 0 {
+            return Err(StoreError::Conflict("the object changed meanwhile"));
+        }
+        delete_app_rows(&mut tx, id, at).await?;
+        insert_event(&mut tx, event).await?;
+        commit(tx).await
     }
 
     async fn create_machine_token(
@@ -343,30 +319,24 @@ impl MachineStore for SqliteStore {
         Ok(ids)
     }
 
-    async fn purge_disabled_machines(&self, cutoff: i64) -> Result<Vec<String>, StoreError> {
+    async fn purge_disabled_machines(
+        &self,
+        now: i64,
+        cutoff: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin().await?;
         let ids: Vec<String> = sqlx::query_scalar(
-            "UPDATE machines SET deleted_at = disabled_at
+            "UPDATE machines SET deleted_at = ?
              WHERE origin = 'enrollment' AND enabled = 0 AND deleted_at IS NULL AND disabled_at <= ?
              RETURNING id",
         )
+        .bind(now)
         .bind(cutoff)
         .fetch_all(&mut *tx)
         .await
         .map_err(unavailable)?;
         for id in &ids {
-            run(
-                &mut tx,
-                "DELETE FROM app_groups WHERE app_id = ?",
-                &[&id.as_str()],
-            )
-            .await?;
-            run(
-                &mut tx,
-                "UPDATE apps SET deleted_at = ?, enabled = 0, name = '~' || id WHERE id = ?",
-                &[&cutoff, &id.as_str()],
-            )
-            .await?;
+            delete_app_rows(&mut tx, id, now).await?;
         }
         commit(tx).await?;
         Ok(ids)
