@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Coffer needs at run time (softhsm2) and for inspection and
-# tests (opensc's pkcs11-tool), when they are missing. As root it installs them; otherwise
+# tests (opensc's pkcs11-tool; gcc and libp11-kit-dev for the fault-injecting module),
+# when they are missing. As root it installs them; otherwise
 # it says in one line what to run.
 set -euo pipefail
 packages=()
 { [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; } || packages+=(softhsm2)
 command -v pkcs11-tool >/dev/null || packages+=(opensc)
+# The fault tests build tests/faulthsm/faulthsm.c, a PKCS#11 module, against p11-kit's header.
+command -v cc >/dev/null || packages+=(gcc)
+[ -e /usr/include/p11-kit-1/p11-kit/pkcs11.h ] || packages+=(libp11-kit-dev)
 for extra in "$@"; do command -v "$extra" >/dev/null || packages+=("$extra"); done
 [ ${#packages[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then

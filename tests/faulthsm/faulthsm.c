@@ -1,0 +1,994 @@
+/*
+ * faulthsm: a PKCS#11 module that injects faults for integration tests.
+ *
+ * SoftHSM never hangs, never slows down, never fails a call and never
+ * forgets a login, but a real HSM does all four (network partitions,
+ * overload, firmware errors, reboots). This module is loaded in SoftHSM's
+ * place. It loads the real module, passes every call through to it, and
+ * before each session-level call it reads a control file that a test edits
+ * to switch faults on and off while the service under test keeps running.
+ *
+ * Build:
+ *   cc -shared -fPIC -O2 -Wall -Wextra -I/usr/include/p11-kit-1 \
+ *      -o faulthsm.so tests/faulthsm/faulthsm.c -ldl -lpthread
+ *
+ * Environment, read once, on the first C_GetFunctionList:
+ *   FAULTHSM_REAL     the real module (default /usr/lib/softhsm/libsofthsm2.so)
+ *   FAULTHSM_CONTROL  the control file. Unset, empty, or no such file: no
+ *                     rules, every call passes straight through.
+ *   FAULTHSM_STATS    optional. Per-function call counts of this process are
+ *                     written here, at most every 100 ms, and once more when
+ *                     the module is unloaded or the process exits normally.
+ *                     One line per wrapped function, "C_Name count".
+ *                     A call is counted when it arrives, even if a rule then
+ *                     stalls it or makes it fail.
+ *
+ * Control file grammar (one rule per line; tokens separated by blanks):
+ *
+ *   line    := blank | comment | rule [comment]
+ *   comment := "#" up to the end of the line (allowed anywhere)
+ *   rule    := "stall"  FUNCS
+ *            | "delay"  MS FUNCS
+ *            | "fail"   RV FUNCS [COUNT]
+ *            | "logout" FUNCS [COUNT]
+ *   FUNCS   := "*" | NAME ("," NAME)*     no blanks around the commas
+ *   NAME    := a wrapped function name, e.g. C_Encrypt (case-sensitive)
+ *   MS      := decimal, 0 to 3600000 (one hour)
+ *   RV      := "0x" followed by hex digits, or decimal: the CK_RV to return
+ *   COUNT   := decimal, at least 1
+ *
+ *   stall   the call blocks while the rule is in the file (polled every
+ *           20 ms), then proceeds normally: a hung HSM.
+ *   delay   the call sleeps MS milliseconds, then proceeds.
+ *   fail    the call returns RV without reaching the real module. With
+ *           COUNT, only the next COUNT matching calls of the whole process
+ *           fail; without it, every matching call fails.
+ *   logout  the real C_Logout is called on the call's session (its result
+ *           ignored), then the call proceeds: the token dropped the login,
+ *           as after an HSM reboot. COUNT as for fail, default 1. For
+ *           C_OpenSession, which has no session yet, the logout is issued on
+ *           the new session right after it opened successfully.
+ *
+ *   "*" means every wrapped function: C_OpenSession and every function whose
+ *   first argument is a session handle.
+ *
+ *   Per kind, the first rule that matches the function (and has calls left)
+ *   wins; a spent COUNT rule no longer matches, so a later rule of the same
+ *   kind can take over. Kinds apply in the order logout, delay, stall, fail.
+ *   Stall and fail are judged against the file as it is once the delay is
+ *   over, so lifting a stall and arming a failure in one edit are seen
+ *   together.
+ *
+ *   The file is re-read whenever its mtime (with nanoseconds), size, inode
+ *   or device changes; re-reading resets every COUNT. A malformed line is
+ *   reported on stderr, once per re-read, and ignored entirely: a typo never
+ *   yields half a rule. Edit the file by writing a new one and renaming it
+ *   over the old: no call then sees a half-written file, and the change is
+ *   always noticed. Rewriting in place works too, but two rewrites of the
+ *   same size within one timestamp tick (a few ms) can go unnoticed.
+ *
+ *   COUNTs live in the memory of the process that loaded the module, shared
+ *   by its threads: each process that loads the module starts from the
+ *   COUNTs written in the file.
+ *
+ * Example:
+ *   delay 200 C_Sign,C_Verify
+ *   fail 0x30 C_Encrypt 2      # CKR_DEVICE_ERROR, twice
+ *   logout *                   # the next call on any session finds the
+ *                              # token logged out
+ */
+
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+/*
+ * Careful when naming things in this file: in its default (compatibility)
+ * mode the p11-kit header #defines lowercase words such as count, value,
+ * params and reserved.
+ */
+
+#define DEFAULT_REAL_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define STALL_POLL_MS 20
+#define STATS_INTERVAL_MS 100
+#define MAX_DELAY_MS 3600000UL
+#define MAX_CONTROL_BYTES (1u << 20)
+#define BLANKS " \t\r\v\f"
+
+/*
+ * Every function that takes a session handle first, plus C_OpenSession. All
+ * the other entries of the table go to the real module untouched.
+ */
+#define WRAPPED_FUNCTIONS(X)                                                  \
+	X(C_OpenSession) X(C_CloseSession) X(C_GetSessionInfo)                \
+	X(C_GetOperationState) X(C_SetOperationState)                         \
+	X(C_Login) X(C_Logout)                                                \
+	X(C_CreateObject) X(C_CopyObject) X(C_DestroyObject)                  \
+	X(C_GetObjectSize) X(C_GetAttributeValue) X(C_SetAttributeValue)     \
+	X(C_FindObjectsInit) X(C_FindObjects) X(C_FindObjectsFinal)           \
+	X(C_EncryptInit) X(C_Encrypt) X(C_EncryptUpdate) X(C_EncryptFinal)    \
+	X(C_DecryptInit) X(C_Decrypt) X(C_DecryptUpdate) X(C_DecryptFinal)    \
+	X(C_DigestInit) X(C_Digest) X(C_DigestUpdate) X(C_DigestKey)          \
+	X(C_DigestFinal)                                                      \
+	X(C_SignInit) X(C_Sign) X(C_SignUpdate) X(C_SignFinal)                \
+	X(C_SignRecoverInit) X(C_SignRecover)                                 \
+	X(C_VerifyInit) X(C_Verify) X(C_VerifyUpdate) X(C_VerifyFinal)        \
+	X(C_VerifyRecoverInit) X(C_VerifyRecover)                             \
+	X(C_DigestEncryptUpdate) X(C_DecryptDigestUpdate)                     \
+	X(C_SignEncryptUpdate) X(C_DecryptVerifyUpdate)                       \
+	X(C_GenerateKey) X(C_GenerateKeyPair) X(C_WrapKey) X(C_UnwrapKey)     \
+	X(C_DeriveKey) X(C_SeedRandom) X(C_GenerateRandom)                    \
+	X(C_GetFunctionStatus) X(C_CancelFunction)
+
+enum fn_id {
+#define AS_ENUM(name) FN_##name,
+	WRAPPED_FUNCTIONS(AS_ENUM)
+#undef AS_ENUM
+	FN_COUNT
+};
+
+/* A rule's set of functions is a bit mask indexed by fn_id. */
+_Static_assert(FN_COUNT <= 64, "function sets must fit in a uint64_t");
+#define ALL_FUNCTIONS \
+	(FN_COUNT == 64 ? ~UINT64_C(0) : (UINT64_C(1) << FN_COUNT) - 1)
+
+static const char *const fn_names[FN_COUNT] = {
+#define AS_NAME(name) #name,
+	WRAPPED_FUNCTIONS(AS_NAME)
+#undef AS_NAME
+};
+
+/* The real module's table, and the one we hand out: a copy with wrappers. */
+static CK_FUNCTION_LIST real;
+static CK_FUNCTION_LIST shim;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static CK_RV init_rv;
+
+/* ------------------------------------------------------------------ */
+/* Rules                                                                */
+
+enum rule_kind { RULE_LOGOUT, RULE_DELAY, RULE_STALL, RULE_FAIL };
+
+struct rule {
+	enum rule_kind kind;
+	uint64_t fns;
+	unsigned long arg; /* delay: milliseconds; fail: the CK_RV */
+	long remaining;    /* matching calls still affected; -1: unlimited */
+};
+
+/* What identifies the version of the file that the rules were parsed from. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+static struct {
+	pthread_mutex_t lock; /* guards everything below except path */
+	const char *path;     /* NULL: no control file, pure pass-through */
+	int loaded;           /* rules reflect the file version `id` */
+	struct file_id id;
+	struct rule *rules;
+	size_t nrules;
+} ctl = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void file_id_of(const struct stat *st, struct file_id *id)
+{
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+}
+
+static int file_id_eq(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static void warn_line(unsigned lineno, const char *why, const char *what)
+{
+	fprintf(stderr, "faulthsm: %s:%u: %s%s%s; line ignored\n", ctl.path,
+		lineno, why, what ? ": " : "", what ? what : "");
+}
+
+/*
+ * strtoul alone would accept blanks, signs and a second "0x", so insist
+ * that the text is nothing but digits of the base first.
+ */
+static int parse_number(const char *s, int allow_hex, unsigned long *out)
+{
+	const char *digits = "0123456789";
+	int base = 10;
+	char *end;
+
+	if (allow_hex && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		digits = "0123456789abcdefABCDEF";
+		base = 16;
+		s += 2;
+	}
+	if (s[0] == '\0' || s[strspn(s, digits)] != '\0')
+		return -1;
+	errno = 0;
+	*out = strtoul(s, &end, base);
+	return errno ? -1 : 0;
+}
+
+/* Parses FUNCS in place (it cuts the list at the commas). */
+static int parse_funcs(char *list, unsigned lineno, uint64_t *mask)
+{
+	char *name, *next;
+	int i;
+
+	if (strcmp(list, "*") == 0) {
+		*mask = ALL_FUNCTIONS;
+		return 0;
+	}
+	*mask = 0;
+	for (name = list; name; name = next) {
+		next = strchr(name, ',');
+		if (next)
+			*next++ = '\0';
+		for (i = 0; i < FN_COUNT; i++)
+			if (strcmp(name, fn_names[i]) == 0)
+				break;
+		if (i == FN_COUNT) {
+			warn_line(lineno,
+				  *name ? "not a wrapped function"
+					: "empty name in function list",
+				  *name ? name : NULL);
+			return -1;
+		}
+		*mask |= UINT64_C(1) << i;
+	}
+	return 0;
+}
+
+/* COUNT is optional; `tok` is NULL when absent. */
+static int parse_count(const char *tok, long dflt, unsigned lineno,
+		       long *remaining)
+{
+	unsigned long n;
+
+	if (!tok) {
+		*remaining = dflt;
+		return 0;
+	}
+	if (parse_number(tok, 0, &n) != 0 || n == 0 || n > (unsigned long)LONG_MAX) {
+		warn_line(lineno, "COUNT must be a positive decimal number", tok);
+		return -1;
+	}
+	*remaining = (long)n;
+	return 0;
+}
+
+/* Returns 1 and fills `r` for a rule, 0 for a blank line, -1 if malformed. */
+static int parse_line(char *line, unsigned lineno, struct rule *r)
+{
+	char *tok[5], *save, *t, *hash;
+	size_t n = 0;
+	unsigned long num;
+	const char *verb;
+
+	hash = strchr(line, '#');
+	if (hash)
+		*hash = '\0';
+	for (t = strtok_r(line, BLANKS, &save); t; t = strtok_r(NULL, BLANKS, &save)) {
+		if (n == sizeof tok / sizeof tok[0]) {
+			warn_line(lineno, "too many fields", NULL);
+			return -1;
+		}
+		tok[n++] = t;
+	}
+	if (n == 0)
+		return 0;
+
+	verb = tok[0];
+	r->arg = 0;
+	r->remaining = -1;
+	if (strcmp(verb, "stall") == 0 && n == 2) {
+		r->kind = RULE_STALL;
+		return parse_funcs(tok[1], lineno, &r->fns) ? -1 : 1;
+	}
+	if (strcmp(verb, "delay") == 0 && n == 3) {
+		if (parse_number(tok[1], 0, &num) != 0 || num > MAX_DELAY_MS) {
+			warn_line(lineno, "MS must be a decimal number of milliseconds, at most 3600000", tok[1]);
+			return -1;
+		}
+		r->kind = RULE_DELAY;
+		r->arg = num;
+		return parse_funcs(tok[2], lineno, &r->fns) ? -1 : 1;
+	}
+	if (strcmp(verb, "fail") == 0 && (n == 3 || n == 4)) {
+		if (parse_number(tok[1], 1, &num) != 0) {
+			warn_line(lineno, "RV must be 0x-prefixed hex or decimal", tok[1]);
+			return -1;
+		}
+		r->kind = RULE_FAIL;
+		r->arg = num;
+		if (parse_count(n == 4 ? tok[3] : NULL, -1, lineno, &r->remaining))
+			return -1;
+		return parse_funcs(tok[2], lineno, &r->fns) ? -1 : 1;
+	}
+	if (strcmp(verb, "logout") == 0 && (n == 2 || n == 3)) {
+		r->kind = RULE_LOGOUT;
+		if (parse_count(n == 3 ? tok[2] : NULL, 1, lineno, &r->remaining))
+			return -1;
+		return parse_funcs(tok[1], lineno, &r->fns) ? -1 : 1;
+	}
+	warn_line(lineno, "expected: stall FUNCS | delay MS FUNCS | fail RV FUNCS [COUNT] | logout FUNCS [COUNT]", NULL);
+	return -1;
+}
+
+static char *read_all(int fd)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap), *bigger;
+	ssize_t got;
+
+	if (!buf)
+		return NULL;
+	for (;;) {
+		if (len + 1 == cap) {
+			if (cap >= MAX_CONTROL_BYTES || !(bigger = realloc(buf, cap * 2))) {
+				free(buf);
+				return NULL;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		got = read(fd, buf + len, cap - 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			free(buf);
+			return NULL;
+		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Reads the file and reports which version of it was read. A test may
+ * rewrite the file while we read it, so the read is retried until the
+ * identity is the same before and after. Recording an identity older than
+ * the content would make the next call re-read the file and so reset the
+ * COUNTs that this very content had started to consume.
+ */
+static char *read_control(struct file_id *id)
+{
+	struct stat before, after;
+	struct file_id a, b;
+	char *text;
+	int fd, attempt;
+
+	for (attempt = 0; attempt < 5; attempt++) {
+		fd = open(ctl.path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return NULL;
+		text = NULL;
+		if (fstat(fd, &before) == 0 && (text = read_all(fd)) &&
+		    fstat(fd, &after) == 0) {
+			file_id_of(&before, &a);
+			file_id_of(&after, &b);
+			if (file_id_eq(&a, &b)) {
+				close(fd);
+				*id = a;
+				return text;
+			}
+		}
+		free(text);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void drop_rules_locked(void)
+{
+	free(ctl.rules);
+	ctl.rules = NULL;
+	ctl.nrules = 0;
+	ctl.loaded = 0;
+}
+
+static void reload_locked(void)
+{
+	struct file_id id;
+	struct rule *rules;
+	size_t nlines = 1, n = 0;
+	unsigned lineno = 0;
+	char *text, *line, *eol;
+
+	drop_rules_locked();
+	text = read_control(&id);
+	if (!text)
+		return; /* not loaded: the next call tries again */
+	for (eol = text; (eol = strchr(eol, '\n')); eol++)
+		nlines++;
+	rules = calloc(nlines, sizeof *rules);
+	if (!rules) {
+		free(text);
+		return;
+	}
+	for (line = text; line; line = eol) {
+		eol = strchr(line, '\n');
+		if (eol)
+			*eol++ = '\0';
+		if (parse_line(line, ++lineno, &rules[n]) == 1)
+			n++;
+	}
+	free(text);
+	if (n == 0) {
+		free(rules);
+		rules = NULL;
+	}
+	ctl.rules = rules;
+	ctl.nrules = n;
+	ctl.id = id;
+	ctl.loaded = 1;
+}
+
+/* Brings the rules up to date with the file: one stat when nothing changed. */
+static void refresh_locked(void)
+{
+	struct stat st;
+	struct file_id id;
+
+	if (stat(ctl.path, &st) != 0) {
+		drop_rules_locked(); /* removed: no rules, and reload if it returns */
+		return;
+	}
+	file_id_of(&st, &id);
+	if (!ctl.loaded || !file_id_eq(&id, &ctl.id))
+		reload_locked();
+}
+
+/*
+ * The first rule of `kind` that matches `fn` and has calls left, after
+ * using up one of its calls; NULL if none. The pointer dies with the lock.
+ */
+static const struct rule *take_rule_locked(enum rule_kind kind, enum fn_id fn)
+{
+	struct rule *r;
+	size_t i;
+
+	for (i = 0; i < ctl.nrules; i++) {
+		r = &ctl.rules[i];
+		if (r->kind != kind || !(r->fns & (UINT64_C(1) << fn)) ||
+		    r->remaining == 0)
+			continue;
+		if (r->remaining > 0)
+			r->remaining--;
+		return r;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Call statistics                                                      */
+
+static unsigned long calls[FN_COUNT];
+static const char *stats_path;
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t stats_written_ms = -STATS_INTERVAL_MS;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Readers must never see a half-written file, hence tmp + rename; the pid
+ * keeps processes that share the stats path from clobbering each other's
+ * tmp file.
+ */
+static void write_stats_locked(void)
+{
+	static char tmp[PATH_MAX + 32];
+	FILE *f;
+	int i;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", stats_path, (long)getpid());
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	for (i = 0; i < FN_COUNT; i++)
+		fprintf(f, "%s %lu\n", fn_names[i],
+			__atomic_load_n(&calls[i], __ATOMIC_RELAXED));
+	if (fclose(f) != 0 || rename(tmp, stats_path) != 0)
+		unlink(tmp);
+}
+
+/*
+ * Rate-limited so that a busy service does not spend its time rewriting the
+ * file; `force` is for the final write. A thread that finds another one
+ * writing skips: that write is recent enough.
+ */
+static void flush_stats(int force)
+{
+	int64_t now;
+
+	if (!stats_path)
+		return;
+	now = now_ms();
+	if (!force && now - __atomic_load_n(&stats_written_ms, __ATOMIC_RELAXED) < STATS_INTERVAL_MS)
+		return;
+	if (force)
+		pthread_mutex_lock(&stats_lock);
+	else if (pthread_mutex_trylock(&stats_lock) != 0)
+		return;
+	if (force || now - stats_written_ms >= STATS_INTERVAL_MS) {
+		write_stats_locked();
+		__atomic_store_n(&stats_written_ms, now_ms(), __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&stats_lock);
+}
+
+/*
+ * Runs at dlclose() or exit, and never calls the real module. It writes the
+ * calls made since the last rate-limited write, and frees the rules so that
+ * a leak checker run on the service stays quiet. The paths are not freed:
+ * they live in static buffers, because a thread still stalled while the
+ * process exits goes on polling the control file after this has run.
+ */
+__attribute__((destructor)) static void at_unload(void)
+{
+	flush_stats(1);
+	pthread_mutex_lock(&ctl.lock);
+	drop_rules_locked();
+	pthread_mutex_unlock(&ctl.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* The gate every wrapper goes through                                  */
+
+static void sleep_ms(unsigned long ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+			       .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+enum verdict {
+	FORWARD,             /* call the real function */
+	FORWARD_THEN_LOGOUT, /* ditto, then log out its new session */
+	RETURN_RV            /* return *rv without calling it */
+};
+
+/*
+ * Applies the rules for one call. `session` is NULL for C_OpenSession,
+ * whose logout has to wait for the session to exist.
+ *
+ * The lock is never held while sleeping or inside the real module: a
+ * stalled call must not stop the other threads from reaching the HSM, nor
+ * the rules from being re-read.
+ */
+static enum verdict gate(enum fn_id fn, const CK_SESSION_HANDLE *session,
+			 CK_RV *rv)
+{
+	const struct rule *r;
+	unsigned long delay_ms = 0;
+	enum verdict verdict = FORWARD;
+	int logout, waited;
+
+	__atomic_add_fetch(&calls[fn], 1, __ATOMIC_RELAXED);
+	flush_stats(0);
+	if (!ctl.path)
+		return FORWARD;
+
+	pthread_mutex_lock(&ctl.lock);
+	refresh_locked();
+	logout = take_rule_locked(RULE_LOGOUT, fn) != NULL;
+	r = take_rule_locked(RULE_DELAY, fn);
+	if (r)
+		delay_ms = r->arg;
+	pthread_mutex_unlock(&ctl.lock);
+
+	if (logout) {
+		if (session)
+			(void)real.C_Logout(*session);
+		else
+			verdict = FORWARD_THEN_LOGOUT;
+	}
+	waited = delay_ms > 0;
+	if (waited)
+		sleep_ms(delay_ms);
+
+	/*
+	 * The loop exits with the lock held so that the last stall check and
+	 * the fail decision see the same version of the rules.
+	 */
+	for (;;) {
+		pthread_mutex_lock(&ctl.lock);
+		if (waited)
+			refresh_locked();
+		if (!take_rule_locked(RULE_STALL, fn))
+			break;
+		pthread_mutex_unlock(&ctl.lock);
+		sleep_ms(STALL_POLL_MS);
+		waited = 1;
+	}
+	r = take_rule_locked(RULE_FAIL, fn);
+	if (r) {
+		*rv = r->arg;
+		verdict = RETURN_RV;
+	}
+	pthread_mutex_unlock(&ctl.lock);
+	return verdict;
+}
+
+/* ------------------------------------------------------------------ */
+/* Wrappers                                                             */
+
+static CK_RV fh_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags,
+			      CK_VOID_PTR pApplication, CK_NOTIFY Notify,
+			      CK_SESSION_HANDLE_PTR phSession)
+{
+	enum verdict verdict;
+	CK_RV rv;
+
+	verdict = gate(FN_C_OpenSession, NULL, &rv);
+	if (verdict == RETURN_RV)
+		return rv;
+	rv = real.C_OpenSession(slotID, flags, pApplication, Notify, phSession);
+	if (verdict == FORWARD_THEN_LOGOUT && rv == CKR_OK && phSession)
+		(void)real.C_Logout(*phSession);
+	return rv;
+}
+
+/* The session handle must be called hSession: the gate needs it. */
+#define SESSION_WRAPPER(name, decl, args)                                     \
+	static CK_RV fh_##name decl                                           \
+	{                                                                     \
+		CK_RV rv;                                                     \
+		if (gate(FN_##name, &hSession, &rv) == RETURN_RV)             \
+			return rv;                                            \
+		return real.name args;                                        \
+	}
+
+SESSION_WRAPPER(C_CloseSession, (CK_SESSION_HANDLE hSession), (hSession))
+SESSION_WRAPPER(C_GetSessionInfo,
+		(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo),
+		(hSession, pInfo))
+SESSION_WRAPPER(C_GetOperationState,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
+		 CK_ULONG_PTR pulOperationStateLen),
+		(hSession, pOperationState, pulOperationStateLen))
+SESSION_WRAPPER(C_SetOperationState,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
+		 CK_ULONG ulOperationStateLen, CK_OBJECT_HANDLE hEncryptionKey,
+		 CK_OBJECT_HANDLE hAuthenticationKey),
+		(hSession, pOperationState, ulOperationStateLen,
+		 hEncryptionKey, hAuthenticationKey))
+SESSION_WRAPPER(C_Login,
+		(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
+		 CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen),
+		(hSession, userType, pPin, ulPinLen))
+SESSION_WRAPPER(C_Logout, (CK_SESSION_HANDLE hSession), (hSession))
+SESSION_WRAPPER(C_CreateObject,
+		(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+		 CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject),
+		(hSession, pTemplate, ulCount, phObject))
+SESSION_WRAPPER(C_CopyObject,
+		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+		 CK_OBJECT_HANDLE_PTR phNewObject),
+		(hSession, hObject, pTemplate, ulCount, phNewObject))
+SESSION_WRAPPER(C_DestroyObject,
+		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject),
+		(hSession, hObject))
+SESSION_WRAPPER(C_GetObjectSize,
+		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+		 CK_ULONG_PTR pulSize),
+		(hSession, hObject, pulSize))
+SESSION_WRAPPER(C_GetAttributeValue,
+		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount),
+		(hSession, hObject, pTemplate, ulCount))
+SESSION_WRAPPER(C_SetAttributeValue,
+		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount),
+		(hSession, hObject, pTemplate, ulCount))
+SESSION_WRAPPER(C_FindObjectsInit,
+		(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+		 CK_ULONG ulCount),
+		(hSession, pTemplate, ulCount))
+SESSION_WRAPPER(C_FindObjects,
+		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+		 CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount),
+		(hSession, phObject, ulMaxObjectCount, pulObjectCount))
+SESSION_WRAPPER(C_FindObjectsFinal, (CK_SESSION_HANDLE hSession), (hSession))
+SESSION_WRAPPER(C_EncryptInit,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hKey),
+		(hSession, pMechanism, hKey))
+SESSION_WRAPPER(C_Encrypt,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		 CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+		 CK_ULONG_PTR pulEncryptedDataLen),
+		(hSession, pData, ulDataLen, pEncryptedData,
+		 pulEncryptedDataLen))
+SESSION_WRAPPER(C_EncryptUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+		 CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
+		 CK_ULONG_PTR pulEncryptedPartLen),
+		(hSession, pPart, ulPartLen, pEncryptedPart,
+		 pulEncryptedPartLen))
+SESSION_WRAPPER(C_EncryptFinal,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart,
+		 CK_ULONG_PTR pulLastEncryptedPartLen),
+		(hSession, pLastEncryptedPart, pulLastEncryptedPartLen))
+SESSION_WRAPPER(C_DecryptInit,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hKey),
+		(hSession, pMechanism, hKey))
+SESSION_WRAPPER(C_Decrypt,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData,
+		 CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData,
+		 CK_ULONG_PTR pulDataLen),
+		(hSession, pEncryptedData, ulEncryptedDataLen, pData,
+		 pulDataLen))
+SESSION_WRAPPER(C_DecryptUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
+		 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
+		 CK_ULONG_PTR pulPartLen),
+		(hSession, pEncryptedPart, ulEncryptedPartLen, pPart,
+		 pulPartLen))
+SESSION_WRAPPER(C_DecryptFinal,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart,
+		 CK_ULONG_PTR pulLastPartLen),
+		(hSession, pLastPart, pulLastPartLen))
+SESSION_WRAPPER(C_DigestInit,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism),
+		(hSession, pMechanism))
+SESSION_WRAPPER(C_Digest,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		 CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
+		 CK_ULONG_PTR pulDigestLen),
+		(hSession, pData, ulDataLen, pDigest, pulDigestLen))
+SESSION_WRAPPER(C_DigestUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+		 CK_ULONG ulPartLen),
+		(hSession, pPart, ulPartLen))
+SESSION_WRAPPER(C_DigestKey,
+		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey),
+		(hSession, hKey))
+SESSION_WRAPPER(C_DigestFinal,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest,
+		 CK_ULONG_PTR pulDigestLen),
+		(hSession, pDigest, pulDigestLen))
+SESSION_WRAPPER(C_SignInit,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hKey),
+		(hSession, pMechanism, hKey))
+SESSION_WRAPPER(C_Sign,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		 CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+		 CK_ULONG_PTR pulSignatureLen),
+		(hSession, pData, ulDataLen, pSignature, pulSignatureLen))
+SESSION_WRAPPER(C_SignUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+		 CK_ULONG ulPartLen),
+		(hSession, pPart, ulPartLen))
+SESSION_WRAPPER(C_SignFinal,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
+		 CK_ULONG_PTR pulSignatureLen),
+		(hSession, pSignature, pulSignatureLen))
+SESSION_WRAPPER(C_SignRecoverInit,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hKey),
+		(hSession, pMechanism, hKey))
+SESSION_WRAPPER(C_SignRecover,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		 CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+		 CK_ULONG_PTR pulSignatureLen),
+		(hSession, pData, ulDataLen, pSignature, pulSignatureLen))
+SESSION_WRAPPER(C_VerifyInit,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hKey),
+		(hSession, pMechanism, hKey))
+SESSION_WRAPPER(C_Verify,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+		 CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+		 CK_ULONG ulSignatureLen),
+		(hSession, pData, ulDataLen, pSignature, ulSignatureLen))
+SESSION_WRAPPER(C_VerifyUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+		 CK_ULONG ulPartLen),
+		(hSession, pPart, ulPartLen))
+SESSION_WRAPPER(C_VerifyFinal,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
+		 CK_ULONG ulSignatureLen),
+		(hSession, pSignature, ulSignatureLen))
+SESSION_WRAPPER(C_VerifyRecoverInit,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hKey),
+		(hSession, pMechanism, hKey))
+SESSION_WRAPPER(C_VerifyRecover,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
+		 CK_ULONG ulSignatureLen, CK_BYTE_PTR pData,
+		 CK_ULONG_PTR pulDataLen),
+		(hSession, pSignature, ulSignatureLen, pData, pulDataLen))
+SESSION_WRAPPER(C_DigestEncryptUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+		 CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
+		 CK_ULONG_PTR pulEncryptedPartLen),
+		(hSession, pPart, ulPartLen, pEncryptedPart,
+		 pulEncryptedPartLen))
+SESSION_WRAPPER(C_DecryptDigestUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
+		 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
+		 CK_ULONG_PTR pulPartLen),
+		(hSession, pEncryptedPart, ulEncryptedPartLen, pPart,
+		 pulPartLen))
+SESSION_WRAPPER(C_SignEncryptUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+		 CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
+		 CK_ULONG_PTR pulEncryptedPartLen),
+		(hSession, pPart, ulPartLen, pEncryptedPart,
+		 pulEncryptedPartLen))
+SESSION_WRAPPER(C_DecryptVerifyUpdate,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
+		 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
+		 CK_ULONG_PTR pulPartLen),
+		(hSession, pEncryptedPart, ulEncryptedPartLen, pPart,
+		 pulPartLen))
+SESSION_WRAPPER(C_GenerateKey,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+		 CK_OBJECT_HANDLE_PTR phKey),
+		(hSession, pMechanism, pTemplate, ulCount, phKey))
+SESSION_WRAPPER(C_GenerateKeyPair,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_ATTRIBUTE_PTR pPublicKeyTemplate,
+		 CK_ULONG ulPublicKeyAttributeCount,
+		 CK_ATTRIBUTE_PTR pPrivateKeyTemplate,
+		 CK_ULONG ulPrivateKeyAttributeCount,
+		 CK_OBJECT_HANDLE_PTR phPublicKey,
+		 CK_OBJECT_HANDLE_PTR phPrivateKey),
+		(hSession, pMechanism, pPublicKeyTemplate,
+		 ulPublicKeyAttributeCount, pPrivateKeyTemplate,
+		 ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey))
+SESSION_WRAPPER(C_WrapKey,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
+		 CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen),
+		(hSession, pMechanism, hWrappingKey, hKey, pWrappedKey,
+		 pulWrappedKeyLen))
+SESSION_WRAPPER(C_UnwrapKey,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
+		 CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+		 CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey),
+		(hSession, pMechanism, hUnwrappingKey, pWrappedKey,
+		 ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey))
+SESSION_WRAPPER(C_DeriveKey,
+		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+		 CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
+		 CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey),
+		(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount,
+		 phKey))
+SESSION_WRAPPER(C_SeedRandom,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed,
+		 CK_ULONG ulSeedLen),
+		(hSession, pSeed, ulSeedLen))
+SESSION_WRAPPER(C_GenerateRandom,
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData,
+		 CK_ULONG ulRandomLen),
+		(hSession, RandomData, ulRandomLen))
+SESSION_WRAPPER(C_GetFunctionStatus, (CK_SESSION_HANDLE hSession), (hSession))
+SESSION_WRAPPER(C_CancelFunction, (CK_SESSION_HANDLE hSession), (hSession))
+
+#undef SESSION_WRAPPER
+
+/* ------------------------------------------------------------------ */
+/* Loading                                                              */
+
+/*
+ * The environment may change later, so keep our own copy of a path; *out
+ * is NULL when the variable is unset or empty. Fails if it is too long.
+ */
+static int env_path(const char *name, char *buf, const char **out)
+{
+	const char *v = getenv(name);
+
+	*out = NULL;
+	if (!v || !*v)
+		return 0;
+	if (strlen(v) >= PATH_MAX) {
+		fprintf(stderr, "faulthsm: %s is longer than PATH_MAX\n", name);
+		return -1;
+	}
+	strcpy(buf, v);
+	*out = buf;
+	return 0;
+}
+
+/*
+ * The real module is never dlclose()d: its functions are in our table, and
+ * other threads may still be inside them for as long as we are loaded.
+ */
+static void load_real_module(void)
+{
+	static char control_buf[PATH_MAX], stats_buf[PATH_MAX];
+	const char *path = getenv("FAULTHSM_REAL");
+	const char *control, *stats;
+	CK_C_GetFunctionList get_list;
+	CK_FUNCTION_LIST_PTR list = NULL;
+	void *handle;
+	CK_RV rv;
+
+	if (!path || !*path)
+		path = DEFAULT_REAL_MODULE;
+	init_rv = CKR_GENERAL_ERROR;
+	if (env_path("FAULTHSM_CONTROL", control_buf, &control) != 0 ||
+	    env_path("FAULTHSM_STATS", stats_buf, &stats) != 0)
+		return;
+	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!handle) {
+		fprintf(stderr, "faulthsm: cannot load the real PKCS#11 module: %s\n", dlerror());
+		return;
+	}
+	get_list = (CK_C_GetFunctionList)dlsym(handle, "C_GetFunctionList");
+	if (!get_list) {
+		fprintf(stderr, "faulthsm: %s has no C_GetFunctionList\n", path);
+		dlclose(handle);
+		return;
+	}
+	/* Pointing FAULTHSM_REAL at ourselves would deadlock in pthread_once. */
+	if (get_list == C_GetFunctionList) {
+		fprintf(stderr, "faulthsm: FAULTHSM_REAL (%s) is faulthsm itself\n", path);
+		dlclose(handle);
+		return;
+	}
+	rv = get_list(&list);
+	if (rv != CKR_OK || !list) {
+		fprintf(stderr, "faulthsm: C_GetFunctionList of %s failed (rv 0x%lx)\n", path, rv);
+		dlclose(handle);
+		return;
+	}
+
+	real = *list;
+	shim = real;
+	shim.C_GetFunctionList = C_GetFunctionList;
+#define PATCH(name) shim.name = fh_##name;
+	WRAPPED_FUNCTIONS(PATCH)
+#undef PATCH
+	ctl.path = control;
+	stats_path = stats;
+	init_rv = CKR_OK;
+}
+
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
+{
+	if (!ppFunctionList)
+		return CKR_ARGUMENTS_BAD;
+	pthread_once(&init_once, load_real_module);
+	if (init_rv != CKR_OK)
+		return init_rv;
+	*ppFunctionList = &shim;
+	return CKR_OK;
+}
