@@ -149,7 +149,7 @@ pub async fn open(
         .context("cannot open the HSM token")?;
     let hsm = Arc::new(hsm);
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(database)
+        SqliteStore::open(database, audit_settings.timeout)
             .await
             .with_context(|| format!("cannot open the database {}", database.display()))?,
     );

@@ -183,18 +183,30 @@ impl AuditSink {
 
     /// Records `event` and returns once it is durable.
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
-        self.submit(Item::Event(event)).await.map(|_| ())
+        self.record_within(event, None).await
+    }
+
+    /// Records `event`, waiting at most `wait` (the configured bound when `None`, and never
+    /// longer than it). On a timeout the event stays queued and is still written if the
+    /// committer gets to it.
+    pub async fn record_within(
+        &self,
+        event: AuditEvent,
+        wait: Option<Duration>,
+    ) -> Result<(), AuditError> {
+        let wait = wait.map_or(self.timeout, |w| w.min(self.timeout));
+        self.submit(Item::Event(event), wait).await.map(|_| ())
     }
 
     /// Claims a nonce durably: `Ok(true)` if it was fresh, `Ok(false)` if a request already
     /// used it (on this node or any other sharing the database).
     pub async fn claim_nonce(&self, claim: NonceClaim) -> Result<bool, AuditError> {
-        self.submit(Item::Nonce(claim))
+        self.submit(Item::Nonce(claim), self.timeout)
             .await
             .map(|written| written == Written::Done)
     }
 
-    async fn submit(&self, item: Item) -> Result<Written, AuditError> {
+    async fn submit(&self, item: Item, timeout: Duration) -> Result<Written, AuditError> {
         let (done, confirmed) = oneshot::channel();
         let wait = async {
             self.queue
@@ -207,9 +219,9 @@ impl AuditSink {
                 Err(_) => Err(AuditError::Closed),
             }
         };
-        tokio::time::timeout(self.timeout, wait)
+        tokio::time::timeout(timeout, wait)
             .await
-            .map_err(|_| AuditError::Timeout(self.timeout))?
+            .map_err(|_| AuditError::Timeout(timeout))?
     }
 }
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -161,9 +162,26 @@ pub struct HsmArgs {
     /// File holding the user PIN. Alternatively set COFFER_HSM_PIN. Never a flag value.
     #[arg(long, env = "COFFER_HSM_PIN_FILE")]
     pub hsm_pin_file: Option<PathBuf>,
-    /// HSM worker threads, each with its own session.
+    /// HSM worker threads for cryptographic operations, each with its own session.
     #[arg(long, env = "COFFER_HSM_THREADS", default_value_t = 2)]
     pub hsm_threads: usize,
+    /// Longest wait for one HSM operation, in milliseconds; then the request is a 503.
+    #[arg(long, env = "COFFER_HSM_TIMEOUT_MS", default_value_t = 2_000)]
+    pub hsm_timeout_ms: u64,
+    /// Longest wait for one key generation in the HSM, in milliseconds.
+    #[arg(long, env = "COFFER_HSM_KEYGEN_TIMEOUT_MS", default_value_t = 30_000)]
+    pub hsm_keygen_timeout_ms: u64,
+}
+
+impl HsmArgs {
+    /// The settings for the token at `module`/`token_label`, with this command's tuning.
+    fn settings(&self, module: PathBuf, token_label: String, pin: SecretString) -> HsmSettings {
+        let mut settings = HsmSettings::new(module, token_label, pin);
+        settings.threads = self.hsm_threads;
+        settings.call_timeout = Duration::from_millis(self.hsm_timeout_ms);
+        settings.keygen_timeout = Duration::from_millis(self.hsm_keygen_timeout_ms);
+        settings
+    }
 }
 
 #[derive(Args)]
@@ -410,13 +428,11 @@ fn hsm_settings(args: &HsmArgs) -> anyhow::Result<HsmSettings> {
             bail!("set COFFER_HSM_PIN or COFFER_HSM_PIN_FILE to the token's user PIN")
         }
     };
-    Ok(HsmSettings {
-        module: args.hsm_module.clone(),
+    Ok(args.settings(
+        args.hsm_module.clone(),
         token_label,
-        pin: SecretString::from(pin),
-        threads: args.hsm_threads,
-        queue_depth: 4096,
-    })
+        SecretString::from(pin),
+    ))
 }
 
 /// Prepares dev-mode files that must exist before the PKCS#11 library loads, and returns
@@ -461,13 +477,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             move || layout.ensure_token(&token).map(|()| token)
         });
         let token = prepared.await??;
-        let hsm = HsmSettings {
-            module: token.module.into(),
-            token_label: token.token_label,
-            pin: SecretString::from(token.user_pin),
-            threads: args.hsm.hsm_threads,
-            queue_depth: 4096,
-        };
+        let hsm = args.hsm.settings(
+            token.module.into(),
+            token.token_label,
+            SecretString::from(token.user_pin),
+        );
         let tls = if args.plain_http {
             None
         } else {
@@ -555,7 +569,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Init(args) => init(args).await,
         Command::Migrate(args) => {
-            crate::store::SqliteStore::open(&args.database).await?;
+            crate::store::SqliteStore::open(
+                &args.database,
+                crate::audit::AuditSettings::default().timeout,
+            )
+            .await?;
             println!("migrations applied to {}", args.database.display());
             Ok(())
         }
@@ -566,8 +584,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let label = settings.token_label.clone();
             let hsm = tokio::task::spawn_blocking(move || crate::hsm::Pkcs11Hsm::connect(settings))
                 .await??;
-            crate::hsm::Hsm::ping(&hsm).await?;
-            crate::hsm::Hsm::ensure_hmac_key(&hsm, crate::service::APIKEY_PEPPER_LABEL).await?;
+            let pepper = crate::service::APIKEY_PEPPER_LABEL;
+            crate::hsm::Hsm::ensure_hmac_key(&hsm, pepper).await?;
+            crate::hsm::Hsm::hmac_sha256(&hsm, pepper, b"check".to_vec()).await?;
             hsm.close();
             println!("HSM token {label:?}: logged in, system keys present");
             Ok(())

@@ -5,6 +5,7 @@
 //! `sys/...`); handles are a cache detail of the implementation.
 
 mod pkcs11;
+mod workers;
 
 pub use pkcs11::{HsmSettings, Pkcs11Hsm, TokenAdmin};
 
@@ -21,7 +22,14 @@ pub enum HsmError {
     /// Every HSM worker is busy and the queue is full: back-pressure, retry later.
     #[error("the HSM queue is full")]
     Busy,
-    /// No key with this label exists in the token.
+    /// The call did not finish within its deadline; the worker running it is suspect.
+    #[error("the HSM did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// Every worker is stuck in a call past its deadline: refused at once, not queued.
+    #[error("every HSM worker is stuck in a call past its deadline")]
+    Stalled,
+    /// No key with this label exists in the token, although Coffer created it: the token
+    /// went away or lost track of it. The layer re-initialises the library to recover.
     #[error("no key labelled {0} in the token")]
     KeyNotFound(String),
     /// An authenticated decryption did not authenticate (GCM tag or AAD mismatch).
@@ -92,8 +100,6 @@ pub trait Hsm: Send + Sync + 'static {
         label: &str,
         ciphertext: Vec<u8>,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError>;
-    /// Proves the token answers and the login holds (readiness probe).
-    async fn ping(&self) -> Result<(), HsmError>;
 }
 
 /// What a key pair's private half may do. Verification happens outside the token, with the

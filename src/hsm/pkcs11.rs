@@ -1,37 +1,30 @@
-//! [`Hsm`] over PKCS#11 with the `cryptoki` crate.
-//!
-//! Shape (see `shared/design/architecture.md` and the SoftHSM spike):
-//! * one `Pkcs11` context per process, initialised once;
-//! * one logged-in anchor session for the life of the process, because closing the last
-//!   session logs the token out;
-//! * N dedicated OS threads, each owning one R/W session, fed by a bounded queue with a
-//!   one-shot reply: a full queue is [`HsmError::Busy`] (a 503), never an unbounded wait;
-//! * handles resolved by label once and cached;
-//! * a lost session or login is reopened and logged in again by the worker that notices it,
-//!   with back-off, while requests get [`HsmError::Unavailable`] (a 503).
+//! [`Hsm`] over PKCS#11 with the `cryptoki` crate: the attribute templates and mechanisms
+//! of each operation. How calls reach the token (sessions, worker pools, deadlines,
+//! recovery) is in `workers`.
 
+use super::workers::{
+    OpError, OpResult, Pool, PoolSettings, Shared, context, destroy_labelled, find_slot,
+};
 use super::{Hsm, HsmError, KeyPairUsage, SignMechanism};
 use crate::crypto::DataKey;
 use crate::crypto::asym::{Curve, HashAlg, KeyAlgorithm, TokenPublicKey};
 use async_trait::async_trait;
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, SessionState, UserType};
-use cryptoki::slot::Slot;
+use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use zeroize::Zeroizing;
 
-/// How to reach the token. The PIN never comes from a command-line argument.
+/// How to reach the token and how long to wait for it. The PIN never comes from a
+/// command-line argument.
 pub struct HsmSettings {
     /// Path of the PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so` for SoftHSM).
     pub module: PathBuf,
@@ -39,266 +32,58 @@ pub struct HsmSettings {
     pub token_label: String,
     /// User PIN.
     pub pin: SecretString,
-    /// Dedicated worker threads, each with its own session.
+    /// Worker threads for cryptographic operations, each with its own session.
     pub threads: usize,
-    /// Jobs that may wait for a worker before callers get `Busy`.
+    /// Operations that may wait for a worker before callers get `Busy`. Small on purpose:
+    /// a deep queue in front of a slow device is minutes of waiting, not capacity.
     pub queue_depth: usize,
+    /// Longest a caller waits for a cryptographic operation.
+    pub call_timeout: Duration,
+    /// Worker threads for key generation and destruction (seconds for RSA-4096), kept apart
+    /// so that they never hold up encrypt, decrypt or sign.
+    pub keygen_threads: usize,
+    /// Longest a caller waits for a key generation or destruction.
+    pub keygen_timeout: Duration,
 }
 
-/// The process-wide PKCS#11 context: `C_Initialize` may run only once per process.
-static CONTEXT: OnceLock<(PathBuf, Pkcs11)> = OnceLock::new();
-
-fn context(module: &Path) -> Result<Pkcs11, HsmError> {
-    if let Some((loaded, ctx)) = CONTEXT.get() {
-        if loaded != module {
-            tracing::warn!(loaded = %loaded.display(), asked = %module.display(),
-                "a PKCS#11 module is already loaded in this process; reusing it");
-        }
-        return Ok(ctx.clone());
-    }
-    let ctx = Pkcs11::new(module).map_err(|e| HsmError::Unavailable(Some(e)))?;
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(HsmError::Unavailable(Some(e))),
-    }
-    // Another thread may have won the race; either context talks to the same library.
-    let (_, ctx) = CONTEXT.get_or_init(|| (module.to_path_buf(), ctx));
-    Ok(ctx.clone())
-}
-
-fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>, CkError> {
-    for slot in ctx.get_slots_with_token()? {
-        let info = ctx.get_token_info(slot)?;
-        if info.label().trim_end() == label {
-            return Ok(Some(slot));
-        }
-    }
-    Ok(None)
-}
-
-/// Failures inside a job, before they are classified into [`HsmError`].
-enum OpError {
-    Pkcs11(CkError),
-    NotFound(String),
-    /// The session exists but no user is logged in on it.
-    LoggedOut,
-}
-
-impl From<CkError> for OpError {
-    fn from(e: CkError) -> Self {
-        OpError::Pkcs11(e)
-    }
-}
-
-type OpResult<T> = Result<T, OpError>;
-
-/// Codes after which the session or login must be re-established before retrying.
-fn is_connection_loss(e: &OpError) -> bool {
-    match e {
-        OpError::LoggedOut => true,
-        OpError::NotFound(_) => false,
-        OpError::Pkcs11(CkError::Pkcs11(rv, _)) => matches!(
-            rv,
-            RvError::SessionHandleInvalid
-                | RvError::SessionClosed
-                | RvError::UserNotLoggedIn
-                | RvError::DeviceRemoved
-                | RvError::DeviceError
-                | RvError::TokenNotPresent
-                | RvError::TokenNotRecognized
-                | RvError::CryptokiNotInitialized
-                | RvError::PinIncorrect
-                | RvError::PinExpired
-                | RvError::PinLocked
-        ),
-        OpError::Pkcs11(_) => false,
-    }
-}
-
-/// Codes after which a cached handle may be stale (object re-created, token re-logged in).
-fn is_stale_handle(e: &OpError) -> bool {
-    matches!(
-        e,
-        OpError::Pkcs11(CkError::Pkcs11(
-            RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid,
-            _
-        ))
-    )
-}
-
-fn classify(e: OpError) -> HsmError {
-    match e {
-        OpError::NotFound(label) => HsmError::KeyNotFound(label),
-        OpError::LoggedOut => HsmError::Unavailable(None),
-        err if is_connection_loss(&err) => match err {
-            OpError::Pkcs11(e) => HsmError::Unavailable(Some(e)),
-            _ => HsmError::Unavailable(None),
-        },
-        OpError::Pkcs11(e) => HsmError::Internal(e),
-    }
-}
-
-/// State shared by the workers: the context, the slot, the PIN and the handle cache.
-struct Shared {
-    ctx: Pkcs11,
-    slot: Slot,
-    pin: SecretString,
-    handles: RwLock<HashMap<String, ObjectHandle>>,
-    /// Keeps the login alive when workers drop their sessions; replaced on recovery.
-    anchor: Mutex<Option<Session>>,
-    reconnect: Mutex<Backoff>,
-}
-
-struct Backoff {
-    failures: u32,
-    not_before: Instant,
-}
-
-impl Shared {
-    fn handle(&self, session: &Session, label: &str) -> OpResult<ObjectHandle> {
-        self.handle_of(session, ObjectClass::SECRET_KEY, label)
-    }
-
-    fn private_key(&self, session: &Session, label: &str) -> OpResult<ObjectHandle> {
-        self.handle_of(session, ObjectClass::PRIVATE_KEY, label)
-    }
-
-    fn handle_of(
-        &self,
-        session: &Session,
-        class: ObjectClass,
-        label: &str,
-    ) -> OpResult<ObjectHandle> {
-        if let Some(h) = self
-            .handles
-            .read()
-            .expect("handle cache poisoned")
-            .get(label)
-        {
-            return Ok(*h);
-        }
-        let found = session.find_objects(&[
-            Attribute::Class(class),
-            Attribute::Token(true),
-            Attribute::Label(label.as_bytes().to_vec()),
-        ])?;
-        let Some(handle) = found.first().copied() else {
-            // An empty search on a session that lost its login looks like a missing key.
-            ensure_logged_in(session)?;
-            return Err(OpError::NotFound(label.to_owned()));
-        };
-        self.handles
-            .write()
-            .expect("handle cache poisoned")
-            .insert(label.to_owned(), handle);
-        Ok(handle)
-    }
-
-    fn forget_handles(&self) {
-        self.handles.write().expect("handle cache poisoned").clear();
-    }
-
-    /// Opens a logged-in session, unless a recent attempt failed and the back-off holds.
-    fn open_session(&self) -> Result<Session, HsmError> {
-        {
-            let backoff = self.reconnect.lock().expect("backoff poisoned");
-            if Instant::now() < backoff.not_before {
-                return Err(HsmError::Unavailable(None));
-            }
-        }
-        let opened = self
-            .ctx
-            .open_rw_session(self.slot)
-            .and_then(|s| login(&s, &self.pin).map(|()| s));
-        let mut backoff = self.reconnect.lock().expect("backoff poisoned");
-        match opened {
-            Ok(session) => {
-                if backoff.failures > 0 {
-                    tracing::info!("HSM session re-established");
-                    self.refresh_anchor();
-                }
-                backoff.failures = 0;
-                Ok(session)
-            }
-            Err(e) => {
-                backoff.failures = backoff.failures.saturating_add(1);
-                let wait = Duration::from_millis(100u64 << backoff.failures.min(6))
-                    .min(Duration::from_secs(5));
-                backoff.not_before = Instant::now() + wait;
-                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "HSM session could not be opened");
-                Err(HsmError::Unavailable(Some(e)))
-            }
-        }
-    }
-
-    fn refresh_anchor(&self) {
-        if let Ok(session) = self.ctx.open_rw_session(self.slot) {
-            *self.anchor.lock().expect("anchor poisoned") = Some(session);
+impl HsmSettings {
+    /// The defaults for everything but where the token is.
+    pub fn new(module: PathBuf, token_label: String, pin: SecretString) -> Self {
+        Self {
+            module,
+            token_label,
+            pin,
+            threads: 2,
+            queue_depth: 256,
+            call_timeout: Duration::from_secs(2),
+            keygen_threads: 2,
+            keygen_timeout: Duration::from_secs(30),
         }
     }
 }
 
-fn login(session: &Session, pin: &SecretString) -> Result<(), CkError> {
-    let pin = AuthPin::new(pin.expose_secret().into());
-    match session.login(UserType::User, Some(&pin)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-fn ensure_logged_in(session: &Session) -> OpResult<()> {
-    match session.get_session_info()?.session_state() {
-        SessionState::RwUser | SessionState::RoUser => Ok(()),
-        _ => Err(OpError::LoggedOut),
-    }
-}
-
-/// One HSM thread's state: its own session, opened lazily and reopened after a loss.
-struct Worker {
-    shared: Arc<Shared>,
-    session: Option<Session>,
-}
-
-impl Worker {
-    fn session(&mut self) -> Result<&Session, HsmError> {
-        if self.session.is_none() {
-            self.session = Some(self.shared.open_session()?);
+/// Key generations retry once on `CKR_GENERAL_ERROR`: SoftHSM returns it now and then when
+/// many token objects are created at once (about 1 in 1,000 under load).
+fn generate_with_retry<T>(generate: impl Fn() -> Result<T, CkError>) -> OpResult<T> {
+    match generate() {
+        Err(CkError::Pkcs11(RvError::GeneralError, _)) => {
+            std::thread::sleep(Duration::from_millis(10));
+            generate().map_err(|e| match e {
+                e @ CkError::Pkcs11(RvError::GeneralError, _) => OpError::Transient(e),
+                e => OpError::Pkcs11(e),
+            })
         }
-        Ok(self.session.as_ref().expect("session was just opened"))
-    }
-
-    /// Runs `op`, retrying once after re-establishing the session or refreshing handles.
-    fn run<T>(&mut self, op: &dyn Fn(&Session, &Shared) -> OpResult<T>) -> Result<T, HsmError> {
-        let mut last = None;
-        for _attempt in 0..2 {
-            let shared = Arc::clone(&self.shared);
-            let session = self.session()?;
-            match op(session, &shared) {
-                Ok(v) => return Ok(v),
-                Err(e) if is_connection_loss(&e) => {
-                    tracing::warn!("HSM session lost; reconnecting");
-                    self.session = None;
-                    self.shared.forget_handles();
-                    last = Some(e);
-                }
-                Err(e) if is_stale_handle(&e) => {
-                    self.shared.forget_handles();
-                    last = Some(e);
-                }
-                Err(e) => return Err(classify(e)),
-            }
-        }
-        Err(classify(last.expect("loop ran at least once")))
+        other => other.map_err(OpError::Pkcs11),
     }
 }
-
-type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
 /// The PKCS#11 implementation of [`Hsm`].
 pub struct Pkcs11Hsm {
-    jobs: crossbeam_channel::Sender<Job>,
+    /// Encrypt, decrypt, sign, wrap, unwrap, HMAC: short calls with a short deadline.
+    crypto: Pool,
+    /// Key generation and destruction: long calls with their own threads and deadline.
+    keygen: Pool,
     shared: Arc<Shared>,
-    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Pkcs11Hsm {
@@ -306,11 +91,8 @@ impl Drop for Pkcs11Hsm {
     /// races the library's own teardown when the process exits (SoftHSM crashes if a
     /// session closes while its static state is being destroyed).
     fn drop(&mut self) {
-        let (closed, _) = crossbeam_channel::bounded(0);
-        drop(std::mem::replace(&mut self.jobs, closed));
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
+        self.crypto.stop();
+        self.keygen.stop();
     }
 }
 
@@ -318,75 +100,54 @@ impl Pkcs11Hsm {
     /// Loads the module, finds the token by label, logs in and starts the worker threads.
     pub fn connect(settings: HsmSettings) -> Result<Self, HsmError> {
         let ctx = context(&settings.module)?;
-        let slot = find_slot(&ctx, &settings.token_label)
-            .map_err(|e| HsmError::Unavailable(Some(e)))?
-            .ok_or_else(|| HsmError::KeyNotFound(format!("token {}", settings.token_label)))?;
-        let anchor = ctx
-            .open_rw_session(slot)
-            .map_err(|e| HsmError::Unavailable(Some(e)))?;
-        login(&anchor, &settings.pin).map_err(|e| HsmError::Unavailable(Some(e)))?;
-        let shared = Arc::new(Shared {
-            ctx,
-            slot,
-            pin: settings.pin,
-            handles: RwLock::new(HashMap::new()),
-            anchor: Mutex::new(Some(anchor)),
-            reconnect: Mutex::new(Backoff {
-                failures: 0,
-                not_before: Instant::now(),
-            }),
-        });
-        let (jobs, queue) = crossbeam_channel::bounded::<Job>(settings.queue_depth.max(1));
-        let mut workers = Vec::new();
-        for i in 0..settings.threads.max(1) {
-            let queue = queue.clone();
-            let mut worker = Worker {
-                shared: Arc::clone(&shared),
-                session: None,
-            };
-            let handle = std::thread::Builder::new()
-                .name(format!("hsm-{i}"))
-                .spawn(move || {
-                    // Exits when every sender is gone, closing this thread's session.
-                    while let Ok(job) = queue.recv() {
-                        job(&mut worker);
-                    }
-                })
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot start HSM thread");
-                    HsmError::Unavailable(None)
-                })?;
-            workers.push(handle);
-        }
+        let shared = Arc::new(Shared::connect(ctx, &settings.token_label, settings.pin)?);
+        let crypto = Pool::start(
+            &shared,
+            PoolSettings {
+                name: "crypto",
+                threads: settings.threads,
+                queue_depth: settings.queue_depth,
+                deadline: settings.call_timeout,
+            },
+        )?;
+        let keygen = Pool::start(
+            &shared,
+            PoolSettings {
+                name: "keygen",
+                threads: settings.keygen_threads,
+                queue_depth: settings.queue_depth,
+                deadline: settings.keygen_timeout,
+            },
+        )?;
         Ok(Self {
-            jobs,
+            crypto,
+            keygen,
             shared,
-            workers,
         })
     }
 
-    /// Sends `op` to a worker thread and waits for its answer.
+    /// Runs a cryptographic operation on the crypto pool.
     async fn submit<T, F>(&self, op: F) -> Result<T, HsmError>
     where
         T: Send + 'static,
         F: Fn(&Session, &Shared) -> OpResult<T> + Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |worker: &mut Worker| {
-            let _ = reply.send(worker.run(&op));
-        });
-        self.jobs.try_send(job).map_err(|e| match e {
-            crossbeam_channel::TrySendError::Full(_) => HsmError::Busy,
-            crossbeam_channel::TrySendError::Disconnected(_) => HsmError::Unavailable(None),
-        })?;
-        answer.await.map_err(|_| HsmError::Unavailable(None))?
+        self.crypto.submit(op, None).await
+    }
+
+    /// Creates the token key `label` on the keygen pool; if its caller gave up meanwhile,
+    /// the key is destroyed again.
+    async fn generate<T, F>(&self, label: &str, op: F) -> Result<T, HsmError>
+    where
+        T: Send + 'static,
+        F: Fn(&Session, &Shared) -> OpResult<T> + Send + 'static,
+    {
+        self.keygen.submit(op, Some(label.to_owned())).await
     }
 
     /// Logs out and closes the anchor session; worker sessions close when `self` drops.
     pub fn close(&self) {
-        if let Some(anchor) = self.shared.anchor.lock().expect("anchor poisoned").take() {
-            let _ = anchor.logout();
-        }
+        self.shared.close();
     }
 }
 
@@ -424,7 +185,7 @@ fn generate_sealed(
     mechanism: &Mechanism,
     template: Vec<Attribute>,
 ) -> OpResult<()> {
-    session.generate_key(mechanism, &template)?;
+    generate_with_retry(|| session.generate_key(mechanism, &template))?;
     Ok(())
 }
 
@@ -608,7 +369,7 @@ fn sign_mechanism(mechanism: SignMechanism) -> Mechanism<'static> {
 impl Hsm for Pkcs11Hsm {
     async fn create_master_key(&self, label: &str) -> Result<(), HsmError> {
         let label = label.to_owned();
-        self.submit(move |s, _| {
+        self.generate(&label.clone(), move |s, _| {
             let mut template = sealed_secret_key(KeyType::AES, &label);
             template.extend(usages(false, true, false));
             generate_sealed(s, &Mechanism::AesKeyGen, template)
@@ -618,7 +379,7 @@ impl Hsm for Pkcs11Hsm {
 
     async fn create_token_aes_key(&self, label: &str) -> Result<(), HsmError> {
         let label = label.to_owned();
-        self.submit(move |s, _| {
+        self.generate(&label.clone(), move |s, _| {
             let mut template = sealed_secret_key(KeyType::AES, &label);
             template.extend(usages(true, false, false));
             generate_sealed(s, &Mechanism::AesKeyGen, template)
@@ -628,37 +389,28 @@ impl Hsm for Pkcs11Hsm {
 
     async fn ensure_hmac_key(&self, label: &str) -> Result<(), HsmError> {
         let label = label.to_owned();
-        self.submit(move |s, shared| match shared.handle(s, &label) {
-            Ok(_) => Ok(()),
-            Err(OpError::NotFound(_)) => {
-                let mut template = sealed_secret_key(KeyType::GENERIC_SECRET, &label);
-                template.extend(usages(false, false, true));
-                generate_sealed(s, &Mechanism::GenericSecretKeyGen, template)
-            }
-            Err(e) => Err(e),
-        })
-        .await
+        // No orphan clean-up: the key may have existed before, and it is needed anyway.
+        self.keygen
+            .submit(
+                move |s, shared| match shared.handle(s, &label) {
+                    Ok(_) => Ok(()),
+                    Err(OpError::NotFound(_)) => {
+                        let mut template = sealed_secret_key(KeyType::GENERIC_SECRET, &label);
+                        template.extend(usages(false, false, true));
+                        generate_sealed(s, &Mechanism::GenericSecretKeyGen, template)
+                    }
+                    Err(e) => Err(e),
+                },
+                None,
+            )
+            .await
     }
 
     async fn destroy_key(&self, label: &str) -> Result<(), HsmError> {
         let label = label.to_owned();
-        self.submit(move |s, shared| {
-            // Any class: secret keys and private keys share the label namespace.
-            let found = s.find_objects(&[
-                Attribute::Token(true),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ])?;
-            for handle in found {
-                s.destroy_object(handle)?;
-            }
-            shared
-                .handles
-                .write()
-                .expect("handle cache poisoned")
-                .remove(&label);
-            Ok(())
-        })
-        .await
+        self.keygen
+            .submit(move |s, shared| destroy_labelled(s, shared, &label), None)
+            .await
     }
 
     async fn generate_wrapped_data_key(
@@ -766,9 +518,10 @@ impl Hsm for Pkcs11Hsm {
         usage: KeyPairUsage,
     ) -> Result<TokenPublicKey, HsmError> {
         let label = label.to_owned();
-        self.submit(move |s, _| {
+        self.generate(&label.clone(), move |s, _| {
             let (mechanism, public, private) = key_pair_templates(&label, algorithm, usage);
-            let (public, private) = s.generate_key_pair(&mechanism, &public, &private)?;
+            let (public, private) =
+                generate_with_retry(|| s.generate_key_pair(&mechanism, &public, &private))?;
             let read = read_public(s, public, algorithm);
             let _ = s.destroy_object(public);
             if read.is_err() {
@@ -813,10 +566,6 @@ impl Hsm for Pkcs11Hsm {
             }
             other => other,
         }
-    }
-
-    async fn ping(&self) -> Result<(), HsmError> {
-        self.submit(|s, _| ensure_logged_in(s)).await
     }
 }
 

@@ -258,7 +258,7 @@ async fn request_frame(
 
     let mut response = next.run(request).await;
 
-    if !meta.is_audited() && !is_operations_path(&path) {
+    if meta.audit_pending() && !is_operations_path(&path) {
         let code = response
             .extensions()
             .get::<ErrorCode>()

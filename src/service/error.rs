@@ -79,9 +79,15 @@ impl Error {
 impl From<HsmError> for Error {
     fn from(e: HsmError) -> Self {
         match e {
-            HsmError::Unavailable(_) | HsmError::Busy => Error::Unavailable(Box::new(e)),
+            // A key the database knows but the token does not show is the token being
+            // away (moved, rebooting, logged out): retryable, like every other outage.
+            HsmError::Unavailable(_)
+            | HsmError::Busy
+            | HsmError::Timeout(_)
+            | HsmError::Stalled
+            | HsmError::KeyNotFound(_) => Error::Unavailable(Box::new(e)),
             HsmError::AuthenticationFailed => Error::DecryptFailed,
-            HsmError::KeyNotFound(_) | HsmError::Internal(_) => Error::Internal(Box::new(e)),
+            HsmError::Internal(_) => Error::Internal(Box::new(e)),
         }
     }
 }

@@ -39,9 +39,15 @@ use crate::crypto::DataKey;
 use crate::hsm::Hsm;
 use crate::store::{ActivityFilter, KeyringRow, Store, StoredEvent, VersionRow};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+/// Longest `/v1/ready` takes to answer, whatever is stuck.
+pub const READY_BOUND: Duration = Duration::from_secs(1);
+
+/// How long the event of a request that already failed with 503 may wait to be durable.
+const FAILED_REQUEST_AUDIT_GRACE: Duration = Duration::from_millis(250);
 
 /// Label of the HMAC key that digests API keys. It never leaves the token.
 pub const APIKEY_PEPPER_LABEL: &str = "sys/apikey-pepper";
@@ -129,30 +135,46 @@ struct Credential {
     flags: Flags,
 }
 
-/// Facts about one request that every audit event carries. `audited` tells the HTTP layer
-/// whether the service already recorded the event.
+/// Facts about one request that every audit event carries, and where its audit stands:
+/// the HTTP layer records a safety-net event only for requests the service did not audit,
+/// and never retries one whose audit already failed (the request is a 503 by then, and a
+/// second wait would double the bound).
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
     pub request_id: String,
     pub source_ip: Option<String>,
-    pub audited: Arc<AtomicBool>,
+    audit: Arc<AtomicU8>,
 }
+
+const AUDIT_PENDING: u8 = 0;
+const AUDIT_RECORDED: u8 = 1;
+const AUDIT_FAILED: u8 = 2;
 
 impl RequestMeta {
     pub fn new(request_id: String, source_ip: Option<String>) -> Self {
         Self {
             request_id,
             source_ip,
-            audited: Arc::new(AtomicBool::new(false)),
+            audit: Arc::new(AtomicU8::new(AUDIT_PENDING)),
         }
     }
 
+    /// Whether the service recorded this request's event.
     pub fn is_audited(&self) -> bool {
-        self.audited.load(Ordering::SeqCst)
+        self.audit.load(Ordering::SeqCst) == AUDIT_RECORDED
+    }
+
+    /// Whether nobody tried to record this request's event yet.
+    pub fn audit_pending(&self) -> bool {
+        self.audit.load(Ordering::SeqCst) == AUDIT_PENDING
     }
 
     fn mark_audited(&self) {
-        self.audited.store(true, Ordering::SeqCst);
+        self.audit.store(AUDIT_RECORDED, Ordering::SeqCst);
+    }
+
+    fn mark_audit_failed(&self) {
+        self.audit.store(AUDIT_FAILED, Ordering::SeqCst);
     }
 }
 
@@ -340,12 +362,27 @@ impl Service {
 
     /// Records `event` through the group committer; the request fails with 503 if it cannot.
     async fn record(&self, meta: &RequestMeta, event: AuditEvent) -> Result<(), Error> {
-        self.audit
-            .record(event)
-            .await
-            .map_err(|e| Error::Unavailable(Box::new(e)))?;
-        meta.mark_audited();
-        Ok(())
+        self.record_within(meta, event, None).await
+    }
+
+    /// Records `event`, waiting at most `wait` (the audit bound when `None`). Whatever the
+    /// outcome, the request's audit is settled: the HTTP layer will not try again.
+    async fn record_within(
+        &self,
+        meta: &RequestMeta,
+        event: AuditEvent,
+        wait: Option<Duration>,
+    ) -> Result<(), Error> {
+        match self.audit.record_within(event, wait).await {
+            Ok(()) => {
+                meta.mark_audited();
+                Ok(())
+            }
+            Err(e) => {
+                meta.mark_audit_failed();
+                Err(Error::Unavailable(Box::new(e)))
+            }
+        }
     }
 
     /// Audits the outcome of a request with no state change (reads, crypto), then returns it.
@@ -392,9 +429,21 @@ impl Service {
             }
             Err(e) => {
                 let failure = self.event(ctx.meta, Some(ctx.caller), action, object, Err(&e));
-                self.record(ctx.meta, failure).await?;
+                self.record_within(ctx.meta, failure, Self::failure_audit_wait(&e))
+                    .await?;
                 Err(e)
             }
+        }
+    }
+
+    /// How long the audit event of a failed mutation may wait. A request that is already a
+    /// 503 (the storage or the HSM could not serve it) most likely spent the bound waiting
+    /// for them: its event gets a short grace only, so the answer comes within the bound
+    /// once, not twice. The event stays queued and is written when the storage allows.
+    fn failure_audit_wait(error: &Error) -> Option<Duration> {
+        match error {
+            Error::Unavailable(_) => Some(FAILED_REQUEST_AUDIT_GRACE),
+            _ => None,
         }
     }
 
@@ -629,11 +678,23 @@ impl Service {
         self.audit.stats()
     }
 
-    /// Readiness: the HSM session is logged in and the database answers.
+    /// Readiness, decided within [`READY_BOUND`] whatever is stuck: the HSM must use a key
+    /// (an HMAC with the API-key pepper, which every authentication needs) and the database
+    /// must take a durable write. A logged-in session alone proves neither.
     pub async fn ready(&self) -> Result<(), Error> {
-        self.hsm.ping().await?;
-        self.store.ping().await?;
-        Ok(())
+        let probes = async {
+            let (hsm, store) = tokio::join!(
+                self.hsm
+                    .hmac_sha256(APIKEY_PEPPER_LABEL, b"readiness".to_vec()),
+                self.store.probe_write(self.now()),
+            );
+            hsm?;
+            store?;
+            Ok(())
+        };
+        tokio::time::timeout(READY_BOUND, probes)
+            .await
+            .map_err(|_| Error::Unavailable("the readiness probes did not finish in time".into()))?
     }
 
     /// The activity feed of the caller's account, newest first.

@@ -287,8 +287,8 @@ pub trait KeyStore: Send + Sync {
 /// Everything the service needs to persist.
 #[async_trait]
 pub trait Store: KeyStore + IdentityStore + MachineStore + Send + Sync + 'static {
-    /// Whether the database answers (readiness).
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether the database takes a durable write now (readiness).
+    async fn probe_write(&self, now: i64) -> Result<(), StoreError>;
 
     /// The first account, if bootstrap already ran.
     async fn first_account(&self) -> Result<Option<AccountRow>, StoreError>;

@@ -31,18 +31,21 @@ fn to_u32(v: i64, what: &str) -> Result<u32, StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies the migrations.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the database file and applies the migrations. A write
+    /// waits at most `busy_timeout` for another writer's lock before it fails: the service
+    /// passes its audit bound, so a locked database costs a request one bounded wait.
+    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .map_err(unavailable)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // Durable at every commit: the audit guarantee depends on it.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(busy_timeout)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(|connection, _| Box::pin(still_usable(connection)))
             .connect_with(options)
             .await
             .map_err(unavailable)?;
@@ -65,6 +68,21 @@ impl SqliteStore {
             .await
             .map_err(unavailable)
     }
+}
+
+/// Whether a connection coming back to the pool can serve the next caller. A transaction
+/// whose COMMIT failed (disk full, file made read-only) may already have been rolled back by
+/// SQLite itself; sqlx's own ROLLBACK then fails and the connection believes it is still
+/// inside a transaction, refusing every later BEGIN. Such a connection is closed instead
+/// of being reused, so writes recover as soon as the storage does.
+async fn still_usable(connection: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !connection.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped transaction queued its ROLLBACK; a round trip lets the worker run it first.
+    connection.ping().await?;
+    Ok(!connection.is_in_transaction())
 }
 
 async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> Result<(), StoreError> {
@@ -237,12 +255,14 @@ async fn insert_version(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+    async fn probe_write(&self, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT OR REPLACE INTO readiness_probe (id, checked_at) VALUES (1, ?)")
+            .bind(now)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        commit(tx).await
     }
 
     async fn first_account(&self) -> Result<Option<AccountRow>, StoreError> {

@@ -3,10 +3,12 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod custody;
+mod hsm_faults;
 mod identity;
 mod keyrings;
 mod keys;
 mod machines;
 mod matrix;
 mod service;
+mod storage_faults;
 mod support;

@@ -331,13 +331,11 @@ print(AESGCM(key).decrypt(header[17:29], sealed, aad).decode())
 async fn plain_http_is_refused_on_a_non_loopback_address() -> TestResult {
     let token = softhsm_test::TestToken::new();
     let dir = tempfile::tempdir()?;
-    let hsm = coffer::hsm::HsmSettings {
-        module: token.module.clone(),
-        token_label: token.label.clone(),
-        pin: secrecy::SecretString::from(token.user_pin.clone()),
-        threads: 1,
-        queue_depth: 8,
-    };
+    let hsm = coffer::hsm::HsmSettings::new(
+        token.module.clone(),
+        token.label.clone(),
+        secrecy::SecretString::from(token.user_pin.clone()),
+    );
     let config = coffer::app::AppConfig::new(hsm, dir.path().join("c.db"), None);
     let listener = std::net::TcpListener::bind("0.0.0.0:0")?;
     let refused = coffer::app::start(config, listener).await;

@@ -49,14 +49,7 @@ impl TestServer {
         let dir = tempfile::tempdir()?;
         let layout = coffer::dev::DevLayout::new(dir.path())?;
         let tls = layout.ensure_tls()?;
-        let hsm = HsmSettings {
-            module: token.module.clone(),
-            token_label: token.label.clone(),
-            pin: SecretString::from(token.user_pin.clone()),
-            threads: 2,
-            queue_depth: 1024,
-        };
-        let mut config = AppConfig::new(hsm, layout.database(), Some(tls));
+        let mut config = AppConfig::new(hsm_settings(&token), layout.database(), Some(tls));
         adjust(&mut config);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let running = app::start(config, listener).await?;
@@ -80,14 +73,7 @@ impl TestServer {
         self.stop().await;
         let layout = coffer::dev::DevLayout::new(self.dir.path())?;
         let tls = layout.ensure_tls()?;
-        let hsm = HsmSettings {
-            module: self.token.module.clone(),
-            token_label: self.token.label.clone(),
-            pin: SecretString::from(self.token.user_pin.clone()),
-            threads: 2,
-            queue_depth: 1024,
-        };
-        let mut config = AppConfig::new(hsm, layout.database(), Some(tls));
+        let mut config = AppConfig::new(hsm_settings(&self.token), layout.database(), Some(tls));
         adjust(&mut config);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let running = app::start(config, listener).await?;
@@ -295,6 +281,22 @@ impl TestServer {
             running.shutdown().await;
         }
     }
+}
+
+/// `GET /v1/ready`: its status and how long it took to answer.
+pub async fn ready_status(s: &TestServer) -> anyhow::Result<(u16, std::time::Duration)> {
+    let started = std::time::Instant::now();
+    let reply = s.call(Method::GET, "/v1/ready", None, None).await?;
+    Ok((reply.status, started.elapsed()))
+}
+
+/// The default settings for `token` (fault tests swap the module for theirs).
+pub fn hsm_settings(token: &TestToken) -> HsmSettings {
+    HsmSettings::new(
+        token.module.clone(),
+        token.label.clone(),
+        SecretString::from(token.user_pin.clone()),
+    )
 }
 
 /// An HTTPS client that trusts only the test CA.
