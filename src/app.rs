@@ -6,6 +6,7 @@
 use crate::audit::{AuditSettings, AuditSink};
 use crate::clock::{Clock, SystemClock};
 use crate::hsm::{Hsm, HsmSettings, Pkcs11Hsm};
+use crate::http::listener::{ConnectionLimits, GuardedAcceptor, ListenerSettings};
 use crate::http::{AppState, Metrics};
 use crate::service::{Service, ServiceSettings};
 use crate::store::{SqliteStore, Store};
@@ -30,6 +31,8 @@ pub struct AppConfig {
     pub tls: Option<TlsFiles>,
     pub audit: AuditSettings,
     pub service: ServiceSettings,
+    /// Time limits and connection caps of the listener.
+    pub listener: ListenerSettings,
     /// How often scheduled rotation and trash purge run.
     pub maintenance_every: Duration,
     pub clock: Arc<dyn Clock>,
@@ -44,6 +47,7 @@ impl AppConfig {
             tls,
             audit: AuditSettings::default(),
             service: ServiceSettings::default(),
+            listener: ListenerSettings::default(),
             maintenance_every: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
         }
@@ -88,24 +92,56 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
     .await?;
     let maintenance = tokio::spawn(maintain(Arc::clone(&service), config.maintenance_every));
 
+    let limits = &config.listener;
+    let open_files = crate::http::listener::raise_open_file_limit();
+    // Each connection is a file descriptor; keep some for the database, the HSM and logs.
+    let max_connections = open_files.map_or(limits.max_connections, |files| {
+        limits
+            .max_connections
+            .min(usize::try_from(files.saturating_sub(256)).unwrap_or(usize::MAX))
+    });
+    tracing::info!(
+        open_files,
+        max_connections,
+        per_source = limits.max_connections_per_source,
+        "listener limits"
+    );
+    let connections = Arc::new(ConnectionLimits::new(
+        limits.max_connections_per_source,
+        max_connections,
+    ));
     let state = AppState {
         service: Arc::clone(&service),
         metrics: Arc::new(Metrics::default()),
+        connections: Arc::clone(&connections),
+        body_read_timeout: limits.body_read_timeout,
     };
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     listener.set_nonblocking(true)?;
+    let mut server = axum_server::from_tcp(listener)?.handle(handle.clone());
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
     let (server, scheme) = match &config.tls {
         Some(tls) => {
             let rustls = crate::http::tls::server_config(&tls.cert, &tls.key)
                 .context("cannot load the TLS certificate and key")?;
-            let server = axum_server::from_tcp(listener)?
-                .acceptor(crate::http::tls::PeerCertificateAcceptor::new(rustls))
-                .handle(handle.clone());
+            let tls =
+                crate::http::tls::PeerCertificateAcceptor::new(rustls, limits.handshake_timeout);
+            let server =
+                server.acceptor(GuardedAcceptor::new(tls, connections, limits.idle_timeout));
             (tokio::spawn(server.serve(app)), "https")
         }
         None => {
-            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            let plain = axum_server::accept::DefaultAcceptor::new();
+            let server = server.acceptor(GuardedAcceptor::new(
+                plain,
+                connections,
+                limits.idle_timeout,
+            ));
             (tokio::spawn(server.serve(app)), "http")
         }
     };

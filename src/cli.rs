@@ -212,6 +212,41 @@ pub struct ServeArgs {
     pub tls_cert: Option<PathBuf>,
     #[arg(long, env = "COFFER_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: ListenerArgs,
+}
+
+/// The listener's time limits and connection caps (defaults in the README).
+#[derive(Args)]
+pub struct ListenerArgs {
+    /// Seconds a client has to send a request's headers (HTTP/1.1; also the keep-alive wait).
+    #[arg(long, env = "COFFER_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body.
+    #[arg(long, env = "COFFER_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds a connection may stay silent before it is closed.
+    #[arg(long, env = "COFFER_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Open connections allowed from one source address.
+    #[arg(long, env = "COFFER_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 256)]
+    pub max_connections_per_source: usize,
+    /// Open connections allowed in total.
+    #[arg(long, env = "COFFER_MAX_CONNECTIONS", default_value_t = 8_192)]
+    pub max_connections: usize,
+}
+
+impl ListenerArgs {
+    fn settings(&self) -> crate::http::listener::ListenerSettings {
+        crate::http::listener::ListenerSettings {
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.body_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            max_connections_per_source: self.max_connections_per_source,
+            max_connections: self.max_connections,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -509,6 +544,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None,
         )
     };
+    let mut config = config;
+    config.listener = args.limits.settings();
     let running = app::start(config, listener).await?;
     if let Some(layout) = layout {
         dev_bootstrap(&running, &layout).await?;

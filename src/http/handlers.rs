@@ -94,6 +94,20 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Time spent writing audit transactions.",
         &[("", load(&audit.commit_micros))],
     );
+    counter(
+        &mut body,
+        "coffer_connections_refused_total",
+        "Connections closed at accept because a per-source or total cap was reached.",
+        &[("", state.connections.refused())],
+    );
+    {
+        use std::fmt::Write;
+        let _ = writeln!(
+            body,
+            "# HELP coffer_connections_open Connections open now.\n# TYPE coffer_connections_open gauge\ncoffer_connections_open {}",
+            state.connections.open()
+        );
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

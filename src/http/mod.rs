@@ -6,6 +6,7 @@ mod dto;
 mod handlers;
 mod identity;
 mod keys;
+pub mod listener;
 mod machines;
 pub mod openapi;
 pub mod tls;
@@ -26,6 +27,10 @@ use std::sync::{Arc, Mutex};
 pub struct AppState {
     pub service: Arc<Service>,
     pub metrics: Arc<Metrics>,
+    /// Open and refused connections, for `/metrics`.
+    pub connections: Arc<listener::ConnectionLimits>,
+    /// A request's whole body must arrive within this.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// Counters for `/metrics`.
@@ -197,7 +202,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(hash_signed_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            read_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_frame,
@@ -256,7 +264,7 @@ async fn request_frame(
     request.extensions_mut().insert(meta.clone());
     request.extensions_mut().insert(slot.clone());
 
-    let mut response = next.run(request).await;
+    let mut response = json_errors_only(next.run(request).await, &request_id).await;
 
     if meta.audit_pending() && !is_operations_path(&path) {
         let code = response
@@ -289,28 +297,231 @@ async fn request_frame(
 #[derive(Clone, Copy)]
 struct BodyDigest([u8; 32]);
 
-/// A signed request's signature covers its body: buffer it (within the body limit), hash
-/// it, and hand the same bytes on to the handler.
-async fn hash_signed_body(request: Request, next: Next) -> Response {
-    if !crate::auth::signed::is_signed(request.headers()) {
-        return next.run(request).await;
+/// Reads every request body before routing: a body announced larger than the limit is
+/// refused from its `Content-Length` alone, one that turns out larger is refused as soon as
+/// it crosses the limit (HTTP/1.1 and HTTP/2 alike: always a 413, never a stream error),
+/// and one that does not arrive within the body timeout is a 408. A signed request's body
+/// is hashed here, as received, for its signature check.
+async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestMeta>()
+        .map(|m| m.request_id.clone())
+        .unwrap_or_default();
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (mut parts, mut body) = request.into_parts();
+    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return refused_before_reading(
+            parts.version,
+            state.body_read_timeout,
+            error_response(&Error::PayloadTooLarge, &request_id),
+            body,
+        );
     }
-    let (mut parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
+    let read = tokio::time::timeout(
+        state.body_read_timeout,
+        read_limited(&mut body, MAX_BODY_BYTES),
+    )
+    .await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(unread)) => {
+            if parts.version < axum::http::Version::HTTP_2 {
+                let _ = tokio::time::timeout(state.body_read_timeout, discard(&mut body)).await;
+            }
+            let response = error_response(&unread.error(), &request_id);
+            return refused_before_reading(parts.version, state.body_read_timeout, response, body);
+        }
         Err(_) => {
-            let request_id = parts
-                .extensions
-                .get::<RequestMeta>()
-                .map(|m| m.request_id.clone())
-                .unwrap_or_default();
-            return error_response(&Error::PayloadTooLarge, &request_id);
+            let response = error_response(&Error::RequestTimeout, &request_id);
+            return refused_before_reading(parts.version, state.body_read_timeout, response, body);
         }
     };
-    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-    parts.extensions.insert(BodyDigest(digest));
+    if crate::auth::signed::is_signed(&parts.headers) {
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+        parts.extensions.insert(BodyDigest(digest));
+    }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
+}
+
+/// Why a body could not be read.
+enum Unread {
+    TooLarge,
+    Broken,
+}
+
+impl Unread {
+    fn error(&self) -> Error {
+        match self {
+            Unread::TooLarge => Error::PayloadTooLarge,
+            Unread::Broken => Error::InvalidInput("the request body could not be read".into()),
+        }
+    }
+}
+
+/// The body's bytes, refused as soon as they exceed `limit`. A body in one frame (the
+/// usual small request) is taken as is, without a copy.
+async fn read_limited(
+    body: &mut axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Unread> {
+    use http_body_util::BodyExt;
+    let mut chunks: Vec<axum::body::Bytes> = Vec::new();
+    let mut length = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| Unread::Broken)?.into_data() else {
+            continue; // trailers carry nothing Coffer reads
+        };
+        length += data.len();
+        if length > limit {
+            return Err(Unread::TooLarge);
+        }
+        chunks.push(data);
+    }
+    Ok(match chunks.len() {
+        0 => axum::body::Bytes::new(),
+        1 => chunks.remove(0),
+        _ => chunks.concat().into(),
+    })
+}
+
+/// Most of an oversized HTTP/1.1 body that is read and thrown away before the 413 goes out:
+/// a client still writing its body (chunked, with no length to refuse up front) otherwise
+/// meets a closed connection and never reads the answer.
+const DISCARD_LIMIT: usize = 8 * MAX_BODY_BYTES;
+
+async fn discard(body: &mut axum::body::Body) {
+    use http_body_util::BodyExt;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > DISCARD_LIMIT {
+            break;
+        }
+    }
+}
+
+/// Answers without reading the rest of the request body. Over HTTP/2 the answer goes out
+/// at once and the rest of the body is read and thrown away afterwards (bounded), so the
+/// stream ends normally: resetting it instead (CANCEL, or even the NO_ERROR the RFC allows)
+/// makes common clients, curl among them, report a stream error and never show the answer.
+/// HTTP/1.1 closes the connection after the answer either way.
+fn refused_before_reading(
+    version: axum::http::Version,
+    within: std::time::Duration,
+    response: Response,
+    unread: axum::body::Body,
+) -> Response {
+    if version != axum::http::Version::HTTP_2 {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    Response::from_parts(
+        parts,
+        axum::body::Body::new(AnswerFirst {
+            answer: body,
+            unread: Some(unread),
+            within,
+        }),
+    )
+}
+
+/// A response body that, once sent (dropped), discards what is left of the request body.
+struct AnswerFirst {
+    answer: axum::body::Body,
+    unread: Option<axum::body::Body>,
+    within: std::time::Duration,
+}
+
+impl Drop for AnswerFirst {
+    fn drop(&mut self) {
+        if let Some(mut unread) = self.unread.take() {
+            let within = self.within;
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(within, discard(&mut unread)).await;
+            });
+        }
+    }
+}
+
+impl axum::body::HttpBody for AnswerFirst {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.answer).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.answer.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.answer.size_hint()
+    }
+}
+
+/// Gives every error the documented JSON shape, whichever layer produced it: extractor
+/// rejections (a path parameter that is not UTF-8, a bad query string) answer in plain text
+/// otherwise. The original text is kept as the message of a 4xx; a 5xx says nothing more.
+async fn json_errors_only(response: Response, request_id: &str) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<ErrorCode>().is_some()
+    {
+        return response;
+    }
+    let code = code_for_status(status);
+    let message = if status.is_client_error() {
+        let text = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .unwrap_or_default();
+        if text.is_empty() {
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_owned()
+        } else {
+            text
+        }
+    } else {
+        "the service cannot serve this request right now; retry".to_owned()
+    };
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message,
+            request_id,
+        },
+    };
+    let mut rendered = (status, Json(body)).into_response();
+    rendered.extensions_mut().insert(ErrorCode(code));
+    rendered
+}
+
+/// The contract's error code for a status that some layer produced without one.
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthenticated",
+        403 => "forbidden",
+        404 => "not_found",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        429 => "rate_limited",
+        500 => "internal",
+        501..=599 => "unavailable",
+        _ => "invalid_input",
+    }
 }
 
 /// What the service needs to check a signed request.

@@ -108,9 +108,10 @@ pub struct PeerCertificateAcceptor {
 }
 
 impl PeerCertificateAcceptor {
-    pub fn new(config: RustlsConfig) -> Self {
+    /// A handshake that takes longer than `handshake_timeout` is dropped.
+    pub fn new(config: RustlsConfig, handshake_timeout: std::time::Duration) -> Self {
         Self {
-            inner: RustlsAcceptor::new(config),
+            inner: RustlsAcceptor::new(config).handshake_timeout(handshake_timeout),
         }
     }
 }

@@ -33,6 +33,8 @@ pub enum Error {
     RateLimited { retry_after_secs: u64 },
     #[error("request body is larger than the limit")]
     PayloadTooLarge,
+    #[error("the request body did not arrive within the time limit")]
+    RequestTimeout,
     #[error("the ciphertext does not authenticate (tampered, wrong keyring or wrong context)")]
     DecryptFailed,
     #[error("the service cannot serve this request right now; retry")]
@@ -54,6 +56,7 @@ impl Error {
             Error::KeyDisabled => (409, "key_disabled"),
             Error::UsageNotAllowed(_) => (409, "usage_not_allowed"),
             Error::VersionRetired => (409, "version_retired"),
+            Error::RequestTimeout => (408, "request_timeout"),
             Error::PayloadTooLarge => (413, "payload_too_large"),
             Error::RateLimited { .. } => (429, "rate_limited"),
             Error::DecryptFailed => (422, "decrypt_failed"),

@@ -7,6 +7,7 @@ mod hsm_faults;
 mod identity;
 mod keyrings;
 mod keys;
+mod listener;
 mod machines;
 mod matrix;
 mod service;
