@@ -206,6 +206,34 @@ async fn timestamps_are_accepted_up_to_five_minutes_either_way() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_timestamp_with_a_leading_zero_is_refused_although_the_signature_covers_its_number()
+-> TestResult {
+    let (s, clock, group) = server_with_clock().await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    // Signed over `<now>`, sent as `0<now>`: the same number, not the bytes that were signed.
+    let mut request = encrypt_request(&machine, secs(&clock));
+    let signed_value = request.headers[1].1.clone();
+    request.headers[1].1 = format!("0{signed_value}");
+    assert_refused(
+        &s.send_raw(&s.client, &request).await?,
+        "timestamp with a leading zero",
+    );
+    let details = refusals(&s).await?;
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(
+        details[0].starts_with("malformed_headers: X-Timestamp"),
+        "{details:?}"
+    );
+    // The header exactly as signed is accepted: the refusal did not spend the nonce.
+    request.headers[1].1 = signed_value;
+    let accepted = s.send_raw(&s.client, &request).await?;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    Ok(())
+}
+
+#[tokio::test]
 async fn malformed_or_tampered_requests_are_refused_audited_and_spare_the_nonce() -> TestResult {
     let clock = Arc::new(ManualClock::starting_now());
     let shared = Arc::clone(&clock);
