@@ -514,6 +514,65 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
     Ok(())
 }
 
+/// The downloaded key is PKCS#8 v1 (RFC 5208/8410, no embedded public key): OpenSSL 3.0 and
+/// Python `cryptography` refuse the v2 form with "extra data".
+#[tokio::test]
+async fn a_provisioned_machines_private_key_loads_in_openssl_and_python_cryptography() -> TestResult
+{
+    let s = TestServer::start().await?;
+    let created = s
+        .post(
+            "/v1/machines",
+            &s.owner_key,
+            json!({"name": "db-2", "flags": {"keyring.*.*": true}}),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let public_key = created.body["machine"]["public_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let bundle = s
+        .call(
+            Method::POST,
+            "/v1/machines/bundle",
+            None,
+            Some(json!({"token": created.str("bundle_token")})),
+        )
+        .await?;
+    assert_eq!(bundle.status, 200, "{}", bundle.body);
+    let file = s.dir.path().join("machine-key.pem");
+    std::fs::write(&file, bundle.str("private_key_pem"))?;
+
+    let openssl = std::process::Command::new("openssl")
+        .args(["pkey", "-noout", "-in"])
+        .arg(&file)
+        .output()?;
+    assert!(
+        openssl.status.success(),
+        "openssl pkey: {}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    let python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import base64, sys\n\
+             from cryptography.hazmat.primitives.serialization import load_pem_private_key, Encoding, PublicFormat\n\
+             key = load_pem_private_key(open(sys.argv[1], 'rb').read(), password=None)\n\
+             print(base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode())",
+        ])
+        .arg(&file)
+        .output()?;
+    assert!(
+        python.status.success(),
+        "cryptography: {}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    // Python derives the same public key the server keeps for the machine.
+    assert_eq!(String::from_utf8_lossy(&python.stdout).trim(), public_key);
+    Ok(())
+}
+
 #[tokio::test]
 async fn enrollment_tokens_enroll_a_fleet_that_expires_and_is_cleaned_up() -> TestResult {
     let (s, clock, group) = server_with_clock().await?;
