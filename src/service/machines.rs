@@ -2,20 +2,29 @@
 //! machine (or, for a provisioned machine, made here once and handed over in a single-use
 //! bundle); every request is signed, so an intercepted request is useless.
 //!
-//! Signed requests are checked in the order of the issue: source lockout, machine state,
-//! signature, timestamp, nonce, account. Every refusal is the same 401; its audit event
+//! Signed requests are checked in this order: well-formed headers naming an existing
+//! machine, that machine's lockout from the source, machine state, signature, timestamp,
+//! nonce, account. Every refusal is the same 401 (a lockout is a 429); its audit event
 //! names the check that failed.
+//!
+//! Failures are counted in two ways. A request naming an existing machine counts against
+//! that machine from that source address: brute force locks the machine out from there,
+//! while its other sources and the other machines behind the address keep working. Anything
+//! else (unknown id, malformed or missing headers) counts against the source address alone,
+//! with a higher threshold, and that lock never refuses an existing machine.
 
 use super::tenancy::{check_display_name, flags_json};
 use super::{
     APIKEY_PEPPER_LABEL, AuthMethod, Caller, Credential, Ctx, Error, RequestMeta, Service, new_id,
 };
-use crate::audit::NonceClaim;
+use crate::audit::{AuditEvent, NonceClaim};
 use crate::auth::MachineToken;
 use crate::auth::guardrails::Guardrails;
 use crate::auth::signed::{self, SignedHeaderError, SignedHeaders};
 use crate::authz::{Flags, Operations, PrincipalKind};
-use crate::store::{AppRow, LockoutRule, MachineEnrollment, MachineRow, MachineTokenRow};
+use crate::store::{
+    AppRow, LockoutRule, LoginFailures, MachineEnrollment, MachineRow, MachineTokenRow,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::SecretString;
@@ -125,10 +134,36 @@ pub struct SignedRequest {
     pub body_sha256: [u8; 32],
 }
 
-/// Why a signed request was refused (the audit event's `detail`), or a failure of the
-/// service itself.
+/// The live machine a refused signed request names.
+struct Named {
+    id: String,
+    account_id: String,
+}
+
+impl Named {
+    fn of(machine: &MachineRow) -> Self {
+        Self {
+            id: machine.id.clone(),
+            account_id: machine.account_id.clone(),
+        }
+    }
+}
+
+/// Why a signed request was refused, or a failure of the service itself.
 enum Refusal {
-    Check(String),
+    /// A check failed; `reason` is the audit event's `detail`. With `named`, the failure
+    /// counts against that machine from the source; without, against the source's requests
+    /// that name no machine.
+    Check {
+        reason: &'static str,
+        detail: Option<String>,
+        named: Option<Named>,
+    },
+    /// The named machine is locked out from this source until then (Unix microseconds).
+    Locked {
+        named: Named,
+        until: i64,
+    },
     Failed(Error),
 }
 
@@ -144,8 +179,38 @@ impl From<crate::store::StoreError> for Refusal {
     }
 }
 
-fn refuse<T>(reason: &str) -> Result<T, Refusal> {
-    Err(Refusal::Check(reason.to_owned()))
+/// A failed check of a request that named `machine` (counted against it from the source).
+fn refuse<T>(reason: &'static str, machine: &MachineRow) -> Result<T, Refusal> {
+    Err(Refusal::Check {
+        reason,
+        detail: None,
+        named: Some(Named::of(machine)),
+    })
+}
+
+/// The `login_failures` key of failed signed requests naming `machine_id` from `ip`.
+fn machine_source(ip: &str, machine_id: &str) -> String {
+    format!("machine:{machine_id}@{ip}")
+}
+
+/// The `login_failures` key of failed signed requests from `ip` that name no machine.
+fn unnamed_source(ip: &str) -> String {
+    format!("machine:{ip}")
+}
+
+/// 429 until `until`: `Retry-After` is the whole seconds left, rounded up.
+fn locked_out(until: i64, now: i64) -> Error {
+    let left = (until - now).max(1);
+    Error::RateLimited {
+        retry_after_secs: u64::try_from((left + MICROS - 1) / MICROS).unwrap_or(1),
+    }
+}
+
+/// Whether the failure just recorded (leaving `state`) is the one that started the lock.
+/// The lock is set once, by the failure that reaches the threshold; failures that raced
+/// past the lock check count on but find it set.
+fn lock_started(state: &LoginFailures, rule: LockoutRule) -> bool {
+    state.locked_until.is_some() && state.failures == rule.threshold
 }
 
 fn secs_to_micros(secs: i64) -> i64 {
@@ -912,16 +977,16 @@ impl Service {
         .await
     }
 
-    /// Authenticates a signed request. Any refusal is `Unauthenticated`, audited with the
-    /// check that failed and counted against the source address; a temporary machine's
-    /// guardrail refusal is `MachineBlocked`.
+    /// Authenticates a signed request. A refusal is `Unauthenticated`, audited with the
+    /// check that failed and counted (see the module documentation); a lockout is
+    /// `RateLimited`; a temporary machine's guardrail refusal is `MachineBlocked`.
     pub async fn authenticate_signed(
         &self,
         meta: &RequestMeta,
         request: SignedRequest,
     ) -> Result<Arc<Caller>, Error> {
-        let source = format!("machine:{}", meta.source_ip.as_deref().unwrap_or("unknown"));
-        match self.verify_signed(&source, &request).await {
+        let ip = meta.source_ip.as_deref().unwrap_or("unknown");
+        match self.verify_signed(ip, &request).await {
             Ok((caller, guardrails)) => {
                 if let Some(json) = guardrails {
                     self.check_guardrails(meta, &caller, &request, &json)
@@ -929,53 +994,130 @@ impl Service {
                 }
                 Ok(caller)
             }
-            Err(Refusal::Check(reason)) => {
-                if reason != "source_locked" {
-                    self.count_signed_failure(&source).await?;
+            Err(Refusal::Locked { named, until }) => {
+                let error = locked_out(until, self.now());
+                let event = self.signed_refusal_event(meta, &request, &error, "machine_locked");
+                self.audit_signed_refusal(meta, &request, event, Some(&named))
+                    .await?;
+                Err(error)
+            }
+            Err(Refusal::Check {
+                reason,
+                detail,
+                named: Some(named),
+            }) => {
+                let rule = self.machine_lockout_rule(self.settings.machine_lockout_threshold);
+                let state = self
+                    .store
+                    .record_login_failure(&machine_source(ip, &named.id), rule)
+                    .await?;
+                let error = Error::Unauthenticated;
+                let event = self.signed_refusal_event(
+                    meta,
+                    &request,
+                    &error,
+                    detail.as_deref().unwrap_or(reason),
+                );
+                self.audit_signed_refusal(meta, &request, event, Some(&named))
+                    .await?;
+                if lock_started(&state, rule) {
+                    // The owners see that the machine is locked out from this address.
+                    let lock = locked_out(rule.now + rule.lock_micros, rule.now);
+                    let event = self.signed_refusal_event(meta, &request, &lock, "lockout_started");
+                    self.audit_signed_refusal(meta, &request, event, Some(&named))
+                        .await?;
                 }
-                self.audit_signed_refusal(meta, &request, reason).await?;
-                Err(Error::Unauthenticated)
+                Err(error)
+            }
+            Err(Refusal::Check {
+                reason,
+                detail,
+                named: None,
+            }) => {
+                let now = self.now();
+                let source = unnamed_source(ip);
+                if let Some(until) = self.locked_until(&source, now).await? {
+                    let error = locked_out(until, now);
+                    let event = self.signed_refusal_event(meta, &request, &error, "source_locked");
+                    self.audit_signed_refusal(meta, &request, event, None)
+                        .await?;
+                    return Err(error);
+                }
+                let rule =
+                    self.machine_lockout_rule(self.settings.machine_unnamed_lockout_threshold);
+                let state = self.store.record_login_failure(&source, rule).await?;
+                if lock_started(&state, rule) {
+                    tracing::warn!(
+                        source = ip,
+                        request_id = %meta.request_id,
+                        "signed requests naming no machine are refused from this source for a while (too many failures)"
+                    );
+                }
+                let error = Error::Unauthenticated;
+                let event = self.signed_refusal_event(
+                    meta,
+                    &request,
+                    &error,
+                    detail.as_deref().unwrap_or(reason),
+                );
+                self.audit_signed_refusal(meta, &request, event, None)
+                    .await?;
+                Err(error)
             }
             Err(Refusal::Failed(e)) => Err(e),
         }
     }
 
-    async fn count_signed_failure(&self, source: &str) -> Result<(), Error> {
-        let rule = LockoutRule {
+    fn machine_lockout_rule(&self, threshold: u32) -> LockoutRule {
+        LockoutRule {
             now: self.now(),
             window_micros: micros(self.settings.machine_lockout_window),
-            threshold: self.settings.machine_lockout_threshold,
+            threshold,
             lock_micros: micros(self.settings.machine_lockout_duration),
-        };
-        self.store.record_login_failure(source, rule).await?;
-        Ok(())
+        }
     }
 
-    /// The refusal's event goes to the claimed machine's account, so its owners see it.
+    /// When `source` is locked out, until when.
+    async fn locked_until(&self, source: &str, now: i64) -> Result<Option<i64>, Error> {
+        Ok(self
+            .store
+            .login_failures(source)
+            .await?
+            .and_then(|state| state.locked_until)
+            .filter(|until| *until > now))
+    }
+
+    /// The event of a refused signed request (`auth.signed`, the failed check in `detail`).
+    fn signed_refusal_event(
+        &self,
+        meta: &RequestMeta,
+        request: &SignedRequest,
+        error: &Error,
+        detail: &str,
+    ) -> AuditEvent {
+        let mut event = self.event(meta, None, "auth.signed", Some(&request.target), Err(error));
+        event.detail = Some(detail.to_owned());
+        event
+    }
+
+    /// Records a refusal in the claimed machine's account, so its owners see it.
     async fn audit_signed_refusal(
         &self,
         meta: &RequestMeta,
         request: &SignedRequest,
-        reason: String,
+        mut event: AuditEvent,
+        named: Option<&Named>,
     ) -> Result<(), Error> {
         let claimed = request
             .claimed_machine_id
             .as_deref()
             .filter(|id| crate::authz::is_valid_name(id));
-        let account = match claimed {
-            Some(id) => self.store.machine(id).await?.map(|m| m.account_id),
-            None => None,
+        event.account_id = match (named, claimed) {
+            (Some(named), _) => Some(named.account_id.clone()),
+            (None, Some(id)) => self.store.machine(id).await?.map(|m| m.account_id),
+            (None, None) => None,
         };
-        let mut event = self.event(
-            meta,
-            None,
-            "auth.signed",
-            Some(&request.target),
-            Err(&Error::Unauthenticated),
-        );
-        event.account_id = account;
         event.credential = claimed.map(str::to_owned);
-        event.detail = Some(reason);
         self.record(meta, event).await
     }
 
@@ -1007,30 +1149,44 @@ impl Service {
     /// The checks, in order. On success: the caller and the machine's guardrails.
     async fn verify_signed(
         &self,
-        source: &str,
+        ip: &str,
         request: &SignedRequest,
     ) -> Result<(Arc<Caller>, Option<String>), Refusal> {
         let now = self.now();
-        if let Some(state) = self.store.login_failures(source).await?
-            && state.locked_until.is_some_and(|until| until > now)
-        {
-            return refuse("source_locked");
-        }
         let headers = match &request.headers {
             Ok(headers) => headers,
-            Err(e) => return Err(Refusal::Check(format!("malformed_headers: {e}"))),
+            Err(e) => {
+                return Err(Refusal::Check {
+                    reason: "malformed_headers",
+                    detail: Some(format!("malformed_headers: {e}")),
+                    named: None,
+                });
+            }
         };
         let Some(machine) = self.store.machine(&headers.machine_id).await? else {
-            return refuse("unknown_machine");
+            return Err(Refusal::Check {
+                reason: "unknown_machine",
+                detail: None,
+                named: None,
+            });
         };
+        if let Some(until) = self
+            .locked_until(&machine_source(ip, &machine.id), now)
+            .await?
+        {
+            return Err(Refusal::Locked {
+                named: Named::of(&machine),
+                until,
+            });
+        }
         if machine.status != "approved" {
-            return refuse("machine_pending");
+            return refuse("machine_pending", &machine);
         }
         if !machine.enabled {
-            return refuse("machine_disabled");
+            return refuse("machine_disabled", &machine);
         }
         if machine.expires_at.is_some_and(|at| at <= now) {
-            return refuse("machine_expired");
+            return refuse("machine_expired", &machine);
         }
         let public_key: [u8; 32] = machine
             .public_key
@@ -1045,10 +1201,10 @@ impl Service {
             &request.body_sha256,
         );
         if !signed::verifies(&public_key, message.as_bytes(), &headers.signature) {
-            return refuse("bad_signature");
+            return refuse("bad_signature", &machine);
         }
         if !headers.is_fresh(now / MICROS) {
-            return refuse("stale_timestamp");
+            return refuse("stale_timestamp", &machine);
         }
         let claim = NonceClaim {
             machine_id: machine.id.clone(),
@@ -1063,11 +1219,11 @@ impl Service {
             .await
             .map_err(|e| Error::Unavailable(Box::new(e)))?;
         if !fresh {
-            return refuse("nonce_reused");
+            return refuse("nonce_reused", &machine);
         }
         let caller = match self.machine_caller(&machine).await {
             Ok(caller) => caller,
-            Err(Error::Unauthenticated) => return refuse("account_or_app_inactive"),
+            Err(Error::Unauthenticated) => return refuse("account_or_app_inactive", &machine),
             Err(e) => return Err(e.into()),
         };
         Ok((caller, machine.guardrails_json))

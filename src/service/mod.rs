@@ -183,11 +183,17 @@ pub struct ServiceSettings {
     /// How long after a deletion request an account can be closed (the owner may cancel
     /// meanwhile).
     pub account_deletion_delay: Duration,
-    /// Failed signed requests from one source within `machine_lockout_window` that lock
-    /// it out, and for how long.
+    /// Failed signed requests naming one existing machine from one source within
+    /// `machine_lockout_window` that lock that machine out from that source, and for how
+    /// long.
     pub machine_lockout_threshold: u32,
     pub machine_lockout_window: Duration,
     pub machine_lockout_duration: Duration,
+    /// Failed signed requests from one source that name no existing machine (unknown or
+    /// deleted id, malformed or missing headers) within `machine_lockout_window` that lock
+    /// the source out for such requests, for `machine_lockout_duration`. Machines that
+    /// exist are never refused by this lock.
+    pub machine_unnamed_lockout_threshold: u32,
     /// How long a bootstrap token can be used.
     pub bootstrap_token_ttl: Duration,
     /// How long a provisioned machine's bundle can be downloaded.
@@ -211,6 +217,7 @@ impl Default for ServiceSettings {
             machine_lockout_threshold: 3,
             machine_lockout_window: Duration::from_secs(5 * 60),
             machine_lockout_duration: Duration::from_secs(30 * 60),
+            machine_unnamed_lockout_threshold: 20,
             bootstrap_token_ttl: Duration::from_secs(10 * 60),
             bundle_ttl: Duration::from_secs(24 * 3600),
             machine_retention: Duration::from_secs(30 * 86_400),

@@ -172,7 +172,16 @@ async fn a_captured_request_is_refused_on_replay_after_restart_and_on_another_no
     assert_eq!(unb64(&opened.str("plaintext")), b"machine data");
     drop(node);
 
-    assert_eq!(refusals(&s).await?, vec!["nonce_reused"; 3]);
+    // Three failures naming the machine from one address lock it out from there.
+    assert_eq!(
+        refusals(&s).await?,
+        [
+            "nonce_reused",
+            "nonce_reused",
+            "nonce_reused",
+            "lockout_started"
+        ]
+    );
     // The accepted request is attributed to the machine and its method.
     let feed = s.get("/v1/activity?limit=1000", &s.owner_key).await?;
     let used = feed.body["events"]
@@ -239,8 +248,9 @@ async fn malformed_or_tampered_requests_are_refused_audited_and_spare_the_nonce(
     let shared = Arc::clone(&clock);
     let s = TestServer::start_with(move |c| {
         c.clock = shared;
-        // Many refusals from one address here; the lockout has its own test.
+        // Many refusals from one address here; the lockouts have their own tests.
         c.service.machine_lockout_threshold = 1000;
+        c.service.machine_unnamed_lockout_threshold = 1000;
     })
     .await?;
     let group = s.group("fleet").await?;
@@ -347,10 +357,25 @@ async fn malformed_or_tampered_requests_are_refused_audited_and_spare_the_nonce(
     Ok(())
 }
 
+fn assert_locked(reply: &Reply, retry_after: u64, what: &str) {
+    assert_eq!(reply.status, 429, "{what}: {}", reply.body);
+    assert_eq!(reply.code(), "rate_limited", "{what}");
+    let header = reply
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(header, Some(retry_after), "{what}: Retry-After");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_failures_lock_out_one_source_for_thirty_minutes() -> TestResult {
+async fn three_failures_lock_a_machine_out_from_that_source_only_with_429_until_thirty_minutes_pass()
+-> TestResult {
     let (s, clock, group) = server_with_clock().await?;
     let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let neighbour = s
         .approved_machine(&[&group], json!({"keyring.*.*": true}))
         .await?;
     let impostor = MachineKey {
@@ -358,7 +383,7 @@ async fn three_failures_lock_out_one_source_for_thirty_minutes() -> TestResult {
         key: MachineKey::generate().key,
     };
     let attacker = client_from(&s, "127.0.0.2")?;
-    let bystander = client_from(&s, "127.0.0.3")?;
+    let elsewhere = client_from(&s, "127.0.0.3")?;
     let send = |client: &reqwest::Client, key: &MachineKey| {
         let request = encrypt_request(key, secs(&clock));
         let client = client.clone();
@@ -368,16 +393,20 @@ async fn three_failures_lock_out_one_source_for_thirty_minutes() -> TestResult {
     for _ in 0..2 {
         assert_refused(&send(&attacker, &impostor).await?, "forged");
     }
-    // Two failures: the source still works.
+    // Two failures: the machine still works from there.
     assert_eq!(send(&attacker, &machine).await?.status, 200);
     assert_refused(&send(&attacker, &impostor).await?, "third forgery");
-    // Three: locked, even with a valid signature; other sources are not.
-    assert_refused(&send(&attacker, &machine).await?, "locked source");
-    assert_eq!(send(&bystander, &machine).await?.status, 200);
+    // Three: that machine is locked out from that address, even with a valid signature...
+    assert_locked(&send(&attacker, &machine).await?, 1800, "locked machine");
+    // ...while another machine behind the same address, and the same machine from another
+    // address, keep working.
+    assert_eq!(send(&attacker, &neighbour).await?.status, 200);
+    assert_eq!(send(&elsewhere, &machine).await?.status, 200);
     clock.advance(Duration::from_secs(29 * 60));
-    assert_refused(&send(&attacker, &machine).await?, "still locked");
+    assert_locked(&send(&attacker, &machine).await?, 60, "still locked");
     clock.advance(Duration::from_secs(61));
     assert_eq!(send(&attacker, &machine).await?.status, 200);
+
     let details = refusals(&s).await?;
     assert_eq!(
         details,
@@ -385,9 +414,74 @@ async fn three_failures_lock_out_one_source_for_thirty_minutes() -> TestResult {
             "bad_signature",
             "bad_signature",
             "bad_signature",
-            "source_locked",
-            "source_locked"
+            "lockout_started",
+            "machine_locked",
+            "machine_locked"
         ]
+    );
+    // The owners see when and from where the lock started.
+    let feed = s.get("/v1/activity?limit=1000", &s.owner_key).await?;
+    let started = feed.body["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["detail"] == "lockout_started")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(started["source_ip"], "127.0.0.2");
+    assert_eq!(started["outcome"], "rate_limited");
+    assert_eq!(started["credential"], json!(machine.id));
+    Ok(())
+}
+
+/// Requests carrying nothing but an `X-Nonce` header.
+fn junk_request() -> RawRequest {
+    RawRequest {
+        method: Method::GET,
+        target: "/v1/keyrings".into(),
+        headers: vec![("x-nonce", nonce())],
+        body: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_from_an_address_locks_out_only_requests_naming_no_machine() -> TestResult {
+    let (s, clock, group) = server_with_clock().await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let shared_address = client_from(&s, "127.0.0.2")?;
+    let stranger = MachineKey {
+        id: "mch_000000000000000000000000".into(),
+        key: MachineKey::generate().key,
+    };
+    for i in 0..20 {
+        assert_refused(
+            &s.send_raw(&shared_address, &junk_request()).await?,
+            &format!("junk {i}"),
+        );
+    }
+    // Twenty failures naming no machine: such requests now get 429 at once...
+    assert_locked(
+        &s.send_raw(&shared_address, &junk_request()).await?,
+        1800,
+        "junk",
+    );
+    let unknown = encrypt_request(&stranger, secs(&clock));
+    assert_locked(
+        &s.send_raw(&shared_address, &unknown).await?,
+        1800,
+        "unknown machine",
+    );
+    // ...but a machine that signs correctly from the same address is not affected.
+    let reply = s
+        .send_raw(&shared_address, &encrypt_request(&machine, secs(&clock)))
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    clock.advance(Duration::from_secs(30 * 60 + 1));
+    assert_refused(
+        &s.send_raw(&shared_address, &junk_request()).await?,
+        "after the lock",
     );
     Ok(())
 }
