@@ -17,7 +17,7 @@ use super::tenancy::{check_display_name, flags_json};
 use super::{
     APIKEY_PEPPER_LABEL, AuthMethod, Caller, Credential, Ctx, Error, RequestMeta, Service, new_id,
 };
-use crate::audit::{AuditEvent, NonceClaim};
+use crate::audit::{AuditEvent, Identity, NonceClaim};
 use crate::auth::MachineToken;
 use crate::auth::guardrails::Guardrails;
 use crate::auth::signed::{self, SignedHeaderError, SignedHeaders};
@@ -605,6 +605,7 @@ impl Service {
         );
         event.account_id = Some(token.account_id.clone());
         event.principal = Some(machine.id.clone());
+        event.identity = Some(Identity::Verified);
         let enrollment = MachineEnrollment::WithToken {
             token_id: &token.id,
             now,
@@ -997,7 +998,7 @@ impl Service {
             Err(Refusal::Locked { named, until }) => {
                 let error = locked_out(until, self.now());
                 let event = self.signed_refusal_event(meta, &request, &error, "machine_locked");
-                self.audit_signed_refusal(meta, &request, event, Some(&named))
+                self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id))
                     .await?;
                 Err(error)
             }
@@ -1018,13 +1019,13 @@ impl Service {
                     &error,
                     detail.as_deref().unwrap_or(reason),
                 );
-                self.audit_signed_refusal(meta, &request, event, Some(&named))
+                self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id.clone()))
                     .await?;
                 if lock_started(&state, rule) {
                     // The owners see that the machine is locked out from this address.
                     let lock = locked_out(rule.now + rule.lock_micros, rule.now);
                     let event = self.signed_refusal_event(meta, &request, &lock, "lockout_started");
-                    self.audit_signed_refusal(meta, &request, event, Some(&named))
+                    self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id))
                         .await?;
                 }
                 Err(error)
@@ -1034,35 +1035,8 @@ impl Service {
                 detail,
                 named: None,
             }) => {
-                let now = self.now();
-                let source = unnamed_source(ip);
-                if let Some(until) = self.locked_until(&source, now).await? {
-                    let error = locked_out(until, now);
-                    let event = self.signed_refusal_event(meta, &request, &error, "source_locked");
-                    self.audit_signed_refusal(meta, &request, event, None)
-                        .await?;
-                    return Err(error);
-                }
-                let rule =
-                    self.machine_lockout_rule(self.settings.machine_unnamed_lockout_threshold);
-                let state = self.store.record_login_failure(&source, rule).await?;
-                if lock_started(&state, rule) {
-                    tracing::warn!(
-                        source = ip,
-                        request_id = %meta.request_id,
-                        "signed requests naming no machine are refused from this source for a while (too many failures)"
-                    );
-                }
-                let error = Error::Unauthenticated;
-                let event = self.signed_refusal_event(
-                    meta,
-                    &request,
-                    &error,
-                    detail.as_deref().unwrap_or(reason),
-                );
-                self.audit_signed_refusal(meta, &request, event, None)
-                    .await?;
-                Err(error)
+                self.refuse_unnamed(meta, &request, ip, reason, detail)
+                    .await
             }
             Err(Refusal::Failed(e)) => Err(e),
         }
@@ -1100,24 +1074,83 @@ impl Service {
         event
     }
 
-    /// Records a refusal in the claimed machine's account, so its owners see it.
-    async fn audit_signed_refusal(
+    /// A refused request that names no existing machine: counted against its source
+    /// address (429 while that lock holds), recorded in the account of the machine it claims
+    /// if that machine ever existed (a deleted one, or a live one behind malformed headers),
+    /// else counted in /metrics and logged.
+    async fn refuse_unnamed<T>(
         &self,
         meta: &RequestMeta,
         request: &SignedRequest,
-        mut event: AuditEvent,
-        named: Option<&Named>,
-    ) -> Result<(), Error> {
+        ip: &str,
+        reason: &'static str,
+        detail: Option<String>,
+    ) -> Result<T, Error> {
         let claimed = request
             .claimed_machine_id
             .as_deref()
             .filter(|id| crate::authz::is_valid_name(id));
-        event.account_id = match (named, claimed) {
-            (Some(named), _) => Some(named.account_id.clone()),
-            (None, Some(id)) => self.store.machine(id).await?.map(|m| m.account_id),
-            (None, None) => None,
+        let account = match claimed {
+            Some(id) => self.store.machine_account(id).await?,
+            None => None,
         };
-        event.credential = claimed.map(str::to_owned);
+        let detail = match (reason, &account) {
+            ("unknown_machine", Some(_)) => "machine_deleted".to_owned(),
+            _ => detail.unwrap_or_else(|| reason.to_owned()),
+        };
+        let unknown = detail == "unknown_machine";
+        if unknown {
+            self.signed_unknown_machine
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let now = self.now();
+        let source = unnamed_source(ip);
+        let (error, detail) = match self.locked_until(&source, now).await? {
+            Some(until) => (locked_out(until, now), "source_locked".to_owned()),
+            None => {
+                let rule =
+                    self.machine_lockout_rule(self.settings.machine_unnamed_lockout_threshold);
+                let state = self.store.record_login_failure(&source, rule).await?;
+                if unknown {
+                    // No account's trail shows it: the operators' log does (the id is the
+                    // caller's text, so it stays out of the line).
+                    tracing::warn!(
+                        source = ip,
+                        request_id = %meta.request_id,
+                        "signed request refused: X-Machine-Id names no machine"
+                    );
+                }
+                if lock_started(&state, rule) {
+                    tracing::warn!(
+                        source = ip,
+                        request_id = %meta.request_id,
+                        "signed requests naming no machine are refused from this source for a while (too many failures)"
+                    );
+                }
+                (Error::Unauthenticated, detail)
+            }
+        };
+        let event = self.signed_refusal_event(meta, request, &error, &detail);
+        match claimed {
+            Some(id) => self.audit_signed_refusal(meta, event, id, account).await?,
+            None => self.record(meta, event).await?,
+        }
+        Err(error)
+    }
+
+    /// Records a refusal under the machine id it claims, marked as claimed, in `account`
+    /// (the machine's, so its owners see it; `None` when no machine ever had the id).
+    async fn audit_signed_refusal(
+        &self,
+        meta: &RequestMeta,
+        mut event: AuditEvent,
+        machine_id: &str,
+        account: Option<String>,
+    ) -> Result<(), Error> {
+        event.account_id = account;
+        event.principal = Some(machine_id.to_owned());
+        event.credential = Some(machine_id.to_owned());
+        event.identity = Some(Identity::Claimed);
         self.record(meta, event).await
     }
 

@@ -255,6 +255,9 @@ pub struct Service {
     callers: RwLock<HashMap<[u8; 32], CachedCaller>>,
     /// Counts HSM unwraps of data keys (exposed in /metrics; tests check the cache with it).
     pub hsm_unwraps: std::sync::atomic::AtomicU64,
+    /// Counts refused signed requests whose `X-Machine-Id` no machine ever had (exposed in
+    /// /metrics: they belong to no account's trail).
+    pub signed_unknown_machine: std::sync::atomic::AtomicU64,
 }
 
 /// A new opaque id with a type prefix (`kr_…`, `grp_…`).
@@ -296,6 +299,7 @@ impl Service {
             keys: RwLock::default(),
             callers: RwLock::default(),
             hsm_unwraps: Default::default(),
+            signed_unknown_machine: Default::default(),
         }
     }
 
@@ -340,6 +344,7 @@ impl Service {
             request_id: meta.request_id.clone(),
             credential: caller.and_then(|c| c.credential.clone()),
             detail: None,
+            identity: caller.map(|_| crate::audit::Identity::Verified),
             encrypt_usage: None,
             api_key_id: caller.and_then(|c| c.api_key_id.clone()),
         }

@@ -486,6 +486,128 @@ async fn junk_from_an_address_locks_out_only_requests_naming_no_machine() -> Tes
     Ok(())
 }
 
+/// The events of the owner's feed, newest first.
+async fn events(s: &TestServer) -> anyhow::Result<Vec<Value>> {
+    let feed = s.get("/v1/activity?limit=1000", &s.owner_key).await?;
+    Ok(feed.body["events"].as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_its_account()
+-> TestResult {
+    let (s, clock, group) = server_with_clock().await?;
+    let account = s.account_id().await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let impostor = MachineKey {
+        id: machine.id.clone(),
+        key: MachineKey::generate().key,
+    };
+    let accepted = s
+        .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
+        .await?;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    assert_refused(
+        &s.send_raw(&s.client, &encrypt_request(&impostor, secs(&clock)))
+            .await?,
+        "forged",
+    );
+    let feed = events(&s).await?;
+    let used = feed
+        .iter()
+        .find(|e| e["action"] == "keyring.encrypt")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(used["identity"], "verified", "{used}");
+    let forged = feed
+        .iter()
+        .find(|e| e["detail"] == "bad_signature")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(forged["identity"], "claimed", "{forged}");
+    assert_eq!(forged["principal"], json!(machine.id));
+    assert_eq!(forged["credential"], json!(machine.id));
+    assert_eq!(forged["account"], json!(account));
+    // Events that name no one say so.
+    let anonymous = s.call(Method::GET, "/v1/keyrings", None, None).await?;
+    assert_eq!(anonymous.status, 401);
+    let feed = events(&s).await?;
+    assert!(
+        feed.iter()
+            .filter(|e| e["principal"].is_null())
+            .all(|e| e["identity"].is_null()),
+        "{feed:?}"
+    );
+
+    // A deleted machine that keeps signing stays visible to its account.
+    let path = format!("/v1/machines/{}", machine.id);
+    let deleted = s
+        .call(Method::DELETE, &path, Some(&s.owner_key), None)
+        .await?;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_refused(
+        &s.send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
+            .await?,
+        "deleted machine",
+    );
+    let feed = events(&s).await?;
+    let late = feed
+        .iter()
+        .find(|e| e["detail"] == "machine_deleted")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&late["identity"], &late["principal"]),
+        (&json!("claimed"), &json!(machine.id)),
+        "{late}"
+    );
+
+    // An id no machine ever had: in no account, but counted in /metrics.
+    let stranger = MachineKey {
+        id: "mch_000000000000000000000000".into(),
+        key: MachineKey::generate().key,
+    };
+    assert_refused(
+        &s.send_raw(&s.client, &encrypt_request(&stranger, secs(&clock)))
+            .await?,
+        "unknown machine",
+    );
+    assert!(
+        events(&s)
+            .await?
+            .iter()
+            .all(|e| e["principal"] != json!(stranger.id)),
+        "an unknown id reaches no account's trail"
+    );
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("\ncoffer_signed_unknown_machine_total 1\n"),
+        "{metrics}"
+    );
+
+    // Every field of an event is in the OpenAPI document's Event schema.
+    let doc = s.call(Method::GET, "/v1/openapi.json", None, None).await?;
+    let schema = &doc.body["components"]["schemas"]["Event"]["properties"];
+    for field in late.as_object().into_iter().flatten().map(|(k, _)| k) {
+        assert!(
+            schema[field].is_object(),
+            "{field} is not in the Event schema"
+        );
+    }
+    assert_eq!(
+        schema["identity"]["enum"],
+        json!(["verified", "claimed", null])
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn bootstrap_machines_wait_for_approval_and_obey_disable() -> TestResult {
     let (s, clock, group) = server_with_clock().await?;
