@@ -151,13 +151,18 @@ impl Named {
 
 /// Why a signed request was refused, or a failure of the service itself.
 enum Refusal {
-    /// A check failed; `reason` is the audit event's `detail`. With `named`, the failure
-    /// counts against that machine from the source; without, against the source's requests
-    /// that name no machine.
-    Check {
+    /// A request naming no existing machine failed `reason` (`detail`, when given, is the
+    /// audit event's detail instead); it counts against the source address.
+    Unnamed {
         reason: &'static str,
         detail: Option<String>,
-        named: Option<Named>,
+    },
+    /// A request naming an existing machine failed `reason` (the audit event's detail); if
+    /// `counted`, against that machine from the source.
+    Named {
+        reason: &'static str,
+        named: Named,
+        counted: bool,
     },
     /// The named machine is locked out from this source until then (Unix microseconds).
     Locked {
@@ -181,10 +186,10 @@ impl From<crate::store::StoreError> for Refusal {
 
 /// A failed check of a request that named `machine` (counted against it from the source).
 fn refuse<T>(reason: &'static str, machine: &MachineRow) -> Result<T, Refusal> {
-    Err(Refusal::Check {
+    Err(Refusal::Named {
         reason,
-        detail: None,
-        named: Some(Named::of(machine)),
+        named: Named::of(machine),
+        counted: true,
     })
 }
 
@@ -1002,26 +1007,26 @@ impl Service {
                     .await?;
                 Err(error)
             }
-            Err(Refusal::Check {
+            Err(Refusal::Named {
                 reason,
-                detail,
-                named: Some(named),
+                named,
+                counted,
             }) => {
-                let rule = self.machine_lockout_rule(self.settings.machine_lockout_threshold);
-                let state = self
-                    .store
-                    .record_login_failure(&machine_source(ip, &named.id), rule)
-                    .await?;
                 let error = Error::Unauthenticated;
-                let event = self.signed_refusal_event(
-                    meta,
-                    &request,
-                    &error,
-                    detail.as_deref().unwrap_or(reason),
-                );
+                let started = if counted {
+                    let rule = self.machine_lockout_rule(self.settings.machine_lockout_threshold);
+                    let state = self
+                        .store
+                        .record_login_failure(&machine_source(ip, &named.id), rule)
+                        .await?;
+                    lock_started(&state, rule).then_some(rule)
+                } else {
+                    None
+                };
+                let event = self.signed_refusal_event(meta, &request, &error, reason);
                 self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id.clone()))
                     .await?;
-                if lock_started(&state, rule) {
+                if let Some(rule) = started {
                     // The owners see that the machine is locked out from this address.
                     let lock = locked_out(rule.now + rule.lock_micros, rule.now);
                     let event = self.signed_refusal_event(meta, &request, &lock, "lockout_started");
@@ -1030,11 +1035,7 @@ impl Service {
                 }
                 Err(error)
             }
-            Err(Refusal::Check {
-                reason,
-                detail,
-                named: None,
-            }) => {
+            Err(Refusal::Unnamed { reason, detail }) => {
                 self.refuse_unnamed(meta, &request, ip, reason, detail)
                     .await
             }
@@ -1189,18 +1190,16 @@ impl Service {
         let headers = match &request.headers {
             Ok(headers) => headers,
             Err(e) => {
-                return Err(Refusal::Check {
+                return Err(Refusal::Unnamed {
                     reason: "malformed_headers",
                     detail: Some(format!("malformed_headers: {e}")),
-                    named: None,
                 });
             }
         };
         let Some(machine) = self.store.machine(&headers.machine_id).await? else {
-            return Err(Refusal::Check {
+            return Err(Refusal::Unnamed {
                 reason: "unknown_machine",
                 detail: None,
-                named: None,
             });
         };
         if let Some(until) = self
@@ -1256,7 +1255,14 @@ impl Service {
         }
         let caller = match self.machine_caller(&machine).await {
             Ok(caller) => caller,
-            Err(Error::Unauthenticated) => return refuse("account_or_app_inactive", &machine),
+            // The machine's own credential passed every check: not a guess to count.
+            Err(Error::Unauthenticated) => {
+                return Err(Refusal::Named {
+                    reason: "account_or_app_inactive",
+                    named: Named::of(&machine),
+                    counted: false,
+                });
+            }
             Err(e) => return Err(e.into()),
         };
         Ok((caller, machine.guardrails_json))

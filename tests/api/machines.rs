@@ -434,6 +434,32 @@ async fn three_failures_lock_a_machine_out_from_that_source_only_with_429_until_
     Ok(())
 }
 
+#[tokio::test]
+async fn an_inactive_app_is_refused_without_counting_toward_the_machines_lockout() -> TestResult {
+    let (s, clock, group) = server_with_clock().await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let app = format!("/v1/apps/{}", machine.id);
+    s.patch(&app, &s.owner_key, json!({"enabled": false}))
+        .await?;
+    for i in 0..3 {
+        let reply = s
+            .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
+            .await?;
+        assert_refused(&reply, &format!("disabled app {i}"));
+    }
+    s.patch(&app, &s.owner_key, json!({"enabled": true}))
+        .await?;
+    // Correctly signed each time: not a guess, so no lockout.
+    let reply = s
+        .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(refusals(&s).await?, vec!["account_or_app_inactive"; 3]);
+    Ok(())
+}
+
 /// Requests carrying nothing but an `X-Nonce` header.
 fn junk_request() -> RawRequest {
     RawRequest {
