@@ -368,6 +368,74 @@ fn assert_locked(reply: &Reply, retry_after: u64, what: &str) {
     assert_eq!(header, Some(retry_after), "{what}: Retry-After");
 }
 
+/// What the README says about nonces, refusal by refusal: refused before the nonce check,
+/// the same request goes through later; refused after it (guardrail, inactive app), the
+/// nonce is spent and the same request is a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not() -> TestResult {
+    let clock = Arc::new(ManualClock::starting_now());
+    let shared = Arc::clone(&clock);
+    let s = TestServer::start_with(move |c| {
+        c.clock = shared;
+        // Several refusals of one machine from one address; the lockout has its own test.
+        c.service.machine_lockout_threshold = 1000;
+    })
+    .await?;
+    let group = s.group("fleet").await?;
+    s.keyring("ring", &group, json!({})).await?;
+    let temporary = token(
+        &s,
+        json!({"kind": "temporary", "name": "contractor", "flags": {"keyring.*.*": true},
+               "groups": {group.clone(): ALL_OPS}, "machine_lifetime_seconds": 3600,
+               "guardrails": {"allowed_sources": ["127.0.0.1/32"]}}),
+    )
+    .await?;
+    let mut machine = MachineKey::generate();
+    s.register_machine(&mut machine, &temporary).await?;
+    let path = format!("/v1/machines/{}", machine.id);
+    // Pending: refused before the nonce check, so the request works once approved.
+    let early = encrypt_request(&machine, secs(&clock));
+    assert_refused(&s.send_raw(&s.client, &early).await?, "pending");
+    s.post(&format!("{path}/approve"), &s.owner_key, json!({}))
+        .await?;
+    assert_eq!(s.send_raw(&s.client, &early).await?.status, 200);
+
+    // A guardrail refusal comes after the nonce check: the nonce is spent.
+    let blocked = encrypt_request(&machine, secs(&clock));
+    let elsewhere = s.send_raw(&client_from(&s, "127.0.0.2")?, &blocked).await?;
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
+    assert_refused(
+        &s.send_raw(&s.client, &blocked).await?,
+        "guardrail-spent nonce",
+    );
+
+    // So does the account/app check.
+    let app = format!("/v1/apps/{}", machine.id);
+    let disabled = s
+        .patch(&app, &s.owner_key, json!({"enabled": false}))
+        .await?;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    let inactive = encrypt_request(&machine, secs(&clock));
+    assert_refused(&s.send_raw(&s.client, &inactive).await?, "app disabled");
+    s.patch(&app, &s.owner_key, json!({"enabled": true}))
+        .await?;
+    assert_refused(
+        &s.send_raw(&s.client, &inactive).await?,
+        "inactive-spent nonce",
+    );
+    assert_eq!(
+        refusals(&s).await?,
+        [
+            "machine_pending",
+            "source_not_allowed",
+            "nonce_reused",
+            "account_or_app_inactive",
+            "nonce_reused"
+        ]
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_failures_lock_a_machine_out_from_that_source_only_with_429_until_thirty_minutes_pass()
 -> TestResult {
