@@ -34,10 +34,40 @@ pub struct AuditEvent {
     /// Why the request was refused, when `outcome` alone does not say (which check of a
     /// signed request failed).
     pub detail: Option<String>,
+    /// Whether `principal` and `credential` were proven or only named by a refused request;
+    /// `None` when the event names no one.
+    pub identity: Option<Identity>,
     /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
     pub encrypt_usage: Option<(String, u32)>,
     /// Not stored as a column: the API key whose `last_used_at` this event refreshes.
     pub api_key_id: Option<String>,
+}
+
+/// How far an event's `principal` and `credential` can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Established by a credential the service checked.
+    Verified,
+    /// Named by the request (a signed request's `X-Machine-Id`) and not proven: the request
+    /// was refused.
+    Claimed,
+}
+
+impl Identity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Identity::Verified => "verified",
+            Identity::Claimed => "claimed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "verified" => Some(Identity::Verified),
+            "claimed" => Some(Identity::Claimed),
+            _ => None,
+        }
+    }
 }
 
 /// The audit trail could not take the event in time.

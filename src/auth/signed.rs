@@ -33,7 +33,7 @@ pub enum SignedHeaderError {
     Duplicated(&'static str),
     #[error("header {0} is not visible ASCII")]
     NotText(&'static str),
-    #[error("X-Timestamp is not an integer number of Unix seconds")]
+    #[error("X-Timestamp is not Unix seconds in canonical decimal (digits, no leading zero)")]
     BadTimestamp,
     #[error("X-Nonce must be 16-64 characters of [A-Za-z0-9_-]")]
     BadNonce,
@@ -65,6 +65,22 @@ fn one<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Signed
     value.to_str().map_err(|_| SignedHeaderError::NotText(name))
 }
 
+/// `X-Timestamp` in its one canonical form, `0` or `[1-9][0-9]*`: the server rebuilds the
+/// signed message from the parsed number, so any other spelling of the same number (a
+/// leading zero) would be accepted under a signature that never covered it.
+fn parse_timestamp(text: &str) -> Result<i64, SignedHeaderError> {
+    let canonical = match text.as_bytes() {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical {
+        return Err(SignedHeaderError::BadTimestamp);
+    }
+    text.parse::<i64>()
+        .map_err(|_| SignedHeaderError::BadTimestamp)
+}
+
 impl SignedHeaders {
     /// Parses the four headers; each must appear exactly once.
     pub fn parse(headers: &HeaderMap) -> Result<Self, SignedHeaderError> {
@@ -72,13 +88,7 @@ impl SignedHeaders {
         let timestamp = one(headers, TIMESTAMP)?;
         let nonce = one(headers, NONCE)?;
         let signature = one(headers, SIGNATURE)?;
-        let timestamp = if !timestamp.is_empty() && timestamp.bytes().all(|b| b.is_ascii_digit()) {
-            timestamp
-                .parse::<i64>()
-                .map_err(|_| SignedHeaderError::BadTimestamp)?
-        } else {
-            return Err(SignedHeaderError::BadTimestamp);
-        };
+        let timestamp = parse_timestamp(timestamp)?;
         let nonce_ok = (16..=64).contains(&nonce.len())
             && nonce
                 .bytes()
@@ -255,6 +265,35 @@ mod tests {
     }
 
     #[test]
+    fn only_the_canonical_decimal_timestamp_is_accepted() {
+        let with = |value: &str| {
+            let mut map = good();
+            map.insert(
+                TIMESTAMP,
+                HeaderValue::from_str(value).expect("header value"),
+            );
+            SignedHeaders::parse(&map).map(|h| h.timestamp)
+        };
+        assert_eq!(with("1700000000"), Ok(1_700_000_000));
+        assert_eq!(with("0"), Ok(0));
+        // The same number spelled differently would be verified against `1700000000`.
+        for other in [
+            "01700000000",
+            "001700000000",
+            "00",
+            "-0",
+            "1700000000 ",
+            " 1700000000",
+        ] {
+            assert_eq!(
+                with(other),
+                Err(SignedHeaderError::BadTimestamp),
+                "{other:?}"
+            );
+        }
+    }
+
+    #[test]
     fn malformed_headers_are_refused_with_their_reason() {
         use SignedHeaderError::*;
         let with = |name: &'static str, value: &str| {
@@ -265,6 +304,11 @@ mod tests {
         assert_eq!(with(TIMESTAMP, "17e8").unwrap_err(), BadTimestamp);
         assert_eq!(with(TIMESTAMP, "-5").unwrap_err(), BadTimestamp);
         assert_eq!(with(TIMESTAMP, "").unwrap_err(), BadTimestamp);
+        assert_eq!(with(TIMESTAMP, "+1700000000").unwrap_err(), BadTimestamp);
+        assert_eq!(
+            with(TIMESTAMP, "99999999999999999999").unwrap_err(),
+            BadTimestamp
+        );
         assert_eq!(with(NONCE, "short").unwrap_err(), BadNonce);
         assert_eq!(with(NONCE, &"n".repeat(65)).unwrap_err(), BadNonce);
         assert_eq!(with(NONCE, "sixteen chars!!!").unwrap_err(), BadNonce);

@@ -245,17 +245,35 @@ pub fn bundle_key(token_text: &[u8]) -> DataKey {
     DataKey::from_slice(context.finish().as_ref()).expect("SHA-256 is 32 bytes")
 }
 
-/// A fresh Ed25519 key pair for a provisioned machine: the private key as PKCS#8 PEM (to
-/// hand over once) and the raw 32-byte public key (to keep).
+/// A fresh Ed25519 key pair for a machine: the private key as PKCS#8 v1 PEM (to hand over
+/// once, or to write on the machine) and the raw 32-byte public key (to keep).
 pub fn generate_ed25519() -> (Zeroizing<String>, [u8; 32]) {
-    use ed25519_dalek::pkcs8::EncodePrivateKey;
     let seed = random_bytes(32);
     let seed: &[u8; 32] = seed[..].try_into().expect("32 bytes");
     let key = ed25519_dalek::SigningKey::from_bytes(seed);
-    let pem = key
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-        .expect("an Ed25519 key always encodes");
-    (pem, key.verifying_key().to_bytes())
+    (ed25519_pkcs8_v1_pem(seed), key.verifying_key().to_bytes())
+}
+
+/// DER of an RFC 5208 PrivateKeyInfo (version 0) for Ed25519 (RFC 8410), up to the 32-byte
+/// seed: SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING
+/// (32) } }.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// An Ed25519 private key as PKCS#8 v1 PEM: the seed only, no embedded public key.
+/// ed25519-dalek's `to_pkcs8_pem` writes v2 (OneAsymmetricKey with the public key), which
+/// OpenSSL 3.0 and Python `cryptography` refuse.
+pub fn ed25519_pkcs8_v1_pem(seed: &[u8; 32]) -> Zeroizing<String> {
+    let mut der = Zeroizing::new(Vec::with_capacity(48));
+    der.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
+    der.extend_from_slice(seed);
+    let body = Zeroizing::new(B64.encode(&der[..]));
+    // 48 bytes are 64 base64 characters: one line.
+    Zeroizing::new(format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.as_str()
+    ))
 }
 
 #[cfg(test)]
@@ -267,6 +285,27 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn ed25519_private_keys_are_pkcs8_v1_as_in_rfc_8410() {
+        // RFC 8410, section 10.3: the example private key.
+        let seed: [u8; 32] =
+            hex::decode("d4ee72dbf913584ad5b6d8f1f769f8ad3afe7c28cbf1d4fbe097a88f44755842")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        assert_eq!(
+            ed25519_pkcs8_v1_pem(&seed).as_str(),
+            "-----BEGIN PRIVATE KEY-----\n\
+             MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+             -----END PRIVATE KEY-----\n"
+        );
+        // And the machine's own reader (the CLI) takes it back.
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let (pem, public) = generate_ed25519();
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(key.verifying_key().to_bytes(), public);
     }
 
     #[test]

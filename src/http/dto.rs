@@ -330,6 +330,9 @@ pub struct Event {
     /// Which check refused the request, when the outcome alone does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// `verified` (the credential was checked) or `claimed` (named by a refused request);
+    /// null when the event names no one.
+    pub identity: Option<&'static str>,
 }
 
 impl From<&StoredEvent> for Event {
@@ -350,6 +353,7 @@ impl From<&StoredEvent> for Event {
             request_id: e.request_id.clone(),
             credential: e.credential.clone(),
             detail: e.detail.clone(),
+            identity: e.identity.map(crate::audit::Identity::as_str),
         }
     }
 }

@@ -72,6 +72,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     );
     counter(
         &mut body,
+        "coffer_signed_unknown_machine_total",
+        "Signed requests refused because no machine ever had their X-Machine-Id (in no account's trail).",
+        &[("", load(&state.service.signed_unknown_machine))],
+    );
+    counter(
+        &mut body,
         "coffer_audit_batches_total",
         "Audit transactions committed or attempted.",
         &[("", load(&audit.batches))],

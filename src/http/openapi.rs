@@ -936,7 +936,8 @@ fn schemas() -> Value {
         "HashInfo": object(json!({"keyring": string(), "version": {"type": "integer"}, "created_at": string(), "state": string()}), &["keyring", "version", "created_at", "state"]),
         "Event": object(json!({"seq": {"type": "integer"}, "id": string(), "time": string(), "account": nullable("string"), "principal": nullable("string"),
             "auth_method": string(), "action": string(), "object": nullable("string"), "outcome": string(), "status": {"type": "integer"},
-            "source_ip": nullable("string"), "request_id": string(), "credential": nullable("string"), "detail": string()}), &["seq", "id", "time", "action", "outcome", "status", "request_id"]),
+            "source_ip": nullable("string"), "request_id": string(), "credential": nullable("string"), "detail": string(),
+            "identity": {"enum": ["verified", "claimed", null]}}), &["seq", "id", "time", "action", "outcome", "status", "request_id"]),
         "Activity": object(json!({"events": list("Event"), "next": nullable("integer")}), &["events"]),
 
     })

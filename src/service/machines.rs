@@ -2,20 +2,29 @@
 //! machine (or, for a provisioned machine, made here once and handed over in a single-use
 //! bundle); every request is signed, so an intercepted request is useless.
 //!
-//! Signed requests are checked in the order of the issue: source lockout, machine state,
-//! signature, timestamp, nonce, account. Every refusal is the same 401; its audit event
+//! Signed requests are checked in this order: well-formed headers naming an existing
+//! machine, that machine's lockout from the source, machine state, signature, timestamp,
+//! nonce, account. Every refusal is the same 401 (a lockout is a 429); its audit event
 //! names the check that failed.
+//!
+//! Failures are counted in two ways. A request naming an existing machine counts against
+//! that machine from that source address: brute force locks the machine out from there,
+//! while its other sources and the other machines behind the address keep working. Anything
+//! else (unknown id, malformed or missing headers) counts against the source address alone,
+//! with a higher threshold, and that lock never refuses an existing machine.
 
 use super::tenancy::{check_display_name, flags_json};
 use super::{
     APIKEY_PEPPER_LABEL, AuthMethod, Caller, Credential, Ctx, Error, RequestMeta, Service, new_id,
 };
-use crate::audit::NonceClaim;
+use crate::audit::{AuditEvent, Identity, NonceClaim};
 use crate::auth::MachineToken;
 use crate::auth::guardrails::Guardrails;
 use crate::auth::signed::{self, SignedHeaderError, SignedHeaders};
 use crate::authz::{Flags, Operations, PrincipalKind};
-use crate::store::{AppRow, LockoutRule, MachineEnrollment, MachineRow, MachineTokenRow};
+use crate::store::{
+    AppRow, LockoutRule, LoginFailures, MachineEnrollment, MachineRow, MachineTokenRow,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::SecretString;
@@ -125,10 +134,41 @@ pub struct SignedRequest {
     pub body_sha256: [u8; 32],
 }
 
-/// Why a signed request was refused (the audit event's `detail`), or a failure of the
-/// service itself.
+/// The live machine a refused signed request names.
+struct Named {
+    id: String,
+    account_id: String,
+}
+
+impl Named {
+    fn of(machine: &MachineRow) -> Self {
+        Self {
+            id: machine.id.clone(),
+            account_id: machine.account_id.clone(),
+        }
+    }
+}
+
+/// Why a signed request was refused, or a failure of the service itself.
 enum Refusal {
-    Check(String),
+    /// A request naming no existing machine failed `reason` (`detail`, when given, is the
+    /// audit event's detail instead); it counts against the source address.
+    Unnamed {
+        reason: &'static str,
+        detail: Option<String>,
+    },
+    /// A request naming an existing machine failed `reason` (the audit event's detail); if
+    /// `counted`, against that machine from the source.
+    Named {
+        reason: &'static str,
+        named: Named,
+        counted: bool,
+    },
+    /// The named machine is locked out from this source until then (Unix microseconds).
+    Locked {
+        named: Named,
+        until: i64,
+    },
     Failed(Error),
 }
 
@@ -144,8 +184,38 @@ impl From<crate::store::StoreError> for Refusal {
     }
 }
 
-fn refuse<T>(reason: &str) -> Result<T, Refusal> {
-    Err(Refusal::Check(reason.to_owned()))
+/// A failed check of a request that named `machine` (counted against it from the source).
+fn refuse<T>(reason: &'static str, machine: &MachineRow) -> Result<T, Refusal> {
+    Err(Refusal::Named {
+        reason,
+        named: Named::of(machine),
+        counted: true,
+    })
+}
+
+/// The `login_failures` key of failed signed requests naming `machine_id` from `ip`.
+fn machine_source(ip: &str, machine_id: &str) -> String {
+    format!("machine:{machine_id}@{ip}")
+}
+
+/// The `login_failures` key of failed signed requests from `ip` that name no machine.
+fn unnamed_source(ip: &str) -> String {
+    format!("machine:{ip}")
+}
+
+/// 429 until `until`: `Retry-After` is the whole seconds left, rounded up.
+fn locked_out(until: i64, now: i64) -> Error {
+    let left = (until - now).max(1);
+    Error::RateLimited {
+        retry_after_secs: u64::try_from((left + MICROS - 1) / MICROS).unwrap_or(1),
+    }
+}
+
+/// Whether the failure just recorded (leaving `state`) is the one that started the lock.
+/// The lock is set once, by the failure that reaches the threshold; failures that raced
+/// past the lock check count on but find it set.
+fn lock_started(state: &LoginFailures, rule: LockoutRule) -> bool {
+    state.locked_until.is_some() && state.failures == rule.threshold
 }
 
 fn secs_to_micros(secs: i64) -> i64 {
@@ -540,6 +610,7 @@ impl Service {
         );
         event.account_id = Some(token.account_id.clone());
         event.principal = Some(machine.id.clone());
+        event.identity = Some(Identity::Verified);
         let enrollment = MachineEnrollment::WithToken {
             token_id: &token.id,
             now,
@@ -912,16 +983,16 @@ impl Service {
         .await
     }
 
-    /// Authenticates a signed request. Any refusal is `Unauthenticated`, audited with the
-    /// check that failed and counted against the source address; a temporary machine's
-    /// guardrail refusal is `MachineBlocked`.
+    /// Authenticates a signed request. A refusal is `Unauthenticated`, audited with the
+    /// check that failed and counted (see the module documentation); a lockout is
+    /// `RateLimited`; a temporary machine's guardrail refusal is `MachineBlocked`.
     pub async fn authenticate_signed(
         &self,
         meta: &RequestMeta,
         request: SignedRequest,
     ) -> Result<Arc<Caller>, Error> {
-        let source = format!("machine:{}", meta.source_ip.as_deref().unwrap_or("unknown"));
-        match self.verify_signed(&source, &request).await {
+        let ip = meta.source_ip.as_deref().unwrap_or("unknown");
+        match self.verify_signed(ip, &request).await {
             Ok((caller, guardrails)) => {
                 if let Some(json) = guardrails {
                     self.check_guardrails(meta, &caller, &request, &json)
@@ -929,53 +1000,158 @@ impl Service {
                 }
                 Ok(caller)
             }
-            Err(Refusal::Check(reason)) => {
-                if reason != "source_locked" {
-                    self.count_signed_failure(&source).await?;
+            Err(Refusal::Locked { named, until }) => {
+                let error = locked_out(until, self.now());
+                let event = self.signed_refusal_event(meta, &request, &error, "machine_locked");
+                self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id))
+                    .await?;
+                Err(error)
+            }
+            Err(Refusal::Named {
+                reason,
+                named,
+                counted,
+            }) => {
+                let error = Error::Unauthenticated;
+                let started = if counted {
+                    let rule = self.machine_lockout_rule(self.settings.machine_lockout_threshold);
+                    let state = self
+                        .store
+                        .record_login_failure(&machine_source(ip, &named.id), rule)
+                        .await?;
+                    lock_started(&state, rule).then_some(rule)
+                } else {
+                    None
+                };
+                let event = self.signed_refusal_event(meta, &request, &error, reason);
+                self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id.clone()))
+                    .await?;
+                if let Some(rule) = started {
+                    // The owners see that the machine is locked out from this address.
+                    let lock = locked_out(rule.now + rule.lock_micros, rule.now);
+                    let event = self.signed_refusal_event(meta, &request, &lock, "lockout_started");
+                    self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id))
+                        .await?;
                 }
-                self.audit_signed_refusal(meta, &request, reason).await?;
-                Err(Error::Unauthenticated)
+                Err(error)
+            }
+            Err(Refusal::Unnamed { reason, detail }) => {
+                self.refuse_unnamed(meta, &request, ip, reason, detail)
+                    .await
             }
             Err(Refusal::Failed(e)) => Err(e),
         }
     }
 
-    async fn count_signed_failure(&self, source: &str) -> Result<(), Error> {
-        let rule = LockoutRule {
+    fn machine_lockout_rule(&self, threshold: u32) -> LockoutRule {
+        LockoutRule {
             now: self.now(),
             window_micros: micros(self.settings.machine_lockout_window),
-            threshold: self.settings.machine_lockout_threshold,
+            threshold,
             lock_micros: micros(self.settings.machine_lockout_duration),
-        };
-        self.store.record_login_failure(source, rule).await?;
-        Ok(())
+        }
     }
 
-    /// The refusal's event goes to the claimed machine's account, so its owners see it.
-    async fn audit_signed_refusal(
+    /// When `source` is locked out, until when.
+    async fn locked_until(&self, source: &str, now: i64) -> Result<Option<i64>, Error> {
+        Ok(self
+            .store
+            .login_failures(source)
+            .await?
+            .and_then(|state| state.locked_until)
+            .filter(|until| *until > now))
+    }
+
+    /// The event of a refused signed request (`auth.signed`, the failed check in `detail`).
+    fn signed_refusal_event(
         &self,
         meta: &RequestMeta,
         request: &SignedRequest,
-        reason: String,
-    ) -> Result<(), Error> {
+        error: &Error,
+        detail: &str,
+    ) -> AuditEvent {
+        let mut event = self.event(meta, None, "auth.signed", Some(&request.target), Err(error));
+        event.detail = Some(detail.to_owned());
+        event
+    }
+
+    /// A refused request that names no existing machine: counted against its source
+    /// address (429 while that lock holds), recorded in the account of the machine it claims
+    /// if that machine ever existed (a deleted one, or a live one behind malformed headers),
+    /// else counted in /metrics and logged.
+    async fn refuse_unnamed<T>(
+        &self,
+        meta: &RequestMeta,
+        request: &SignedRequest,
+        ip: &str,
+        reason: &'static str,
+        detail: Option<String>,
+    ) -> Result<T, Error> {
         let claimed = request
             .claimed_machine_id
             .as_deref()
             .filter(|id| crate::authz::is_valid_name(id));
         let account = match claimed {
-            Some(id) => self.store.machine(id).await?.map(|m| m.account_id),
+            Some(id) => self.store.machine_account(id).await?,
             None => None,
         };
-        let mut event = self.event(
-            meta,
-            None,
-            "auth.signed",
-            Some(&request.target),
-            Err(&Error::Unauthenticated),
-        );
+        let detail = match (reason, &account) {
+            ("unknown_machine", Some(_)) => "machine_deleted".to_owned(),
+            _ => detail.unwrap_or_else(|| reason.to_owned()),
+        };
+        let unknown = detail == "unknown_machine";
+        if unknown {
+            self.signed_unknown_machine
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let now = self.now();
+        let source = unnamed_source(ip);
+        let (error, detail) = match self.locked_until(&source, now).await? {
+            Some(until) => (locked_out(until, now), "source_locked".to_owned()),
+            None => {
+                let rule =
+                    self.machine_lockout_rule(self.settings.machine_unnamed_lockout_threshold);
+                let state = self.store.record_login_failure(&source, rule).await?;
+                if unknown {
+                    // No account's trail shows it: the operators' log does (the id is the
+                    // caller's text, so it stays out of the line).
+                    tracing::warn!(
+                        source = ip,
+                        request_id = %meta.request_id,
+                        "signed request refused: X-Machine-Id names no machine"
+                    );
+                }
+                if lock_started(&state, rule) {
+                    tracing::warn!(
+                        source = ip,
+                        request_id = %meta.request_id,
+                        "signed requests naming no machine are refused from this source for a while (too many failures)"
+                    );
+                }
+                (Error::Unauthenticated, detail)
+            }
+        };
+        let event = self.signed_refusal_event(meta, request, &error, &detail);
+        match claimed {
+            Some(id) => self.audit_signed_refusal(meta, event, id, account).await?,
+            None => self.record(meta, event).await?,
+        }
+        Err(error)
+    }
+
+    /// Records a refusal under the machine id it claims, marked as claimed, in `account`
+    /// (the machine's, so its owners see it; `None` when no machine ever had the id).
+    async fn audit_signed_refusal(
+        &self,
+        meta: &RequestMeta,
+        mut event: AuditEvent,
+        machine_id: &str,
+        account: Option<String>,
+    ) -> Result<(), Error> {
         event.account_id = account;
-        event.credential = claimed.map(str::to_owned);
-        event.detail = Some(reason);
+        event.principal = Some(machine_id.to_owned());
+        event.credential = Some(machine_id.to_owned());
+        event.identity = Some(Identity::Claimed);
         self.record(meta, event).await
     }
 
@@ -1007,30 +1183,42 @@ impl Service {
     /// The checks, in order. On success: the caller and the machine's guardrails.
     async fn verify_signed(
         &self,
-        source: &str,
+        ip: &str,
         request: &SignedRequest,
     ) -> Result<(Arc<Caller>, Option<String>), Refusal> {
         let now = self.now();
-        if let Some(state) = self.store.login_failures(source).await?
-            && state.locked_until.is_some_and(|until| until > now)
-        {
-            return refuse("source_locked");
-        }
         let headers = match &request.headers {
             Ok(headers) => headers,
-            Err(e) => return Err(Refusal::Check(format!("malformed_headers: {e}"))),
+            Err(e) => {
+                return Err(Refusal::Unnamed {
+                    reason: "malformed_headers",
+                    detail: Some(format!("malformed_headers: {e}")),
+                });
+            }
         };
         let Some(machine) = self.store.machine(&headers.machine_id).await? else {
-            return refuse("unknown_machine");
+            return Err(Refusal::Unnamed {
+                reason: "unknown_machine",
+                detail: None,
+            });
         };
+        if let Some(until) = self
+            .locked_until(&machine_source(ip, &machine.id), now)
+            .await?
+        {
+            return Err(Refusal::Locked {
+                named: Named::of(&machine),
+                until,
+            });
+        }
         if machine.status != "approved" {
-            return refuse("machine_pending");
+            return refuse("machine_pending", &machine);
         }
         if !machine.enabled {
-            return refuse("machine_disabled");
+            return refuse("machine_disabled", &machine);
         }
         if machine.expires_at.is_some_and(|at| at <= now) {
-            return refuse("machine_expired");
+            return refuse("machine_expired", &machine);
         }
         let public_key: [u8; 32] = machine
             .public_key
@@ -1045,10 +1233,10 @@ impl Service {
             &request.body_sha256,
         );
         if !signed::verifies(&public_key, message.as_bytes(), &headers.signature) {
-            return refuse("bad_signature");
+            return refuse("bad_signature", &machine);
         }
         if !headers.is_fresh(now / MICROS) {
-            return refuse("stale_timestamp");
+            return refuse("stale_timestamp", &machine);
         }
         let claim = NonceClaim {
             machine_id: machine.id.clone(),
@@ -1063,11 +1251,18 @@ impl Service {
             .await
             .map_err(|e| Error::Unavailable(Box::new(e)))?;
         if !fresh {
-            return refuse("nonce_reused");
+            return refuse("nonce_reused", &machine);
         }
         let caller = match self.machine_caller(&machine).await {
             Ok(caller) => caller,
-            Err(Error::Unauthenticated) => return refuse("account_or_app_inactive"),
+            // The machine's own credential passed every check: not a guess to count.
+            Err(Error::Unauthenticated) => {
+                return Err(Refusal::Named {
+                    reason: "account_or_app_inactive",
+                    named: Named::of(&machine),
+                    counted: false,
+                });
+            }
             Err(e) => return Err(e.into()),
         };
         Ok((caller, machine.guardrails_json))

@@ -205,11 +205,17 @@ pub struct ServiceSettings {
     /// How long after a deletion request an account can be closed (the owner may cancel
     /// meanwhile).
     pub account_deletion_delay: Duration,
-    /// Failed signed requests from one source within `machine_lockout_window` that lock
-    /// it out, and for how long.
+    /// Failed signed requests naming one existing machine from one source within
+    /// `machine_lockout_window` that lock that machine out from that source, and for how
+    /// long.
     pub machine_lockout_threshold: u32,
     pub machine_lockout_window: Duration,
     pub machine_lockout_duration: Duration,
+    /// Failed signed requests from one source that name no existing machine (unknown or
+    /// deleted id, malformed or missing headers) within `machine_lockout_window` that lock
+    /// the source out for such requests, for `machine_lockout_duration`. Machines that
+    /// exist are never refused by this lock.
+    pub machine_unnamed_lockout_threshold: u32,
     /// How long a bootstrap token can be used.
     pub bootstrap_token_ttl: Duration,
     /// How long a provisioned machine's bundle can be downloaded.
@@ -233,6 +239,7 @@ impl Default for ServiceSettings {
             machine_lockout_threshold: 3,
             machine_lockout_window: Duration::from_secs(5 * 60),
             machine_lockout_duration: Duration::from_secs(30 * 60),
+            machine_unnamed_lockout_threshold: 20,
             bootstrap_token_ttl: Duration::from_secs(10 * 60),
             bundle_ttl: Duration::from_secs(24 * 3600),
             machine_retention: Duration::from_secs(30 * 86_400),
@@ -270,6 +277,9 @@ pub struct Service {
     callers: RwLock<HashMap<[u8; 32], CachedCaller>>,
     /// Counts HSM unwraps of data keys (exposed in /metrics; tests check the cache with it).
     pub hsm_unwraps: std::sync::atomic::AtomicU64,
+    /// Counts refused signed requests whose `X-Machine-Id` no machine ever had (exposed in
+    /// /metrics: they belong to no account's trail).
+    pub signed_unknown_machine: std::sync::atomic::AtomicU64,
 }
 
 /// A new opaque id with a type prefix (`kr_…`, `grp_…`).
@@ -311,6 +321,7 @@ impl Service {
             keys: RwLock::default(),
             callers: RwLock::default(),
             hsm_unwraps: Default::default(),
+            signed_unknown_machine: Default::default(),
         }
     }
 
@@ -355,6 +366,7 @@ impl Service {
             request_id: meta.request_id.clone(),
             credential: caller.and_then(|c| c.credential.clone()),
             detail: None,
+            identity: caller.map(|_| crate::audit::Identity::Verified),
             encrypt_usage: None,
             api_key_id: caller.and_then(|c| c.api_key_id.clone()),
         }

@@ -82,6 +82,10 @@ pub trait MachineStore: Send + Sync {
     /// A live machine (its app not deleted), in any account.
     async fn machine(&self, id: &str) -> Result<Option<MachineRow>, StoreError>;
     async fn machines(&self, account_id: &str) -> Result<Vec<MachineRow>, StoreError>;
+    /// The account of a machine, live or deleted. Machine rows are never removed (deletion
+    /// and purging stamp `deleted_at`), so requests still naming a deleted machine stay in
+    /// its account's audit trail.
+    async fn machine_account(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Creates the machine's app (with its groups and operations) and the machine, and
     /// takes one use of `token_id` at time `now` (a token used up, expired or disabled
     /// meanwhile makes the whole thing a conflict), or stores the bundle token of a

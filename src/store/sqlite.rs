@@ -87,8 +87,8 @@ async fn still_usable(connection: &mut sqlx::SqliteConnection) -> Result<bool, s
 
 async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential, detail)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential, detail, identity)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&e.id)
     .bind(e.time)
@@ -103,6 +103,7 @@ async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> Resul
     .bind(&e.request_id)
     .bind(&e.credential)
     .bind(&e.detail)
+    .bind(e.identity.map(crate::audit::Identity::as_str))
     .execute(&mut **tx)
     .await
     .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
@@ -217,6 +218,10 @@ fn event_row(r: &SqliteRow) -> Result<StoredEvent, StoreError> {
             request_id: r.get("request_id"),
             credential: r.get("credential"),
             detail: r.get("detail"),
+            identity: r
+                .get::<Option<String>, _>("identity")
+                .as_deref()
+                .and_then(crate::audit::Identity::parse),
             encrypt_usage: None,
             api_key_id: None,
         },
@@ -827,8 +832,8 @@ impl AuditWriter for SqliteAuditWriter {
             }
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential, detail)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object, outcome, status, source_ip, request_id, credential, detail, identity)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .map_err(audit_unavailable)?;
             for e in events {
@@ -846,7 +851,8 @@ impl AuditWriter for SqliteAuditWriter {
                         e.source_ip,
                         e.request_id,
                         e.credential,
-                        e.detail
+                        e.detail,
+                        e.identity.map(crate::audit::Identity::as_str)
                     ])
                     .map_err(audit_unavailable)?;
             }

@@ -172,7 +172,16 @@ async fn a_captured_request_is_refused_on_replay_after_restart_and_on_another_no
     assert_eq!(unb64(&opened.str("plaintext")), b"machine data");
     drop(node);
 
-    assert_eq!(refusals(&s).await?, vec!["nonce_reused"; 3]);
+    // Three failures naming the machine from one address lock it out from there.
+    assert_eq!(
+        refusals(&s).await?,
+        [
+            "nonce_reused",
+            "nonce_reused",
+            "nonce_reused",
+            "lockout_started"
+        ]
+    );
     // The accepted request is attributed to the machine and its method.
     let feed = s.get("/v1/activity?limit=1000", &s.owner_key).await?;
     let used = feed.body["events"]
@@ -206,13 +215,42 @@ async fn timestamps_are_accepted_up_to_five_minutes_either_way() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_timestamp_with_a_leading_zero_is_refused_although_the_signature_covers_its_number()
+-> TestResult {
+    let (s, clock, group) = server_with_clock().await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    // Signed over `<now>`, sent as `0<now>`: the same number, not the bytes that were signed.
+    let mut request = encrypt_request(&machine, secs(&clock));
+    let signed_value = request.headers[1].1.clone();
+    request.headers[1].1 = format!("0{signed_value}");
+    assert_refused(
+        &s.send_raw(&s.client, &request).await?,
+        "timestamp with a leading zero",
+    );
+    let details = refusals(&s).await?;
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(
+        details[0].starts_with("malformed_headers: X-Timestamp"),
+        "{details:?}"
+    );
+    // The header exactly as signed is accepted: the refusal did not spend the nonce.
+    request.headers[1].1 = signed_value;
+    let accepted = s.send_raw(&s.client, &request).await?;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    Ok(())
+}
+
+#[tokio::test]
 async fn malformed_or_tampered_requests_are_refused_audited_and_spare_the_nonce() -> TestResult {
     let clock = Arc::new(ManualClock::starting_now());
     let shared = Arc::clone(&clock);
     let s = TestServer::start_with(move |c| {
         c.clock = shared;
-        // Many refusals from one address here; the lockout has its own test.
+        // Many refusals from one address here; the lockouts have their own tests.
         c.service.machine_lockout_threshold = 1000;
+        c.service.machine_unnamed_lockout_threshold = 1000;
     })
     .await?;
     let group = s.group("fleet").await?;
@@ -319,10 +357,93 @@ async fn malformed_or_tampered_requests_are_refused_audited_and_spare_the_nonce(
     Ok(())
 }
 
+fn assert_locked(reply: &Reply, retry_after: u64, what: &str) {
+    assert_eq!(reply.status, 429, "{what}: {}", reply.body);
+    assert_eq!(reply.code(), "rate_limited", "{what}");
+    let header = reply
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(header, Some(retry_after), "{what}: Retry-After");
+}
+
+/// What the README says about nonces, refusal by refusal: refused before the nonce check,
+/// the same request goes through later; refused after it (guardrail, inactive app), the
+/// nonce is spent and the same request is a replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_failures_lock_out_one_source_for_thirty_minutes() -> TestResult {
+async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not() -> TestResult {
+    let clock = Arc::new(ManualClock::starting_now());
+    let shared = Arc::clone(&clock);
+    let s = TestServer::start_with(move |c| {
+        c.clock = shared;
+        // Several refusals of one machine from one address; the lockout has its own test.
+        c.service.machine_lockout_threshold = 1000;
+    })
+    .await?;
+    let group = s.group("fleet").await?;
+    s.keyring("ring", &group, json!({})).await?;
+    let temporary = token(
+        &s,
+        json!({"kind": "temporary", "name": "contractor", "flags": {"keyring.*.*": true},
+               "groups": {group.clone(): ALL_OPS}, "machine_lifetime_seconds": 3600,
+               "guardrails": {"allowed_sources": ["127.0.0.1/32"]}}),
+    )
+    .await?;
+    let mut machine = MachineKey::generate();
+    s.register_machine(&mut machine, &temporary).await?;
+    let path = format!("/v1/machines/{}", machine.id);
+    // Pending: refused before the nonce check, so the request works once approved.
+    let early = encrypt_request(&machine, secs(&clock));
+    assert_refused(&s.send_raw(&s.client, &early).await?, "pending");
+    s.post(&format!("{path}/approve"), &s.owner_key, json!({}))
+        .await?;
+    assert_eq!(s.send_raw(&s.client, &early).await?.status, 200);
+
+    // A guardrail refusal comes after the nonce check: the nonce is spent.
+    let blocked = encrypt_request(&machine, secs(&clock));
+    let elsewhere = s.send_raw(&client_from(&s, "127.0.0.2")?, &blocked).await?;
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
+    assert_refused(
+        &s.send_raw(&s.client, &blocked).await?,
+        "guardrail-spent nonce",
+    );
+
+    // So does the account/app check.
+    let app = format!("/v1/apps/{}", machine.id);
+    let disabled = s
+        .patch(&app, &s.owner_key, json!({"enabled": false}))
+        .await?;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    let inactive = encrypt_request(&machine, secs(&clock));
+    assert_refused(&s.send_raw(&s.client, &inactive).await?, "app disabled");
+    s.patch(&app, &s.owner_key, json!({"enabled": true}))
+        .await?;
+    assert_refused(
+        &s.send_raw(&s.client, &inactive).await?,
+        "inactive-spent nonce",
+    );
+    assert_eq!(
+        refusals(&s).await?,
+        [
+            "machine_pending",
+            "source_not_allowed",
+            "nonce_reused",
+            "account_or_app_inactive",
+            "nonce_reused"
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_failures_lock_a_machine_out_from_that_source_only_with_429_until_thirty_minutes_pass()
+-> TestResult {
     let (s, clock, group) = server_with_clock().await?;
     let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let neighbour = s
         .approved_machine(&[&group], json!({"keyring.*.*": true}))
         .await?;
     let impostor = MachineKey {
@@ -330,7 +451,7 @@ async fn three_failures_lock_out_one_source_for_thirty_minutes() -> TestResult {
         key: MachineKey::generate().key,
     };
     let attacker = client_from(&s, "127.0.0.2")?;
-    let bystander = client_from(&s, "127.0.0.3")?;
+    let elsewhere = client_from(&s, "127.0.0.3")?;
     let send = |client: &reqwest::Client, key: &MachineKey| {
         let request = encrypt_request(key, secs(&clock));
         let client = client.clone();
@@ -340,16 +461,20 @@ async fn three_failures_lock_out_one_source_for_thirty_minutes() -> TestResult {
     for _ in 0..2 {
         assert_refused(&send(&attacker, &impostor).await?, "forged");
     }
-    // Two failures: the source still works.
+    // Two failures: the machine still works from there.
     assert_eq!(send(&attacker, &machine).await?.status, 200);
     assert_refused(&send(&attacker, &impostor).await?, "third forgery");
-    // Three: locked, even with a valid signature; other sources are not.
-    assert_refused(&send(&attacker, &machine).await?, "locked source");
-    assert_eq!(send(&bystander, &machine).await?.status, 200);
+    // Three: that machine is locked out from that address, even with a valid signature...
+    assert_locked(&send(&attacker, &machine).await?, 1800, "locked machine");
+    // ...while another machine behind the same address, and the same machine from another
+    // address, keep working.
+    assert_eq!(send(&attacker, &neighbour).await?.status, 200);
+    assert_eq!(send(&elsewhere, &machine).await?.status, 200);
     clock.advance(Duration::from_secs(29 * 60));
-    assert_refused(&send(&attacker, &machine).await?, "still locked");
+    assert_locked(&send(&attacker, &machine).await?, 60, "still locked");
     clock.advance(Duration::from_secs(61));
     assert_eq!(send(&attacker, &machine).await?.status, 200);
+
     let details = refusals(&s).await?;
     assert_eq!(
         details,
@@ -357,9 +482,222 @@ async fn three_failures_lock_out_one_source_for_thirty_minutes() -> TestResult {
             "bad_signature",
             "bad_signature",
             "bad_signature",
-            "source_locked",
-            "source_locked"
+            "lockout_started",
+            "machine_locked",
+            "machine_locked"
         ]
+    );
+    // The owners see when and from where the lock started.
+    let feed = s.get("/v1/activity?limit=1000", &s.owner_key).await?;
+    let started = feed.body["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["detail"] == "lockout_started")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(started["source_ip"], "127.0.0.2");
+    assert_eq!(started["outcome"], "rate_limited");
+    assert_eq!(started["credential"], json!(machine.id));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_inactive_app_is_refused_without_counting_toward_the_machines_lockout() -> TestResult {
+    let (s, clock, group) = server_with_clock().await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let app = format!("/v1/apps/{}", machine.id);
+    s.patch(&app, &s.owner_key, json!({"enabled": false}))
+        .await?;
+    for i in 0..3 {
+        let reply = s
+            .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
+            .await?;
+        assert_refused(&reply, &format!("disabled app {i}"));
+    }
+    s.patch(&app, &s.owner_key, json!({"enabled": true}))
+        .await?;
+    // Correctly signed each time: not a guess, so no lockout.
+    let reply = s
+        .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(refusals(&s).await?, vec!["account_or_app_inactive"; 3]);
+    Ok(())
+}
+
+/// Requests carrying nothing but an `X-Nonce` header.
+fn junk_request() -> RawRequest {
+    RawRequest {
+        method: Method::GET,
+        target: "/v1/keyrings".into(),
+        headers: vec![("x-nonce", nonce())],
+        body: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_from_an_address_locks_out_only_requests_naming_no_machine() -> TestResult {
+    let (s, clock, group) = server_with_clock().await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let shared_address = client_from(&s, "127.0.0.2")?;
+    let stranger = MachineKey {
+        id: "mch_000000000000000000000000".into(),
+        key: MachineKey::generate().key,
+    };
+    for i in 0..20 {
+        assert_refused(
+            &s.send_raw(&shared_address, &junk_request()).await?,
+            &format!("junk {i}"),
+        );
+    }
+    // Twenty failures naming no machine: such requests now get 429 at once...
+    assert_locked(
+        &s.send_raw(&shared_address, &junk_request()).await?,
+        1800,
+        "junk",
+    );
+    let unknown = encrypt_request(&stranger, secs(&clock));
+    assert_locked(
+        &s.send_raw(&shared_address, &unknown).await?,
+        1800,
+        "unknown machine",
+    );
+    // ...but a machine that signs correctly from the same address is not affected.
+    let reply = s
+        .send_raw(&shared_address, &encrypt_request(&machine, secs(&clock)))
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    clock.advance(Duration::from_secs(30 * 60 + 1));
+    assert_refused(
+        &s.send_raw(&shared_address, &junk_request()).await?,
+        "after the lock",
+    );
+    Ok(())
+}
+
+/// The events of the owner's feed, newest first.
+async fn events(s: &TestServer) -> anyhow::Result<Vec<Value>> {
+    let feed = s.get("/v1/activity?limit=1000", &s.owner_key).await?;
+    Ok(feed.body["events"].as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_its_account()
+-> TestResult {
+    let (s, clock, group) = server_with_clock().await?;
+    let account = s.account_id().await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let impostor = MachineKey {
+        id: machine.id.clone(),
+        key: MachineKey::generate().key,
+    };
+    let accepted = s
+        .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
+        .await?;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    assert_refused(
+        &s.send_raw(&s.client, &encrypt_request(&impostor, secs(&clock)))
+            .await?,
+        "forged",
+    );
+    let feed = events(&s).await?;
+    let used = feed
+        .iter()
+        .find(|e| e["action"] == "keyring.encrypt")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(used["identity"], "verified", "{used}");
+    let forged = feed
+        .iter()
+        .find(|e| e["detail"] == "bad_signature")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(forged["identity"], "claimed", "{forged}");
+    assert_eq!(forged["principal"], json!(machine.id));
+    assert_eq!(forged["credential"], json!(machine.id));
+    assert_eq!(forged["account"], json!(account));
+    // Events that name no one say so.
+    let anonymous = s.call(Method::GET, "/v1/keyrings", None, None).await?;
+    assert_eq!(anonymous.status, 401);
+    let feed = events(&s).await?;
+    assert!(
+        feed.iter()
+            .filter(|e| e["principal"].is_null())
+            .all(|e| e["identity"].is_null()),
+        "{feed:?}"
+    );
+
+    // A deleted machine that keeps signing stays visible to its account.
+    let path = format!("/v1/machines/{}", machine.id);
+    let deleted = s
+        .call(Method::DELETE, &path, Some(&s.owner_key), None)
+        .await?;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_refused(
+        &s.send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
+            .await?,
+        "deleted machine",
+    );
+    let feed = events(&s).await?;
+    let late = feed
+        .iter()
+        .find(|e| e["detail"] == "machine_deleted")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&late["identity"], &late["principal"]),
+        (&json!("claimed"), &json!(machine.id)),
+        "{late}"
+    );
+
+    // An id no machine ever had: in no account, but counted in /metrics.
+    let stranger = MachineKey {
+        id: "mch_000000000000000000000000".into(),
+        key: MachineKey::generate().key,
+    };
+    assert_refused(
+        &s.send_raw(&s.client, &encrypt_request(&stranger, secs(&clock)))
+            .await?,
+        "unknown machine",
+    );
+    assert!(
+        events(&s)
+            .await?
+            .iter()
+            .all(|e| e["principal"] != json!(stranger.id)),
+        "an unknown id reaches no account's trail"
+    );
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("\ncoffer_signed_unknown_machine_total 1\n"),
+        "{metrics}"
+    );
+
+    // Every field of an event is in the OpenAPI document's Event schema.
+    let doc = s.call(Method::GET, "/v1/openapi.json", None, None).await?;
+    let schema = &doc.body["components"]["schemas"]["Event"]["properties"];
+    for field in late.as_object().into_iter().flatten().map(|(k, _)| k) {
+        assert!(
+            schema[field].is_object(),
+            "{field} is not in the Event schema"
+        );
+    }
+    assert_eq!(
+        schema["identity"]["enum"],
+        json!(["verified", "claimed", null])
     );
     Ok(())
 }
@@ -483,6 +821,65 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
             );
         }
     }
+    Ok(())
+}
+
+/// The downloaded key is PKCS#8 v1 (RFC 5208/8410, no embedded public key): OpenSSL 3.0 and
+/// Python `cryptography` refuse the v2 form with "extra data".
+#[tokio::test]
+async fn a_provisioned_machines_private_key_loads_in_openssl_and_python_cryptography() -> TestResult
+{
+    let s = TestServer::start().await?;
+    let created = s
+        .post(
+            "/v1/machines",
+            &s.owner_key,
+            json!({"name": "db-2", "flags": {"keyring.*.*": true}}),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let public_key = created.body["machine"]["public_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let bundle = s
+        .call(
+            Method::POST,
+            "/v1/machines/bundle",
+            None,
+            Some(json!({"token": created.str("bundle_token")})),
+        )
+        .await?;
+    assert_eq!(bundle.status, 200, "{}", bundle.body);
+    let file = s.dir.path().join("machine-key.pem");
+    std::fs::write(&file, bundle.str("private_key_pem"))?;
+
+    let openssl = std::process::Command::new("openssl")
+        .args(["pkey", "-noout", "-in"])
+        .arg(&file)
+        .output()?;
+    assert!(
+        openssl.status.success(),
+        "openssl pkey: {}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    let python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import base64, sys\n\
+             from cryptography.hazmat.primitives.serialization import load_pem_private_key, Encoding, PublicFormat\n\
+             key = load_pem_private_key(open(sys.argv[1], 'rb').read(), password=None)\n\
+             print(base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode())",
+        ])
+        .arg(&file)
+        .output()?;
+    assert!(
+        python.status.success(),
+        "cryptography: {}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    // Python derives the same public key the server keeps for the machine.
+    assert_eq!(String::from_utf8_lossy(&python.stdout).trim(), public_key);
     Ok(())
 }
 

@@ -106,6 +106,14 @@ impl MachineStore for SqliteStore {
             .map(machine_row))
     }
 
+    async fn machine_account(&self, id: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT account_id FROM machines WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn machines(&self, account_id: &str) -> Result<Vec<MachineRow>, StoreError> {
         Ok(sqlx::query(concat!(
             machine_select!(),
@@ -369,5 +377,46 @@ impl MachineStore for SqliteStore {
                 .map_err(unavailable)?
                 .rows_affected(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Events written before migration 0006 get their identity: a principal came from the
+    /// authenticated caller, a lone credential from a refused signed request's X-Machine-Id.
+    #[test]
+    fn migration_0006_marks_earlier_events_verified_or_claimed() {
+        let db = rusqlite::Connection::open_in_memory().expect("in-memory database");
+        for earlier in [
+            include_str!("../../../migrations/sqlite/0001_core.sql"),
+            include_str!("../../../migrations/sqlite/0002_asymmetric_keys.sql"),
+            include_str!("../../../migrations/sqlite/0003_identity.sql"),
+            include_str!("../../../migrations/sqlite/0004_machines.sql"),
+        ] {
+            db.execute_batch(earlier).expect("earlier migration");
+        }
+        db.execute_batch(
+            "INSERT INTO audit_events (id, time, principal, auth_method, action, outcome, status, request_id, credential)
+             VALUES ('e1', 1, 'app_x', 'api_key', 'keyring.encrypt', 'success', 200, 'r1', 'ak_x'),
+                    ('e2', 2, NULL, 'none', 'auth.signed', 'unauthenticated', 401, 'r2', 'mch_x'),
+                    ('e3', 3, NULL, 'none', 'http.get', 'unauthenticated', 401, 'r3', NULL)",
+        )
+        .expect("events");
+        db.execute_batch(include_str!(
+            "../../../migrations/sqlite/0006_signed_refusals.sql"
+        ))
+        .expect("migration 0006");
+        let identities: Vec<Option<String>> = db
+            .prepare("SELECT identity FROM audit_events ORDER BY time")
+            .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+            .expect("identities");
+        assert_eq!(
+            identities,
+            [
+                Some("verified".to_owned()),
+                Some("claimed".to_owned()),
+                None
+            ]
+        );
     }
 }
