@@ -1134,6 +1134,68 @@ async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestR
 }
 
 #[tokio::test]
+async fn a_key_version_that_was_never_made_is_not_found_and_a_retired_one_is_a_conflict()
+-> TestResult {
+    let s = TestServer::start().await?;
+    let (group, key) = setup(&s, "versions").await?;
+    create(
+        &s,
+        &key,
+        json!({"name": "k", "group": group, "algorithm": "rsa-2048", "usages": ["sign", "decrypt"]}),
+    )
+    .await?;
+    let signature = s
+        .post("/v1/keys/k/sign", &key, json!({"message": "eA=="}))
+        .await?
+        .str("signature");
+    let missing = [
+        s.get("/v1/keys/k/public?version=99", &key).await?,
+        s.post(
+            "/v1/keys/k/verify",
+            &key,
+            json!({"message": "eA==", "signature": signature, "version": 99}),
+        )
+        .await?,
+        s.post(
+            "/v1/keys/k/decrypt",
+            &key,
+            json!({"ciphertext": b64(&[1u8; 256]), "version": 99}),
+        )
+        .await?,
+    ];
+    for reply in &missing {
+        assert_eq!(
+            (reply.status, reply.code()),
+            (404, "not_found"),
+            "{}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["error"]["message"], "version 99 of key k not found",
+            "the message names what is missing"
+        );
+    }
+    // A version that exists but is retired is still a conflict, not a missing object.
+    s.post("/v1/keys/k/rotate", &key, json!({})).await?;
+    s.patch("/v1/keys/k", &key, json!({"min_version": 2}))
+        .await?;
+    let retired = s
+        .post(
+            "/v1/keys/k/verify",
+            &key,
+            json!({"message": "eA==", "signature": signature, "version": 1}),
+        )
+        .await?;
+    assert_eq!((retired.status, retired.code()), (409, "version_retired"));
+    assert_eq!(
+        s.get("/v1/keys/k/public?version=1", &key).await?.status,
+        200,
+        "a retired version's public key stays readable"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> TestResult {
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "scope").await?;
