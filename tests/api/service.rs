@@ -508,3 +508,42 @@ fn init_bootstraps_once_against_a_configured_token() -> TestResult {
     );
     Ok(())
 }
+
+/// The README's "Status" paragraph says what exists today and what comes next; the areas
+/// that are built and tested must not be listed among the next steps.
+#[test]
+fn the_readme_status_names_what_is_built_and_does_not_call_it_next() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let status = readme
+        .split("\n\n")
+        .find(|p| p.starts_with("Status:"))
+        .expect("a paragraph starting with `Status:`")
+        .replace('\n', " ");
+    let (built, next) = status
+        .split_once("Next:")
+        .expect("the paragraph says what comes `Next:`");
+    for area in [
+        "keyrings",
+        "identity",
+        "asymmetric keys",
+        "certificates",
+        "machine",
+    ] {
+        assert!(
+            built.to_lowercase().contains(area),
+            "the Status paragraph should say {area} exist: {status}"
+        );
+        assert!(
+            !next.to_lowercase().contains(area),
+            "{area} are built, yet the Status paragraph lists them as next: {status}"
+        );
+    }
+    for planned in ["hardening", "PostgreSQL", "secrets", "governance"] {
+        assert!(next.contains(planned), "{planned} is next: {status}");
+    }
+    assert!(
+        !readme.contains("../shared/"),
+        "the README never points at ../shared/"
+    );
+}
