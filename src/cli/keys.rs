@@ -79,9 +79,10 @@ pub enum KeyCommand {
         organization: Option<String>,
         #[arg(long = "ou")]
         organizational_unit: Option<String>,
+        /// ISO 3166 alpha-2 code, upper case (FR).
         #[arg(long)]
         country: Option<String>,
-        /// DNS name, IP address or e-mail (repeatable).
+        /// DNS name, IP address, e-mail address or URI (repeatable).
         #[arg(long = "san")]
         subject_alt_names: Vec<String>,
     },

@@ -852,11 +852,7 @@ impl Service {
                     "key {name} cannot sign, so it cannot sign a certificate request"
                 )));
             }
-            if subject.common_name.is_empty() || subject.common_name.len() > 64 {
-                return Err(Error::InvalidInput(
-                    "common_name must be 1-64 characters".into(),
-                ));
-            }
+            subject.validate().map_err(Error::InvalidInput)?;
             let (version, public) = state.current()?;
             let pem = self
                 .build_csr(&state, version, public.clone(), subject)
