@@ -19,6 +19,42 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// Deserializers for PATCH fields where `null` means nothing: an absent field is `None` (keep
+/// the value), a value is `Some`, and an explicit `null`, which reads as "clear this" but
+/// cannot, is refused with a message naming the field. One function per field name.
+mod null_refused {
+    macro_rules! fields {
+        ($($field:ident),*) => {$(
+            pub fn $field<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+            where
+                D: serde::Deserializer<'de>,
+                T: serde::Deserialize<'de>,
+            {
+                <Option<T> as serde::Deserialize>::deserialize(deserializer)?
+                    .map(Some)
+                    .ok_or_else(|| {
+                        <D::Error as serde::de::Error>::custom(concat!(
+                            "`",
+                            stringify!($field),
+                            "` cannot be null: leave it out to keep the current value"
+                        ))
+                    })
+            }
+        )*};
+    }
+    fields!(
+        disabled,
+        flags,
+        enabled,
+        min_decryption_version,
+        cache_ttl_seconds,
+        min_version,
+        role,
+        suspended,
+        name
+    );
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
@@ -30,7 +66,9 @@ pub struct CreateApiKey {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchApiKey {
+    #[serde(default, deserialize_with = "null_refused::disabled")]
     pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "null_refused::flags")]
     pub flags: Option<BTreeMap<String, bool>>,
 }
 
@@ -208,12 +246,15 @@ impl From<&KeyringRow> for KeyringConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchKeyringConfig {
+    #[serde(default, deserialize_with = "null_refused::enabled")]
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "null_refused::min_decryption_version")]
     pub min_decryption_version: Option<u32>,
     #[serde(default, deserialize_with = "present")]
     pub rotation_period_days: Option<Option<u32>>,
     #[serde(default, deserialize_with = "present")]
     pub max_encrypt_count: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "null_refused::cache_ttl_seconds")]
     pub cache_ttl_seconds: Option<u32>,
 }
 
@@ -376,7 +417,9 @@ pub struct CreateKey {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchKey {
+    #[serde(default, deserialize_with = "null_refused::enabled")]
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "null_refused::min_version")]
     pub min_version: Option<u32>,
 }
 
@@ -732,7 +775,9 @@ pub struct CreateUser {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
+    #[serde(default, deserialize_with = "null_refused::role")]
     pub role: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::suspended")]
     pub suspended: Option<bool>,
 }
 
@@ -796,7 +841,9 @@ pub struct DeleteGroupQuery {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchApp {
+    #[serde(default, deserialize_with = "null_refused::name")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::enabled")]
     pub enabled: Option<bool>,
 }
 

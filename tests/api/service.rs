@@ -547,3 +547,101 @@ fn the_readme_status_names_what_is_built_and_does_not_call_it_next() {
         "the README never points at ../shared/"
     );
 }
+
+/// In a PATCH body `null` would read as "clear this field"; where a field cannot be cleared
+/// it is refused with a 400 that names the field, and nothing changes. Where `null` does
+/// clear (a keyring's rotation period and encryption cap) it is accepted.
+#[tokio::test]
+async fn an_explicit_null_in_a_patch_is_refused_unless_it_clears_a_setting() -> TestResult {
+    let s = TestServer::start().await?;
+    let owner = &s.owner_key;
+    let user = s
+        .user("ops@example.test", "admin", "correct horse battery")
+        .await?;
+    let group = s.group("nulls").await?;
+    let (app, app_key) = s
+        .app_with_key("nuller", &[&group], json!({"*.*.*.*": true}))
+        .await?;
+    let key_id = s.get("/v1/auth/apikey", owner).await?.body[1]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    s.keyring("ring", &group, json!({"rotation_period_days": 30}))
+        .await?;
+    let created = s
+        .post(
+            "/v1/keys",
+            &app_key,
+            json!({"name": "k", "group": group, "algorithm": "ec-p256"}),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let cases = [
+        (format!("/v1/users/{user}"), owner.as_str(), "role"),
+        (format!("/v1/users/{user}"), owner, "suspended"),
+        (format!("/v1/apps/{app}"), owner, "name"),
+        (format!("/v1/apps/{app}"), owner, "enabled"),
+        (format!("/v1/auth/apikey/{key_id}"), owner, "disabled"),
+        (format!("/v1/auth/apikey/{key_id}"), owner, "flags"),
+        ("/v1/keyrings/ring/config".to_owned(), &app_key, "enabled"),
+        (
+            "/v1/keyrings/ring/config".to_owned(),
+            &app_key,
+            "min_decryption_version",
+        ),
+        (
+            "/v1/keyrings/ring/config".to_owned(),
+            &app_key,
+            "cache_ttl_seconds",
+        ),
+        ("/v1/keys/k".to_owned(), &app_key, "enabled"),
+        ("/v1/keys/k".to_owned(), &app_key, "min_version"),
+    ];
+    for (path, key, field) in &cases {
+        let before = s.get(path, key).await?.body;
+        let reply = s.patch(path, key, json!({ *field: null })).await?;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "invalid_input"),
+            "PATCH {path} {{{field}: null}}: {}",
+            reply.body
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("`{field}` cannot be null")),
+            "{path}: {message}"
+        );
+        assert_eq!(
+            s.get(path, key).await?.body,
+            before,
+            "{path}: nothing changed"
+        );
+    }
+    // A PATCH that carries a value and a null is refused whole.
+    let mixed = s
+        .patch(
+            &format!("/v1/users/{user}"),
+            owner,
+            json!({"suspended": true, "role": null}),
+        )
+        .await?;
+    assert_eq!(mixed.status, 400);
+    assert_eq!(
+        s.get(&format!("/v1/users/{user}"), owner).await?.body["suspended"],
+        false
+    );
+    let cleared = s
+        .patch(
+            "/v1/keyrings/ring/config",
+            &app_key,
+            json!({"rotation_period_days": null, "max_encrypt_count": null}),
+        )
+        .await?;
+    assert_eq!(
+        (cleared.status, cleared.body["rotation_period_days"].clone()),
+        (200, serde_json::Value::Null),
+        "{}",
+        cleared.body
+    );
+    Ok(())
+}
