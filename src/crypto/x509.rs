@@ -136,7 +136,8 @@ pub const MAX_EMAIL_LEN: usize = 254;
 pub const MAX_URI_LEN: usize = 2048;
 
 /// One subjectAltName entry, typed from its text: an IP address if it parses as one, a URI
-/// if it starts with a scheme (`https://…`, `spiffe://…`, `urn:…`), an e-mail address
+/// if it starts with a scheme and `//` (`https://…`, `spiffe://…`) or is a URN (`urn:…`), an
+/// e-mail address
 /// (rfc822Name) if it holds an `@`, else a DNS name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubjectAltName {
@@ -200,7 +201,7 @@ fn check_uri(uri: &str, scheme: &str) -> Result<(), String> {
         ));
     }
     let rest = &uri[scheme.len() + 1..];
-    if scheme.eq_ignore_ascii_case("urn") {
+    if !rest.starts_with("//") {
         // urn:<NID>:<NSS> (RFC 8141)
         let ok = rest.split_once(':').is_some_and(|(nid, nss)| {
             (2..=32).contains(&nid.len())
@@ -248,8 +249,8 @@ fn check_email(address: &str) -> Result<(), String> {
 }
 
 /// LDH labels (letters, digits, hyphens; 1–63 characters; no hyphen at either end), at
-/// most 253 characters, a last label that is not all digits, and optionally `*.` in front of
-/// a name of at least two labels.
+/// most 253 characters, a last label that starts with a letter (every top-level domain
+/// does), and optionally `*.` in front of a name of at least two labels.
 fn check_dns_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("an entry cannot be empty".to_owned());
@@ -276,12 +277,12 @@ fn check_dns_name(name: &str) -> Result<(), String> {
                 .to_owned(),
         );
     }
-    if labels
+    if !labels
         .last()
-        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
     {
         return Err(
-            "the last label of a DNS name cannot be all digits (not an IP address either)"
+            "the last label (the top-level domain) starts with a letter; this is not an IP address either"
                 .to_owned(),
         );
     }
@@ -529,6 +530,7 @@ mod tests {
             "*.com",
             "*",
             "10.0.0.300",
+            "example.1com",
             "bücher.example",
             long_label.as_str(),
             long_name.as_str(),
