@@ -645,3 +645,190 @@ async fn an_explicit_null_in_a_patch_is_refused_unless_it_clears_a_setting() -> 
     );
     Ok(())
 }
+
+/// Every `$ref` in `value`.
+fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v.as_str()) {
+                    ("$ref", Some(target)) => out.push(target.to_owned()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The served document is complete enough for a generator (Schemathesis runs over it in
+/// CI): query parameters with types and limits, patterns for names, e-mails and base64,
+/// closed request bodies, and every error status with the error schema.
+#[tokio::test]
+async fn the_openapi_document_declares_query_parameters_patterns_and_every_error_status()
+-> TestResult {
+    let s = TestServer::start().await?;
+    let doc = s
+        .call(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .await?
+        .body;
+    let params = |method: &str, path: &str| -> Vec<(String, serde_json::Value)> {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p["in"] == "query")
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or_default().to_owned(),
+                    p["schema"].clone(),
+                )
+            })
+            .collect()
+    };
+    let names = |list: &[(String, serde_json::Value)]| -> Vec<String> {
+        list.iter().map(|(n, _)| n.clone()).collect()
+    };
+    let activity = params("get", "/v1/activity");
+    assert_eq!(
+        names(&activity),
+        [
+            "since",
+            "until",
+            "principal",
+            "object",
+            "action",
+            "outcome",
+            "before",
+            "limit"
+        ]
+    );
+    assert_eq!(
+        activity[7].1,
+        json!({"type": "integer", "minimum": 1, "maximum": 1000})
+    );
+    assert_eq!(activity[0].1["format"], "date-time");
+    let objects = params("get", "/v1/objects");
+    assert_eq!(names(&objects), ["group", "type"]);
+    assert_eq!(
+        objects[1].1["enum"],
+        json!(["keyring", "key_pair", "public_key", "certificate"])
+    );
+    assert_eq!(names(&params("get", "/v1/keys/{name}/public")), ["version"]);
+    assert_eq!(
+        params("delete", "/v1/groups/{id}"),
+        [("force".to_owned(), json!({"type": "boolean"}))]
+    );
+
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    let name_pattern = "^[A-Za-z0-9_-]{1,64}$";
+    for (body, field) in [
+        ("CreateGroup", "name"),
+        ("CreateApp", "name"),
+        ("CreateTrustedCa", "name"),
+        ("PatchApp", "name"),
+    ] {
+        assert_eq!(
+            schema(body)["properties"][field]["pattern"],
+            name_pattern,
+            "{body}"
+        );
+    }
+    assert_eq!(
+        doc["paths"]["/v1/keyrings/{ring}/encrypt"]["post"]["parameters"][0]["schema"]["pattern"],
+        name_pattern
+    );
+    assert!(
+        schema("CreateUser")["properties"]["email"]["pattern"]
+            .as_str()
+            .is_some_and(|p| p.contains('@')),
+        "e-mails are patterned"
+    );
+    let base64 = schema("Encrypt")["properties"]["plaintext"]["pattern"].clone();
+    assert!(
+        base64.as_str().is_some_and(|p| p.contains("==")),
+        "{base64}"
+    );
+    assert_eq!(
+        schema("KeyDecrypt")["properties"]["ciphertext"]["pattern"],
+        base64
+    );
+    assert_eq!(
+        schema("CsrRequest")["properties"]["country"]["pattern"],
+        "^[A-Z]{2}$"
+    );
+    // `{"role": null}` is not valid: the role is an enum of strings, and a PATCH needs a field.
+    assert_eq!(
+        schema("PatchUser")["properties"]["role"],
+        json!({"type": "string", "enum": ["owner", "admin", "member", "auditor"]})
+    );
+    assert_eq!(schema("PatchUser")["minProperties"], 1);
+    for (name, body) in doc["components"]["schemas"].as_object().expect("schemas") {
+        if body["type"] == "object" {
+            assert_eq!(body["additionalProperties"], false, "{name} is closed");
+        }
+    }
+
+    let mut checked = 0;
+    for route in coffer::http::openapi::ROUTES {
+        let op = &doc["paths"][route.path][route.method];
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(
+            !responses.contains_key("default"),
+            "{} {}: statuses are listed",
+            route.method,
+            route.path
+        );
+        assert!(responses.contains_key(&route.status.to_string()));
+        for (status, response) in responses {
+            if status.starts_with('4') || (status.starts_with('5') && route.path != "/v1/ready") {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/Error",
+                    "{} {} {status}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        if route.flag.is_some() {
+            for status in ["401", "403", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{} {} {status}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        if route.request.is_some() {
+            for status in ["400", "413"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{} {} {status}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        if route.path.contains('{') {
+            assert!(
+                responses.contains_key("404"),
+                "{} {}",
+                route.method,
+                route.path
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, coffer::http::openapi::ROUTES.len());
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    for target in targets {
+        let name = target.trim_start_matches("#/components/schemas/");
+        assert!(schema(name).is_object(), "{target} resolves");
+    }
+    Ok(())
+}
