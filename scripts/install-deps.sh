@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Coffer needs at run time (softhsm2) and for inspection and
-# tests (opensc's pkcs11-tool), when they are missing. As root it installs them; otherwise
+# tests (opensc's pkcs11-tool), and the extra packages named as arguments (a command, or
+# python3-venv), when they are missing. As root it installs them; otherwise
 # it says in one line what to run.
 set -euo pipefail
 packages=()
 { [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; } || packages+=(softhsm2)
 command -v pkcs11-tool >/dev/null || packages+=(opensc)
-for extra in "$@"; do command -v "$extra" >/dev/null || packages+=("$extra"); done
+for extra in "$@"; do
+  case "$extra" in
+    # Not a command: python3 -m venv needs ensurepip, which Debian ships separately.
+    python3-venv) python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv) ;;
+    *) command -v "$extra" >/dev/null || packages+=("$extra") ;;
+  esac
+done
 [ ${#packages[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   echo "coffer: installing ${packages[*]}" >&2
