@@ -552,7 +552,7 @@ fn the_readme_status_names_what_is_built_and_does_not_call_it_next() {
 /// it is refused with a 400 that names the field, and nothing changes. Where `null` does
 /// clear (a keyring's rotation period and encryption cap) it is accepted.
 #[tokio::test]
-async fn an_explicit_null_in_a_patch_is_refused_unless_it_clears_a_setting() -> TestResult {
+async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult {
     let s = TestServer::start().await?;
     let owner = &s.owner_key;
     let user = s
@@ -630,6 +630,42 @@ async fn an_explicit_null_in_a_patch_is_refused_unless_it_clears_a_setting() -> 
         s.get(&format!("/v1/users/{user}"), owner).await?.body["suspended"],
         false
     );
+    // Other bodies refuse a null optional field the same way: leave it out instead.
+    let posts = [
+        (
+            "/v1/keys/k/csr",
+            json!({"common_name": "k", "organization": null}),
+            "organization",
+        ),
+        (
+            "/v1/keys/k/sign",
+            json!({"message": "eA==", "algorithm": null}),
+            "algorithm",
+        ),
+        (
+            "/v1/keyrings",
+            json!({"name": "r2", "group": group, "cache_ttl_seconds": null}),
+            "cache_ttl_seconds",
+        ),
+    ];
+    for (path, body, field) in posts {
+        let key = if path == "/v1/keyrings" {
+            owner.as_str()
+        } else {
+            app_key.as_str()
+        };
+        let reply = s.post(path, key, body).await?;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "invalid_input"),
+            "{path}"
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("`{field}` cannot be null")),
+            "{message}"
+        );
+    }
     let cleared = s
         .patch(
             "/v1/keyrings/ring/config",
