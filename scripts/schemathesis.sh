@@ -70,7 +70,9 @@ PY
 
 status=0
 # The key goes in --header, not in the config file: it lives only in this process and its child.
-"$venv/bin/schemathesis" --config-file "$data/schemathesis.toml" run "$url/v1/openapi.json" \
+# Run from the data directory: Schemathesis keeps a cache in ./.schemathesis.
+root=$PWD
+(cd "$data" && "$root/$venv/bin/schemathesis" --config-file "$data/schemathesis.toml" run "$url/v1/openapi.json" \
   --tls-verify "$data/tls/ca.pem" \
   --header "Authorization: Bearer $api_key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
@@ -81,7 +83,7 @@ status=0
   --request-timeout 10 \
   --generation-database none \
   --no-color \
-  --report junit --report-dir "$report" || status=$?
+  --report junit --report-dir "$root/$report") || status=$?
 
 if [ "$status" -ne 0 ]; then
   echo "schemathesis: failures (above); server log tail:" >&2
