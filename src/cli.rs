@@ -819,6 +819,15 @@ impl Client {
     }
 }
 
+/// A request body without its unset options: the API refuses an explicit `null` where it
+/// means nothing, so an option the user did not give is left out.
+pub(crate) fn given(mut body: Value) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        fields.retain(|_, v| !v.is_null());
+    }
+    body
+}
+
 fn print(value: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

@@ -501,7 +501,7 @@ async fn certificate(client: &Client, command: CertificateCommand) -> anyhow::Re
             &client
                 .post(
                     &format!("/v1/apps/{app}/certificates"),
-                    json!({"ca": ca, "subject": subject, "san": san}),
+                    crate::cli::given(json!({"ca": ca, "subject": subject, "san": san})),
                 )
                 .await?,
         ),
@@ -657,7 +657,7 @@ pub async fn revocation(client: &Client, command: RevocationCommand) -> anyhow::
             fingerprint,
             reason,
         } => {
-            let mut body: Value = json!({"reason": reason});
+            let mut body: Value = crate::cli::given(json!({"reason": reason}));
             match (pem, fingerprint) {
                 (Some(pem), None) => {
                     body["certificate"] = json!(

@@ -79,9 +79,10 @@ pub enum KeyCommand {
         organization: Option<String>,
         #[arg(long = "ou")]
         organizational_unit: Option<String>,
+        /// ISO 3166 alpha-2 code, upper case (FR).
         #[arg(long)]
         country: Option<String>,
-        /// DNS name, IP address or e-mail (repeatable).
+        /// DNS name, IP address, e-mail address or URI (repeatable).
         #[arg(long = "san")]
         subject_alt_names: Vec<String>,
     },
@@ -270,9 +271,11 @@ pub async fn key(client: &Client, command: KeyCommand) -> anyhow::Result<()> {
             country,
             subject_alt_names,
         } => {
-            let body = json!({"common_name": common_name, "organization": organization,
+            let body = crate::cli::given(
+                json!({"common_name": common_name, "organization": organization,
                 "organizational_unit": organizational_unit, "country": country,
-                "subject_alt_names": subject_alt_names});
+                "subject_alt_names": subject_alt_names}),
+            );
             let out = client.post(&format!("/v1/keys/{name}/csr"), body).await?;
             print!("{}", out["csr"].as_str().unwrap_or_default());
             Ok(())

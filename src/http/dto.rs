@@ -19,6 +19,66 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// Deserializers for optional fields where `null` means nothing: an absent field is `None`
+/// (in a PATCH: keep the value), a value is `Some`, and an explicit `null`, which would read
+/// as "clear this" or "none" but cannot mean either, is refused with a message naming the
+/// field. One function per field name. (A keyring's `rotation_period_days` and
+/// `max_encrypt_count` are the fields where `null` does mean something: no limit.)
+mod null_refused {
+    macro_rules! fields {
+        ($($field:ident),*) => {$(
+            pub fn $field<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+            where
+                D: serde::Deserializer<'de>,
+                T: serde::Deserialize<'de>,
+            {
+                <Option<T> as serde::Deserialize>::deserialize(deserializer)?
+                    .map(Some)
+                    .ok_or_else(|| {
+                        <D::Error as serde::de::Error>::custom(concat!(
+                            "`",
+                            stringify!($field),
+                            "` cannot be null: leave the field out instead"
+                        ))
+                    })
+            }
+        )*};
+    }
+    fields!(
+        disabled,
+        flags,
+        enabled,
+        min_decryption_version,
+        cache_ttl_seconds,
+        min_version,
+        role,
+        suspended,
+        name,
+        algorithm,
+        usages,
+        public_key,
+        message,
+        digest,
+        signature_format,
+        version,
+        organization,
+        organizational_unit,
+        country,
+        password,
+        certificate,
+        fingerprint,
+        ca,
+        subject,
+        san,
+        reason,
+        lifetime_seconds,
+        max_uses,
+        machine_lifetime_seconds,
+        guardrails,
+        expires_at
+    );
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
@@ -30,7 +90,9 @@ pub struct CreateApiKey {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchApiKey {
+    #[serde(default, deserialize_with = "null_refused::disabled")]
     pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "null_refused::flags")]
     pub flags: Option<BTreeMap<String, bool>>,
 }
 
@@ -135,7 +197,7 @@ pub struct CreateKeyring {
     pub rotation_period_days: Option<u32>,
     #[serde(default)]
     pub max_encrypt_count: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_refused::cache_ttl_seconds")]
     pub cache_ttl_seconds: Option<u32>,
 }
 
@@ -208,12 +270,15 @@ impl From<&KeyringRow> for KeyringConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchKeyringConfig {
+    #[serde(default, deserialize_with = "null_refused::enabled")]
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "null_refused::min_decryption_version")]
     pub min_decryption_version: Option<u32>,
     #[serde(default, deserialize_with = "present")]
     pub rotation_period_days: Option<Option<u32>>,
     #[serde(default, deserialize_with = "present")]
     pub max_encrypt_count: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "null_refused::cache_ttl_seconds")]
     pub cache_ttl_seconds: Option<u32>,
 }
 
@@ -371,16 +436,21 @@ pub struct Activity {
 pub struct CreateKey {
     pub name: String,
     pub group: String,
+    #[serde(default, deserialize_with = "null_refused::algorithm")]
     pub algorithm: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::usages")]
     pub usages: Option<Vec<String>>,
     /// PEM `PUBLIC KEY`, or base64 of the DER SubjectPublicKeyInfo.
+    #[serde(default, deserialize_with = "null_refused::public_key")]
     pub public_key: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchKey {
+    #[serde(default, deserialize_with = "null_refused::enabled")]
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "null_refused::min_version")]
     pub min_version: Option<u32>,
 }
 
@@ -465,9 +535,13 @@ impl From<&KeyView> for Key {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sign {
+    #[serde(default, deserialize_with = "null_refused::message")]
     pub message: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::digest")]
     pub digest: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::algorithm")]
     pub algorithm: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::signature_format")]
     pub signature_format: Option<String>,
 }
 
@@ -481,11 +555,16 @@ pub struct Signed {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
+    #[serde(default, deserialize_with = "null_refused::message")]
     pub message: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::digest")]
     pub digest: Option<String>,
     pub signature: String,
+    #[serde(default, deserialize_with = "null_refused::algorithm")]
     pub algorithm: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::signature_format")]
     pub signature_format: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::version")]
     pub version: Option<u32>,
 }
 
@@ -499,6 +578,7 @@ pub struct Verified {
 #[serde(deny_unknown_fields)]
 pub struct KeyDecrypt {
     pub ciphertext: String,
+    #[serde(default, deserialize_with = "null_refused::version")]
     pub version: Option<u32>,
 }
 
@@ -520,8 +600,11 @@ pub struct PublicKeyOut {
 #[serde(deny_unknown_fields)]
 pub struct CsrRequest {
     pub common_name: String,
+    #[serde(default, deserialize_with = "null_refused::organization")]
     pub organization: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::organizational_unit")]
     pub organizational_unit: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::country")]
     pub country: Option<String>,
     #[serde(default)]
     pub subject_alt_names: Vec<String>,
@@ -729,14 +812,16 @@ impl Account {
 pub struct CreateUser {
     pub email: String,
     pub role: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_refused::password")]
     pub password: Option<secrecy::SecretString>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
+    #[serde(default, deserialize_with = "null_refused::role")]
     pub role: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::suspended")]
     pub suspended: Option<bool>,
 }
 
@@ -800,7 +885,9 @@ pub struct DeleteGroupQuery {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchApp {
+    #[serde(default, deserialize_with = "null_refused::name")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::enabled")]
     pub enabled: Option<bool>,
 }
 
@@ -808,12 +895,17 @@ pub struct PatchApp {
 #[serde(deny_unknown_fields)]
 pub struct BindCertificate {
     /// A pinned certificate, PEM.
+    #[serde(default, deserialize_with = "null_refused::certificate")]
     pub certificate: Option<String>,
     /// Or the pinned certificate's SHA-256 fingerprint.
+    #[serde(default, deserialize_with = "null_refused::fingerprint")]
     pub fingerprint: Option<String>,
     /// Or a trusted CA id with a subject and/or SAN rule.
+    #[serde(default, deserialize_with = "null_refused::ca")]
     pub ca: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::subject")]
     pub subject: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::san")]
     pub san: Option<String>,
 }
 
@@ -881,8 +973,11 @@ impl From<&TrustedCaRow> for TrustedCa {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Revoke {
+    #[serde(default, deserialize_with = "null_refused::certificate")]
     pub certificate: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::fingerprint")]
     pub fingerprint: Option<String>,
+    #[serde(default, deserialize_with = "null_refused::reason")]
     pub reason: Option<String>,
 }
 
@@ -911,9 +1006,13 @@ pub struct CreateMachineToken {
     pub flags: BTreeMap<String, bool>,
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
+    #[serde(default, deserialize_with = "null_refused::lifetime_seconds")]
     pub lifetime_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "null_refused::max_uses")]
     pub max_uses: Option<i64>,
+    #[serde(default, deserialize_with = "null_refused::machine_lifetime_seconds")]
     pub machine_lifetime_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "null_refused::guardrails")]
     pub guardrails: Option<crate::auth::guardrails::Guardrails>,
 }
 
@@ -970,6 +1069,7 @@ pub struct MachineTokenIssued {
 pub struct RegisterMachine {
     pub token: String,
     pub public_key: String,
+    #[serde(default, deserialize_with = "null_refused::name")]
     pub name: Option<String>,
 }
 
@@ -980,6 +1080,7 @@ pub struct ProvisionMachine {
     pub flags: BTreeMap<String, bool>,
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
+    #[serde(default, deserialize_with = "null_refused::expires_at")]
     pub expires_at: Option<String>,
 }
 

@@ -138,11 +138,16 @@ impl KeyState {
         }
     }
 
+    /// A version that was never made is a missing object (404), like a missing key.
+    fn no_version(&self, version: u32) -> Error {
+        Error::NotFound(format!("version {version} of key {}", self.row.name))
+    }
+
     /// A version that exists and is not retired.
     fn live_version(&self, version: u32) -> Result<&(KeyVersionRow, PublicKey), Error> {
-        let found = self.version(version).ok_or_else(|| {
-            Error::InvalidInput(format!("key {} has no version {version}", self.row.name))
-        })?;
+        let found = self
+            .version(version)
+            .ok_or_else(|| self.no_version(version))?;
         if version < self.row.min_version {
             return Err(Error::VersionRetired);
         }
@@ -558,9 +563,7 @@ impl Service {
                 .load_key(ctx.caller, name, &format!("key.{name}.read"))
                 .await?;
             let (row, public) = match version {
-                Some(v) => state
-                    .version(v)
-                    .ok_or_else(|| Error::InvalidInput(format!("key {name} has no version {v}")))?,
+                Some(v) => state.version(v).ok_or_else(|| state.no_version(v))?,
                 None => state.current()?,
             };
             Ok(PublicKeyOutput {
@@ -849,11 +852,7 @@ impl Service {
                     "key {name} cannot sign, so it cannot sign a certificate request"
                 )));
             }
-            if subject.common_name.is_empty() || subject.common_name.len() > 64 {
-                return Err(Error::InvalidInput(
-                    "common_name must be 1-64 characters".into(),
-                ));
-            }
+            subject.validate().map_err(Error::InvalidInput)?;
             let (version, public) = state.current()?;
             let pem = self
                 .build_csr(&state, version, public.clone(), subject)

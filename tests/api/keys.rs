@@ -1134,6 +1134,185 @@ async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestR
 }
 
 #[tokio::test]
+async fn csr_subject_alt_names_carry_their_type_and_bad_subjects_are_refused() -> TestResult {
+    let s = TestServer::start().await?;
+    let (group, key) = setup(&s, "sans").await?;
+    let dir = tempfile::tempdir()?;
+    create(
+        &s,
+        &key,
+        json!({"name": "edge", "group": group, "algorithm": "ec-p256"}),
+    )
+    .await?;
+    let csr = s
+        .post(
+            "/v1/keys/edge/csr",
+            &key,
+            json!({"common_name": "edge.example.com", "organization": "Example", "organizational_unit": "Platform",
+                   "country": "FR",
+                   "subject_alt_names": ["edge.example.com", "*.edge.example.com", "10.0.0.7", "2001:db8::1",
+                                         "ops@example.com", "https://edge.example.com/health",
+                                         "spiffe://example.org/ns/prod/sa/edge", "urn:example:coffer:edge"]}),
+        )
+        .await?;
+    assert_eq!(csr.status, 200, "{}", csr.body);
+    let path = write(dir.path(), "edge.csr", csr.str("csr"))?;
+    run(
+        "openssl",
+        &["req", "-verify", "-noout", "-in", path_str(&path)],
+    )?;
+    let text = run(
+        "openssl",
+        &["req", "-noout", "-text", "-in", path_str(&path)],
+    )?;
+    for expected in [
+        "DNS:edge.example.com",
+        "DNS:*.edge.example.com",
+        "IP Address:10.0.0.7",
+        "IP Address:2001:DB8:",
+        "email:ops@example.com",
+        "URI:https://edge.example.com/health",
+        "URI:spiffe://example.org/ns/prod/sa/edge",
+        "URI:urn:example:coffer:edge",
+        "C = FR",
+        "O = Example",
+        "OU = Platform",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains("DNS:ops@"),
+        "an e-mail is not a DNS name:\n{text}"
+    );
+    assert!(
+        !text.contains("DNS:https"),
+        "a URI is not a DNS name:\n{text}"
+    );
+
+    let before = (
+        s.get("/v1/objects", &key).await?.body,
+        s.get("/v1/keys/edge", &key).await?.body,
+    );
+    let san = |entry: &str| json!({"common_name": "edge", "subject_alt_names": ["ok.example.com", entry]});
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            san("bad name.example.com"),
+            "subject_alt_names[1] \"bad name.example.com\"",
+        ),
+        (san("-lead.example.com"), "subject_alt_names[1]"),
+        (san("api.*.example.com"), "subject_alt_names[1]"),
+        (san("10.0.0.300"), "subject_alt_names[1]"),
+        (san("ops@"), "subject_alt_names[1] \"ops@\""),
+        (san("ops@exa_mple.com"), "subject_alt_names[1]"),
+        (san("https://"), "subject_alt_names[1]"),
+        (san("https://exa mple.com"), "subject_alt_names[1]"),
+        (san("host:443"), "subject_alt_names[1]"),
+        (san(""), "subject_alt_names[1]"),
+        (json!({"common_name": ""}), "common_name"),
+        (json!({"common_name": "x".repeat(65)}), "common_name"),
+        (
+            json!({"common_name": "edge", "organization": "x".repeat(65)}),
+            "organization",
+        ),
+        (
+            json!({"common_name": "edge", "organizational_unit": ""}),
+            "organizational_unit",
+        ),
+        (
+            json!({"common_name": "edge", "country": "fr"}),
+            "country \"fr\"",
+        ),
+        (json!({"common_name": "edge", "country": "FRA"}), "country"),
+        (json!({"common_name": "edge", "country": "F1"}), "country"),
+    ];
+    for (body, names) in cases {
+        let reply = s.post("/v1/keys/edge/csr", &key, body.clone()).await?;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "invalid_input"),
+            "{body}: {}",
+            reply.body
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(names),
+            "{body}: the message names {names}: {message}"
+        );
+    }
+    assert_eq!(
+        (
+            s.get("/v1/objects", &key).await?.body,
+            s.get("/v1/keys/edge", &key).await?.body
+        ),
+        before,
+        "a refused request creates and changes nothing"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_version_that_was_never_made_is_not_found_and_a_retired_one_is_a_conflict()
+-> TestResult {
+    let s = TestServer::start().await?;
+    let (group, key) = setup(&s, "versions").await?;
+    create(
+        &s,
+        &key,
+        json!({"name": "k", "group": group, "algorithm": "rsa-2048", "usages": ["sign", "decrypt"]}),
+    )
+    .await?;
+    let signature = s
+        .post("/v1/keys/k/sign", &key, json!({"message": "eA=="}))
+        .await?
+        .str("signature");
+    let missing = [
+        s.get("/v1/keys/k/public?version=99", &key).await?,
+        s.post(
+            "/v1/keys/k/verify",
+            &key,
+            json!({"message": "eA==", "signature": signature, "version": 99}),
+        )
+        .await?,
+        s.post(
+            "/v1/keys/k/decrypt",
+            &key,
+            json!({"ciphertext": b64(&[1u8; 256]), "version": 99}),
+        )
+        .await?,
+    ];
+    for reply in &missing {
+        assert_eq!(
+            (reply.status, reply.code()),
+            (404, "not_found"),
+            "{}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["error"]["message"], "version 99 of key k not found",
+            "the message names what is missing"
+        );
+    }
+    // A version that exists but is retired is still a conflict, not a missing object.
+    s.post("/v1/keys/k/rotate", &key, json!({})).await?;
+    s.patch("/v1/keys/k", &key, json!({"min_version": 2}))
+        .await?;
+    let retired = s
+        .post(
+            "/v1/keys/k/verify",
+            &key,
+            json!({"message": "eA==", "signature": signature, "version": 1}),
+        )
+        .await?;
+    assert_eq!((retired.status, retired.code()), (409, "version_retired"));
+    assert_eq!(
+        s.get("/v1/keys/k/public?version=1", &key).await?.status,
+        200,
+        "a retired version's public key stays readable"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> TestResult {
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "scope").await?;

@@ -506,3 +506,363 @@ fn init_bootstraps_once_against_a_configured_token() -> TestResult {
     );
     Ok(())
 }
+
+/// The README's "Status" paragraph says what exists today and what comes next; the areas
+/// that are built and tested must not be listed among the next steps.
+#[test]
+fn the_readme_status_names_what_is_built_and_does_not_call_it_next() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let status = readme
+        .split("\n\n")
+        .find(|p| p.starts_with("Status:"))
+        .expect("a paragraph starting with `Status:`")
+        .replace('\n', " ");
+    let (built, next) = status
+        .split_once("Next:")
+        .expect("the paragraph says what comes `Next:`");
+    for area in [
+        "keyrings",
+        "identity",
+        "asymmetric keys",
+        "certificates",
+        "machine",
+    ] {
+        assert!(
+            built.to_lowercase().contains(area),
+            "the Status paragraph should say {area} exist: {status}"
+        );
+        assert!(
+            !next.to_lowercase().contains(area),
+            "{area} are built, yet the Status paragraph lists them as next: {status}"
+        );
+    }
+    for planned in ["hardening", "PostgreSQL", "secrets", "governance"] {
+        assert!(next.contains(planned), "{planned} is next: {status}");
+    }
+    assert!(
+        !readme.contains("../shared/"),
+        "the README never points at ../shared/"
+    );
+}
+
+/// In a PATCH body `null` would read as "clear this field"; where a field cannot be cleared
+/// it is refused with a 400 that names the field, and nothing changes. Where `null` does
+/// clear (a keyring's rotation period and encryption cap) it is accepted.
+#[tokio::test]
+async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult {
+    let s = TestServer::start().await?;
+    let owner = &s.owner_key;
+    let user = s
+        .user("ops@example.test", "admin", "correct horse battery")
+        .await?;
+    let group = s.group("nulls").await?;
+    let (app, app_key) = s
+        .app_with_key("nuller", &[&group], json!({"*.*.*.*": true}))
+        .await?;
+    let key_id = s.get("/v1/auth/apikey", owner).await?.body[1]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    s.keyring("ring", &group, json!({"rotation_period_days": 30}))
+        .await?;
+    let created = s
+        .post(
+            "/v1/keys",
+            &app_key,
+            json!({"name": "k", "group": group, "algorithm": "ec-p256"}),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let cases = [
+        (format!("/v1/users/{user}"), owner.as_str(), "role"),
+        (format!("/v1/users/{user}"), owner, "suspended"),
+        (format!("/v1/apps/{app}"), owner, "name"),
+        (format!("/v1/apps/{app}"), owner, "enabled"),
+        (format!("/v1/auth/apikey/{key_id}"), owner, "disabled"),
+        (format!("/v1/auth/apikey/{key_id}"), owner, "flags"),
+        ("/v1/keyrings/ring/config".to_owned(), &app_key, "enabled"),
+        (
+            "/v1/keyrings/ring/config".to_owned(),
+            &app_key,
+            "min_decryption_version",
+        ),
+        (
+            "/v1/keyrings/ring/config".to_owned(),
+            &app_key,
+            "cache_ttl_seconds",
+        ),
+        ("/v1/keys/k".to_owned(), &app_key, "enabled"),
+        ("/v1/keys/k".to_owned(), &app_key, "min_version"),
+    ];
+    for (path, key, field) in &cases {
+        let before = s.get(path, key).await?.body;
+        let reply = s.patch(path, key, json!({ *field: null })).await?;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "invalid_input"),
+            "PATCH {path} {{{field}: null}}: {}",
+            reply.body
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("`{field}` cannot be null")),
+            "{path}: {message}"
+        );
+        assert_eq!(
+            s.get(path, key).await?.body,
+            before,
+            "{path}: nothing changed"
+        );
+    }
+    // A PATCH that carries a value and a null is refused whole.
+    let mixed = s
+        .patch(
+            &format!("/v1/users/{user}"),
+            owner,
+            json!({"suspended": true, "role": null}),
+        )
+        .await?;
+    assert_eq!(mixed.status, 400);
+    assert_eq!(
+        s.get(&format!("/v1/users/{user}"), owner).await?.body["suspended"],
+        false
+    );
+    // Other bodies refuse a null optional field the same way: leave it out instead.
+    let posts = [
+        (
+            "/v1/keys/k/csr",
+            json!({"common_name": "k", "organization": null}),
+            "organization",
+        ),
+        (
+            "/v1/keys/k/sign",
+            json!({"message": "eA==", "algorithm": null}),
+            "algorithm",
+        ),
+        (
+            "/v1/keyrings",
+            json!({"name": "r2", "group": group, "cache_ttl_seconds": null}),
+            "cache_ttl_seconds",
+        ),
+    ];
+    for (path, body, field) in posts {
+        let key = if path == "/v1/keyrings" {
+            owner.as_str()
+        } else {
+            app_key.as_str()
+        };
+        let reply = s.post(path, key, body).await?;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "invalid_input"),
+            "{path}"
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("`{field}` cannot be null")),
+            "{message}"
+        );
+    }
+    let cleared = s
+        .patch(
+            "/v1/keyrings/ring/config",
+            &app_key,
+            json!({"rotation_period_days": null, "max_encrypt_count": null}),
+        )
+        .await?;
+    assert_eq!(
+        (cleared.status, cleared.body["rotation_period_days"].clone()),
+        (200, serde_json::Value::Null),
+        "{}",
+        cleared.body
+    );
+    Ok(())
+}
+
+/// Every `$ref` in `value`.
+fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v.as_str()) {
+                    ("$ref", Some(target)) => out.push(target.to_owned()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The served document is complete enough for a generator (Schemathesis runs over it in
+/// CI): query parameters with types and limits, patterns for names, e-mails and base64,
+/// closed request bodies, and every error status with the error schema.
+#[tokio::test]
+async fn the_openapi_document_declares_query_parameters_patterns_and_every_error_status()
+-> TestResult {
+    let s = TestServer::start().await?;
+    let doc = s
+        .call(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .await?
+        .body;
+    let params = |method: &str, path: &str| -> Vec<(String, serde_json::Value)> {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p["in"] == "query")
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or_default().to_owned(),
+                    p["schema"].clone(),
+                )
+            })
+            .collect()
+    };
+    let names = |list: &[(String, serde_json::Value)]| -> Vec<String> {
+        list.iter().map(|(n, _)| n.clone()).collect()
+    };
+    let activity = params("get", "/v1/activity");
+    assert_eq!(
+        names(&activity),
+        [
+            "since",
+            "until",
+            "principal",
+            "object",
+            "action",
+            "outcome",
+            "before",
+            "limit"
+        ]
+    );
+    assert_eq!(
+        activity[7].1,
+        json!({"type": "integer", "minimum": 1, "maximum": 1000})
+    );
+    assert_eq!(activity[0].1["format"], "date-time");
+    let objects = params("get", "/v1/objects");
+    assert_eq!(names(&objects), ["group", "type"]);
+    assert_eq!(
+        objects[1].1["enum"],
+        json!(["keyring", "key_pair", "public_key", "certificate"])
+    );
+    assert_eq!(names(&params("get", "/v1/keys/{name}/public")), ["version"]);
+    assert_eq!(
+        params("delete", "/v1/groups/{id}"),
+        [("force".to_owned(), json!({"type": "boolean"}))]
+    );
+
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    let name_pattern = "^[A-Za-z0-9_-]{1,64}$";
+    for (body, field) in [
+        ("CreateGroup", "name"),
+        ("CreateApp", "name"),
+        ("CreateTrustedCa", "name"),
+        ("PatchApp", "name"),
+    ] {
+        assert_eq!(
+            schema(body)["properties"][field]["pattern"],
+            name_pattern,
+            "{body}"
+        );
+    }
+    assert_eq!(
+        doc["paths"]["/v1/keyrings/{ring}/encrypt"]["post"]["parameters"][0]["schema"]["pattern"],
+        name_pattern
+    );
+    assert!(
+        schema("CreateUser")["properties"]["email"]["pattern"]
+            .as_str()
+            .is_some_and(|p| p.contains('@')),
+        "e-mails are patterned"
+    );
+    let base64 = schema("Encrypt")["properties"]["plaintext"]["pattern"].clone();
+    assert!(
+        base64.as_str().is_some_and(|p| p.contains("==")),
+        "{base64}"
+    );
+    assert_eq!(
+        schema("KeyDecrypt")["properties"]["ciphertext"]["pattern"],
+        base64
+    );
+    assert_eq!(
+        schema("CsrRequest")["properties"]["country"]["pattern"],
+        "^[A-Z]{2}$"
+    );
+    // `{"role": null}` is not valid: the role is an enum of strings, and a PATCH needs a field.
+    assert_eq!(
+        schema("PatchUser")["properties"]["role"],
+        json!({"type": "string", "enum": ["owner", "admin", "member", "auditor"]})
+    );
+    assert_eq!(schema("PatchUser")["minProperties"], 1);
+    for (name, body) in doc["components"]["schemas"].as_object().expect("schemas") {
+        if body["type"] == "object" {
+            assert_eq!(body["additionalProperties"], false, "{name} is closed");
+        }
+    }
+
+    let mut checked = 0;
+    for route in coffer::http::openapi::ROUTES {
+        let op = &doc["paths"][route.path][route.method];
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(
+            !responses.contains_key("default"),
+            "{} {}: statuses are listed",
+            route.method,
+            route.path
+        );
+        assert!(responses.contains_key(&route.status.to_string()));
+        for (status, response) in responses {
+            if status.starts_with('4') || (status.starts_with('5') && route.path != "/v1/ready") {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/Error",
+                    "{} {} {status}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        if route.flag.is_some() {
+            for status in ["401", "403", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{} {} {status}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        if route.request.is_some() {
+            for status in ["400", "413"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{} {} {status}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        if route.path.contains('{') {
+            assert!(
+                responses.contains_key("404"),
+                "{} {}",
+                route.method,
+                route.path
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, coffer::http::openapi::ROUTES.len());
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    for target in targets {
+        let name = target.trim_start_matches("#/components/schemas/");
+        assert!(schema(name).is_object(), "{target} resolves");
+    }
+    Ok(())
+}
