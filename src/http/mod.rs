@@ -14,9 +14,9 @@ pub mod tls;
 use crate::service::{Caller, Error, RequestMeta, Service};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
-use axum::middleware::Next;
+use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Json, Router};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,92 +53,108 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi_document))
-        .route("/v1/auth/apikey", post(create_api_key).get(list_api_keys))
+        .route(
+            "/v1/auth/apikey",
+            creates(post(create_api_key)).get(list_api_keys),
+        )
         .route(
             "/v1/auth/apikey/{id}",
             get(get_api_key).patch(update_api_key),
         )
-        .route("/v1/auth/login", post(identity::login))
-        .route("/v1/auth/logout", post(identity::logout))
+        .route("/v1/auth/login", creates(post(identity::login)))
+        .route("/v1/auth/logout", removes(post(identity::logout)))
         .route("/v1/auth/sessions", get(identity::list_sessions))
-        .route("/v1/auth/sessions/{id}", delete(identity::revoke_session))
-        .route("/v1/auth/password", post(identity::change_password))
+        .route(
+            "/v1/auth/sessions/{id}",
+            removes(delete(identity::revoke_session)),
+        )
+        .route(
+            "/v1/auth/password",
+            removes(post(identity::change_password)),
+        )
         .route(
             "/v1/auth/password-reset",
-            post(identity::complete_password_reset),
+            removes(post(identity::complete_password_reset)),
         )
         .route(
             "/v1/accounts",
-            post(identity::create_account).get(identity::list_accounts),
+            creates(post(identity::create_account)).get(identity::list_accounts),
         )
         .route(
             "/v1/accounts/{id}",
             get(identity::get_account)
                 .patch(identity::update_account)
-                .delete(identity::delete_account),
+                .merge(removes(delete(identity::delete_account))),
         )
         .route(
             "/v1/accounts/{id}/deletion",
-            post(identity::request_account_deletion).delete(identity::cancel_account_deletion),
+            answering(
+                StatusCode::ACCEPTED,
+                post(identity::request_account_deletion),
+            )
+            .delete(identity::cancel_account_deletion),
         )
         .route(
             "/v1/users",
-            post(identity::create_user).get(identity::list_users),
+            creates(post(identity::create_user)).get(identity::list_users),
         )
         .route(
             "/v1/users/{id}",
             get(identity::get_user)
                 .patch(identity::update_user)
-                .delete(identity::remove_user),
+                .merge(removes(delete(identity::remove_user))),
         )
         .route(
             "/v1/users/{id}/password-reset",
-            post(identity::create_password_reset),
+            creates(post(identity::create_password_reset)),
         )
-        .route("/v1/groups", post(create_group).get(list_groups))
+        .route("/v1/groups", creates(post(create_group)).get(list_groups))
         .route(
             "/v1/groups/{id}",
             get(get_group)
                 .patch(identity::update_group)
-                .delete(identity::delete_group),
+                .merge(removes(delete(identity::delete_group))),
         )
         .route("/v1/groups/{id}/members", get(identity::group_members))
         .route(
             "/v1/groups/{id}/users/{user}",
-            put(identity::set_group_user).delete(identity::remove_group_member),
+            put(identity::set_group_user).merge(removes(delete(identity::remove_group_member))),
         )
         .route(
             "/v1/groups/{id}/apps/{app}",
-            put(identity::set_group_app).delete(identity::remove_group_member),
+            put(identity::set_group_app).merge(removes(delete(identity::remove_group_member))),
         )
-        .route("/v1/apps", post(create_app).get(list_apps))
+        .route("/v1/apps", creates(post(create_app)).get(list_apps))
         .route(
             "/v1/apps/{id}",
             get(get_app)
                 .patch(identity::update_app)
-                .delete(identity::delete_app),
+                .merge(removes(delete(identity::delete_app))),
         )
         .route("/v1/apps/{id}/credentials", get(identity::app_credentials))
         .route(
             "/v1/apps/{id}/certificates",
-            post(identity::bind_certificate),
+            creates(post(identity::bind_certificate)),
         )
         .route(
             "/v1/apps/{id}/certificates/{certificate}",
-            delete(identity::unbind_certificate),
+            removes(delete(identity::unbind_certificate)),
         )
         .route(
             "/v1/trusted-cas",
-            post(identity::add_trusted_ca).get(identity::list_trusted_cas),
+            creates(post(identity::add_trusted_ca)).get(identity::list_trusted_cas),
         )
         .route(
             "/v1/revocations",
-            post(identity::revoke_certificate).get(identity::list_revocations),
+            creates(post(identity::revoke_certificate)).get(identity::list_revocations),
         )
-        .route("/v1/keyrings", post(create_keyring).get(list_keyrings))
+        .route(
+            "/v1/keyrings",
+            creates(post(create_keyring)).get(list_keyrings),
+        )
         .route(
             "/v1/keyrings/{ring}",
-            get(get_keyring).delete(delete_keyring),
+            get(get_keyring).merge(removes(delete(delete_keyring))),
         )
         .route("/v1/keyrings/{ring}/encrypt", post(encrypt))
         .route("/v1/keyrings/{ring}/decrypt", post(decrypt))
@@ -152,12 +168,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/keyrings/{ring}/keys", get(keys))
         .route("/v1/keyrings/{ring}/hash/{hash}", get(lookup_hash))
-        .route("/v1/keys", post(keys::create_key).get(keys::list_keys))
+        .route(
+            "/v1/keys",
+            creates(post(keys::create_key)).get(keys::list_keys),
+        )
         .route(
             "/v1/keys/{name}",
             get(keys::get_key)
                 .patch(keys::update_key)
-                .delete(keys::delete_key),
+                .merge(removes(delete(keys::delete_key))),
         )
         .route("/v1/keys/{name}/public", get(keys::public_key))
         .route("/v1/keys/{name}/sign", post(keys::sign))
@@ -168,26 +187,29 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys/{name}/csr", post(keys::csr))
         .route(
             "/v1/keys/{name}/certificates",
-            post(keys::import_certificate).get(keys::list_certificates),
+            creates(post(keys::import_certificate)).get(keys::list_certificates),
         )
         .route(
             "/v1/keys/{name}/certificates/{id}",
-            delete(keys::delete_certificate),
+            removes(delete(keys::delete_certificate)),
         )
         .route(
             "/v1/machine-tokens",
-            post(machines::create_token).get(machines::list_tokens),
+            creates(post(machines::create_token)).get(machines::list_tokens),
         )
-        .route("/v1/machine-tokens/{id}", delete(machines::disable_token))
+        .route(
+            "/v1/machine-tokens/{id}",
+            removes(delete(machines::disable_token)),
+        )
         .route(
             "/v1/machines",
-            post(machines::provision).get(machines::list),
+            creates(post(machines::provision)).get(machines::list),
         )
-        .route("/v1/machines/register", post(machines::register))
+        .route("/v1/machines/register", creates(post(machines::register)))
         .route("/v1/machines/bundle", post(machines::download_bundle))
         .route(
             "/v1/machines/{id}",
-            get(machines::get).delete(machines::delete),
+            get(machines::get).merge(removes(delete(machines::delete))),
         )
         .route("/v1/machines/{id}/approve", post(machines::approve))
         .route("/v1/machines/{id}/disable", post(machines::disable))
@@ -211,6 +233,32 @@ pub fn router(state: AppState) -> Router {
             request_frame,
         ))
         .with_state(state)
+}
+
+/// A route that answers 201 Created on success.
+fn creates(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    answering(StatusCode::CREATED, route)
+}
+
+/// A route that answers 204 No Content on success.
+fn removes(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    answering(StatusCode::NO_CONTENT, route)
+}
+
+/// A route whose success is `status` rather than 200, so that its audit event (written
+/// before the answer, often in the same transaction as the change) records the status the
+/// client gets.
+fn answering(status: StatusCode, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.route_layer(from_fn(move |request: Request, next: Next| async move {
+        next.run(with_success_status(request, status)).await
+    }))
+}
+
+fn with_success_status(mut request: Request, status: StatusCode) -> Request {
+    if let Some(meta) = request.extensions_mut().get_mut::<RequestMeta>() {
+        meta.success_status = status.as_u16();
+    }
+    request
 }
 
 /// Paths that serve operations, not tenants: not audited (they touch no object and carry

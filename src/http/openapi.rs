@@ -1379,7 +1379,8 @@ pub fn error_statuses(route: &Route) -> Vec<u16> {
     let has_body = route.request.is_some();
     match route.flag {
         Some(_) => {
-            statuses.extend([401, 403, 503]);
+            // 429: a signed request from a source locked out for failed signatures.
+            statuses.extend([401, 403, 429, 503]);
             if has_path_parameters || has_query || has_body || route.method != "get" {
                 statuses.insert(400);
             }
@@ -1395,7 +1396,7 @@ pub fn error_statuses(route: &Route) -> Vec<u16> {
         None => {}
     }
     if has_body {
-        statuses.insert(413);
+        statuses.extend([408, 413]);
     }
     if has_path_parameters || REFERS_TO_OBJECTS.contains(&route.path) {
         statuses.insert(404);
@@ -1426,9 +1427,12 @@ fn error_description(status: u16) -> &'static str {
         403 => "forbidden (or temp_machine_blocked): the credential may not do this",
         404 => "not_found: no such object, or the caller may not see it",
         409 => "conflict, key_disabled, usage_not_allowed or version_retired",
+        408 => "request_timeout: the body did not arrive within the body timeout (30 s)",
         413 => "payload_too_large: the body is over 1 MiB",
         422 => "decrypt_failed: the ciphertext does not authenticate",
-        429 => "rate_limited: too many failures from this address; see Retry-After",
+        429 => {
+            "rate_limited: too many failures from this address (or this machine from it); see Retry-After"
+        }
         503 => "unavailable: HSM, database or audit trail cannot serve now; nothing changed; retry",
         _ => "error",
     }

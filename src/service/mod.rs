@@ -143,6 +143,9 @@ struct Credential {
 pub struct RequestMeta {
     pub request_id: String,
     pub source_ip: Option<String>,
+    /// The status a successful answer carries (201 for creations, 204 for deletions), for
+    /// the audit event, which is written before the answer.
+    pub success_status: u16,
     audit: Arc<AtomicU8>,
 }
 
@@ -155,6 +158,7 @@ impl RequestMeta {
         Self {
             request_id,
             source_ip,
+            success_status: 200,
             audit: Arc::new(AtomicU8::new(AUDIT_PENDING)),
         }
     }
@@ -346,7 +350,7 @@ impl Service {
         outcome: Result<(), &Error>,
     ) -> AuditEvent {
         let (status, outcome) = match outcome {
-            Ok(()) => (200, "success".to_owned()),
+            Ok(()) => (meta.success_status, "success".to_owned()),
             Err(e) => (e.status(), e.code().to_owned()),
         };
         AuditEvent {

@@ -571,6 +571,7 @@ async fn every_route_answers_every_kind_of_principal_as_the_table_says() -> Test
         (3, "auditor@example.test"),
     ];
     let mut failures = Vec::new();
+    let mut answered = Vec::new();
     for row in &rows {
         let mut expected: Vec<char> = row
             .expect
@@ -608,6 +609,17 @@ async fn every_route_answers_every_kind_of_principal_as_the_table_says() -> Test
                     fresh_session,
                 )
                 .await?;
+            let request_id = reply
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            answered.push((
+                request_id,
+                reply.status,
+                format!("{} {}", row.method, row.path),
+            ));
             let got = category(reply.status);
             if got != *want {
                 failures.push(format!(
@@ -622,6 +634,30 @@ async fn every_route_answers_every_kind_of_principal_as_the_table_says() -> Test
         "{} cells differ:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+
+    // Every answer's audit event records the status the client got (201 and 204 included).
+    let db = rusqlite::Connection::open(fx.s.database())?;
+    let mut mismatches = Vec::new();
+    let operations = ["/v1/health", "/v1/ready", "/metrics", "/v1/openapi.json"];
+    for (request_id, status, route) in &answered {
+        if operations.iter().any(|path| route.ends_with(path)) {
+            continue; // operations endpoints carry no credential and are not audited
+        }
+        let mut query =
+            db.prepare_cached("SELECT status FROM audit_events WHERE request_id = ?")?;
+        let recorded: Vec<i64> = query
+            .query_map([request_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if recorded.is_empty() || recorded.iter().any(|r| *r != i64::from(*status)) {
+            mismatches.push(format!("{route}: answered {status}, audited {recorded:?}"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} audit events disagree with their answers:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
     );
     Ok(())
 }
