@@ -561,12 +561,17 @@ async fn dev_bootstrap(running: &app::Running, layout: &DevLayout) -> anyhow::Re
     if running.service.is_bootstrapped().await? {
         return Ok(());
     }
-    let done = running.service.bootstrap("dev", "owner@localhost").await?;
+    let done = running
+        .service
+        .bootstrap("dev", crate::dev::DEV_OWNER_EMAIL)
+        .await?;
     let file = BootstrapFile {
         account_id: done.account_id,
         api_key: done.api_key.reveal().to_owned(),
         ca_cert: layout.ca_cert().display().to_string(),
         url: running.url.clone(),
+        owner_email: Some(done.owner_email),
+        setup_token: Some(done.setup_token.reveal().to_owned()),
     };
     write_private(&layout.bootstrap_file(), &serde_json::to_vec_pretty(&file)?)
         .with_context(|| format!("cannot write {}", layout.bootstrap_file().display()))?;
@@ -591,8 +596,20 @@ async fn init(args: InitArgs) -> anyhow::Result<()> {
         if core.service.is_bootstrapped().await? {
             bail!("this database already has an account; init runs once");
         }
-        let done = core.service.bootstrap(&args.account_name, &args.owner_email).await?;
-        println!("{}", json!({"account_id": done.account_id, "user_id": done.user_id, "api_key": done.api_key.reveal()}));
+        let done = core
+            .service
+            .bootstrap(&args.account_name, &args.owner_email)
+            .await?;
+        println!(
+            "{}",
+            json!({
+                "account_id": done.account_id,
+                "user_id": done.user_id,
+                "owner_email": done.owner_email,
+                "api_key": done.api_key.reveal(),
+                "setup_token": done.setup_token.reveal(),
+            })
+        );
         Ok(())
     }
     .await;

@@ -8,7 +8,8 @@
 //! <data-dir>/coffer.db              SQLite database (WAL)
 //! <data-dir>/tls/ca.pem             what clients trust
 //! <data-dir>/tls/server.pem, server-key.pem
-//! <data-dir>/bootstrap.json         the owner's first API key (mode 0600), written once
+//! <data-dir>/bootstrap.json         the owner's first API key and password setup token (mode
+//!                                   0600), written once
 //! ```
 
 use crate::app::TlsFiles;
@@ -39,7 +40,17 @@ pub struct BootstrapFile {
     pub api_key: String,
     pub ca_cert: String,
     pub url: String,
+    /// The owner's email, which they sign in with once they set a password.
+    #[serde(default)]
+    pub owner_email: Option<String>,
+    /// One-time token that sets the owner's password (`coffer password reset --token`);
+    /// valid for 7 days. Older data directories have none.
+    #[serde(default)]
+    pub setup_token: Option<String>,
 }
+
+/// The first owner of a dev data directory.
+pub const DEV_OWNER_EMAIL: &str = "owner@coffer.localhost";
 
 /// The files of a dev data directory.
 pub struct DevLayout {

@@ -6,7 +6,8 @@
 //! keys.
 
 use super::{
-    APIKEY_PEPPER_LABEL, AuthMethod, Caller, Credential, Ctx, Error, RequestMeta, Service, new_id,
+    APIKEY_PEPPER_LABEL, AuthMethod, Caller, Credential, Ctx, Error, RequestMeta, Service, micros,
+    new_id,
 };
 use crate::auth::{ResetToken, SessionToken};
 use crate::authz::{Flags, PrincipalKind, Role};
@@ -141,15 +142,19 @@ fn check_account_name(name: &str) -> Result<(), Error> {
     }
 }
 
-fn micros(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
 /// A new session: the token, shown once, and its row.
 pub struct LoginOutput {
     pub token: SessionToken,
     pub session: SessionRow,
     pub role: Role,
+}
+
+/// Where a refused login is recorded: the account it named (if that exists) and the member
+/// the email belongs to (if any).
+struct LoginRefusal<'a> {
+    object: &'a str,
+    account: Option<String>,
+    target: Option<String>,
 }
 
 /// A new password-reset token, shown once.
@@ -187,20 +192,32 @@ impl Service {
         let source = meta.source_ip.clone().unwrap_or_else(|| "unknown".into());
         let object = format!("account/{account_id}");
         let now = self.now();
+        let user = match normalize_email(email) {
+            Ok(email) => self.store.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let refusal = LoginRefusal {
+            object: &object,
+            account: self.store.account(account_id).await?.map(|a| a.id),
+            target: match &user {
+                Some(user) => self
+                    .store
+                    .member(account_id, &user.id)
+                    .await?
+                    .map(|m| m.user_id),
+                None => None,
+            },
+        };
         if let Some(state) = self.store.login_failures(&source).await?
             && let Some(until) = state.locked_until.filter(|until| *until > now)
         {
             let error = Error::RateLimited {
                 retry_after_secs: u64::try_from((until - now) / 1_000_000 + 1).unwrap_or(1),
             };
-            let event = self.event(meta, None, "auth.login", Some(&object), Err(&error));
-            self.record(meta, event).await?;
+            self.audit_login_refusal(meta, &refusal, &error, "source_locked")
+                .await?;
             return Err(error);
         }
-        let user = match normalize_email(email) {
-            Ok(email) => self.store.user_by_email(&email).await?,
-            Err(_) => None,
-        };
         let verified = verify_password(
             user.as_ref().and_then(|u| u.password_hash.clone()),
             password,
@@ -222,7 +239,8 @@ impl Service {
             _ => None,
         };
         let Some(mut caller) = caller else {
-            self.store
+            let failures = self
+                .store
                 .record_login_failure(
                     &source,
                     LockoutRule {
@@ -233,9 +251,15 @@ impl Service {
                     },
                 )
                 .await?;
+            // The failure that starts a lockout says so: that is what an owner looks for.
+            let detail = if failures.locked_until.is_some_and(|until| until > now) {
+                "lockout_started"
+            } else {
+                "bad_credentials"
+            };
             let error = Error::Unauthenticated;
-            let event = self.event(meta, None, "auth.login", Some(&object), Err(&error));
-            self.record(meta, event).await?;
+            self.audit_login_refusal(meta, &refusal, &error, detail)
+                .await?;
             return Err(error);
         };
         self.store.clear_login_failures(&source).await?;
@@ -364,6 +388,28 @@ impl Service {
             Ok(())
         })
         .await
+    }
+
+    /// Records a refused login in the account the request named, when it exists, so its
+    /// owners see password guessing against their users (the user is named, as a claimed
+    /// identity, when the email belongs to a member). A login naming no existing account
+    /// belongs to no account.
+    async fn audit_login_refusal(
+        &self,
+        meta: &RequestMeta,
+        refusal: &LoginRefusal<'_>,
+        error: &Error,
+        detail: &str,
+    ) -> Result<(), Error> {
+        let mut event = self.event(meta, None, "auth.login", Some(refusal.object), Err(error));
+        event.account_id = refusal.account.clone();
+        event.identity = refusal
+            .target
+            .as_ref()
+            .map(|_| crate::audit::Identity::Claimed);
+        event.principal = refusal.target.clone();
+        event.detail = Some(detail.to_owned());
+        self.record(meta, event).await
     }
 
     /// Issues a one-time reset token for a member whose only account is the caller's.

@@ -15,7 +15,8 @@
 
 use super::tenancy::{check_display_name, flags_json};
 use super::{
-    APIKEY_PEPPER_LABEL, AuthMethod, Caller, Credential, Ctx, Error, RequestMeta, Service, new_id,
+    APIKEY_PEPPER_LABEL, AuthMethod, Caller, Credential, Ctx, Error, RequestMeta, Service, micros,
+    new_id,
 };
 use crate::audit::{AuditEvent, Identity, NonceClaim};
 use crate::auth::MachineToken;
@@ -220,10 +221,6 @@ fn lock_started(state: &LoginFailures, rule: LockoutRule) -> bool {
 
 fn secs_to_micros(secs: i64) -> i64 {
     secs.saturating_mul(MICROS)
-}
-
-fn micros(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn in_range(what: &str, value: i64, min: i64, max: i64) -> Result<i64, Error> {

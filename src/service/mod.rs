@@ -226,6 +226,8 @@ pub struct ServiceSettings {
     pub bundle_ttl: Duration,
     /// How long an expired enrolled machine, or an ended token, is kept before deletion.
     pub machine_retention: Duration,
+    /// How long the first owner's setup token (bootstrap) can set their password.
+    pub setup_token_ttl: Duration,
 }
 
 impl Default for ServiceSettings {
@@ -247,6 +249,7 @@ impl Default for ServiceSettings {
             bootstrap_token_ttl: Duration::from_secs(10 * 60),
             bundle_ttl: Duration::from_secs(24 * 3600),
             machine_retention: Duration::from_secs(30 * 86_400),
+            setup_token_ttl: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -297,6 +300,11 @@ pub fn new_event_id(prefix: &str) -> String {
         "{prefix}_{process}{:012x}",
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A duration in the store's unit (microseconds), saturating.
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 pub fn new_id(prefix: &str) -> String {

@@ -2,16 +2,20 @@
 
 use super::keyrings::master_label;
 use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_id};
-use crate::auth::ApiKeyToken;
+use crate::auth::{ApiKeyToken, ResetToken};
 use crate::authz::{Flags, PrincipalKind, is_valid_name};
-use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, UserRow};
+use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, ResetRow, UserRow};
 use std::collections::BTreeMap;
 
 /// What bootstrap hands to the first owner, once.
 pub struct Bootstrapped {
     pub account_id: String,
     pub user_id: String,
+    pub owner_email: String,
     pub api_key: ApiKeyToken,
+    /// A one-time token with which the owner sets their password (`POST
+    /// /v1/auth/password-reset`), so that they can sign in to any account they create.
+    pub setup_token: ResetToken,
 }
 
 /// A request for a new API key.
@@ -71,7 +75,7 @@ impl Service {
         };
         let owner = UserRow {
             id: new_id("usr"),
-            email: owner_email.to_owned(),
+            email: super::normalize_email(owner_email)?,
             created_at: now,
         };
         let key_id = new_id("ak");
@@ -92,6 +96,21 @@ impl Service {
             last_used_at: None,
             disabled: false,
         };
+        let setup_id = new_id("rst");
+        let setup_token = ResetToken::generate(&setup_id);
+        let setup = ResetRow {
+            id: setup_id,
+            user_id: owner.id.clone(),
+            account_id: account.id.clone(),
+            digest: self
+                .hsm
+                .hmac_sha256(APIKEY_PEPPER_LABEL, setup_token.digest_input())
+                .await?
+                .to_vec(),
+            created_at: now,
+            expires_at: now + super::micros(self.settings.setup_token_ttl),
+            used_at: None,
+        };
         let meta = RequestMeta::new(super::new_event_id("sys"), None);
         let caller = Self::system_caller(&account.id);
         let event = self.event(
@@ -102,12 +121,14 @@ impl Service {
             Ok(()),
         );
         self.store
-            .create_account_with_owner(&account, &owner, &row, &event)
+            .create_account_with_owner(&account, &owner, &row, &setup, &event)
             .await?;
         Ok(Bootstrapped {
             account_id: account.id,
             user_id: owner.id,
+            owner_email: owner.email,
             api_key: token,
+            setup_token,
         })
     }
 
@@ -218,7 +239,13 @@ impl Service {
     pub async fn list_apps(&self, ctx: &Ctx<'_>) -> Result<Vec<AppRow>, Error> {
         let result = async {
             Self::require(ctx.caller, "app.read")?;
-            Ok(self.store.apps(&ctx.caller.account_id).await?)
+            Ok(self
+                .store
+                .apps(&ctx.caller.account_id)
+                .await?
+                .into_iter()
+                .filter_map(|app| visible_app(ctx.caller, app))
+                .collect())
         }
         .await;
         self.audited(ctx, "app.list", None, None, result).await
@@ -227,10 +254,7 @@ impl Service {
     pub async fn get_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<AppRow, Error> {
         let result = async {
             Self::require(ctx.caller, "app.read")?;
-            self.store
-                .app(&ctx.caller.account_id, id)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("app {id}")))
+            self.own_app(ctx.caller, id).await
         }
         .await;
         self.audited(ctx, "app.read", Some(&format!("app/{id}")), None, result)
@@ -239,8 +263,12 @@ impl Service {
 
     /// The kind of the principal `id` in the caller's account, or 404.
     async fn principal_kind(&self, caller: &Caller, id: &str) -> Result<PrincipalKind, Error> {
-        if id.starts_with("app_") && self.store.app(&caller.account_id, id).await?.is_some() {
-            return Ok(PrincipalKind::App);
+        if id.starts_with("app_") {
+            match self.own_app(caller, id).await {
+                Ok(_) => return Ok(PrincipalKind::App),
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         if id.starts_with("usr_")
             && self
@@ -613,10 +641,12 @@ impl Service {
         .await
     }
 
+    /// An app of the caller's account, as the caller may see it (see [`visible_app`]).
     pub(super) async fn own_app(&self, caller: &Caller, id: &str) -> Result<AppRow, Error> {
         self.store
             .app(&caller.account_id, id)
             .await?
+            .and_then(|app| visible_app(caller, app))
             .ok_or_else(|| Error::NotFound(format!("app {id}")))
     }
 
@@ -724,4 +754,16 @@ impl Service {
             .expect("caller cache poisoned")
             .retain(|_, cached| cached.caller.account_id != account_id);
     }
+}
+
+/// An app as `caller` may see it: a caller limited to some groups (a member) sees an app
+/// only if it is in one of them, and sees only those of its groups; the others do not exist
+/// for the caller. `None` when the app is in none of the caller's groups.
+fn visible_app(caller: &Caller, mut app: AppRow) -> Option<AppRow> {
+    if matches!(caller.scope, super::GroupScope::All) {
+        return Some(app);
+    }
+    app.groups.retain(|group| caller.sees_group(group));
+    app.operations.retain(|group, _| caller.sees_group(group));
+    (!app.groups.is_empty()).then_some(app)
 }

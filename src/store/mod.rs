@@ -292,12 +292,14 @@ pub trait Store: KeyStore + IdentityStore + MachineStore + Send + Sync + 'static
 
     /// The first account, if bootstrap already ran.
     async fn first_account(&self) -> Result<Option<AccountRow>, StoreError>;
-    /// Bootstrap: account, owner user, owner membership and the owner's first API key.
+    /// Bootstrap: account, owner user, owner membership, the owner's first API key and the
+    /// one-time token that sets the owner's password, in one transaction.
     async fn create_account_with_owner(
         &self,
         account: &AccountRow,
         owner: &UserRow,
         key: &ApiKeyRow,
+        setup: &ResetRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// The role of a user in an account, if they are a member.

@@ -288,6 +288,7 @@ impl Store for SqliteStore {
         account: &AccountRow,
         owner: &UserRow,
         key: &ApiKeyRow,
+        setup: &ResetRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -315,6 +316,16 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         insert_api_key(&mut tx, key).await?;
+        sqlx::query(identity::INSERT_RESET)
+            .bind(&setup.id)
+            .bind(&setup.user_id)
+            .bind(&setup.account_id)
+            .bind(&setup.digest)
+            .bind(setup.created_at)
+            .bind(setup.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         insert_event(&mut tx, event).await?;
         commit(tx).await
     }

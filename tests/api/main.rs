@@ -5,6 +5,7 @@
 mod custody;
 mod hsm_faults;
 mod identity;
+mod isolation;
 mod keyrings;
 mod keys;
 mod listener;

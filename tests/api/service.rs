@@ -367,6 +367,7 @@ async fn serve_dev_bootstraps_once_and_reuses_everything_on_restart() -> TestRes
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&bootstrap)?.permissions());
     assert_eq!(mode & 0o777, 0o600);
     let written = std::fs::read(&bootstrap)?;
+    owner_sets_a_password_and_signs_in(&serde_json::from_slice(&written)?).await?;
     stop(&mut child)?;
 
     let mut child = start()?;
@@ -382,6 +383,39 @@ async fn serve_dev_bootstraps_once_and_reuses_everything_on_restart() -> TestRes
         dir.path().join("hsm/dev-token.json").exists()
             && dir.path().join("hsm/softhsm2.conf").exists()
     );
+    Ok(())
+}
+
+/// The dev owner's email passes the server's own rule, and the setup token in
+/// `bootstrap.json` sets a password they can sign in with.
+async fn owner_sets_a_password_and_signs_in(bootstrap: &serde_json::Value) -> TestResult {
+    let email = bootstrap["owner_email"].as_str().unwrap_or_default();
+    assert!(
+        coffer::service::normalize_email(email).is_ok(),
+        "the dev owner's email {email:?} passes the server's own rule"
+    );
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
+            bootstrap["ca_cert"].as_str().unwrap_or_default(),
+        )?)?)
+        .http1_only()
+        .build()?;
+    let url = bootstrap["url"].as_str().unwrap_or_default();
+    let password = "correct horse battery";
+    let set = client
+        .post(format!("{url}/v1/auth/password-reset"))
+        .json(&serde_json::json!({"token": bootstrap["setup_token"], "new_password": password}))
+        .send()
+        .await?;
+    assert_eq!(set.status(), 204, "{}", set.text().await?);
+    let login = client
+        .post(format!("{url}/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password, "account": bootstrap["account_id"]}))
+        .send()
+        .await?;
+    assert_eq!(login.status(), 201);
     Ok(())
 }
 

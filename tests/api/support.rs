@@ -19,7 +19,12 @@ pub struct TestServer {
     pub url: String,
     pub client: reqwest::Client,
     pub owner_key: String,
+    /// The bootstrap's one-time token that sets the owner's password.
+    pub setup_token: String,
 }
+
+/// The bootstrap owner's email in every test server.
+pub const OWNER_EMAIL: &str = "owner@example.test";
 
 /// A response: status and JSON body (`Null` when empty).
 pub struct Reply {
@@ -53,10 +58,7 @@ impl TestServer {
         adjust(&mut config);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let running = app::start(config, listener).await?;
-        let boot = running
-            .service
-            .bootstrap("test", "owner@example.test")
-            .await?;
+        let boot = running.service.bootstrap("test", OWNER_EMAIL).await?;
         let client = client_trusting(&layout.ca_cert())?;
         Ok(Self {
             url: running.url.clone(),
@@ -65,6 +67,7 @@ impl TestServer {
             dir,
             client,
             owner_key: boot.api_key.reveal().to_owned(),
+            setup_token: boot.setup_token.reveal().to_owned(),
         })
     }
 

@@ -8,6 +8,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
+/// A password-reset (or bootstrap setup) token's row.
+pub(super) const INSERT_RESET: &str =
+    "INSERT INTO password_resets (id, user_id, account_id, digest, created_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?)";
+
 fn account_state(r: &SqliteRow) -> AccountState {
     AccountState {
         id: r.get("id"),
@@ -668,8 +673,7 @@ impl IdentityStore for SqliteStore {
     async fn create_reset(&self, row: &ResetRow, event: &AuditEvent) -> Result<(), StoreError> {
         self.write(
             &[(
-                "INSERT INTO password_resets (id, user_id, account_id, digest, created_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                INSERT_RESET,
                 &[
                     &row.id.as_str(),
                     &row.user_id.as_str(),
