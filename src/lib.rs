@@ -1,6 +1,6 @@
 //! Coffer: a key-management service whose keys live in a hardware security module.
 //!
-//! Layers (see `shared/design/architecture.md`): `app` composes; `http` speaks HTTP and
+//! Layers (see `docs/architecture.md`): `app` composes; `http` speaks HTTP and
 //! calls `service`; `service` orchestrates `hsm`, `store`, `crypto`, `audit` and `authz`.
 
 #![recursion_limit = "256"]
