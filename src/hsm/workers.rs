@@ -281,7 +281,8 @@ impl Shared {
         let mut backoff = self.reconnect.lock().expect("backoff poisoned");
         match opened {
             Ok(session) => {
-                if backoff.failures > 0 {
+                let anchorless = self.anchor.lock().expect("anchor poisoned").is_none();
+                if backoff.failures > 0 || anchorless {
                     tracing::info!("HSM session re-established");
                     self.replace_anchor();
                 }
@@ -411,6 +412,15 @@ impl Worker {
         Ok(&self.session.as_ref().expect("session was just opened").1)
     }
 
+    /// Closes this worker's session (or forgets it, if it belongs to an older library
+    /// epoch), never while a library reset is running.
+    fn drop_session(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let _no_reset = shared.library.read().expect("library lock poisoned");
+        self.forget_void_session(shared.epoch.load(Ordering::Acquire));
+        self.session = None;
+    }
+
     /// Drops the session of an older library epoch without closing it (see
     /// [`Shared::reset_library`]).
     fn forget_void_session(&mut self, epoch: u64) {
@@ -469,7 +479,7 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.forget_void_session(self.shared.epoch.load(Ordering::Acquire));
+        self.drop_session();
     }
 }
 
@@ -527,7 +537,7 @@ impl Pool {
                                 took_ms = started.elapsed().as_millis() as u64,
                                 "an HSM call overran its deadline; reopening the worker's session"
                             );
-                            worker.session = None;
+                            worker.drop_session();
                         }
                         if std::mem::take(&mut worker.wants_reset) {
                             worker.shared.reset_library();
