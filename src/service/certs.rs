@@ -1,17 +1,41 @@
 //! TLS client certificates as app credentials: trusted CAs, bindings (a pinned certificate,
 //! or a trusted CA plus a subject/SAN rule), the revocation list, and authentication.
+//!
+//! A certificate is public (every handshake sends it), so binding one proves nothing about
+//! who holds its key. A pinned binding or a trusted CA registered with a proof of
+//! possession ([`crate::crypto::possession`]) is **proven**, and so is every CA rule under a
+//! proven CA. When a certificate matches a proven binding, unproven ones do not count: an
+//! account that binds someone else's certificate without its key cannot take it over or
+//! lock its owner out.
 
 use super::{AuthMethod, Caller, Credential, Ctx, Error, Service, new_id};
 use crate::authz::Flags;
+use crate::crypto::possession;
 use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
 use crate::store::{AppCertificateRow, RevocationRow, TrustedCaRow};
+
+/// A proof of possession: a signature by a certificate's private key over
+/// [`possession::message`] for the caller's account. Not a secret, but kept out of `Debug`
+/// all the same.
+#[derive(Clone)]
+pub struct PossessionProof(pub Vec<u8>);
+
+impl std::fmt::Debug for PossessionProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PossessionProof({} bytes)", self.0.len())
+    }
+}
 
 /// How an app is bound to client certificates.
 #[derive(Debug, Clone)]
 pub enum CertificateBinding {
-    /// Exactly this certificate (PEM or DER).
-    Pinned { certificate: Vec<u8> },
-    /// Exactly the certificate with this SHA-256 fingerprint (hex, colons allowed).
+    /// Exactly this certificate (PEM or DER); proven when `proof` verifies.
+    Pinned {
+        certificate: Vec<u8>,
+        proof: Option<PossessionProof>,
+    },
+    /// Exactly the certificate with this SHA-256 fingerprint (hex, colons allowed). There is
+    /// no public key to check a proof with, so it is always unproven.
     PinnedFingerprint { fingerprint: String },
     /// Any certificate issued under a trusted CA whose subject and/or SAN match.
     Issued {
@@ -38,6 +62,17 @@ fn single_certificate(input: &[u8], what: &str) -> Result<CertificateInfo, Error
         )));
     }
     Ok(certs.remove(0))
+}
+
+/// Checks a proof for `cert` in `account_id`: a 400 that names the problem when it does
+/// not verify.
+fn check_proof(
+    cert: &CertificateInfo,
+    account_id: &str,
+    proof: &PossessionProof,
+) -> Result<(), Error> {
+    possession::verify(cert, account_id, &proof.0)
+        .map_err(|e| Error::InvalidInput(format!("proof: {e}")))
 }
 
 fn check_fingerprint(text: &str) -> Result<String, Error> {
@@ -69,12 +104,14 @@ fn rule_matches(binding: &AppCertificateRow, cert: &CertificateInfo) -> bool {
 }
 
 impl Service {
-    /// Adds a CA whose certificates may authenticate apps bound to it.
+    /// Adds a CA whose certificates may authenticate apps bound to it; proven (and so are
+    /// the CA rules under it) when `proof` verifies with the CA certificate's key.
     pub async fn add_trusted_ca(
         &self,
         ctx: &Ctx<'_>,
         name: &str,
         pem: &[u8],
+        proof: Option<PossessionProof>,
     ) -> Result<TrustedCaRow, Error> {
         let object = format!("trusted-ca/{name}");
         self.mutation(
@@ -94,6 +131,9 @@ impl Service {
                         "this certificate is not a CA (basicConstraints CA:TRUE is missing)".into(),
                     ));
                 }
+                if let Some(proof) = &proof {
+                    check_proof(&cert, &ctx.caller.account_id, proof)?;
+                }
                 let row = TrustedCaRow {
                     id: new_id("ca"),
                     account_id: ctx.caller.account_id.clone(),
@@ -101,6 +141,7 @@ impl Service {
                     der: cert.der,
                     subject: cert.subject,
                     fingerprint: cert.fingerprint,
+                    proven: proof.is_some(),
                     created_at: self.now(),
                 };
                 self.store.add_trusted_ca(&row, &event).await?;
@@ -145,11 +186,16 @@ impl Service {
                     subject: None,
                     san: None,
                     not_after: None,
+                    proven: false,
                     created_at: self.now(),
                 };
                 match binding {
-                    CertificateBinding::Pinned { certificate } => {
+                    CertificateBinding::Pinned { certificate, proof } => {
                         let cert = single_certificate(&certificate, "certificate")?;
+                        if let Some(proof) = &proof {
+                            check_proof(&cert, &ctx.caller.account_id, proof)?;
+                        }
+                        row.proven = proof.is_some();
                         row.kind = "pinned".into();
                         row.fingerprint = Some(cert.fingerprint);
                         row.subject = Some(cert.subject);
@@ -165,15 +211,14 @@ impl Service {
                                 "a CA binding needs \"subject\" and/or \"san\" to match".into(),
                             ));
                         }
-                        let known = self
+                        let trusted = self
                             .store
                             .trusted_cas(&ctx.caller.account_id)
                             .await?
                             .into_iter()
-                            .any(|c| c.id == ca);
-                        if !known {
-                            return Err(Error::NotFound(format!("trusted CA {ca}")));
-                        }
+                            .find(|c| c.id == ca)
+                            .ok_or_else(|| Error::NotFound(format!("trusted CA {ca}")))?;
+                        row.proven = trusted.proven;
                         row.kind = "ca".into();
                         row.ca_id = Some(ca);
                         row.subject = subject;
