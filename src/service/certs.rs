@@ -301,6 +301,14 @@ impl Service {
 
     /// A TLS client certificate chain (end entity first) → the app bound to it. Expired,
     /// not yet valid, revoked, unknown and ambiguous certificates are all `Unauthenticated`.
+    ///
+    /// Every binding that matches is collected, in every account. If any of them is proven,
+    /// only the proven ones count, so an unproven binding never competes with a proven one.
+    /// Proven matches are in one account: a certificate (leaf or CA) can be proven in one
+    /// account only, and only its key holder can prove it; the exception is the holder of
+    /// the CA key that issued a leaf proven elsewhere, which is a party that leaf's owner
+    /// chose. Otherwise the unproven ones count, as before proofs existed: matches in more
+    /// than one app are ambiguous.
     pub async fn authenticate_certificate(&self, chain: &[Vec<u8>]) -> Result<Caller, Error> {
         let end_entity = chain.first().ok_or(Error::Unauthenticated)?;
         let cert = parse_certificates(end_entity)
@@ -322,18 +330,28 @@ impl Service {
             .store
             .certificate_bindings(&cert.fingerprint, &ca_ids)
             .await?;
-        let mut apps: Vec<(&str, &str)> = bindings
+        // (proven, account, app) of every binding the certificate satisfies.
+        let matches: Vec<(bool, &str, &str)> = bindings
             .iter()
-            .filter(|b| match b.kind.as_str() {
-                "pinned" => b.fingerprint.as_deref() == Some(cert.fingerprint.as_str()),
-                _ => {
-                    rule_matches(b, &cert)
-                        && verified.iter().any(|ca| {
+            .filter_map(|b| {
+                let proven = match b.kind.as_str() {
+                    "pinned" => (b.fingerprint.as_deref() == Some(cert.fingerprint.as_str()))
+                        .then_some(b.proven)?,
+                    _ => {
+                        let ca = verified.iter().find(|ca| {
                             Some(&ca.id) == b.ca_id.as_ref() && ca.account_id == b.account_id
-                        })
-                }
+                        })?;
+                        rule_matches(b, &cert).then_some(ca.proven)?
+                    }
+                };
+                Some((proven, b.account_id.as_str(), b.app_id.as_str()))
             })
-            .map(|b| (b.account_id.as_str(), b.app_id.as_str()))
+            .collect();
+        let any_proven = matches.iter().any(|(proven, _, _)| *proven);
+        let mut apps: Vec<(&str, &str)> = matches
+            .into_iter()
+            .filter(|(proven, _, _)| *proven || !any_proven)
+            .map(|(_, account, app)| (account, app))
             .collect();
         apps.sort_unstable();
         apps.dedup();
