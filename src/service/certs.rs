@@ -4,9 +4,9 @@
 //! A certificate is public (every handshake sends it), so binding one proves nothing about
 //! who holds its key. A pinned binding or a trusted CA registered with a proof of
 //! possession ([`crate::crypto::possession`]) is **proven**, and so is every CA rule under a
-//! proven CA. When a certificate matches a proven binding, unproven ones do not count: an
-//! account that binds someone else's certificate without its key cannot take it over or
-//! lock its owner out.
+//! proven CA. When a certificate matches a proven binding, unproven ones do not count (and a
+//! proven pin beats a rule under a proven CA): an account that binds someone else's
+//! certificate without its key cannot take it over or lock its owner out.
 
 use super::{AuthMethod, Caller, Credential, Ctx, Error, Service, new_id};
 use crate::authz::Flags;
@@ -90,6 +90,18 @@ fn check_fingerprint(text: &str) -> Result<String, Error> {
             "fingerprint must be the SHA-256 of the certificate, 64 hex digits".into(),
         ))
     }
+}
+
+/// How strongly a binding ties a certificate to its app, weakest first. Only the strongest
+/// matches of a certificate count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Evidence {
+    /// Anyone who saw the certificate could have made the binding.
+    Unproven,
+    /// A rule under a CA whose key holder proved it: that holder issued the certificate.
+    ProvenIssuer,
+    /// The certificate itself, proven by the holder of its own key.
+    ProvenCertificate,
 }
 
 /// Whether a CA-issued certificate satisfies a binding's subject and SAN rules (both, when
@@ -302,13 +314,13 @@ impl Service {
     /// A TLS client certificate chain (end entity first) → the app bound to it. Expired,
     /// not yet valid, revoked, unknown and ambiguous certificates are all `Unauthenticated`.
     ///
-    /// Every binding that matches is collected, in every account. If any of them is proven,
-    /// only the proven ones count, so an unproven binding never competes with a proven one.
-    /// Proven matches are in one account: a certificate (leaf or CA) can be proven in one
-    /// account only, and only its key holder can prove it; the exception is the holder of
-    /// the CA key that issued a leaf proven elsewhere, which is a party that leaf's owner
-    /// chose. Otherwise the unproven ones count, as before proofs existed: matches in more
-    /// than one app are ambiguous.
+    /// Every binding that matches is collected, in every account, with its [`Evidence`];
+    /// only the strongest count. So an unproven binding never competes with a proven one,
+    /// and a rule under a proven CA never competes with a proven pin of the certificate
+    /// itself (the CA's key holder issued the certificate but does not hold its key). A
+    /// certificate, leaf or CA, can be proven in one account only, so proven matches of one
+    /// strength are in one account. Without proven matches it is as before proofs existed:
+    /// matches in more than one app are ambiguous.
     pub async fn authenticate_certificate(&self, chain: &[Vec<u8>]) -> Result<Caller, Error> {
         let end_entity = chain.first().ok_or(Error::Unauthenticated)?;
         let cert = parse_certificates(end_entity)
@@ -330,27 +342,42 @@ impl Service {
             .store
             .certificate_bindings(&cert.fingerprint, &ca_ids)
             .await?;
-        // (proven, account, app) of every binding the certificate satisfies.
-        let matches: Vec<(bool, &str, &str)> = bindings
+        // (evidence, account, app) of every binding the certificate satisfies.
+        let matches: Vec<(Evidence, &str, &str)> = bindings
             .iter()
             .filter_map(|b| {
-                let proven = match b.kind.as_str() {
-                    "pinned" => (b.fingerprint.as_deref() == Some(cert.fingerprint.as_str()))
-                        .then_some(b.proven)?,
+                let evidence = match b.kind.as_str() {
+                    "pinned" => {
+                        if b.fingerprint.as_deref() != Some(cert.fingerprint.as_str()) {
+                            return None;
+                        }
+                        if b.proven {
+                            Evidence::ProvenCertificate
+                        } else {
+                            Evidence::Unproven
+                        }
+                    }
                     _ => {
                         let ca = verified.iter().find(|ca| {
                             Some(&ca.id) == b.ca_id.as_ref() && ca.account_id == b.account_id
                         })?;
-                        rule_matches(b, &cert).then_some(ca.proven)?
+                        if !rule_matches(b, &cert) {
+                            return None;
+                        }
+                        if ca.proven {
+                            Evidence::ProvenIssuer
+                        } else {
+                            Evidence::Unproven
+                        }
                     }
                 };
-                Some((proven, b.account_id.as_str(), b.app_id.as_str()))
+                Some((evidence, b.account_id.as_str(), b.app_id.as_str()))
             })
             .collect();
-        let any_proven = matches.iter().any(|(proven, _, _)| *proven);
+        let strongest = matches.iter().map(|(evidence, _, _)| *evidence).max();
         let mut apps: Vec<(&str, &str)> = matches
             .into_iter()
-            .filter(|(proven, _, _)| *proven || !any_proven)
+            .filter(|(evidence, _, _)| Some(*evidence) == strongest)
             .map(|(_, account, app)| (account, app))
             .collect();
         apps.sort_unstable();
