@@ -314,13 +314,14 @@ impl Service {
     /// A TLS client certificate chain (end entity first) → the app bound to it. Expired,
     /// not yet valid, revoked, unknown and ambiguous certificates are all `Unauthenticated`.
     ///
-    /// Every binding that matches is collected, in every account, with its [`Evidence`];
+    /// Every binding that matches is collected, in every account, with its evidence;
     /// only the strongest count. So an unproven binding never competes with a proven one,
     /// and a rule under a proven CA never competes with a proven pin of the certificate
     /// itself (the CA's key holder issued the certificate but does not hold its key). A
     /// certificate, leaf or CA, can be proven in one account only, so proven matches of one
-    /// strength are in one account. Without proven matches it is as before proofs existed:
-    /// matches in more than one app are ambiguous.
+    /// strength are in one account, unless two accounts hold the keys of two CAs on the
+    /// certificate's chain (its issuer and a CA above it). Without proven matches it is as
+    /// before proofs existed: matches in more than one app are ambiguous.
     pub async fn authenticate_certificate(&self, chain: &[Vec<u8>]) -> Result<Caller, Error> {
         let end_entity = chain.first().ok_or(Error::Unauthenticated)?;
         let cert = parse_certificates(end_entity)
