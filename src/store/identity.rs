@@ -130,11 +130,11 @@ pub struct AppCertificateRow {
 }
 
 /// Why a proven binding or trusted CA is refused: the same certificate is already proven
-/// in another account. Only its key holder could have done that; the other account is not
-/// named.
+/// in another account (not closed). Only its key holder could have done that; the other
+/// account is not named.
 pub const PROVEN_ELSEWHERE: &str = "this certificate is already registered with a proof of \
      possession in another account; only the holder of its private key could have done that, \
-     so bind it there or unbind it there first";
+     and a certificate is proven in one account at a time";
 
 /// A revoked client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,7 +314,7 @@ pub trait IdentityStore: Send + Sync {
     async fn delete_app(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
 
     /// Adds a trusted CA. A proven one is refused with `Conflict(PROVEN_ELSEWHERE)` when
-    /// another account holds a proven trusted CA with the same fingerprint (atomically).
+    /// another open account holds a proven trusted CA with the same fingerprint (atomically).
     async fn add_trusted_ca(
         &self,
         row: &TrustedCaRow,
@@ -324,7 +324,8 @@ pub trait IdentityStore: Send + Sync {
     /// Trusted CAs of every account with this subject (client-certificate authentication).
     async fn trusted_cas_by_subject(&self, subject: &str) -> Result<Vec<TrustedCaRow>, StoreError>;
     /// Adds a binding. A proven pinned one is refused with `Conflict(PROVEN_ELSEWHERE)` when
-    /// another account holds a proven pinned binding of the same fingerprint (atomically).
+    /// another open account holds a proven pinned binding of the same fingerprint
+    /// (atomically).
     async fn add_app_certificate(
         &self,
         row: &AppCertificateRow,

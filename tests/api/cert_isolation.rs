@@ -433,6 +433,52 @@ async fn a_second_proven_registration_in_another_account_is_a_409_that_names_no_
 }
 
 #[tokio::test]
+async fn a_certificate_proven_in_an_account_that_was_closed_can_be_proven_in_another() -> TestResult
+{
+    let clock = std::sync::Arc::new(coffer::clock::ManualClock::starting_now());
+    let shared = std::sync::Arc::clone(&clock);
+    let s = TestServer::start_with(move |c| c.clock = shared).await?;
+    let (a, b) = two_tenants(&s).await?;
+    let cert = self_signed_client("moving")?;
+    let ca = TestCa::new("Moving CA")?;
+    let pinned = bind(
+        &s,
+        &b,
+        json!({"certificate": cert.cert_pem, "proof": prove(&cert.cert_pem, &cert.key_pem, &b.id)?}),
+    )
+    .await?;
+    assert_eq!(outcome(&pinned), (201, json!(true)), "{}", pinned.body);
+    let trusted = trust(
+        &s,
+        &b,
+        json!({"name": "moving", "certificate": ca.pem, "proof": prove(&ca.pem, &ca.key_pem, &b.id)?}),
+    )
+    .await?;
+    assert_eq!(outcome(&trusted), (201, json!(true)), "{}", trusted.body);
+    let a_pin = json!({"certificate": cert.cert_pem, "proof": prove(&cert.cert_pem, &cert.key_pem, &a.id)?});
+    let a_ca = json!({"name": "moving", "certificate": ca.pem, "proof": prove(&ca.pem, &ca.key_pem, &a.id)?});
+    assert_eq!(bind(&s, &a, a_pin.clone()).await?.status, 409);
+    assert_eq!(trust(&s, &a, a_ca.clone()).await?.status, 409);
+
+    // B closes (a deletion request, the wait, the confirmation).
+    let path = format!("/v1/accounts/{}", b.id);
+    let requested = s
+        .post(&format!("{path}/deletion"), &b.key, json!({}))
+        .await?;
+    assert_eq!(requested.status, 202, "{}", requested.body);
+    clock.advance(std::time::Duration::from_secs(7 * 86_400 + 1));
+    let closed = s.call(Method::DELETE, &path, Some(&b.key), None).await?;
+    assert_eq!(closed.status, 204, "{}", closed.body);
+
+    let moved = bind(&s, &a, a_pin).await?;
+    assert_eq!(outcome(&moved), (201, json!(true)), "{}", moved.body);
+    let moved_ca = trust(&s, &a, a_ca).await?;
+    assert_eq!(outcome(&moved_ca), (201, json!(true)), "{}", moved_ca.body);
+    assert_eq!(seen_as(&s, &cert).await?, Some(a.ring.clone()));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_proof_that_does_not_verify_is_a_400_that_says_why_and_nothing_is_stored() -> TestResult {
     let s = TestServer::start().await?;
     let a = tenant(&s, s.owner_key.clone(), "a").await?;

@@ -985,7 +985,8 @@ impl IdentityStore for SqliteStore {
         if row.proven
             && proven_elsewhere(
                 &mut tx,
-                "SELECT 1 FROM trusted_cas WHERE fingerprint = ? AND account_id <> ? AND proven = 1",
+                "SELECT 1 FROM trusted_cas t JOIN accounts a ON a.id = t.account_id
+                 WHERE t.fingerprint = ? AND t.account_id <> ? AND t.proven = 1 AND a.closed_at IS NULL",
                 &row.fingerprint,
                 &row.account_id,
             )
@@ -1047,8 +1048,9 @@ impl IdentityStore for SqliteStore {
             (row.proven, row.kind.as_str(), row.fingerprint.as_deref())
             && proven_elsewhere(
                 &mut tx,
-                "SELECT 1 FROM app_certificates
-                 WHERE kind = 'pinned' AND fingerprint = ? AND account_id <> ? AND proven = 1",
+                "SELECT 1 FROM app_certificates c JOIN accounts a ON a.id = c.account_id
+                 WHERE c.kind = 'pinned' AND c.fingerprint = ? AND c.account_id <> ? AND c.proven = 1
+                   AND a.closed_at IS NULL",
                 fingerprint,
                 &row.account_id,
             )
