@@ -114,6 +114,11 @@ pub enum Command {
         #[command(subcommand)]
         command: identity::TrustedCaCommand,
     },
+    /// Certificates here, without the API: `certificate proof` signs a proof of possession.
+    Certificate {
+        #[command(subcommand)]
+        command: identity::LocalCertificateCommand,
+    },
     /// The revocation list of client certificates.
     Revocation {
         #[command(flatten)]
@@ -666,6 +671,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TrustedCa { client, command } => {
             identity::trusted_ca(&Client::new(&client)?, command).await
         }
+        Command::Certificate { command } => identity::local_certificate(command),
         Command::Revocation { client, command } => {
             identity::revocation(&Client::new(&client)?, command).await
         }

@@ -1,5 +1,6 @@
 //! `coffer login|logout|session|password|account|user|group|app|trusted-ca|revocation`:
-//! people, groups, apps and their credentials, through the API.
+//! people, groups, apps and their credentials, through the API; `coffer certificate proof`
+//! without it.
 
 use super::{Client, print};
 use anyhow::{Context, bail};
@@ -408,14 +409,23 @@ pub enum AppCommand {
 
 #[derive(Subcommand)]
 pub enum CertificateCommand {
-    /// Bind a certificate you have (PEM): pinned by its SHA-256 fingerprint. With --key,
-    /// checks first that the key belongs to the certificate.
+    /// Bind a certificate you have (PEM), pinned by its SHA-256 fingerprint. With --key,
+    /// checks that the key belongs to the certificate and sends a proof of possession made
+    /// with it (a proven binding); with --proof, sends a proof the key holder made with
+    /// `coffer certificate proof`. Without either the binding is unproven.
     Add {
         app: String,
-        #[arg(long)]
-        pem: PathBuf,
-        #[arg(long)]
+        #[arg(long = "cert", visible_alias = "pem")]
+        cert: PathBuf,
+        #[arg(long, conflicts_with = "proof")]
         key: Option<PathBuf>,
+        /// A proof of possession (base64) for this account, from the key holder.
+        #[arg(long)]
+        proof: Option<String>,
+        /// The account the proof is for: yours (found with `account list` when you belong
+        /// to one account only).
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Bind every certificate a trusted CA issues with this subject and/or SAN.
     AddRule {
@@ -430,8 +440,8 @@ pub enum CertificateCommand {
         san: Option<String>,
     },
     /// Generate a P-256 key here and either a self-signed certificate that is bound at once
-    /// (pinned) or, with --csr, a CSR for your CA. Writes <out>.key (0600) and <out>.pem or
-    /// <out>.csr.
+    /// (pinned, proven with the new key) or, with --csr, a CSR for your CA. Writes
+    /// <out>.key (0600) and <out>.pem or <out>.csr.
     Generate {
         app: String,
         #[arg(long)]
@@ -443,9 +453,29 @@ pub enum CertificateCommand {
         /// Days of validity of the self-signed certificate.
         #[arg(long, default_value_t = 365)]
         days: i64,
+        /// The account the proof is for (as for `add`).
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Unbind a certificate (it stops authenticating at once).
     Remove { app: String, id: String },
+}
+
+/// `coffer certificate`: work on certificates and keys here, without the API.
+#[derive(Subcommand)]
+pub enum LocalCertificateCommand {
+    /// Print a proof of possession (base64) of CERT's private key for ACCOUNT, for the
+    /// key holder to hand to whoever binds the certificate (`app certificate add --proof`,
+    /// `trusted-ca add --proof`). The key never leaves this machine.
+    Proof {
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// The id of the account that will bind the certificate (`acct_…`).
+        #[arg(long)]
+        account: String,
+    },
 }
 
 fn with_extension(path: &Path, extension: &str) -> PathBuf {
@@ -455,39 +485,107 @@ fn with_extension(path: &Path, extension: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Checks that the private key in `key_pem` belongs to the certificate in `cert_pem`.
-fn key_matches_certificate(cert_pem: &str, key_pem: &str) -> anyhow::Result<()> {
-    use rcgen::PublicKeyData;
-    let key = rcgen::KeyPair::from_pem(key_pem).context("the key file is not a PEM private key")?;
-    let certs = crate::crypto::x509::parse_certificates(cert_pem.as_bytes())
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The one certificate in `cert_pem`.
+fn the_certificate(cert_pem: &str) -> anyhow::Result<crate::crypto::x509::CertificateInfo> {
+    let mut certs = crate::crypto::x509::parse_certificates(cert_pem.as_bytes())
         .map_err(|e| anyhow::anyhow!("the certificate file: {e}"))?;
-    let cert = certs.first().context("no certificate in the file")?;
-    let cert_spki = cert
-        .public_key
-        .as_ref()
-        .map(|k| k.to_spki_der())
-        .context("the certificate's key algorithm is not supported")?;
-    if cert_spki != key.subject_public_key_info() {
-        bail!("the key does not match the certificate");
+    if certs.len() != 1 {
+        bail!(
+            "the certificate file holds {} certificates; give exactly one",
+            certs.len()
+        );
     }
-    Ok(())
+    Ok(certs.remove(0))
+}
+
+/// The private key in `key_pem`, checked to belong to the certificate in `cert_pem`.
+fn key_holder(
+    cert_pem: &str,
+    key_pem: &str,
+) -> anyhow::Result<crate::crypto::possession::KeyHolder> {
+    crate::crypto::possession::KeyHolder::new(&the_certificate(cert_pem)?, key_pem)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A proof of possession for `account`, base64.
+fn prove(holder: &crate::crypto::possession::KeyHolder, account: &str) -> anyhow::Result<String> {
+    use base64::Engine;
+    let proof = holder.prove(account).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(proof))
+}
+
+/// The account a proof is for: `given`, or the caller's only account.
+async fn proof_account(client: &Client, given: Option<String>) -> anyhow::Result<String> {
+    if let Some(account) = given {
+        return Ok(account);
+    }
+    let accounts = client
+        .get("/v1/accounts")
+        .await
+        .context("cannot find your account for the proof of possession; give --account")?;
+    match accounts.as_array().map(Vec::as_slice) {
+        Some([only]) => only["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the account list has no id"),
+        Some(list) => {
+            let ids: Vec<&str> = list.iter().filter_map(|a| a["id"].as_str()).collect();
+            bail!(
+                "you belong to several accounts ({}): give --account with the one you are working in",
+                ids.join(", ")
+            )
+        }
+        None => bail!("unexpected account list: {accounts}"),
+    }
+}
+
+/// `coffer certificate proof`.
+pub fn local_certificate(command: LocalCertificateCommand) -> anyhow::Result<()> {
+    match command {
+        LocalCertificateCommand::Proof { cert, key, account } => {
+            let key_pem = zeroize::Zeroizing::new(read_text(&key)?);
+            let holder = key_holder(&read_text(&cert)?, &key_pem)?;
+            println!("{}", prove(&holder, &account)?);
+            Ok(())
+        }
+    }
 }
 
 async fn certificate(client: &Client, command: CertificateCommand) -> anyhow::Result<()> {
     match command {
-        CertificateCommand::Add { app, pem, key } => {
-            let cert_pem = std::fs::read_to_string(&pem)
-                .with_context(|| format!("cannot read {}", pem.display()))?;
-            if let Some(key) = key {
-                let key_pem = std::fs::read_to_string(&key)
-                    .with_context(|| format!("cannot read {}", key.display()))?;
-                key_matches_certificate(&cert_pem, &key_pem)?;
-            }
+        CertificateCommand::Add {
+            app,
+            cert,
+            key,
+            proof,
+            account,
+        } => {
+            let cert_pem = read_text(&cert)?;
+            let proof = match (key, proof) {
+                (Some(key), _) => {
+                    // The key is checked against the certificate before any request.
+                    let key_pem = zeroize::Zeroizing::new(read_text(&key)?);
+                    let holder = key_holder(&cert_pem, &key_pem)?;
+                    Some(prove(&holder, &proof_account(client, account).await?)?)
+                }
+                (None, Some(proof)) => Some(proof),
+                (None, None) => {
+                    eprintln!(
+                        "binding without proof of possession (give --key or --proof to prove it): \
+                         an unproven binding yields to a proven one of the same certificate"
+                    );
+                    None
+                }
+            };
             print(
                 &client
                     .post(
                         &format!("/v1/apps/{app}/certificates"),
-                        json!({"certificate": cert_pem}),
+                        crate::cli::given(json!({"certificate": cert_pem, "proof": proof})),
                     )
                     .await?,
             )
@@ -511,7 +609,8 @@ async fn certificate(client: &Client, command: CertificateCommand) -> anyhow::Re
             out,
             csr,
             days,
-        } => generate(client, &app, &cn, &out, csr, days).await,
+            account,
+        } => generate(client, &app, &cn, &out, csr, days, account).await,
         CertificateCommand::Remove { app, id } => {
             client
                 .delete(&format!("/v1/apps/{app}/certificates/{id}"))
@@ -529,7 +628,15 @@ async fn generate(
     out: &Path,
     csr: bool,
     days: i64,
+    account: Option<String>,
 ) -> anyhow::Result<()> {
+    // The account the proof is for, before anything is written: a self-signed certificate
+    // is bound with a proof at once.
+    let account = if csr {
+        None
+    } else {
+        Some(proof_account(client, account).await?)
+    };
     let key = rcgen::KeyPair::generate().context("cannot generate a key")?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     params
@@ -544,7 +651,7 @@ async fn generate(
         let csr_path = with_extension(out, "csr");
         std::fs::write(&csr_path, request.pem()?)?;
         eprintln!(
-            "wrote {} and {}; have your CA sign the CSR, then `coffer app certificate add {app} --pem CERT --key {}`",
+            "wrote {} and {}; have your CA sign the CSR, then `coffer app certificate add {app} --cert CERT --key {}`",
             key_path.display(),
             csr_path.display(),
             key_path.display()
@@ -557,10 +664,13 @@ async fn generate(
     let cert = params.self_signed(&key)?;
     let cert_path = with_extension(out, "pem");
     std::fs::write(&cert_path, cert.pem())?;
+    let account = account.context("a bound certificate has an account")?;
+    let key_pem = zeroize::Zeroizing::new(key.serialize_pem());
+    let proof = prove(&key_holder(&cert.pem(), &key_pem)?, &account)?;
     let bound = client
         .post(
             &format!("/v1/apps/{app}/certificates"),
-            json!({"certificate": cert.pem()}),
+            json!({"certificate": cert.pem(), "proof": proof}),
         )
         .await?;
     eprintln!(
@@ -609,25 +719,49 @@ pub async fn app(client: &Client, command: AppCommand) -> anyhow::Result<()> {
 
 #[derive(Subcommand)]
 pub enum TrustedCaCommand {
-    /// Trust a CA certificate (PEM) for client certificates.
+    /// Trust a CA certificate (PEM) for client certificates. With --key (the CA's private
+    /// key) or --proof, the CA is proven, and so is every rule bound under it.
     Add {
         name: String,
+        #[arg(long = "cert", visible_alias = "pem")]
+        cert: PathBuf,
+        #[arg(long, conflicts_with = "proof")]
+        key: Option<PathBuf>,
+        /// A proof of possession (base64) for this account, from the CA's key holder.
         #[arg(long)]
-        pem: PathBuf,
+        proof: Option<String>,
+        /// The account the proof is for (as for `app certificate add`).
+        #[arg(long)]
+        account: Option<String>,
     },
     List,
 }
 
 pub async fn trusted_ca(client: &Client, command: TrustedCaCommand) -> anyhow::Result<()> {
     match command {
-        TrustedCaCommand::Add { name, pem } => {
-            let certificate = std::fs::read_to_string(&pem)
-                .with_context(|| format!("cannot read {}", pem.display()))?;
+        TrustedCaCommand::Add {
+            name,
+            cert,
+            key,
+            proof,
+            account,
+        } => {
+            let certificate = read_text(&cert)?;
+            let proof = match (key, proof) {
+                (Some(key), _) => {
+                    let key_pem = zeroize::Zeroizing::new(read_text(&key)?);
+                    let holder = key_holder(&certificate, &key_pem)?;
+                    Some(prove(&holder, &proof_account(client, account).await?)?)
+                }
+                (None, proof) => proof,
+            };
             print(
                 &client
                     .post(
                         "/v1/trusted-cas",
-                        json!({"name": name, "certificate": certificate}),
+                        crate::cli::given(
+                            json!({"name": name, "certificate": certificate, "proof": proof}),
+                        ),
                     )
                     .await?,
             )

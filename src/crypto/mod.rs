@@ -13,6 +13,7 @@
 //! to the context fails authentication.
 
 pub mod asym;
+pub mod possession;
 pub mod x509;
 
 use base64::Engine;

@@ -70,6 +70,7 @@ mod null_refused {
         ca,
         subject,
         san,
+        proof,
         reason,
         lifetime_seconds,
         max_uses,
@@ -907,6 +908,10 @@ pub struct BindCertificate {
     pub subject: Option<String>,
     #[serde(default, deserialize_with = "null_refused::san")]
     pub san: Option<String>,
+    /// With `certificate`: base64 of a signature by the certificate's key over
+    /// `coffer-possession-proof:v1:<account id>:<fingerprint>` (a proven binding).
+    #[serde(default, deserialize_with = "null_refused::proof")]
+    pub proof: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -918,6 +923,8 @@ pub struct AppCertificate {
     pub subject: Option<String>,
     pub san: Option<String>,
     pub not_after: Option<String>,
+    /// Registered with a proof of possession (pinned), or under a proven trusted CA.
+    pub proven: bool,
     pub created_at: String,
 }
 
@@ -931,6 +938,7 @@ impl From<&AppCertificateRow> for AppCertificate {
             subject: row.subject.clone(),
             san: row.san.clone(),
             not_after: row.not_after.map(|s| rfc3339(s.saturating_mul(1_000_000))),
+            proven: row.proven,
             created_at: rfc3339(row.created_at),
         }
     }
@@ -947,6 +955,10 @@ pub struct AppCredentials {
 pub struct CreateTrustedCa {
     pub name: String,
     pub certificate: String,
+    /// Base64 of a signature by the CA's key over
+    /// `coffer-possession-proof:v1:<account id>:<fingerprint>` (a proven CA).
+    #[serde(default, deserialize_with = "null_refused::proof")]
+    pub proof: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -955,6 +967,8 @@ pub struct TrustedCa {
     pub name: String,
     pub subject: String,
     pub fingerprint: String,
+    /// Registered with a proof of possession of the CA's key.
+    pub proven: bool,
     pub created_at: String,
 }
 
@@ -965,6 +979,7 @@ impl From<&TrustedCaRow> for TrustedCa {
             name: row.name.clone(),
             subject: row.subject.clone(),
             fingerprint: row.fingerprint.clone(),
+            proven: row.proven,
             created_at: rfc3339(row.created_at),
         }
     }

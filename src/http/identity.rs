@@ -4,7 +4,9 @@
 use super::dto;
 use super::{Anonymous, ApiError, AppState, Authed, JsonBody};
 use crate::clock::rfc3339;
-use crate::service::{AppPatch, CertificateBinding, Error, MemberPatch, RevocationTarget};
+use crate::service::{
+    AppPatch, CertificateBinding, Error, MemberPatch, PossessionProof, RevocationTarget,
+};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -15,6 +17,20 @@ type Reply<T> = Result<T, ApiError>;
 
 fn created<T: serde::Serialize>(body: T) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// A `proof` field: standard base64 of the signature.
+fn possession_proof(text: Option<String>) -> Result<Option<PossessionProof>, Error> {
+    use base64::Engine;
+    text.map(|text| {
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map(PossessionProof)
+            .map_err(|_| {
+                Error::InvalidInput("proof is not valid standard base64 (with padding)".into())
+            })
+    })
+    .transpose()
 }
 
 pub async fn login(
@@ -439,10 +455,18 @@ pub async fn bind_certificate(
     JsonBody(body): JsonBody<dto::BindCertificate>,
 ) -> Reply<Response> {
     let rule = body.subject.is_some() || body.san.is_some();
+    let proof = possession_proof(body.proof).map_err(|e| auth.fail(e))?;
     let binding = match (body.certificate, body.fingerprint, body.ca) {
         (Some(pem), None, None) if !rule => CertificateBinding::Pinned {
             certificate: pem.into_bytes(),
+            proof,
         },
+        (None, Some(_), None) | (None, None, Some(_)) if proof.is_some() => {
+            return Err(auth.fail(Error::InvalidInput(
+                "a \"proof\" goes with a \"certificate\" only: a fingerprint has no public key to check it with, and a CA rule is proven by its trusted CA"
+                    .into(),
+            )));
+        }
         (None, Some(fingerprint), None) if !rule => {
             CertificateBinding::PinnedFingerprint { fingerprint }
         }
@@ -453,7 +477,7 @@ pub async fn bind_certificate(
         },
         _ => {
             return Err(auth.fail(Error::InvalidInput(
-                "give either \"certificate\" or \"fingerprint\" (pinned), or \"ca\" with \"subject\" and/or \"san\""
+                "give either \"certificate\" (with an optional \"proof\") or \"fingerprint\" (pinned), or \"ca\" with \"subject\" and/or \"san\""
                     .into(),
             )));
         }
@@ -483,9 +507,10 @@ pub async fn add_trusted_ca(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateTrustedCa>,
 ) -> Reply<Response> {
+    let proof = possession_proof(body.proof).map_err(|e| auth.fail(e))?;
     let row = s
         .service
-        .add_trusted_ca(&auth.ctx(), &body.name, body.certificate.as_bytes())
+        .add_trusted_ca(&auth.ctx(), &body.name, body.certificate.as_bytes(), proof)
         .await
         .map_err(|e| auth.fail(e))?;
     Ok(created(dto::TrustedCa::from(&row)))

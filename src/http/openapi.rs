@@ -699,7 +699,7 @@ pub const ROUTES: &[Route] = &[
         "post",
         "/v1/apps/{id}/certificates",
         Some("app.write"),
-        "Bind a client certificate: pinned, or a trusted CA plus subject/SAN",
+        "Bind a client certificate: pinned (proven when it comes with a proof of possession), or a trusted CA plus subject/SAN",
         Some("BindCertificate"),
         Some("AppCertificate"),
         201,
@@ -717,7 +717,7 @@ pub const ROUTES: &[Route] = &[
         "post",
         "/v1/trusted-cas",
         Some("app.write"),
-        "Trust a CA for client certificates",
+        "Trust a CA for client certificates (proven when it comes with a proof of possession)",
         Some("CreateTrustedCa"),
         Some("TrustedCa"),
         201,
@@ -1182,11 +1182,15 @@ fn identity_schemas() -> Value {
                              "description": "SHA-256 of the certificate: 64 hex digits, colons allowed"});
     let certificate = json!({"type": "string", "description": "PEM"});
     let ca = json!({"type": "string", "description": "a trusted CA id"});
+    let mut proof = b64();
+    proof["description"] = json!(
+        "proof of possession: standard base64 of a signature by the certificate's private key over the ASCII message coffer-possession-proof:v1:<account id>:<SHA-256 fingerprint of the certificate, lower-case hex> (ECDSA P-256/SHA-256 or P-384/SHA-384, DER or raw r||s; RSA PKCS#1 v1.5 SHA-256; pure Ed25519). Makes the binding proven"
+    );
     let san = json!({"type": "string", "description": "as listed, e.g. DNS:edge.example.com"});
     let mut by_ca = object(json!({"ca": ca, "subject": string(), "san": san}), &["ca"]);
     by_ca["anyOf"] = json!([{"required": ["subject"]}, {"required": ["san"]}]);
     let bind = json!({"oneOf": [
-        object(json!({"certificate": certificate}), &["certificate"]),
+        object(json!({"certificate": certificate, "proof": proof}), &["certificate"]),
         object(json!({"fingerprint": fingerprint}), &["fingerprint"]),
         by_ca,
     ]});
@@ -1256,10 +1260,13 @@ fn identity_schemas() -> Value {
         "PatchApp": patch(json!({"name": name(), "enabled": boolean()})),
         "BindCertificate": bind,
         "AppCertificate": object(json!({"id": string(), "kind": enumeration(&["pinned", "ca"]), "fingerprint": nullable("string"), "ca": nullable("string"),
-            "subject": nullable("string"), "san": nullable("string"), "not_after": nullable("string"), "created_at": string()}), &["id", "kind", "created_at"]),
+            "subject": nullable("string"), "san": nullable("string"), "not_after": nullable("string"),
+            "proven": {"type": "boolean", "description": "pinned with a proof of possession, or a rule under a proven trusted CA; a certificate that matches a proven binding ignores unproven ones"},
+            "created_at": string()}), &["id", "kind", "proven", "created_at"]),
         "AppCredentials": object(json!({"api_keys": list("ApiKey"), "certificates": list("AppCertificate")}), &["api_keys", "certificates"]),
-        "CreateTrustedCa": object(json!({"name": name(), "certificate": {"type": "string", "description": "PEM of a CA certificate (basicConstraints CA:TRUE)"}}), &["name", "certificate"]),
-        "TrustedCa": object(json!({"id": string(), "name": string(), "subject": string(), "fingerprint": string(), "created_at": string()}), &["id", "name", "subject", "fingerprint"]),
+        "CreateTrustedCa": object(json!({"name": name(), "certificate": {"type": "string", "description": "PEM of a CA certificate (basicConstraints CA:TRUE)"}, "proof": proof}), &["name", "certificate"]),
+        "TrustedCa": object(json!({"id": string(), "name": string(), "subject": string(), "fingerprint": string(),
+            "proven": {"type": "boolean", "description": "registered with a proof of possession of the CA's key; the CA rules under it are proven"}, "created_at": string()}), &["id", "name", "subject", "fingerprint", "proven"]),
         "TrustedCaList": list("TrustedCa"),
         "Revoke": revoke,
         "Revocation": object(json!({"fingerprint": string(), "reason": nullable("string"), "revoked_at": string()}), &["fingerprint", "revoked_at"]),

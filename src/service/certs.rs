@@ -1,17 +1,41 @@
 //! TLS client certificates as app credentials: trusted CAs, bindings (a pinned certificate,
 //! or a trusted CA plus a subject/SAN rule), the revocation list, and authentication.
+//!
+//! A certificate is public (every handshake sends it), so binding one proves nothing about
+//! who holds its key. A pinned binding or a trusted CA registered with a proof of
+//! possession ([`crate::crypto::possession`]) is **proven**, and so is every CA rule under a
+//! proven CA. When a certificate matches a proven binding, unproven ones do not count (and a
+//! proven pin beats a rule under a proven CA): an account that binds someone else's
+//! certificate without its key cannot take it over or lock its owner out.
 
 use super::{AuthMethod, Caller, Credential, Ctx, Error, Service, new_id};
 use crate::authz::Flags;
+use crate::crypto::possession;
 use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
 use crate::store::{AppCertificateRow, RevocationRow, TrustedCaRow};
+
+/// A proof of possession: a signature by a certificate's private key over
+/// [`possession::message`] for the caller's account. Not a secret, but kept out of `Debug`
+/// all the same.
+#[derive(Clone)]
+pub struct PossessionProof(pub Vec<u8>);
+
+impl std::fmt::Debug for PossessionProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PossessionProof({} bytes)", self.0.len())
+    }
+}
 
 /// How an app is bound to client certificates.
 #[derive(Debug, Clone)]
 pub enum CertificateBinding {
-    /// Exactly this certificate (PEM or DER).
-    Pinned { certificate: Vec<u8> },
-    /// Exactly the certificate with this SHA-256 fingerprint (hex, colons allowed).
+    /// Exactly this certificate (PEM or DER); proven when `proof` verifies.
+    Pinned {
+        certificate: Vec<u8>,
+        proof: Option<PossessionProof>,
+    },
+    /// Exactly the certificate with this SHA-256 fingerprint (hex, colons allowed). There is
+    /// no public key to check a proof with, so it is always unproven.
     PinnedFingerprint { fingerprint: String },
     /// Any certificate issued under a trusted CA whose subject and/or SAN match.
     Issued {
@@ -40,6 +64,17 @@ fn single_certificate(input: &[u8], what: &str) -> Result<CertificateInfo, Error
     Ok(certs.remove(0))
 }
 
+/// Checks a proof for `cert` in `account_id`: a 400 that names the problem when it does
+/// not verify.
+fn check_proof(
+    cert: &CertificateInfo,
+    account_id: &str,
+    proof: &PossessionProof,
+) -> Result<(), Error> {
+    possession::verify(cert, account_id, &proof.0)
+        .map_err(|e| Error::InvalidInput(format!("proof: {e}")))
+}
+
 fn check_fingerprint(text: &str) -> Result<String, Error> {
     let hex: String = text
         .trim()
@@ -57,6 +92,18 @@ fn check_fingerprint(text: &str) -> Result<String, Error> {
     }
 }
 
+/// How strongly a binding ties a certificate to its app, weakest first. Only the strongest
+/// matches of a certificate count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Evidence {
+    /// Anyone who saw the certificate could have made the binding.
+    Unproven,
+    /// A rule under a CA whose key holder proved it: that holder issued the certificate.
+    ProvenIssuer,
+    /// The certificate itself, proven by the holder of its own key.
+    ProvenCertificate,
+}
+
 /// Whether a CA-issued certificate satisfies a binding's subject and SAN rules (both, when
 /// both are given; exact matches).
 fn rule_matches(binding: &AppCertificateRow, cert: &CertificateInfo) -> bool {
@@ -69,12 +116,14 @@ fn rule_matches(binding: &AppCertificateRow, cert: &CertificateInfo) -> bool {
 }
 
 impl Service {
-    /// Adds a CA whose certificates may authenticate apps bound to it.
+    /// Adds a CA whose certificates may authenticate apps bound to it; proven (and so are
+    /// the CA rules under it) when `proof` verifies with the CA certificate's key.
     pub async fn add_trusted_ca(
         &self,
         ctx: &Ctx<'_>,
         name: &str,
         pem: &[u8],
+        proof: Option<PossessionProof>,
     ) -> Result<TrustedCaRow, Error> {
         let object = format!("trusted-ca/{name}");
         self.mutation(
@@ -94,6 +143,9 @@ impl Service {
                         "this certificate is not a CA (basicConstraints CA:TRUE is missing)".into(),
                     ));
                 }
+                if let Some(proof) = &proof {
+                    check_proof(&cert, &ctx.caller.account_id, proof)?;
+                }
                 let row = TrustedCaRow {
                     id: new_id("ca"),
                     account_id: ctx.caller.account_id.clone(),
@@ -101,6 +153,7 @@ impl Service {
                     der: cert.der,
                     subject: cert.subject,
                     fingerprint: cert.fingerprint,
+                    proven: proof.is_some(),
                     created_at: self.now(),
                 };
                 self.store.add_trusted_ca(&row, &event).await?;
@@ -145,11 +198,16 @@ impl Service {
                     subject: None,
                     san: None,
                     not_after: None,
+                    proven: false,
                     created_at: self.now(),
                 };
                 match binding {
-                    CertificateBinding::Pinned { certificate } => {
+                    CertificateBinding::Pinned { certificate, proof } => {
                         let cert = single_certificate(&certificate, "certificate")?;
+                        if let Some(proof) = &proof {
+                            check_proof(&cert, &ctx.caller.account_id, proof)?;
+                        }
+                        row.proven = proof.is_some();
                         row.kind = "pinned".into();
                         row.fingerprint = Some(cert.fingerprint);
                         row.subject = Some(cert.subject);
@@ -165,15 +223,14 @@ impl Service {
                                 "a CA binding needs \"subject\" and/or \"san\" to match".into(),
                             ));
                         }
-                        let known = self
+                        let trusted = self
                             .store
                             .trusted_cas(&ctx.caller.account_id)
                             .await?
                             .into_iter()
-                            .any(|c| c.id == ca);
-                        if !known {
-                            return Err(Error::NotFound(format!("trusted CA {ca}")));
-                        }
+                            .find(|c| c.id == ca)
+                            .ok_or_else(|| Error::NotFound(format!("trusted CA {ca}")))?;
+                        row.proven = trusted.proven;
                         row.kind = "ca".into();
                         row.ca_id = Some(ca);
                         row.subject = subject;
@@ -256,6 +313,15 @@ impl Service {
 
     /// A TLS client certificate chain (end entity first) → the app bound to it. Expired,
     /// not yet valid, revoked, unknown and ambiguous certificates are all `Unauthenticated`.
+    ///
+    /// Every binding that matches is collected, in every account, with its evidence;
+    /// only the strongest count. So an unproven binding never competes with a proven one,
+    /// and a rule under a proven CA never competes with a proven pin of the certificate
+    /// itself (the CA's key holder issued the certificate but does not hold its key). A
+    /// certificate, leaf or CA, can be proven in one account only, so proven matches of one
+    /// strength are in one account, unless two accounts hold the keys of two CAs on the
+    /// certificate's chain (its issuer and a CA above it). Without proven matches it is as
+    /// before proofs existed: matches in more than one app are ambiguous.
     pub async fn authenticate_certificate(&self, chain: &[Vec<u8>]) -> Result<Caller, Error> {
         let end_entity = chain.first().ok_or(Error::Unauthenticated)?;
         let cert = parse_certificates(end_entity)
@@ -277,18 +343,43 @@ impl Service {
             .store
             .certificate_bindings(&cert.fingerprint, &ca_ids)
             .await?;
-        let mut apps: Vec<(&str, &str)> = bindings
+        // (evidence, account, app) of every binding the certificate satisfies.
+        let matches: Vec<(Evidence, &str, &str)> = bindings
             .iter()
-            .filter(|b| match b.kind.as_str() {
-                "pinned" => b.fingerprint.as_deref() == Some(cert.fingerprint.as_str()),
-                _ => {
-                    rule_matches(b, &cert)
-                        && verified.iter().any(|ca| {
+            .filter_map(|b| {
+                let evidence = match b.kind.as_str() {
+                    "pinned" => {
+                        if b.fingerprint.as_deref() != Some(cert.fingerprint.as_str()) {
+                            return None;
+                        }
+                        if b.proven {
+                            Evidence::ProvenCertificate
+                        } else {
+                            Evidence::Unproven
+                        }
+                    }
+                    _ => {
+                        let ca = verified.iter().find(|ca| {
                             Some(&ca.id) == b.ca_id.as_ref() && ca.account_id == b.account_id
-                        })
-                }
+                        })?;
+                        if !rule_matches(b, &cert) {
+                            return None;
+                        }
+                        if ca.proven {
+                            Evidence::ProvenIssuer
+                        } else {
+                            Evidence::Unproven
+                        }
+                    }
+                };
+                Some((evidence, b.account_id.as_str(), b.app_id.as_str()))
             })
-            .map(|b| (b.account_id.as_str(), b.app_id.as_str()))
+            .collect();
+        let strongest = matches.iter().map(|(evidence, _, _)| *evidence).max();
+        let mut apps: Vec<(&str, &str)> = matches
+            .into_iter()
+            .filter(|(evidence, _, _)| Some(*evidence) == strongest)
+            .map(|(_, account, app)| (account, app))
             .collect();
         apps.sort_unstable();
         apps.dedup();

@@ -11,7 +11,7 @@ mod keys;
 mod machines;
 mod tenancy;
 
-pub use certs::{CertificateBinding, RevocationTarget};
+pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
 pub use error::Error;
 pub use identity::{LoginOutput, MemberPatch, ResetOutput, check_password, normalize_email};
 pub use keyrings::{

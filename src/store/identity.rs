@@ -105,6 +105,8 @@ pub struct TrustedCaRow {
     pub der: Vec<u8>,
     pub subject: String,
     pub fingerprint: String,
+    /// Registered with a proof of possession of the CA's private key.
+    pub proven: bool,
     pub created_at: i64,
 }
 
@@ -121,8 +123,18 @@ pub struct AppCertificateRow {
     pub subject: Option<String>,
     pub san: Option<String>,
     pub not_after: Option<i64>,
+    /// Pinned: bound with a proof of possession of the certificate's key. CA rule: its
+    /// trusted CA is proven (copied when bound; a trusted CA never changes).
+    pub proven: bool,
     pub created_at: i64,
 }
+
+/// Why a proven binding or trusted CA is refused: the same certificate is already proven
+/// in another account (not closed). Only its key holder could have done that; the other
+/// account is not named.
+pub const PROVEN_ELSEWHERE: &str = "this certificate is already registered with a proof of \
+     possession in another account; only the holder of its private key could have done that, \
+     and a certificate is proven in one account at a time";
 
 /// A revoked client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,6 +313,8 @@ pub trait IdentityStore: Send + Sync {
     /// Deletes an app: its API keys are disabled, its certificates and group places removed.
     async fn delete_app(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
 
+    /// Adds a trusted CA. A proven one is refused with `Conflict(PROVEN_ELSEWHERE)` when
+    /// another open account holds a proven trusted CA with the same fingerprint (atomically).
     async fn add_trusted_ca(
         &self,
         row: &TrustedCaRow,
@@ -309,6 +323,9 @@ pub trait IdentityStore: Send + Sync {
     async fn trusted_cas(&self, account_id: &str) -> Result<Vec<TrustedCaRow>, StoreError>;
     /// Trusted CAs of every account with this subject (client-certificate authentication).
     async fn trusted_cas_by_subject(&self, subject: &str) -> Result<Vec<TrustedCaRow>, StoreError>;
+    /// Adds a binding. A proven pinned one is refused with `Conflict(PROVEN_ELSEWHERE)` when
+    /// another open account holds a proven pinned binding of the same fingerprint
+    /// (atomically).
     async fn add_app_certificate(
         &self,
         row: &AppCertificateRow,

@@ -370,6 +370,8 @@ pub fn self_signed_client(cn: &str) -> anyhow::Result<ClientCert> {
 pub struct TestCa {
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
     pub pem: String,
+    /// The CA's private key (PKCS#8 PEM), for proofs of possession.
+    pub key_pem: String,
 }
 
 impl TestCa {
@@ -386,6 +388,7 @@ impl TestCa {
         let key = rcgen::KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
         Ok(Self {
+            key_pem: key.serialize_pem(),
             issuer: rcgen::Issuer::new(params, key),
             pem: cert.pem(),
         })

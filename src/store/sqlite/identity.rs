@@ -65,6 +65,7 @@ fn trusted_ca_row(r: &SqliteRow) -> TrustedCaRow {
         der: r.get("der"),
         subject: r.get("subject"),
         fingerprint: r.get("fingerprint"),
+        proven: r.get::<i64, _>("proven") != 0,
         created_at: r.get("created_at"),
     }
 }
@@ -80,8 +81,26 @@ fn app_certificate_row(r: &SqliteRow) -> AppCertificateRow {
         subject: r.get("subject"),
         san: r.get("san"),
         not_after: r.get("not_after"),
+        proven: r.get::<i64, _>("proven") != 0,
         created_at: r.get("created_at"),
     }
+}
+
+/// Whether `sql` (selecting proven rows with `fingerprint` outside `account_id`) finds one:
+/// inside the write transaction, so no other write comes between the check and the insert.
+async fn proven_elsewhere(
+    tx: &mut Transaction<'_, Sqlite>,
+    sql: &'static str,
+    fingerprint: &str,
+    account_id: &str,
+) -> Result<bool, StoreError> {
+    let found: Option<i64> = sqlx::query_scalar(sql)
+        .bind(fingerprint)
+        .bind(account_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(found.is_some())
 }
 
 /// The membership columns, as a literal so queries stay `&'static str`.
@@ -966,24 +985,37 @@ impl IdentityStore for SqliteStore {
         row: &TrustedCaRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.write(
-            &[(
-                "INSERT INTO trusted_cas (id, account_id, name, der, subject, fingerprint, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-                &[
-                    &row.id.as_str(),
-                    &row.account_id.as_str(),
-                    &row.name.as_str(),
-                    &row.der.as_slice(),
-                    &row.subject.as_str(),
-                    &row.fingerprint.as_str(),
-                    &row.created_at,
-                ],
-                true,
-            )],
-            event,
+        let mut tx = self.begin().await?;
+        if row.proven
+            && proven_elsewhere(
+                &mut tx,
+                "SELECT 1 FROM trusted_cas t JOIN accounts a ON a.id = t.account_id
+                 WHERE t.fingerprint = ? AND t.account_id <> ? AND t.proven = 1 AND a.closed_at IS NULL",
+                &row.fingerprint,
+                &row.account_id,
+            )
+            .await?
+        {
+            return Err(StoreError::Conflict(PROVEN_ELSEWHERE));
+        }
+        run(
+            &mut tx,
+            "INSERT INTO trusted_cas (id, account_id, name, der, subject, fingerprint, proven, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                &row.id.as_str(),
+                &row.account_id.as_str(),
+                &row.name.as_str(),
+                &row.der.as_slice(),
+                &row.subject.as_str(),
+                &row.fingerprint.as_str(),
+                &i64::from(row.proven),
+                &row.created_at,
+            ],
         )
-        .await
+        .await?;
+        insert_event(&mut tx, event).await?;
+        commit(tx).await
     }
 
     async fn trusted_cas(&self, account_id: &str) -> Result<Vec<TrustedCaRow>, StoreError> {
@@ -1015,27 +1047,42 @@ impl IdentityStore for SqliteStore {
         row: &AppCertificateRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.write(
-            &[(
-                "INSERT INTO app_certificates (id, account_id, app_id, kind, fingerprint, ca_id, subject, san, not_after, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                &[
-                    &row.id.as_str(),
-                    &row.account_id.as_str(),
-                    &row.app_id.as_str(),
-                    &row.kind.as_str(),
-                    &row.fingerprint.as_deref(),
-                    &row.ca_id.as_deref(),
-                    &row.subject.as_deref(),
-                    &row.san.as_deref(),
-                    &row.not_after,
-                    &row.created_at,
-                ],
-                true,
-            )],
-            event,
+        let mut tx = self.begin().await?;
+        if let (true, "pinned", Some(fingerprint)) =
+            (row.proven, row.kind.as_str(), row.fingerprint.as_deref())
+            && proven_elsewhere(
+                &mut tx,
+                "SELECT 1 FROM app_certificates c JOIN accounts a ON a.id = c.account_id
+                 WHERE c.kind = 'pinned' AND c.fingerprint = ? AND c.account_id <> ? AND c.proven = 1
+                   AND a.closed_at IS NULL",
+                fingerprint,
+                &row.account_id,
+            )
+            .await?
+        {
+            return Err(StoreError::Conflict(PROVEN_ELSEWHERE));
+        }
+        run(
+            &mut tx,
+            "INSERT INTO app_certificates (id, account_id, app_id, kind, fingerprint, ca_id, subject, san, not_after, proven, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                &row.id.as_str(),
+                &row.account_id.as_str(),
+                &row.app_id.as_str(),
+                &row.kind.as_str(),
+                &row.fingerprint.as_deref(),
+                &row.ca_id.as_deref(),
+                &row.subject.as_deref(),
+                &row.san.as_deref(),
+                &row.not_after,
+                &i64::from(row.proven),
+                &row.created_at,
+            ],
         )
-        .await
+        .await?;
+        insert_event(&mut tx, event).await?;
+        commit(tx).await
     }
 
     async fn app_certificates(&self, app_id: &str) -> Result<Vec<AppCertificateRow>, StoreError> {
