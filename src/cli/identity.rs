@@ -295,18 +295,6 @@ pub enum GroupCommand {
     },
 }
 
-const ALL_OPERATIONS: [&str; 9] = [
-    "encrypt",
-    "decrypt",
-    "sign",
-    "verify",
-    "wrap",
-    "unwrap",
-    "mac",
-    "export",
-    "manage-objects",
-];
-
 pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()> {
     match command {
         GroupCommand::Create { name } => {
@@ -343,7 +331,10 @@ pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()>
             operations,
         } => {
             let operations: Vec<String> = if operations.is_empty() {
-                ALL_OPERATIONS.iter().map(|o| (*o).to_owned()).collect()
+                crate::authz::Operation::ALL
+                    .iter()
+                    .map(|o| o.as_str().to_owned())
+                    .collect()
             } else {
                 operations
             };

@@ -972,21 +972,18 @@ fn flags() -> Value {
            "propertyNames": {"pattern": "^(?:\\*|[A-Za-z0-9_-]{1,64})(?:\\.(?:\\*|[A-Za-z0-9_-]{1,64}))*$"}})
 }
 
-const OPERATIONS: &[&str] = &[
-    "encrypt",
-    "decrypt",
-    "sign",
-    "verify",
-    "wrap",
-    "unwrap",
-    "mac",
-    "export",
-    "manage-objects",
-];
+/// The operations an app may hold in a group, as the authorization table names them.
+fn operations() -> Value {
+    let names: Vec<&str> = crate::authz::Operation::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
+    enumeration(&names)
+}
 
 /// Group id → operations an app or machine may perform there.
 fn grants() -> Value {
-    json!({"type": "object", "additionalProperties": {"type": "array", "items": enumeration(OPERATIONS)}})
+    json!({"type": "object", "additionalProperties": {"type": "array", "items": operations()}})
 }
 
 fn context() -> Value {
@@ -1254,7 +1251,7 @@ fn identity_schemas() -> Value {
         "UserList": list("User"),
         "GroupUserRole": object(json!({"role": enumeration(&["member", "auditor"])}), &["role"]),
         "GroupUser": object(json!({"id": string(), "role": string()}), &["id", "role"]),
-        "GroupAppOperations": object(json!({"operations": {"type": "array", "items": enumeration(OPERATIONS)}}), &["operations"]),
+        "GroupAppOperations": object(json!({"operations": {"type": "array", "items": operations()}}), &["operations"]),
         "GroupApp": object(json!({"id": string(), "operations": strings()}), &["id", "operations"]),
         "GroupMembers": object(json!({"users": list("GroupUser"), "apps": list("GroupApp")}), &["users", "apps"]),
         "PatchApp": patch(json!({"name": name(), "enabled": boolean()})),
