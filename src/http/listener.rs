@@ -146,20 +146,20 @@ impl<S> Watched<S> {
         }
     }
 
-    /// Whether the connection has been idle for too long. Re-arms the timer (registering
-    /// the waker) while it has not.
+    /// Whether the connection has been idle for too long. The timer is not moved on every
+    /// byte (that would touch the timer wheel for every request); when it fires early, it is
+    /// re-armed for the last activity plus the idle timeout.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
-            let deadline = self.last_activity + self.idle;
-            if self.timer.deadline() != deadline {
-                self.timer.as_mut().reset(deadline);
-            }
             match self.timer.as_mut().poll(cx) {
                 Poll::Pending => return false,
-                Poll::Ready(()) if self.last_activity + self.idle <= Instant::now() => {
-                    return true;
+                Poll::Ready(()) => {
+                    let deadline = self.last_activity + self.idle;
+                    if deadline <= Instant::now() {
+                        return true;
+                    }
+                    self.timer.as_mut().reset(deadline);
                 }
-                Poll::Ready(()) => continue,
             }
         }
     }
