@@ -747,6 +747,7 @@ impl Service {
         self.purge_trashed_keys().await?;
         self.purge_deleted_groups().await?;
         self.maintain_machines().await?;
+        self.prune_failure_counts().await?;
         let now = Instant::now();
         self.data_keys
             .write()
@@ -756,6 +757,20 @@ impl Service {
             .write()
             .expect("caller cache poisoned")
             .retain(|_, c| c.expires > now);
+        Ok(())
+    }
+
+    /// Forgets login and signed-request failure counts whose window is over and that hold no
+    /// lock: one row per source address (and machine) that ever failed would otherwise stay.
+    async fn prune_failure_counts(&self) -> Result<(), Error> {
+        let now = self.now();
+        let longest_window = self
+            .settings
+            .lockout_window
+            .max(self.settings.machine_lockout_window);
+        self.store
+            .prune_login_failures(now, now.saturating_sub(micros(longest_window)))
+            .await?;
         Ok(())
     }
 

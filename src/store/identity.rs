@@ -247,6 +247,10 @@ pub trait IdentityStore: Send + Sync {
         rule: LockoutRule,
     ) -> Result<LoginFailures, StoreError>;
     async fn clear_login_failures(&self, source: &str) -> Result<(), StoreError>;
+    /// Forgets failure counts that can no longer lock anyone out: no lock in force at `now`
+    /// and a window that started before `window_cutoff` (the next failure would start a new
+    /// count anyway). Returns how many were forgotten.
+    async fn prune_login_failures(&self, now: i64, window_cutoff: i64) -> Result<u64, StoreError>;
 
     async fn create_reset(&self, row: &ResetRow, event: &AuditEvent) -> Result<(), StoreError>;
     async fn reset(&self, id: &str) -> Result<Option<ResetRow>, StoreError>;

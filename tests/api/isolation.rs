@@ -196,3 +196,41 @@ async fn the_first_owner_sets_a_password_once_and_mints_keys_in_a_second_account
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn failure_counts_are_forgotten_once_they_can_no_longer_lock_anyone_out() -> TestResult {
+    use coffer::clock::ManualClock;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let clock = Arc::new(ManualClock::starting_now());
+    let s = TestServer::start_with({
+        let clock = Arc::clone(&clock);
+        move |config| config.clock = clock
+    })
+    .await?;
+    let account = s.account_id().await?;
+    for _ in 0..5 {
+        s.login("alice@example.test", "wrong password 1234", &account)
+            .await?;
+    }
+    let rows = || -> anyhow::Result<i64> {
+        let db = rusqlite::Connection::open(s.database())?;
+        Ok(db.query_row("SELECT count(*) FROM login_failures", [], |r| r.get(0))?)
+    };
+    assert_eq!(rows()?, 1);
+
+    // While the lock holds, maintenance keeps the count, and the lock still refuses.
+    clock.advance(Duration::from_secs(60));
+    s.service().maintain().await?;
+    assert_eq!(rows()?, 1);
+    let locked = s
+        .login(OWNER_EMAIL, "wrong password 1234", &account)
+        .await?;
+    assert_eq!(locked.status, 429);
+
+    // Once the lock and the window are over, the row goes.
+    clock.advance(Duration::from_secs(16 * 60));
+    s.service().maintain().await?;
+    assert_eq!(rows()?, 0, "a spent failure count is forgotten");
+    Ok(())
+}

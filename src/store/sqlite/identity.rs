@@ -689,6 +689,19 @@ impl IdentityStore for SqliteStore {
         Ok(())
     }
 
+    async fn prune_login_failures(&self, now: i64, window_cutoff: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM login_failures
+             WHERE (locked_until IS NULL OR locked_until <= ?) AND window_start < ?",
+        )
+        .bind(now)
+        .bind(window_cutoff)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
     async fn create_reset(&self, row: &ResetRow, event: &AuditEvent) -> Result<(), StoreError> {
         self.write(
             &[(
