@@ -289,7 +289,6 @@ pub struct Service {
     pub signed_unknown_machine: std::sync::atomic::AtomicU64,
 }
 
-/// A new opaque id with a type prefix (`kr_…`, `grp_…`).
 /// A unique id for a request or an audit event, without a system call: a random
 /// per-process prefix and a counter. Object ids use [`new_id`]; these only need to be unique.
 pub fn new_event_id(prefix: &str) -> String {
@@ -302,16 +301,17 @@ pub fn new_event_id(prefix: &str) -> String {
     )
 }
 
-/// A duration in the store's unit (microseconds), saturating.
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
+/// A new opaque id with a type prefix (`kr_…`, `grp_…`).
 pub fn new_id(prefix: &str) -> String {
     format!(
         "{prefix}_{}",
         hex::encode(&crate::crypto::random_bytes(12)[..])
     )
+}
+
+/// A duration in the store's unit (microseconds), saturating.
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 impl Service {
