@@ -1093,20 +1093,18 @@ fn subject_alt_name() -> Value {
 /// Schemas of `/v1/keys` and `/v1/objects` (a second literal: one would exceed the macro's
 /// recursion limit).
 fn key_schemas() -> Value {
-    let algorithms = enumeration(&[
-        "rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519",
-    ]);
-    let schemes = enumeration(&[
-        "rsa-pss-sha256",
-        "rsa-pss-sha384",
-        "rsa-pss-sha512",
-        "rsa-pkcs1-sha256",
-        "rsa-pkcs1-sha384",
-        "rsa-pkcs1-sha512",
-        "ecdsa-sha256",
-        "ecdsa-sha384",
-        "ed25519",
-    ]);
+    // Derived from the key types themselves, so the document cannot drift from what the
+    // server accepts.
+    use crate::crypto::asym::KeyAlgorithm;
+    let algorithm_names: Vec<&str> = KeyAlgorithm::ALL.iter().map(|a| a.name()).collect();
+    let algorithms = enumeration(&algorithm_names);
+    let mut scheme_names: Vec<String> = Vec::new();
+    for scheme in KeyAlgorithm::ALL.iter().flat_map(|a| a.schemes()) {
+        if !scheme_names.contains(&scheme.name()) {
+            scheme_names.push(scheme.name());
+        }
+    }
+    let schemes = enumeration(&scheme_names.iter().map(String::as_str).collect::<Vec<_>>());
     let version = json!({"type": "integer", "minimum": 1, "maximum": u32::MAX});
     let subject_field = printable(1, 64);
     let format = enumeration(&["der", "raw"]);

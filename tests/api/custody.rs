@@ -330,12 +330,7 @@ async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult
         (&bad, "invalid_input"),
         (&anonymous, "unauthenticated"),
     ] {
-        let request_id = reply
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let request_id = reply.request_id();
         assert!(!request_id.is_empty());
         let recorded: Option<(String, Option<String>)> =
             sqlx::query_as("SELECT outcome, source_ip FROM audit_events WHERE request_id = ?")

@@ -314,22 +314,8 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
     let theirs = s.group("theirs").await?;
     s.keyring("mine-ring", &mine, json!({})).await?;
     s.keyring("their-ring", &theirs, json!({})).await?;
-    let member = s.user("m@example.test", "member", PASSWORD).await?;
+    let (_, m) = s.group_member("m@example.test", PASSWORD, &mine).await?;
     s.user("a@example.test", "auditor", PASSWORD).await?;
-    let put = s
-        .call(
-            Method::PUT,
-            &format!("/v1/groups/{mine}/users/{member}"),
-            Some(&s.owner_key),
-            Some(json!({"role": "member"})),
-        )
-        .await?;
-    assert_eq!(put.status, 200, "{}", put.body);
-
-    let m = s
-        .login("m@example.test", PASSWORD, &account)
-        .await?
-        .str("session_token");
     let names = |reply: &crate::support::Reply| -> Vec<String> {
         reply
             .body

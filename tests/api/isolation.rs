@@ -69,7 +69,6 @@ async fn failed_logins_and_the_lockout_they_cause_show_in_the_named_accounts_act
 #[tokio::test]
 async fn a_member_sees_only_the_apps_of_their_groups_and_only_those_groups() -> TestResult {
     let s = TestServer::start().await?;
-    let account = s.account_id().await?;
     let mine = s.group("mine").await?;
     let theirs = s.group("theirs").await?;
     let (only_mine, _) = s
@@ -81,20 +80,7 @@ async fn a_member_sees_only_the_apps_of_their_groups_and_only_those_groups() -> 
     let (both, _) = s
         .app_with_key("both", &[&mine, &theirs], json!({"keyring.*.*.*": true}))
         .await?;
-    let member = s.user("m@example.test", "member", PASSWORD).await?;
-    let put = s
-        .call(
-            Method::PUT,
-            &format!("/v1/groups/{mine}/users/{member}"),
-            Some(&s.owner_key),
-            Some(json!({"role": "member"})),
-        )
-        .await?;
-    assert_eq!(put.status, 200, "{}", put.body);
-    let m = s
-        .login("m@example.test", PASSWORD, &account)
-        .await?
-        .str("session_token");
+    let (_, m) = s.group_member("m@example.test", PASSWORD, &mine).await?;
 
     let listed = s.get("/v1/apps", &m).await?;
     assert_eq!(listed.status, 200, "{}", listed.body);

@@ -609,12 +609,7 @@ async fn every_route_answers_every_kind_of_principal_as_the_table_says() -> Test
                     fresh_session,
                 )
                 .await?;
-            let request_id = reply
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
+            let request_id = reply.request_id();
             answered.push((
                 request_id,
                 reply.status,

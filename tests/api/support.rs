@@ -41,6 +41,15 @@ impl Reply {
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or_default()
     }
+
+    /// The request id the server answered with (empty if none).
+    pub fn request_id(&self) -> String {
+        self.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
 }
 
 impl TestServer {
@@ -134,6 +143,40 @@ impl TestServer {
             reply.body
         );
         Ok(reply.str("id"))
+    }
+
+    /// A new user with the account role `member` who is a `member` of `group`, signed in:
+    /// returns (user id, session token).
+    pub async fn group_member(
+        &self,
+        email: &str,
+        password: &str,
+        group: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let user = self.user(email, "member", password).await?;
+        let put = self
+            .call(
+                Method::PUT,
+                &format!("/v1/groups/{group}/users/{user}"),
+                Some(&self.owner_key),
+                Some(json!({"role": "member"})),
+            )
+            .await?;
+        anyhow::ensure!(
+            put.status == 200,
+            "group member: {} {}",
+            put.status,
+            put.body
+        );
+        let account = self.account_id().await?;
+        let login = self.login(email, password, &account).await?;
+        anyhow::ensure!(
+            login.status == 201,
+            "login: {} {}",
+            login.status,
+            login.body
+        );
+        Ok((user, login.str("session_token")))
     }
 
     /// Logs in; returns the whole reply.
