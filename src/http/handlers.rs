@@ -128,30 +128,13 @@ pub async fn openapi_document() -> Json<serde_json::Value> {
     Json(super::openapi::document())
 }
 
-pub async fn not_found(request: axum::extract::Request) -> ApiError {
-    let request_id = request
-        .extensions()
-        .get::<crate::service::RequestMeta>()
-        .map(|m| m.request_id.clone());
-    ApiError {
-        error: Error::NotFound("route".into()),
-        request_id: request_id.unwrap_or_default(),
-    }
+pub async fn not_found() -> ApiError {
+    Error::NotFound("route".into()).into()
 }
 
-pub async fn method_not_allowed(request: axum::extract::Request) -> Response {
-    let request_id = request
-        .extensions()
-        .get::<crate::service::RequestMeta>()
-        .map(|m| m.request_id.clone());
-    let mut response = ApiError {
-        error: Error::InvalidInput(format!(
-            "method {} is not allowed on this path",
-            request.method()
-        )),
-        request_id: request_id.unwrap_or_default(),
-    }
-    .into_response();
+pub async fn method_not_allowed(method: axum::http::Method) -> Response {
+    let message = format!("method {method} is not allowed on this path");
+    let mut response = ApiError::from(Error::InvalidInput(message)).into_response();
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
 }
@@ -174,11 +157,7 @@ pub async fn create_api_key(
         name: body.name,
         flags: body.flags,
     };
-    let created = s
-        .service
-        .create_api_key(&auth.ctx(), spec)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let created = s.service.create_api_key(&auth.ctx(), spec).await?;
     let body = dto::CreatedApiKey {
         id: created.row.id.clone(),
         api_key: created.token.reveal().to_owned(),
@@ -190,11 +169,7 @@ pub async fn list_api_keys(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::ApiKey>>> {
-    let rows = s
-        .service
-        .list_api_keys(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.list_api_keys(&auth.ctx()).await?;
     Ok(Json(rows.iter().map(dto::ApiKey::from).collect()))
 }
 
@@ -203,11 +178,7 @@ pub async fn get_api_key(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::ApiKey>> {
-    let row = s
-        .service
-        .get_api_key(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let row = s.service.get_api_key(&auth.ctx(), &id).await?;
     Ok(Json(dto::ApiKey::from(&row)))
 }
 
@@ -221,11 +192,7 @@ pub async fn update_api_key(
         disabled: body.disabled,
         flags: body.flags,
     };
-    let row = s
-        .service
-        .update_api_key(&auth.ctx(), &id, patch)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let row = s.service.update_api_key(&auth.ctx(), &id, patch).await?;
     Ok(Json(dto::ApiKey::from(&row)))
 }
 
@@ -234,20 +201,12 @@ pub async fn create_group(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateGroup>,
 ) -> Reply<Response> {
-    let group = s
-        .service
-        .create_group(&auth.ctx(), &body.name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let group = s.service.create_group(&auth.ctx(), &body.name).await?;
     Ok((StatusCode::CREATED, Json(dto::Group::from(&group))).into_response())
 }
 
 pub async fn list_groups(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::Group>>> {
-    let groups = s
-        .service
-        .list_groups(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let groups = s.service.list_groups(&auth.ctx()).await?;
     Ok(Json(groups.iter().map(dto::Group::from).collect()))
 }
 
@@ -256,11 +215,7 @@ pub async fn get_group(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::Group>> {
-    let group = s
-        .service
-        .get_group(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let group = s.service.get_group(&auth.ctx(), &id).await?;
     Ok(Json(dto::Group::from(&group)))
 }
 
@@ -272,17 +227,12 @@ pub async fn create_app(
     let app = s
         .service
         .create_app(&auth.ctx(), &body.name, body.groups)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok((StatusCode::CREATED, Json(dto::App::from(&app))).into_response())
 }
 
 pub async fn list_apps(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::App>>> {
-    let apps = s
-        .service
-        .list_apps(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let apps = s.service.list_apps(&auth.ctx()).await?;
     Ok(Json(apps.iter().map(dto::App::from).collect()))
 }
 
@@ -291,11 +241,7 @@ pub async fn get_app(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::App>> {
-    let app = s
-        .service
-        .get_app(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let app = s.service.get_app(&auth.ctx(), &id).await?;
     Ok(Json(dto::App::from(&app)))
 }
 
@@ -304,7 +250,7 @@ pub async fn create_keyring(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateKeyring>,
 ) -> Reply<Response> {
-    let protection = Protection::parse(&body.protection).map_err(|e| auth.fail(e))?;
+    let protection = Protection::parse(&body.protection)?;
     let spec = KeyringSpec {
         name: body.name,
         group: body.group,
@@ -313,11 +259,7 @@ pub async fn create_keyring(
         max_encrypt_count: body.max_encrypt_count,
         cache_ttl_seconds: body.cache_ttl_seconds,
     };
-    let keyring = s
-        .service
-        .create_keyring(&auth.ctx(), spec)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let keyring = s.service.create_keyring(&auth.ctx(), spec).await?;
     Ok((StatusCode::CREATED, Json(dto::Keyring::from(&keyring))).into_response())
 }
 
@@ -325,11 +267,7 @@ pub async fn list_keyrings(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::Keyring>>> {
-    let rings = s
-        .service
-        .list_keyrings(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rings = s.service.list_keyrings(&auth.ctx()).await?;
     Ok(Json(rings.iter().map(dto::Keyring::from).collect()))
 }
 
@@ -338,11 +276,7 @@ pub async fn get_keyring(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<dto::Keyring>> {
-    let keyring = s
-        .service
-        .get_keyring(&auth.ctx(), &ring)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let keyring = s.service.get_keyring(&auth.ctx(), &ring).await?;
     Ok(Json(dto::Keyring::from(&keyring)))
 }
 
@@ -351,10 +285,7 @@ pub async fn delete_keyring(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service
-        .delete_keyring(&auth.ctx(), &ring)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.delete_keyring(&auth.ctx(), &ring).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -363,11 +294,7 @@ pub async fn restore_keyring(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<dto::Keyring>> {
-    let keyring = s
-        .service
-        .restore_keyring(&auth.ctx(), &ring)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let keyring = s.service.restore_keyring(&auth.ctx(), &ring).await?;
     Ok(Json(dto::Keyring::from(&keyring)))
 }
 
@@ -386,7 +313,7 @@ pub async fn encrypt(
         }
         Err(e) => Err(e),
     };
-    let out = result.map_err(|e| auth.fail(e))?;
+    let out = result?;
     Ok(Json(dto::Encrypted {
         ciphertext: out.ciphertext,
         key_version: out.key_version,
@@ -402,8 +329,7 @@ pub async fn decrypt(
     let out = s
         .service
         .decrypt(&auth.ctx(), &ring, &body.ciphertext, &body.context)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::Decrypted {
         plaintext: B64.encode(&out.plaintext[..]),
         key_version: out.key_version,
@@ -419,8 +345,7 @@ pub async fn rewrap(
     let out = s
         .service
         .rewrap(&auth.ctx(), &ring, &body.ciphertext, &body.context)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::Encrypted {
         ciphertext: out.ciphertext,
         key_version: out.key_version,
@@ -436,8 +361,7 @@ pub async fn datakey(
     let out = s
         .service
         .datakey(&auth.ctx(), &ring, body.bytes, &body.context)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::DataKey {
         plaintext: B64.encode(&out.plaintext[..]),
         ciphertext: out.ciphertext,
@@ -450,11 +374,7 @@ pub async fn rotate(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<dto::Rotated>> {
-    let version = s
-        .service
-        .rotate(&auth.ctx(), &ring)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let version = s.service.rotate(&auth.ctx(), &ring).await?;
     Ok(Json(dto::Rotated {
         current_version: version,
     }))
@@ -465,11 +385,7 @@ pub async fn get_config(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<dto::KeyringConfig>> {
-    let row = s
-        .service
-        .keyring_config(&auth.ctx(), &ring)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let row = s.service.keyring_config(&auth.ctx(), &ring).await?;
     Ok(Json(dto::KeyringConfig::from(&row)))
 }
 
@@ -489,8 +405,7 @@ pub async fn update_config(
     let row = s
         .service
         .update_keyring_config(&auth.ctx(), &ring, patch)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::KeyringConfig::from(&row)))
 }
 
@@ -499,11 +414,7 @@ pub async fn keys(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<Vec<dto::KeyVersion>>> {
-    let versions = s
-        .service
-        .keyring_keys(&auth.ctx(), &ring)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let versions = s.service.keyring_keys(&auth.ctx(), &ring).await?;
     Ok(Json(versions.iter().map(dto::KeyVersion::from).collect()))
 }
 
@@ -512,11 +423,7 @@ pub async fn lookup_hash(
     State(s): State<AppState>,
     Path((ring, hash)): Path<(String, String)>,
 ) -> Reply<Json<dto::HashInfo>> {
-    let found = s
-        .service
-        .lookup_hash(&auth.ctx(), &ring, &hash)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let found = s.service.lookup_hash(&auth.ctx(), &ring, &hash).await?;
     Ok(Json(dto::HashInfo {
         keyring: found.keyring,
         version: found.info.version,
@@ -558,7 +465,7 @@ pub async fn activity(
         Ok(filter) => s.service.activity(&auth.ctx(), filter).await,
         Err(e) => Err(e),
     };
-    let events = result.map_err(|e| auth.fail(e))?;
+    let events = result?;
     let next = (events.len() as u32 == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();

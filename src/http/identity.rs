@@ -41,8 +41,7 @@ pub async fn login(
     let out = s
         .service
         .login(&anon.meta, &body.email, body.password, &body.account)
-        .await
-        .map_err(|e| anon.fail(e))?;
+        .await?;
     Ok(created(dto::Session {
         session_token: out.token.reveal().to_owned(),
         session_id: out.session.id.clone(),
@@ -54,10 +53,7 @@ pub async fn login(
 }
 
 pub async fn logout(auth: Authed, State(s): State<AppState>) -> Reply<StatusCode> {
-    s.service
-        .logout(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.logout(&auth.ctx()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -65,11 +61,7 @@ pub async fn list_sessions(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::SessionInfo>>> {
-    let rows = s
-        .service
-        .list_sessions(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.list_sessions(&auth.ctx()).await?;
     let current = auth.caller.credential.as_deref();
     Ok(Json(
         rows.iter()
@@ -90,10 +82,7 @@ pub async fn revoke_session(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service
-        .revoke_session(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.revoke_session(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -104,8 +93,7 @@ pub async fn change_password(
 ) -> Reply<StatusCode> {
     s.service
         .change_password(&auth.ctx(), body.current_password, body.new_password)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -116,8 +104,7 @@ pub async fn complete_password_reset(
 ) -> Reply<StatusCode> {
     s.service
         .complete_password_reset(&anon.meta, &body.token, body.new_password)
-        .await
-        .map_err(|e| anon.fail(e))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -126,11 +113,7 @@ pub async fn create_account(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::NamedOnly>,
 ) -> Reply<Response> {
-    let account = s
-        .service
-        .create_account(&auth.ctx(), &body.name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let account = s.service.create_account(&auth.ctx(), &body.name).await?;
     Ok(created(dto::Account::from_state(
         &account,
         Some("owner".into()),
@@ -141,11 +124,7 @@ pub async fn list_accounts(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::Account>>> {
-    let rows = s
-        .service
-        .list_accounts(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.list_accounts(&auth.ctx()).await?;
     Ok(Json(
         rows.iter()
             .map(|(a, role)| dto::Account::from_state(a, Some(role.clone())))
@@ -158,11 +137,7 @@ pub async fn get_account(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::Account>> {
-    let account = s
-        .service
-        .get_account(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let account = s.service.get_account(&auth.ctx(), &id).await?;
     Ok(Json(dto::Account::from_state(&account, None)))
 }
 
@@ -175,8 +150,7 @@ pub async fn update_account(
     let account = s
         .service
         .rename_account(&auth.ctx(), &id, &body.name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::Account::from_state(&account, None)))
 }
 
@@ -185,11 +159,7 @@ pub async fn request_account_deletion(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Response> {
-    let account = s
-        .service
-        .request_account_deletion(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let account = s.service.request_account_deletion(&auth.ctx(), &id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(dto::Account::from_state(&account, None)),
@@ -202,11 +172,7 @@ pub async fn cancel_account_deletion(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::Account>> {
-    let account = s
-        .service
-        .cancel_account_deletion(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let account = s.service.cancel_account_deletion(&auth.ctx(), &id).await?;
     Ok(Json(dto::Account::from_state(&account, None)))
 }
 
@@ -215,10 +181,7 @@ pub async fn delete_account(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service
-        .confirm_account_deletion(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.confirm_account_deletion(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,17 +193,12 @@ pub async fn create_user(
     let member = s
         .service
         .add_user(&auth.ctx(), &body.email, &body.role, body.password)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(created(dto::User::from(&member)))
 }
 
 pub async fn list_users(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::User>>> {
-    let rows = s
-        .service
-        .list_users(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.list_users(&auth.ctx()).await?;
     Ok(Json(rows.iter().map(dto::User::from).collect()))
 }
 
@@ -249,11 +207,7 @@ pub async fn get_user(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::User>> {
-    let member = s
-        .service
-        .get_user(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let member = s.service.get_user(&auth.ctx(), &id).await?;
     Ok(Json(dto::User::from(&member)))
 }
 
@@ -267,11 +221,7 @@ pub async fn update_user(
         role: body.role,
         suspended: body.suspended,
     };
-    let member = s
-        .service
-        .update_user(&auth.ctx(), &id, patch)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let member = s.service.update_user(&auth.ctx(), &id, patch).await?;
     Ok(Json(dto::User::from(&member)))
 }
 
@@ -280,10 +230,7 @@ pub async fn remove_user(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service
-        .remove_user(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.remove_user(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -292,11 +239,7 @@ pub async fn create_password_reset(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Response> {
-    let out = s
-        .service
-        .create_password_reset(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let out = s.service.create_password_reset(&auth.ctx(), &id).await?;
     Ok(created(dto::ResetIssued {
         id: out.row.id.clone(),
         reset_token: out.token.reveal().to_owned(),
@@ -310,11 +253,7 @@ pub async fn update_group(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<dto::NamedOnly>,
 ) -> Reply<Json<dto::Group>> {
-    let group = s
-        .service
-        .rename_group(&auth.ctx(), &id, &body.name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let group = s.service.rename_group(&auth.ctx(), &id, &body.name).await?;
     Ok(Json(dto::Group::from(&group)))
 }
 
@@ -324,12 +263,10 @@ pub async fn delete_group(
     Path(id): Path<String>,
     query: Result<Query<dto::DeleteGroupQuery>, QueryRejection>,
 ) -> Reply<StatusCode> {
-    let Query(query) =
-        query.map_err(|e| auth.fail(Error::InvalidInput(format!("bad query string: {e}"))))?;
+    let Query(query) = query.map_err(|e| Error::InvalidInput(format!("bad query string: {e}")))?;
     s.service
         .delete_group(&auth.ctx(), &id, query.force)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -338,11 +275,7 @@ pub async fn group_members(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::GroupMembers>> {
-    let members = s
-        .service
-        .group_members(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let members = s.service.group_members(&auth.ctx(), &id).await?;
     Ok(Json(dto::GroupMembers {
         users: members
             .users
@@ -365,8 +298,7 @@ pub async fn set_group_user(
 ) -> Reply<Json<dto::GroupUser>> {
     s.service
         .set_group_user(&auth.ctx(), &group, &user, &body.role)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::GroupUser {
         id: user,
         role: body.role,
@@ -382,8 +314,7 @@ pub async fn set_group_app(
     let operations = s
         .service
         .set_group_app(&auth.ctx(), &group, &app, &body.operations)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::GroupApp {
         id: app,
         operations,
@@ -397,8 +328,7 @@ pub async fn remove_group_member(
 ) -> Reply<StatusCode> {
     s.service
         .remove_group_member(&auth.ctx(), &group, &member)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -412,11 +342,7 @@ pub async fn update_app(
         name: body.name,
         enabled: body.enabled,
     };
-    let app = s
-        .service
-        .update_app(&auth.ctx(), &id, patch)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let app = s.service.update_app(&auth.ctx(), &id, patch).await?;
     Ok(Json(dto::App::from(&app)))
 }
 
@@ -425,10 +351,7 @@ pub async fn delete_app(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service
-        .delete_app(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.delete_app(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -437,11 +360,7 @@ pub async fn app_credentials(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::AppCredentials>> {
-    let (keys, certificates) = s
-        .service
-        .app_credentials(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let (keys, certificates) = s.service.app_credentials(&auth.ctx(), &id).await?;
     Ok(Json(dto::AppCredentials {
         api_keys: keys.iter().map(dto::ApiKey::from).collect(),
         certificates: certificates.iter().map(dto::AppCertificate::from).collect(),
@@ -455,17 +374,17 @@ pub async fn bind_certificate(
     JsonBody(body): JsonBody<dto::BindCertificate>,
 ) -> Reply<Response> {
     let rule = body.subject.is_some() || body.san.is_some();
-    let proof = possession_proof(body.proof).map_err(|e| auth.fail(e))?;
+    let proof = possession_proof(body.proof)?;
     let binding = match (body.certificate, body.fingerprint, body.ca) {
         (Some(pem), None, None) if !rule => CertificateBinding::Pinned {
             certificate: pem.into_bytes(),
             proof,
         },
         (None, Some(_), None) | (None, None, Some(_)) if proof.is_some() => {
-            return Err(auth.fail(Error::InvalidInput(
+            return Err(Error::InvalidInput(
                 "a \"proof\" goes with a \"certificate\" only: a fingerprint has no public key to check it with, and a CA rule is proven by its trusted CA"
                     .into(),
-            )));
+            ).into());
         }
         (None, Some(fingerprint), None) if !rule => {
             CertificateBinding::PinnedFingerprint { fingerprint }
@@ -476,17 +395,16 @@ pub async fn bind_certificate(
             san: body.san,
         },
         _ => {
-            return Err(auth.fail(Error::InvalidInput(
+            return Err(Error::InvalidInput(
                 "give either \"certificate\" (with an optional \"proof\") or \"fingerprint\" (pinned), or \"ca\" with \"subject\" and/or \"san\""
                     .into(),
-            )));
+            ).into());
         }
     };
     let row = s
         .service
         .bind_certificate(&auth.ctx(), &id, binding)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(created(dto::AppCertificate::from(&row)))
 }
 
@@ -495,10 +413,7 @@ pub async fn unbind_certificate(
     State(s): State<AppState>,
     Path((app, id)): Path<(String, String)>,
 ) -> Reply<StatusCode> {
-    s.service
-        .unbind_certificate(&auth.ctx(), &app, &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.unbind_certificate(&auth.ctx(), &app, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -507,12 +422,11 @@ pub async fn add_trusted_ca(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateTrustedCa>,
 ) -> Reply<Response> {
-    let proof = possession_proof(body.proof).map_err(|e| auth.fail(e))?;
+    let proof = possession_proof(body.proof)?;
     let row = s
         .service
         .add_trusted_ca(&auth.ctx(), &body.name, body.certificate.as_bytes(), proof)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(created(dto::TrustedCa::from(&row)))
 }
 
@@ -520,11 +434,7 @@ pub async fn list_trusted_cas(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::TrustedCa>>> {
-    let rows = s
-        .service
-        .list_trusted_cas(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.list_trusted_cas(&auth.ctx()).await?;
     Ok(Json(rows.iter().map(dto::TrustedCa::from).collect()))
 }
 
@@ -537,16 +447,16 @@ pub async fn revoke_certificate(
         (Some(pem), None) => RevocationTarget::Certificate(pem.into_bytes()),
         (None, Some(fp)) => RevocationTarget::Fingerprint(fp),
         _ => {
-            return Err(auth.fail(Error::InvalidInput(
+            return Err(Error::InvalidInput(
                 "give either \"certificate\" or \"fingerprint\"".into(),
-            )));
+            )
+            .into());
         }
     };
     let row = s
         .service
         .revoke_certificate(&auth.ctx(), target, body.reason)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(created(dto::Revocation::from(&row)))
 }
 
@@ -554,10 +464,6 @@ pub async fn list_revocations(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::Revocation>>> {
-    let rows = s
-        .service
-        .list_revocations(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.list_revocations(&auth.ctx()).await?;
     Ok(Json(rows.iter().map(dto::Revocation::from).collect()))
 }

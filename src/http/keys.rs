@@ -88,16 +88,12 @@ pub async fn create_key(
                 .into(),
         )),
     };
-    let key = result.map_err(|e| auth.fail(e))?;
+    let key = result?;
     Ok((StatusCode::CREATED, Json(dto::Key::from(&key))).into_response())
 }
 
 pub async fn list_keys(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::Key>>> {
-    let keys = s
-        .service
-        .list_keys(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let keys = s.service.list_keys(&auth.ctx()).await?;
     Ok(Json(keys.iter().map(dto::Key::from).collect()))
 }
 
@@ -106,11 +102,7 @@ pub async fn get_key(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Reply<Json<dto::Key>> {
-    let key = s
-        .service
-        .get_key(&auth.ctx(), &name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let key = s.service.get_key(&auth.ctx(), &name).await?;
     Ok(Json(dto::Key::from(&key)))
 }
 
@@ -124,11 +116,7 @@ pub async fn update_key(
         enabled: body.enabled,
         min_version: body.min_version,
     };
-    let key = s
-        .service
-        .update_key(&auth.ctx(), &name, patch)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let key = s.service.update_key(&auth.ctx(), &name, patch).await?;
     Ok(Json(dto::Key::from(&key)))
 }
 
@@ -137,10 +125,7 @@ pub async fn delete_key(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service
-        .delete_key(&auth.ctx(), &name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.delete_key(&auth.ctx(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,11 +134,7 @@ pub async fn restore_key(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Reply<Json<dto::Key>> {
-    let key = s
-        .service
-        .restore_key(&auth.ctx(), &name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let key = s.service.restore_key(&auth.ctx(), &name).await?;
     Ok(Json(dto::Key::from(&key)))
 }
 
@@ -162,11 +143,7 @@ pub async fn rotate_key(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Reply<Json<dto::Key>> {
-    let key = s
-        .service
-        .rotate_key(&auth.ctx(), &name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let key = s.service.rotate_key(&auth.ctx(), &name).await?;
     Ok(Json(dto::Key::from(&key)))
 }
 
@@ -180,7 +157,7 @@ pub async fn public_key(
         Ok(q) => s.service.public_key(&auth.ctx(), &name, q.version).await,
         Err(e) => Err(e),
     };
-    let out = result.map_err(|e| auth.fail(e))?;
+    let out = result?;
     Ok(Json(dto::PublicKeyOut {
         key_version: out.key_version,
         algorithm: out.algorithm.name(),
@@ -206,7 +183,7 @@ pub async fn sign(
         }
         Err(e) => Err(e),
     };
-    let out = result.map_err(|e| auth.fail(e))?;
+    let out = result?;
     Ok(Json(dto::Signed {
         signature: B64.encode(&out.signature),
         key_version: out.key_version,
@@ -233,7 +210,7 @@ pub async fn verify(
         Ok(input) => s.service.verify(&auth.ctx(), &name, input).await,
         Err(e) => Err(e),
     };
-    let out = result.map_err(|e| auth.fail(e))?;
+    let out = result?;
     Ok(Json(dto::Verified {
         valid: out.valid,
         key_version: out.key_version,
@@ -254,7 +231,7 @@ pub async fn decrypt(
         }
         Err(e) => Err(e),
     };
-    let out = result.map_err(|e| auth.fail(e))?;
+    let out = result?;
     Ok(Json(dto::Decrypted {
         plaintext: B64.encode(&out.plaintext[..]),
         key_version: out.key_version,
@@ -274,11 +251,7 @@ pub async fn csr(
         country: body.country,
         subject_alt_names: body.subject_alt_names,
     };
-    let (csr, key_version) = s
-        .service
-        .csr(&auth.ctx(), &name, subject)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let (csr, key_version) = s.service.csr(&auth.ctx(), &name, subject).await?;
     Ok(Json(dto::Csr { csr, key_version }))
 }
 
@@ -292,8 +265,7 @@ pub async fn import_certificate(
     let row = s
         .service
         .import_certificate(&auth.ctx(), &name, bundle)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok((StatusCode::CREATED, Json(dto::Certificate::from(&row))).into_response())
 }
 
@@ -302,11 +274,7 @@ pub async fn list_certificates(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Reply<Json<Vec<dto::Certificate>>> {
-    let rows = s
-        .service
-        .key_certificates(&auth.ctx(), &name)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.key_certificates(&auth.ctx(), &name).await?;
     Ok(Json(rows.iter().map(dto::Certificate::from).collect()))
 }
 
@@ -317,8 +285,7 @@ pub async fn delete_certificate(
 ) -> Reply<StatusCode> {
     s.service
         .delete_certificate(&auth.ctx(), &name, &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -337,6 +304,6 @@ pub async fn objects(
         }
         Err(e) => Err(e),
     };
-    let rows = result.map_err(|e| auth.fail(e))?;
+    let rows = result?;
     Ok(Json(rows.iter().map(dto::SecurityObject::from).collect()))
 }

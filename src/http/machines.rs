@@ -23,9 +23,7 @@ pub async fn create_token(
     JsonBody(body): JsonBody<dto::CreateMachineToken>,
 ) -> Reply<Response> {
     let kind = MachineTokenKind::parse(&body.kind).ok_or_else(|| {
-        auth.fail(Error::InvalidInput(
-            "kind must be bootstrap, enrollment or temporary".into(),
-        ))
+        Error::InvalidInput("kind must be bootstrap, enrollment or temporary".into())
     })?;
     let spec = MachineTokenSpec {
         kind,
@@ -37,11 +35,7 @@ pub async fn create_token(
         machine_lifetime_seconds: body.machine_lifetime_seconds,
         guardrails: body.guardrails,
     };
-    let out = s
-        .service
-        .create_machine_token(&auth.ctx(), spec)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let out = s.service.create_machine_token(&auth.ctx(), spec).await?;
     Ok(created(dto::MachineTokenIssued {
         info: dto::MachineTokenInfo::from(&out.row),
         token: out.token.reveal().to_owned(),
@@ -52,11 +46,7 @@ pub async fn list_tokens(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::MachineTokenInfo>>> {
-    let rows = s
-        .service
-        .list_machine_tokens(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.list_machine_tokens(&auth.ctx()).await?;
     Ok(Json(rows.iter().map(dto::MachineTokenInfo::from).collect()))
 }
 
@@ -65,10 +55,7 @@ pub async fn disable_token(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service
-        .disable_machine_token(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.disable_machine_token(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -85,8 +72,7 @@ pub async fn register(
             &body.public_key,
             body.name.as_deref(),
         )
-        .await
-        .map_err(|e| anon.fail(e))?;
+        .await?;
     Ok(created(dto::Machine::from(&machine)))
 }
 
@@ -101,11 +87,7 @@ pub async fn provision(
         grants: body.groups,
         expires_at: body.expires_at,
     };
-    let out = s
-        .service
-        .provision_machine(&auth.ctx(), spec)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let out = s.service.provision_machine(&auth.ctx(), spec).await?;
     Ok(created(dto::ProvisionedMachine {
         machine: dto::Machine::from(&out.machine),
         bundle_token: out.bundle_token.reveal().to_owned(),
@@ -119,11 +101,7 @@ pub async fn download_bundle(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::BundleDownload>,
 ) -> Reply<Json<dto::MachineBundle>> {
-    let bundle = s
-        .service
-        .download_bundle(&anon.meta, &body.token)
-        .await
-        .map_err(|e| anon.fail(e))?;
+    let bundle = s.service.download_bundle(&anon.meta, &body.token).await?;
     Ok(Json(dto::MachineBundle {
         machine_id: bundle.machine_id,
         account_id: bundle.account_id,
@@ -132,11 +110,7 @@ pub async fn download_bundle(
 }
 
 pub async fn list(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::Machine>>> {
-    let rows = s
-        .service
-        .list_machines(&auth.ctx())
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let rows = s.service.list_machines(&auth.ctx()).await?;
     Ok(Json(rows.iter().map(dto::Machine::from).collect()))
 }
 
@@ -145,11 +119,7 @@ pub async fn get(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::Machine>> {
-    let machine = s
-        .service
-        .get_machine(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let machine = s.service.get_machine(&auth.ctx(), &id).await?;
     Ok(Json(dto::Machine::from(&machine)))
 }
 
@@ -158,10 +128,7 @@ pub async fn delete(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service
-        .delete_machine(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    s.service.delete_machine(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -170,11 +137,7 @@ pub async fn approve(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::Machine>> {
-    let machine = s
-        .service
-        .approve_machine(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let machine = s.service.approve_machine(&auth.ctx(), &id).await?;
     Ok(Json(dto::Machine::from(&machine)))
 }
 
@@ -203,8 +166,7 @@ async fn set_enabled(
     let machine = s
         .service
         .set_machine_enabled(&auth.ctx(), &id, enabled)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::Machine::from(&machine)))
 }
 
@@ -217,8 +179,7 @@ pub async fn extend(
     let machine = s
         .service
         .extend_machine(&auth.ctx(), &id, &body.expires_at)
-        .await
-        .map_err(|e| auth.fail(e))?;
+        .await?;
     Ok(Json(dto::Machine::from(&machine)))
 }
 
@@ -227,10 +188,6 @@ pub async fn revert_extension(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Reply<Json<dto::Machine>> {
-    let machine = s
-        .service
-        .revert_machine_extension(&auth.ctx(), &id)
-        .await
-        .map_err(|e| auth.fail(e))?;
+    let machine = s.service.revert_machine_extension(&auth.ctx(), &id).await?;
     Ok(Json(dto::Machine::from(&machine)))
 }

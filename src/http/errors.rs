@@ -1,0 +1,154 @@
+//! Rendering errors in the contract's JSON shape, with the request id, whichever layer
+//! produced them: the service (through [`ApiError`]), an extractor, or axum itself.
+
+use crate::service::Error;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// The error code a response carries, for the safety net's event.
+#[derive(Clone, Copy)]
+pub(super) struct ErrorCode(pub(super) &'static str);
+
+/// Gives every error the documented JSON shape, whichever layer produced it: extractor
+/// rejections (a path parameter that is not UTF-8, a bad query string) answer in plain text
+/// otherwise. The original text is kept as the message of a 4xx; a 5xx says nothing more.
+pub(super) async fn json_errors_only(response: Response, request_id: &str) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<ErrorCode>().is_some()
+    {
+        return response;
+    }
+    let code = code_for_status(status);
+    let message = if status.is_client_error() {
+        let text = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .unwrap_or_default();
+        if text.is_empty() {
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_owned()
+        } else {
+            text
+        }
+    } else {
+        "the service cannot serve this request right now; retry".to_owned()
+    };
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message,
+            request_id,
+        },
+    };
+    let mut rendered = (status, Json(body)).into_response();
+    rendered.extensions_mut().insert(ErrorCode(code));
+    rendered
+}
+
+/// The contract's error code for a status that some layer produced without one.
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthenticated",
+        403 => "forbidden",
+        404 => "not_found",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        429 => "rate_limited",
+        500 => "internal",
+        501..=599 => "unavailable",
+        _ => "invalid_input",
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    request_id: &'a str,
+}
+
+/// Renders a service error in api.md's shape. The full cause of a 5xx goes to the log,
+/// with the request id, never to the body.
+pub(super) fn error_response(error: &Error, request_id: &str) -> Response {
+    let (status, code) = error.status_and_code();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(request_id, error = ?error, "request failed");
+    }
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message: error.public_message(),
+            request_id,
+        },
+    };
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(ErrorCode(code));
+    match error {
+        Error::Unauthenticated => {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        Error::Unavailable(_) => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        Error::RateLimited { retry_after_secs } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// A service error on its way out of a handler or extractor. Handlers return service
+/// errors with `?`; the request frame, which knows the request id, renders the body.
+pub struct ApiError(Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError(error)
+    }
+}
+
+/// A failure waiting for the request frame to render it under the request id.
+#[derive(Clone)]
+struct Failure(Arc<Error>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        response.extensions_mut().insert(Failure(Arc::new(self.0)));
+        response
+    }
+}
+
+/// Renders a handler's or extractor's failure in api.md's shape, under the request id.
+pub(super) fn render_failure(mut response: Response, request_id: &str) -> Response {
+    match response.extensions_mut().remove::<Failure>() {
+        Some(Failure(error)) => {
+            let status = response.status();
+            let mut rendered = error_response(&error, request_id);
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                *rendered.status_mut() = status;
+            }
+            rendered
+        }
+        None => response,
+    }
+}

@@ -1,0 +1,189 @@
+//! The binding of every catalogue operation to its handler. Routes are registered only
+//! through [`Routes::at`], which takes the method, path and status of success from the
+//! catalogue, and [`Routes::finish`] refuses to build a router that leaves a catalogue
+//! operation without a handler: what is served and what is documented cannot drift.
+
+use super::handlers::*;
+use super::{AppState, identity, keys, machines};
+use crate::catalogue::{self as op, Method, Operation};
+use crate::service::RequestMeta;
+use axum::Router;
+use axum::extract::Request;
+use axum::handler::Handler;
+use axum::middleware::{Next, from_fn};
+use axum::routing::{MethodFilter, MethodRouter, on};
+
+/// Every operation of the catalogue with its handler.
+pub(super) fn served() -> Router<AppState> {
+    Routes::default()
+        .at(&op::HEALTH, health)
+        .at(&op::READY, ready)
+        .at(&op::METRICS, metrics)
+        .at(&op::OPENAPI, openapi_document)
+        .at(&op::CREATE_API_KEY, create_api_key)
+        .at(&op::LIST_API_KEYS, list_api_keys)
+        .at(&op::GET_API_KEY, get_api_key)
+        .at(&op::UPDATE_API_KEY, update_api_key)
+        .at(&op::LOGIN, identity::login)
+        .at(&op::LOGOUT, identity::logout)
+        .at(&op::LIST_SESSIONS, identity::list_sessions)
+        .at(&op::REVOKE_SESSION, identity::revoke_session)
+        .at(&op::CHANGE_PASSWORD, identity::change_password)
+        .at(
+            &op::COMPLETE_PASSWORD_RESET,
+            identity::complete_password_reset,
+        )
+        .at(&op::CREATE_ACCOUNT, identity::create_account)
+        .at(&op::LIST_ACCOUNTS, identity::list_accounts)
+        .at(&op::GET_ACCOUNT, identity::get_account)
+        .at(&op::UPDATE_ACCOUNT, identity::update_account)
+        .at(&op::DELETE_ACCOUNT, identity::delete_account)
+        .at(
+            &op::REQUEST_ACCOUNT_DELETION,
+            identity::request_account_deletion,
+        )
+        .at(
+            &op::CANCEL_ACCOUNT_DELETION,
+            identity::cancel_account_deletion,
+        )
+        .at(&op::CREATE_USER, identity::create_user)
+        .at(&op::LIST_USERS, identity::list_users)
+        .at(&op::GET_USER, identity::get_user)
+        .at(&op::UPDATE_USER, identity::update_user)
+        .at(&op::REMOVE_USER, identity::remove_user)
+        .at(&op::CREATE_PASSWORD_RESET, identity::create_password_reset)
+        .at(&op::CREATE_GROUP, create_group)
+        .at(&op::LIST_GROUPS, list_groups)
+        .at(&op::GET_GROUP, get_group)
+        .at(&op::UPDATE_GROUP, identity::update_group)
+        .at(&op::DELETE_GROUP, identity::delete_group)
+        .at(&op::GROUP_MEMBERS, identity::group_members)
+        .at(&op::SET_GROUP_USER, identity::set_group_user)
+        .at(&op::REMOVE_GROUP_USER, identity::remove_group_member)
+        .at(&op::SET_GROUP_APP, identity::set_group_app)
+        .at(&op::REMOVE_GROUP_APP, identity::remove_group_member)
+        .at(&op::CREATE_APP, create_app)
+        .at(&op::LIST_APPS, list_apps)
+        .at(&op::GET_APP, get_app)
+        .at(&op::UPDATE_APP, identity::update_app)
+        .at(&op::DELETE_APP, identity::delete_app)
+        .at(&op::APP_CREDENTIALS, identity::app_credentials)
+        .at(&op::BIND_CERTIFICATE, identity::bind_certificate)
+        .at(&op::UNBIND_CERTIFICATE, identity::unbind_certificate)
+        .at(&op::ADD_TRUSTED_CA, identity::add_trusted_ca)
+        .at(&op::LIST_TRUSTED_CAS, identity::list_trusted_cas)
+        .at(&op::REVOKE_CERTIFICATE, identity::revoke_certificate)
+        .at(&op::LIST_REVOCATIONS, identity::list_revocations)
+        .at(&op::CREATE_KEYRING, create_keyring)
+        .at(&op::LIST_KEYRINGS, list_keyrings)
+        .at(&op::GET_KEYRING, get_keyring)
+        .at(&op::DELETE_KEYRING, delete_keyring)
+        .at(&op::ENCRYPT, encrypt)
+        .at(&op::DECRYPT, decrypt)
+        .at(&op::REWRAP, rewrap)
+        .at(&op::DATAKEY, datakey)
+        .at(&op::ROTATE_KEYRING, rotate)
+        .at(&op::RESTORE_KEYRING, restore_keyring)
+        .at(&op::GET_KEYRING_CONFIG, get_config)
+        .at(&op::UPDATE_KEYRING_CONFIG, update_config)
+        .at(&op::KEYRING_KEYS, keys)
+        .at(&op::LOOKUP_HASH, lookup_hash)
+        .at(&op::CREATE_KEY, keys::create_key)
+        .at(&op::LIST_KEYS, keys::list_keys)
+        .at(&op::GET_KEY, keys::get_key)
+        .at(&op::UPDATE_KEY, keys::update_key)
+        .at(&op::DELETE_KEY, keys::delete_key)
+        .at(&op::PUBLIC_KEY, keys::public_key)
+        .at(&op::SIGN, keys::sign)
+        .at(&op::VERIFY, keys::verify)
+        .at(&op::KEY_DECRYPT, keys::decrypt)
+        .at(&op::ROTATE_KEY, keys::rotate_key)
+        .at(&op::RESTORE_KEY, keys::restore_key)
+        .at(&op::CSR, keys::csr)
+        .at(&op::IMPORT_CERTIFICATE, keys::import_certificate)
+        .at(&op::KEY_CERTIFICATES, keys::list_certificates)
+        .at(&op::DELETE_KEY_CERTIFICATE, keys::delete_certificate)
+        .at(&op::CREATE_MACHINE_TOKEN, machines::create_token)
+        .at(&op::LIST_MACHINE_TOKENS, machines::list_tokens)
+        .at(&op::DISABLE_MACHINE_TOKEN, machines::disable_token)
+        .at(&op::PROVISION_MACHINE, machines::provision)
+        .at(&op::LIST_MACHINES, machines::list)
+        .at(&op::REGISTER_MACHINE, machines::register)
+        .at(&op::DOWNLOAD_BUNDLE, machines::download_bundle)
+        .at(&op::GET_MACHINE, machines::get)
+        .at(&op::DELETE_MACHINE, machines::delete)
+        .at(&op::APPROVE_MACHINE, machines::approve)
+        .at(&op::DISABLE_MACHINE, machines::disable)
+        .at(&op::ENABLE_MACHINE, machines::enable)
+        .at(&op::EXTEND_MACHINE, machines::extend)
+        .at(&op::REVERT_MACHINE_EXTENSION, machines::revert_extension)
+        .at(&op::OBJECTS, keys::objects)
+        .at(&op::ACTIVITY, activity)
+        .finish()
+}
+
+/// A router under construction, with the operations bound so far.
+#[derive(Default)]
+struct Routes {
+    router: Router<AppState>,
+    bound: Vec<&'static Operation>,
+}
+
+impl Routes {
+    /// Serves `operation` with `handler`.
+    fn at<H, T>(mut self, operation: &'static Operation, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let route = answering(operation.status, on(filter(operation.method), handler));
+        self.router = self.router.route(operation.path, route);
+        self.bound.push(operation);
+        self
+    }
+
+    /// The router, once every catalogue operation has a handler (checked at start-up, so
+    /// every test that starts a server fails on a forgotten binding).
+    fn finish(self) -> Router<AppState> {
+        let unbound: Vec<String> = op::ALL
+            .iter()
+            .filter(|entry| !self.bound.iter().any(|b| same_route(b, entry)))
+            .map(|entry| format!("{} {}", entry.method.as_str(), entry.path))
+            .collect();
+        assert!(
+            unbound.is_empty(),
+            "catalogue operations without a handler: {unbound:?}"
+        );
+        self.router
+    }
+}
+
+fn same_route(a: &Operation, b: &Operation) -> bool {
+    a.method == b.method && a.path == b.path
+}
+
+fn filter(method: Method) -> MethodFilter {
+    match method {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Put => MethodFilter::PUT,
+        Method::Patch => MethodFilter::PATCH,
+        Method::Delete => MethodFilter::DELETE,
+    }
+}
+
+/// A route whose success is `status`: its audit event (written before the answer, often
+/// in the same transaction as the change) records the status the client gets.
+fn answering(status: u16, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    if status == 200 {
+        return route;
+    }
+    route.route_layer(from_fn(
+        move |mut request: Request, next: Next| async move {
+            if let Some(meta) = request.extensions_mut().get_mut::<RequestMeta>() {
+                meta.success_status = status;
+            }
+            next.run(request).await
+        },
+    ))
+}
