@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use std::sync::atomic::Ordering;
 
 type Reply<T> = Result<T, ApiError>;
 
@@ -34,92 +33,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-/// One Prometheus counter: help line, type line, samples.
-fn counter(out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]) {
-    use std::fmt::Write;
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{labels} {value}");
-    }
-}
-
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let m = &state.metrics;
-    let audit = state.service.audit_stats();
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let mut body = String::new();
-    counter(
-        &mut body,
-        "coffer_http_requests_total",
-        "HTTP requests received.",
-        &[("", load(&m.requests))],
-    );
-    counter(
-        &mut body,
-        "coffer_http_responses_total",
-        "HTTP responses by status class.",
-        &[
-            ("{class=\"2xx\"}", load(&m.responses_2xx)),
-            ("{class=\"4xx\"}", load(&m.responses_4xx)),
-            ("{class=\"5xx\"}", load(&m.responses_5xx)),
-        ],
-    );
-    counter(
-        &mut body,
-        "coffer_hsm_unwraps_total",
-        "Data keys unwrapped through the HSM (key cache misses).",
-        &[("", load(&state.service.hsm_unwraps))],
-    );
-    counter(
-        &mut body,
-        "coffer_signed_unknown_machine_total",
-        "Signed requests refused because no machine ever had their X-Machine-Id (in no account's trail).",
-        &[("", load(&state.service.signed_unknown_machine))],
-    );
-    counter(
-        &mut body,
-        "coffer_audit_batches_total",
-        "Audit transactions committed or attempted.",
-        &[("", load(&audit.batches))],
-    );
-    counter(
-        &mut body,
-        "coffer_audit_failed_batches_total",
-        "Audit transactions that failed (their requests got 503).",
-        &[("", load(&audit.failed_batches))],
-    );
-    counter(
-        &mut body,
-        "coffer_audit_events_total",
-        "Audit events in those transactions.",
-        &[("", load(&audit.events))],
-    );
-    counter(
-        &mut body,
-        "coffer_audit_commit_microseconds_total",
-        "Time spent writing audit transactions.",
-        &[("", load(&audit.commit_micros))],
-    );
-    counter(
-        &mut body,
-        "coffer_connections_refused_total",
-        "Connections closed at accept because a per-source or total cap was reached.",
-        &[("", state.connections.refused())],
-    );
-    {
-        use std::fmt::Write;
-        let _ = writeln!(
-            body,
-            "# HELP coffer_connections_open Connections open now.\n# TYPE coffer_connections_open gauge\ncoffer_connections_open {}",
-            state.connections.open()
-        );
-    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        body,
+        super::metrics::render(&state),
     )
         .into_response()
 }

@@ -11,6 +11,7 @@ mod identity;
 mod keys;
 pub mod listener;
 mod machines;
+mod metrics;
 pub mod openapi;
 mod routes;
 pub mod tls;

@@ -225,35 +225,6 @@ fn key_schemas() -> Value {
     use crate::crypto::asym::KeyAlgorithm;
     let algorithm_names: Vec<&str> = KeyAlgorithm::ALL.iter().map(|a| a.name()).collect();
     let algorithms = enumeration(&algorithm_names);
-    let mut scheme_names: Vec<String> = Vec::new();
-    for scheme in KeyAlgorithm::ALL.iter().flat_map(|a| a.schemes()) {
-        if !scheme_names.contains(&scheme.name()) {
-            scheme_names.push(scheme.name());
-        }
-    }
-    let schemes = enumeration(&scheme_names.iter().map(String::as_str).collect::<Vec<_>>());
-    let version = json!({"type": "integer", "minimum": 1, "maximum": u32::MAX});
-    let subject_field = printable(1, 64);
-    let format = enumeration(&["der", "raw"]);
-    // Exactly one of `message` and `digest`: two closed variants (no `not`, which generators
-    // handle poorly).
-    let data_variants = |extra: Value, required: &[&str]| {
-        let variant = |data: &str| {
-            let mut props = json!({data: b64(), "algorithm": schemes, "signature_format": format});
-            if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
-                p.extend(e.clone());
-            }
-            let mut req = vec![data];
-            req.extend_from_slice(required);
-            object(props, &req)
-        };
-        json!({"oneOf": [variant("message"), variant("digest")]})
-    };
-    let sign = data_variants(json!({}), &[]);
-    let verify = data_variants(
-        json!({"signature": b64(), "version": version}),
-        &["signature"],
-    );
     let create = json!({"oneOf": [
         object(json!({"name": name(), "group": string(), "algorithm": algorithms,
             "usages": {"type": "array", "minItems": 1, "items": enumeration(&["sign", "decrypt"]), "description": "decrypt: RSA only"}}),
@@ -274,11 +245,56 @@ fn key_schemas() -> Value {
             &["id", "name", "group", "type", "algorithm", "usages", "enabled", "current_version", "min_version", "created_at"]),
         "KeyList": list("Key"),
         "PublicKey": object(json!({"key_version": integer(), "algorithm": string(), "pem": string(), "jwk": {"type": "object"}}), &["key_version", "algorithm", "pem", "jwk"]),
+        "SecurityObject": object(json!({"id": string(), "type": enumeration(&crate::service::OBJECT_KINDS), "name": string(), "group": string(),
+            "detail": string(), "enabled": boolean(), "created_at": string()}), &["id", "type", "name", "group", "detail", "enabled", "created_at"]),
+        "ObjectList": list("SecurityObject"),
+    })
+}
+
+/// Signing and verifying with a key pair.
+fn signature_schemas() -> Value {
+    use crate::crypto::asym::KeyAlgorithm;
+    let mut scheme_names: Vec<String> = Vec::new();
+    for scheme in KeyAlgorithm::ALL.iter().flat_map(|a| a.schemes()) {
+        if !scheme_names.contains(&scheme.name()) {
+            scheme_names.push(scheme.name());
+        }
+    }
+    let schemes = enumeration(&scheme_names.iter().map(String::as_str).collect::<Vec<_>>());
+    let version = json!({"type": "integer", "minimum": 1, "maximum": u32::MAX});
+    let format = enumeration(&["der", "raw"]);
+    // Exactly one of `message` and `digest`: two closed variants (no `not`, which generators
+    // handle poorly).
+    let data_variants = |extra: Value, required: &[&str]| {
+        let variant = |data: &str| {
+            let mut props = json!({data: b64(), "algorithm": schemes, "signature_format": format});
+            if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
+                p.extend(e.clone());
+            }
+            let mut req = vec![data];
+            req.extend_from_slice(required);
+            object(props, &req)
+        };
+        json!({"oneOf": [variant("message"), variant("digest")]})
+    };
+    let sign = data_variants(json!({}), &[]);
+    let verify = data_variants(
+        json!({"signature": b64(), "version": version}),
+        &["signature"],
+    );
+    json!({
         "Sign": sign,
         "Signed": object(json!({"signature": b64(), "key_version": integer(), "algorithm": string()}), &["signature", "key_version", "algorithm"]),
         "Verify": verify,
         "Verified": object(json!({"valid": boolean(), "key_version": nullable("integer")}), &["valid"]),
         "KeyDecrypt": object(json!({"ciphertext": b64(), "version": version}), &["ciphertext"]),
+    })
+}
+
+/// Certificate signing requests and the certificates imported for a key.
+fn key_certificate_schemas() -> Value {
+    let subject_field = printable(1, 64);
+    json!({
         "CsrRequest": object(json!({"common_name": subject_field, "organization": subject_field, "organizational_unit": subject_field,
             "country": {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166 alpha-2, upper case"},
             "subject_alt_names": {"type": "array", "maxItems": 100, "items": subject_alt_name()}}), &["common_name"]),
@@ -291,15 +307,40 @@ fn key_schemas() -> Value {
             "fingerprint": string(), "pem": string(), "chain": list("ChainEntry"), "created_at": string()}),
             &["id", "key_version", "subject", "issuer", "serial", "not_before", "not_after", "expired", "not_yet_valid", "fingerprint", "pem", "chain"]),
         "CertificateList": list("Certificate"),
-        "SecurityObject": object(json!({"id": string(), "type": enumeration(&crate::service::OBJECT_KINDS), "name": string(), "group": string(),
-            "detail": string(), "enabled": boolean(), "created_at": string()}), &["id", "type", "name", "group", "detail", "enabled", "created_at"]),
-        "ObjectList": list("SecurityObject"),
     })
 }
 
 /// Schemas of identity routes: accounts, users, sessions, group members, app credentials.
 fn identity_schemas() -> Value {
     let roles = enumeration(&["owner", "admin", "member", "auditor"]);
+    json!({
+        "Login": object(json!({"email": email(), "password": secret(), "account": string()}), &["email", "password", "account"]),
+        "Session": object(json!({"session_token": string(), "session_id": string(), "account_id": string(), "user_id": string(), "role": string(), "expires_at": string()}),
+            &["session_token", "session_id", "account_id", "user_id", "role", "expires_at"]),
+        "SessionInfo": object(json!({"id": string(), "created_at": string(), "expires_at": string(), "revoked": boolean(), "current": boolean(), "source_ip": nullable("string")}),
+            &["id", "created_at", "expires_at", "revoked", "current"]),
+        "SessionList": list("SessionInfo"),
+        "ChangePassword": object(json!({"current_password": secret(), "new_password": new_password()}), &["current_password", "new_password"]),
+        "CompleteReset": object(json!({"token": secret(), "new_password": new_password()}), &["token", "new_password"]),
+        "ResetIssued": object(json!({"id": string(), "reset_token": string(), "expires_at": string()}), &["id", "reset_token", "expires_at"]),
+        "AccountName": object(json!({"name": printable(1, 128)}), &["name"]),
+        "Account": object(json!({"id": string(), "name": string(), "created_at": string(), "role": string(), "deletion_requested_at": nullable("string"), "deletion_due_at": nullable("string")}),
+            &["id", "name", "created_at"]),
+        "AccountList": list("Account"),
+        "CreateUser": object(json!({"email": email(), "role": roles, "password": new_password()}), &["email", "role"]),
+        "PatchUser": patch(json!({"role": roles, "suspended": boolean()})),
+        "User": object(json!({"id": string(), "email": string(), "role": string(), "suspended": boolean(), "member_since": string()}), &["id", "email", "role", "suspended"]),
+        "UserList": list("User"),
+        "GroupUserRole": object(json!({"role": enumeration(&["member", "auditor"])}), &["role"]),
+        "GroupUser": object(json!({"id": string(), "role": string()}), &["id", "role"]),
+        "GroupAppOperations": object(json!({"operations": {"type": "array", "items": operations()}}), &["operations"]),
+        "GroupApp": object(json!({"id": string(), "operations": strings()}), &["id", "operations"]),
+        "GroupMembers": object(json!({"users": list("GroupUser"), "apps": list("GroupApp")}), &["users", "apps"]),
+    })
+}
+
+/// Apps' settings and credentials: bound certificates, trusted CAs, revocations.
+fn certificate_schemas() -> Value {
     let fingerprint = json!({"type": "string", "pattern": "^(?:sha256:)?(?:[0-9A-Fa-f]:?){63}[0-9A-Fa-f]$",
                              "description": "SHA-256 of the certificate: 64 hex digits, colons allowed"});
     let certificate = json!({"type": "string", "description": "PEM"});
@@ -320,7 +361,26 @@ fn identity_schemas() -> Value {
         object(json!({"certificate": certificate, "reason": string()}), &["certificate"]),
         object(json!({"fingerprint": fingerprint, "reason": string()}), &["fingerprint"]),
     ]});
-    let lifetime = json!({"type": "integer", "minimum": 60, "maximum": 365 * 86_400});
+    json!({
+        "PatchApp": patch(json!({"name": name(), "enabled": boolean()})),
+        "BindCertificate": bind,
+        "AppCertificate": object(json!({"id": string(), "kind": enumeration(&["pinned", "ca"]), "fingerprint": nullable("string"), "ca": nullable("string"),
+            "subject": nullable("string"), "san": nullable("string"), "not_after": nullable("string"),
+            "proven": {"type": "boolean", "description": "pinned with a proof of possession, or a rule under a proven trusted CA; a certificate that matches a proven binding ignores unproven ones"},
+            "created_at": string()}), &["id", "kind", "proven", "created_at"]),
+        "AppCredentials": object(json!({"api_keys": list("ApiKey"), "certificates": list("AppCertificate")}), &["api_keys", "certificates"]),
+        "CreateTrustedCa": object(json!({"name": name(), "certificate": {"type": "string", "description": "PEM of a CA certificate (basicConstraints CA:TRUE)"}, "proof": proof}), &["name", "certificate"]),
+        "TrustedCa": object(json!({"id": string(), "name": string(), "subject": string(), "fingerprint": string(),
+            "proven": {"type": "boolean", "description": "registered with a proof of possession of the CA's key; the CA rules under it are proven"}, "created_at": string()}), &["id", "name", "subject", "fingerprint", "proven"]),
+        "TrustedCaList": list("TrustedCa"),
+        "Revoke": revoke,
+        "Revocation": object(json!({"fingerprint": string(), "reason": nullable("string"), "revoked_at": string()}), &["fingerprint", "revoked_at"]),
+        "RevocationList": list("Revocation"),
+    })
+}
+
+/// Machine tokens and the guardrails they put on their machines.
+fn machine_token_schemas() -> Value {
     let time_window = object(
         json!({"time_zone": {"type": "string", "description": "an IANA name, e.g. Europe/Paris"},
         "weekdays": {"type": "array", "minItems": 1, "items": enumeration(&["mon", "tue", "wed", "thu", "fri", "sat", "sun",
@@ -329,6 +389,7 @@ fn identity_schemas() -> Value {
         "end": {"type": "string", "pattern": "^(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", "description": "after start"}}),
         &["time_zone", "weekdays", "start", "end"],
     );
+    let lifetime = json!({"type": "integer", "minimum": 60, "maximum": 365 * 86_400});
     let token_common = json!({"name": name(), "flags": flags(), "groups": grants()});
     let token_kind = |kind: &str, extra: Value, required: &[&str]| {
         let mut props = token_common.clone();
@@ -357,42 +418,6 @@ fn identity_schemas() -> Value {
         ],
     );
     json!({
-        "Login": object(json!({"email": email(), "password": secret(), "account": string()}), &["email", "password", "account"]),
-        "Session": object(json!({"session_token": string(), "session_id": string(), "account_id": string(), "user_id": string(), "role": string(), "expires_at": string()}),
-            &["session_token", "session_id", "account_id", "user_id", "role", "expires_at"]),
-        "SessionInfo": object(json!({"id": string(), "created_at": string(), "expires_at": string(), "revoked": boolean(), "current": boolean(), "source_ip": nullable("string")}),
-            &["id", "created_at", "expires_at", "revoked", "current"]),
-        "SessionList": list("SessionInfo"),
-        "ChangePassword": object(json!({"current_password": secret(), "new_password": new_password()}), &["current_password", "new_password"]),
-        "CompleteReset": object(json!({"token": secret(), "new_password": new_password()}), &["token", "new_password"]),
-        "ResetIssued": object(json!({"id": string(), "reset_token": string(), "expires_at": string()}), &["id", "reset_token", "expires_at"]),
-        "AccountName": object(json!({"name": printable(1, 128)}), &["name"]),
-        "Account": object(json!({"id": string(), "name": string(), "created_at": string(), "role": string(), "deletion_requested_at": nullable("string"), "deletion_due_at": nullable("string")}),
-            &["id", "name", "created_at"]),
-        "AccountList": list("Account"),
-        "CreateUser": object(json!({"email": email(), "role": roles, "password": new_password()}), &["email", "role"]),
-        "PatchUser": patch(json!({"role": roles, "suspended": boolean()})),
-        "User": object(json!({"id": string(), "email": string(), "role": string(), "suspended": boolean(), "member_since": string()}), &["id", "email", "role", "suspended"]),
-        "UserList": list("User"),
-        "GroupUserRole": object(json!({"role": enumeration(&["member", "auditor"])}), &["role"]),
-        "GroupUser": object(json!({"id": string(), "role": string()}), &["id", "role"]),
-        "GroupAppOperations": object(json!({"operations": {"type": "array", "items": operations()}}), &["operations"]),
-        "GroupApp": object(json!({"id": string(), "operations": strings()}), &["id", "operations"]),
-        "GroupMembers": object(json!({"users": list("GroupUser"), "apps": list("GroupApp")}), &["users", "apps"]),
-        "PatchApp": patch(json!({"name": name(), "enabled": boolean()})),
-        "BindCertificate": bind,
-        "AppCertificate": object(json!({"id": string(), "kind": enumeration(&["pinned", "ca"]), "fingerprint": nullable("string"), "ca": nullable("string"),
-            "subject": nullable("string"), "san": nullable("string"), "not_after": nullable("string"),
-            "proven": {"type": "boolean", "description": "pinned with a proof of possession, or a rule under a proven trusted CA; a certificate that matches a proven binding ignores unproven ones"},
-            "created_at": string()}), &["id", "kind", "proven", "created_at"]),
-        "AppCredentials": object(json!({"api_keys": list("ApiKey"), "certificates": list("AppCertificate")}), &["api_keys", "certificates"]),
-        "CreateTrustedCa": object(json!({"name": name(), "certificate": {"type": "string", "description": "PEM of a CA certificate (basicConstraints CA:TRUE)"}, "proof": proof}), &["name", "certificate"]),
-        "TrustedCa": object(json!({"id": string(), "name": string(), "subject": string(), "fingerprint": string(),
-            "proven": {"type": "boolean", "description": "registered with a proof of possession of the CA's key; the CA rules under it are proven"}, "created_at": string()}), &["id", "name", "subject", "fingerprint", "proven"]),
-        "TrustedCaList": list("TrustedCa"),
-        "Revoke": revoke,
-        "Revocation": object(json!({"fingerprint": string(), "reason": nullable("string"), "revoked_at": string()}), &["fingerprint", "revoked_at"]),
-        "RevocationList": list("Revocation"),
         "TimeWindow": time_window,
         "Guardrails": object(json!({"allowed_sources": {"type": "array", "items": {"anyOf": [
             {"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"},
@@ -410,6 +435,12 @@ fn identity_schemas() -> Value {
         "MachineToken": machine_token.clone(),
         "MachineTokenIssued": extend(machine_token, json!({"token": string()}), &["token"]),
         "MachineTokenList": list("MachineToken"),
+    })
+}
+
+/// Machines: registration, provisioning, lifecycle and bundles.
+fn machine_schemas() -> Value {
+    json!({
         "RegisterMachine": object(json!({"token": secret(), "public_key": {"type": "string", "pattern": "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
             "description": "base64 of the raw 32-byte Ed25519 public key"}, "name": name()}), &["token", "public_key"]),
         "ProvisionMachine": object(json!({"name": name(), "flags": flags(), "groups": grants(),
@@ -576,8 +607,9 @@ fn request_id_header() -> Value {
 }
 
 /// `method` and the path's words: `patch_auth_apikey_id` for `PATCH /v1/auth/apikey/{id}`.
-fn operation(route: &Operation) -> Value {
-    let success = match (route.path, route.response) {
+/// The documented answer of success.
+fn success_response(route: &Operation) -> Value {
+    match (route.path, route.response) {
         ("/metrics", _) => {
             json!({"description": "Prometheus text format", "content": {"text/plain": {"schema": string()}}})
         }
@@ -591,9 +623,14 @@ fn operation(route: &Operation) -> Value {
             json!({"description": "success", "content": {"application/json": {"schema": schema_ref(schema)}}})
         }
         (_, None) => json!({"description": "success"}),
-    };
+    }
+}
+
+/// Every documented answer of the operation, success and errors, each with the request id
+/// header.
+fn responses(route: &Operation) -> serde_json::Map<String, Value> {
     let mut responses = serde_json::Map::new();
-    responses.insert(route.status.to_string(), success);
+    responses.insert(route.status.to_string(), success_response(route));
     for status in error_statuses(route) {
         let schema = if route.path == "/v1/ready" {
             "Status"
@@ -627,6 +664,11 @@ fn operation(route: &Operation) -> Value {
             headers.extend(id.clone());
         }
     }
+    responses
+}
+
+fn operation(route: &Operation) -> Value {
+    let responses = responses(route);
     let mut op =
         json!({"operationId": route.id(), "summary": route.summary, "responses": responses});
     if !route.flags.is_empty() {
@@ -652,7 +694,15 @@ fn operation(route: &Operation) -> Value {
 fn all_schemas() -> Value {
     let mut all = schemas();
     if let Some(map) = all.as_object_mut() {
-        for extra in [key_schemas(), identity_schemas()] {
+        for extra in [
+            key_schemas(),
+            signature_schemas(),
+            key_certificate_schemas(),
+            identity_schemas(),
+            certificate_schemas(),
+            machine_token_schemas(),
+            machine_schemas(),
+        ] {
             if let Value::Object(extra) = extra {
                 map.extend(extra);
             }

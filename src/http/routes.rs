@@ -15,15 +15,40 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 /// Every operation of the catalogue with its handler.
 pub(super) fn served() -> Router<AppState> {
-    Routes::default()
+    let routes = Routes::default();
+    let routes = machines_routes(keys_routes(keyrings_routes(identity_routes(
+        tenancy_routes(operations_routes(routes)),
+    ))));
+    routes.finish()
+}
+
+/// The operations routes, which carry no credential.
+fn operations_routes(routes: Routes) -> Routes {
+    routes
         .at(&op::HEALTH, health)
         .at(&op::READY, ready)
         .at(&op::METRICS, metrics)
         .at(&op::OPENAPI, openapi_document)
+}
+
+/// API keys, groups and apps.
+fn tenancy_routes(routes: Routes) -> Routes {
+    routes
         .at(&op::CREATE_API_KEY, create_api_key)
         .at(&op::LIST_API_KEYS, list_api_keys)
         .at(&op::GET_API_KEY, get_api_key)
         .at(&op::UPDATE_API_KEY, update_api_key)
+        .at(&op::CREATE_GROUP, create_group)
+        .at(&op::LIST_GROUPS, list_groups)
+        .at(&op::GET_GROUP, get_group)
+        .at(&op::CREATE_APP, create_app)
+        .at(&op::LIST_APPS, list_apps)
+        .at(&op::GET_APP, get_app)
+}
+
+/// Log-in, sessions, accounts, users, group membership and app certificates.
+fn identity_routes(routes: Routes) -> Routes {
+    routes
         .at(&op::LOGIN, identity::login)
         .at(&op::LOGOUT, identity::logout)
         .at(&op::LIST_SESSIONS, identity::list_sessions)
@@ -52,9 +77,6 @@ pub(super) fn served() -> Router<AppState> {
         .at(&op::UPDATE_USER, identity::update_user)
         .at(&op::REMOVE_USER, identity::remove_user)
         .at(&op::CREATE_PASSWORD_RESET, identity::create_password_reset)
-        .at(&op::CREATE_GROUP, create_group)
-        .at(&op::LIST_GROUPS, list_groups)
-        .at(&op::GET_GROUP, get_group)
         .at(&op::UPDATE_GROUP, identity::update_group)
         .at(&op::DELETE_GROUP, identity::delete_group)
         .at(&op::GROUP_MEMBERS, identity::group_members)
@@ -62,9 +84,6 @@ pub(super) fn served() -> Router<AppState> {
         .at(&op::REMOVE_GROUP_USER, identity::remove_group_member)
         .at(&op::SET_GROUP_APP, identity::set_group_app)
         .at(&op::REMOVE_GROUP_APP, identity::remove_group_member)
-        .at(&op::CREATE_APP, create_app)
-        .at(&op::LIST_APPS, list_apps)
-        .at(&op::GET_APP, get_app)
         .at(&op::UPDATE_APP, identity::update_app)
         .at(&op::DELETE_APP, identity::delete_app)
         .at(&op::APP_CREDENTIALS, identity::app_credentials)
@@ -74,6 +93,11 @@ pub(super) fn served() -> Router<AppState> {
         .at(&op::LIST_TRUSTED_CAS, identity::list_trusted_cas)
         .at(&op::REVOKE_CERTIFICATE, identity::revoke_certificate)
         .at(&op::LIST_REVOCATIONS, identity::list_revocations)
+}
+
+/// Keyrings and envelope encryption.
+fn keyrings_routes(routes: Routes) -> Routes {
+    routes
         .at(&op::CREATE_KEYRING, create_keyring)
         .at(&op::LIST_KEYRINGS, list_keyrings)
         .at(&op::GET_KEYRING, get_keyring)
@@ -88,6 +112,11 @@ pub(super) fn served() -> Router<AppState> {
         .at(&op::UPDATE_KEYRING_CONFIG, update_config)
         .at(&op::KEYRING_KEYS, keys)
         .at(&op::LOOKUP_HASH, lookup_hash)
+}
+
+/// Asymmetric keys, their certificates, and the cross-object reads.
+fn keys_routes(routes: Routes) -> Routes {
+    routes
         .at(&op::CREATE_KEY, keys::create_key)
         .at(&op::LIST_KEYS, keys::list_keys)
         .at(&op::GET_KEY, keys::get_key)
@@ -103,6 +132,13 @@ pub(super) fn served() -> Router<AppState> {
         .at(&op::IMPORT_CERTIFICATE, keys::import_certificate)
         .at(&op::KEY_CERTIFICATES, keys::list_certificates)
         .at(&op::DELETE_KEY_CERTIFICATE, keys::delete_certificate)
+        .at(&op::OBJECTS, keys::objects)
+        .at(&op::ACTIVITY, activity)
+}
+
+/// Machine tokens and machines.
+fn machines_routes(routes: Routes) -> Routes {
+    routes
         .at(&op::CREATE_MACHINE_TOKEN, machines::create_token)
         .at(&op::LIST_MACHINE_TOKENS, machines::list_tokens)
         .at(&op::DISABLE_MACHINE_TOKEN, machines::disable_token)
@@ -117,9 +153,6 @@ pub(super) fn served() -> Router<AppState> {
         .at(&op::ENABLE_MACHINE, machines::enable)
         .at(&op::EXTEND_MACHINE, machines::extend)
         .at(&op::REVERT_MACHINE_EXTENSION, machines::revert_extension)
-        .at(&op::OBJECTS, keys::objects)
-        .at(&op::ACTIVITY, activity)
-        .finish()
 }
 
 /// A router under construction, with the operations bound so far.
