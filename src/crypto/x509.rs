@@ -56,6 +56,12 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<CertificateInfo>, String> 
     Ok(certificates)
 }
 
+/// The certificates of a chain kept as PEM when it was imported (and parsed then). Should
+/// it no longer parse, it reads as empty, so that showing a stored certificate cannot fail.
+pub fn stored_chain(chain_pem: &str) -> Vec<CertificateInfo> {
+    parse_certificates(chain_pem.as_bytes()).unwrap_or_default()
+}
+
 fn parse_der(der: &[u8]) -> Result<CertificateInfo, String> {
     let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
     if !rest.is_empty() {
