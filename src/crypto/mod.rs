@@ -13,7 +13,9 @@
 //! to the context fails authentication.
 
 pub mod asym;
+mod oaep;
 pub mod possession;
+mod public_key;
 pub mod x509;
 
 use base64::Engine;
