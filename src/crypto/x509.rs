@@ -349,13 +349,11 @@ impl CsrSubject {
 /// The signature scheme a CSR for a key of `algorithm` is signed with: the most widely
 /// accepted one (PKCS#1 v1.5 SHA-256 for RSA, ECDSA with the curve's hash, Ed25519).
 pub fn csr_scheme(algorithm: KeyAlgorithm) -> SignatureScheme {
-    match algorithm {
-        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-            SignatureScheme::RsaPkcs1(HashAlg::Sha256)
-        }
-        KeyAlgorithm::EcP256 => SignatureScheme::Ecdsa(Curve::P256),
-        KeyAlgorithm::EcP384 => SignatureScheme::Ecdsa(Curve::P384),
-        KeyAlgorithm::Ed25519 => SignatureScheme::Ed25519,
+    if algorithm.rsa_bits().is_some() {
+        SignatureScheme::RsaPkcs1(HashAlg::Sha256)
+    } else {
+        // An EC or Ed25519 key has exactly one scheme.
+        algorithm.default_scheme()
     }
 }
 
