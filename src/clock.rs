@@ -54,6 +54,11 @@ pub fn rfc3339(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// RFC 3339 UTC rendering of a Unix-seconds timestamp (the precision of X.509 dates).
+pub fn rfc3339_seconds(seconds: i64) -> String {
+    rfc3339(seconds.saturating_mul(1_000_000))
+}
+
 /// Parses an RFC 3339 timestamp into Unix microseconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let t =

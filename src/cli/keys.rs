@@ -1,6 +1,6 @@
 //! `coffer key ...` and `coffer objects`: asymmetric keys and the security-objects view.
 
-use super::{Client, print, read_input};
+use super::{Client, delete_then_say, given, post_action, print, read_input};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -12,31 +12,10 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub enum KeyCommand {
     /// Generate a key pair inside the HSM.
-    Create {
-        name: String,
-        #[arg(long)]
-        group: String,
-        /// rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384 or ed25519.
-        #[arg(long)]
-        algorithm: String,
-        /// sign and/or decrypt (repeatable; default sign). Only RSA keys decrypt.
-        #[arg(long = "usage")]
-        usages: Vec<String>,
-    },
+    Create(CreateArgs),
     /// Import a public key for verification (--public-key), or a certificate (and its
     /// chain) issued for an existing key (--certificate).
-    Import {
-        name: String,
-        /// Group of the new public-key object (with --public-key).
-        #[arg(long)]
-        group: Option<String>,
-        /// PEM or DER SubjectPublicKeyInfo file.
-        #[arg(long, conflicts_with = "certificate")]
-        public_key: Option<PathBuf>,
-        /// PEM bundle or DER certificate file.
-        #[arg(long)]
-        certificate: Option<PathBuf>,
-    },
+    Import(ImportArgs),
     List,
     Show {
         name: String,
@@ -71,21 +50,7 @@ pub enum KeyCommand {
         version: Option<u32>,
     },
     /// Print a PKCS#10 certificate signing request signed inside the HSM.
-    Csr {
-        name: String,
-        #[arg(long = "cn")]
-        common_name: String,
-        #[arg(long = "org")]
-        organization: Option<String>,
-        #[arg(long = "ou")]
-        organizational_unit: Option<String>,
-        /// ISO 3166 alpha-2 code, upper case (FR).
-        #[arg(long)]
-        country: Option<String>,
-        /// DNS name, IP address, e-mail address or URI (repeatable).
-        #[arg(long = "san")]
-        subject_alt_names: Vec<String>,
-    },
+    Csr(CsrArgs),
     /// Generate a new version; older versions keep verifying until retired.
     Rotate {
         name: String,
@@ -115,6 +80,53 @@ pub enum KeyCommand {
         name: String,
         id: String,
     },
+}
+
+// The argument structs carry no doc comment: clap would show it in place of the
+// subcommand's own.
+
+#[derive(Args)]
+pub struct CreateArgs {
+    name: String,
+    #[arg(long)]
+    group: String,
+    /// rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384 or ed25519.
+    #[arg(long)]
+    algorithm: String,
+    /// sign and/or decrypt (repeatable; default sign). Only RSA keys decrypt.
+    #[arg(long = "usage")]
+    usages: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    name: String,
+    /// Group of the new public-key object (with --public-key).
+    #[arg(long)]
+    group: Option<String>,
+    /// PEM or DER SubjectPublicKeyInfo file.
+    #[arg(long, conflicts_with = "certificate")]
+    public_key: Option<PathBuf>,
+    /// PEM bundle or DER certificate file.
+    #[arg(long)]
+    certificate: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct CsrArgs {
+    name: String,
+    #[arg(long = "cn")]
+    common_name: String,
+    #[arg(long = "org")]
+    organization: Option<String>,
+    #[arg(long = "ou")]
+    organizational_unit: Option<String>,
+    /// ISO 3166 alpha-2 code, upper case (FR).
+    #[arg(long)]
+    country: Option<String>,
+    /// DNS name, IP address, e-mail address or URI (repeatable).
+    #[arg(long = "san")]
+    subject_alt_names: Vec<String>,
 }
 
 #[derive(Args)]
@@ -171,165 +183,179 @@ fn signature_bytes(arg: &str) -> anyhow::Result<String> {
 
 pub async fn key(client: &Client, command: KeyCommand) -> anyhow::Result<()> {
     match command {
-        KeyCommand::Create {
-            name,
-            group,
-            algorithm,
-            usages,
-        } => {
-            let mut body = json!({"name": name, "group": group, "algorithm": algorithm});
-            if !usages.is_empty() {
-                body["usages"] = json!(usages);
-            }
-            print(&client.post("/v1/keys", body).await?)
-        }
-        KeyCommand::Import {
-            name,
-            group,
-            public_key,
-            certificate,
-        } => match (public_key, certificate) {
-            (Some(path), None) => {
-                let group = group.context("--group is required with --public-key")?;
-                let body = json!({"name": name, "group": group,
-                    "public_key": pem_or_b64(read_file(&path)?)});
-                print(&client.post("/v1/keys", body).await?)
-            }
-            (None, Some(path)) => {
-                let body = json!({"certificate": pem_or_b64(read_file(&path)?)});
-                print(
-                    &client
-                        .post(&format!("/v1/keys/{name}/certificates"), body)
-                        .await?,
-                )
-            }
-            _ => bail!("give --public-key FILE (with --group) or --certificate FILE"),
-        },
+        KeyCommand::Create(args) => create(client, args).await,
+        KeyCommand::Import(args) => import(client, args).await,
         KeyCommand::List => print(&client.get("/v1/keys").await?),
         KeyCommand::Show { name } => print(&client.get(&format!("/v1/keys/{name}")).await?),
-        KeyCommand::Public { name, version, jwk } => {
-            let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
-            let out = client
-                .get(&format!("/v1/keys/{name}/public{query}"))
-                .await?;
-            if jwk {
-                print(&out["jwk"])
-            } else {
-                print!("{}", out["pem"].as_str().unwrap_or_default());
-                Ok(())
-            }
-        }
-        KeyCommand::Sign(args) => {
-            let out = client
-                .post(&format!("/v1/keys/{}/sign", args.name), args.body()?)
-                .await?;
-            println!("{}", out["signature"].as_str().unwrap_or_default());
-            Ok(())
-        }
+        KeyCommand::Public { name, version, jwk } => public(client, &name, version, jwk).await,
+        KeyCommand::Sign(args) => sign(client, args).await,
         KeyCommand::Verify {
             data,
             signature,
             version,
-        } => {
-            let mut body = data.body()?;
-            body["signature"] = json!(signature_bytes(&signature)?);
-            if let Some(v) = version {
-                body["version"] = json!(v);
-            }
-            let out = client
-                .post(&format!("/v1/keys/{}/verify", data.name), body)
-                .await?;
-            print(&out)?;
-            if out["valid"] != json!(true) {
-                std::process::exit(1);
-            }
-            Ok(())
-        }
+        } => verify(client, data, &signature, version).await,
         KeyCommand::Decrypt {
             name,
             input,
             version,
-        } => {
-            let ciphertext = read_input(input.as_deref())?;
-            let mut body = json!({"ciphertext": B64.encode(&ciphertext)});
-            if let Some(v) = version {
-                body["version"] = json!(v);
-            }
-            let out = client
-                .post(&format!("/v1/keys/{name}/decrypt"), body)
-                .await?;
-            let plaintext =
-                zeroize::Zeroizing::new(B64.decode(out["plaintext"].as_str().unwrap_or_default())?);
-            std::io::stdout().write_all(&plaintext)?;
-            Ok(())
+        } => decrypt(client, &name, input, version).await,
+        KeyCommand::Csr(args) => csr(client, args).await,
+        KeyCommand::Rotate { name } => {
+            post_action(client, &format!("/v1/keys/{name}/rotate")).await
         }
-        KeyCommand::Csr {
-            name,
-            common_name,
-            organization,
-            organizational_unit,
-            country,
-            subject_alt_names,
-        } => {
-            let body = crate::cli::given(
-                json!({"common_name": common_name, "organization": organization,
-                "organizational_unit": organizational_unit, "country": country,
-                "subject_alt_names": subject_alt_names}),
-            );
-            let out = client.post(&format!("/v1/keys/{name}/csr"), body).await?;
-            print!("{}", out["csr"].as_str().unwrap_or_default());
-            Ok(())
-        }
-        KeyCommand::Rotate { name } => print(
-            &client
-                .post(&format!("/v1/keys/{name}/rotate"), json!({}))
-                .await?,
-        ),
         KeyCommand::Update {
             name,
             enabled,
             min_version,
         } => {
-            let mut patch = serde_json::Map::new();
-            if let Some(v) = enabled {
-                patch.insert("enabled".into(), json!(v));
-            }
-            if let Some(v) = min_version {
-                patch.insert("min_version".into(), json!(v));
-            }
-            print(
-                &client
-                    .patch(&format!("/v1/keys/{name}"), Value::Object(patch))
-                    .await?,
-            )
+            let patch = given(json!({"enabled": enabled, "min_version": min_version}));
+            print(&client.patch(&format!("/v1/keys/{name}"), patch).await?)
         }
         KeyCommand::Delete { name } => {
-            client
-                .call(reqwest::Method::DELETE, &format!("/v1/keys/{name}"), None)
-                .await?;
-            eprintln!("key {name} moved to the trash");
-            Ok(())
+            delete_then_say(
+                client,
+                &format!("/v1/keys/{name}"),
+                &format!("key {name} moved to the trash"),
+            )
+            .await
         }
-        KeyCommand::Restore { name } => print(
-            &client
-                .post(&format!("/v1/keys/{name}/restore"), json!({}))
-                .await?,
-        ),
+        KeyCommand::Restore { name } => {
+            post_action(client, &format!("/v1/keys/{name}/restore")).await
+        }
         KeyCommand::Certificates { name } => {
             print(&client.get(&format!("/v1/keys/{name}/certificates")).await?)
         }
         KeyCommand::DeleteCertificate { name, id } => {
-            client
-                .call(
-                    reqwest::Method::DELETE,
-                    &format!("/v1/keys/{name}/certificates/{id}"),
-                    None,
-                )
-                .await?;
-            eprintln!("certificate {id} deleted");
-            Ok(())
+            delete_then_say(
+                client,
+                &format!("/v1/keys/{name}/certificates/{id}"),
+                &format!("certificate {id} deleted"),
+            )
+            .await
         }
     }
+}
+
+async fn create(client: &Client, args: CreateArgs) -> anyhow::Result<()> {
+    let mut body = json!({"name": args.name, "group": args.group, "algorithm": args.algorithm});
+    if !args.usages.is_empty() {
+        body["usages"] = json!(args.usages);
+    }
+    print(&client.post("/v1/keys", body).await?)
+}
+
+async fn sign(client: &Client, args: SignArgs) -> anyhow::Result<()> {
+    let out = client
+        .post(&format!("/v1/keys/{}/sign", args.name), args.body()?)
+        .await?;
+    println!("{}", out["signature"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+async fn csr(client: &Client, args: CsrArgs) -> anyhow::Result<()> {
+    let CsrArgs {
+        name,
+        common_name,
+        organization,
+        organizational_unit,
+        country,
+        subject_alt_names,
+    } = args;
+    let body = given(
+        json!({"common_name": common_name, "organization": organization,
+        "organizational_unit": organizational_unit, "country": country,
+        "subject_alt_names": subject_alt_names}),
+    );
+    let out = client.post(&format!("/v1/keys/{name}/csr"), body).await?;
+    print!("{}", out["csr"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+/// `key import`: a public key becomes a new object; a certificate joins an existing key.
+async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<()> {
+    let ImportArgs {
+        name,
+        group,
+        public_key,
+        certificate,
+    } = args;
+    match (public_key, certificate) {
+        (Some(path), None) => {
+            let group = group.context("--group is required with --public-key")?;
+            let body = json!({"name": name, "group": group,
+                "public_key": pem_or_b64(read_file(&path)?)});
+            print(&client.post("/v1/keys", body).await?)
+        }
+        (None, Some(path)) => {
+            let body = json!({"certificate": pem_or_b64(read_file(&path)?)});
+            print(
+                &client
+                    .post(&format!("/v1/keys/{name}/certificates"), body)
+                    .await?,
+            )
+        }
+        _ => bail!("give --public-key FILE (with --group) or --certificate FILE"),
+    }
+}
+
+async fn public(
+    client: &Client,
+    name: &str,
+    version: Option<u32>,
+    jwk: bool,
+) -> anyhow::Result<()> {
+    let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+    let out = client
+        .get(&format!("/v1/keys/{name}/public{query}"))
+        .await?;
+    if jwk {
+        print(&out["jwk"])
+    } else {
+        print!("{}", out["pem"].as_str().unwrap_or_default());
+        Ok(())
+    }
+}
+
+/// Prints the verdict; a signature that does not verify ends the process with status 1.
+async fn verify(
+    client: &Client,
+    data: SignArgs,
+    signature: &str,
+    version: Option<u32>,
+) -> anyhow::Result<()> {
+    let mut body = data.body()?;
+    body["signature"] = json!(signature_bytes(signature)?);
+    if let Some(v) = version {
+        body["version"] = json!(v);
+    }
+    let out = client
+        .post(&format!("/v1/keys/{}/verify", data.name), body)
+        .await?;
+    print(&out)?;
+    if out["valid"] != json!(true) {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn decrypt(
+    client: &Client,
+    name: &str,
+    input: Option<PathBuf>,
+    version: Option<u32>,
+) -> anyhow::Result<()> {
+    let ciphertext = read_input(input.as_deref())?;
+    let mut body = json!({"ciphertext": B64.encode(&ciphertext)});
+    if let Some(v) = version {
+        body["version"] = json!(v);
+    }
+    let out = client
+        .post(&format!("/v1/keys/{name}/decrypt"), body)
+        .await?;
+    let plaintext =
+        zeroize::Zeroizing::new(B64.decode(out["plaintext"].as_str().unwrap_or_default())?);
+    std::io::stdout().write_all(&plaintext)?;
+    Ok(())
 }
 
 #[derive(Args)]

@@ -13,13 +13,16 @@
 //! to the context fails authentication.
 
 pub mod asym;
+mod oaep;
 pub mod possession;
+mod public_key;
 pub mod x509;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -75,11 +78,8 @@ pub fn random_nonce() -> [u8; 12] {
 
 /// The key reference of a keyring version: what a ciphertext says it was made with.
 pub fn key_ref(keyring_id: &str, version: u32) -> [u8; KEY_REF_LEN] {
-    let digest = ring::digest::digest(
-        &ring::digest::SHA256,
-        format!("{keyring_id}:{version}").as_bytes(),
-    );
-    digest.as_ref()[..KEY_REF_LEN]
+    let digest = Sha256::digest(format!("{keyring_id}:{version}").as_bytes());
+    digest[..KEY_REF_LEN]
         .try_into()
         .expect("SHA-256 is longer than 16 bytes")
 }
@@ -240,10 +240,11 @@ pub fn key_check_value(key: &DataKey) -> String {
 /// The key that seals a provisioned machine's bundle: derived from the download token's
 /// text, so the server cannot open a stored bundle without the link it handed out.
 pub fn bundle_key(token_text: &[u8]) -> DataKey {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    context.update(b"coffer machine bundle v1\0");
-    context.update(token_text);
-    DataKey::from_slice(context.finish().as_ref()).expect("SHA-256 is 32 bytes")
+    let mut hasher = Sha256::new();
+    hasher.update(b"coffer machine bundle v1\0");
+    hasher.update(token_text);
+    let digest = Zeroizing::new(<[u8; 32]>::from(hasher.finalize()));
+    DataKey::from_slice(&digest[..]).expect("SHA-256 is 32 bytes")
 }
 
 /// A fresh Ed25519 key pair for a machine: the private key as PKCS#8 v1 PEM (to hand over

@@ -106,6 +106,58 @@ enum HeldKey {
     Ed25519(ed25519_dalek::SigningKey),
 }
 
+/// Reads an EC private key of one curve's crate (`p256`, `p384`): PKCS#8 or SEC1 PEM.
+macro_rules! read_ec_key {
+    ($curve:ident, $held:ident, $key_pem:expr, $what:expr) => {{
+        use $curve::pkcs8::DecodePrivateKey;
+        let secret = $curve::SecretKey::from_pkcs8_pem($key_pem)
+            .or_else(|_| $curve::SecretKey::from_sec1_pem($key_pem))
+            .map_err(|_| unreadable($what))?;
+        let public = PublicKey::$held(secret.public_key());
+        (HeldKey::$held(secret), public)
+    }};
+}
+
+/// Signs with an EC key of one curve's crate (`p256`, `p384`); the signature is DER.
+macro_rules! sign_ecdsa_der {
+    ($curve:ident, $secret:expr, $message:expr) => {{
+        use $curve::ecdsa::signature::Signer;
+        let signature: $curve::ecdsa::Signature =
+            $curve::ecdsa::SigningKey::from($secret).sign($message);
+        signature.to_der().as_bytes().to_vec()
+    }};
+}
+
+/// What a key file that does not parse as the expected kind of key is told; never the key.
+fn unreadable(what: &str) -> String {
+    format!("the key file does not hold a {what} private key in PEM")
+}
+
+/// Reads `key_pem` as a private key of `expected`'s algorithm, with its public key (for the
+/// caller to compare with `expected`).
+fn read_private_key(expected: &PublicKey, key_pem: &str) -> Result<(HeldKey, PublicKey), String> {
+    Ok(match expected {
+        PublicKey::P256(_) => read_ec_key!(p256, P256, key_pem, "EC P-256"),
+        PublicKey::P384(_) => read_ec_key!(p384, P384, key_pem, "EC P-384"),
+        PublicKey::Rsa(_) => {
+            use rsa::pkcs1::DecodeRsaPrivateKey;
+            use rsa::pkcs8::DecodePrivateKey;
+            let private = rsa::RsaPrivateKey::from_pkcs8_pem(key_pem)
+                .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(key_pem))
+                .map_err(|_| unreadable("RSA"))?;
+            let public = PublicKey::Rsa(private.to_public_key());
+            (HeldKey::Rsa(Box::new(private)), public)
+        }
+        PublicKey::Ed25519(_) => {
+            use ed25519_dalek::pkcs8::DecodePrivateKey;
+            let secret = ed25519_dalek::SigningKey::from_pkcs8_pem(key_pem)
+                .map_err(|_| unreadable("PKCS#8 Ed25519"))?;
+            let public = PublicKey::Ed25519(secret.verifying_key());
+            (HeldKey::Ed25519(secret), public)
+        }
+    })
+}
+
 impl KeyHolder {
     /// Reads `key_pem` (PKCS#8 `PRIVATE KEY`, SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE
     /// KEY`, unencrypted) as the private key of `certificate`; refuses a key that is not
@@ -118,42 +170,7 @@ impl KeyHolder {
             );
         }
         let expected = certified_key(certificate)?;
-        let unreadable =
-            |what: &str| format!("the key file does not hold a {what} private key in PEM");
-        let (key, public) = match expected {
-            PublicKey::P256(_) => {
-                use p256::pkcs8::DecodePrivateKey;
-                let secret = p256::SecretKey::from_pkcs8_pem(key_pem)
-                    .or_else(|_| p256::SecretKey::from_sec1_pem(key_pem))
-                    .map_err(|_| unreadable("EC P-256"))?;
-                let public = PublicKey::P256(secret.public_key());
-                (HeldKey::P256(secret), public)
-            }
-            PublicKey::P384(_) => {
-                use p384::pkcs8::DecodePrivateKey;
-                let secret = p384::SecretKey::from_pkcs8_pem(key_pem)
-                    .or_else(|_| p384::SecretKey::from_sec1_pem(key_pem))
-                    .map_err(|_| unreadable("EC P-384"))?;
-                let public = PublicKey::P384(secret.public_key());
-                (HeldKey::P384(secret), public)
-            }
-            PublicKey::Rsa(_) => {
-                use rsa::pkcs1::DecodeRsaPrivateKey;
-                use rsa::pkcs8::DecodePrivateKey;
-                let private = rsa::RsaPrivateKey::from_pkcs8_pem(key_pem)
-                    .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(key_pem))
-                    .map_err(|_| unreadable("RSA"))?;
-                let public = PublicKey::Rsa(private.to_public_key());
-                (HeldKey::Rsa(Box::new(private)), public)
-            }
-            PublicKey::Ed25519(_) => {
-                use ed25519_dalek::pkcs8::DecodePrivateKey;
-                let secret = ed25519_dalek::SigningKey::from_pkcs8_pem(key_pem)
-                    .map_err(|_| unreadable("PKCS#8 Ed25519"))?;
-                let public = PublicKey::Ed25519(secret.verifying_key());
-                (HeldKey::Ed25519(secret), public)
-            }
-        };
+        let (key, public) = read_private_key(expected, key_pem)?;
         if public.to_spki_der() != expected.to_spki_der() {
             return Err("the key does not match the certificate".to_owned());
         }
@@ -167,18 +184,8 @@ impl KeyHolder {
     pub fn prove(&self, account_id: &str) -> Result<Vec<u8>, String> {
         let text = message(account_id, &self.fingerprint);
         Ok(match &self.key {
-            HeldKey::P256(secret) => {
-                use p256::ecdsa::signature::Signer;
-                let signature: p256::ecdsa::Signature =
-                    p256::ecdsa::SigningKey::from(secret).sign(text.as_bytes());
-                signature.to_der().as_bytes().to_vec()
-            }
-            HeldKey::P384(secret) => {
-                use p384::ecdsa::signature::Signer;
-                let signature: p384::ecdsa::Signature =
-                    p384::ecdsa::SigningKey::from(secret).sign(text.as_bytes());
-                signature.to_der().as_bytes().to_vec()
-            }
+            HeldKey::P256(secret) => sign_ecdsa_der!(p256, secret, text.as_bytes()),
+            HeldKey::P384(secret) => sign_ecdsa_der!(p384, secret, text.as_bytes()),
             HeldKey::Rsa(private) => private
                 .sign(
                     rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),

@@ -56,6 +56,12 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<CertificateInfo>, String> 
     Ok(certificates)
 }
 
+/// The certificates of a chain kept as PEM when it was imported (and parsed then). Should
+/// it no longer parse, it reads as empty, so that showing a stored certificate cannot fail.
+pub fn stored_chain(chain_pem: &str) -> Vec<CertificateInfo> {
+    parse_certificates(chain_pem.as_bytes()).unwrap_or_default()
+}
+
 fn parse_der(der: &[u8]) -> Result<CertificateInfo, String> {
     let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
     if !rest.is_empty() {
@@ -343,13 +349,11 @@ impl CsrSubject {
 /// The signature scheme a CSR for a key of `algorithm` is signed with: the most widely
 /// accepted one (PKCS#1 v1.5 SHA-256 for RSA, ECDSA with the curve's hash, Ed25519).
 pub fn csr_scheme(algorithm: KeyAlgorithm) -> SignatureScheme {
-    match algorithm {
-        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-            SignatureScheme::RsaPkcs1(HashAlg::Sha256)
-        }
-        KeyAlgorithm::EcP256 => SignatureScheme::Ecdsa(Curve::P256),
-        KeyAlgorithm::EcP384 => SignatureScheme::Ecdsa(Curve::P384),
-        KeyAlgorithm::Ed25519 => SignatureScheme::Ed25519,
+    if algorithm.rsa_bits().is_some() {
+        SignatureScheme::RsaPkcs1(HashAlg::Sha256)
+    } else {
+        // An EC or Ed25519 key has exactly one scheme.
+        algorithm.default_scheme()
     }
 }
 

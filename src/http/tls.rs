@@ -12,6 +12,7 @@ use axum_server::accept::Accept;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -82,13 +83,16 @@ impl ClientCertVerifier for OptionalClientCertificate {
 /// optional client certificates.
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
     use anyhow::Context;
-    let chain: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(cert)?))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
-    let key: PrivateKeyDer<'static> =
-        rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(key)?))?
-            .with_context(|| format!("no private key in {}", key.display()))?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect())
+        .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
+        pem::Error::NoItemsFound => anyhow::anyhow!("no private key in {}", key.display()),
+        other => anyhow::Error::new(other).context(format!(
+            "cannot read the private key from {}",
+            key.display()
+        )),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = OptionalClientCertificate {
         algorithms: provider.signature_verification_algorithms,

@@ -33,9 +33,8 @@ async fn tls_connect(
     alpn: &[&[u8]],
 ) -> anyhow::Result<TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(
-        s.ca_cert(),
-    )?)) {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    for cert in CertificateDer::pem_file_iter(s.ca_cert())? {
         roots.add(cert?)?;
     }
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(

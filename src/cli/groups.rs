@@ -1,0 +1,202 @@
+//! `coffer group|app`: groups, the apps (non-human clients) and who may do what in a group.
+
+use super::certificates::{CertificateCommand, certificate};
+use super::{Client, delete_then_say, given, print};
+use clap::Subcommand;
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    Create {
+        name: String,
+    },
+    List,
+    Show {
+        id: String,
+    },
+    Rename {
+        id: String,
+        name: String,
+    },
+    /// Delete a group; --force moves the objects it holds to the trash first.
+    Delete {
+        id: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Users (with group role) and apps (with operations) of a group.
+    Members {
+        id: String,
+    },
+    /// Put a user in the group with a role: member or auditor.
+    AddUser {
+        group: String,
+        user: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// Assign an app to the group with its operations (repeatable; default all).
+    AddApp {
+        group: String,
+        app: String,
+        /// encrypt, decrypt, sign, verify, wrap, unwrap, mac, export, manage-objects.
+        #[arg(long = "operation")]
+        operations: Vec<String>,
+    },
+    /// Take a user (usr_…) or an app (app_…) out of the group.
+    RemoveMember {
+        group: String,
+        member: String,
+    },
+}
+
+pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()> {
+    match command {
+        GroupCommand::Create { name } => {
+            print(&client.post("/v1/groups", json!({"name": name})).await?)
+        }
+        GroupCommand::List => print(&client.get("/v1/groups").await?),
+        GroupCommand::Show { id } => print(&client.get(&format!("/v1/groups/{id}")).await?),
+        GroupCommand::Rename { id, name } => print(
+            &client
+                .patch(&format!("/v1/groups/{id}"), json!({"name": name}))
+                .await?,
+        ),
+        GroupCommand::Delete { id, force } => {
+            delete_then_say(
+                client,
+                &format!("/v1/groups/{id}?force={force}"),
+                &format!("group {id} deleted"),
+            )
+            .await
+        }
+        GroupCommand::Members { id } => {
+            print(&client.get(&format!("/v1/groups/{id}/members")).await?)
+        }
+        GroupCommand::AddUser { group, user, role } => print(
+            &client
+                .put(
+                    &format!("/v1/groups/{group}/users/{user}"),
+                    json!({"role": role}),
+                )
+                .await?,
+        ),
+        GroupCommand::AddApp {
+            group,
+            app,
+            operations,
+        } => add_app(client, &group, &app, operations).await,
+        GroupCommand::RemoveMember { group, member } => {
+            remove_member(client, &group, &member).await
+        }
+    }
+}
+
+/// `group add-app`: without `--operation`, the app may perform every operation.
+async fn add_app(
+    client: &Client,
+    group: &str,
+    app: &str,
+    operations: Vec<String>,
+) -> anyhow::Result<()> {
+    let operations: Vec<String> = if operations.is_empty() {
+        crate::authz::Operation::ALL
+            .iter()
+            .map(|o| o.as_str().to_owned())
+            .collect()
+    } else {
+        operations
+    };
+    print(
+        &client
+            .put(
+                &format!("/v1/groups/{group}/apps/{app}"),
+                json!({"operations": operations}),
+            )
+            .await?,
+    )
+}
+
+/// `group remove-member`: the id's prefix says whether it is an app or a user.
+async fn remove_member(client: &Client, group: &str, member: &str) -> anyhow::Result<()> {
+    let kind = if member.starts_with("app_") {
+        "apps"
+    } else {
+        "users"
+    };
+    client
+        .delete(&format!("/v1/groups/{group}/{kind}/{member}"))
+        .await?;
+    eprintln!("{member} removed from group {group}");
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    Create {
+        name: String,
+        /// Group id, repeatable (every operation; narrow with `group add-app`).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    List,
+    Show {
+        id: String,
+    },
+    /// Rename, disable or enable an app.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        #[arg(long)]
+        enable: bool,
+    },
+    Delete {
+        id: String,
+    },
+    /// API keys (metadata) and client certificates of an app.
+    Credentials {
+        id: String,
+    },
+    /// Client certificates of an app.
+    Certificate {
+        #[command(subcommand)]
+        command: CertificateCommand,
+    },
+}
+
+pub async fn app(client: &Client, command: AppCommand) -> anyhow::Result<()> {
+    match command {
+        AppCommand::Create { name, groups } => print(
+            &client
+                .post("/v1/apps", json!({"name": name, "groups": groups}))
+                .await?,
+        ),
+        AppCommand::List => print(&client.get("/v1/apps").await?),
+        AppCommand::Show { id } => print(&client.get(&format!("/v1/apps/{id}")).await?),
+        AppCommand::Update {
+            id,
+            name,
+            disable,
+            enable,
+        } => {
+            let enabled = (disable || enable).then_some(enable);
+            let body = given(json!({"name": name, "enabled": enabled}));
+            print(&client.patch(&format!("/v1/apps/{id}"), body).await?)
+        }
+        AppCommand::Delete { id } => {
+            delete_then_say(
+                client,
+                &format!("/v1/apps/{id}"),
+                &format!("app {id} deleted"),
+            )
+            .await
+        }
+        AppCommand::Credentials { id } => {
+            print(&client.get(&format!("/v1/apps/{id}/credentials")).await?)
+        }
+        AppCommand::Certificate { command } => certificate(client, command).await,
+    }
+}

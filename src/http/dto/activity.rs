@@ -1,0 +1,105 @@
+//! Account-wide views: the audit trail, and every security object a caller can see.
+
+use crate::clock::rfc3339;
+use crate::store::{ObjectRow, StoredEvent};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityQuery {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub principal: Option<String>,
+    pub object: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub before: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct Event {
+    pub seq: i64,
+    pub id: String,
+    pub time: String,
+    pub account: Option<String>,
+    pub principal: Option<String>,
+    pub auth_method: String,
+    pub action: String,
+    pub object: Option<String>,
+    pub outcome: String,
+    pub status: u16,
+    pub source_ip: Option<String>,
+    pub request_id: String,
+    pub credential: Option<String>,
+    /// Which check refused the request, when the outcome alone does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// `verified` (the credential was checked) or `claimed` (named by a refused request);
+    /// null when the event names no one.
+    pub identity: Option<&'static str>,
+}
+
+impl From<&StoredEvent> for Event {
+    fn from(stored: &StoredEvent) -> Self {
+        let e = &stored.event;
+        Self {
+            seq: stored.seq,
+            id: e.id.clone(),
+            time: rfc3339(e.time),
+            account: e.account_id.clone(),
+            principal: e.principal.clone(),
+            auth_method: e.auth_method.clone(),
+            action: e.action.clone(),
+            object: e.object.clone(),
+            outcome: e.outcome.clone(),
+            status: e.status,
+            source_ip: e.source_ip.clone(),
+            request_id: e.request_id.clone(),
+            credential: e.credential.clone(),
+            detail: e.detail.clone(),
+            identity: e.identity.map(crate::audit::Identity::as_str),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Activity {
+    pub events: Vec<Event>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    pub next: Option<i64>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectQuery {
+    pub group: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct SecurityObject {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub group: String,
+    /// Keyring protection, key algorithm, or certificate subject.
+    pub detail: String,
+    pub enabled: bool,
+    pub created_at: String,
+}
+
+impl From<&ObjectRow> for SecurityObject {
+    fn from(o: &ObjectRow) -> Self {
+        Self {
+            id: o.id.clone(),
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+            group: o.group_id.clone(),
+            detail: o.detail.clone(),
+            enabled: o.enabled,
+            created_at: rfc3339(o.created_at),
+        }
+    }
+}

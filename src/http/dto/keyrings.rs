@@ -1,0 +1,187 @@
+//! Keyrings (symmetric keys in the HSM) and their operations: encryption, data keys,
+//! rotation, configuration and versions.
+
+use super::{null_refused, present};
+use crate::clock::rfc3339;
+use crate::service::{KeyVersionInfo, KeyringView};
+use crate::store::KeyringRow;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyring {
+    pub name: String,
+    pub group: String,
+    #[serde(default = "default_protection")]
+    pub protection: String,
+    #[serde(default)]
+    pub rotation_period_days: Option<u32>,
+    #[serde(default)]
+    pub max_encrypt_count: Option<u64>,
+    #[serde(default, deserialize_with = "null_refused::cache_ttl_seconds")]
+    pub cache_ttl_seconds: Option<u32>,
+}
+
+fn default_protection() -> String {
+    "envelope".to_owned()
+}
+
+#[derive(Serialize)]
+pub struct Keyring {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    pub protection: String,
+    pub current_version: u32,
+    pub min_decryption_version: u32,
+    pub enabled: bool,
+    pub rotation_period_days: Option<u32>,
+    pub max_encrypt_count: Option<u64>,
+    pub cache_ttl_seconds: u32,
+    pub created_at: String,
+    pub rotated_at: String,
+}
+
+impl From<&KeyringRow> for Keyring {
+    fn from(row: &KeyringRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            group: row.group_id.clone(),
+            protection: row.protection.clone(),
+            current_version: row.current_version,
+            min_decryption_version: row.min_decryption_version,
+            enabled: row.enabled,
+            rotation_period_days: row.rotation_period_days,
+            max_encrypt_count: row.max_encrypt_count,
+            cache_ttl_seconds: row.cache_ttl_seconds,
+            created_at: rfc3339(row.created_at),
+            rotated_at: rfc3339(row.rotated_at),
+        }
+    }
+}
+
+impl From<&KeyringView> for Keyring {
+    fn from(view: &KeyringView) -> Self {
+        Self::from(&view.row)
+    }
+}
+
+#[derive(Serialize)]
+pub struct KeyringConfig {
+    pub enabled: bool,
+    pub min_decryption_version: u32,
+    pub rotation_period_days: Option<u32>,
+    pub max_encrypt_count: Option<u64>,
+    pub cache_ttl_seconds: u32,
+}
+
+impl From<&KeyringRow> for KeyringConfig {
+    fn from(row: &KeyringRow) -> Self {
+        Self {
+            enabled: row.enabled,
+            min_decryption_version: row.min_decryption_version,
+            rotation_period_days: row.rotation_period_days,
+            max_encrypt_count: row.max_encrypt_count,
+            cache_ttl_seconds: row.cache_ttl_seconds,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchKeyringConfig {
+    #[serde(default, deserialize_with = "null_refused::enabled")]
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "null_refused::min_decryption_version")]
+    pub min_decryption_version: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    pub rotation_period_days: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_encrypt_count: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "null_refused::cache_ttl_seconds")]
+    pub cache_ttl_seconds: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encrypt {
+    pub plaintext: String,
+    #[serde(default)]
+    pub context: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+pub struct Encrypted {
+    pub ciphertext: String,
+    pub key_version: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decrypt {
+    pub ciphertext: String,
+    #[serde(default)]
+    pub context: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+pub struct Decrypted {
+    pub plaintext: String,
+    pub key_version: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataKeyRequest {
+    #[serde(default = "default_datakey_bytes")]
+    pub bytes: u32,
+    #[serde(default)]
+    pub context: BTreeMap<String, String>,
+}
+
+fn default_datakey_bytes() -> u32 {
+    32
+}
+
+#[derive(Serialize)]
+pub struct DataKey {
+    pub plaintext: String,
+    pub ciphertext: String,
+    pub key_version: u32,
+}
+
+#[derive(Serialize)]
+pub struct Rotated {
+    pub current_version: u32,
+}
+
+#[derive(Serialize)]
+pub struct KeyVersion {
+    pub version: u32,
+    pub state: &'static str,
+    pub created_at: String,
+    pub encrypt_count: u64,
+    pub fingerprint: String,
+}
+
+impl From<&KeyVersionInfo> for KeyVersion {
+    fn from(info: &KeyVersionInfo) -> Self {
+        Self {
+            version: info.version,
+            state: info.state,
+            created_at: rfc3339(info.created_at),
+            encrypt_count: info.encrypt_count,
+            fingerprint: info.fingerprint.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct HashInfo {
+    pub keyring: String,
+    pub version: u32,
+    pub created_at: String,
+    pub state: &'static str,
+}

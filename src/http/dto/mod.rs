@@ -1,0 +1,96 @@
+//! Wire shapes of the API (api.md), one file per domain. Requests refuse unknown fields so
+//! a typo is a 400, not a silently ignored setting. The shapes only convert: what they show
+//! is computed by the service and the crypto modules, so a reply cannot drift from the rules.
+//!
+//! Every shape is re-exported here, so the handlers name them `dto::Name` whatever file
+//! they live in.
+
+mod activity;
+mod certificates;
+mod credentials;
+mod groups;
+mod identity;
+mod keyrings;
+mod keys;
+mod machines;
+
+pub use activity::*;
+pub use certificates::*;
+pub use credentials::*;
+pub use groups::*;
+pub use identity::*;
+pub use keyrings::*;
+pub use keys::*;
+pub use machines::*;
+
+use serde::{Deserialize, Deserializer};
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Deserializers for optional fields where `null` means nothing: an absent field is `None`
+/// (in a PATCH: keep the value), a value is `Some`, and an explicit `null`, which would read
+/// as "clear this" or "none" but cannot mean either, is refused with a message naming the
+/// field. One function per field name. (A keyring's `rotation_period_days` and
+/// `max_encrypt_count` are the fields where `null` does mean something: no limit.)
+mod null_refused {
+    macro_rules! fields {
+        ($($field:ident),*) => {$(
+            pub fn $field<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+            where
+                D: serde::Deserializer<'de>,
+                T: serde::Deserialize<'de>,
+            {
+                <Option<T> as serde::Deserialize>::deserialize(deserializer)?
+                    .map(Some)
+                    .ok_or_else(|| {
+                        <D::Error as serde::de::Error>::custom(concat!(
+                            "`",
+                            stringify!($field),
+                            "` cannot be null: leave the field out instead"
+                        ))
+                    })
+            }
+        )*};
+    }
+    fields!(
+        disabled,
+        flags,
+        enabled,
+        min_decryption_version,
+        cache_ttl_seconds,
+        min_version,
+        role,
+        suspended,
+        name,
+        algorithm,
+        usages,
+        public_key,
+        message,
+        digest,
+        signature_format,
+        version,
+        organization,
+        organizational_unit,
+        country,
+        password,
+        certificate,
+        fingerprint,
+        ca,
+        subject,
+        san,
+        proof,
+        reason,
+        lifetime_seconds,
+        max_uses,
+        machine_lifetime_seconds,
+        guardrails,
+        expires_at
+    );
+}
