@@ -6,69 +6,14 @@
 //! bounded time; past it, or on a write error, the request fails with 503. Mutations write
 //! their event in their own transaction instead (see `store`).
 
+// The event and claim types live with their storage (`store::audit`), so that the store
+// never depends on this module; they are re-exported here, where callers look for them.
+pub use crate::store::{AuditEvent, Identity, NonceClaim};
 use crate::store::{AuditWriter, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// One decision: who did what to which object, how they authenticated, and the outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    pub id: String,
-    /// Unix microseconds.
-    pub time: i64,
-    pub account_id: Option<String>,
-    pub principal: Option<String>,
-    pub auth_method: String,
-    pub action: String,
-    pub object: Option<String>,
-    /// `success`, or the error code of api.md (`forbidden`, `not_found`, ...).
-    pub outcome: String,
-    pub status: u16,
-    pub source_ip: Option<String>,
-    pub request_id: String,
-    /// The credential that authenticated the request (API key id, session id, or
-    /// `sha256:<fingerprint>` of a client certificate).
-    pub credential: Option<String>,
-    /// Why the request was refused, when `outcome` alone does not say (which check of a
-    /// signed request failed).
-    pub detail: Option<String>,
-    /// Whether `principal` and `credential` were proven or only named by a refused request;
-    /// `None` when the event names no one.
-    pub identity: Option<Identity>,
-    /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
-    pub encrypt_usage: Option<(String, u32)>,
-    /// Not stored as a column: the API key whose `last_used_at` this event refreshes.
-    pub api_key_id: Option<String>,
-}
-
-/// How far an event's `principal` and `credential` can be trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identity {
-    /// Established by a credential the service checked.
-    Verified,
-    /// Named by the request (a signed request's `X-Machine-Id`) and not proven: the request
-    /// was refused.
-    Claimed,
-}
-
-impl Identity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Identity::Verified => "verified",
-            Identity::Claimed => "claimed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "verified" => Some(Identity::Verified),
-            "claimed" => Some(Identity::Claimed),
-            _ => None,
-        }
-    }
-}
 
 /// The audit trail could not take the event in time.
 #[derive(Debug, thiserror::Error)]
@@ -102,17 +47,6 @@ impl Default for AuditSettings {
             queue_depth: 16_384,
         }
     }
-}
-
-/// A claim on a signed request's nonce: it succeeds only if no request of the machine used
-/// the nonce before. Claims share the committer's transactions with the events.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NonceClaim {
-    pub machine_id: String,
-    pub nonce: String,
-    /// Unix microseconds after which the nonce's timestamp is out of the window anyway, so
-    /// the claim can be forgotten.
-    pub expires_at: i64,
 }
 
 /// What the committer writes: an event, or a nonce claim (answered fresh or replayed).

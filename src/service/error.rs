@@ -98,7 +98,7 @@ impl From<HsmError> for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => Error::Conflict(what.to_owned()),
+            StoreError::Conflict(reason) => Error::Conflict(reason.to_string()),
             StoreError::Unavailable(_) => Error::Unavailable(Box::new(e)),
             StoreError::Corrupt(_) => Error::Internal(Box::new(e)),
         }

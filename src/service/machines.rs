@@ -617,7 +617,7 @@ impl Service {
             .await
             .map_err(|e| match e {
                 // The token was used up or disabled meanwhile: the same as an unusable token.
-                crate::store::StoreError::Conflict(what) if what.starts_with("the token") => {
+                crate::store::StoreError::Conflict(crate::store::Conflict::TokenUnusable) => {
                     Error::Unauthenticated
                 }
                 other => other.into(),

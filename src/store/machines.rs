@@ -1,9 +1,8 @@
 //! Rows and persistence of machines: their Ed25519 public keys and lifecycle, and the
 //! tokens that enroll them. Nonces of signed requests are claimed through the audit
-//! committer ([`crate::audit::NonceClaim`]).
+//! committer ([`super::NonceClaim`]).
 
-use super::{AppRow, StoreError};
-use crate::audit::AuditEvent;
+use super::{AppRow, AuditEvent, StoreError};
 use async_trait::async_trait;
 
 /// A machine: an app whose credential is an Ed25519 public key.

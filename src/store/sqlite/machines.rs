@@ -1,55 +1,59 @@
 //! SQLite persistence of machines and machine tokens.
 
-use super::identity::{BindValue, delete_app_rows, run};
-use super::{SqliteStore, commit, insert_app, insert_event, unavailable};
-use crate::audit::AuditEvent;
+use super::apps::{delete_app_rows, insert_app};
+use super::{SqliteStore, commit, commit_audited, db_error, exec, flag, must_change};
 use crate::store::{
-    AppRow, MachineEnrollment, MachineRow, MachineStore, MachineTokenRow, StoreError,
+    AppRow, AuditEvent, Conflict, MachineEnrollment, MachineRow, MachineStore, MachineTokenRow,
+    StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{FromRow, Row, Sqlite, Transaction};
 
-fn machine_row(r: &SqliteRow) -> MachineRow {
-    MachineRow {
-        id: r.get("id"),
-        account_id: r.get("account_id"),
-        name: r.get("name"),
-        public_key: r.get("public_key"),
-        origin: r.get("origin"),
-        status: r.get("status"),
-        enabled: r.get::<i64, _>("enabled") != 0,
-        flags_json: r.get("flags"),
-        created_at: r.get("created_at"),
-        approved_at: r.get("approved_at"),
-        lifetime_seconds: r.get("lifetime_seconds"),
-        expires_at: r.get("expires_at"),
-        previous_expires_at: r.get("previous_expires_at"),
-        guardrails_json: r.get("guardrails"),
-        token_id: r.get("token_id"),
-        disabled_at: r.get("disabled_at"),
+impl FromRow<'_, SqliteRow> for MachineRow {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(MachineRow {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            name: r.get("name"),
+            public_key: r.get("public_key"),
+            origin: r.get("origin"),
+            status: r.get("status"),
+            enabled: flag(r, "enabled"),
+            flags_json: r.get("flags"),
+            created_at: r.get("created_at"),
+            approved_at: r.get("approved_at"),
+            lifetime_seconds: r.get("lifetime_seconds"),
+            expires_at: r.get("expires_at"),
+            previous_expires_at: r.get("previous_expires_at"),
+            guardrails_json: r.get("guardrails"),
+            token_id: r.get("token_id"),
+            disabled_at: r.get("disabled_at"),
+        })
     }
 }
 
-fn token_row(r: &SqliteRow) -> MachineTokenRow {
-    MachineTokenRow {
-        id: r.get("id"),
-        account_id: r.get("account_id"),
-        kind: r.get("kind"),
-        name: r.get("name"),
-        digest: r.get("digest"),
-        created_by: r.get("created_by"),
-        created_at: r.get("created_at"),
-        expires_at: r.get("expires_at"),
-        max_uses: r.get("max_uses"),
-        uses: r.get("uses"),
-        flags_json: r.get("flags"),
-        grants_json: r.get("grants"),
-        machine_lifetime_seconds: r.get("machine_lifetime_seconds"),
-        guardrails_json: r.get("guardrails"),
-        machine_id: r.get("machine_id"),
-        sealed_bundle: r.get("sealed_bundle"),
-        disabled_at: r.get("disabled_at"),
+impl FromRow<'_, SqliteRow> for MachineTokenRow {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(MachineTokenRow {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            kind: r.get("kind"),
+            name: r.get("name"),
+            digest: r.get("digest"),
+            created_by: r.get("created_by"),
+            created_at: r.get("created_at"),
+            expires_at: r.get("expires_at"),
+            max_uses: r.get("max_uses"),
+            uses: r.get("uses"),
+            flags_json: r.get("flags"),
+            grants_json: r.get("grants"),
+            machine_lifetime_seconds: r.get("machine_lifetime_seconds"),
+            guardrails_json: r.get("guardrails"),
+            machine_id: r.get("machine_id"),
+            sealed_bundle: r.get("sealed_bundle"),
+            disabled_at: r.get("disabled_at"),
+        })
     }
 }
 
@@ -57,32 +61,55 @@ async fn insert_token(
     tx: &mut Transaction<'_, Sqlite>,
     t: &MachineTokenRow,
 ) -> Result<(), StoreError> {
-    run(
-        tx,
+    let insert = sqlx::query(
         "INSERT INTO machine_tokens (id, account_id, kind, name, digest, created_by, created_at,
             expires_at, max_uses, flags, grants, machine_lifetime_seconds, guardrails,
             machine_id, sealed_bundle, disabled_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        &[
-            &t.id.as_str(),
-            &t.account_id.as_str(),
-            &t.kind.as_str(),
-            &t.name.as_str(),
-            &t.digest.as_slice(),
-            &t.created_by.as_str(),
-            &t.created_at,
-            &t.expires_at,
-            &t.max_uses,
-            &t.flags_json.as_str(),
-            &t.grants_json.as_str(),
-            &t.machine_lifetime_seconds,
-            &t.guardrails_json.as_deref(),
-            &t.machine_id.as_deref(),
-            &t.sealed_bundle.as_deref(),
-            &t.disabled_at,
-        ],
     )
-    .await?;
+    .bind(&t.id)
+    .bind(&t.account_id)
+    .bind(&t.kind)
+    .bind(&t.name)
+    .bind(&t.digest)
+    .bind(&t.created_by)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.max_uses)
+    .bind(&t.flags_json)
+    .bind(&t.grants_json)
+    .bind(t.machine_lifetime_seconds)
+    .bind(&t.guardrails_json)
+    .bind(&t.machine_id)
+    .bind(&t.sealed_bundle)
+    .bind(t.disabled_at);
+    exec(tx, insert).await?;
+    Ok(())
+}
+
+async fn insert_machine(
+    tx: &mut Transaction<'_, Sqlite>,
+    m: &MachineRow,
+) -> Result<(), StoreError> {
+    let insert = sqlx::query(
+        "INSERT INTO machines (id, account_id, public_key, origin, status, enabled, flags, created_at,
+            approved_at, lifetime_seconds, expires_at, guardrails, token_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&m.id)
+    .bind(&m.account_id)
+    .bind(&m.public_key)
+    .bind(&m.origin)
+    .bind(&m.status)
+    .bind(i64::from(m.enabled))
+    .bind(&m.flags_json)
+    .bind(m.created_at)
+    .bind(m.approved_at)
+    .bind(m.lifetime_seconds)
+    .bind(m.expires_at)
+    .bind(&m.guardrails_json)
+    .bind(&m.token_id);
+    exec(tx, insert).await?;
     Ok(())
 }
 
@@ -97,13 +124,8 @@ macro_rules! machine_select {
 #[async_trait]
 impl MachineStore for SqliteStore {
     async fn machine(&self, id: &str) -> Result<Option<MachineRow>, StoreError> {
-        Ok(sqlx::query(concat!(machine_select!(), " AND m.id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
+        self.fetch_optional(sqlx::query_as(concat!(machine_select!(), " AND m.id = ?")).bind(id))
             .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(machine_row))
     }
 
     async fn machine_account(&self, id: &str) -> Result<Option<String>, StoreError> {
@@ -111,21 +133,18 @@ impl MachineStore for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await
-            .map_err(unavailable)
+            .map_err(db_error)
     }
 
     async fn machines(&self, account_id: &str) -> Result<Vec<MachineRow>, StoreError> {
-        Ok(sqlx::query(concat!(
-            machine_select!(),
-            " AND m.account_id = ? ORDER BY m.created_at, m.id"
-        ))
-        .bind(account_id)
-        .fetch_all(&self.pool)
+        self.fetch_all(
+            sqlx::query_as(concat!(
+                machine_select!(),
+                " AND m.account_id = ? ORDER BY m.created_at, m.id"
+            ))
+            .bind(account_id),
+        )
         .await
-        .map_err(unavailable)?
-        .iter()
-        .map(machine_row)
-        .collect())
     }
 
     async fn create_machine(
@@ -137,68 +156,36 @@ impl MachineStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         if let MachineEnrollment::WithToken { token_id, now } = enrollment {
-            let taken = run(
-                &mut tx,
+            let take = sqlx::query(
                 "UPDATE machine_tokens SET uses = uses + 1
                  WHERE id = ? AND uses < max_uses AND disabled_at IS NULL AND expires_at > ?",
-                &[&token_id, &now],
-            )
-            .await?;
-            if taken == 0 {
-                return Err(StoreError::Conflict(
-                    "the token is used up, expired or disabled",
-                ));
-            }
+            );
+            let taken = exec(&mut tx, take.bind(token_id).bind(now)).await?;
+            must_change(taken, Conflict::TokenUnusable)?;
         }
         insert_app(&mut tx, app).await?;
-        let m = machine;
-        run(
-            &mut tx,
-            "INSERT INTO machines (id, account_id, public_key, origin, status, enabled, flags, created_at,
-                approved_at, lifetime_seconds, expires_at, guardrails, token_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            &[
-                &m.id.as_str(),
-                &m.account_id.as_str(),
-                &m.public_key.as_slice(),
-                &m.origin.as_str(),
-                &m.status.as_str(),
-                &i64::from(m.enabled),
-                &m.flags_json.as_str(),
-                &m.created_at,
-                &m.approved_at,
-                &m.lifetime_seconds,
-                &m.expires_at,
-                &m.guardrails_json.as_deref(),
-                &m.token_id.as_deref(),
-            ],
-        )
-        .await?;
+        insert_machine(&mut tx, machine).await?;
         if let MachineEnrollment::Provisioned { bundle } = enrollment {
             insert_token(&mut tx, bundle).await?;
         }
-        insert_event(&mut tx, event).await?;
-        commit(tx).await
+        commit_audited(tx, event).await
     }
 
     async fn update_machine(&self, m: &MachineRow, event: &AuditEvent) -> Result<(), StoreError> {
-        let binds: [&dyn BindValue; 7] = [
-            &m.status.as_str(),
-            &i64::from(m.enabled),
-            &m.approved_at,
-            &m.expires_at,
-            &m.previous_expires_at,
-            &m.disabled_at,
-            &m.id.as_str(),
-        ];
-        self.write(
-            &[(
+        self.change_audited(
+            sqlx::query(
                 "UPDATE machines SET status = ?, enabled = ?, approved_at = ?, expires_at = ?,
                     previous_expires_at = ?, disabled_at = ?
                  WHERE id = ? AND deleted_at IS NULL",
-                &binds,
-                true,
-            )],
+            )
+            .bind(&m.status)
+            .bind(i64::from(m.enabled))
+            .bind(m.approved_at)
+            .bind(m.expires_at)
+            .bind(m.previous_expires_at)
+            .bind(m.disabled_at)
+            .bind(&m.id),
+            Conflict::Changed,
             event,
         )
         .await
@@ -211,18 +198,13 @@ impl MachineStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let deleted = run(
-            &mut tx,
+        let delete = sqlx::query(
             "UPDATE machines SET deleted_at = ?, enabled = 0 WHERE id = ? AND deleted_at IS NULL",
-            &[&at, &id],
-        )
-        .await?;
-        if deleted == 0 {
-            return Err(StoreError::Conflict("the object changed meanwhile"));
-        }
+        );
+        let deleted = exec(&mut tx, delete.bind(at).bind(id)).await?;
+        must_change(deleted, Conflict::Changed)?;
         delete_app_rows(&mut tx, id, at).await?;
-        insert_event(&mut tx, event).await?;
-        commit(tx).await
+        commit_audited(tx, event).await
     }
 
     async fn create_machine_token(
@@ -232,33 +214,22 @@ impl MachineStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_token(&mut tx, token).await?;
-        insert_event(&mut tx, event).await?;
-        commit(tx).await
+        commit_audited(tx, event).await
     }
 
     async fn machine_token(&self, id: &str) -> Result<Option<MachineTokenRow>, StoreError> {
-        Ok(sqlx::query("SELECT * FROM machine_tokens WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
+        self.fetch_optional(sqlx::query_as("SELECT * FROM machine_tokens WHERE id = ?").bind(id))
             .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(token_row))
     }
 
     async fn machine_tokens(&self, account_id: &str) -> Result<Vec<MachineTokenRow>, StoreError> {
-        Ok(
-            sqlx::query(
+        self.fetch_all(
+            sqlx::query_as(
                 "SELECT * FROM machine_tokens WHERE account_id = ? ORDER BY created_at, id",
             )
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .iter()
-            .map(token_row)
-            .collect(),
+            .bind(account_id),
         )
+        .await
     }
 
     async fn disable_machine_token(
@@ -267,20 +238,16 @@ impl MachineStore for SqliteStore {
         at: i64,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let changed = run(
-            &mut tx,
-            "UPDATE machine_tokens SET disabled_at = ?, sealed_bundle = NULL
-             WHERE id = ? AND disabled_at IS NULL",
-            &[&at, &id],
+        self.change_audited_if_any(
+            sqlx::query(
+                "UPDATE machine_tokens SET disabled_at = ?, sealed_bundle = NULL
+                 WHERE id = ? AND disabled_at IS NULL",
+            )
+            .bind(at)
+            .bind(id),
+            event,
         )
-        .await?;
-        if changed == 0 {
-            return Ok(false);
-        }
-        insert_event(&mut tx, event).await?;
-        commit(tx).await?;
-        Ok(true)
+        .await
     }
 
     async fn take_bundle(
@@ -298,23 +265,20 @@ impl MachineStore for SqliteStore {
         .bind(now)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(unavailable)?;
+        .map_err(db_error)?;
         let Some(Some(sealed)) = sealed else {
             return Ok(None);
         };
-        run(
-            &mut tx,
+        let take = sqlx::query(
             "UPDATE machine_tokens SET uses = uses + 1, sealed_bundle = NULL WHERE id = ?",
-            &[&token_id],
-        )
-        .await?;
-        insert_event(&mut tx, event).await?;
-        commit(tx).await?;
+        );
+        exec(&mut tx, take.bind(token_id)).await?;
+        commit_audited(tx, event).await?;
         Ok(Some(sealed))
     }
 
     async fn disable_expired_machines(&self, now: i64) -> Result<Vec<String>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
+        sqlx::query_scalar(
             "UPDATE machines SET enabled = 0, disabled_at = ?
              WHERE origin = 'enrollment' AND enabled = 1 AND deleted_at IS NULL AND expires_at <= ?
              RETURNING id",
@@ -323,8 +287,7 @@ impl MachineStore for SqliteStore {
         .bind(now)
         .fetch_all(&self.pool)
         .await
-        .map_err(unavailable)?;
-        Ok(ids)
+        .map_err(db_error)
     }
 
     async fn purge_disabled_machines(
@@ -342,7 +305,7 @@ impl MachineStore for SqliteStore {
         .bind(cutoff)
         .fetch_all(&mut *tx)
         .await
-        .map_err(unavailable)?;
+        .map_err(db_error)?;
         for id in &ids {
             delete_app_rows(&mut tx, id, now).await?;
         }
@@ -352,19 +315,15 @@ impl MachineStore for SqliteStore {
 
     async fn retire_machine_tokens(&self, now: i64, cutoff: i64) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        run(
-            &mut tx,
+        let disable = sqlx::query(
             "UPDATE machine_tokens SET disabled_at = expires_at, sealed_bundle = NULL
              WHERE disabled_at IS NULL AND expires_at <= ?",
-            &[&now],
-        )
-        .await?;
-        run(
-            &mut tx,
+        );
+        exec(&mut tx, disable.bind(now)).await?;
+        let delete = sqlx::query(
             "DELETE FROM machine_tokens WHERE disabled_at IS NOT NULL AND disabled_at <= ?",
-            &[&cutoff],
-        )
-        .await?;
+        );
+        exec(&mut tx, delete.bind(cutoff)).await?;
         commit(tx).await
     }
 
@@ -374,7 +333,7 @@ impl MachineStore for SqliteStore {
                 .bind(now)
                 .execute(&self.pool)
                 .await
-                .map_err(unavailable)?
+                .map_err(db_error)?
                 .rows_affected(),
         )
     }

@@ -1,0 +1,71 @@
+//! Rows and persistence of apps (non-human principals) and of API keys, the credential of
+//! apps and users alike.
+
+use super::{AuditEvent, StoreError};
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    /// The groups the app is assigned to, sorted.
+    pub groups: Vec<String>,
+    /// For each of `groups`, the operations the app may perform there.
+    pub operations: std::collections::BTreeMap<String, Vec<String>>,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+/// API-key metadata; `digest` is an HMAC computed in the HSM, never the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub account_id: String,
+    pub principal_kind: String,
+    pub principal_id: String,
+    pub name: String,
+    pub flags_json: String,
+    pub digest: Vec<u8>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub disabled: bool,
+}
+
+impl std::fmt::Debug for ApiKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRow")
+            .field("id", &self.id)
+            .field("principal_id", &self.principal_id)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    async fn create_app(&self, app: &AppRow, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn app(&self, account_id: &str, id: &str) -> Result<Option<AppRow>, StoreError>;
+    async fn apps(&self, account_id: &str) -> Result<Vec<AppRow>, StoreError>;
+    async fn update_app(
+        &self,
+        id: &str,
+        name: &str,
+        enabled: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Deletes an app: its API keys are disabled, its certificates and group places removed.
+    async fn delete_app(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
+
+    async fn create_api_key(&self, key: &ApiKeyRow, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Any account's key, for authentication.
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError>;
+    async fn api_keys(&self, account_id: &str) -> Result<Vec<ApiKeyRow>, StoreError>;
+    async fn update_api_key(
+        &self,
+        id: &str,
+        disabled: bool,
+        flags_json: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,121 @@
+//! The audit trail as stored: the event, a nonce claim that shares the committer's
+//! transactions, and the storage side of the audit log. A leaf: it depends on nothing
+//! else of the crate, so both the store and `crate::audit` (the group committer) use it
+//! without depending on each other.
+
+use super::StoreError;
+use async_trait::async_trait;
+
+/// One decision: who did what to which object, how they authenticated, and the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: String,
+    /// Unix microseconds.
+    pub time: i64,
+    pub account_id: Option<String>,
+    pub principal: Option<String>,
+    pub auth_method: String,
+    pub action: String,
+    pub object: Option<String>,
+    /// `success`, or the error code of api.md (`forbidden`, `not_found`, ...).
+    pub outcome: String,
+    pub status: u16,
+    pub source_ip: Option<String>,
+    pub request_id: String,
+    /// The credential that authenticated the request (API key id, session id, or
+    /// `sha256:<fingerprint>` of a client certificate).
+    pub credential: Option<String>,
+    /// Why the request was refused, when `outcome` alone does not say (which check of a
+    /// signed request failed).
+    pub detail: Option<String>,
+    /// Whether `principal` and `credential` were proven or only named by a refused request;
+    /// `None` when the event names no one.
+    pub identity: Option<Identity>,
+    /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
+    pub encrypt_usage: Option<(String, u32)>,
+    /// Not stored as a column: the API key whose `last_used_at` this event refreshes.
+    pub api_key_id: Option<String>,
+}
+
+/// How far an event's `principal` and `credential` can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Established by a credential the service checked.
+    Verified,
+    /// Named by the request (a signed request's `X-Machine-Id`) and not proven: the request
+    /// was refused.
+    Claimed,
+}
+
+impl Identity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Identity::Verified => "verified",
+            Identity::Claimed => "claimed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "verified" => Some(Identity::Verified),
+            "claimed" => Some(Identity::Claimed),
+            _ => None,
+        }
+    }
+}
+
+/// A claim on a signed request's nonce: it succeeds only if no request of the machine used
+/// the nonce before. Claims share the committer's transactions with the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonceClaim {
+    pub machine_id: String,
+    pub nonce: String,
+    /// Unix microseconds after which the nonce's timestamp is out of the window anyway, so
+    /// the claim can be forgotten.
+    pub expires_at: i64,
+}
+
+/// Filters for the activity feed. `before_seq` pages backwards from the newest.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityFilter {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub principal: Option<String>,
+    pub object: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// A stored audit event with its position in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event: AuditEvent,
+}
+
+/// Appends audit events. Runs on the audit committer's dedicated thread, synchronously:
+/// every request waits for it, so it must not wait for an async runtime's turn.
+pub trait AuditWriter: Send {
+    /// Appends a batch of events in one durable transaction, with the usage counters
+    /// (encrypt counts, API-key last use) they carry, and inserts the nonce claims in the
+    /// same transaction. Answers, for each claim in order, whether its nonce was fresh.
+    fn append(
+        &mut self,
+        events: &[AuditEvent],
+        claims: &[NonceClaim],
+    ) -> Result<Vec<bool>, StoreError>;
+}
+
+/// The audit log's storage: the committer's writer and the activity feed.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// A synchronous writer for the audit committer's own thread.
+    fn audit_writer(&self) -> Result<Box<dyn AuditWriter>, StoreError>;
+    async fn events(
+        &self,
+        account_id: &str,
+        filter: &ActivityFilter,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+}

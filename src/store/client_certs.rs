@@ -1,0 +1,93 @@
+//! Rows and persistence of client-certificate credentials: trusted CAs, the certificates
+//! (pinned or by CA rule) bound to apps, and revocations.
+
+use super::{AuditEvent, StoreError};
+use async_trait::async_trait;
+
+/// A trusted certificate authority for client certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedCaRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub der: Vec<u8>,
+    pub subject: String,
+    pub fingerprint: String,
+    /// Registered with a proof of possession of the CA's private key.
+    pub proven: bool,
+    pub created_at: i64,
+}
+
+/// A client-certificate credential of an app: pinned, or CA plus subject/SAN rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppCertificateRow {
+    pub id: String,
+    pub account_id: String,
+    pub app_id: String,
+    /// `pinned` or `ca`.
+    pub kind: String,
+    pub fingerprint: Option<String>,
+    pub ca_id: Option<String>,
+    pub subject: Option<String>,
+    pub san: Option<String>,
+    pub not_after: Option<i64>,
+    /// Pinned: bound with a proof of possession of the certificate's key. CA rule: its
+    /// trusted CA is proven (copied when bound; a trusted CA never changes).
+    pub proven: bool,
+    pub created_at: i64,
+}
+
+/// A revoked client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRow {
+    pub account_id: String,
+    pub fingerprint: String,
+    pub reason: Option<String>,
+    pub revoked_at: i64,
+}
+
+#[async_trait]
+pub trait ClientCertStore: Send + Sync {
+    /// Adds a trusted CA. A proven one is refused with [`Conflict::ProvenElsewhere`] when
+    /// another open account holds a proven trusted CA with the same fingerprint (atomically).
+    ///
+    /// [`Conflict::ProvenElsewhere`]: super::Conflict::ProvenElsewhere
+    async fn add_trusted_ca(
+        &self,
+        row: &TrustedCaRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn trusted_cas(&self, account_id: &str) -> Result<Vec<TrustedCaRow>, StoreError>;
+    /// Trusted CAs of every account with this subject (client-certificate authentication).
+    async fn trusted_cas_by_subject(&self, subject: &str) -> Result<Vec<TrustedCaRow>, StoreError>;
+    /// Adds a binding. A proven pinned one is refused with [`Conflict::ProvenElsewhere`]
+    /// when another open account holds a proven pinned binding of the same fingerprint
+    /// (atomically).
+    ///
+    /// [`Conflict::ProvenElsewhere`]: super::Conflict::ProvenElsewhere
+    async fn add_app_certificate(
+        &self,
+        row: &AppCertificateRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn app_certificates(&self, app_id: &str) -> Result<Vec<AppCertificateRow>, StoreError>;
+    async fn delete_app_certificate(
+        &self,
+        app_id: &str,
+        id: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+    /// Bindings, in every account, that name this certificate fingerprint (pinned) or CA.
+    async fn certificate_bindings(
+        &self,
+        fingerprint: &str,
+        ca_ids: &[String],
+    ) -> Result<Vec<AppCertificateRow>, StoreError>;
+    async fn revoke_certificate(
+        &self,
+        row: &RevocationRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn revocations(&self, account_id: &str) -> Result<Vec<RevocationRow>, StoreError>;
+    async fn is_revoked(&self, account_id: &str, fingerprint: &str) -> Result<bool, StoreError>;
+}

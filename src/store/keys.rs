@@ -1,0 +1,126 @@
+//! Rows and persistence of asymmetric keys (key pairs and public keys, with versions),
+//! their certificates, and the security-objects view that lists them with keyrings.
+
+use super::{AuditEvent, StoreError};
+use async_trait::async_trait;
+
+/// An asymmetric security object: a key pair (private half in the token) or a public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub account_id: String,
+    pub group_id: String,
+    pub name: String,
+    /// `key_pair` or `public_key`.
+    pub kind: String,
+    pub algorithm: String,
+    pub can_sign: bool,
+    pub can_decrypt: bool,
+    pub enabled: bool,
+    pub current_version: u32,
+    /// Versions below this are retired: they neither verify nor decrypt.
+    pub min_version: u32,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+/// One version of a key: its public half, and the token label of its private half.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyVersionRow {
+    pub key_id: String,
+    pub version: u32,
+    /// DER SubjectPublicKeyInfo.
+    pub public_key: Vec<u8>,
+    pub fingerprint: String,
+    pub token_label: Option<String>,
+    pub created_at: i64,
+}
+
+/// A certificate linked to one version of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRow {
+    pub id: String,
+    pub account_id: String,
+    pub key_id: String,
+    pub key_version: u32,
+    pub der: Vec<u8>,
+    pub chain_pem: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub subject_alt_names: Vec<String>,
+    pub key_usage: Vec<String>,
+    pub is_ca: bool,
+    pub fingerprint: String,
+    pub created_at: i64,
+}
+
+/// One row of the security-objects view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    pub id: String,
+    /// `keyring`, `key_pair`, `public_key` or `certificate`.
+    pub kind: String,
+    pub name: String,
+    pub group_id: String,
+    /// Keyring protection, key algorithm, or the certificate's subject.
+    pub detail: String,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+/// Persistence of asymmetric keys and certificates.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn create_key(
+        &self,
+        key: &KeyRow,
+        first: &KeyVersionRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// A live (not trashed) key by name.
+    async fn key(&self, account_id: &str, name: &str) -> Result<Option<KeyRow>, StoreError>;
+    async fn keys(&self, account_id: &str) -> Result<Vec<KeyRow>, StoreError>;
+    async fn key_versions(&self, key_id: &str) -> Result<Vec<KeyVersionRow>, StoreError>;
+    /// Adds `next` and makes it current, only if the current version is still
+    /// `next.version - 1`.
+    async fn add_key_version(
+        &self,
+        next: &KeyVersionRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn update_key(
+        &self,
+        key_id: &str,
+        enabled: bool,
+        min_version: u32,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn trash_key(&self, key_id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The most recently trashed, not yet purged key with this name.
+    async fn trashed_key(&self, account_id: &str, name: &str)
+    -> Result<Option<KeyRow>, StoreError>;
+    async fn restore_key(&self, key_id: &str, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Removes keys trashed before `cutoff` with their certificates; returns the token
+    /// labels of their private keys, to destroy.
+    async fn purge_trashed_keys(&self, cutoff: i64) -> Result<Vec<String>, StoreError>;
+
+    async fn add_certificate(
+        &self,
+        certificate: &CertificateRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn certificates(&self, key_id: &str) -> Result<Vec<CertificateRow>, StoreError>;
+    /// Deletes one certificate of a key; false if there was none.
+    async fn delete_certificate(
+        &self,
+        key_id: &str,
+        certificate_id: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Every live security object of an account.
+    async fn objects(&self, account_id: &str) -> Result<Vec<ObjectRow>, StoreError>;
+}

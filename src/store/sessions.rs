@@ -1,0 +1,71 @@
+//! Rows and persistence of login sessions and of the failed-login counts that lock a
+//! source out.
+
+use super::{AuditEvent, StoreError};
+use async_trait::async_trait;
+
+/// A login session; `digest` is an HSM HMAC of the token, never the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: String,
+    pub account_id: String,
+    pub user_id: String,
+    pub digest: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub source_ip: Option<String>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Failed logins from one source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub failures: u32,
+    pub window_start: i64,
+    pub locked_until: Option<i64>,
+}
+
+/// The lockout rule, applied atomically by the store.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutRule {
+    pub now: i64,
+    pub window_micros: i64,
+    pub threshold: u32,
+    pub lock_micros: i64,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, row: &SessionRow, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn session(&self, id: &str) -> Result<Option<SessionRow>, StoreError>;
+    async fn sessions(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<SessionRow>, StoreError>;
+    async fn revoke_session(&self, id: &str, at: i64, event: &AuditEvent)
+    -> Result<(), StoreError>;
+
+    async fn login_failures(&self, source: &str) -> Result<Option<LoginFailures>, StoreError>;
+    /// Counts one failure under `rule` (a new window when the last one ended) and locks
+    /// the source when the threshold is reached. Returns the new state.
+    async fn record_login_failure(
+        &self,
+        source: &str,
+        rule: LockoutRule,
+    ) -> Result<LoginFailures, StoreError>;
+    async fn clear_login_failures(&self, source: &str) -> Result<(), StoreError>;
+    /// Forgets failure counts that can no longer lock anyone out: no lock in force at `now`
+    /// and a window that started before `window_cutoff` (the next failure would start a new
+    /// count anyway). Returns how many were forgotten.
+    async fn prune_login_failures(&self, now: i64, window_cutoff: i64) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,226 @@
+//! [`AppStore`] on SQLite: apps with their group places, and API keys. A machine is an
+//! app, so the machines module writes and deletes its app with this module's helpers.
+
+use super::groups::AppPlace;
+use super::{SqliteStore, commit_audited, exec, flag, must_change};
+use crate::store::{ApiKeyRow, AppRow, AppStore, AuditEvent, Conflict, StoreError};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row, Sqlite, Transaction};
+
+impl FromRow<'_, SqliteRow> for ApiKeyRow {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(ApiKeyRow {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            principal_kind: r.get("principal_kind"),
+            principal_id: r.get("principal_id"),
+            name: r.get("name"),
+            flags_json: r.get("flags"),
+            digest: r.get("digest"),
+            created_at: r.get("created_at"),
+            last_used_at: r.get("last_used_at"),
+            disabled: flag(r, "disabled"),
+        })
+    }
+}
+
+/// An app's own row, before its group places are read.
+impl FromRow<'_, SqliteRow> for AppRow {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(AppRow {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            name: r.get("name"),
+            groups: Vec::new(),
+            operations: Default::default(),
+            enabled: flag(r, "enabled"),
+            created_at: r.get("created_at"),
+        })
+    }
+}
+
+/// Inserts an app and its group places (with their operations).
+pub(super) async fn insert_app(
+    tx: &mut Transaction<'_, Sqlite>,
+    app: &AppRow,
+) -> Result<(), StoreError> {
+    let insert =
+        sqlx::query("INSERT INTO apps (id, account_id, name, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&app.id)
+            .bind(&app.account_id)
+            .bind(&app.name)
+            .bind(app.created_at);
+    exec(tx, insert).await?;
+    for group in &app.groups {
+        let operations = app.operations.get(group).cloned().unwrap_or_default();
+        let operations = serde_json::to_string(&operations)
+            .map_err(|_| StoreError::Corrupt("app operations".into()))?;
+        let place =
+            sqlx::query("INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)")
+                .bind(&app.id)
+                .bind(group)
+                .bind(operations);
+        exec(tx, place).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_api_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    key: &ApiKeyRow,
+) -> Result<(), StoreError> {
+    let insert = sqlx::query(
+        "INSERT INTO api_keys (id, account_id, principal_kind, principal_id, name, flags, digest, created_at, last_used_at, disabled)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+    )
+    .bind(&key.id)
+    .bind(&key.account_id)
+    .bind(&key.principal_kind)
+    .bind(&key.principal_id)
+    .bind(&key.name)
+    .bind(&key.flags_json)
+    .bind(&key.digest)
+    .bind(key.created_at)
+    .bind(i64::from(key.disabled));
+    exec(tx, insert).await?;
+    Ok(())
+}
+
+/// Deletes an app: its API keys stop, its certificates and group places go, its name is
+/// freed. Returns 0 if it was already deleted.
+pub(super) async fn delete_app_rows(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    at: i64,
+) -> Result<u64, StoreError> {
+    for statement in [
+        "UPDATE api_keys SET disabled = 1 WHERE principal_id = ?",
+        "DELETE FROM app_certificates WHERE app_id = ?",
+        "DELETE FROM app_groups WHERE app_id = ?",
+    ] {
+        exec(tx, sqlx::query(statement).bind(id)).await?;
+    }
+    let app = sqlx::query(
+        "UPDATE apps SET deleted_at = ?, enabled = 0, name = '~' || id
+         WHERE id = ? AND deleted_at IS NULL",
+    );
+    exec(tx, app.bind(at).bind(id)).await
+}
+
+#[async_trait]
+impl AppStore for SqliteStore {
+    async fn create_app(&self, app: &AppRow, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_app(&mut tx, app).await?;
+        commit_audited(tx, event).await
+    }
+
+    async fn app(&self, account_id: &str, id: &str) -> Result<Option<AppRow>, StoreError> {
+        let Some(mut app) = self
+            .fetch_optional::<AppRow>(
+                sqlx::query_as(
+                    "SELECT * FROM apps WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
+                )
+                .bind(account_id)
+                .bind(id),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let places: Vec<AppPlace> = self
+            .fetch_all(
+                sqlx::query_as(
+                    "SELECT group_id, operations FROM app_groups WHERE app_id = ? ORDER BY group_id",
+                )
+                .bind(id),
+            )
+            .await?;
+        app.operations = places
+            .into_iter()
+            .map(|AppPlace(group, ops)| (group, ops))
+            .collect();
+        app.groups = app.operations.keys().cloned().collect();
+        Ok(Some(app))
+    }
+
+    async fn apps(&self, account_id: &str) -> Result<Vec<AppRow>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM apps WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(super::db_error)?;
+        let mut apps = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(app) = self.app(account_id, &id).await? {
+                apps.push(app);
+            }
+        }
+        Ok(apps)
+    }
+
+    async fn update_app(
+        &self,
+        id: &str,
+        name: &str,
+        enabled: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.change_audited(
+            sqlx::query(
+                "UPDATE apps SET name = ?, enabled = ? WHERE id = ? AND deleted_at IS NULL",
+            )
+            .bind(name)
+            .bind(i64::from(enabled))
+            .bind(id),
+            Conflict::Changed,
+            event,
+        )
+        .await
+    }
+
+    async fn delete_app(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        must_change(delete_app_rows(&mut tx, id, at).await?, Conflict::Changed)?;
+        commit_audited(tx, event).await
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRow, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_api_key(&mut tx, key).await?;
+        commit_audited(tx, event).await
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        self.fetch_optional(sqlx::query_as("SELECT * FROM api_keys WHERE id = ?").bind(id))
+            .await
+    }
+
+    async fn api_keys(&self, account_id: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.fetch_all(
+            sqlx::query_as("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id")
+                .bind(account_id),
+        )
+        .await
+    }
+
+    async fn update_api_key(
+        &self,
+        id: &str,
+        disabled: bool,
+        flags_json: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.write_audited(
+            sqlx::query("UPDATE api_keys SET disabled = ?, flags = ? WHERE id = ?")
+                .bind(i64::from(disabled))
+                .bind(flags_json)
+                .bind(id),
+            event,
+        )
+        .await
+    }
+}

@@ -1,0 +1,251 @@
+//! [`GroupStore`] on SQLite: security groups and their user and app members.
+
+use super::{SqliteStore, commit_audited, db_error, exec, json_strings, must_change, u32_column};
+use crate::store::{AuditEvent, Conflict, GroupMembers, GroupRow, GroupStore, StoreError};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
+
+impl FromRow<'_, SqliteRow> for GroupRow {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(GroupRow {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            name: r.get("name"),
+            master_version: u32_column(r, "master_version")?,
+            created_at: r.get("created_at"),
+        })
+    }
+}
+
+/// An app's place in a group: the app (or group) id and the operations it may perform.
+pub(super) struct AppPlace(pub String, pub Vec<String>);
+
+impl FromRow<'_, SqliteRow> for AppPlace {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        let operations = json_strings(r, "operations", "app_groups operations")?;
+        Ok(AppPlace(r.get(0), operations))
+    }
+}
+
+#[async_trait]
+impl GroupStore for SqliteStore {
+    async fn create_group(&self, group: &GroupRow, event: &AuditEvent) -> Result<(), StoreError> {
+        self.write_audited(
+            sqlx::query(
+                "INSERT INTO security_groups (id, account_id, name, master_version, created_at)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&group.id)
+            .bind(&group.account_id)
+            .bind(&group.name)
+            .bind(i64::from(group.master_version))
+            .bind(group.created_at),
+            event,
+        )
+        .await
+    }
+
+    async fn group(&self, account_id: &str, id: &str) -> Result<Option<GroupRow>, StoreError> {
+        self.fetch_optional(
+            sqlx::query_as(
+                "SELECT * FROM security_groups WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
+            )
+            .bind(account_id)
+            .bind(id),
+        )
+        .await
+    }
+
+    async fn groups(&self, account_id: &str) -> Result<Vec<GroupRow>, StoreError> {
+        self.fetch_all(
+            sqlx::query_as(
+                "SELECT * FROM security_groups WHERE account_id = ? AND deleted_at IS NULL
+                 ORDER BY created_at, id",
+            )
+            .bind(account_id),
+        )
+        .await
+    }
+
+    async fn rename_group(
+        &self,
+        id: &str,
+        name: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.change_audited(
+            sqlx::query("UPDATE security_groups SET name = ? WHERE id = ? AND deleted_at IS NULL")
+                .bind(name)
+                .bind(id),
+            Conflict::Changed,
+            event,
+        )
+        .await
+    }
+
+    async fn group_object_count(&self, group_id: &str) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM keyrings WHERE group_id = ? AND deleted_at IS NULL)
+                  + (SELECT COUNT(*) FROM keys WHERE group_id = ? AND deleted_at IS NULL)",
+        )
+        .bind(group_id)
+        .bind(group_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn delete_group(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for trash in [
+            "UPDATE keyrings SET deleted_at = ? WHERE group_id = ? AND deleted_at IS NULL",
+            "UPDATE keys SET deleted_at = ? WHERE group_id = ? AND deleted_at IS NULL",
+        ] {
+            exec(&mut tx, sqlx::query(trash).bind(at).bind(id)).await?;
+        }
+        for members in [
+            "DELETE FROM group_users WHERE group_id = ?",
+            "DELETE FROM app_groups WHERE group_id = ?",
+        ] {
+            exec(&mut tx, sqlx::query(members).bind(id)).await?;
+        }
+        // The name is freed for reuse; the id stays for the trashed objects.
+        let group = sqlx::query(
+            "UPDATE security_groups SET deleted_at = ?, name = '~' || id
+             WHERE id = ? AND deleted_at IS NULL",
+        );
+        let deleted = exec(&mut tx, group.bind(at).bind(id)).await?;
+        must_change(deleted, Conflict::Changed)?;
+        commit_audited(tx, event).await
+    }
+
+    async fn group_members(&self, group_id: &str) -> Result<GroupMembers, StoreError> {
+        let users = sqlx::query_as(
+            "SELECT user_id, role FROM group_users WHERE group_id = ? ORDER BY user_id",
+        )
+        .bind(group_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let apps: Vec<AppPlace> = self
+            .fetch_all(
+                sqlx::query_as(
+                    "SELECT app_id, operations FROM app_groups WHERE group_id = ? ORDER BY app_id",
+                )
+                .bind(group_id),
+            )
+            .await?;
+        let apps = apps
+            .into_iter()
+            .map(|AppPlace(app, ops)| (app, ops))
+            .collect();
+        Ok(GroupMembers { users, apps })
+    }
+
+    async fn groups_to_purge(&self, cutoff: i64) -> Result<Vec<GroupRow>, StoreError> {
+        self.fetch_all(
+            sqlx::query_as(
+                "SELECT * FROM security_groups
+                 WHERE deleted_at IS NOT NULL AND deleted_at < ? AND master_version > 0",
+            )
+            .bind(cutoff),
+        )
+        .await
+    }
+
+    async fn mark_group_purged(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE security_groups SET master_version = 0 WHERE id = ? AND deleted_at IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn user_groups(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as(
+            "SELECT gu.group_id, gu.role FROM group_users gu JOIN security_groups g ON g.id = gu.group_id
+             WHERE g.account_id = ? AND gu.user_id = ? AND g.deleted_at IS NULL ORDER BY gu.group_id",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)
+    }
+
+    async fn set_group_user(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        role: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.change_audited(
+            sqlx::query(
+                "INSERT INTO group_users (group_id, user_id, role) VALUES (?, ?, ?)
+                 ON CONFLICT (group_id, user_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(group_id)
+            .bind(user_id)
+            .bind(role),
+            Conflict::Changed,
+            event,
+        )
+        .await
+    }
+
+    async fn set_group_app(
+        &self,
+        group_id: &str,
+        app_id: &str,
+        operations_json: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.change_audited(
+            sqlx::query(
+                "INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)
+                 ON CONFLICT (app_id, group_id) DO UPDATE SET operations = excluded.operations",
+            )
+            .bind(app_id)
+            .bind(group_id)
+            .bind(operations_json),
+            Conflict::Changed,
+            event,
+        )
+        .await
+    }
+
+    async fn remove_group_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut removed = 0;
+        for statement in [
+            "DELETE FROM group_users WHERE group_id = ? AND user_id = ?",
+            "DELETE FROM app_groups WHERE group_id = ? AND app_id = ?",
+        ] {
+            removed += exec(
+                &mut tx,
+                sqlx::query(statement).bind(group_id).bind(member_id),
+            )
+            .await?;
+        }
+        if removed == 0 {
+            return Ok(false);
+        }
+        commit_audited(tx, event).await?;
+        Ok(true)
+    }
+}

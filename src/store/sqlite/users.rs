@@ -1,0 +1,299 @@
+//! [`UserStore`] on SQLite: users, memberships, passwords and password-reset tokens.
+
+use super::{SqliteStore, commit_audited, db_error, exec, flag, must_change};
+use crate::store::{AuditEvent, Conflict, MemberRow, ResetRow, StoreError, UserRecord, UserStore};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row, Sqlite, Transaction};
+
+impl FromRow<'_, SqliteRow> for UserRecord {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(UserRecord {
+            id: r.get("id"),
+            email: r.get("email"),
+            password_hash: r.get("password_hash"),
+            created_at: r.get("created_at"),
+        })
+    }
+}
+
+impl FromRow<'_, SqliteRow> for MemberRow {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(MemberRow {
+            account_id: r.get("account_id"),
+            user_id: r.get("user_id"),
+            email: r.get("email"),
+            role: r.get("role"),
+            suspended: flag(r, "suspended"),
+            created_at: r.get("created_at"),
+        })
+    }
+}
+
+impl FromRow<'_, SqliteRow> for ResetRow {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(ResetRow {
+            id: r.get("id"),
+            user_id: r.get("user_id"),
+            account_id: r.get("account_id"),
+            digest: r.get("digest"),
+            created_at: r.get("created_at"),
+            expires_at: r.get("expires_at"),
+            used_at: r.get("used_at"),
+        })
+    }
+}
+
+/// The membership columns, as a literal so queries stay `&'static str`.
+macro_rules! member_select {
+    () => {
+        "SELECT m.account_id, m.user_id, u.email, m.role, m.suspended, m.created_at
+         FROM memberships m JOIN users u ON u.id = m.user_id"
+    };
+}
+
+pub(super) async fn insert_user(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    email: &str,
+    created_at: i64,
+    password_hash: Option<&str>,
+) -> Result<(), StoreError> {
+    exec(
+        tx,
+        sqlx::query("INSERT INTO users (id, email, created_at, password_hash) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(email)
+            .bind(created_at)
+            .bind(password_hash),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A membership, not suspended.
+pub(super) async fn insert_membership(
+    tx: &mut Transaction<'_, Sqlite>,
+    account_id: &str,
+    user_id: &str,
+    role: &str,
+    created_at: i64,
+) -> Result<(), StoreError> {
+    exec(
+        tx,
+        sqlx::query(
+            "INSERT INTO memberships (account_id, user_id, role, suspended, created_at)
+             VALUES (?, ?, ?, 0, ?)",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(created_at),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A password-reset (or bootstrap setup) token's row.
+pub(super) async fn insert_reset(
+    tx: &mut Transaction<'_, Sqlite>,
+    row: &ResetRow,
+) -> Result<(), StoreError> {
+    exec(
+        tx,
+        sqlx::query(
+            "INSERT INTO password_resets (id, user_id, account_id, digest, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.id)
+        .bind(&row.user_id)
+        .bind(&row.account_id)
+        .bind(&row.digest)
+        .bind(row.created_at)
+        .bind(row.expires_at),
+    )
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.fetch_optional(sqlx::query_as("SELECT * FROM users WHERE id = ?").bind(id))
+            .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.fetch_optional(sqlx::query_as("SELECT * FROM users WHERE email = ?").bind(email))
+            .await
+    }
+
+    async fn membership_role(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT role FROM memberships WHERE account_id = ? AND user_id = ?")
+            .bind(account_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn member(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Option<MemberRow>, StoreError> {
+        self.fetch_optional(
+            sqlx::query_as(concat!(
+                member_select!(),
+                " WHERE m.account_id = ? AND m.user_id = ?"
+            ))
+            .bind(account_id)
+            .bind(user_id),
+        )
+        .await
+    }
+
+    async fn members(&self, account_id: &str) -> Result<Vec<MemberRow>, StoreError> {
+        self.fetch_all(
+            sqlx::query_as(concat!(
+                member_select!(),
+                " WHERE m.account_id = ? ORDER BY u.email"
+            ))
+            .bind(account_id),
+        )
+        .await
+    }
+
+    async fn add_member(
+        &self,
+        new_user: Option<&UserRecord>,
+        member: &MemberRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        if let Some(user) = new_user {
+            let hash = user.password_hash.as_deref();
+            insert_user(&mut tx, &user.id, &user.email, user.created_at, hash).await?;
+        }
+        let m = member;
+        insert_membership(&mut tx, &m.account_id, &m.user_id, &m.role, m.created_at).await?;
+        commit_audited(tx, event).await
+    }
+
+    async fn update_member(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        role: &str,
+        suspended: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.change_audited(
+            sqlx::query(
+                "UPDATE memberships SET role = ?, suspended = ? WHERE account_id = ? AND user_id = ?",
+            )
+            .bind(role)
+            .bind(i64::from(suspended))
+            .bind(account_id)
+            .bind(user_id),
+            Conflict::Changed,
+            event,
+        )
+        .await
+    }
+
+    async fn remove_member(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let removed = sqlx::query("DELETE FROM memberships WHERE account_id = ? AND user_id = ?")
+            .bind(account_id)
+            .bind(user_id);
+        must_change(exec(&mut tx, removed).await?, Conflict::Changed)?;
+        let groups = sqlx::query(
+            "DELETE FROM group_users WHERE user_id = ? AND group_id IN
+             (SELECT id FROM security_groups WHERE account_id = ?)",
+        );
+        exec(&mut tx, groups.bind(user_id).bind(account_id)).await?;
+        let sessions = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?
+             WHERE account_id = ? AND user_id = ? AND revoked_at IS NULL",
+        );
+        exec(&mut tx, sessions.bind(at).bind(account_id).bind(user_id)).await?;
+        let keys = sqlx::query(
+            "UPDATE api_keys SET disabled = 1 WHERE account_id = ? AND principal_id = ?",
+        );
+        exec(&mut tx, keys.bind(account_id).bind(user_id)).await?;
+        commit_audited(tx, event).await
+    }
+
+    async fn set_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let set = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?");
+        must_change(
+            exec(&mut tx, set.bind(hash).bind(user_id)).await?,
+            Conflict::Changed,
+        )?;
+        let sessions = sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        );
+        exec(&mut tx, sessions.bind(at).bind(user_id)).await?;
+        commit_audited(tx, event).await
+    }
+
+    async fn create_reset(&self, row: &ResetRow, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_reset(&mut tx, row).await?;
+        commit_audited(tx, event).await
+    }
+
+    async fn reset(&self, id: &str) -> Result<Option<ResetRow>, StoreError> {
+        self.fetch_optional(sqlx::query_as("SELECT * FROM password_resets WHERE id = ?").bind(id))
+            .await
+    }
+
+    async fn consume_reset(
+        &self,
+        id: &str,
+        now: i64,
+        hash: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let used = sqlx::query(
+            "UPDATE password_resets SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now);
+        if exec(&mut tx, used).await? == 0 {
+            return Ok(false);
+        }
+        let set = sqlx::query(
+            "UPDATE users SET password_hash = ?
+             WHERE id = (SELECT user_id FROM password_resets WHERE id = ?)",
+        );
+        exec(&mut tx, set.bind(hash).bind(id)).await?;
+        let sessions = sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL
+             AND user_id = (SELECT user_id FROM password_resets WHERE id = ?)",
+        );
+        exec(&mut tx, sessions.bind(now).bind(id)).await?;
+        commit_audited(tx, event).await?;
+        Ok(true)
+    }
+}

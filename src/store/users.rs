@@ -1,0 +1,114 @@
+//! Rows and persistence of users, their memberships of accounts, their passwords and the
+//! one-time tokens that reset them.
+
+use super::{AuditEvent, StoreError};
+use async_trait::async_trait;
+
+/// A new user, as bootstrap creates the owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub created_at: i64,
+}
+
+/// A user as stored: the password only as an Argon2id PHC string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user's membership of one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub account_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub suspended: bool,
+    pub created_at: i64,
+}
+
+/// A one-time password-reset token (digest only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResetRow {
+    pub id: String,
+    pub user_id: String,
+    pub account_id: String,
+    pub digest: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// The role of a user in an account, if they are a member.
+    async fn membership_role(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+    async fn member(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Option<MemberRow>, StoreError>;
+    async fn members(&self, account_id: &str) -> Result<Vec<MemberRow>, StoreError>;
+    /// Adds a membership, creating `new_user` first when given.
+    async fn add_member(
+        &self,
+        new_user: Option<&UserRecord>,
+        member: &MemberRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn update_member(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        role: &str,
+        suspended: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Removes a membership, the user's group memberships and sessions in that account.
+    async fn remove_member(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Sets a password and revokes every session of the user.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn create_reset(&self, row: &ResetRow, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn reset(&self, id: &str) -> Result<Option<ResetRow>, StoreError>;
+    /// Marks the token used and sets the password, only if it is unused and not expired.
+    async fn consume_reset(
+        &self,
+        id: &str,
+        now: i64,
+        hash: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+}
