@@ -10,6 +10,7 @@
 
 use super::{AuthMethod, Caller, Credential, Ctx, Error, Service, new_id};
 use crate::authz::Flags;
+use crate::catalogue;
 use crate::crypto::possession;
 use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
 use crate::store::{AppCertificateRow, RevocationRow, TrustedCaRow};
@@ -128,10 +129,10 @@ impl Service {
         let object = format!("trusted-ca/{name}");
         self.mutation(
             ctx,
-            "trusted-ca.create",
+            &catalogue::ADD_TRUSTED_CA,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "app.write")?;
                 if !crate::authz::is_valid_name(name) {
                     return Err(Error::InvalidInput(format!(
                         "trusted CA name {name:?} must be 1-64 chars of [A-Za-z0-9_-]"
@@ -164,13 +165,10 @@ impl Service {
     }
 
     pub async fn list_trusted_cas(&self, ctx: &Ctx<'_>) -> Result<Vec<TrustedCaRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "app.read")?;
+        self.read(ctx, &catalogue::LIST_TRUSTED_CAS, "", None, async {
             Ok(self.store.trusted_cas(&ctx.caller.account_id).await?)
-        }
-        .await;
-        self.audited(ctx, "trusted-ca.list", None, None, result)
-            .await
+        })
+        .await
     }
 
     /// Binds an app to a client certificate.
@@ -183,10 +181,10 @@ impl Service {
         let object = format!("app/{app_id}");
         self.mutation(
             ctx,
-            "app.certificate.create",
+            &catalogue::BIND_CERTIFICATE,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "app.write")?;
                 self.own_app(ctx.caller, app_id).await?;
                 let mut row = AppCertificateRow {
                     id: new_id("acrt"),
@@ -254,10 +252,10 @@ impl Service {
         let object = format!("app/{app_id}/certificate/{id}");
         self.mutation(
             ctx,
-            "app.certificate.delete",
+            &catalogue::UNBIND_CERTIFICATE,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "app.write")?;
                 self.own_app(ctx.caller, app_id).await?;
                 if !self
                     .store
@@ -279,36 +277,38 @@ impl Service {
         target: RevocationTarget,
         reason: Option<String>,
     ) -> Result<RevocationRow, Error> {
-        self.mutation(ctx, "certificate.revoke", None, |event| async move {
-            Self::require(ctx.caller, "app.write")?;
-            let fingerprint = match target {
-                RevocationTarget::Certificate(pem) => {
-                    single_certificate(&pem, "certificate")?.fingerprint
-                }
-                RevocationTarget::Fingerprint(text) => check_fingerprint(&text)?,
-            };
-            let row = RevocationRow {
-                account_id: ctx.caller.account_id.clone(),
-                fingerprint,
-                reason,
-                revoked_at: self.now(),
-            };
-            let mut event = event;
-            event.object = Some(format!("certificate/sha256:{}", row.fingerprint));
-            self.store.revoke_certificate(&row, &event).await?;
-            Ok(row)
-        })
+        self.mutation(
+            ctx,
+            &catalogue::REVOKE_CERTIFICATE,
+            "",
+            None,
+            |event| async move {
+                let fingerprint = match target {
+                    RevocationTarget::Certificate(pem) => {
+                        single_certificate(&pem, "certificate")?.fingerprint
+                    }
+                    RevocationTarget::Fingerprint(text) => check_fingerprint(&text)?,
+                };
+                let row = RevocationRow {
+                    account_id: ctx.caller.account_id.clone(),
+                    fingerprint,
+                    reason,
+                    revoked_at: self.now(),
+                };
+                let mut event = event;
+                event.object = Some(format!("certificate/sha256:{}", row.fingerprint));
+                self.store.revoke_certificate(&row, &event).await?;
+                Ok(row)
+            },
+        )
         .await
     }
 
     pub async fn list_revocations(&self, ctx: &Ctx<'_>) -> Result<Vec<RevocationRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "app.read")?;
+        self.read(ctx, &catalogue::LIST_REVOCATIONS, "", None, async {
             Ok(self.store.revocations(&ctx.caller.account_id).await?)
-        }
-        .await;
-        self.audited(ctx, "certificate.revocations.read", None, None, result)
-            .await
+        })
+        .await
     }
 
     /// A TLS client certificate chain (end entity first) → the app bound to it. Expired,

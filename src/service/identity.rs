@@ -11,6 +11,7 @@ use super::{
 };
 use crate::auth::{ResetToken, SessionToken};
 use crate::authz::{Flags, PrincipalKind, Role};
+use crate::catalogue;
 use crate::store::{AccountState, LockoutRule, MemberRow, ResetRow, SessionRow, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::OnceLock;
@@ -324,8 +325,7 @@ impl Service {
 
     /// Ends the session the request was made with.
     pub async fn logout(&self, ctx: &Ctx<'_>) -> Result<(), Error> {
-        self.mutation(ctx, "auth.logout", None, |event| async move {
-            Self::require(ctx.caller, "session.write")?;
+        self.mutation(ctx, &catalogue::LOGOUT, "", None, |event| async move {
             let id = Self::own_session_id(ctx.caller)?;
             self.store.revoke_session(id, self.now(), &event).await?;
             Ok(())
@@ -335,31 +335,34 @@ impl Service {
 
     /// The caller's own sessions in this account.
     pub async fn list_sessions(&self, ctx: &Ctx<'_>) -> Result<Vec<SessionRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "session.read")?;
+        self.read(ctx, &catalogue::LIST_SESSIONS, "", None, async {
             Ok(self
                 .store
                 .sessions(&ctx.caller.account_id, &ctx.caller.principal_id)
                 .await?)
-        }
-        .await;
-        self.audited(ctx, "session.list", None, None, result).await
+        })
+        .await
     }
 
     /// Revokes one of the caller's own sessions.
     pub async fn revoke_session(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
         let object = format!("session/{id}");
-        self.mutation(ctx, "session.revoke", Some(&object), |event| async move {
-            Self::require(ctx.caller, "session.write")?;
-            let own = self.store.session(id).await?.filter(|s| {
-                s.account_id == ctx.caller.account_id && s.user_id == ctx.caller.principal_id
-            });
-            if own.is_none() {
-                return Err(Error::NotFound(format!("session {id}")));
-            }
-            self.store.revoke_session(id, self.now(), &event).await?;
-            Ok(())
-        })
+        self.mutation(
+            ctx,
+            &catalogue::REVOKE_SESSION,
+            "",
+            Some(&object),
+            |event| async move {
+                let own = self.store.session(id).await?.filter(|s| {
+                    s.account_id == ctx.caller.account_id && s.user_id == ctx.caller.principal_id
+                });
+                if own.is_none() {
+                    return Err(Error::NotFound(format!("session {id}")));
+                }
+                self.store.revoke_session(id, self.now(), &event).await?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -370,23 +373,28 @@ impl Service {
         current: SecretString,
         new: SecretString,
     ) -> Result<(), Error> {
-        self.mutation(ctx, "user.password.change", None, |event| async move {
-            Self::require(ctx.caller, "password.write")?;
-            check_password(&new)?;
-            let user = self
-                .store
-                .user(&ctx.caller.principal_id)
-                .await?
-                .ok_or(Error::Unauthenticated)?;
-            if !verify_password(user.password_hash.clone(), current).await? {
-                return Err(Error::Forbidden("the current password is wrong".into()));
-            }
-            let hash = hash_password(new).await?;
-            self.store
-                .set_password(&user.id, &hash, self.now(), &event)
-                .await?;
-            Ok(())
-        })
+        self.mutation(
+            ctx,
+            &catalogue::CHANGE_PASSWORD,
+            "",
+            None,
+            |event| async move {
+                check_password(&new)?;
+                let user = self
+                    .store
+                    .user(&ctx.caller.principal_id)
+                    .await?
+                    .ok_or(Error::Unauthenticated)?;
+                if !verify_password(user.password_hash.clone(), current).await? {
+                    return Err(Error::Forbidden("the current password is wrong".into()));
+                }
+                let hash = hash_password(new).await?;
+                self.store
+                    .set_password(&user.id, &hash, self.now(), &event)
+                    .await?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -419,8 +427,7 @@ impl Service {
         user_id: &str,
     ) -> Result<ResetOutput, Error> {
         let object = format!("user/{user_id}");
-        self.mutation(ctx, "user.password.reset", Some(&object), |event| async move {
-            Self::require(ctx.caller, "user.password-reset")?;
+        self.mutation(ctx, &catalogue::CREATE_PASSWORD_RESET, "", Some(&object), |event| async move {
             let member = self.visible_member(ctx.caller, user_id).await?;
             Self::may_manage_member(ctx.caller, &member)?;
             if self.store.accounts_of_user(user_id).await?.len() > 1 {
@@ -524,23 +531,18 @@ impl Service {
     }
 
     pub async fn list_users(&self, ctx: &Ctx<'_>) -> Result<Vec<MemberRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "user.read")?;
+        self.read(ctx, &catalogue::LIST_USERS, "", None, async {
             Ok(self.store.members(&ctx.caller.account_id).await?)
-        }
-        .await;
-        self.audited(ctx, "user.list", None, None, result).await
+        })
+        .await
     }
 
     pub async fn get_user(&self, ctx: &Ctx<'_>, id: &str) -> Result<MemberRow, Error> {
-        let result = async {
-            Self::require(ctx.caller, "user.read")?;
-            self.visible_member(ctx.caller, id).await
-        }
-        .await;
         let object = format!("user/{id}");
-        self.audited(ctx, "user.read", Some(&object), None, result)
-            .await
+        self.read(ctx, &catalogue::GET_USER, "", Some(&object), async {
+            self.visible_member(ctx.caller, id).await
+        })
+        .await
     }
 
     /// Adds a user to the caller's account with a role. A new email creates the user (with
@@ -554,63 +556,69 @@ impl Service {
         password: Option<SecretString>,
     ) -> Result<MemberRow, Error> {
         let object = format!("user/{}", email.trim().to_lowercase());
-        self.mutation(ctx, "user.create", Some(&object), |event| async move {
-            Self::require(ctx.caller, "user.write")?;
-            let email = normalize_email(email)?;
-            let role = parse_role(role)?;
-            if role == Role::Owner && ctx.caller.role != Some(Role::Owner) {
-                return Err(Error::Forbidden("only an owner may add an owner".into()));
-            }
-            if let Some(password) = &password {
-                check_password(password)?;
-            }
-            let now = self.now();
-            let existing = self.store.user_by_email(&email).await?;
-            let new_user = match (&existing, password) {
-                (Some(_), Some(_)) => {
-                    return Err(Error::Conflict(
-                        "this email already has a Coffer user: add them without a password".into(),
-                    ));
+        self.mutation(
+            ctx,
+            &catalogue::CREATE_USER,
+            "",
+            Some(&object),
+            |event| async move {
+                let email = normalize_email(email)?;
+                let role = parse_role(role)?;
+                if role == Role::Owner && ctx.caller.role != Some(Role::Owner) {
+                    return Err(Error::Forbidden("only an owner may add an owner".into()));
                 }
-                (Some(_), None) => None,
-                (None, password) => Some(UserRecord {
-                    id: new_id("usr"),
-                    email: email.clone(),
-                    password_hash: match password {
-                        Some(p) => Some(hash_password(p).await?),
-                        None => None,
-                    },
+                if let Some(password) = &password {
+                    check_password(password)?;
+                }
+                let now = self.now();
+                let existing = self.store.user_by_email(&email).await?;
+                let new_user = match (&existing, password) {
+                    (Some(_), Some(_)) => {
+                        return Err(Error::Conflict(
+                            "this email already has a Coffer user: add them without a password"
+                                .into(),
+                        ));
+                    }
+                    (Some(_), None) => None,
+                    (None, password) => Some(UserRecord {
+                        id: new_id("usr"),
+                        email: email.clone(),
+                        password_hash: match password {
+                            Some(p) => Some(hash_password(p).await?),
+                            None => None,
+                        },
+                        created_at: now,
+                    }),
+                };
+                let user_id = existing
+                    .as_ref()
+                    .or(new_user.as_ref())
+                    .map(|u| u.id.clone())
+                    .unwrap_or_default();
+                if self
+                    .store
+                    .member(&ctx.caller.account_id, &user_id)
+                    .await?
+                    .is_some()
+                {
+                    return Err(Error::Conflict(format!(
+                        "{email} is already a member of this account"
+                    )));
+                }
+                let member = MemberRow {
+                    account_id: ctx.caller.account_id.clone(),
+                    user_id,
+                    email,
+                    role: role.as_str().to_owned(),
+                    suspended: false,
                     created_at: now,
-                }),
-            };
-            let user_id = existing
-                .as_ref()
-                .or(new_user.as_ref())
-                .map(|u| u.id.clone())
-                .unwrap_or_default();
-            if self
-                .store
-                .member(&ctx.caller.account_id, &user_id)
-                .await?
-                .is_some()
-            {
-                return Err(Error::Conflict(format!(
-                    "{email} is already a member of this account"
-                )));
-            }
-            let member = MemberRow {
-                account_id: ctx.caller.account_id.clone(),
-                user_id,
-                email,
-                role: role.as_str().to_owned(),
-                suspended: false,
-                created_at: now,
-            };
-            self.store
-                .add_member(new_user.as_ref(), &member, &event)
-                .await?;
-            Ok(member)
-        })
+                };
+                self.store
+                    .add_member(new_user.as_ref(), &member, &event)
+                    .await?;
+                Ok(member)
+            },
+        )
         .await
     }
 
@@ -623,54 +631,64 @@ impl Service {
         patch: MemberPatch,
     ) -> Result<MemberRow, Error> {
         let object = format!("user/{id}");
-        self.mutation(ctx, "user.update", Some(&object), |event| async move {
-            Self::require(ctx.caller, "user.write")?;
-            let member = self.visible_member(ctx.caller, id).await?;
-            Self::may_manage_member(ctx.caller, &member)?;
-            if patch.role.is_none() && patch.suspended.is_none() {
-                return Err(Error::InvalidInput(
-                    "nothing to change: give \"role\" and/or \"suspended\"".into(),
-                ));
-            }
-            let role = match &patch.role {
-                Some(role) => parse_role(role)?,
-                None => parse_role(&member.role)?,
-            };
-            if role == Role::Owner && ctx.caller.role != Some(Role::Owner) {
-                return Err(Error::Forbidden("only an owner may make an owner".into()));
-            }
-            let suspended = patch.suspended.unwrap_or(member.suspended);
-            let stays_active_owner = role == Role::Owner && !suspended;
-            if member.role == Role::Owner.as_str() && !stays_active_owner {
-                self.keep_an_owner(&ctx.caller.account_id, id).await?;
-            }
-            self.store
-                .update_member(&ctx.caller.account_id, id, role.as_str(), suspended, &event)
-                .await?;
-            Ok(MemberRow {
-                role: role.as_str().to_owned(),
-                suspended,
-                ..member
-            })
-        })
+        self.mutation(
+            ctx,
+            &catalogue::UPDATE_USER,
+            "",
+            Some(&object),
+            |event| async move {
+                let member = self.visible_member(ctx.caller, id).await?;
+                Self::may_manage_member(ctx.caller, &member)?;
+                if patch.role.is_none() && patch.suspended.is_none() {
+                    return Err(Error::InvalidInput(
+                        "nothing to change: give \"role\" and/or \"suspended\"".into(),
+                    ));
+                }
+                let role = match &patch.role {
+                    Some(role) => parse_role(role)?,
+                    None => parse_role(&member.role)?,
+                };
+                if role == Role::Owner && ctx.caller.role != Some(Role::Owner) {
+                    return Err(Error::Forbidden("only an owner may make an owner".into()));
+                }
+                let suspended = patch.suspended.unwrap_or(member.suspended);
+                let stays_active_owner = role == Role::Owner && !suspended;
+                if member.role == Role::Owner.as_str() && !stays_active_owner {
+                    self.keep_an_owner(&ctx.caller.account_id, id).await?;
+                }
+                self.store
+                    .update_member(&ctx.caller.account_id, id, role.as_str(), suspended, &event)
+                    .await?;
+                Ok(MemberRow {
+                    role: role.as_str().to_owned(),
+                    suspended,
+                    ..member
+                })
+            },
+        )
         .await
     }
 
     /// Removes a member from the account; the user and their other memberships stay.
     pub async fn remove_user(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
         let object = format!("user/{id}");
-        self.mutation(ctx, "user.remove", Some(&object), |event| async move {
-            Self::require(ctx.caller, "user.write")?;
-            let member = self.visible_member(ctx.caller, id).await?;
-            Self::may_manage_member(ctx.caller, &member)?;
-            if member.role == Role::Owner.as_str() {
-                self.keep_an_owner(&ctx.caller.account_id, id).await?;
-            }
-            self.store
-                .remove_member(&ctx.caller.account_id, id, self.now(), &event)
-                .await?;
-            Ok(())
-        })
+        self.mutation(
+            ctx,
+            &catalogue::REMOVE_USER,
+            "",
+            Some(&object),
+            |event| async move {
+                let member = self.visible_member(ctx.caller, id).await?;
+                Self::may_manage_member(ctx.caller, &member)?;
+                if member.role == Role::Owner.as_str() {
+                    self.keep_an_owner(&ctx.caller.account_id, id).await?;
+                }
+                self.store
+                    .remove_member(&ctx.caller.account_id, id, self.now(), &event)
+                    .await?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -693,41 +711,44 @@ impl Service {
 
     /// Creates an account; the calling user becomes its owner.
     pub async fn create_account(&self, ctx: &Ctx<'_>, name: &str) -> Result<AccountState, Error> {
-        self.mutation(ctx, "account.create", None, |event| async move {
-            Self::require(ctx.caller, "account.create")?;
-            if ctx.caller.kind != PrincipalKind::User {
-                return Err(Error::Forbidden("only users create accounts".into()));
-            }
-            check_account_name(name)?;
-            let account = AccountState {
-                id: new_id("acct"),
-                name: name.to_owned(),
-                created_at: self.now(),
-                deletion_requested_at: None,
-                deletion_due_at: None,
-                closed_at: None,
-            };
-            let mut event = event;
-            event.object = Some(format!("account/{}", account.id));
-            self.store
-                .create_account(&account, &ctx.caller.principal_id, &event)
-                .await?;
-            Ok(account)
-        })
+        self.mutation(
+            ctx,
+            &catalogue::CREATE_ACCOUNT,
+            "",
+            None,
+            |event| async move {
+                if ctx.caller.kind != PrincipalKind::User {
+                    return Err(Error::Forbidden("only users create accounts".into()));
+                }
+                check_account_name(name)?;
+                let account = AccountState {
+                    id: new_id("acct"),
+                    name: name.to_owned(),
+                    created_at: self.now(),
+                    deletion_requested_at: None,
+                    deletion_due_at: None,
+                    closed_at: None,
+                };
+                let mut event = event;
+                event.object = Some(format!("account/{}", account.id));
+                self.store
+                    .create_account(&account, &ctx.caller.principal_id, &event)
+                    .await?;
+                Ok(account)
+            },
+        )
         .await
     }
 
     /// The accounts the calling user belongs to, with their role in each.
     pub async fn list_accounts(&self, ctx: &Ctx<'_>) -> Result<Vec<(AccountState, String)>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "account.read")?;
+        self.read(ctx, &catalogue::LIST_ACCOUNTS, "", None, async {
             Ok(self
                 .store
                 .accounts_of_user(&ctx.caller.principal_id)
                 .await?)
-        }
-        .await;
-        self.audited(ctx, "account.list", None, None, result).await
+        })
+        .await
     }
 
     /// The caller's own account; every other id is a 404.
@@ -740,14 +761,11 @@ impl Service {
     }
 
     pub async fn get_account(&self, ctx: &Ctx<'_>, id: &str) -> Result<AccountState, Error> {
-        let result = async {
-            Self::require(ctx.caller, "account.read")?;
-            self.own_account(ctx.caller, id).await
-        }
-        .await;
         let object = format!("account/{id}");
-        self.audited(ctx, "account.read", Some(&object), None, result)
-            .await
+        self.read(ctx, &catalogue::GET_ACCOUNT, "", Some(&object), async {
+            self.own_account(ctx.caller, id).await
+        })
+        .await
     }
 
     pub async fn rename_account(
@@ -757,16 +775,21 @@ impl Service {
         name: &str,
     ) -> Result<AccountState, Error> {
         let object = format!("account/{id}");
-        self.mutation(ctx, "account.update", Some(&object), |event| async move {
-            Self::require(ctx.caller, "account.write")?;
-            let account = self.own_account(ctx.caller, id).await?;
-            check_account_name(name)?;
-            self.store.rename_account(id, name, &event).await?;
-            Ok(AccountState {
-                name: name.to_owned(),
-                ..account
-            })
-        })
+        self.mutation(
+            ctx,
+            &catalogue::UPDATE_ACCOUNT,
+            "",
+            Some(&object),
+            |event| async move {
+                let account = self.own_account(ctx.caller, id).await?;
+                check_account_name(name)?;
+                self.store.rename_account(id, name, &event).await?;
+                Ok(AccountState {
+                    name: name.to_owned(),
+                    ..account
+                })
+            },
+        )
         .await
     }
 
@@ -779,10 +802,10 @@ impl Service {
         let object = format!("account/{id}");
         self.mutation(
             ctx,
-            "account.deletion.request",
+            &catalogue::REQUEST_ACCOUNT_DELETION,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "account.delete")?;
                 let account = self.own_account(ctx.caller, id).await?;
                 if account.deletion_due_at.is_some() {
                     return Err(Error::Conflict("a deletion is already pending".into()));
@@ -810,10 +833,10 @@ impl Service {
         let object = format!("account/{id}");
         self.mutation(
             ctx,
-            "account.deletion.cancel",
+            &catalogue::CANCEL_ACCOUNT_DELETION,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "account.delete")?;
                 let account = self.own_account(ctx.caller, id).await?;
                 if account.deletion_due_at.is_none() {
                     return Err(Error::Conflict("no deletion is pending".into()));
@@ -834,33 +857,38 @@ impl Service {
     /// Step two: closes the account once its deletion is due and destroys its HSM keys.
     pub async fn confirm_account_deletion(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
         let object = format!("account/{id}");
-        self.mutation(ctx, "account.delete", Some(&object), |event| async move {
-            Self::require(ctx.caller, "account.delete")?;
-            let account = self.own_account(ctx.caller, id).await?;
-            match account.deletion_due_at {
-                None => {
-                    return Err(Error::Conflict(
-                        "request the deletion first (POST /v1/accounts/{id}/deletion)".into(),
-                    ));
+        self.mutation(
+            ctx,
+            &catalogue::DELETE_ACCOUNT,
+            "",
+            Some(&object),
+            |event| async move {
+                let account = self.own_account(ctx.caller, id).await?;
+                match account.deletion_due_at {
+                    None => {
+                        return Err(Error::Conflict(
+                            "request the deletion first (POST /v1/accounts/{id}/deletion)".into(),
+                        ));
+                    }
+                    Some(due) if due > self.now() => {
+                        return Err(Error::Conflict(format!(
+                            "the deletion can be confirmed from {}",
+                            crate::clock::rfc3339(due)
+                        )));
+                    }
+                    Some(_) => {}
                 }
-                Some(due) if due > self.now() => {
-                    return Err(Error::Conflict(format!(
-                        "the deletion can be confirmed from {}",
-                        crate::clock::rfc3339(due)
-                    )));
+                let labels = self.store.close_account(id, self.now(), &event).await?;
+                for label in labels {
+                    self.destroy_quietly(&label).await;
                 }
-                Some(_) => {}
-            }
-            let labels = self.store.close_account(id, self.now(), &event).await?;
-            for label in labels {
-                self.destroy_quietly(&label).await;
-            }
-            self.callers
-                .write()
-                .expect("caller cache poisoned")
-                .retain(|_, cached| cached.caller.account_id != id);
-            Ok(())
-        })
+                self.callers
+                    .write()
+                    .expect("caller cache poisoned")
+                    .retain(|_, cached| cached.caller.account_id != id);
+                Ok(())
+            },
+        )
         .await
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{CachedKey, Caller, Ctx, Error, KeyringState, Service, new_id};
 use crate::authz::is_valid_name;
+use crate::catalogue;
 use crate::crypto::{self, DataKey, Envelope};
 use crate::store::{KeyringConfig, KeyringRow, VersionRow};
 use std::collections::BTreeMap;
@@ -173,12 +174,12 @@ fn object(ring: &str) -> String {
 
 impl Service {
     /// The live keyring `name` of the caller's account, if the caller may see it and may
-    /// perform what `flag` asks in the keyring's group.
+    /// perform what `op` does in the keyring's group.
     async fn load_keyring(
         &self,
         caller: &Caller,
         name: &str,
-        flag: &str,
+        op: &catalogue::Operation,
     ) -> Result<Arc<KeyringState>, Error> {
         check_name(name)?;
         let key = (caller.account_id.clone(), name.to_owned());
@@ -213,7 +214,7 @@ impl Service {
         if !caller.sees_group(&state.row.group_id) {
             return Err(Error::NotFound(format!("keyring {name}")));
         }
-        Self::require_in_group(caller, flag, &state.row.group_id)?;
+        Self::require_in_group(caller, op, &state.row.group_id)?;
         Ok(state)
     }
 
@@ -431,10 +432,10 @@ impl Service {
         let name = spec.name.clone();
         self.mutation(
             ctx,
-            "keyring.create",
+            &catalogue::CREATE_KEYRING,
+            "",
             Some(&object(&name)),
             |event| async move {
-                Self::require(ctx.caller, "keyring.create")?;
                 check_name(&spec.name)?;
                 validate_settings(
                     spec.rotation_period_days,
@@ -449,7 +450,7 @@ impl Service {
                     .filter(|_| group_visible);
                 let group =
                     group.ok_or_else(|| Error::NotFound(format!("group {}", spec.group)))?;
-                Self::require_in_group(ctx.caller, "keyring.create", &group.id)?;
+                Self::require_in_group(ctx.caller, &catalogue::CREATE_KEYRING, &group.id)?;
                 if self
                     .store
                     .keyring(&ctx.caller.account_id, &spec.name)
@@ -494,33 +495,34 @@ impl Service {
     }
 
     pub async fn list_keyrings(&self, ctx: &Ctx<'_>) -> Result<Vec<KeyringView>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "keyring.read")?;
+        self.read(ctx, &catalogue::LIST_KEYRINGS, "", None, async {
             let rows = self.store.keyrings(&ctx.caller.account_id).await?;
             Ok(rows
                 .into_iter()
                 .filter(|r| ctx.caller.sees_group(&r.group_id))
                 .map(|row| KeyringView { row })
                 .collect())
-        }
-        .await;
-        self.audited(ctx, "keyring.list", None, None, result).await
+        })
+        .await
     }
 
     pub async fn get_keyring(&self, ctx: &Ctx<'_>, ring: &str) -> Result<KeyringView, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("keyring.{ring}.read"))?;
-            Ok(KeyringView {
-                row: self
-                    .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.read"))
-                    .await?
-                    .row
-                    .clone(),
-            })
-        }
-        .await;
-        self.audited(ctx, "keyring.read", Some(&object(ring)), None, result)
-            .await
+        self.read(
+            ctx,
+            &catalogue::GET_KEYRING,
+            ring,
+            Some(&object(ring)),
+            async {
+                Ok(KeyringView {
+                    row: self
+                        .load_keyring(ctx.caller, ring, &catalogue::GET_KEYRING)
+                        .await?
+                        .row
+                        .clone(),
+                })
+            },
+        )
+        .await
     }
 
     pub async fn encrypt(
@@ -530,19 +532,15 @@ impl Service {
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<EncryptOutput, Error> {
-        let mut usage = None;
-        let result = async {
-            Self::require(ctx.caller, &format!("keyring.{ring}.encrypt"))?;
+        self.read_counted(ctx, &catalogue::ENCRYPT, ring, Some(&object(ring)), async {
             let state = self
-                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.encrypt"))
+                .load_keyring(ctx.caller, ring, &catalogue::ENCRYPT)
                 .await?;
             let out = self.seal(&state, plaintext, context).await?;
-            usage = Some((state.row.id.clone(), out.key_version));
-            Ok(out)
-        }
-        .await;
-        self.audited(ctx, "keyring.encrypt", Some(&object(ring)), usage, result)
-            .await
+            let usage = (state.row.id.clone(), out.key_version);
+            Ok((out, usage))
+        })
+        .await
     }
 
     pub async fn decrypt(
@@ -552,16 +550,13 @@ impl Service {
         ciphertext: &str,
         context: &BTreeMap<String, String>,
     ) -> Result<DecryptOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("keyring.{ring}.decrypt"))?;
+        self.read(ctx, &catalogue::DECRYPT, ring, Some(&object(ring)), async {
             let state = self
-                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.decrypt"))
+                .load_keyring(ctx.caller, ring, &catalogue::DECRYPT)
                 .await?;
             self.open(&state, ciphertext, context).await
-        }
-        .await;
-        self.audited(ctx, "keyring.decrypt", Some(&object(ring)), None, result)
-            .await
+        })
+        .await
     }
 
     /// Decrypts and re-encrypts under the current version; the plaintext never leaves.
@@ -572,26 +567,16 @@ impl Service {
         ciphertext: &str,
         context: &BTreeMap<String, String>,
     ) -> Result<EncryptOutput, Error> {
-        let mut usage = None;
-        let result = async {
-            Self::require(ctx.caller, &format!("keyring.{ring}.decrypt"))?;
-            Self::require(ctx.caller, &format!("keyring.{ring}.encrypt"))?;
+        self.read_counted(ctx, &catalogue::REWRAP, ring, Some(&object(ring)), async {
             let state = self
-                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.encrypt"))
+                .load_keyring(ctx.caller, ring, &catalogue::REWRAP)
                 .await?;
-            Self::require_in_group(
-                ctx.caller,
-                &format!("keyring.{ring}.decrypt"),
-                &state.row.group_id,
-            )?;
             let opened = self.open(&state, ciphertext, context).await?;
             let out = self.seal(&state, &opened.plaintext, context).await?;
-            usage = Some((state.row.id.clone(), out.key_version));
-            Ok(out)
-        }
-        .await;
-        self.audited(ctx, "keyring.rewrap", Some(&object(ring)), usage, result)
-            .await
+            let usage = (state.row.id.clone(), out.key_version);
+            Ok((out, usage))
+        })
+        .await
     }
 
     /// A fresh random data key, returned in plaintext and sealed by the keyring.
@@ -602,9 +587,7 @@ impl Service {
         bytes: u32,
         context: &BTreeMap<String, String>,
     ) -> Result<DataKeyOutput, Error> {
-        let mut usage = None;
-        let result = async {
-            Self::require(ctx.caller, &format!("keyring.{ring}.encrypt"))?;
+        self.read_counted(ctx, &catalogue::DATAKEY, ring, Some(&object(ring)), async {
             if !DATAKEY_BYTES.contains(&bytes) {
                 return Err(Error::InvalidInput(format!(
                     "bytes must be between {} and {}",
@@ -613,31 +596,30 @@ impl Service {
                 )));
             }
             let state = self
-                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.encrypt"))
+                .load_keyring(ctx.caller, ring, &catalogue::DATAKEY)
                 .await?;
             let plaintext = crypto::random_bytes(bytes as usize);
             let sealed = self.seal(&state, &plaintext, context).await?;
-            usage = Some((state.row.id.clone(), sealed.key_version));
-            Ok(DataKeyOutput {
+            let usage = (state.row.id.clone(), sealed.key_version);
+            let output = DataKeyOutput {
                 plaintext,
                 ciphertext: sealed.ciphertext,
                 key_version: sealed.key_version,
-            })
-        }
-        .await;
-        self.audited(ctx, "keyring.datakey", Some(&object(ring)), usage, result)
-            .await
+            };
+            Ok((output, usage))
+        })
+        .await
     }
 
     pub async fn rotate(&self, ctx: &Ctx<'_>, ring: &str) -> Result<u32, Error> {
         self.mutation(
             ctx,
-            "keyring.rotate",
+            &catalogue::ROTATE_KEYRING,
+            ring,
             Some(&object(ring)),
             |event| async move {
-                Self::require(ctx.caller, &format!("keyring.{ring}.rotate"))?;
                 let state = self
-                    .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.rotate"))
+                    .load_keyring(ctx.caller, ring, &catalogue::ROTATE_KEYRING)
                     .await?;
                 self.rotate_row(&state.row, event).await
             },
@@ -680,21 +662,18 @@ impl Service {
     }
 
     pub async fn keyring_config(&self, ctx: &Ctx<'_>, ring: &str) -> Result<KeyringRow, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("keyring.{ring}.config.read"))?;
-            Ok(self
-                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.config.read"))
-                .await?
-                .row
-                .clone())
-        }
-        .await;
-        self.audited(
+        self.read(
             ctx,
-            "keyring.config.read",
+            &catalogue::GET_KEYRING_CONFIG,
+            ring,
             Some(&object(ring)),
-            None,
-            result,
+            async {
+                Ok(self
+                    .load_keyring(ctx.caller, ring, &catalogue::GET_KEYRING_CONFIG)
+                    .await?
+                    .row
+                    .clone())
+            },
         )
         .await
     }
@@ -707,12 +686,12 @@ impl Service {
     ) -> Result<KeyringRow, Error> {
         self.mutation(
             ctx,
-            "keyring.config.write",
+            &catalogue::UPDATE_KEYRING_CONFIG,
+            ring,
             Some(&object(ring)),
             |event| async move {
-                Self::require(ctx.caller, &format!("keyring.{ring}.config.write"))?;
                 let state = self
-                    .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.config.write"))
+                    .load_keyring(ctx.caller, ring, &catalogue::UPDATE_KEYRING_CONFIG)
                     .await?;
                 let row = &state.row;
                 let config = KeyringConfig {
@@ -760,21 +739,24 @@ impl Service {
         ctx: &Ctx<'_>,
         ring: &str,
     ) -> Result<Vec<KeyVersionInfo>, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("keyring.{ring}.keys.read"))?;
-            let state = self
-                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.keys.read"))
-                .await?;
-            // Counters move with every encrypt: read them fresh, not from the cache.
-            let versions = self.store.versions(&state.row.id).await?;
-            Ok(versions
-                .iter()
-                .map(|v| version_info(&state.row, v))
-                .collect())
-        }
-        .await;
-        self.audited(ctx, "keyring.keys.read", Some(&object(ring)), None, result)
-            .await
+        self.read(
+            ctx,
+            &catalogue::KEYRING_KEYS,
+            ring,
+            Some(&object(ring)),
+            async {
+                let state = self
+                    .load_keyring(ctx.caller, ring, &catalogue::KEYRING_KEYS)
+                    .await?;
+                // Counters move with every encrypt: read them fresh, not from the cache.
+                let versions = self.store.versions(&state.row.id).await?;
+                Ok(versions
+                    .iter()
+                    .map(|v| version_info(&state.row, v))
+                    .collect())
+            },
+        )
+        .await
     }
 
     pub async fn lookup_hash(
@@ -783,42 +765,45 @@ impl Service {
         ring: &str,
         hash: &str,
     ) -> Result<HashLookup, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("keyring.{ring}.hash.read"))?;
-            let key_ref = hex::decode(hash)
-                .ok()
-                .filter(|b| b.len() == crypto::KEY_REF_LEN)
-                .ok_or_else(|| Error::InvalidInput("hash must be 32 hex characters".into()))?;
-            let state = self
-                .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.hash.read"))
-                .await?;
-            let version = state
-                .versions
-                .iter()
-                .find(|v| v.key_ref == key_ref)
-                .ok_or_else(|| {
-                    Error::NotFound(format!("key reference {hash} in keyring {ring}"))
-                })?;
-            Ok(HashLookup {
-                keyring: state.row.name.clone(),
-                info: version_info(&state.row, version),
-            })
-        }
-        .await;
-        self.audited(ctx, "keyring.hash.read", Some(&object(ring)), None, result)
-            .await
+        self.read(
+            ctx,
+            &catalogue::LOOKUP_HASH,
+            ring,
+            Some(&object(ring)),
+            async {
+                let key_ref = hex::decode(hash)
+                    .ok()
+                    .filter(|b| b.len() == crypto::KEY_REF_LEN)
+                    .ok_or_else(|| Error::InvalidInput("hash must be 32 hex characters".into()))?;
+                let state = self
+                    .load_keyring(ctx.caller, ring, &catalogue::LOOKUP_HASH)
+                    .await?;
+                let version = state
+                    .versions
+                    .iter()
+                    .find(|v| v.key_ref == key_ref)
+                    .ok_or_else(|| {
+                        Error::NotFound(format!("key reference {hash} in keyring {ring}"))
+                    })?;
+                Ok(HashLookup {
+                    keyring: state.row.name.clone(),
+                    info: version_info(&state.row, version),
+                })
+            },
+        )
+        .await
     }
 
     /// Moves a keyring to the trash; it is destroyed after the retention period.
     pub async fn delete_keyring(&self, ctx: &Ctx<'_>, ring: &str) -> Result<(), Error> {
         self.mutation(
             ctx,
-            "keyring.delete",
+            &catalogue::DELETE_KEYRING,
+            ring,
             Some(&object(ring)),
             |event| async move {
-                Self::require(ctx.caller, &format!("keyring.{ring}.delete"))?;
                 let state = self
-                    .load_keyring(ctx.caller, ring, &format!("keyring.{ring}.delete"))
+                    .load_keyring(ctx.caller, ring, &catalogue::DELETE_KEYRING)
                     .await?;
                 self.store
                     .trash_keyring(&state.row.id, self.now(), &event)
@@ -834,8 +819,7 @@ impl Service {
     /// Takes the most recently deleted keyring named `ring` out of the trash, unless it was
     /// purged or a live keyring took its name meanwhile.
     pub async fn restore_keyring(&self, ctx: &Ctx<'_>, ring: &str) -> Result<KeyringView, Error> {
-        self.mutation(ctx, "keyring.restore", Some(&object(ring)), |event| async move {
-            Self::require(ctx.caller, &format!("keyring.{ring}.restore"))?;
+        self.mutation(ctx, &catalogue::RESTORE_KEYRING, ring, Some(&object(ring)), |event| async move {
             check_name(ring)?;
             let account = &ctx.caller.account_id;
             let visible = |row: &KeyringRow| ctx.caller.sees_group(&row.group_id);
@@ -845,7 +829,7 @@ impl Service {
                 .await?
                 .filter(visible)
                 .ok_or_else(|| Error::NotFound(format!("keyring {ring} in the trash")))?;
-            Self::require_in_group(ctx.caller, &format!("keyring.{ring}.restore"), &row.group_id)?;
+            Self::require_in_group(ctx.caller, &catalogue::RESTORE_KEYRING, &row.group_id)?;
             self.require_live_group(account, &row.group_id).await?;
             if self.store.keyring(account, ring).await?.is_some() {
                 return Err(Error::Conflict(format!(

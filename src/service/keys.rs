@@ -3,6 +3,7 @@
 
 use super::{Caller, Ctx, Error, Service, new_id};
 use crate::authz::is_valid_name;
+use crate::catalogue;
 use crate::crypto::asym::{
     EcdsaEncoding, KeyAlgorithm, PublicKey, SignatureScheme, SignedData, encode_ecdsa, oaep_decode,
 };
@@ -108,6 +109,13 @@ pub struct ObjectFilter {
 
 /// The kinds of security object the view lists.
 pub const OBJECT_KINDS: [&str; 4] = ["keyring", "key_pair", "public_key", "certificate"];
+
+/// `POST /v1/keys` with a public key: the route and flags of [`catalogue::CREATE_KEY`],
+/// recorded as an import so the trail tells imported keys from generated ones.
+const IMPORT_PUBLIC_KEY: catalogue::Operation = catalogue::Operation {
+    action: Some("key.import"),
+    ..catalogue::CREATE_KEY
+};
 
 const KIND_KEY_PAIR: &str = "key_pair";
 const KIND_PUBLIC_KEY: &str = "public_key";
@@ -305,12 +313,12 @@ pub fn certificate_pem(der: &[u8]) -> String {
 
 impl Service {
     /// The live key `name` of the caller's account, if the caller may see it and may perform
-    /// what `flag` asks in the key's group.
+    /// what `op` does in the key's group.
     async fn load_key(
         &self,
         caller: &Caller,
         name: &str,
-        flag: &str,
+        op: &catalogue::Operation,
     ) -> Result<Arc<KeyState>, Error> {
         check_name(name)?;
         let cache_key = (caller.account_id.clone(), name.to_owned());
@@ -339,7 +347,7 @@ impl Service {
         if !caller.sees_group(&state.row.group_id) {
             return Err(Error::NotFound(format!("key {name}")));
         }
-        Self::require_in_group(caller, flag, &state.row.group_id)?;
+        Self::require_in_group(caller, op, &state.row.group_id)?;
         Ok(state)
     }
 
@@ -378,7 +386,7 @@ impl Service {
         if group_row.is_none() {
             return Err(Error::NotFound(format!("group {group}")));
         }
-        Self::require_in_group(caller, "key.create", group)?;
+        Self::require_in_group(caller, &catalogue::CREATE_KEY, group)?;
         if self.store.key(&caller.account_id, name).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "a key named {name} already exists"
@@ -430,10 +438,10 @@ impl Service {
         let name = spec.name.clone();
         self.mutation(
             ctx,
-            "key.create",
+            &catalogue::CREATE_KEY,
+            "",
             Some(&object(&name)),
             |event| async move {
-                Self::require(ctx.caller, "key.create")?;
                 let algorithm = parse_algorithm(&spec.algorithm)?;
                 let usage = parse_usages(algorithm, spec.usages.as_deref())?;
                 self.check_new_key(ctx.caller, &spec.name, &spec.group)
@@ -479,10 +487,10 @@ impl Service {
         let name = spec.name.clone();
         self.mutation(
             ctx,
-            "key.import",
+            &IMPORT_PUBLIC_KEY,
+            "",
             Some(&object(&name)),
             |event| async move {
-                Self::require(ctx.caller, "key.create")?;
                 let public = PublicKey::from_pem_or_der(&spec.public_key)
                     .map_err(|e| Error::InvalidInput(format!("public_key: {e}")))?;
                 let algorithm = public
@@ -526,29 +534,22 @@ impl Service {
     }
 
     pub async fn list_keys(&self, ctx: &Ctx<'_>) -> Result<Vec<KeyRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "key.read")?;
+        self.read(ctx, &catalogue::LIST_KEYS, "", None, async {
             let rows = self.store.keys(&ctx.caller.account_id).await?;
             Ok(rows
                 .into_iter()
                 .filter(|r| ctx.caller.sees_group(&r.group_id))
                 .collect())
-        }
-        .await;
-        self.audited(ctx, "key.list", None, None, result).await
+        })
+        .await
     }
 
     pub async fn get_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.read"))
-                .await?;
+        self.read(ctx, &catalogue::GET_KEY, name, Some(&object(name)), async {
+            let state = self.load_key(ctx.caller, name, &catalogue::GET_KEY).await?;
             self.view(&state).await
-        }
-        .await;
-        self.audited(ctx, "key.read", Some(&object(name)), None, result)
-            .await
+        })
+        .await
     }
 
     pub async fn public_key(
@@ -557,25 +558,28 @@ impl Service {
         name: &str,
         version: Option<u32>,
     ) -> Result<PublicKeyOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.read"))
-                .await?;
-            let (row, public) = match version {
-                Some(v) => state.version(v).ok_or_else(|| state.no_version(v))?,
-                None => state.current()?,
-            };
-            Ok(PublicKeyOutput {
-                key_version: row.version,
-                algorithm: state.algorithm,
-                pem: public.to_pem(),
-                jwk: public.to_jwk(&format!("{}.v{}", state.row.id, row.version)),
-            })
-        }
-        .await;
-        self.audited(ctx, "key.public", Some(&object(name)), None, result)
-            .await
+        self.read(
+            ctx,
+            &catalogue::PUBLIC_KEY,
+            name,
+            Some(&object(name)),
+            async {
+                let state = self
+                    .load_key(ctx.caller, name, &catalogue::PUBLIC_KEY)
+                    .await?;
+                let (row, public) = match version {
+                    Some(v) => state.version(v).ok_or_else(|| state.no_version(v))?,
+                    None => state.current()?,
+                };
+                Ok(PublicKeyOutput {
+                    key_version: row.version,
+                    algorithm: state.algorithm,
+                    pem: public.to_pem(),
+                    jwk: public.to_jwk(&format!("{}.v{}", state.row.id, row.version)),
+                })
+            },
+        )
+        .await
     }
 
     pub async fn sign(
@@ -584,11 +588,8 @@ impl Service {
         name: &str,
         input: SignInput,
     ) -> Result<SignOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.sign"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.sign"))
-                .await?;
+        self.read(ctx, &catalogue::SIGN, name, Some(&object(name)), async {
+            let state = self.load_key(ctx.caller, name, &catalogue::SIGN).await?;
             state.usable()?;
             if !state.row.can_sign {
                 return Err(Error::UsageNotAllowed(format!(
@@ -612,10 +613,8 @@ impl Service {
                 key_version: version.version,
                 algorithm: scheme.name(),
             })
-        }
-        .await;
-        self.audited(ctx, "key.sign", Some(&object(name)), None, result)
-            .await
+        })
+        .await
     }
 
     /// Signs `data` (a digest, or the message for Ed25519) with one version's private key.
@@ -644,11 +643,8 @@ impl Service {
         name: &str,
         input: VerifyInput,
     ) -> Result<VerifyOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.verify"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.verify"))
-                .await?;
+        self.read(ctx, &catalogue::VERIFY, name, Some(&object(name)), async {
+            let state = self.load_key(ctx.caller, name, &catalogue::VERIFY).await?;
             state.usable()?;
             if state.row.kind == KIND_KEY_PAIR && !state.row.can_sign {
                 return Err(Error::UsageNotAllowed(format!(
@@ -676,10 +672,8 @@ impl Service {
                 valid: matched.is_some(),
                 key_version: matched.map(|(v, _)| v.version),
             })
-        }
-        .await;
-        self.audited(ctx, "key.verify", Some(&object(name)), None, result)
-            .await
+        })
+        .await
     }
 
     pub async fn decrypt_with_key(
@@ -689,47 +683,50 @@ impl Service {
         ciphertext: Vec<u8>,
         version: Option<u32>,
     ) -> Result<DecryptOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.decrypt"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.decrypt"))
-                .await?;
-            state.usable()?;
-            if !state.row.can_decrypt {
-                return Err(Error::UsageNotAllowed(format!(
-                    "key {name} cannot decrypt: it was created without the decrypt usage"
-                )));
-            }
-            let (row, public) = state.live_version(version.unwrap_or(state.row.current_version))?;
-            let k = public
-                .rsa_len()
-                .ok_or_else(|| Error::Internal("decrypt key is not RSA".into()))?;
-            if ciphertext.len() != k {
-                return Err(Error::InvalidInput(format!(
-                    "an RSA-OAEP ciphertext for {} is {k} bytes; got {}",
-                    state.algorithm.name(),
-                    ciphertext.len()
-                )));
-            }
-            let block = self
-                .hsm
-                .rsa_decrypt_raw(token_label(row)?, ciphertext)
-                .await?;
-            let plaintext = oaep_decode(&block, k).ok_or(Error::DecryptFailed)?;
-            Ok(DecryptOutput {
-                plaintext,
-                key_version: row.version,
-            })
-        }
-        .await;
-        self.audited(ctx, "key.decrypt", Some(&object(name)), None, result)
-            .await
+        self.read(
+            ctx,
+            &catalogue::KEY_DECRYPT,
+            name,
+            Some(&object(name)),
+            async {
+                let state = self
+                    .load_key(ctx.caller, name, &catalogue::KEY_DECRYPT)
+                    .await?;
+                state.usable()?;
+                if !state.row.can_decrypt {
+                    return Err(Error::UsageNotAllowed(format!(
+                        "key {name} cannot decrypt: it was created without the decrypt usage"
+                    )));
+                }
+                let (row, public) =
+                    state.live_version(version.unwrap_or(state.row.current_version))?;
+                let k = public
+                    .rsa_len()
+                    .ok_or_else(|| Error::Internal("decrypt key is not RSA".into()))?;
+                if ciphertext.len() != k {
+                    return Err(Error::InvalidInput(format!(
+                        "an RSA-OAEP ciphertext for {} is {k} bytes; got {}",
+                        state.algorithm.name(),
+                        ciphertext.len()
+                    )));
+                }
+                let block = self
+                    .hsm
+                    .rsa_decrypt_raw(token_label(row)?, ciphertext)
+                    .await?;
+                let plaintext = oaep_decode(&block, k).ok_or(Error::DecryptFailed)?;
+                Ok(DecryptOutput {
+                    plaintext,
+                    key_version: row.version,
+                })
+            },
+        )
+        .await
     }
 
     pub async fn rotate_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
-        self.mutation(ctx, "key.rotate", Some(&object(name)), |event| async move {
-            Self::require(ctx.caller, &format!("key.{name}.rotate"))?;
-            let state = self.load_key(ctx.caller, name, &format!("key.{name}.rotate")).await?;
+        self.mutation(ctx, &catalogue::ROTATE_KEY, name, Some(&object(name)), |event| async move {
+            let state = self.load_key(ctx.caller, name, &catalogue::ROTATE_KEY).await?;
             if state.row.kind == KIND_PUBLIC_KEY {
                 return Err(Error::UsageNotAllowed(format!(
                     "key {name} is an imported public key; import the new key under a new name instead"
@@ -749,7 +746,7 @@ impl Service {
                 return Err(e.into());
             }
             self.forget_key(&state.row.account_id, name);
-            let state = self.load_key(ctx.caller, name, &format!("key.{name}.rotate")).await?;
+            let state = self.load_key(ctx.caller, name, &catalogue::ROTATE_KEY).await?;
             self.view(&state).await
         })
         .await
@@ -761,53 +758,63 @@ impl Service {
         name: &str,
         patch: KeyPatch,
     ) -> Result<KeyView, Error> {
-        self.mutation(ctx, "key.update", Some(&object(name)), |event| async move {
-            Self::require(ctx.caller, &format!("key.{name}.write"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.write"))
-                .await?;
-            let enabled = patch.enabled.unwrap_or(state.row.enabled);
-            let min_version = patch.min_version.unwrap_or(state.row.min_version);
-            if !(1..=state.row.current_version).contains(&min_version) {
-                return Err(Error::InvalidInput(format!(
-                    "min_version must be between 1 and the current version ({})",
-                    state.row.current_version
-                )));
-            }
-            self.store
-                .update_key(&state.row.id, enabled, min_version, &event)
-                .await?;
-            self.forget_key(&state.row.account_id, name);
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.write"))
-                .await?;
-            self.view(&state).await
-        })
+        self.mutation(
+            ctx,
+            &catalogue::UPDATE_KEY,
+            name,
+            Some(&object(name)),
+            |event| async move {
+                let state = self
+                    .load_key(ctx.caller, name, &catalogue::UPDATE_KEY)
+                    .await?;
+                let enabled = patch.enabled.unwrap_or(state.row.enabled);
+                let min_version = patch.min_version.unwrap_or(state.row.min_version);
+                if !(1..=state.row.current_version).contains(&min_version) {
+                    return Err(Error::InvalidInput(format!(
+                        "min_version must be between 1 and the current version ({})",
+                        state.row.current_version
+                    )));
+                }
+                self.store
+                    .update_key(&state.row.id, enabled, min_version, &event)
+                    .await?;
+                self.forget_key(&state.row.account_id, name);
+                let state = self
+                    .load_key(ctx.caller, name, &catalogue::UPDATE_KEY)
+                    .await?;
+                self.view(&state).await
+            },
+        )
         .await
     }
 
     pub async fn delete_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<(), Error> {
-        self.mutation(ctx, "key.delete", Some(&object(name)), |event| async move {
-            Self::require(ctx.caller, &format!("key.{name}.delete"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.delete"))
-                .await?;
-            self.store
-                .trash_key(&state.row.id, self.now(), &event)
-                .await?;
-            self.forget_key(&state.row.account_id, name);
-            Ok(())
-        })
+        self.mutation(
+            ctx,
+            &catalogue::DELETE_KEY,
+            name,
+            Some(&object(name)),
+            |event| async move {
+                let state = self
+                    .load_key(ctx.caller, name, &catalogue::DELETE_KEY)
+                    .await?;
+                self.store
+                    .trash_key(&state.row.id, self.now(), &event)
+                    .await?;
+                self.forget_key(&state.row.account_id, name);
+                Ok(())
+            },
+        )
         .await
     }
 
     pub async fn restore_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
         self.mutation(
             ctx,
-            "key.restore",
+            &catalogue::RESTORE_KEY,
+            name,
             Some(&object(name)),
             |event| async move {
-                Self::require(ctx.caller, &format!("key.{name}.restore"))?;
                 check_name(name)?;
                 let account = &ctx.caller.account_id;
                 let row = self
@@ -816,7 +823,7 @@ impl Service {
                     .await?
                     .filter(|r| ctx.caller.sees_group(&r.group_id))
                     .ok_or_else(|| Error::NotFound(format!("key {name} in the trash")))?;
-                Self::require_in_group(ctx.caller, &format!("key.{name}.restore"), &row.group_id)?;
+                Self::require_in_group(ctx.caller, &catalogue::RESTORE_KEY, &row.group_id)?;
                 self.require_live_group(account, &row.group_id).await?;
                 if self.store.key(account, name).await?.is_some() {
                     return Err(Error::Conflict(format!(
@@ -826,7 +833,7 @@ impl Service {
                 self.store.restore_key(&row.id, &event).await?;
                 self.forget_key(account, name);
                 let state = self
-                    .load_key(ctx.caller, name, &format!("key.{name}.restore"))
+                    .load_key(ctx.caller, name, &catalogue::RESTORE_KEY)
                     .await?;
                 self.view(&state).await
             },
@@ -841,11 +848,8 @@ impl Service {
         name: &str,
         subject: CsrSubject,
     ) -> Result<(String, u32), Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.csr"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.csr"))
-                .await?;
+        self.read(ctx, &catalogue::CSR, name, Some(&object(name)), async {
+            let state = self.load_key(ctx.caller, name, &catalogue::CSR).await?;
             state.usable()?;
             if !state.row.can_sign {
                 return Err(Error::UsageNotAllowed(format!(
@@ -858,10 +862,8 @@ impl Service {
                 .build_csr(&state, version, public.clone(), subject)
                 .await?;
             Ok((pem, version.version))
-        }
-        .await;
-        self.audited(ctx, "key.csr", Some(&object(name)), None, result)
-            .await
+        })
+        .await
     }
 
     /// rcgen asks for the signature synchronously, so the request is built on a blocking
@@ -905,12 +907,12 @@ impl Service {
     ) -> Result<CertificateRow, Error> {
         self.mutation(
             ctx,
-            "key.certificate.import",
+            &catalogue::IMPORT_CERTIFICATE,
+            name,
             Some(&object(name)),
             |event| async move {
-                Self::require(ctx.caller, &format!("key.{name}.certificate.write"))?;
                 let state = self
-                    .load_key(ctx.caller, name, &format!("key.{name}.certificate.write"))
+                    .load_key(ctx.caller, name, &catalogue::IMPORT_CERTIFICATE)
                     .await?;
                 // Decoding errors surface only after authorization, like every body error.
                 let bundle = bundle?;
@@ -956,20 +958,17 @@ impl Service {
         ctx: &Ctx<'_>,
         name: &str,
     ) -> Result<Vec<CertificateRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.read"))
-                .await?;
-            Ok(self.store.certificates(&state.row.id).await?)
-        }
-        .await;
-        self.audited(
+        self.read(
             ctx,
-            "key.certificate.list",
+            &catalogue::KEY_CERTIFICATES,
+            name,
             Some(&object(name)),
-            None,
-            result,
+            async {
+                let state = self
+                    .load_key(ctx.caller, name, &catalogue::KEY_CERTIFICATES)
+                    .await?;
+                Ok(self.store.certificates(&state.row.id).await?)
+            },
         )
         .await
     }
@@ -982,12 +981,12 @@ impl Service {
     ) -> Result<(), Error> {
         self.mutation(
             ctx,
-            "key.certificate.delete",
+            &catalogue::DELETE_KEY_CERTIFICATE,
+            name,
             Some(&object(name)),
             |event| async move {
-                Self::require(ctx.caller, &format!("key.{name}.certificate.write"))?;
                 let state = self
-                    .load_key(ctx.caller, name, &format!("key.{name}.certificate.write"))
+                    .load_key(ctx.caller, name, &catalogue::DELETE_KEY_CERTIFICATE)
                     .await?;
                 if self
                     .store
@@ -1009,8 +1008,7 @@ impl Service {
         ctx: &Ctx<'_>,
         filter: ObjectFilter,
     ) -> Result<Vec<ObjectRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "object.read")?;
+        self.read(ctx, &catalogue::OBJECTS, "", None, async {
             if let Some(kind) = &filter.kind
                 && !OBJECT_KINDS.contains(&kind.as_str())
             {
@@ -1026,9 +1024,8 @@ impl Service {
                 .filter(|r| filter.group.as_ref().is_none_or(|g| *g == r.group_id))
                 .filter(|r| filter.kind.as_ref().is_none_or(|k| *k == r.kind))
                 .collect())
-        }
-        .await;
-        self.audited(ctx, "object.list", None, None, result).await
+        })
+        .await
     }
 
     /// Destroys the private keys of keys whose trash retention has passed.

@@ -23,6 +23,7 @@ use crate::auth::MachineToken;
 use crate::auth::guardrails::Guardrails;
 use crate::auth::signed::{self, SignedHeaderError, SignedHeaders};
 use crate::authz::{Flags, Operations, PrincipalKind};
+use crate::catalogue;
 use crate::store::{
     AppRow, LockoutRule, LoginFailures, MachineEnrollment, MachineRow, MachineTokenRow,
 };
@@ -384,10 +385,10 @@ impl Service {
         let object = format!("machine-token/{}", spec.name);
         self.mutation(
             ctx,
-            "machine.token.create",
+            &catalogue::CREATE_MACHINE_TOKEN,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "machine.write")?;
                 check_display_name("token", &spec.name)?;
                 let (expires_at, max_uses, machine_lifetime) = self.token_terms(&spec)?;
                 let flags = Self::machine_flags(spec.flags.clone())?;
@@ -433,15 +434,12 @@ impl Service {
 
     /// `GET /v1/machine-tokens`: the account's enrollment tokens (bundle links excluded).
     pub async fn list_machine_tokens(&self, ctx: &Ctx<'_>) -> Result<Vec<MachineTokenRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "machine.read")?;
+        self.read(ctx, &catalogue::LIST_MACHINE_TOKENS, "", None, async {
             let mut rows = self.store.machine_tokens(&ctx.caller.account_id).await?;
             rows.retain(|t| t.kind != "bundle");
             Ok(rows)
-        }
-        .await;
-        self.audited(ctx, "machine.token.list", None, None, result)
-            .await
+        })
+        .await
     }
 
     /// `DELETE /v1/machine-tokens/{id}`: the token stops enrolling at once.
@@ -449,10 +447,10 @@ impl Service {
         let object = format!("machine-token/{id}");
         self.mutation(
             ctx,
-            "machine.token.disable",
+            &catalogue::DISABLE_MACHINE_TOKEN,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "machine.write")?;
                 let found = self
                     .store
                     .machine_token(id)
@@ -636,10 +634,10 @@ impl Service {
         let object = format!("machine/{}", spec.name);
         self.mutation(
             ctx,
-            "machine.provision",
+            &catalogue::PROVISION_MACHINE,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "machine.write")?;
                 check_display_name("machine", &spec.name)?;
                 let flags = Self::machine_flags(spec.flags.clone())?;
                 let grants = self.checked_grants(ctx.caller, &spec.grants).await?;
@@ -838,26 +836,19 @@ impl Service {
     }
 
     pub async fn list_machines(&self, ctx: &Ctx<'_>) -> Result<Vec<MachineRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "machine.read")?;
+        self.read(ctx, &catalogue::LIST_MACHINES, "", None, async {
             Ok(self.store.machines(&ctx.caller.account_id).await?)
-        }
-        .await;
-        self.audited(ctx, "machine.list", None, None, result).await
+        })
+        .await
     }
 
     pub async fn get_machine(&self, ctx: &Ctx<'_>, id: &str) -> Result<MachineRow, Error> {
-        let result = async {
-            Self::require(ctx.caller, "machine.read")?;
-            self.own_machine(ctx.caller, id).await
-        }
-        .await;
-        self.audited(
+        self.read(
             ctx,
-            "machine.read",
+            &catalogue::GET_MACHINE,
+            "",
             Some(&format!("machine/{id}")),
-            None,
-            result,
+            async { self.own_machine(ctx.caller, id).await },
         )
         .await
     }
@@ -867,7 +858,7 @@ impl Service {
     async fn change_machine<F>(
         &self,
         ctx: &Ctx<'_>,
-        action: &str,
+        op: &catalogue::Operation,
         id: &str,
         change: F,
     ) -> Result<MachineRow, Error>
@@ -875,8 +866,7 @@ impl Service {
         F: FnOnce(&mut MachineRow, i64) -> Result<(), Error>,
     {
         let object = format!("machine/{id}");
-        self.mutation(ctx, action, Some(&object), |event| async move {
-            Self::require(ctx.caller, "machine.write")?;
+        self.mutation(ctx, op, "", Some(&object), |event| async move {
             let mut machine = self.own_machine(ctx.caller, id).await?;
             change(&mut machine, self.now())?;
             self.store.update_machine(&machine, &event).await?;
@@ -889,7 +879,7 @@ impl Service {
     /// `POST /v1/machines/{id}/approve`: a pending machine may sign requests; a temporary
     /// machine's lifetime starts now.
     pub async fn approve_machine(&self, ctx: &Ctx<'_>, id: &str) -> Result<MachineRow, Error> {
-        self.change_machine(ctx, "machine.approve", id, |m, now| {
+        self.change_machine(ctx, &catalogue::APPROVE_MACHINE, id, |m, now| {
             if m.status != "pending" {
                 return Err(Error::Conflict(format!("machine {id} is already approved")));
             }
@@ -910,12 +900,12 @@ impl Service {
         id: &str,
         enabled: bool,
     ) -> Result<MachineRow, Error> {
-        let action = if enabled {
-            "machine.enable"
+        let op = if enabled {
+            &catalogue::ENABLE_MACHINE
         } else {
-            "machine.disable"
+            &catalogue::DISABLE_MACHINE
         };
-        self.change_machine(ctx, action, id, |m, now| {
+        self.change_machine(ctx, op, id, |m, now| {
             m.enabled = enabled;
             m.disabled_at = (!enabled).then_some(now);
             Ok(())
@@ -931,7 +921,7 @@ impl Service {
         id: &str,
         expires_at: &str,
     ) -> Result<MachineRow, Error> {
-        self.change_machine(ctx, "machine.extend", id, |m, now| {
+        self.change_machine(ctx, &catalogue::EXTEND_MACHINE, id, |m, now| {
             let expires_at = Self::requested_expiry(expires_at, now)?;
             let Some(current) = m.expires_at else {
                 return Err(Error::Conflict(format!(
@@ -957,7 +947,7 @@ impl Service {
         ctx: &Ctx<'_>,
         id: &str,
     ) -> Result<MachineRow, Error> {
-        self.change_machine(ctx, "machine.extension.revert", id, |m, _| {
+        self.change_machine(ctx, &catalogue::REVERT_MACHINE_EXTENSION, id, |m, _| {
             let previous = m.previous_expires_at.take().ok_or_else(|| {
                 Error::Conflict(format!("machine {id} has no extension to revert"))
             })?;
@@ -970,13 +960,18 @@ impl Service {
     /// `DELETE /v1/machines/{id}`: the machine and its app are gone.
     pub async fn delete_machine(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
         let object = format!("machine/{id}");
-        self.mutation(ctx, "machine.delete", Some(&object), |event| async move {
-            Self::require(ctx.caller, "machine.write")?;
-            self.own_machine(ctx.caller, id).await?;
-            self.store.delete_machine(id, self.now(), &event).await?;
-            self.forget_principal(id);
-            Ok(())
-        })
+        self.mutation(
+            ctx,
+            &catalogue::DELETE_MACHINE,
+            "",
+            Some(&object),
+            |event| async move {
+                self.own_machine(ctx.caller, id).await?;
+                self.store.delete_machine(id, self.now(), &event).await?;
+                self.forget_principal(id);
+                Ok(())
+            },
+        )
         .await
     }
 

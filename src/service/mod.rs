@@ -34,6 +34,7 @@ pub use tenancy::{
 use crate::audit::{AuditEvent, AuditSink};
 use crate::auth::{ApiKeyToken, SessionToken};
 use crate::authz::{self, Flags, Operation, Operations, PrincipalKind, Role};
+use crate::catalogue;
 use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::hsm::Hsm;
@@ -432,21 +433,58 @@ impl Service {
         result
     }
 
-    /// Runs a mutation that writes `event` in its own transaction; on failure the failure
-    /// is audited through the committer instead.
+    /// Serves an operation with no state change (reads, crypto): checks every flag of `op`
+    /// on the object named `name` (flags without a name pattern ignore it), runs `body`
+    /// only if they are granted, and audits the outcome as `op`'s action on `object`.
+    async fn read<T>(
+        &self,
+        ctx: &Ctx<'_>,
+        op: &catalogue::Operation,
+        name: &str,
+        object: Option<&str>,
+        body: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let result = Self::authorized(ctx.caller, op, name, body).await;
+        self.audited(ctx, op.audit_action(), object, None, result)
+            .await
+    }
+
+    /// [`Service::read`] for operations that use a keyring version to encrypt: `body` also
+    /// returns the (keyring id, version) whose encrypt counter the audit event advances.
+    async fn read_counted<T>(
+        &self,
+        ctx: &Ctx<'_>,
+        op: &catalogue::Operation,
+        name: &str,
+        object: Option<&str>,
+        body: impl Future<Output = Result<(T, (String, u32)), Error>>,
+    ) -> Result<T, Error> {
+        let (result, usage) = match Self::authorized(ctx.caller, op, name, body).await {
+            Ok((value, usage)) => (Ok(value), Some(usage)),
+            Err(e) => (Err(e), None),
+        };
+        self.audited(ctx, op.audit_action(), object, usage, result)
+            .await
+    }
+
+    /// Serves an operation that changes state: checks every flag of `op` on the object
+    /// named `name`, then runs `body`, which writes `event` (`op`'s action on `object`) in
+    /// its own transaction; on failure the failure is audited through the committer instead.
     async fn mutation<T, F, Fut>(
         &self,
         ctx: &Ctx<'_>,
-        action: &str,
+        op: &catalogue::Operation,
+        name: &str,
         object: Option<&str>,
-        op: F,
+        body: F,
     ) -> Result<T, Error>
     where
         F: FnOnce(AuditEvent) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
+        let action = op.audit_action();
         let event = self.event(ctx.meta, Some(ctx.caller), action, object, Ok(()));
-        match op(event).await {
+        match Self::authorized(ctx.caller, op, name, async move { body(event).await }).await {
             Ok(value) => {
                 ctx.meta.mark_audited();
                 Ok(value)
@@ -458,6 +496,19 @@ impl Service {
                 Err(e)
             }
         }
+    }
+
+    /// Runs `body` only if the caller holds every flag `op` needs on `name`.
+    async fn authorized<T>(
+        caller: &Caller,
+        op: &catalogue::Operation,
+        name: &str,
+        body: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        for flag in op.flags_for(name) {
+            Self::require(caller, &flag)?;
+        }
+        body.await
     }
 
     /// How long the audit event of a failed mutation may wait. A request that is already a
@@ -486,15 +537,19 @@ impl Service {
         }
     }
 
-    /// Authorization inside a group: the operation `flag` exercises must be allowed to the
-    /// caller in `group_id` (an app's group operations, a member's group role).
-    fn require_in_group(caller: &Caller, flag: &str, group_id: &str) -> Result<(), Error> {
-        match authz::operation_for(flag) {
-            Some(op) if !caller.may_operate(group_id, op) => Err(Error::Forbidden(format!(
+    /// Authorization inside a group: every group operation `op` exercises must be allowed to
+    /// the caller in `group_id` (an app's group operations, a member's group role).
+    fn require_in_group(
+        caller: &Caller,
+        op: &catalogue::Operation,
+        group_id: &str,
+    ) -> Result<(), Error> {
+        match op.group.iter().find(|g| !caller.may_operate(group_id, **g)) {
+            Some(denied) => Err(Error::Forbidden(format!(
                 "the caller may not {} in group {group_id}",
-                op.as_str()
+                denied.as_str()
             ))),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -727,17 +782,15 @@ impl Service {
         ctx: &Ctx<'_>,
         filter: ActivityFilter,
     ) -> Result<Vec<StoredEvent>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "activity.read")?;
+        self.read(ctx, &catalogue::ACTIVITY, "", None, async {
             if !(1..=1000).contains(&filter.limit) {
                 return Err(Error::InvalidInput(
                     "limit must be between 1 and 1000".into(),
                 ));
             }
             Ok(self.store.events(&ctx.caller.account_id, &filter).await?)
-        }
-        .await;
-        self.audited(ctx, "activity.read", None, None, result).await
+        })
+        .await
     }
 
     /// Background duties: scheduled and count-based rotation, trash purge, cache sweep.

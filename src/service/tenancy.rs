@@ -4,6 +4,7 @@ use super::keyrings::master_label;
 use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_id};
 use crate::auth::{ApiKeyToken, ResetToken};
 use crate::authz::{Flags, PrincipalKind, is_valid_name};
+use crate::catalogue;
 use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, ResetRow, UserRow};
 use std::collections::BTreeMap;
 
@@ -140,10 +141,10 @@ impl Service {
     pub async fn create_group(&self, ctx: &Ctx<'_>, name: &str) -> Result<GroupRow, Error> {
         self.mutation(
             ctx,
-            "group.create",
+            &catalogue::CREATE_GROUP,
+            "",
             Some(&format!("group/{name}")),
             |event| async move {
-                Self::require(ctx.caller, "group.write")?;
                 check_display_name("group", name)?;
                 let group = GroupRow {
                     id: new_id("grp"),
@@ -165,30 +166,23 @@ impl Service {
     }
 
     pub async fn list_groups(&self, ctx: &Ctx<'_>) -> Result<Vec<GroupRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "group.read")?;
+        self.read(ctx, &catalogue::LIST_GROUPS, "", None, async {
             let groups = self.store.groups(&ctx.caller.account_id).await?;
             Ok(groups
                 .into_iter()
                 .filter(|g| ctx.caller.sees_group(&g.id))
                 .collect())
-        }
-        .await;
-        self.audited(ctx, "group.list", None, None, result).await
+        })
+        .await
     }
 
     pub async fn get_group(&self, ctx: &Ctx<'_>, id: &str) -> Result<GroupRow, Error> {
-        let result = async {
-            Self::require(ctx.caller, "group.read")?;
-            self.visible_group(ctx.caller, id).await
-        }
-        .await;
-        self.audited(
+        self.read(
             ctx,
-            "group.read",
+            &catalogue::GET_GROUP,
+            "",
             Some(&format!("group/{id}")),
-            None,
-            result,
+            async { self.visible_group(ctx.caller, id).await },
         )
         .await
     }
@@ -201,10 +195,10 @@ impl Service {
     ) -> Result<AppRow, Error> {
         self.mutation(
             ctx,
-            "app.create",
+            &catalogue::CREATE_APP,
+            "",
             Some(&format!("app/{name}")),
             |event| async move {
-                Self::require(ctx.caller, "app.write")?;
                 check_display_name("app", name)?;
                 let mut groups = groups;
                 groups.sort();
@@ -237,8 +231,7 @@ impl Service {
     }
 
     pub async fn list_apps(&self, ctx: &Ctx<'_>) -> Result<Vec<AppRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "app.read")?;
+        self.read(ctx, &catalogue::LIST_APPS, "", None, async {
             Ok(self
                 .store
                 .apps(&ctx.caller.account_id)
@@ -246,19 +239,19 @@ impl Service {
                 .into_iter()
                 .filter_map(|app| visible_app(ctx.caller, app))
                 .collect())
-        }
-        .await;
-        self.audited(ctx, "app.list", None, None, result).await
+        })
+        .await
     }
 
     pub async fn get_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<AppRow, Error> {
-        let result = async {
-            Self::require(ctx.caller, "app.read")?;
-            self.own_app(ctx.caller, id).await
-        }
-        .await;
-        self.audited(ctx, "app.read", Some(&format!("app/{id}")), None, result)
-            .await
+        self.read(
+            ctx,
+            &catalogue::GET_APP,
+            "",
+            Some(&format!("app/{id}")),
+            async { self.own_app(ctx.caller, id).await },
+        )
+        .await
     }
 
     /// The kind of the principal `id` in the caller's account, or 404.
@@ -289,10 +282,10 @@ impl Service {
     ) -> Result<CreatedApiKey, Error> {
         self.mutation(
             ctx,
-            "apikey.create",
+            &catalogue::CREATE_API_KEY,
+            "",
             Some(&format!("principal/{}", spec.principal)),
             |event| async move {
-                Self::require(ctx.caller, "apikey.write")?;
                 check_key_name(&spec.name)?;
                 let kind = self.principal_kind(ctx.caller, &spec.principal).await?;
                 self.may_mint_key_for(ctx.caller, kind, &spec.principal)
@@ -354,12 +347,10 @@ impl Service {
     }
 
     pub async fn list_api_keys(&self, ctx: &Ctx<'_>) -> Result<Vec<ApiKeyRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "apikey.read")?;
+        self.read(ctx, &catalogue::LIST_API_KEYS, "", None, async {
             Ok(self.store.api_keys(&ctx.caller.account_id).await?)
-        }
-        .await;
-        self.audited(ctx, "apikey.list", None, None, result).await
+        })
+        .await
     }
 
     async fn own_api_key(&self, caller: &Caller, id: &str) -> Result<ApiKeyRow, Error> {
@@ -371,17 +362,12 @@ impl Service {
     }
 
     pub async fn get_api_key(&self, ctx: &Ctx<'_>, id: &str) -> Result<ApiKeyRow, Error> {
-        let result = async {
-            Self::require(ctx.caller, "apikey.read")?;
-            self.own_api_key(ctx.caller, id).await
-        }
-        .await;
-        self.audited(
+        self.read(
             ctx,
-            "apikey.read",
+            &catalogue::GET_API_KEY,
+            "",
             Some(&format!("apikey/{id}")),
-            None,
-            result,
+            async { self.own_api_key(ctx.caller, id).await },
         )
         .await
     }
@@ -395,10 +381,10 @@ impl Service {
     ) -> Result<ApiKeyRow, Error> {
         self.mutation(
             ctx,
-            "apikey.update",
+            &catalogue::UPDATE_API_KEY,
+            "",
             Some(&format!("apikey/{id}")),
             |event| async move {
-                Self::require(ctx.caller, "apikey.write")?;
                 let row = self.own_api_key(ctx.caller, id).await?;
                 if patch.disabled.is_none() && patch.flags.is_none() {
                     return Err(Error::InvalidInput(
@@ -480,16 +466,21 @@ impl Service {
         name: &str,
     ) -> Result<GroupRow, Error> {
         let object = format!("group/{id}");
-        self.mutation(ctx, "group.update", Some(&object), |event| async move {
-            Self::require(ctx.caller, "group.write")?;
-            let group = self.visible_group(ctx.caller, id).await?;
-            check_display_name("group", name)?;
-            self.store.rename_group(id, name, &event).await?;
-            Ok(GroupRow {
-                name: name.to_owned(),
-                ..group
-            })
-        })
+        self.mutation(
+            ctx,
+            &catalogue::UPDATE_GROUP,
+            "",
+            Some(&object),
+            |event| async move {
+                let group = self.visible_group(ctx.caller, id).await?;
+                check_display_name("group", name)?;
+                self.store.rename_group(id, name, &event).await?;
+                Ok(GroupRow {
+                    name: name.to_owned(),
+                    ..group
+                })
+            },
+        )
         .await
     }
 
@@ -497,8 +488,7 @@ impl Service {
     /// the trash first. An empty group's master key is destroyed at once.
     pub async fn delete_group(&self, ctx: &Ctx<'_>, id: &str, force: bool) -> Result<(), Error> {
         let object = format!("group/{id}");
-        self.mutation(ctx, "group.delete", Some(&object), |event| async move {
-            Self::require(ctx.caller, "group.write")?;
+        self.mutation(ctx, &catalogue::DELETE_GROUP, "", Some(&object), |event| async move {
             let group = self.visible_group(ctx.caller, id).await?;
             let objects = self.store.group_object_count(id).await?;
             if objects > 0 && !force {
@@ -528,19 +518,16 @@ impl Service {
     }
 
     pub async fn group_members(&self, ctx: &Ctx<'_>, id: &str) -> Result<GroupMembersView, Error> {
-        let result = async {
-            Self::require(ctx.caller, "group.read")?;
+        let object = format!("group/{id}");
+        self.read(ctx, &catalogue::GROUP_MEMBERS, "", Some(&object), async {
             self.visible_group(ctx.caller, id).await?;
             let members = self.store.group_members(id).await?;
             Ok(GroupMembersView {
                 users: members.users,
                 apps: members.apps,
             })
-        }
-        .await;
-        let object = format!("group/{id}");
-        self.audited(ctx, "group.members.read", Some(&object), None, result)
-            .await
+        })
+        .await
     }
 
     /// Puts a user in a group with a group role (`member` or `auditor`), or changes it.
@@ -552,25 +539,32 @@ impl Service {
         role: &str,
     ) -> Result<(), Error> {
         let object = format!("group/{group_id}/user/{user_id}");
-        self.mutation(ctx, "group.member.set", Some(&object), |event| async move {
-            Self::require(ctx.caller, "group.write")?;
-            self.visible_group(ctx.caller, group_id).await?;
-            let role = crate::authz::GroupRole::parse(role).ok_or_else(|| {
-                Error::InvalidInput(format!("group role {role:?} is not one of member, auditor"))
-            })?;
-            if self
-                .store
-                .member(&ctx.caller.account_id, user_id)
-                .await?
-                .is_none()
-            {
-                return Err(Error::NotFound(format!("user {user_id}")));
-            }
-            self.store
-                .set_group_user(group_id, user_id, role.as_str(), &event)
-                .await?;
-            Ok(())
-        })
+        self.mutation(
+            ctx,
+            &catalogue::SET_GROUP_USER,
+            "",
+            Some(&object),
+            |event| async move {
+                self.visible_group(ctx.caller, group_id).await?;
+                let role = crate::authz::GroupRole::parse(role).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "group role {role:?} is not one of member, auditor"
+                    ))
+                })?;
+                if self
+                    .store
+                    .member(&ctx.caller.account_id, user_id)
+                    .await?
+                    .is_none()
+                {
+                    return Err(Error::NotFound(format!("user {user_id}")));
+                }
+                self.store
+                    .set_group_user(group_id, user_id, role.as_str(), &event)
+                    .await?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -583,8 +577,7 @@ impl Service {
         operations: &[String],
     ) -> Result<Vec<String>, Error> {
         let object = format!("group/{group_id}/app/{app_id}");
-        self.mutation(ctx, "group.member.set", Some(&object), |event| async move {
-            Self::require(ctx.caller, "group.write")?;
+        self.mutation(ctx, &catalogue::SET_GROUP_APP, "", Some(&object), |event| async move {
             self.visible_group(ctx.caller, group_id).await?;
             let ops = crate::authz::Operations::parse(operations).map_err(|op| {
                 Error::InvalidInput(format!(
@@ -618,26 +611,26 @@ impl Service {
         member_id: &str,
     ) -> Result<(), Error> {
         let object = format!("group/{group_id}/member/{member_id}");
-        self.mutation(
-            ctx,
-            "group.member.remove",
-            Some(&object),
-            |event| async move {
-                Self::require(ctx.caller, "group.write")?;
-                self.visible_group(ctx.caller, group_id).await?;
-                if !self
-                    .store
-                    .remove_group_member(group_id, member_id, &event)
-                    .await?
-                {
-                    return Err(Error::NotFound(format!(
-                        "member {member_id} of group {group_id}"
-                    )));
-                }
-                self.forget_principal(member_id);
-                Ok(())
-            },
-        )
+        // Users and apps leave a group through their own routes, alike but for the path.
+        let op = if member_id.starts_with("app_") {
+            &catalogue::REMOVE_GROUP_APP
+        } else {
+            &catalogue::REMOVE_GROUP_USER
+        };
+        self.mutation(ctx, op, "", Some(&object), |event| async move {
+            self.visible_group(ctx.caller, group_id).await?;
+            if !self
+                .store
+                .remove_group_member(group_id, member_id, &event)
+                .await?
+            {
+                return Err(Error::NotFound(format!(
+                    "member {member_id} of group {group_id}"
+                )));
+            }
+            self.forget_principal(member_id);
+            Ok(())
+        })
         .await
     }
 
@@ -658,38 +651,48 @@ impl Service {
         patch: AppPatch,
     ) -> Result<AppRow, Error> {
         let object = format!("app/{id}");
-        self.mutation(ctx, "app.update", Some(&object), |event| async move {
-            Self::require(ctx.caller, "app.write")?;
-            let app = self.own_app(ctx.caller, id).await?;
-            if patch.name.is_none() && patch.enabled.is_none() {
-                return Err(Error::InvalidInput(
-                    "nothing to change: give \"name\" and/or \"enabled\"".into(),
-                ));
-            }
-            let name = patch.name.unwrap_or_else(|| app.name.clone());
-            check_display_name("app", &name)?;
-            let enabled = patch.enabled.unwrap_or(app.enabled);
-            self.store.update_app(id, &name, enabled, &event).await?;
-            self.forget_principal(id);
-            Ok(AppRow {
-                name,
-                enabled,
-                ..app
-            })
-        })
+        self.mutation(
+            ctx,
+            &catalogue::UPDATE_APP,
+            "",
+            Some(&object),
+            |event| async move {
+                let app = self.own_app(ctx.caller, id).await?;
+                if patch.name.is_none() && patch.enabled.is_none() {
+                    return Err(Error::InvalidInput(
+                        "nothing to change: give \"name\" and/or \"enabled\"".into(),
+                    ));
+                }
+                let name = patch.name.unwrap_or_else(|| app.name.clone());
+                check_display_name("app", &name)?;
+                let enabled = patch.enabled.unwrap_or(app.enabled);
+                self.store.update_app(id, &name, enabled, &event).await?;
+                self.forget_principal(id);
+                Ok(AppRow {
+                    name,
+                    enabled,
+                    ..app
+                })
+            },
+        )
         .await
     }
 
     /// Deletes an app: its API keys stop working, its certificates and group places go.
     pub async fn delete_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
         let object = format!("app/{id}");
-        self.mutation(ctx, "app.delete", Some(&object), |event| async move {
-            Self::require(ctx.caller, "app.write")?;
-            self.own_app(ctx.caller, id).await?;
-            self.store.delete_app(id, self.now(), &event).await?;
-            self.forget_principal(id);
-            Ok(())
-        })
+        self.mutation(
+            ctx,
+            &catalogue::DELETE_APP,
+            "",
+            Some(&object),
+            |event| async move {
+                self.own_app(ctx.caller, id).await?;
+                self.store.delete_app(id, self.now(), &event).await?;
+                self.forget_principal(id);
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -699,8 +702,8 @@ impl Service {
         ctx: &Ctx<'_>,
         id: &str,
     ) -> Result<(Vec<ApiKeyRow>, Vec<crate::store::AppCertificateRow>), Error> {
-        let result = async {
-            Self::require(ctx.caller, "app.read")?;
+        let object = format!("app/{id}");
+        self.read(ctx, &catalogue::APP_CREDENTIALS, "", Some(&object), async {
             self.own_app(ctx.caller, id).await?;
             let keys = self
                 .store
@@ -710,11 +713,8 @@ impl Service {
                 .filter(|k| k.principal_id == id)
                 .collect();
             Ok((keys, self.store.app_certificates(id).await?))
-        }
-        .await;
-        let object = format!("app/{id}");
-        self.audited(ctx, "app.credentials.read", Some(&object), None, result)
-            .await
+        })
+        .await
     }
 
     /// Refuses to bring an object back into a group that was deleted.
