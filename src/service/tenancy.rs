@@ -1,5 +1,14 @@
 //! Tenancy: bootstrap, groups and their members, apps and API keys.
 
+mod api_keys;
+mod apps;
+mod bootstrap;
+
+pub(super) use api_keys::flags_json;
+pub use api_keys::{ApiKeyPatch, ApiKeySpec, CreatedApiKey};
+pub use apps::AppPatch;
+pub use bootstrap::Bootstrapped;
+
 use super::keyrings::master_label;
 use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_id};
 use crate::auth::{ApiKeyToken, ResetToken};
@@ -7,38 +16,6 @@ use crate::authz::{Flags, PrincipalKind, is_valid_name};
 use crate::catalogue;
 use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, ResetRow, UserRow};
 use std::collections::BTreeMap;
-
-/// What bootstrap hands to the first owner, once.
-pub struct Bootstrapped {
-    pub account_id: String,
-    pub user_id: String,
-    pub owner_email: String,
-    pub api_key: ApiKeyToken,
-    /// A one-time token with which the owner sets their password (`POST
-    /// /v1/auth/password-reset`), so that they can sign in to any account they create.
-    pub setup_token: ResetToken,
-}
-
-/// A request for a new API key.
-#[derive(Debug, Clone)]
-pub struct ApiKeySpec {
-    pub principal: String,
-    pub name: String,
-    pub flags: BTreeMap<String, bool>,
-}
-
-/// A created API key: the only moment its text is known.
-pub struct CreatedApiKey {
-    pub row: ApiKeyRow,
-    pub token: ApiKeyToken,
-}
-
-/// A change to an API key: disable it, and/or narrow its flags.
-#[derive(Debug, Clone, Default)]
-pub struct ApiKeyPatch {
-    pub disabled: Option<bool>,
-    pub flags: Option<BTreeMap<String, bool>>,
-}
 
 pub(super) fn check_display_name(what: &str, name: &str) -> Result<(), Error> {
     if is_valid_name(name) {
@@ -50,94 +27,7 @@ pub(super) fn check_display_name(what: &str, name: &str) -> Result<(), Error> {
     }
 }
 
-fn check_key_name(name: &str) -> Result<(), Error> {
-    let ok = (1..=128).contains(&name.chars().count()) && !name.chars().any(char::is_control);
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(
-            "API key name must be 1-128 printable characters".into(),
-        ))
-    }
-}
-
 impl Service {
-    /// Creates the first account, its owner and the owner's `*.*.*.*` API key.
-    pub async fn bootstrap(
-        &self,
-        account_name: &str,
-        owner_email: &str,
-    ) -> Result<Bootstrapped, Error> {
-        let now = self.now();
-        let account = AccountRow {
-            id: new_id("acct"),
-            name: account_name.to_owned(),
-            created_at: now,
-        };
-        let owner = UserRow {
-            id: new_id("usr"),
-            email: super::normalize_email(owner_email)?,
-            created_at: now,
-        };
-        let key_id = new_id("ak");
-        let token = ApiKeyToken::generate(&key_id);
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
-        let row = ApiKeyRow {
-            id: key_id,
-            account_id: account.id.clone(),
-            principal_kind: "user".into(),
-            principal_id: owner.id.clone(),
-            name: "bootstrap".into(),
-            flags_json: flags_json(&Flags::everything())?,
-            digest: digest.to_vec(),
-            created_at: now,
-            last_used_at: None,
-            disabled: false,
-        };
-        let setup_id = new_id("rst");
-        let setup_token = ResetToken::generate(&setup_id);
-        let setup = ResetRow {
-            id: setup_id,
-            user_id: owner.id.clone(),
-            account_id: account.id.clone(),
-            digest: self
-                .hsm
-                .hmac_sha256(APIKEY_PEPPER_LABEL, setup_token.digest_input())
-                .await?
-                .to_vec(),
-            created_at: now,
-            expires_at: now + super::micros(self.settings.setup_token_ttl),
-            used_at: None,
-        };
-        let meta = RequestMeta::new(super::new_event_id("sys"), None);
-        let caller = Self::system_caller(&account.id);
-        let event = self.event(
-            &meta,
-            Some(&caller),
-            "account.bootstrap",
-            Some(&account.id),
-            Ok(()),
-        );
-        self.store
-            .create_account_with_owner(&account, &owner, &row, &setup, &event)
-            .await?;
-        Ok(Bootstrapped {
-            account_id: account.id,
-            user_id: owner.id,
-            owner_email: owner.email,
-            api_key: token,
-            setup_token,
-        })
-    }
-
-    /// Whether an account exists already (bootstrap ran).
-    pub async fn is_bootstrapped(&self) -> Result<bool, Error> {
-        Ok(self.store.first_account().await?.is_some())
-    }
-
     pub async fn create_group(&self, ctx: &Ctx<'_>, name: &str) -> Result<GroupRow, Error> {
         self.mutation(
             ctx,
@@ -186,267 +76,12 @@ impl Service {
         )
         .await
     }
-
-    pub async fn create_app(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        groups: Vec<String>,
-    ) -> Result<AppRow, Error> {
-        self.mutation(
-            ctx,
-            &catalogue::CREATE_APP,
-            "",
-            Some(&format!("app/{name}")),
-            |event| async move {
-                check_display_name("app", name)?;
-                let mut groups = groups;
-                groups.sort();
-                groups.dedup();
-                for group in &groups {
-                    if self
-                        .store
-                        .group(&ctx.caller.account_id, group)
-                        .await?
-                        .is_none()
-                    {
-                        return Err(Error::NotFound(format!("group {group}")));
-                    }
-                }
-                let all = crate::authz::Operations::all().names();
-                let app = AppRow {
-                    id: new_id("app"),
-                    account_id: ctx.caller.account_id.clone(),
-                    name: name.to_owned(),
-                    operations: groups.iter().map(|g| (g.clone(), all.clone())).collect(),
-                    groups,
-                    enabled: true,
-                    created_at: self.now(),
-                };
-                self.store.create_app(&app, &event).await?;
-                Ok(app)
-            },
-        )
-        .await
-    }
-
-    pub async fn list_apps(&self, ctx: &Ctx<'_>) -> Result<Vec<AppRow>, Error> {
-        self.read(ctx, &catalogue::LIST_APPS, "", None, async {
-            Ok(self
-                .store
-                .apps(&ctx.caller.account_id)
-                .await?
-                .into_iter()
-                .filter_map(|app| visible_app(ctx.caller, app))
-                .collect())
-        })
-        .await
-    }
-
-    pub async fn get_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<AppRow, Error> {
-        self.read(
-            ctx,
-            &catalogue::GET_APP,
-            "",
-            Some(&format!("app/{id}")),
-            async { self.own_app(ctx.caller, id).await },
-        )
-        .await
-    }
-
-    /// The kind of the principal `id` in the caller's account, or 404.
-    async fn principal_kind(&self, caller: &Caller, id: &str) -> Result<PrincipalKind, Error> {
-        if id.starts_with("app_") {
-            match self.own_app(caller, id).await {
-                Ok(_) => return Ok(PrincipalKind::App),
-                Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if id.starts_with("usr_")
-            && self
-                .store
-                .membership_role(&caller.account_id, id)
-                .await?
-                .is_some()
-        {
-            return Ok(PrincipalKind::User);
-        }
-        Err(Error::NotFound(format!("principal {id}")))
-    }
-
-    pub async fn create_api_key(
-        &self,
-        ctx: &Ctx<'_>,
-        spec: ApiKeySpec,
-    ) -> Result<CreatedApiKey, Error> {
-        self.mutation(
-            ctx,
-            &catalogue::CREATE_API_KEY,
-            "",
-            Some(&format!("principal/{}", spec.principal)),
-            |event| async move {
-                check_key_name(&spec.name)?;
-                let kind = self.principal_kind(ctx.caller, &spec.principal).await?;
-                self.may_mint_key_for(ctx.caller, kind, &spec.principal)
-                    .await?;
-                let flags = Flags::parse(spec.flags, kind)
-                    .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                let key_id = new_id("ak");
-                let token = ApiKeyToken::generate(&key_id);
-                let digest = self
-                    .hsm
-                    .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-                    .await?;
-                let row = ApiKeyRow {
-                    id: key_id,
-                    account_id: ctx.caller.account_id.clone(),
-                    principal_kind: match kind {
-                        PrincipalKind::User => "user".into(),
-                        PrincipalKind::App => "app".into(),
-                    },
-                    principal_id: spec.principal.clone(),
-                    name: spec.name,
-                    flags_json: flags_json(&flags)?,
-                    digest: digest.to_vec(),
-                    created_at: self.now(),
-                    last_used_at: None,
-                    disabled: false,
-                };
-                self.store.create_api_key(&row, &event).await?;
-                Ok(CreatedApiKey { row, token })
-            },
-        )
-        .await
-    }
-
-    /// A key acts with its principal's powers: only an owner may mint one for an owner
-    /// (else an admin could make themselves an owner's key).
-    async fn may_mint_key_for(
-        &self,
-        caller: &Caller,
-        kind: PrincipalKind,
-        principal: &str,
-    ) -> Result<(), Error> {
-        if kind == PrincipalKind::App
-            || principal == caller.principal_id
-            || caller.role == Some(crate::authz::Role::Owner)
-        {
-            return Ok(());
-        }
-        let target = self
-            .store
-            .membership_role(&caller.account_id, principal)
-            .await?;
-        if target.as_deref() == Some(crate::authz::Role::Owner.as_str()) {
-            return Err(Error::Forbidden(
-                "only an owner may create an API key for an owner".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    pub async fn list_api_keys(&self, ctx: &Ctx<'_>) -> Result<Vec<ApiKeyRow>, Error> {
-        self.read(ctx, &catalogue::LIST_API_KEYS, "", None, async {
-            Ok(self.store.api_keys(&ctx.caller.account_id).await?)
-        })
-        .await
-    }
-
-    async fn own_api_key(&self, caller: &Caller, id: &str) -> Result<ApiKeyRow, Error> {
-        self.store
-            .api_key(id)
-            .await?
-            .filter(|k| k.account_id == caller.account_id)
-            .ok_or_else(|| Error::NotFound(format!("API key {id}")))
-    }
-
-    pub async fn get_api_key(&self, ctx: &Ctx<'_>, id: &str) -> Result<ApiKeyRow, Error> {
-        self.read(
-            ctx,
-            &catalogue::GET_API_KEY,
-            "",
-            Some(&format!("apikey/{id}")),
-            async { self.own_api_key(ctx.caller, id).await },
-        )
-        .await
-    }
-
-    /// Disables a key (for good) and/or narrows its flags; effective on the next request.
-    pub async fn update_api_key(
-        &self,
-        ctx: &Ctx<'_>,
-        id: &str,
-        patch: ApiKeyPatch,
-    ) -> Result<ApiKeyRow, Error> {
-        self.mutation(
-            ctx,
-            &catalogue::UPDATE_API_KEY,
-            "",
-            Some(&format!("apikey/{id}")),
-            |event| async move {
-                let row = self.own_api_key(ctx.caller, id).await?;
-                if patch.disabled.is_none() && patch.flags.is_none() {
-                    return Err(Error::InvalidInput(
-                        "nothing to change: give \"disabled\" and/or \"flags\"".into(),
-                    ));
-                }
-                if row.disabled && patch.disabled == Some(false) {
-                    return Err(Error::Conflict(
-                        "a disabled API key cannot be re-enabled; create a new one".into(),
-                    ));
-                }
-                let kind = if row.principal_kind == "app" {
-                    PrincipalKind::App
-                } else {
-                    PrincipalKind::User
-                };
-                let flags_json = match patch.flags {
-                    Some(raw) => {
-                        let wanted = Flags::parse(raw, kind)
-                            .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                        let current_raw = serde_json::from_str(&row.flags_json)
-                            .map_err(|e| Error::Internal(Box::new(e)))?;
-                        let current = Flags::parse(current_raw, kind)
-                            .map_err(|e| Error::Internal(Box::new(e)))?;
-                        wanted
-                            .narrows(&current)
-                            .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                        flags_json(&wanted)?
-                    }
-                    None => row.flags_json.clone(),
-                };
-                let disabled = row.disabled || patch.disabled == Some(true);
-                self.store
-                    .update_api_key(id, disabled, &flags_json, &event)
-                    .await?;
-                self.forget_api_key(id);
-                Ok(ApiKeyRow {
-                    disabled,
-                    flags_json,
-                    ..row
-                })
-            },
-        )
-        .await
-    }
-}
-
-pub(super) fn flags_json(flags: &Flags) -> Result<String, Error> {
-    serde_json::to_string(flags.as_map()).map_err(|e| Error::Internal(Box::new(e)))
 }
 
 /// A group's members as the API shows them.
 pub struct GroupMembersView {
     pub users: Vec<(String, String)>,
     pub apps: Vec<(String, Vec<String>)>,
-}
-
-/// A change to an app.
-#[derive(Debug, Clone, Default)]
-pub struct AppPatch {
-    pub name: Option<String>,
-    pub enabled: Option<bool>,
 }
 
 impl Service {
@@ -634,89 +269,6 @@ impl Service {
         .await
     }
 
-    /// An app of the caller's account, as the caller may see it (see [`visible_app`]).
-    pub(super) async fn own_app(&self, caller: &Caller, id: &str) -> Result<AppRow, Error> {
-        self.store
-            .app(&caller.account_id, id)
-            .await?
-            .and_then(|app| visible_app(caller, app))
-            .ok_or_else(|| Error::NotFound(format!("app {id}")))
-    }
-
-    /// Renames, disables or re-enables an app; effective on its next request.
-    pub async fn update_app(
-        &self,
-        ctx: &Ctx<'_>,
-        id: &str,
-        patch: AppPatch,
-    ) -> Result<AppRow, Error> {
-        let object = format!("app/{id}");
-        self.mutation(
-            ctx,
-            &catalogue::UPDATE_APP,
-            "",
-            Some(&object),
-            |event| async move {
-                let app = self.own_app(ctx.caller, id).await?;
-                if patch.name.is_none() && patch.enabled.is_none() {
-                    return Err(Error::InvalidInput(
-                        "nothing to change: give \"name\" and/or \"enabled\"".into(),
-                    ));
-                }
-                let name = patch.name.unwrap_or_else(|| app.name.clone());
-                check_display_name("app", &name)?;
-                let enabled = patch.enabled.unwrap_or(app.enabled);
-                self.store.update_app(id, &name, enabled, &event).await?;
-                self.forget_principal(id);
-                Ok(AppRow {
-                    name,
-                    enabled,
-                    ..app
-                })
-            },
-        )
-        .await
-    }
-
-    /// Deletes an app: its API keys stop working, its certificates and group places go.
-    pub async fn delete_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
-        let object = format!("app/{id}");
-        self.mutation(
-            ctx,
-            &catalogue::DELETE_APP,
-            "",
-            Some(&object),
-            |event| async move {
-                self.own_app(ctx.caller, id).await?;
-                self.store.delete_app(id, self.now(), &event).await?;
-                self.forget_principal(id);
-                Ok(())
-            },
-        )
-        .await
-    }
-
-    /// An app's credentials: API-key metadata and client-certificate bindings.
-    pub async fn app_credentials(
-        &self,
-        ctx: &Ctx<'_>,
-        id: &str,
-    ) -> Result<(Vec<ApiKeyRow>, Vec<crate::store::AppCertificateRow>), Error> {
-        let object = format!("app/{id}");
-        self.read(ctx, &catalogue::APP_CREDENTIALS, "", Some(&object), async {
-            self.own_app(ctx.caller, id).await?;
-            let keys = self
-                .store
-                .api_keys(&ctx.caller.account_id)
-                .await?
-                .into_iter()
-                .filter(|k| k.principal_id == id)
-                .collect();
-            Ok((keys, self.store.app_certificates(id).await?))
-        })
-        .await
-    }
-
     /// Refuses to bring an object back into a group that was deleted.
     pub(super) async fn require_live_group(
         &self,
@@ -754,16 +306,4 @@ impl Service {
             .expect("caller cache poisoned")
             .retain(|_, cached| cached.caller.account_id != account_id);
     }
-}
-
-/// An app as `caller` may see it: a caller limited to some groups (a member) sees an app
-/// only if it is in one of them, and sees only those of its groups; the others do not exist
-/// for the caller. `None` when the app is in none of the caller's groups.
-fn visible_app(caller: &Caller, mut app: AppRow) -> Option<AppRow> {
-    if matches!(caller.scope, super::GroupScope::All) {
-        return Some(app);
-    }
-    app.groups.retain(|group| caller.sees_group(group));
-    app.operations.retain(|group, _| caller.sees_group(group));
-    (!app.groups.is_empty()).then_some(app)
 }
