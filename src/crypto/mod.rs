@@ -13,6 +13,7 @@
 //! to the context fails authentication.
 
 pub mod asym;
+pub mod bundle;
 pub mod possession;
 pub mod x509;
 

@@ -18,6 +18,8 @@ mod lifecycle;
 mod provisioning;
 mod tokens;
 
+pub use crate::crypto::bundle::MachineBundle;
+
 use super::tenancy::{check_display_name, flags_json};
 use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, micros, new_id};
 use crate::audit::Identity;
@@ -30,7 +32,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
-use zeroize::Zeroizing;
 
 /// Twelve months: the longest a machine's expiry may reach, counted from now.
 pub const MAX_LIFETIME_SECS: i64 = 365 * 86_400;
@@ -116,13 +117,6 @@ pub struct Provisioned {
     pub bundle_expires_at: i64,
 }
 
-/// What a provisioned machine needs: its identity and private key. No `Debug`.
-pub struct MachineBundle {
-    pub machine_id: String,
-    pub account_id: String,
-    pub private_key_pem: SecretString,
-}
-
 pub(super) fn secs_to_micros(secs: i64) -> i64 {
     secs.saturating_mul(MICROS)
 }
@@ -190,6 +184,90 @@ impl Service {
             .await?
             .filter(|m| m.account_id == caller.account_id)
             .ok_or_else(|| Error::NotFound(format!("machine {id}")))
+    }
+}
+
+/// A new, approved and enabled machine of `account_id` with a fresh id; enrolment and
+/// provisioning adjust what differs.
+fn new_machine(
+    account_id: &str,
+    name: &str,
+    public_key: Vec<u8>,
+    origin: &str,
+    flags_json: String,
+    now: i64,
+) -> MachineRow {
+    MachineRow {
+        id: new_id("mch"),
+        account_id: account_id.to_owned(),
+        name: name.to_owned(),
+        public_key,
+        origin: origin.to_owned(),
+        status: "approved".into(),
+        enabled: true,
+        flags_json,
+        created_at: now,
+        approved_at: Some(now),
+        lifetime_seconds: None,
+        expires_at: None,
+        previous_expires_at: None,
+        guardrails_json: None,
+        token_id: None,
+        disabled_at: None,
+    }
+}
+
+/// The app a machine is: same id and name, in the groups it was granted.
+fn machine_app(machine: &MachineRow, grants: BTreeMap<String, Vec<String>>) -> AppRow {
+    AppRow {
+        id: machine.id.clone(),
+        account_id: machine.account_id.clone(),
+        name: machine.name.clone(),
+        groups: grants.keys().cloned().collect(),
+        operations: grants,
+        enabled: true,
+        created_at: machine.created_at,
+    }
+}
+
+impl Service {
+    /// A new machine token of `kind` in the caller's account: its text (shown once) and its
+    /// row, with the HSM digest of the text; the caller fills in what its kind needs.
+    async fn issue_machine_token(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        name: &str,
+        expires_at: i64,
+        max_uses: i64,
+        now: i64,
+    ) -> Result<(MachineToken, MachineTokenRow), Error> {
+        let id = new_id("mtk");
+        let token = MachineToken::generate(&id);
+        let digest = self
+            .hsm
+            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
+            .await?;
+        let row = MachineTokenRow {
+            id,
+            account_id: caller.account_id.clone(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            digest: digest.to_vec(),
+            created_by: caller.principal_id.clone(),
+            created_at: now,
+            expires_at,
+            max_uses,
+            uses: 0,
+            flags_json: "{}".into(),
+            grants_json: "{}".into(),
+            machine_lifetime_seconds: None,
+            guardrails_json: None,
+            machine_id: None,
+            sealed_bundle: None,
+            disabled_at: None,
+        };
+        Ok((token, row))
     }
 }
 

@@ -43,15 +43,27 @@ impl Service {
             Ok(row) => row,
             Err(e) => {
                 return self
-                    .token_request_outcome(meta, "machine.register", None, "machine", Err(e))
+                    .token_request_outcome(
+                        meta,
+                        catalogue::REGISTER_MACHINE.audit_action(),
+                        None,
+                        "machine",
+                        Err(e),
+                    )
                     .await;
             }
         };
         let account = token.account_id.clone();
         let object = format!("machine-token/{}", token.id);
         let result = self.enroll(meta, &token, public_key, name).await;
-        self.token_request_outcome(meta, "machine.register", Some(&account), &object, result)
-            .await
+        self.token_request_outcome(
+            meta,
+            catalogue::REGISTER_MACHINE.audit_action(),
+            Some(&account),
+            &object,
+            result,
+        )
+        .await
     }
 
     pub(in crate::service) async fn enroll(
@@ -69,49 +81,14 @@ impl Service {
             return Err(Error::Unauthenticated);
         }
         let public_key = parse_public_key(public_key)?;
-        let id = new_id("mch");
-        let name = match name {
-            Some(name) => name.to_owned(),
-            None => format!("{}-{}", token.name, &id[id.len() - 8..]),
-        };
-        check_display_name("machine", &name)?;
+        let machine = enrolled_machine(token, kind, public_key, name, now)?;
         let grants: BTreeMap<String, Vec<String>> =
             serde_json::from_str(&token.grants_json).map_err(|e| Error::Internal(Box::new(e)))?;
-        let lifetime = token.machine_lifetime_seconds;
-        let approved = kind == MachineTokenKind::Enrollment;
-        let machine = MachineRow {
-            id: id.clone(),
-            account_id: token.account_id.clone(),
-            name: name.clone(),
-            public_key,
-            origin: kind.as_str().to_owned(),
-            status: if approved { "approved" } else { "pending" }.to_owned(),
-            enabled: true,
-            flags_json: token.flags_json.clone(),
-            created_at: now,
-            approved_at: approved.then_some(now),
-            lifetime_seconds: lifetime.filter(|_| kind == MachineTokenKind::Temporary),
-            expires_at: lifetime
-                .filter(|_| approved)
-                .map(|secs| now + secs_to_micros(secs)),
-            previous_expires_at: None,
-            guardrails_json: token.guardrails_json.clone(),
-            token_id: Some(token.id.clone()),
-            disabled_at: None,
-        };
-        let app = AppRow {
-            id,
-            account_id: token.account_id.clone(),
-            name,
-            groups: grants.keys().cloned().collect(),
-            operations: grants,
-            enabled: true,
-            created_at: now,
-        };
+        let app = machine_app(&machine, grants);
         let mut event = self.event(
             meta,
             None,
-            "machine.register",
+            catalogue::REGISTER_MACHINE.audit_action(),
             Some(&format!("machine/{}", machine.id)),
             Ok(()),
         );
@@ -149,7 +126,7 @@ impl Service {
                 return self
                     .token_request_outcome(
                         meta,
-                        "machine.bundle.download",
+                        catalogue::DOWNLOAD_BUNDLE.audit_action(),
                         None,
                         "machine",
                         Err(Error::Unauthenticated),
@@ -163,7 +140,7 @@ impl Service {
         let result = self.take_bundle(meta, &token, token_text, &object).await;
         self.token_request_outcome(
             meta,
-            "machine.bundle.download",
+            catalogue::DOWNLOAD_BUNDLE.audit_action(),
             Some(&token.account_id),
             &object,
             result,
@@ -178,7 +155,13 @@ impl Service {
         token_text: &str,
         object: &str,
     ) -> Result<MachineBundle, Error> {
-        let mut event = self.event(meta, None, "machine.bundle.download", Some(object), Ok(()));
+        let mut event = self.event(
+            meta,
+            None,
+            catalogue::DOWNLOAD_BUNDLE.audit_action(),
+            Some(object),
+            Ok(()),
+        );
         event.account_id = Some(token.account_id.clone());
         let sealed = self
             .store
@@ -186,30 +169,46 @@ impl Service {
             .await?
             .ok_or(Error::Unauthenticated)?;
         meta.mark_audited();
-        let unreadable = || Error::Internal("a stored machine bundle does not open".into());
-        if sealed.len() < 12 {
-            return Err(unreadable());
-        }
-        let (nonce, ciphertext) = sealed.split_at(12);
-        let key = crate::crypto::bundle_key(token_text.trim().as_bytes());
-        let plaintext = crate::crypto::open(
-            &key,
-            nonce.try_into().expect("12 bytes"),
-            token.id.as_bytes(),
-            ciphertext,
-        )
-        .map_err(|_| unreadable())?;
-        #[derive(serde::Deserialize)]
-        struct Stored {
-            machine_id: String,
-            account_id: String,
-            private_key_pem: SecretString,
-        }
-        let stored: Stored = serde_json::from_slice(&plaintext).map_err(|_| unreadable())?;
-        Ok(MachineBundle {
-            machine_id: stored.machine_id,
-            account_id: stored.account_id,
-            private_key_pem: stored.private_key_pem,
-        })
+        crate::crypto::bundle::open(token_text.trim().as_bytes(), &token.id, &sealed)
+            .ok_or_else(|| Error::Internal("a stored machine bundle does not open".into()))
     }
+}
+
+/// The machine a usable token of `kind` enrolls: approved at once by an enrollment token
+/// (its lifetime starting now), pending otherwise (a temporary machine's lifetime starts at
+/// approval).
+fn enrolled_machine(
+    token: &MachineTokenRow,
+    kind: MachineTokenKind,
+    public_key: Vec<u8>,
+    name: Option<&str>,
+    now: i64,
+) -> Result<MachineRow, Error> {
+    let mut machine = new_machine(
+        &token.account_id,
+        "",
+        public_key,
+        kind.as_str(),
+        token.flags_json.clone(),
+        now,
+    );
+    let id = &machine.id;
+    machine.name = match name {
+        Some(name) => name.to_owned(),
+        None => format!("{}-{}", token.name, &id[id.len() - 8..]),
+    };
+    check_display_name("machine", &machine.name)?;
+    let lifetime = token.machine_lifetime_seconds;
+    let approved = kind == MachineTokenKind::Enrollment;
+    if !approved {
+        machine.status = "pending".into();
+        machine.approved_at = None;
+    }
+    machine.lifetime_seconds = lifetime.filter(|_| kind == MachineTokenKind::Temporary);
+    machine.expires_at = lifetime
+        .filter(|_| approved)
+        .map(|secs| now + secs_to_micros(secs));
+    machine.guardrails_json = token.guardrails_json.clone();
+    machine.token_id = Some(token.id.clone());
+    Ok(machine)
 }

@@ -138,38 +138,28 @@ impl Service {
                 let (expires_at, max_uses, machine_lifetime) = self.token_terms(&spec)?;
                 let flags = Self::machine_flags(spec.flags.clone())?;
                 let grants = self.checked_grants(ctx.caller, &spec.grants).await?;
-                let id = new_id("mtk");
-                let token = MachineToken::generate(&id);
-                let digest = self
-                    .hsm
-                    .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-                    .await?;
                 let guardrails = match &spec.guardrails {
                     Some(g) => {
                         Some(serde_json::to_string(g).map_err(|e| Error::Internal(Box::new(e)))?)
                     }
                     None => None,
                 };
-                let row = MachineTokenRow {
-                    id,
-                    account_id: ctx.caller.account_id.clone(),
-                    kind: spec.kind.as_str().to_owned(),
-                    name: spec.name.clone(),
-                    digest: digest.to_vec(),
-                    created_by: ctx.caller.principal_id.clone(),
-                    created_at: self.now(),
-                    expires_at,
-                    max_uses,
-                    uses: 0,
-                    flags_json: flags_json(&flags)?,
-                    grants_json: serde_json::to_string(&grants)
-                        .map_err(|e| Error::Internal(Box::new(e)))?,
-                    machine_lifetime_seconds: machine_lifetime,
-                    guardrails_json: guardrails,
-                    machine_id: None,
-                    sealed_bundle: None,
-                    disabled_at: None,
-                };
+                let kind = spec.kind.as_str();
+                let (token, mut row) = self
+                    .issue_machine_token(
+                        ctx.caller,
+                        kind,
+                        &spec.name,
+                        expires_at,
+                        max_uses,
+                        self.now(),
+                    )
+                    .await?;
+                row.flags_json = flags_json(&flags)?;
+                row.grants_json =
+                    serde_json::to_string(&grants).map_err(|e| Error::Internal(Box::new(e)))?;
+                row.machine_lifetime_seconds = machine_lifetime;
+                row.guardrails_json = guardrails;
                 self.store.create_machine_token(&row, &event).await?;
                 Ok(CreatedMachineToken { row, token })
             },
