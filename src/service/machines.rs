@@ -1,17 +1,9 @@
 //! Machines: apps whose credential is an Ed25519 key pair. The private key is made on the
 //! machine (or, for a provisioned machine, made here once and handed over in a single-use
 //! bundle); every request is signed, so an intercepted request is useless.
+
 //!
-//! Signed requests are checked in this order: well-formed headers naming an existing
-//! machine, that machine's lockout from the source, machine state, signature, timestamp,
-//! nonce, account. Every refusal is the same 401 (a lockout is a 429); its audit event
-//! names the check that failed.
-//!
-//! Failures are counted in two ways. A request naming an existing machine counts against
-//! that machine from that source address: brute force locks the machine out from there,
-//! while its other sources and the other machines behind the address keep working. Anything
-//! else (unknown id, malformed or missing headers) counts against the source address alone,
-//! with a higher threshold, and that lock never refuses an existing machine.
+//! Signed requests are verified in [`super::auth`], with every other credential.
 
 mod enrolment;
 mod lifecycle;

@@ -1,6 +1,7 @@
 //! Log-in with email, password and account: a session, or a counted, audited refusal.
 
 use super::*;
+use crate::store::UserRecord;
 
 /// A new session: the token, shown once, and its row.
 pub struct LoginOutput {
@@ -11,10 +12,19 @@ pub struct LoginOutput {
 
 /// Where a refused login is recorded: the account it named (if that exists) and the member
 /// the email belongs to (if any).
-pub(in crate::service) struct LoginRefusal<'a> {
+struct LoginRefusal<'a> {
     object: &'a str,
     account: Option<String>,
     target: Option<String>,
+}
+
+/// One log-in attempt: where it comes from and what it names.
+struct Attempt<'a> {
+    meta: &'a RequestMeta,
+    /// The source address, which failures count against.
+    source: String,
+    now: i64,
+    refusal: LoginRefusal<'a>,
 }
 
 impl Service {
@@ -28,80 +38,129 @@ impl Service {
         password: SecretString,
         account_id: &str,
     ) -> Result<LoginOutput, Error> {
-        let source = meta.source_ip.clone().unwrap_or_else(|| "unknown".into());
         let object = format!("account/{account_id}");
         let now = self.now();
         let user = match normalize_email(email) {
             Ok(email) => self.store.user_by_email(&email).await?,
             Err(_) => None,
         };
-        let refusal = LoginRefusal {
-            object: &object,
-            account: self.store.account(account_id).await?.map(|a| a.id),
-            target: match &user {
-                Some(user) => self
-                    .store
-                    .member(account_id, &user.id)
-                    .await?
-                    .map(|m| m.user_id),
-                None => None,
-            },
+        let attempt = Attempt {
+            meta,
+            source: meta.source_ip.clone().unwrap_or_else(|| "unknown".into()),
+            now,
+            refusal: self
+                .login_refusal(&object, account_id, user.as_ref())
+                .await?,
         };
-        if let Some(state) = self.store.login_failures(&source).await?
-            && let Some(until) = state.locked_until.filter(|until| *until > now)
-        {
-            let error = Error::RateLimited {
-                retry_after_secs: u64::try_from((until - now) / 1_000_000 + 1).unwrap_or(1),
-            };
-            self.audit_login_refusal(meta, &refusal, &error, "source_locked")
-                .await?;
-            return Err(error);
-        }
+        self.refuse_locked_source(&attempt).await?;
         let verified = verify_password(
             user.as_ref().and_then(|u| u.password_hash.clone()),
             password,
         )
         .await?;
         let caller = match (&user, verified) {
-            (Some(user), true) => {
-                let credential = Credential {
-                    method: AuthMethod::Session,
-                    id: String::new(),
-                    flags: Flags::everything(),
-                };
-                match self.user_caller(account_id, &user.id, credential).await {
-                    Ok(caller) => Some(caller),
-                    Err(Error::Unauthenticated) => None,
-                    Err(e) => return Err(e),
-                }
-            }
+            (Some(user), true) => self.password_caller(account_id, &user.id).await?,
             _ => None,
         };
-        let Some(mut caller) = caller else {
-            let failures = self
+        let Some(caller) = caller else {
+            return Err(self.refuse_login(&attempt).await?);
+        };
+        self.store.clear_login_failures(&attempt.source).await?;
+        self.open_session(meta, caller, &object, now).await
+    }
+
+    /// Where a refusal of a login naming `account_id` as `user` is recorded.
+    async fn login_refusal<'a>(
+        &self,
+        object: &'a str,
+        account_id: &str,
+        user: Option<&UserRecord>,
+    ) -> Result<LoginRefusal<'a>, Error> {
+        let account = self.store.account(account_id).await?.map(|a| a.id);
+        let target = match user {
+            Some(user) => self
                 .store
-                .record_login_failure(
-                    &source,
-                    LockoutRule {
-                        now,
-                        window_micros: micros(self.settings.lockout_window),
-                        threshold: self.settings.lockout_threshold,
-                        lock_micros: micros(self.settings.lockout_duration),
-                    },
-                )
-                .await?;
-            // The failure that starts a lockout says so: that is what an owner looks for.
-            let detail = if failures.locked_until.is_some_and(|until| until > now) {
-                "lockout_started"
-            } else {
-                "bad_credentials"
+                .member(account_id, &user.id)
+                .await?
+                .map(|m| m.user_id),
+            None => None,
+        };
+        Ok(LoginRefusal {
+            object,
+            account,
+            target,
+        })
+    }
+
+    /// 429 (audited) while the attempt's source is locked out.
+    async fn refuse_locked_source(&self, attempt: &Attempt<'_>) -> Result<(), Error> {
+        let now = attempt.now;
+        if let Some(state) = self.store.login_failures(&attempt.source).await?
+            && let Some(until) = state.locked_until.filter(|until| *until > now)
+        {
+            let error = Error::RateLimited {
+                retry_after_secs: u64::try_from((until - now) / 1_000_000 + 1).unwrap_or(1),
             };
-            let error = Error::Unauthenticated;
-            self.audit_login_refusal(meta, &refusal, &error, detail)
+            self.audit_login_refusal(attempt, &error, "source_locked")
                 .await?;
             return Err(error);
+        }
+        Ok(())
+    }
+
+    /// The user whose password verified, as a caller of `account_id`; `None` when they may
+    /// not sign in there (not a member, suspended, account closed).
+    async fn password_caller(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Caller>, Error> {
+        let credential = Credential {
+            method: AuthMethod::Session,
+            id: String::new(),
+            flags: Flags::everything(),
         };
-        self.store.clear_login_failures(&source).await?;
+        match self.user_caller(account_id, user_id, credential).await {
+            Ok(caller) => Ok(Some(caller)),
+            Err(Error::Unauthenticated) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Counts a failed attempt against its source, audits it, and returns the 401.
+    async fn refuse_login(&self, attempt: &Attempt<'_>) -> Result<Error, Error> {
+        let rule = LockoutRule {
+            now: attempt.now,
+            window_micros: micros(self.settings.lockout_window),
+            threshold: self.settings.lockout_threshold,
+            lock_micros: micros(self.settings.lockout_duration),
+        };
+        let failures = self
+            .store
+            .record_login_failure(&attempt.source, rule)
+            .await?;
+        // The failure that starts a lockout says so: that is what an owner looks for.
+        let detail = if failures
+            .locked_until
+            .is_some_and(|until| until > attempt.now)
+        {
+            "lockout_started"
+        } else {
+            "bad_credentials"
+        };
+        let error = Error::Unauthenticated;
+        self.audit_login_refusal(attempt, &error, detail).await?;
+        Ok(error)
+    }
+
+    /// A new session of `caller`, written with the login's audit event.
+    async fn open_session(
+        &self,
+        meta: &RequestMeta,
+        mut caller: Caller,
+        object: &str,
+        now: i64,
+    ) -> Result<LoginOutput, Error> {
         let id = new_id("sess");
         let token = SessionToken::generate(&id);
         let digest = self
@@ -110,7 +169,7 @@ impl Service {
             .await?;
         let session = SessionRow {
             id: id.clone(),
-            account_id: account_id.to_owned(),
+            account_id: caller.account_id.clone(),
             user_id: caller.principal_id.clone(),
             digest: digest.to_vec(),
             created_at: now,
@@ -119,7 +178,8 @@ impl Service {
             source_ip: meta.source_ip.clone(),
         };
         caller.credential = Some(id);
-        let event = self.event(meta, Some(&caller), "auth.login", Some(&object), Ok(()));
+        let action = catalogue::LOGIN.audit_action();
+        let event = self.event(meta, Some(&caller), action, Some(object), Ok(()));
         self.store.create_session(&session, &event).await?;
         meta.mark_audited();
         Ok(LoginOutput {
@@ -133,21 +193,19 @@ impl Service {
     /// owners see password guessing against their users (the user is named, as a claimed
     /// identity, when the email belongs to a member). A login naming no existing account
     /// belongs to no account.
-    pub(in crate::service) async fn audit_login_refusal(
+    async fn audit_login_refusal(
         &self,
-        meta: &RequestMeta,
-        refusal: &LoginRefusal<'_>,
+        attempt: &Attempt<'_>,
         error: &Error,
         detail: &str,
     ) -> Result<(), Error> {
-        let mut event = self.event(meta, None, "auth.login", Some(refusal.object), Err(error));
+        let refusal = &attempt.refusal;
+        let action = catalogue::LOGIN.audit_action();
+        let mut event = self.event(attempt.meta, None, action, Some(refusal.object), Err(error));
         event.account_id = refusal.account.clone();
-        event.identity = refusal
-            .target
-            .as_ref()
-            .map(|_| crate::audit::Identity::Claimed);
+        event.identity = refusal.target.as_ref().map(|_| Identity::Claimed);
         event.principal = refusal.target.clone();
         event.detail = Some(detail.to_owned());
-        self.record(meta, event).await
+        self.record(attempt.meta, event).await
     }
 }

@@ -1,7 +1,22 @@
-//! Signed requests: the machine whose Ed25519 key signed the request.
+//! Signed requests: the machine whose Ed25519 key signed the request. The canonical form
+//! that is signed, and the header parsing, are in [`crate::auth::signed`].
+//!
+//! Signed requests are checked in this order: well-formed headers naming an existing
+//! machine, that machine's lockout from the source, machine state, signature, timestamp,
+//! nonce, account. Every refusal is the same 401 (a lockout is a 429); its audit event
+//! names the check that failed.
+//!
+//! Failures are counted in two ways. A request naming an existing machine counts against
+//! that machine from that source address: brute force locks the machine out from there,
+//! while its other sources and the other machines behind the address keep working. Anything
+//! else (unknown id, malformed or missing headers) counts against the source address alone,
+//! with a higher threshold, and that lock never refuses an existing machine.
 
 use super::*;
 use crate::auth::signed as signed_form;
+
+/// The action of the events of refused signed requests: they reach no route's operation.
+const SIGNED_REQUEST_ACTION: &str = "auth.signed";
 
 /// A request that carries the signed-request headers, as the HTTP layer saw it.
 pub struct SignedRequest {
@@ -99,6 +114,19 @@ pub(in crate::service) fn locked_out(until: i64, now: i64) -> Error {
 /// past the lock check count on but find it set.
 pub(in crate::service) fn lock_started(state: &LoginFailures, rule: LockoutRule) -> bool {
     state.locked_until.is_some() && state.failures == rule.threshold
+}
+
+/// Why `machine` may not sign requests now, if it may not: pending, disabled or expired.
+fn unusable_machine(machine: &MachineRow, now: i64) -> Option<&'static str> {
+    if machine.status != "approved" {
+        Some("machine_pending")
+    } else if !machine.enabled {
+        Some("machine_disabled")
+    } else if machine.expires_at.is_some_and(|at| at <= now) {
+        Some("machine_expired")
+    } else {
+        None
+    }
 }
 
 /// The key-cache key of a machine's resolved caller.
@@ -199,7 +227,13 @@ impl Service {
         error: &Error,
         detail: &str,
     ) -> AuditEvent {
-        let mut event = self.event(meta, None, "auth.signed", Some(&request.target), Err(error));
+        let mut event = self.event(
+            meta,
+            None,
+            SIGNED_REQUEST_ACTION,
+            Some(&request.target),
+            Err(error),
+        );
         event.detail = Some(detail.to_owned());
         event
     }
@@ -300,7 +334,7 @@ impl Service {
         let mut event = self.event(
             meta,
             Some(caller),
-            "auth.signed",
+            SIGNED_REQUEST_ACTION,
             Some(&request.target),
             Err(&error),
         );
@@ -310,12 +344,41 @@ impl Service {
     }
 
     /// The checks, in order. On success: the caller and the machine's guardrails.
-    pub(in crate::service) async fn verify_signed(
+    async fn verify_signed(
         &self,
         ip: &str,
         request: &SignedRequest,
     ) -> Result<(Arc<Caller>, Option<String>), Refusal> {
         let now = self.now();
+        let (headers, machine) = self.named_machine(ip, request, now).await?;
+        if let Some(reason) = unusable_machine(&machine, now) {
+            return refuse(reason, &machine);
+        }
+        self.verify_signature(request, headers, &machine, now)
+            .await?;
+        let caller = match self.machine_caller(&machine).await {
+            Ok(caller) => caller,
+            // The machine's own credential passed every check: not a guess to count.
+            Err(Error::Unauthenticated) => {
+                return Err(Refusal::Named {
+                    reason: "account_or_app_inactive",
+                    named: Named::of(&machine),
+                    counted: false,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok((caller, machine.guardrails_json))
+    }
+
+    /// The well-formed headers and the existing machine they name, unless that machine is
+    /// locked out from `ip`.
+    async fn named_machine<'r>(
+        &self,
+        ip: &str,
+        request: &'r SignedRequest,
+        now: i64,
+    ) -> Result<(&'r SignedHeaders, MachineRow), Refusal> {
         let headers = match &request.headers {
             Ok(headers) => headers,
             Err(e) => {
@@ -340,15 +403,17 @@ impl Service {
                 until,
             });
         }
-        if machine.status != "approved" {
-            return refuse("machine_pending", &machine);
-        }
-        if !machine.enabled {
-            return refuse("machine_disabled", &machine);
-        }
-        if machine.expires_at.is_some_and(|at| at <= now) {
-            return refuse("machine_expired", &machine);
-        }
+        Ok((headers, machine))
+    }
+
+    /// The signature by the machine's key, the timestamp's freshness, the nonce's first use.
+    async fn verify_signature(
+        &self,
+        request: &SignedRequest,
+        headers: &SignedHeaders,
+        machine: &MachineRow,
+        now: i64,
+    ) -> Result<(), Refusal> {
         let public_key: [u8; 32] = machine
             .public_key
             .as_slice()
@@ -362,10 +427,10 @@ impl Service {
             &request.body_sha256,
         );
         if !signed_form::verifies(&public_key, message.as_bytes(), &headers.signature) {
-            return refuse("bad_signature", &machine);
+            return refuse("bad_signature", machine);
         }
         if !headers.is_fresh(now / MICROS) {
-            return refuse("stale_timestamp", &machine);
+            return refuse("stale_timestamp", machine);
         }
         let claim = NonceClaim {
             machine_id: machine.id.clone(),
@@ -380,21 +445,9 @@ impl Service {
             .await
             .map_err(|e| Error::Unavailable(Box::new(e)))?;
         if !fresh {
-            return refuse("nonce_reused", &machine);
+            return refuse("nonce_reused", machine);
         }
-        let caller = match self.machine_caller(&machine).await {
-            Ok(caller) => caller,
-            // The machine's own credential passed every check: not a guess to count.
-            Err(Error::Unauthenticated) => {
-                return Err(Refusal::Named {
-                    reason: "account_or_app_inactive",
-                    named: Named::of(&machine),
-                    counted: false,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        Ok((caller, machine.guardrails_json))
+        Ok(())
     }
 
     /// The machine as a caller: its app's groups and its flags. Cached like apps' API keys
