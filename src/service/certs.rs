@@ -175,47 +175,59 @@ impl Service {
                     proven: false,
                     created_at: self.now(),
                 };
-                match binding {
-                    CertificateBinding::Pinned { certificate, proof } => {
-                        let cert = single_certificate(&certificate, "certificate")?;
-                        if let Some(proof) = &proof {
-                            check_proof(&cert, &ctx.caller.account_id, proof)?;
-                        }
-                        row.proven = proof.is_some();
-                        row.kind = "pinned".into();
-                        row.fingerprint = Some(cert.fingerprint);
-                        row.subject = Some(cert.subject);
-                        row.not_after = Some(cert.not_after);
-                    }
-                    CertificateBinding::PinnedFingerprint { fingerprint } => {
-                        row.kind = "pinned".into();
-                        row.fingerprint = Some(check_fingerprint(&fingerprint)?);
-                    }
-                    CertificateBinding::Issued { ca, subject, san } => {
-                        if subject.is_none() && san.is_none() {
-                            return Err(Error::InvalidInput(
-                                "a CA binding needs \"subject\" and/or \"san\" to match".into(),
-                            ));
-                        }
-                        let trusted = self
-                            .store
-                            .trusted_cas(&ctx.caller.account_id)
-                            .await?
-                            .into_iter()
-                            .find(|c| c.id == ca)
-                            .ok_or_else(|| Error::NotFound(format!("trusted CA {ca}")))?;
-                        row.proven = trusted.proven;
-                        row.kind = "ca".into();
-                        row.ca_id = Some(ca);
-                        row.subject = subject;
-                        row.san = san;
-                    }
-                }
+                self.describe_binding(&mut row, binding, &ctx.caller.account_id)
+                    .await?;
                 self.store.add_app_certificate(&row, &event).await?;
                 Ok(row)
             },
         )
         .await
+    }
+
+    /// Fills in what `binding` binds `row` to, and whether it is proven.
+    async fn describe_binding(
+        &self,
+        row: &mut AppCertificateRow,
+        binding: CertificateBinding,
+        account_id: &str,
+    ) -> Result<(), Error> {
+        match binding {
+            CertificateBinding::Pinned { certificate, proof } => {
+                let cert = single_certificate(&certificate, "certificate")?;
+                if let Some(proof) = &proof {
+                    check_proof(&cert, account_id, proof)?;
+                }
+                row.proven = proof.is_some();
+                row.kind = "pinned".into();
+                row.fingerprint = Some(cert.fingerprint);
+                row.subject = Some(cert.subject);
+                row.not_after = Some(cert.not_after);
+            }
+            CertificateBinding::PinnedFingerprint { fingerprint } => {
+                row.kind = "pinned".into();
+                row.fingerprint = Some(check_fingerprint(&fingerprint)?);
+            }
+            CertificateBinding::Issued { ca, subject, san } => {
+                if subject.is_none() && san.is_none() {
+                    return Err(Error::InvalidInput(
+                        "a CA binding needs \"subject\" and/or \"san\" to match".into(),
+                    ));
+                }
+                let trusted = self
+                    .store
+                    .trusted_cas(account_id)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.id == ca)
+                    .ok_or_else(|| Error::NotFound(format!("trusted CA {ca}")))?;
+                row.proven = trusted.proven;
+                row.kind = "ca".into();
+                row.ca_id = Some(ca);
+                row.subject = subject;
+                row.san = san;
+            }
+        }
+        Ok(())
     }
 
     /// Unbinds a certificate: it stops authenticating on its next request.

@@ -14,7 +14,7 @@ use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_i
 use crate::auth::{ApiKeyToken, ResetToken};
 use crate::authz::{Flags, PrincipalKind, is_valid_name};
 use crate::catalogue;
-use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, ResetRow, UserRow};
+use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, UserRow};
 use std::collections::BTreeMap;
 
 pub(super) fn check_display_name(what: &str, name: &str) -> Result<(), Error> {

@@ -61,47 +61,7 @@ impl Service {
             .store
             .certificate_bindings(&cert.fingerprint, &ca_ids)
             .await?;
-        // (evidence, account, app) of every binding the certificate satisfies.
-        let matches: Vec<(Evidence, &str, &str)> = bindings
-            .iter()
-            .filter_map(|b| {
-                let evidence = match b.kind.as_str() {
-                    "pinned" => {
-                        if b.fingerprint.as_deref() != Some(cert.fingerprint.as_str()) {
-                            return None;
-                        }
-                        if b.proven {
-                            Evidence::ProvenCertificate
-                        } else {
-                            Evidence::Unproven
-                        }
-                    }
-                    _ => {
-                        let ca = verified.iter().find(|ca| {
-                            Some(&ca.id) == b.ca_id.as_ref() && ca.account_id == b.account_id
-                        })?;
-                        if !rule_matches(b, &cert) {
-                            return None;
-                        }
-                        if ca.proven {
-                            Evidence::ProvenIssuer
-                        } else {
-                            Evidence::Unproven
-                        }
-                    }
-                };
-                Some((evidence, b.account_id.as_str(), b.app_id.as_str()))
-            })
-            .collect();
-        let strongest = matches.iter().map(|(evidence, _, _)| *evidence).max();
-        let mut apps: Vec<(&str, &str)> = matches
-            .into_iter()
-            .filter(|(evidence, _, _)| Some(*evidence) == strongest)
-            .map(|(_, account, app)| (account, app))
-            .collect();
-        apps.sort_unstable();
-        apps.dedup();
-        let [(account_id, app_id)] = apps[..] else {
+        let [(account_id, app_id)] = strongest_apps(&bindings, &cert, &verified)[..] else {
             return Err(Error::Unauthenticated);
         };
         if self.store.is_revoked(account_id, &cert.fingerprint).await? {
@@ -114,4 +74,58 @@ impl Service {
         };
         self.app_caller(account_id, app_id, credential).await
     }
+}
+
+/// How strongly `binding` ties `cert` to its app; `None` if the certificate does not satisfy
+/// it (another pinned certificate, a CA that did not verify the chain, a rule that fails).
+fn evidence(
+    binding: &AppCertificateRow,
+    cert: &CertificateInfo,
+    verified: &[&TrustedCaRow],
+) -> Option<Evidence> {
+    if binding.kind == "pinned" {
+        if binding.fingerprint.as_deref() != Some(cert.fingerprint.as_str()) {
+            return None;
+        }
+        return Some(if binding.proven {
+            Evidence::ProvenCertificate
+        } else {
+            Evidence::Unproven
+        });
+    }
+    let ca = verified
+        .iter()
+        .find(|ca| Some(&ca.id) == binding.ca_id.as_ref() && ca.account_id == binding.account_id)?;
+    if !rule_matches(binding, cert) {
+        return None;
+    }
+    Some(if ca.proven {
+        Evidence::ProvenIssuer
+    } else {
+        Evidence::Unproven
+    })
+}
+
+/// The distinct (account, app) pairs of the strongest bindings `cert` satisfies.
+fn strongest_apps<'b>(
+    bindings: &'b [AppCertificateRow],
+    cert: &CertificateInfo,
+    verified: &[&TrustedCaRow],
+) -> Vec<(&'b str, &'b str)> {
+    let matches: Vec<(Evidence, &str, &str)> = bindings
+        .iter()
+        .filter_map(|b| {
+            let evidence = evidence(b, cert, verified)?;
+            Some((evidence, b.account_id.as_str(), b.app_id.as_str()))
+        })
+        .collect();
+    let strongest = matches.iter().map(|(evidence, _, _)| *evidence).max();
+    let mut apps: Vec<(&str, &str)> = matches
+        .into_iter()
+        .filter(|(evidence, _, _)| Some(*evidence) == strongest)
+        .map(|(_, account, app)| (account, app))
+        .collect();
+    apps.sort_unstable();
+    apps.dedup();
+    apps
 }

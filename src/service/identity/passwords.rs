@@ -156,26 +156,40 @@ impl Service {
                     "this user belongs to other accounts too; only they can change their password".into(),
                 ));
             }
-            let id = new_id("rst");
-            let token = ResetToken::generate(&id);
-            let digest = self
-                .hsm
-                .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
+            let (token, row) = self
+                .issue_reset(&ctx.caller.account_id, user_id, self.settings.reset_ttl, self.now())
                 .await?;
-            let now = self.now();
-            let row = ResetRow {
-                id,
-                user_id: user_id.to_owned(),
-                account_id: ctx.caller.account_id.clone(),
-                digest: digest.to_vec(),
-                created_at: now,
-                expires_at: now + micros(self.settings.reset_ttl),
-                used_at: None,
-            };
             self.store.create_reset(&row, &event).await?;
             Ok(ResetOutput { token, row })
         })
         .await
+    }
+
+    /// A new one-time reset token for `user_id`, usable in `account_id` for `ttl`: its
+    /// text, shown once, and its row with the HSM digest of the text.
+    pub(in crate::service) async fn issue_reset(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        ttl: std::time::Duration,
+        now: i64,
+    ) -> Result<(ResetToken, ResetRow), Error> {
+        let id = new_id("rst");
+        let token = ResetToken::generate(&id);
+        let digest = self
+            .hsm
+            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
+            .await?;
+        let row = ResetRow {
+            id,
+            user_id: user_id.to_owned(),
+            account_id: account_id.to_owned(),
+            digest: digest.to_vec(),
+            created_at: now,
+            expires_at: now + micros(ttl),
+            used_at: None,
+        };
+        Ok((token, row))
     }
 
     /// Sets a new password with a reset token. Unknown, used and expired tokens are the same

@@ -43,6 +43,32 @@ pub fn normalize_email(email: &str) -> Result<String, Error> {
     }
 }
 
+/// The user to create for a new member: none when the email has a user already (who may
+/// not be given a password by another account's admin), else a new one with `password`'s
+/// hash if given.
+async fn user_to_create(
+    email: &str,
+    exists: bool,
+    password: Option<SecretString>,
+    now: i64,
+) -> Result<Option<UserRecord>, Error> {
+    match (exists, password) {
+        (true, Some(_)) => Err(Error::Conflict(
+            "this email already has a Coffer user: add them without a password".into(),
+        )),
+        (true, None) => Ok(None),
+        (false, password) => Ok(Some(UserRecord {
+            id: new_id("usr"),
+            email: email.to_owned(),
+            password_hash: match password {
+                Some(p) => Some(hash_password(p).await?),
+                None => None,
+            },
+            created_at: now,
+        })),
+    }
+}
+
 impl Service {
     /// A member of the caller's account; anyone else does not exist for the caller.
     pub(in crate::service) async fn visible_member(
@@ -109,39 +135,14 @@ impl Service {
                 }
                 let now = self.now();
                 let existing = self.store.user_by_email(&email).await?;
-                let new_user = match (&existing, password) {
-                    (Some(_), Some(_)) => {
-                        return Err(Error::Conflict(
-                            "this email already has a Coffer user: add them without a password"
-                                .into(),
-                        ));
-                    }
-                    (Some(_), None) => None,
-                    (None, password) => Some(UserRecord {
-                        id: new_id("usr"),
-                        email: email.clone(),
-                        password_hash: match password {
-                            Some(p) => Some(hash_password(p).await?),
-                            None => None,
-                        },
-                        created_at: now,
-                    }),
-                };
+                let new_user = user_to_create(&email, existing.is_some(), password, now).await?;
                 let user_id = existing
                     .as_ref()
                     .or(new_user.as_ref())
                     .map(|u| u.id.clone())
                     .unwrap_or_default();
-                if self
-                    .store
-                    .member(&ctx.caller.account_id, &user_id)
-                    .await?
-                    .is_some()
-                {
-                    return Err(Error::Conflict(format!(
-                        "{email} is already a member of this account"
-                    )));
-                }
+                self.refuse_member(&ctx.caller.account_id, &user_id, &email)
+                    .await?;
                 let member = MemberRow {
                     account_id: ctx.caller.account_id.clone(),
                     user_id,
@@ -157,6 +158,21 @@ impl Service {
             },
         )
         .await
+    }
+
+    /// A conflict if `user_id` is already a member of `account_id`.
+    async fn refuse_member(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        email: &str,
+    ) -> Result<(), Error> {
+        if self.store.member(account_id, user_id).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "{email} is already a member of this account"
+            )));
+        }
+        Ok(())
     }
 
     /// Changes a member's role or suspends them (effective on their next request). The last

@@ -4,6 +4,26 @@
 use super::*;
 use crate::service::{RequestMeta, new_event_id};
 
+/// The row of a new keyring of `account_id` in `group_id`, at version 1.
+fn new_keyring(spec: &KeyringSpec, account_id: &str, group_id: &str, now: i64) -> KeyringRow {
+    KeyringRow {
+        id: new_id("kr"),
+        account_id: account_id.to_owned(),
+        group_id: group_id.to_owned(),
+        name: spec.name.clone(),
+        protection: spec.protection.as_str().to_owned(),
+        current_version: 1,
+        min_decryption_version: 1,
+        enabled: true,
+        rotation_period_days: spec.rotation_period_days,
+        max_encrypt_count: spec.max_encrypt_count,
+        cache_ttl_seconds: spec.cache_ttl_seconds.unwrap_or(DEFAULT_CACHE_TTL_SECONDS),
+        created_at: now,
+        rotated_at: now,
+        deleted_at: None,
+    }
+}
+
 impl Service {
     pub async fn create_keyring(
         &self,
@@ -43,23 +63,7 @@ impl Service {
                         spec.name
                     )));
                 }
-                let now = self.now();
-                let row = KeyringRow {
-                    id: new_id("kr"),
-                    account_id: ctx.caller.account_id.clone(),
-                    group_id: group.id.clone(),
-                    name: spec.name.clone(),
-                    protection: spec.protection.as_str().to_owned(),
-                    current_version: 1,
-                    min_decryption_version: 1,
-                    enabled: true,
-                    rotation_period_days: spec.rotation_period_days,
-                    max_encrypt_count: spec.max_encrypt_count,
-                    cache_ttl_seconds: spec.cache_ttl_seconds.unwrap_or(DEFAULT_CACHE_TTL_SECONDS),
-                    created_at: now,
-                    rotated_at: now,
-                    deleted_at: None,
-                };
+                let row = new_keyring(&spec, &ctx.caller.account_id, &group.id, self.now());
                 let first = self
                     .make_version(&row.account_id, &row.id, &group.id, spec.protection, 1)
                     .await?;

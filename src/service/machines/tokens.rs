@@ -42,6 +42,83 @@ pub(in crate::service) fn required(
     })
 }
 
+/// A required field of `kind` within `min..=max`.
+fn required_in_range(
+    kind: MachineTokenKind,
+    field: &str,
+    value: Option<i64>,
+    min: i64,
+    max: i64,
+) -> Result<i64, Error> {
+    in_range(field, required(kind, field, value)?, min, max)
+}
+
+/// A bootstrap token's terms are fixed: every field that would set them is refused.
+fn refuse_bootstrap_fields(spec: &MachineTokenSpec) -> Result<(), Error> {
+    let kind = spec.kind;
+    refuse_field(kind, "lifetime_seconds", spec.lifetime_seconds.is_some())?;
+    refuse_field(kind, "max_uses", spec.max_uses.is_some())?;
+    refuse_field(
+        kind,
+        "machine_lifetime_seconds",
+        spec.machine_lifetime_seconds.is_some(),
+    )?;
+    refuse_field(kind, "guardrails", spec.guardrails.is_some())
+}
+
+/// An enrollment token's (lifetime, uses, machine lifetime), all required.
+fn enrollment_terms(spec: &MachineTokenSpec) -> Result<(i64, i64, i64), Error> {
+    let kind = spec.kind;
+    refuse_field(kind, "guardrails", spec.guardrails.is_some())?;
+    let lifetime = required_in_range(
+        kind,
+        "lifetime_seconds",
+        spec.lifetime_seconds,
+        MIN_LIFETIME_SECS,
+        MAX_LIFETIME_SECS,
+    )?;
+    let uses = required_in_range(kind, "max_uses", spec.max_uses, 1, MAX_ENROLLMENT_USES)?;
+    let machine = required_in_range(
+        kind,
+        "machine_lifetime_seconds",
+        spec.machine_lifetime_seconds,
+        MIN_LIFETIME_SECS,
+        MAX_LIFETIME_SECS,
+    )?;
+    Ok((lifetime, uses, machine))
+}
+
+/// A temporary token's (lifetime, machine lifetime); it enrolls one machine, and its
+/// guardrails must be valid.
+fn temporary_terms(spec: &MachineTokenSpec) -> Result<(i64, i64), Error> {
+    let kind = spec.kind;
+    if spec.max_uses.is_some_and(|n| n != 1) {
+        return Err(Error::InvalidInput(
+            "a temporary token enrolls exactly one machine (max_uses 1)".into(),
+        ));
+    }
+    let lifetime = spec
+        .lifetime_seconds
+        .unwrap_or(DEFAULT_TEMPORARY_TOKEN_SECS);
+    let lifetime = in_range(
+        "lifetime_seconds",
+        lifetime,
+        MIN_LIFETIME_SECS,
+        MAX_LIFETIME_SECS,
+    )?;
+    let machine = required_in_range(
+        kind,
+        "machine_lifetime_seconds",
+        spec.machine_lifetime_seconds,
+        MIN_TEMPORARY_LIFETIME_SECS,
+        MAX_LIFETIME_SECS,
+    )?;
+    if let Some(guardrails) = &spec.guardrails {
+        guardrails.validate().map_err(Error::InvalidInput)?;
+    }
+    Ok((lifetime, machine))
+}
+
 impl Service {
     /// The lifetimes and limits of a new token, by kind: (expires_at, max_uses,
     /// machine_lifetime_seconds).
@@ -50,72 +127,17 @@ impl Service {
         spec: &MachineTokenSpec,
     ) -> Result<(i64, i64, Option<i64>), Error> {
         let now = self.now();
-        let kind = spec.kind;
-        match kind {
+        match spec.kind {
             MachineTokenKind::Bootstrap => {
-                refuse_field(kind, "lifetime_seconds", spec.lifetime_seconds.is_some())?;
-                refuse_field(kind, "max_uses", spec.max_uses.is_some())?;
-                refuse_field(
-                    kind,
-                    "machine_lifetime_seconds",
-                    spec.machine_lifetime_seconds.is_some(),
-                )?;
-                refuse_field(kind, "guardrails", spec.guardrails.is_some())?;
+                refuse_bootstrap_fields(spec)?;
                 Ok((now + micros(self.settings.bootstrap_token_ttl), 1, None))
             }
             MachineTokenKind::Enrollment => {
-                refuse_field(kind, "guardrails", spec.guardrails.is_some())?;
-                let lifetime = required(kind, "lifetime_seconds", spec.lifetime_seconds)?;
-                let lifetime = in_range(
-                    "lifetime_seconds",
-                    lifetime,
-                    MIN_LIFETIME_SECS,
-                    MAX_LIFETIME_SECS,
-                )?;
-                let uses = required(kind, "max_uses", spec.max_uses)?;
-                let uses = in_range("max_uses", uses, 1, MAX_ENROLLMENT_USES)?;
-                let machine = required(
-                    kind,
-                    "machine_lifetime_seconds",
-                    spec.machine_lifetime_seconds,
-                )?;
-                let machine = in_range(
-                    "machine_lifetime_seconds",
-                    machine,
-                    MIN_LIFETIME_SECS,
-                    MAX_LIFETIME_SECS,
-                )?;
+                let (lifetime, uses, machine) = enrollment_terms(spec)?;
                 Ok((now + secs_to_micros(lifetime), uses, Some(machine)))
             }
             MachineTokenKind::Temporary => {
-                if spec.max_uses.is_some_and(|n| n != 1) {
-                    return Err(Error::InvalidInput(
-                        "a temporary token enrolls exactly one machine (max_uses 1)".into(),
-                    ));
-                }
-                let lifetime = spec
-                    .lifetime_seconds
-                    .unwrap_or(DEFAULT_TEMPORARY_TOKEN_SECS);
-                let lifetime = in_range(
-                    "lifetime_seconds",
-                    lifetime,
-                    MIN_LIFETIME_SECS,
-                    MAX_LIFETIME_SECS,
-                )?;
-                let machine = required(
-                    kind,
-                    "machine_lifetime_seconds",
-                    spec.machine_lifetime_seconds,
-                )?;
-                let machine = in_range(
-                    "machine_lifetime_seconds",
-                    machine,
-                    MIN_TEMPORARY_LIFETIME_SECS,
-                    MAX_LIFETIME_SECS,
-                )?;
-                if let Some(guardrails) = &spec.guardrails {
-                    guardrails.validate().map_err(Error::InvalidInput)?;
-                }
+                let (lifetime, machine) = temporary_terms(spec)?;
                 Ok((now + secs_to_micros(lifetime), 1, Some(machine)))
             }
         }

@@ -81,32 +81,55 @@ impl Service {
                     .await?;
                 let flags = Flags::parse(spec.flags, kind)
                     .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                let key_id = new_id("ak");
-                let token = ApiKeyToken::generate(&key_id);
-                let digest = self
-                    .hsm
-                    .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
+                let principal = (kind, spec.principal.as_str());
+                let (token, row) = self
+                    .issue_api_key(
+                        &ctx.caller.account_id,
+                        principal,
+                        &spec.name,
+                        &flags,
+                        self.now(),
+                    )
                     .await?;
-                let row = ApiKeyRow {
-                    id: key_id,
-                    account_id: ctx.caller.account_id.clone(),
-                    principal_kind: match kind {
-                        PrincipalKind::User => "user".into(),
-                        PrincipalKind::App => "app".into(),
-                    },
-                    principal_id: spec.principal.clone(),
-                    name: spec.name,
-                    flags_json: flags_json(&flags)?,
-                    digest: digest.to_vec(),
-                    created_at: self.now(),
-                    last_used_at: None,
-                    disabled: false,
-                };
                 self.store.create_api_key(&row, &event).await?;
                 Ok(CreatedApiKey { row, token })
             },
         )
         .await
+    }
+
+    /// A new API key of `principal` (its kind and id) in `account_id`: its text, shown
+    /// once, and its row with the HSM digest of the text.
+    pub(in crate::service) async fn issue_api_key(
+        &self,
+        account_id: &str,
+        (kind, principal_id): (PrincipalKind, &str),
+        name: &str,
+        flags: &Flags,
+        now: i64,
+    ) -> Result<(ApiKeyToken, ApiKeyRow), Error> {
+        let key_id = new_id("ak");
+        let token = ApiKeyToken::generate(&key_id);
+        let digest = self
+            .hsm
+            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
+            .await?;
+        let row = ApiKeyRow {
+            id: key_id,
+            account_id: account_id.to_owned(),
+            principal_kind: match kind {
+                PrincipalKind::User => "user".into(),
+                PrincipalKind::App => "app".into(),
+            },
+            principal_id: principal_id.to_owned(),
+            name: name.to_owned(),
+            flags_json: flags_json(flags)?,
+            digest: digest.to_vec(),
+            created_at: now,
+            last_used_at: None,
+            disabled: false,
+        };
+        Ok((token, row))
     }
 
     /// A key acts with its principal's powers: only an owner may mint one for an owner

@@ -1,7 +1,7 @@
 //! Bootstrap: the first account, its owner and the owner's credentials.
 
 use super::*;
-use crate::service::{micros, new_event_id, normalize_email};
+use crate::service::{new_event_id, normalize_email};
 
 /// What bootstrap hands to the first owner, once.
 pub struct Bootstrapped {
@@ -13,6 +13,9 @@ pub struct Bootstrapped {
     /// /v1/auth/password-reset`), so that they can sign in to any account they create.
     pub setup_token: ResetToken,
 }
+
+/// The action of bootstrap's event: it runs from the command line, not through a route.
+const BOOTSTRAP_ACTION: &str = "account.bootstrap";
 
 impl Service {
     /// Creates the first account, its owner and the owner's `*.*.*.*` API key.
@@ -32,45 +35,25 @@ impl Service {
             email: normalize_email(owner_email)?,
             created_at: now,
         };
-        let key_id = new_id("ak");
-        let token = ApiKeyToken::generate(&key_id);
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
+        let owner_key = (PrincipalKind::User, owner.id.as_str());
+        let (token, row) = self
+            .issue_api_key(
+                &account.id,
+                owner_key,
+                "bootstrap",
+                &Flags::everything(),
+                now,
+            )
             .await?;
-        let row = ApiKeyRow {
-            id: key_id,
-            account_id: account.id.clone(),
-            principal_kind: "user".into(),
-            principal_id: owner.id.clone(),
-            name: "bootstrap".into(),
-            flags_json: flags_json(&Flags::everything())?,
-            digest: digest.to_vec(),
-            created_at: now,
-            last_used_at: None,
-            disabled: false,
-        };
-        let setup_id = new_id("rst");
-        let setup_token = ResetToken::generate(&setup_id);
-        let setup = ResetRow {
-            id: setup_id,
-            user_id: owner.id.clone(),
-            account_id: account.id.clone(),
-            digest: self
-                .hsm
-                .hmac_sha256(APIKEY_PEPPER_LABEL, setup_token.digest_input())
-                .await?
-                .to_vec(),
-            created_at: now,
-            expires_at: now + micros(self.settings.setup_token_ttl),
-            used_at: None,
-        };
+        let (setup_token, setup) = self
+            .issue_reset(&account.id, &owner.id, self.settings.setup_token_ttl, now)
+            .await?;
         let meta = RequestMeta::new(new_event_id("sys"), None);
         let caller = Self::system_caller(&account.id);
         let event = self.event(
             &meta,
             Some(&caller),
-            "account.bootstrap",
+            BOOTSTRAP_ACTION,
             Some(&account.id),
             Ok(()),
         );
