@@ -125,30 +125,8 @@ impl Service {
         ctx: &Ctx<'_>,
         id: &str,
     ) -> Result<AccountState, Error> {
-        let object = format!("account/{id}");
-        self.mutation(
-            ctx,
-            &catalogue::REQUEST_ACCOUNT_DELETION,
-            "",
-            Some(&object),
-            |event| async move {
-                let account = self.own_account(ctx.caller, id).await?;
-                if account.deletion_due_at.is_some() {
-                    return Err(Error::Conflict("a deletion is already pending".into()));
-                }
-                let now = self.now();
-                let due = now + micros(self.settings.account_deletion_delay);
-                self.store
-                    .schedule_account_deletion(id, Some((now, due)), &event)
-                    .await?;
-                Ok(AccountState {
-                    deletion_requested_at: Some(now),
-                    deletion_due_at: Some(due),
-                    ..account
-                })
-            },
-        )
-        .await
+        self.schedule_deletion(ctx, &catalogue::REQUEST_ACCOUNT_DELETION, id, true)
+            .await
     }
 
     pub async fn cancel_account_deletion(
@@ -156,27 +134,42 @@ impl Service {
         ctx: &Ctx<'_>,
         id: &str,
     ) -> Result<AccountState, Error> {
+        self.schedule_deletion(ctx, &catalogue::CANCEL_ACCOUNT_DELETION, id, false)
+            .await
+    }
+
+    /// Requests (`request`) or cancels the account's deletion; refused when that is already
+    /// the state.
+    async fn schedule_deletion(
+        &self,
+        ctx: &Ctx<'_>,
+        op: &catalogue::Operation,
+        id: &str,
+        request: bool,
+    ) -> Result<AccountState, Error> {
         let object = format!("account/{id}");
-        self.mutation(
-            ctx,
-            &catalogue::CANCEL_ACCOUNT_DELETION,
-            "",
-            Some(&object),
-            |event| async move {
-                let account = self.own_account(ctx.caller, id).await?;
-                if account.deletion_due_at.is_none() {
-                    return Err(Error::Conflict("no deletion is pending".into()));
+        self.mutation(ctx, op, "", Some(&object), |event| async move {
+            let account = self.own_account(ctx.caller, id).await?;
+            match (request, account.deletion_due_at.is_some()) {
+                (true, true) => {
+                    return Err(Error::Conflict("a deletion is already pending".into()));
                 }
-                self.store
-                    .schedule_account_deletion(id, None, &event)
-                    .await?;
-                Ok(AccountState {
-                    deletion_requested_at: None,
-                    deletion_due_at: None,
-                    ..account
-                })
-            },
-        )
+                (false, false) => return Err(Error::Conflict("no deletion is pending".into())),
+                _ => {}
+            }
+            let schedule = request.then(|| {
+                let now = self.now();
+                (now, now + micros(self.settings.account_deletion_delay))
+            });
+            self.store
+                .schedule_account_deletion(id, schedule, &event)
+                .await?;
+            Ok(AccountState {
+                deletion_requested_at: schedule.map(|(requested, _)| requested),
+                deletion_due_at: schedule.map(|(_, due)| due),
+                ..account
+            })
+        })
         .await
     }
 

@@ -18,17 +18,11 @@ impl Service {
             return Ok(caller);
         }
         let row = self.store.api_key(token.key_id()).await?;
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
-        let Some(row) = row else {
-            return Err(Error::Unauthenticated);
-        };
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(&digest[..], &row.digest[..]).into();
-        if !matches || row.disabled {
-            return Err(Error::Unauthenticated);
-        }
+        let row = self
+            .verified(row, token.digest_input(), |r| &r.digest)
+            .await?
+            .filter(|row| !row.disabled)
+            .ok_or(Error::Unauthenticated)?;
         let caller = Arc::new(self.caller_for_key(&row).await?);
         // Only apps' keys are cached (the hot path). A user's role, suspension and removal
         // take effect on their next request, so users are resolved every time.
@@ -66,26 +60,18 @@ impl Service {
             }
         }
     }
-}
 
-impl Service {
     /// A session token → its user, if the session is live and the membership still holds.
     pub(in crate::service) async fn authenticate_session(
         &self,
         token: &SessionToken,
     ) -> Result<Caller, Error> {
         let row = self.store.session(token.key_id()).await?;
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
-        let Some(row) = row else {
-            return Err(Error::Unauthenticated);
-        };
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(&digest[..], &row.digest[..]).into();
-        if !matches || row.revoked_at.is_some() || row.expires_at <= self.now() {
-            return Err(Error::Unauthenticated);
-        }
+        let row = self
+            .verified(row, token.digest_input(), |r| &r.digest)
+            .await?
+            .filter(|row| row.revoked_at.is_none() && row.expires_at > self.now())
+            .ok_or(Error::Unauthenticated)?;
         let credential = Credential {
             method: AuthMethod::Session,
             id: row.id.clone(),

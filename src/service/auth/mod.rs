@@ -116,3 +116,22 @@ impl Service {
         }
     }
 }
+
+impl Service {
+    /// `row`, the stored row a presented secret names, if the HSM digest of the secret
+    /// (`digest_input`) equals the row's (`digest_of`), compared in constant time. The
+    /// digest is computed even when no row was found, so an unknown id costs what a wrong
+    /// secret costs.
+    async fn verified<R>(
+        &self,
+        row: Option<R>,
+        digest_input: Vec<u8>,
+        digest_of: impl Fn(&R) -> &[u8],
+    ) -> Result<Option<R>, Error> {
+        let digest = self
+            .hsm
+            .hmac_sha256(APIKEY_PEPPER_LABEL, digest_input)
+            .await?;
+        Ok(row.filter(|row| subtle::ConstantTimeEq::ct_eq(&digest[..], digest_of(row)).into()))
+    }
+}

@@ -2,6 +2,8 @@
 //! bundle download) and password-reset tokens.
 
 use super::*;
+use crate::auth::ResetToken;
+use crate::store::ResetRow;
 
 impl Service {
     /// The stored token a presented token text stands for, whatever its state; every
@@ -14,16 +16,21 @@ impl Service {
             return Err(Error::Unauthenticated);
         };
         let row = self.store.machine_token(token.key_id()).await?;
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
-        let row = row.ok_or(Error::Unauthenticated)?;
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(&digest[..], &row.digest[..]).into();
-        if matches {
-            Ok(row)
-        } else {
-            Err(Error::Unauthenticated)
-        }
+        self.verified(row, token.digest_input(), |r| &r.digest)
+            .await?
+            .ok_or(Error::Unauthenticated)
+    }
+
+    /// The stored reset token a presented token text stands for, whatever its state; every
+    /// mismatch is `Unauthenticated`, after the same HSM round trip.
+    pub(in crate::service) async fn presented_reset_token(
+        &self,
+        text: &str,
+    ) -> Result<ResetRow, Error> {
+        let token = ResetToken::parse(text).ok_or(Error::Unauthenticated)?;
+        let row = self.store.reset(token.key_id()).await?;
+        self.verified(row, token.digest_input(), |r| &r.digest)
+            .await?
+            .ok_or(Error::Unauthenticated)
     }
 }

@@ -202,7 +202,13 @@ impl Service {
     ) -> Result<(), Error> {
         let result = self.consume_reset_token(meta, token, new).await;
         if let Err(error) = &result {
-            let event = self.event(meta, None, "auth.password-reset", None, Err(error));
+            let event = self.event(
+                meta,
+                None,
+                catalogue::COMPLETE_PASSWORD_RESET.audit_action(),
+                None,
+                Err(error),
+            );
             self.record(meta, event).await?;
         }
         result
@@ -215,17 +221,7 @@ impl Service {
         new: SecretString,
     ) -> Result<(), Error> {
         check_password(&new)?;
-        let token = ResetToken::parse(token).ok_or(Error::Unauthenticated)?;
-        let row = self.store.reset(token.key_id()).await?;
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
-        let row = row.ok_or(Error::Unauthenticated)?;
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(&digest[..], &row.digest[..]).into();
-        if !matches {
-            return Err(Error::Unauthenticated);
-        }
+        let row = self.presented_reset_token(token).await?;
         let hash = hash_password(new).await?;
         let mut caller = Self::system_caller(&row.account_id);
         caller.principal_id = row.user_id.clone();
@@ -234,7 +230,7 @@ impl Service {
         let event = self.event(
             meta,
             Some(&caller),
-            "auth.password-reset",
+            catalogue::COMPLETE_PASSWORD_RESET.audit_action(),
             Some(&format!("user/{}", row.user_id)),
             Ok(()),
         );

@@ -4,6 +4,9 @@
 use super::*;
 use crate::service::{RequestMeta, new_event_id};
 
+/// The action of a rotation that maintenance made, not a request.
+const SCHEDULED_ROTATION_ACTION: &str = "keyring.rotate.scheduled";
+
 /// The row of a new keyring of `account_id` in `group_id`, at version 1.
 fn new_keyring(spec: &KeyringSpec, account_id: &str, group_id: &str, now: i64) -> KeyringRow {
     KeyringRow {
@@ -350,7 +353,7 @@ impl Service {
             let event = self.event(
                 &meta,
                 Some(&caller),
-                "keyring.rotate.scheduled",
+                SCHEDULED_ROTATION_ACTION,
                 Some(&object(&row.name)),
                 Ok(()),
             );

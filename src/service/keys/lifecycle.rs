@@ -2,6 +2,40 @@
 
 use super::*;
 
+/// The row of a new, enabled key at version 1 in `(account, group)`, with no usage yet.
+fn new_key(
+    (account_id, group_id): (&str, &str),
+    name: &str,
+    kind: &str,
+    algorithm: KeyAlgorithm,
+    now: i64,
+) -> KeyRow {
+    KeyRow {
+        id: new_id("key"),
+        account_id: account_id.to_owned(),
+        group_id: group_id.to_owned(),
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        algorithm: algorithm.name().to_owned(),
+        can_sign: false,
+        can_decrypt: false,
+        enabled: true,
+        current_version: 1,
+        min_version: 1,
+        created_at: now,
+        deleted_at: None,
+    }
+}
+
+/// A key just made: its first version, no certificates.
+fn new_key_view(row: KeyRow, first: &KeyVersionRow) -> KeyView {
+    KeyView {
+        versions: vec![version_view(&row, first)],
+        row,
+        certificates: Vec::new(),
+    }
+}
+
 impl Service {
     pub async fn create_key(&self, ctx: &Ctx<'_>, spec: KeySpec) -> Result<KeyView, Error> {
         let name = spec.name.clone();
@@ -15,21 +49,10 @@ impl Service {
                 let usage = parse_usages(algorithm, spec.usages.as_deref())?;
                 self.check_new_key(ctx.caller, &spec.name, &spec.group)
                     .await?;
-                let row = KeyRow {
-                    id: new_id("key"),
-                    account_id: ctx.caller.account_id.clone(),
-                    group_id: spec.group.clone(),
-                    name: spec.name.clone(),
-                    kind: KIND_KEY_PAIR.to_owned(),
-                    algorithm: algorithm.name().to_owned(),
-                    can_sign: usage.sign,
-                    can_decrypt: usage.decrypt,
-                    enabled: true,
-                    current_version: 1,
-                    min_version: 1,
-                    created_at: self.now(),
-                    deleted_at: None,
-                };
+                let place = (ctx.caller.account_id.as_str(), spec.group.as_str());
+                let mut row = new_key(place, &spec.name, KIND_KEY_PAIR, algorithm, self.now());
+                row.can_sign = usage.sign;
+                row.can_decrypt = usage.decrypt;
                 let first = self.make_key_version(&row.id, 1, algorithm, usage).await?;
                 if let Err(e) = self.store.create_key(&row, &first, &event).await {
                     if let Some(label) = &first.token_label {
@@ -38,11 +61,7 @@ impl Service {
                     return Err(e.into());
                 }
                 self.forget_key(&row.account_id, &row.name);
-                Ok(KeyView {
-                    versions: vec![version_view(&row, &first)],
-                    row,
-                    certificates: Vec::new(),
-                })
+                Ok(new_key_view(row, &first))
             },
         )
         .await
@@ -67,21 +86,8 @@ impl Service {
                     .map_err(|e| Error::InvalidInput(format!("public_key: {e}")))?;
                 self.check_new_key(ctx.caller, &spec.name, &spec.group)
                     .await?;
-                let row = KeyRow {
-                    id: new_id("key"),
-                    account_id: ctx.caller.account_id.clone(),
-                    group_id: spec.group.clone(),
-                    name: spec.name.clone(),
-                    kind: KIND_PUBLIC_KEY.to_owned(),
-                    algorithm: algorithm.name().to_owned(),
-                    can_sign: false,
-                    can_decrypt: false,
-                    enabled: true,
-                    current_version: 1,
-                    min_version: 1,
-                    created_at: self.now(),
-                    deleted_at: None,
-                };
+                let place = (ctx.caller.account_id.as_str(), spec.group.as_str());
+                let row = new_key(place, &spec.name, KIND_PUBLIC_KEY, algorithm, self.now());
                 let first = KeyVersionRow {
                     key_id: row.id.clone(),
                     version: 1,
@@ -92,11 +98,7 @@ impl Service {
                 };
                 self.store.create_key(&row, &first, &event).await?;
                 self.forget_key(&row.account_id, &row.name);
-                Ok(KeyView {
-                    versions: vec![version_view(&row, &first)],
-                    row,
-                    certificates: Vec::new(),
-                })
+                Ok(new_key_view(row, &first))
             },
         )
         .await
