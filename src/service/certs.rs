@@ -1,5 +1,6 @@
 //! TLS client certificates as app credentials: trusted CAs, bindings (a pinned certificate,
-//! or a trusted CA plus a subject/SAN rule), the revocation list, and authentication.
+//! or a trusted CA plus a subject/SAN rule) and the revocation list. Authenticating with a
+//! certificate is in [`super::auth`].
 //!
 //! A certificate is public (every handshake sends it), so binding one proves nothing about
 //! who holds its key. A pinned binding or a trusted CA registered with a proof of

@@ -1,9 +1,6 @@
-//! Humans: accounts, users and their roles, passwords, login sessions, lockouts and
-//! password resets.
-//!
-//! Passwords are hashed with Argon2id (19 MiB, 2 passes, 1 lane: the OWASP baseline) on a
-//! blocking thread. Session and reset tokens are stored as HSM-keyed HMAC digests, like API
-//! keys.
+//! Accounts: creation, renaming and the two-step closing. The people in them are in the
+//! submodules (members and roles, passwords, sessions); log-in, being credential
+//! verification, is in [`super::auth`].
 
 mod passwords;
 mod sessions;

@@ -1,4 +1,9 @@
-//! Keyrings: create, encrypt, decrypt, rewrap, data keys, rotation, configuration, trash.
+//! Keyrings: symmetric envelope encryption under a group master key.
+//!
+//! This file holds what every keyring operation shares: the types, loading a keyring (with
+//! the metadata and data-key caches), sealing and opening, making versions. The operations
+//! are in `lifecycle` (create, read, configure, rotate, trash) and `usage` (encrypt,
+//! decrypt, rewrap, data keys).
 
 mod lifecycle;
 mod usage;

@@ -1,5 +1,8 @@
-//! Asymmetric security objects: key pairs generated in the HSM, imported public keys, their
-//! certificates and certificate signing requests, and the security-objects view.
+//! Asymmetric security objects: key pairs generated in the HSM and imported public keys.
+//!
+//! This file holds what every key operation shares: the types, loading a key (with its
+//! cache), making versions. The operations are in `lifecycle`, `usage` (public key, sign,
+//! verify, decrypt) and `certificates` (CSRs, imported certificates).
 
 mod certificates;
 mod lifecycle;

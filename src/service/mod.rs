@@ -1,7 +1,9 @@
 //! The only place that orchestrates: checks authorization, calls the HSM, the store and the
 //! in-process crypto, and records the audit event of every request it serves.
 //!
-//! No HTTP, SQL or PKCS#11 types appear here: only the `Hsm` and `Store` traits.
+//! No HTTP, SQL or PKCS#11 types appear here: only the `Hsm` and `Store` traits. Every
+//! operation a route serves is authorized and audited through its [`crate::catalogue`]
+//! entry (see `operation`); credentials are verified in `auth`.
 
 mod auth;
 mod caller;

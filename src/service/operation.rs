@@ -5,7 +5,7 @@
 use super::*;
 
 /// How long the event of a request that already failed with 503 may wait to be durable.
-pub(in crate::service) const FAILED_REQUEST_AUDIT_GRACE: Duration = Duration::from_millis(250);
+const FAILED_REQUEST_AUDIT_GRACE: Duration = Duration::from_millis(250);
 
 impl Service {
     /// Builds the audit event of a request.
@@ -55,7 +55,7 @@ impl Service {
 
     /// Records `event`, waiting at most `wait` (the audit bound when `None`). Whatever the
     /// outcome, the request's audit is settled: the HTTP layer will not try again.
-    pub(in crate::service) async fn record_within(
+    async fn record_within(
         &self,
         meta: &RequestMeta,
         event: AuditEvent,
@@ -178,7 +178,7 @@ impl Service {
     /// 503 (the storage or the HSM could not serve it) most likely spent the bound waiting
     /// for them: its event gets a short grace only, so the answer comes within the bound
     /// once, not twice. The event stays queued and is written when the storage allows.
-    pub(in crate::service) fn failure_audit_wait(error: &Error) -> Option<Duration> {
+    fn failure_audit_wait(error: &Error) -> Option<Duration> {
         match error {
             Error::Unavailable(_) => Some(FAILED_REQUEST_AUDIT_GRACE),
             _ => None,
@@ -187,7 +187,7 @@ impl Service {
 
     /// Authorization: the credential's flags AND what the principal's kind may do AND, for
     /// users, what their role may do.
-    pub(in crate::service) fn require(caller: &Caller, flag: &str) -> Result<(), Error> {
+    fn require(caller: &Caller, flag: &str) -> Result<(), Error> {
         let role_ok = caller
             .role
             .is_none_or(|role| authz::role_allows(role, flag));

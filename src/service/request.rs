@@ -16,11 +16,11 @@ pub struct RequestMeta {
     audit: Arc<AtomicU8>,
 }
 
-pub(in crate::service) const AUDIT_PENDING: u8 = 0;
+const AUDIT_PENDING: u8 = 0;
 
-pub(in crate::service) const AUDIT_RECORDED: u8 = 1;
+const AUDIT_RECORDED: u8 = 1;
 
-pub(in crate::service) const AUDIT_FAILED: u8 = 2;
+const AUDIT_FAILED: u8 = 2;
 
 impl RequestMeta {
     pub fn new(request_id: String, source_ip: Option<String>) -> Self {

@@ -1,4 +1,5 @@
-//! Tenancy: bootstrap, groups and their members, apps and API keys.
+//! Tenancy: groups (where objects live and what principals are granted) and their members;
+//! apps, API keys and bootstrap in the submodules.
 
 mod api_keys;
 mod apps;

@@ -32,10 +32,7 @@ impl Service {
         Ok(caller)
     }
 
-    pub(in crate::service) async fn caller_for_key(
-        &self,
-        row: &crate::store::ApiKeyRow,
-    ) -> Result<Caller, Error> {
+    async fn caller_for_key(&self, row: &crate::store::ApiKeyRow) -> Result<Caller, Error> {
         let kind = match row.principal_kind.as_str() {
             "user" => PrincipalKind::User,
             "app" => PrincipalKind::App,
@@ -62,10 +59,7 @@ impl Service {
     }
 
     /// A session token → its user, if the session is live and the membership still holds.
-    pub(in crate::service) async fn authenticate_session(
-        &self,
-        token: &SessionToken,
-    ) -> Result<Caller, Error> {
+    async fn authenticate_session(&self, token: &SessionToken) -> Result<Caller, Error> {
         let row = self.store.session(token.key_id()).await?;
         let row = self
             .verified(row, token.digest_input(), |r| &r.digest)

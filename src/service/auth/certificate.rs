@@ -5,7 +5,7 @@ use super::*;
 /// How strongly a binding ties a certificate to its app, weakest first. Only the strongest
 /// matches of a certificate count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(in crate::service) enum Evidence {
+enum Evidence {
     /// Anyone who saw the certificate could have made the binding.
     Unproven,
     /// A rule under a CA whose key holder proved it: that holder issued the certificate.
@@ -16,10 +16,7 @@ pub(in crate::service) enum Evidence {
 
 /// Whether a CA-issued certificate satisfies a binding's subject and SAN rules (both, when
 /// both are given; exact matches).
-pub(in crate::service) fn rule_matches(
-    binding: &AppCertificateRow,
-    cert: &CertificateInfo,
-) -> bool {
+fn rule_matches(binding: &AppCertificateRow, cert: &CertificateInfo) -> bool {
     let subject_ok = binding.subject.as_ref().is_none_or(|s| *s == cert.subject);
     let san_ok = binding
         .san

@@ -109,7 +109,7 @@ impl Service {
     }
 
     /// Refuses credentials of a closed account.
-    pub(in crate::service) async fn active_account(&self, account_id: &str) -> Result<(), Error> {
+    async fn active_account(&self, account_id: &str) -> Result<(), Error> {
         match self.store.account(account_id).await? {
             Some(account) if account.closed_at.is_none() => Ok(()),
             _ => Err(Error::Unauthenticated),

@@ -30,7 +30,7 @@ pub struct SignedRequest {
 }
 
 /// The live machine a refused signed request names.
-pub(in crate::service) struct Named {
+struct Named {
     id: String,
     account_id: String,
 }
@@ -45,7 +45,7 @@ impl Named {
 }
 
 /// Why a signed request was refused, or a failure of the service itself.
-pub(in crate::service) enum Refusal {
+enum Refusal {
     /// A request naming no existing machine failed `reason` (`detail`, when given, is the
     /// audit event's detail instead); it counts against the source address.
     Unnamed {
@@ -80,10 +80,7 @@ impl From<crate::store::StoreError> for Refusal {
 }
 
 /// A failed check of a request that named `machine` (counted against it from the source).
-pub(in crate::service) fn refuse<T>(
-    reason: &'static str,
-    machine: &MachineRow,
-) -> Result<T, Refusal> {
+fn refuse<T>(reason: &'static str, machine: &MachineRow) -> Result<T, Refusal> {
     Err(Refusal::Named {
         reason,
         named: Named::of(machine),
@@ -92,17 +89,17 @@ pub(in crate::service) fn refuse<T>(
 }
 
 /// The `login_failures` key of failed signed requests naming `machine_id` from `ip`.
-pub(in crate::service) fn machine_source(ip: &str, machine_id: &str) -> String {
+fn machine_source(ip: &str, machine_id: &str) -> String {
     format!("machine:{machine_id}@{ip}")
 }
 
 /// The `login_failures` key of failed signed requests from `ip` that name no machine.
-pub(in crate::service) fn unnamed_source(ip: &str) -> String {
+fn unnamed_source(ip: &str) -> String {
     format!("machine:{ip}")
 }
 
 /// 429 until `until`: `Retry-After` is the whole seconds left, rounded up.
-pub(in crate::service) fn locked_out(until: i64, now: i64) -> Error {
+fn locked_out(until: i64, now: i64) -> Error {
     let left = (until - now).max(1);
     Error::RateLimited {
         retry_after_secs: u64::try_from((left + MICROS - 1) / MICROS).unwrap_or(1),
@@ -112,7 +109,7 @@ pub(in crate::service) fn locked_out(until: i64, now: i64) -> Error {
 /// Whether the failure just recorded (leaving `state`) is the one that started the lock.
 /// The lock is set once, by the failure that reaches the threshold; failures that raced
 /// past the lock check count on but find it set.
-pub(in crate::service) fn lock_started(state: &LoginFailures, rule: LockoutRule) -> bool {
+fn lock_started(state: &LoginFailures, rule: LockoutRule) -> bool {
     state.locked_until.is_some() && state.failures == rule.threshold
 }
 
@@ -196,7 +193,7 @@ impl Service {
         }
     }
 
-    pub(in crate::service) fn machine_lockout_rule(&self, threshold: u32) -> LockoutRule {
+    fn machine_lockout_rule(&self, threshold: u32) -> LockoutRule {
         LockoutRule {
             now: self.now(),
             window_micros: micros(self.settings.machine_lockout_window),
@@ -220,7 +217,7 @@ impl Service {
     }
 
     /// The event of a refused signed request (`auth.signed`, the failed check in `detail`).
-    pub(in crate::service) fn signed_refusal_event(
+    fn signed_refusal_event(
         &self,
         meta: &RequestMeta,
         request: &SignedRequest,
@@ -242,7 +239,7 @@ impl Service {
     /// address (429 while that lock holds), recorded in the account of the machine it claims
     /// if that machine ever existed (a deleted one, or a live one behind malformed headers),
     /// else counted in /metrics and logged.
-    pub(in crate::service) async fn refuse_unnamed<T>(
+    async fn refuse_unnamed<T>(
         &self,
         meta: &RequestMeta,
         request: &SignedRequest,
@@ -304,7 +301,7 @@ impl Service {
 
     /// Records a refusal under the machine id it claims, marked as claimed, in `account`
     /// (the machine's, so its owners see it; `None` when no machine ever had the id).
-    pub(in crate::service) async fn audit_signed_refusal(
+    async fn audit_signed_refusal(
         &self,
         meta: &RequestMeta,
         mut event: AuditEvent,
@@ -318,7 +315,7 @@ impl Service {
         self.record(meta, event).await
     }
 
-    pub(in crate::service) async fn check_guardrails(
+    async fn check_guardrails(
         &self,
         meta: &RequestMeta,
         caller: &Caller,
@@ -452,10 +449,7 @@ impl Service {
 
     /// The machine as a caller: its app's groups and its flags. Cached like apps' API keys
     /// (the machine's own state is read on every request).
-    pub(in crate::service) async fn machine_caller(
-        &self,
-        machine: &MachineRow,
-    ) -> Result<Arc<Caller>, Error> {
+    async fn machine_caller(&self, machine: &MachineRow) -> Result<Arc<Caller>, Error> {
         let cache_key = machine_cache_key(&machine.id);
         if let Some(caller) = self.cached_caller(&cache_key) {
             return Ok(caller);

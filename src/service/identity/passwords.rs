@@ -6,26 +6,26 @@
 use super::*;
 
 /// Argon2id cost: memory in KiB, passes, lanes. Documented in the README.
-pub(in crate::service) const ARGON2_MEMORY_KIB: u32 = 19_456;
+const ARGON2_MEMORY_KIB: u32 = 19_456;
 
-pub(in crate::service) const ARGON2_PASSES: u32 = 2;
+const ARGON2_PASSES: u32 = 2;
 
-pub(in crate::service) const ARGON2_LANES: u32 = 1;
+const ARGON2_LANES: u32 = 1;
 
 /// Password rule (documented): 12 to 128 characters, at least 6 distinct ones.
-pub(in crate::service) const PASSWORD_MIN_CHARS: usize = 12;
+const PASSWORD_MIN_CHARS: usize = 12;
 
-pub(in crate::service) const PASSWORD_MAX_CHARS: usize = 128;
+const PASSWORD_MAX_CHARS: usize = 128;
 
-pub(in crate::service) const PASSWORD_MIN_DISTINCT: usize = 6;
+const PASSWORD_MIN_DISTINCT: usize = 6;
 
-pub(in crate::service) fn argon2() -> argon2::Argon2<'static> {
+fn argon2() -> argon2::Argon2<'static> {
     let params = argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES, None)
         .expect("constant Argon2 parameters are valid");
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
-pub(in crate::service) fn hash_password_blocking(password: &SecretString) -> Result<String, Error> {
+fn hash_password_blocking(password: &SecretString) -> Result<String, Error> {
     use argon2::PasswordHasher;
     let salt = argon2::password_hash::SaltString::encode_b64(&crate::crypto::random_bytes(16)[..])
         .map_err(|e| Error::Internal(e.to_string().into()))?;
@@ -35,7 +35,7 @@ pub(in crate::service) fn hash_password_blocking(password: &SecretString) -> Res
         .map_err(|e| Error::Internal(e.to_string().into()))
 }
 
-pub(in crate::service) fn verify_password_blocking(hash: &str, password: &SecretString) -> bool {
+fn verify_password_blocking(hash: &str, password: &SecretString) -> bool {
     use argon2::PasswordVerifier;
     argon2::PasswordHash::new(hash).is_ok_and(|parsed| {
         argon2()
@@ -46,7 +46,7 @@ pub(in crate::service) fn verify_password_blocking(hash: &str, password: &Secret
 
 /// A hash nobody knows the password of: verified against when the email is unknown, so a
 /// failed login costs the same whether or not the user exists.
-pub(in crate::service) fn decoy_hash() -> &'static str {
+fn decoy_hash() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
     DECOY.get_or_init(|| {
         let random = SecretString::from(hex::encode(&crate::crypto::random_bytes(32)[..]));
@@ -214,7 +214,7 @@ impl Service {
         result
     }
 
-    pub(in crate::service) async fn consume_reset_token(
+    async fn consume_reset_token(
         &self,
         meta: &RequestMeta,
         token: &str,

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Service {
-    pub(in crate::service) fn own_session_id(caller: &Caller) -> Result<&str, Error> {
+    fn own_session_id(caller: &Caller) -> Result<&str, Error> {
         match (caller.method, &caller.credential) {
             (AuthMethod::Session, Some(id)) => Ok(id),
             _ => Err(Error::InvalidInput(

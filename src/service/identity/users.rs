@@ -9,7 +9,7 @@ pub struct MemberPatch {
     pub suspended: Option<bool>,
 }
 
-pub(in crate::service) fn parse_role(text: &str) -> Result<Role, Error> {
+fn parse_role(text: &str) -> Result<Role, Error> {
     Role::parse(text).ok_or_else(|| {
         Error::InvalidInput(format!(
             "role {text:?} is not one of owner, admin, member, auditor"
@@ -246,11 +246,7 @@ impl Service {
     }
 
     /// Refuses a change that would leave the account without an active owner.
-    pub(in crate::service) async fn keep_an_owner(
-        &self,
-        account_id: &str,
-        leaving: &str,
-    ) -> Result<(), Error> {
+    async fn keep_an_owner(&self, account_id: &str, leaving: &str) -> Result<(), Error> {
         let others = self
             .store
             .members(account_id)

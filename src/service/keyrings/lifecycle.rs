@@ -130,7 +130,7 @@ impl Service {
     }
 
     /// Adds the next version of a keyring and makes it current.
-    pub(in crate::service) async fn rotate_row(
+    async fn rotate_row(
         &self,
         row: &KeyringRow,
         event: crate::audit::AuditEvent,

@@ -16,7 +16,7 @@ pub fn certificate_pem(der: &[u8]) -> String {
     pem
 }
 
-pub(in crate::service) fn certificate_row(
+fn certificate_row(
     account_id: &str,
     key_id: &str,
     key_version: u32,
@@ -72,7 +72,7 @@ impl Service {
 
     /// rcgen asks for the signature synchronously, so the request is built on a blocking
     /// thread that waits for the HSM through the runtime.
-    pub(in crate::service) async fn build_csr(
+    async fn build_csr(
         &self,
         state: &KeyState,
         version: &KeyVersionRow,

@@ -91,7 +91,7 @@ impl Service {
     }
 
     /// Signs `data` (a digest, or the message for Ed25519) with one version's private key.
-    pub(in crate::service) async fn sign_in_token(
+    async fn sign_in_token(
         &self,
         version: &KeyVersionRow,
         scheme: SignatureScheme,

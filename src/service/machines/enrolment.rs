@@ -6,7 +6,7 @@ use super::*;
 impl Service {
     /// Records the outcome of a request made with a machine token instead of a credential
     /// (registration, bundle download), in the token's account when it is known.
-    pub(in crate::service) async fn token_request_outcome<T>(
+    async fn token_request_outcome<T>(
         &self,
         meta: &RequestMeta,
         action: &str,
@@ -148,7 +148,7 @@ impl Service {
         .await
     }
 
-    pub(in crate::service) async fn take_bundle(
+    async fn take_bundle(
         &self,
         meta: &RequestMeta,
         token: &MachineTokenRow,

@@ -23,7 +23,7 @@ impl Service {
 
     /// Applies `change` to a machine of the caller's account and writes it; the machine's
     /// next request sees the result.
-    pub(in crate::service) async fn change_machine<F>(
+    async fn change_machine<F>(
         &self,
         ctx: &Ctx<'_>,
         op: &catalogue::Operation,

@@ -2,12 +2,7 @@
 
 use super::*;
 
-pub(in crate::service) fn in_range(
-    what: &str,
-    value: i64,
-    min: i64,
-    max: i64,
-) -> Result<i64, Error> {
+fn in_range(what: &str, value: i64, min: i64, max: i64) -> Result<i64, Error> {
     if (min..=max).contains(&value) {
         Ok(value)
     } else {
@@ -17,11 +12,7 @@ pub(in crate::service) fn in_range(
     }
 }
 
-pub(in crate::service) fn refuse_field(
-    kind: MachineTokenKind,
-    field: &str,
-    given: bool,
-) -> Result<(), Error> {
+fn refuse_field(kind: MachineTokenKind, field: &str, given: bool) -> Result<(), Error> {
     if given {
         Err(Error::InvalidInput(format!(
             "{field} does not apply to {} tokens",
@@ -122,10 +113,7 @@ fn temporary_terms(spec: &MachineTokenSpec) -> Result<(i64, i64), Error> {
 impl Service {
     /// The lifetimes and limits of a new token, by kind: (expires_at, max_uses,
     /// machine_lifetime_seconds).
-    pub(in crate::service) fn token_terms(
-        &self,
-        spec: &MachineTokenSpec,
-    ) -> Result<(i64, i64, Option<i64>), Error> {
+    fn token_terms(&self, spec: &MachineTokenSpec) -> Result<(i64, i64, Option<i64>), Error> {
         let now = self.now();
         match spec.kind {
             MachineTokenKind::Bootstrap => {

@@ -23,7 +23,7 @@ pub struct ApiKeyPatch {
     pub flags: Option<BTreeMap<String, bool>>,
 }
 
-pub(in crate::service) fn check_key_name(name: &str) -> Result<(), Error> {
+fn check_key_name(name: &str) -> Result<(), Error> {
     let ok = (1..=128).contains(&name.chars().count()) && !name.chars().any(char::is_control);
     if ok {
         Ok(())
@@ -134,7 +134,7 @@ impl Service {
 
     /// A key acts with its principal's powers: only an owner may mint one for an owner
     /// (else an admin could make themselves an owner's key).
-    pub(in crate::service) async fn may_mint_key_for(
+    async fn may_mint_key_for(
         &self,
         caller: &Caller,
         kind: PrincipalKind,
@@ -165,11 +165,7 @@ impl Service {
         .await
     }
 
-    pub(in crate::service) async fn own_api_key(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<ApiKeyRow, Error> {
+    async fn own_api_key(&self, caller: &Caller, id: &str) -> Result<ApiKeyRow, Error> {
         self.store
             .api_key(id)
             .await?

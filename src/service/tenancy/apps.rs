@@ -13,7 +13,7 @@ pub struct AppPatch {
 /// An app as `caller` may see it: a caller limited to some groups (a member) sees an app
 /// only if it is in one of them, and sees only those of its groups; the others do not exist
 /// for the caller. `None` when the app is in none of the caller's groups.
-pub(in crate::service) fn visible_app(caller: &Caller, mut app: AppRow) -> Option<AppRow> {
+fn visible_app(caller: &Caller, mut app: AppRow) -> Option<AppRow> {
     if matches!(caller.scope, GroupScope::All) {
         return Some(app);
     }
