@@ -73,11 +73,8 @@ macro_rules! bearer_token {
 
             /// A process-local cache key for this credential (SHA-256 of the token text).
             pub fn cache_key(&self) -> [u8; 32] {
-                let digest = ring::digest::digest(
-                    &ring::digest::SHA256,
-                    self.0.full.expose_secret().as_bytes(),
-                );
-                digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+                use sha2::Digest;
+                sha2::Sha256::digest(self.0.full.expose_secret().as_bytes()).into()
             }
 
             /// The token text, to hand to its owner once.

@@ -13,6 +13,7 @@
 //! to the context fails authentication.
 
 pub mod asym;
+pub mod bundle;
 mod oaep;
 pub mod possession;
 mod public_key;

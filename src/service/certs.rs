@@ -1,5 +1,6 @@
 //! TLS client certificates as app credentials: trusted CAs, bindings (a pinned certificate,
-//! or a trusted CA plus a subject/SAN rule), the revocation list, and authentication.
+//! or a trusted CA plus a subject/SAN rule) and the revocation list. Authenticating with a
+//! certificate is in [`super::auth`].
 //!
 //! A certificate is public (every handshake sends it), so binding one proves nothing about
 //! who holds its key. A pinned binding or a trusted CA registered with a proof of
@@ -8,10 +9,10 @@
 //! proven pin beats a rule under a proven CA): an account that binds someone else's
 //! certificate without its key cannot take it over or lock its owner out.
 
-use super::{AuthMethod, Caller, Credential, Ctx, Error, Service, new_id};
-use crate::authz::Flags;
+use super::{Ctx, Error, Service, new_id};
+use crate::catalogue;
 use crate::crypto::possession;
-use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
+use crate::crypto::x509::{CertificateInfo, parse_certificates};
 use crate::store::{AppCertificateRow, RevocationRow, TrustedCaRow};
 
 /// A proof of possession: a signature by a certificate's private key over
@@ -92,29 +93,6 @@ fn check_fingerprint(text: &str) -> Result<String, Error> {
     }
 }
 
-/// How strongly a binding ties a certificate to its app, weakest first. Only the strongest
-/// matches of a certificate count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Evidence {
-    /// Anyone who saw the certificate could have made the binding.
-    Unproven,
-    /// A rule under a CA whose key holder proved it: that holder issued the certificate.
-    ProvenIssuer,
-    /// The certificate itself, proven by the holder of its own key.
-    ProvenCertificate,
-}
-
-/// Whether a CA-issued certificate satisfies a binding's subject and SAN rules (both, when
-/// both are given; exact matches).
-fn rule_matches(binding: &AppCertificateRow, cert: &CertificateInfo) -> bool {
-    let subject_ok = binding.subject.as_ref().is_none_or(|s| *s == cert.subject);
-    let san_ok = binding
-        .san
-        .as_ref()
-        .is_none_or(|san| cert.subject_alt_names.iter().any(|n| n == san));
-    subject_ok && san_ok
-}
-
 impl Service {
     /// Adds a CA whose certificates may authenticate apps bound to it; proven (and so are
     /// the CA rules under it) when `proof` verifies with the CA certificate's key.
@@ -128,10 +106,10 @@ impl Service {
         let object = format!("trusted-ca/{name}");
         self.mutation(
             ctx,
-            "trusted-ca.create",
+            &catalogue::ADD_TRUSTED_CA,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "app.write")?;
                 if !crate::authz::is_valid_name(name) {
                     return Err(Error::InvalidInput(format!(
                         "trusted CA name {name:?} must be 1-64 chars of [A-Za-z0-9_-]"
@@ -164,13 +142,10 @@ impl Service {
     }
 
     pub async fn list_trusted_cas(&self, ctx: &Ctx<'_>) -> Result<Vec<TrustedCaRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "app.read")?;
+        self.read(ctx, &catalogue::LIST_TRUSTED_CAS, "", None, async {
             Ok(self.store.trusted_cas(&ctx.caller.account_id).await?)
-        }
-        .await;
-        self.audited(ctx, "trusted-ca.list", None, None, result)
-            .await
+        })
+        .await
     }
 
     /// Binds an app to a client certificate.
@@ -183,10 +158,10 @@ impl Service {
         let object = format!("app/{app_id}");
         self.mutation(
             ctx,
-            "app.certificate.create",
+            &catalogue::BIND_CERTIFICATE,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "app.write")?;
                 self.own_app(ctx.caller, app_id).await?;
                 let mut row = AppCertificateRow {
                     id: new_id("acrt"),
@@ -201,47 +176,59 @@ impl Service {
                     proven: false,
                     created_at: self.now(),
                 };
-                match binding {
-                    CertificateBinding::Pinned { certificate, proof } => {
-                        let cert = single_certificate(&certificate, "certificate")?;
-                        if let Some(proof) = &proof {
-                            check_proof(&cert, &ctx.caller.account_id, proof)?;
-                        }
-                        row.proven = proof.is_some();
-                        row.kind = "pinned".into();
-                        row.fingerprint = Some(cert.fingerprint);
-                        row.subject = Some(cert.subject);
-                        row.not_after = Some(cert.not_after);
-                    }
-                    CertificateBinding::PinnedFingerprint { fingerprint } => {
-                        row.kind = "pinned".into();
-                        row.fingerprint = Some(check_fingerprint(&fingerprint)?);
-                    }
-                    CertificateBinding::Issued { ca, subject, san } => {
-                        if subject.is_none() && san.is_none() {
-                            return Err(Error::InvalidInput(
-                                "a CA binding needs \"subject\" and/or \"san\" to match".into(),
-                            ));
-                        }
-                        let trusted = self
-                            .store
-                            .trusted_cas(&ctx.caller.account_id)
-                            .await?
-                            .into_iter()
-                            .find(|c| c.id == ca)
-                            .ok_or_else(|| Error::NotFound(format!("trusted CA {ca}")))?;
-                        row.proven = trusted.proven;
-                        row.kind = "ca".into();
-                        row.ca_id = Some(ca);
-                        row.subject = subject;
-                        row.san = san;
-                    }
-                }
+                self.describe_binding(&mut row, binding, &ctx.caller.account_id)
+                    .await?;
                 self.store.add_app_certificate(&row, &event).await?;
                 Ok(row)
             },
         )
         .await
+    }
+
+    /// Fills in what `binding` binds `row` to, and whether it is proven.
+    async fn describe_binding(
+        &self,
+        row: &mut AppCertificateRow,
+        binding: CertificateBinding,
+        account_id: &str,
+    ) -> Result<(), Error> {
+        match binding {
+            CertificateBinding::Pinned { certificate, proof } => {
+                let cert = single_certificate(&certificate, "certificate")?;
+                if let Some(proof) = &proof {
+                    check_proof(&cert, account_id, proof)?;
+                }
+                row.proven = proof.is_some();
+                row.kind = "pinned".into();
+                row.fingerprint = Some(cert.fingerprint);
+                row.subject = Some(cert.subject);
+                row.not_after = Some(cert.not_after);
+            }
+            CertificateBinding::PinnedFingerprint { fingerprint } => {
+                row.kind = "pinned".into();
+                row.fingerprint = Some(check_fingerprint(&fingerprint)?);
+            }
+            CertificateBinding::Issued { ca, subject, san } => {
+                if subject.is_none() && san.is_none() {
+                    return Err(Error::InvalidInput(
+                        "a CA binding needs \"subject\" and/or \"san\" to match".into(),
+                    ));
+                }
+                let trusted = self
+                    .store
+                    .trusted_cas(account_id)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.id == ca)
+                    .ok_or_else(|| Error::NotFound(format!("trusted CA {ca}")))?;
+                row.proven = trusted.proven;
+                row.kind = "ca".into();
+                row.ca_id = Some(ca);
+                row.subject = subject;
+                row.san = san;
+            }
+        }
+        Ok(())
     }
 
     /// Unbinds a certificate: it stops authenticating on its next request.
@@ -254,10 +241,10 @@ impl Service {
         let object = format!("app/{app_id}/certificate/{id}");
         self.mutation(
             ctx,
-            "app.certificate.delete",
+            &catalogue::UNBIND_CERTIFICATE,
+            "",
             Some(&object),
             |event| async move {
-                Self::require(ctx.caller, "app.write")?;
                 self.own_app(ctx.caller, app_id).await?;
                 if !self
                     .store
@@ -279,121 +266,37 @@ impl Service {
         target: RevocationTarget,
         reason: Option<String>,
     ) -> Result<RevocationRow, Error> {
-        self.mutation(ctx, "certificate.revoke", None, |event| async move {
-            Self::require(ctx.caller, "app.write")?;
-            let fingerprint = match target {
-                RevocationTarget::Certificate(pem) => {
-                    single_certificate(&pem, "certificate")?.fingerprint
-                }
-                RevocationTarget::Fingerprint(text) => check_fingerprint(&text)?,
-            };
-            let row = RevocationRow {
-                account_id: ctx.caller.account_id.clone(),
-                fingerprint,
-                reason,
-                revoked_at: self.now(),
-            };
-            let mut event = event;
-            event.object = Some(format!("certificate/sha256:{}", row.fingerprint));
-            self.store.revoke_certificate(&row, &event).await?;
-            Ok(row)
-        })
+        self.mutation(
+            ctx,
+            &catalogue::REVOKE_CERTIFICATE,
+            "",
+            None,
+            |event| async move {
+                let fingerprint = match target {
+                    RevocationTarget::Certificate(pem) => {
+                        single_certificate(&pem, "certificate")?.fingerprint
+                    }
+                    RevocationTarget::Fingerprint(text) => check_fingerprint(&text)?,
+                };
+                let row = RevocationRow {
+                    account_id: ctx.caller.account_id.clone(),
+                    fingerprint,
+                    reason,
+                    revoked_at: self.now(),
+                };
+                let mut event = event;
+                event.object = Some(format!("certificate/sha256:{}", row.fingerprint));
+                self.store.revoke_certificate(&row, &event).await?;
+                Ok(row)
+            },
+        )
         .await
     }
 
     pub async fn list_revocations(&self, ctx: &Ctx<'_>) -> Result<Vec<RevocationRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "app.read")?;
+        self.read(ctx, &catalogue::LIST_REVOCATIONS, "", None, async {
             Ok(self.store.revocations(&ctx.caller.account_id).await?)
-        }
-        .await;
-        self.audited(ctx, "certificate.revocations.read", None, None, result)
-            .await
-    }
-
-    /// A TLS client certificate chain (end entity first) → the app bound to it. Expired,
-    /// not yet valid, revoked, unknown and ambiguous certificates are all `Unauthenticated`.
-    ///
-    /// Every binding that matches is collected, in every account, with its evidence;
-    /// only the strongest count. So an unproven binding never competes with a proven one,
-    /// and a rule under a proven CA never competes with a proven pin of the certificate
-    /// itself (the CA's key holder issued the certificate but does not hold its key). A
-    /// certificate, leaf or CA, can be proven in one account only, so proven matches of one
-    /// strength are in one account, unless two accounts hold the keys of two CAs on the
-    /// certificate's chain (its issuer and a CA above it). Without proven matches it is as
-    /// before proofs existed: matches in more than one app are ambiguous.
-    pub async fn authenticate_certificate(&self, chain: &[Vec<u8>]) -> Result<Caller, Error> {
-        let end_entity = chain.first().ok_or(Error::Unauthenticated)?;
-        let cert = parse_certificates(end_entity)
-            .ok()
-            .and_then(|mut certs| certs.pop())
-            .ok_or(Error::Unauthenticated)?;
-        let now_secs = self.now() / 1_000_000;
-        if now_secs < cert.not_before || now_secs > cert.not_after {
-            return Err(Error::Unauthenticated);
-        }
-        let issuers = self.store.trusted_cas_by_subject(&cert.issuer).await?;
-        let now = u64::try_from(now_secs).unwrap_or_default();
-        let verified: Vec<&TrustedCaRow> = issuers
-            .iter()
-            .filter(|ca| verifies_to(chain, &ca.der, now))
-            .collect();
-        let ca_ids: Vec<String> = verified.iter().map(|ca| ca.id.clone()).collect();
-        let bindings = self
-            .store
-            .certificate_bindings(&cert.fingerprint, &ca_ids)
-            .await?;
-        // (evidence, account, app) of every binding the certificate satisfies.
-        let matches: Vec<(Evidence, &str, &str)> = bindings
-            .iter()
-            .filter_map(|b| {
-                let evidence = match b.kind.as_str() {
-                    "pinned" => {
-                        if b.fingerprint.as_deref() != Some(cert.fingerprint.as_str()) {
-                            return None;
-                        }
-                        if b.proven {
-                            Evidence::ProvenCertificate
-                        } else {
-                            Evidence::Unproven
-                        }
-                    }
-                    _ => {
-                        let ca = verified.iter().find(|ca| {
-                            Some(&ca.id) == b.ca_id.as_ref() && ca.account_id == b.account_id
-                        })?;
-                        if !rule_matches(b, &cert) {
-                            return None;
-                        }
-                        if ca.proven {
-                            Evidence::ProvenIssuer
-                        } else {
-                            Evidence::Unproven
-                        }
-                    }
-                };
-                Some((evidence, b.account_id.as_str(), b.app_id.as_str()))
-            })
-            .collect();
-        let strongest = matches.iter().map(|(evidence, _, _)| *evidence).max();
-        let mut apps: Vec<(&str, &str)> = matches
-            .into_iter()
-            .filter(|(evidence, _, _)| Some(*evidence) == strongest)
-            .map(|(_, account, app)| (account, app))
-            .collect();
-        apps.sort_unstable();
-        apps.dedup();
-        let [(account_id, app_id)] = apps[..] else {
-            return Err(Error::Unauthenticated);
-        };
-        if self.store.is_revoked(account_id, &cert.fingerprint).await? {
-            return Err(Error::Unauthenticated);
-        }
-        let credential = Credential {
-            method: AuthMethod::ClientCertificate,
-            id: format!("sha256:{}", cert.fingerprint),
-            flags: Flags::everything(),
-        };
-        self.app_caller(account_id, app_id, credential).await
+        })
+        .await
     }
 }

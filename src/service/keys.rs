@@ -1,14 +1,24 @@
-//! Asymmetric security objects: key pairs generated in the HSM, imported public keys, their
-//! certificates and certificate signing requests, and the security-objects view.
+//! Asymmetric security objects: key pairs generated in the HSM and imported public keys.
+//!
+//! This file holds what every key operation shares: the types, loading a key (with its
+//! cache), making versions. The operations are in `lifecycle`, `usage` (public key, sign,
+//! verify, decrypt) and `certificates` (CSRs, imported certificates).
+
+mod certificates;
+mod lifecycle;
+mod usage;
+
+pub use certificates::certificate_pem;
 
 use super::{Caller, Ctx, Error, Service, new_id};
 use crate::authz::is_valid_name;
+use crate::catalogue;
 use crate::crypto::asym::{
     EcdsaEncoding, KeyAlgorithm, PublicKey, SignatureScheme, SignedData, encode_ecdsa, oaep_decode,
 };
 use crate::crypto::x509::{self, CertificateInfo, CsrSubject};
 use crate::hsm::{KeyPairUsage, SignMechanism};
-use crate::store::{CertificateRow, KeyRow, KeyVersionRow, ObjectRow};
+use crate::store::{CertificateRow, KeyRow, KeyVersionRow};
 use std::sync::Arc;
 use std::time::Instant;
 use zeroize::Zeroizing;
@@ -99,15 +109,12 @@ pub struct KeyPatch {
     pub min_version: Option<u32>,
 }
 
-/// Filters of the security-objects view.
-#[derive(Debug, Clone, Default)]
-pub struct ObjectFilter {
-    pub group: Option<String>,
-    pub kind: Option<String>,
-}
-
-/// The kinds of security object the view lists.
-pub const OBJECT_KINDS: [&str; 4] = ["keyring", "key_pair", "public_key", "certificate"];
+/// `POST /v1/keys` with a public key: the route and flags of [`catalogue::CREATE_KEY`],
+/// recorded as an import so the trail tells imported keys from generated ones.
+const IMPORT_PUBLIC_KEY: catalogue::Operation = catalogue::Operation {
+    action: Some("key.import"),
+    ..catalogue::CREATE_KEY
+};
 
 const KIND_KEY_PAIR: &str = "key_pair";
 const KIND_PUBLIC_KEY: &str = "public_key";
@@ -233,34 +240,6 @@ fn version_view(row: &KeyRow, v: &KeyVersionRow) -> KeyVersionView {
     }
 }
 
-fn certificate_row(
-    account_id: &str,
-    key_id: &str,
-    key_version: u32,
-    leaf: &CertificateInfo,
-    chain_pem: String,
-    now: i64,
-) -> CertificateRow {
-    CertificateRow {
-        id: new_id("crt"),
-        account_id: account_id.to_owned(),
-        key_id: key_id.to_owned(),
-        key_version,
-        der: leaf.der.clone(),
-        chain_pem,
-        subject: leaf.subject.clone(),
-        issuer: leaf.issuer.clone(),
-        serial: leaf.serial.clone(),
-        not_before: leaf.not_before,
-        not_after: leaf.not_after,
-        subject_alt_names: leaf.subject_alt_names.clone(),
-        key_usage: leaf.key_usage.clone(),
-        is_ca: leaf.is_ca,
-        fingerprint: leaf.fingerprint.clone(),
-        created_at: now,
-    }
-}
-
 fn token_label(version: &KeyVersionRow) -> Result<&str, Error> {
     version
         .token_label
@@ -268,49 +247,14 @@ fn token_label(version: &KeyVersionRow) -> Result<&str, Error> {
         .ok_or_else(|| Error::Internal("key pair version without a token label".into()))
 }
 
-/// What the token signs: `DigestInfo || digest` for PKCS#1 v1.5 (`CKM_RSA_PKCS` adds only
-/// the padding), the digest for PSS and ECDSA, the message for Ed25519.
-fn token_input(scheme: SignatureScheme, data: Vec<u8>) -> Vec<u8> {
-    match scheme {
-        SignatureScheme::RsaPkcs1(hash) => [hash.digest_info_prefix(), &data].concat(),
-        _ => data,
-    }
-}
-
-/// The token's signature in the wire encoding (ECDSA: DER or raw r || s).
-fn finish_signature(
-    scheme: SignatureScheme,
-    raw: Vec<u8>,
-    encoding: EcdsaEncoding,
-) -> Result<Vec<u8>, String> {
-    match scheme {
-        SignatureScheme::Ecdsa(curve) => encode_ecdsa(curve, &raw, encoding)
-            .ok_or_else(|| format!("the token returned a {}-byte ECDSA signature", raw.len())),
-        _ => Ok(raw),
-    }
-}
-
-/// PEM of one DER certificate.
-pub fn certificate_pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
-}
-
 impl Service {
     /// The live key `name` of the caller's account, if the caller may see it and may perform
-    /// what `flag` asks in the key's group.
+    /// what `op` does in the key's group.
     async fn load_key(
         &self,
         caller: &Caller,
         name: &str,
-        flag: &str,
+        op: &catalogue::Operation,
     ) -> Result<Arc<KeyState>, Error> {
         check_name(name)?;
         let cache_key = (caller.account_id.clone(), name.to_owned());
@@ -339,7 +283,7 @@ impl Service {
         if !caller.sees_group(&state.row.group_id) {
             return Err(Error::NotFound(format!("key {name}")));
         }
-        Self::require_in_group(caller, flag, &state.row.group_id)?;
+        Self::require_in_group(caller, op, &state.row.group_id)?;
         Ok(state)
     }
 
@@ -378,7 +322,7 @@ impl Service {
         if group_row.is_none() {
             return Err(Error::NotFound(format!("group {group}")));
         }
-        Self::require_in_group(caller, "key.create", group)?;
+        Self::require_in_group(caller, &catalogue::CREATE_KEY, group)?;
         if self.store.key(&caller.account_id, name).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "a key named {name} already exists"
@@ -424,624 +368,5 @@ impl Service {
                 .collect(),
             certificates: self.store.certificates(&state.row.id).await?,
         })
-    }
-
-    pub async fn create_key(&self, ctx: &Ctx<'_>, spec: KeySpec) -> Result<KeyView, Error> {
-        let name = spec.name.clone();
-        self.mutation(
-            ctx,
-            "key.create",
-            Some(&object(&name)),
-            |event| async move {
-                Self::require(ctx.caller, "key.create")?;
-                let algorithm = parse_algorithm(&spec.algorithm)?;
-                let usage = parse_usages(algorithm, spec.usages.as_deref())?;
-                self.check_new_key(ctx.caller, &spec.name, &spec.group)
-                    .await?;
-                let row = KeyRow {
-                    id: new_id("key"),
-                    account_id: ctx.caller.account_id.clone(),
-                    group_id: spec.group.clone(),
-                    name: spec.name.clone(),
-                    kind: KIND_KEY_PAIR.to_owned(),
-                    algorithm: algorithm.name().to_owned(),
-                    can_sign: usage.sign,
-                    can_decrypt: usage.decrypt,
-                    enabled: true,
-                    current_version: 1,
-                    min_version: 1,
-                    created_at: self.now(),
-                    deleted_at: None,
-                };
-                let first = self.make_key_version(&row.id, 1, algorithm, usage).await?;
-                if let Err(e) = self.store.create_key(&row, &first, &event).await {
-                    if let Some(label) = &first.token_label {
-                        self.destroy_quietly(label).await;
-                    }
-                    return Err(e.into());
-                }
-                self.forget_key(&row.account_id, &row.name);
-                Ok(KeyView {
-                    versions: vec![version_view(&row, &first)],
-                    row,
-                    certificates: Vec::new(),
-                })
-            },
-        )
-        .await
-    }
-
-    pub async fn import_public_key(
-        &self,
-        ctx: &Ctx<'_>,
-        spec: PublicKeyImport,
-    ) -> Result<KeyView, Error> {
-        let name = spec.name.clone();
-        self.mutation(
-            ctx,
-            "key.import",
-            Some(&object(&name)),
-            |event| async move {
-                Self::require(ctx.caller, "key.create")?;
-                let public = PublicKey::from_pem_or_der(&spec.public_key)
-                    .map_err(|e| Error::InvalidInput(format!("public_key: {e}")))?;
-                let algorithm = public
-                    .algorithm()
-                    .map_err(|e| Error::InvalidInput(format!("public_key: {e}")))?;
-                self.check_new_key(ctx.caller, &spec.name, &spec.group)
-                    .await?;
-                let row = KeyRow {
-                    id: new_id("key"),
-                    account_id: ctx.caller.account_id.clone(),
-                    group_id: spec.group.clone(),
-                    name: spec.name.clone(),
-                    kind: KIND_PUBLIC_KEY.to_owned(),
-                    algorithm: algorithm.name().to_owned(),
-                    can_sign: false,
-                    can_decrypt: false,
-                    enabled: true,
-                    current_version: 1,
-                    min_version: 1,
-                    created_at: self.now(),
-                    deleted_at: None,
-                };
-                let first = KeyVersionRow {
-                    key_id: row.id.clone(),
-                    version: 1,
-                    public_key: public.to_spki_der(),
-                    fingerprint: public.fingerprint(),
-                    token_label: None,
-                    created_at: row.created_at,
-                };
-                self.store.create_key(&row, &first, &event).await?;
-                self.forget_key(&row.account_id, &row.name);
-                Ok(KeyView {
-                    versions: vec![version_view(&row, &first)],
-                    row,
-                    certificates: Vec::new(),
-                })
-            },
-        )
-        .await
-    }
-
-    pub async fn list_keys(&self, ctx: &Ctx<'_>) -> Result<Vec<KeyRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "key.read")?;
-            let rows = self.store.keys(&ctx.caller.account_id).await?;
-            Ok(rows
-                .into_iter()
-                .filter(|r| ctx.caller.sees_group(&r.group_id))
-                .collect())
-        }
-        .await;
-        self.audited(ctx, "key.list", None, None, result).await
-    }
-
-    pub async fn get_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.read"))
-                .await?;
-            self.view(&state).await
-        }
-        .await;
-        self.audited(ctx, "key.read", Some(&object(name)), None, result)
-            .await
-    }
-
-    pub async fn public_key(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        version: Option<u32>,
-    ) -> Result<PublicKeyOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.read"))
-                .await?;
-            let (row, public) = match version {
-                Some(v) => state.version(v).ok_or_else(|| state.no_version(v))?,
-                None => state.current()?,
-            };
-            Ok(PublicKeyOutput {
-                key_version: row.version,
-                algorithm: state.algorithm,
-                pem: public.to_pem(),
-                jwk: public.to_jwk(&format!("{}.v{}", state.row.id, row.version)),
-            })
-        }
-        .await;
-        self.audited(ctx, "key.public", Some(&object(name)), None, result)
-            .await
-    }
-
-    pub async fn sign(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        input: SignInput,
-    ) -> Result<SignOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.sign"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.sign"))
-                .await?;
-            state.usable()?;
-            if !state.row.can_sign {
-                return Err(Error::UsageNotAllowed(format!(
-                    "key {name} cannot sign: {}",
-                    if state.row.kind == KIND_PUBLIC_KEY {
-                        "it is an imported public key (verify only)"
-                    } else {
-                        "it was created without the sign usage"
-                    }
-                )));
-            }
-            let scheme = SignatureScheme::for_key(state.algorithm, input.algorithm.as_deref())
-                .map_err(Error::InvalidInput)?;
-            let encoding = EcdsaEncoding::parse(input.signature_format.as_deref())
-                .map_err(Error::InvalidInput)?;
-            let data = input.data.digest_for(scheme).map_err(Error::InvalidInput)?;
-            let (version, _) = state.current()?;
-            let signature = self.sign_in_token(version, scheme, data, encoding).await?;
-            Ok(SignOutput {
-                signature,
-                key_version: version.version,
-                algorithm: scheme.name(),
-            })
-        }
-        .await;
-        self.audited(ctx, "key.sign", Some(&object(name)), None, result)
-            .await
-    }
-
-    /// Signs `data` (a digest, or the message for Ed25519) with one version's private key.
-    async fn sign_in_token(
-        &self,
-        version: &KeyVersionRow,
-        scheme: SignatureScheme,
-        data: Vec<u8>,
-        encoding: EcdsaEncoding,
-    ) -> Result<Vec<u8>, Error> {
-        let label = token_label(version)?;
-        let raw = self
-            .hsm
-            .sign(
-                label,
-                SignMechanism::for_scheme(scheme),
-                token_input(scheme, data),
-            )
-            .await?;
-        finish_signature(scheme, raw, encoding).map_err(|e| Error::Internal(e.into()))
-    }
-
-    pub async fn verify(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        input: VerifyInput,
-    ) -> Result<VerifyOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.verify"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.verify"))
-                .await?;
-            state.usable()?;
-            if state.row.kind == KIND_KEY_PAIR && !state.row.can_sign {
-                return Err(Error::UsageNotAllowed(format!(
-                    "key {name} is a decryption key; it neither signs nor verifies"
-                )));
-            }
-            let scheme = SignatureScheme::for_key(state.algorithm, input.algorithm.as_deref())
-                .map_err(Error::InvalidInput)?;
-            let encoding = EcdsaEncoding::parse(input.signature_format.as_deref())
-                .map_err(Error::InvalidInput)?;
-            let data = input.data.digest_for(scheme).map_err(Error::InvalidInput)?;
-            let candidates: Vec<&(KeyVersionRow, PublicKey)> = match input.version {
-                Some(v) => vec![state.live_version(v)?],
-                None => state
-                    .versions
-                    .iter()
-                    .rev()
-                    .filter(|(v, _)| v.version >= state.row.min_version)
-                    .collect(),
-            };
-            let matched = candidates
-                .into_iter()
-                .find(|(_, public)| public.verify(scheme, &data, &input.signature, encoding));
-            Ok(VerifyOutput {
-                valid: matched.is_some(),
-                key_version: matched.map(|(v, _)| v.version),
-            })
-        }
-        .await;
-        self.audited(ctx, "key.verify", Some(&object(name)), None, result)
-            .await
-    }
-
-    pub async fn decrypt_with_key(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        ciphertext: Vec<u8>,
-        version: Option<u32>,
-    ) -> Result<DecryptOutput, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.decrypt"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.decrypt"))
-                .await?;
-            state.usable()?;
-            if !state.row.can_decrypt {
-                return Err(Error::UsageNotAllowed(format!(
-                    "key {name} cannot decrypt: it was created without the decrypt usage"
-                )));
-            }
-            let (row, public) = state.live_version(version.unwrap_or(state.row.current_version))?;
-            let k = public
-                .rsa_len()
-                .ok_or_else(|| Error::Internal("decrypt key is not RSA".into()))?;
-            if ciphertext.len() != k {
-                return Err(Error::InvalidInput(format!(
-                    "an RSA-OAEP ciphertext for {} is {k} bytes; got {}",
-                    state.algorithm.name(),
-                    ciphertext.len()
-                )));
-            }
-            let block = self
-                .hsm
-                .rsa_decrypt_raw(token_label(row)?, ciphertext)
-                .await?;
-            let plaintext = oaep_decode(&block, k).ok_or(Error::DecryptFailed)?;
-            Ok(DecryptOutput {
-                plaintext,
-                key_version: row.version,
-            })
-        }
-        .await;
-        self.audited(ctx, "key.decrypt", Some(&object(name)), None, result)
-            .await
-    }
-
-    pub async fn rotate_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
-        self.mutation(ctx, "key.rotate", Some(&object(name)), |event| async move {
-            Self::require(ctx.caller, &format!("key.{name}.rotate"))?;
-            let state = self.load_key(ctx.caller, name, &format!("key.{name}.rotate")).await?;
-            if state.row.kind == KIND_PUBLIC_KEY {
-                return Err(Error::UsageNotAllowed(format!(
-                    "key {name} is an imported public key; import the new key under a new name instead"
-                )));
-            }
-            let usage = KeyPairUsage {
-                sign: state.row.can_sign,
-                decrypt: state.row.can_decrypt,
-            };
-            let next = self
-                .make_key_version(&state.row.id, state.row.current_version + 1, state.algorithm, usage)
-                .await?;
-            if let Err(e) = self.store.add_key_version(&next, &event).await {
-                if let Some(label) = &next.token_label {
-                    self.destroy_quietly(label).await;
-                }
-                return Err(e.into());
-            }
-            self.forget_key(&state.row.account_id, name);
-            let state = self.load_key(ctx.caller, name, &format!("key.{name}.rotate")).await?;
-            self.view(&state).await
-        })
-        .await
-    }
-
-    pub async fn update_key(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        patch: KeyPatch,
-    ) -> Result<KeyView, Error> {
-        self.mutation(ctx, "key.update", Some(&object(name)), |event| async move {
-            Self::require(ctx.caller, &format!("key.{name}.write"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.write"))
-                .await?;
-            let enabled = patch.enabled.unwrap_or(state.row.enabled);
-            let min_version = patch.min_version.unwrap_or(state.row.min_version);
-            if !(1..=state.row.current_version).contains(&min_version) {
-                return Err(Error::InvalidInput(format!(
-                    "min_version must be between 1 and the current version ({})",
-                    state.row.current_version
-                )));
-            }
-            self.store
-                .update_key(&state.row.id, enabled, min_version, &event)
-                .await?;
-            self.forget_key(&state.row.account_id, name);
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.write"))
-                .await?;
-            self.view(&state).await
-        })
-        .await
-    }
-
-    pub async fn delete_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<(), Error> {
-        self.mutation(ctx, "key.delete", Some(&object(name)), |event| async move {
-            Self::require(ctx.caller, &format!("key.{name}.delete"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.delete"))
-                .await?;
-            self.store
-                .trash_key(&state.row.id, self.now(), &event)
-                .await?;
-            self.forget_key(&state.row.account_id, name);
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn restore_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
-        self.mutation(
-            ctx,
-            "key.restore",
-            Some(&object(name)),
-            |event| async move {
-                Self::require(ctx.caller, &format!("key.{name}.restore"))?;
-                check_name(name)?;
-                let account = &ctx.caller.account_id;
-                let row = self
-                    .store
-                    .trashed_key(account, name)
-                    .await?
-                    .filter(|r| ctx.caller.sees_group(&r.group_id))
-                    .ok_or_else(|| Error::NotFound(format!("key {name} in the trash")))?;
-                Self::require_in_group(ctx.caller, &format!("key.{name}.restore"), &row.group_id)?;
-                self.require_live_group(account, &row.group_id).await?;
-                if self.store.key(account, name).await?.is_some() {
-                    return Err(Error::Conflict(format!(
-                        "a live key is named {name}; delete it before restoring this one"
-                    )));
-                }
-                self.store.restore_key(&row.id, &event).await?;
-                self.forget_key(account, name);
-                let state = self
-                    .load_key(ctx.caller, name, &format!("key.{name}.restore"))
-                    .await?;
-                self.view(&state).await
-            },
-        )
-        .await
-    }
-
-    /// A PKCS#10 request for the key's current version, signed inside the HSM.
-    pub async fn csr(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        subject: CsrSubject,
-    ) -> Result<(String, u32), Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.csr"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.csr"))
-                .await?;
-            state.usable()?;
-            if !state.row.can_sign {
-                return Err(Error::UsageNotAllowed(format!(
-                    "key {name} cannot sign, so it cannot sign a certificate request"
-                )));
-            }
-            subject.validate().map_err(Error::InvalidInput)?;
-            let (version, public) = state.current()?;
-            let pem = self
-                .build_csr(&state, version, public.clone(), subject)
-                .await?;
-            Ok((pem, version.version))
-        }
-        .await;
-        self.audited(ctx, "key.csr", Some(&object(name)), None, result)
-            .await
-    }
-
-    /// rcgen asks for the signature synchronously, so the request is built on a blocking
-    /// thread that waits for the HSM through the runtime.
-    async fn build_csr(
-        &self,
-        state: &KeyState,
-        version: &KeyVersionRow,
-        public: PublicKey,
-        subject: CsrSubject,
-    ) -> Result<String, Error> {
-        let scheme = x509::csr_scheme(state.algorithm);
-        let label = token_label(version)?.to_owned();
-        let hsm = Arc::clone(&self.hsm);
-        let runtime = tokio::runtime::Handle::current();
-        let built = tokio::task::spawn_blocking(move || {
-            let sign = |tbs: &[u8]| -> Result<Vec<u8>, String> {
-                let data = SignedData::Message(tbs.to_vec()).digest_for(scheme)?;
-                let mechanism = SignMechanism::for_scheme(scheme);
-                let raw = runtime
-                    .block_on(hsm.sign(&label, mechanism, token_input(scheme, data)))
-                    .map_err(|e| {
-                        tracing::warn!(error = %e, "HSM signing of a CSR failed");
-                        e.to_string()
-                    })?;
-                finish_signature(scheme, raw, EcdsaEncoding::Der)
-            };
-            x509::build_csr(&public, &subject, &sign)
-        })
-        .await
-        .map_err(|e| Error::Internal(Box::new(e)))?;
-        built.map_err(|e| Error::InvalidInput(format!("the request could not be built: {e}")))
-    }
-
-    /// Imports a certificate (with its chain) for one of the key's versions.
-    pub async fn import_certificate(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        bundle: Result<Vec<u8>, Error>,
-    ) -> Result<CertificateRow, Error> {
-        self.mutation(
-            ctx,
-            "key.certificate.import",
-            Some(&object(name)),
-            |event| async move {
-                Self::require(ctx.caller, &format!("key.{name}.certificate.write"))?;
-                let state = self
-                    .load_key(ctx.caller, name, &format!("key.{name}.certificate.write"))
-                    .await?;
-                // Decoding errors surface only after authorization, like every body error.
-                let bundle = bundle?;
-                let certificates = x509::parse_certificates(&bundle)
-                    .map_err(|e| Error::InvalidInput(format!("certificate: {e}")))?;
-                let linked = certificates.iter().enumerate().find_map(|(i, cert)| {
-                    let fingerprint = cert.public_key.as_ref()?.fingerprint();
-                    let (version, _) = state
-                        .versions
-                        .iter()
-                        .find(|(v, _)| v.fingerprint == fingerprint)?;
-                    Some((i, version.version))
-                });
-                let Some((leaf_index, key_version)) = linked else {
-                    return Err(Error::Conflict(format!(
-                        "no certificate in the bundle certifies a public key of key {name}; \
-                     a certificate can only be imported for the key it was issued to"
-                    )));
-                };
-                let chain_pem: String = certificates
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != leaf_index)
-                    .map(|(_, c)| certificate_pem(&c.der))
-                    .collect();
-                let row = certificate_row(
-                    &ctx.caller.account_id,
-                    &state.row.id,
-                    key_version,
-                    &certificates[leaf_index],
-                    chain_pem,
-                    self.now(),
-                );
-                self.store.add_certificate(&row, &event).await?;
-                Ok(row)
-            },
-        )
-        .await
-    }
-
-    pub async fn key_certificates(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-    ) -> Result<Vec<CertificateRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, &format!("key.{name}.read"))?;
-            let state = self
-                .load_key(ctx.caller, name, &format!("key.{name}.read"))
-                .await?;
-            Ok(self.store.certificates(&state.row.id).await?)
-        }
-        .await;
-        self.audited(
-            ctx,
-            "key.certificate.list",
-            Some(&object(name)),
-            None,
-            result,
-        )
-        .await
-    }
-
-    pub async fn delete_certificate(
-        &self,
-        ctx: &Ctx<'_>,
-        name: &str,
-        id: &str,
-    ) -> Result<(), Error> {
-        self.mutation(
-            ctx,
-            "key.certificate.delete",
-            Some(&object(name)),
-            |event| async move {
-                Self::require(ctx.caller, &format!("key.{name}.certificate.write"))?;
-                let state = self
-                    .load_key(ctx.caller, name, &format!("key.{name}.certificate.write"))
-                    .await?;
-                if self
-                    .store
-                    .delete_certificate(&state.row.id, id, &event)
-                    .await?
-                {
-                    Ok(())
-                } else {
-                    Err(Error::NotFound(format!("certificate {id} of key {name}")))
-                }
-            },
-        )
-        .await
-    }
-
-    /// Every security object the caller can see, optionally of one group and one kind.
-    pub async fn objects(
-        &self,
-        ctx: &Ctx<'_>,
-        filter: ObjectFilter,
-    ) -> Result<Vec<ObjectRow>, Error> {
-        let result = async {
-            Self::require(ctx.caller, "object.read")?;
-            if let Some(kind) = &filter.kind
-                && !OBJECT_KINDS.contains(&kind.as_str())
-            {
-                return Err(Error::InvalidInput(format!(
-                    "type must be one of {}",
-                    OBJECT_KINDS.join(", ")
-                )));
-            }
-            let rows = self.store.objects(&ctx.caller.account_id).await?;
-            Ok(rows
-                .into_iter()
-                .filter(|r| ctx.caller.sees_group(&r.group_id))
-                .filter(|r| filter.group.as_ref().is_none_or(|g| *g == r.group_id))
-                .filter(|r| filter.kind.as_ref().is_none_or(|k| *k == r.kind))
-                .collect())
-        }
-        .await;
-        self.audited(ctx, "object.list", None, None, result).await
-    }
-
-    /// Destroys the private keys of keys whose trash retention has passed.
-    pub(super) async fn purge_trashed_keys(&self) -> Result<(), Error> {
-        let retention =
-            i64::try_from(self.settings.trash_retention.as_micros()).unwrap_or(i64::MAX);
-        let labels = self
-            .store
-            .purge_trashed_keys(self.now().saturating_sub(retention))
-            .await?;
-        for label in labels {
-            self.destroy_quietly(&label).await;
-        }
-        Ok(())
     }
 }

@@ -1,0 +1,77 @@
+//! Bearer credentials: API keys and login sessions.
+
+use super::*;
+
+impl Service {
+    /// Turns a bearer token (API key or session token) into a caller. Every failure is the
+    /// same `Unauthenticated`, and an unknown id costs the same HSM round trip as a wrong
+    /// secret.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Arc<Caller>, Error> {
+        if let Some(token) = SessionToken::parse(bearer) {
+            return self.authenticate_session(&token).await.map(Arc::new);
+        }
+        let Some(token) = ApiKeyToken::parse(bearer) else {
+            return Err(Error::Unauthenticated);
+        };
+        let cache_key = token.cache_key();
+        if let Some(caller) = self.cached_caller(&cache_key) {
+            return Ok(caller);
+        }
+        let row = self.store.api_key(token.key_id()).await?;
+        let row = self
+            .verified(row, token.digest_input(), |r| &r.digest)
+            .await?
+            .filter(|row| !row.disabled)
+            .ok_or(Error::Unauthenticated)?;
+        let caller = Arc::new(self.caller_for_key(&row).await?);
+        // Only apps' keys are cached (the hot path). A user's role, suspension and removal
+        // take effect on their next request, so users are resolved every time.
+        if caller.kind == PrincipalKind::App {
+            self.remember_caller(cache_key, &caller);
+        }
+        Ok(caller)
+    }
+
+    async fn caller_for_key(&self, row: &crate::store::ApiKeyRow) -> Result<Caller, Error> {
+        let kind = match row.principal_kind.as_str() {
+            "user" => PrincipalKind::User,
+            "app" => PrincipalKind::App,
+            _ => return Err(Error::Unauthenticated),
+        };
+        let raw =
+            serde_json::from_str(&row.flags_json).map_err(|e| Error::Internal(Box::new(e)))?;
+        let flags = Flags::parse(raw, kind).map_err(|e| Error::Internal(Box::new(e)))?;
+        let credential = Credential {
+            method: AuthMethod::ApiKey,
+            id: row.id.clone(),
+            flags,
+        };
+        match kind {
+            PrincipalKind::User => {
+                self.user_caller(&row.account_id, &row.principal_id, credential)
+                    .await
+            }
+            PrincipalKind::App => {
+                self.app_caller(&row.account_id, &row.principal_id, credential)
+                    .await
+            }
+        }
+    }
+
+    /// A session token → its user, if the session is live and the membership still holds.
+    async fn authenticate_session(&self, token: &SessionToken) -> Result<Caller, Error> {
+        let row = self.store.session(token.key_id()).await?;
+        let row = self
+            .verified(row, token.digest_input(), |r| &r.digest)
+            .await?
+            .filter(|row| row.revoked_at.is_none() && row.expires_at > self.now())
+            .ok_or(Error::Unauthenticated)?;
+        let credential = Credential {
+            method: AuthMethod::Session,
+            id: row.id.clone(),
+            flags: Flags::everything(),
+        };
+        self.user_caller(&row.account_id, &row.user_id, credential)
+            .await
+    }
+}

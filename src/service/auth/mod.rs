@@ -1,0 +1,137 @@
+//! Credential verification: every way a request proves who it is, one file per kind of
+//! credential (bearer API keys and sessions, passwords at log-in, signed requests of
+//! machines, TLS client certificates, one-time tokens).
+//!
+//! It lives in the service, not in [`crate::auth`], because verifying needs the store (the
+//! stored digests, machines, bindings, lockouts) and the HSM (the pepper that digests every
+//! secret). The credential formats themselves (token text, the signed-request canonical
+//! form, guardrails) are in [`crate::auth`], which does no I/O.
+
+mod bearer;
+mod certificate;
+mod login;
+mod signed;
+mod tokens;
+
+pub use login::LoginOutput;
+pub use signed::SignedRequest;
+
+use super::identity::verify_password;
+use super::machines::{MICROS, secs_to_micros};
+use super::*;
+use crate::audit::{Identity, NonceClaim};
+use crate::auth::MachineToken;
+use crate::auth::guardrails::Guardrails;
+use crate::auth::signed::{SignedHeaderError, SignedHeaders};
+use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
+use crate::store::{
+    AppCertificateRow, LockoutRule, LoginFailures, MachineRow, MachineTokenRow, SessionRow,
+    TrustedCaRow,
+};
+use secrecy::SecretString;
+
+impl Service {
+    /// A user of an active account who is an unsuspended member, as a caller.
+    pub(in crate::service) async fn user_caller(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        credential: Credential,
+    ) -> Result<Caller, Error> {
+        self.active_account(account_id).await?;
+        let member = self
+            .store
+            .member(account_id, user_id)
+            .await?
+            .filter(|m| !m.suspended)
+            .ok_or(Error::Unauthenticated)?;
+        let role = Role::parse(&member.role)
+            .ok_or_else(|| Error::Internal(format!("stored role {}", member.role).into()))?;
+        let scope = if role.sees_all_groups() {
+            GroupScope::All
+        } else {
+            let mut groups = Vec::new();
+            for (group, group_role) in self.store.user_groups(account_id, user_id).await? {
+                let ops = authz::GroupRole::parse(&group_role)
+                    .map(authz::GroupRole::operations)
+                    .unwrap_or_default();
+                groups.push((group, ops));
+            }
+            GroupScope::Only(groups)
+        };
+        Ok(Caller {
+            account_id: account_id.to_owned(),
+            kind: PrincipalKind::User,
+            principal_id: user_id.to_owned(),
+            api_key_id: (credential.method == AuthMethod::ApiKey).then(|| credential.id.clone()),
+            flags: credential.flags,
+            method: credential.method,
+            role: Some(role),
+            scope,
+            credential: Some(credential.id),
+        })
+    }
+
+    /// An enabled app of an active account, as a caller.
+    pub(in crate::service) async fn app_caller(
+        &self,
+        account_id: &str,
+        app_id: &str,
+        credential: Credential,
+    ) -> Result<Caller, Error> {
+        self.active_account(account_id).await?;
+        let app = self
+            .store
+            .app(account_id, app_id)
+            .await?
+            .filter(|a| a.enabled)
+            .ok_or(Error::Unauthenticated)?;
+        let groups = app
+            .operations
+            .iter()
+            .map(|(group, ops)| {
+                let ops = Operations::parse(ops)
+                    .map_err(|op| Error::Internal(format!("stored operation {op}").into()))?;
+                Ok((group.clone(), ops))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Caller {
+            account_id: account_id.to_owned(),
+            kind: PrincipalKind::App,
+            principal_id: app_id.to_owned(),
+            api_key_id: (credential.method == AuthMethod::ApiKey).then(|| credential.id.clone()),
+            flags: credential.flags,
+            method: credential.method,
+            role: None,
+            scope: GroupScope::Only(groups),
+            credential: Some(credential.id),
+        })
+    }
+
+    /// Refuses credentials of a closed account.
+    async fn active_account(&self, account_id: &str) -> Result<(), Error> {
+        match self.store.account(account_id).await? {
+            Some(account) if account.closed_at.is_none() => Ok(()),
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+}
+
+impl Service {
+    /// `row`, the stored row a presented secret names, if the HSM digest of the secret
+    /// (`digest_input`) equals the row's (`digest_of`), compared in constant time. The
+    /// digest is computed even when no row was found, so an unknown id costs what a wrong
+    /// secret costs.
+    async fn verified<R>(
+        &self,
+        row: Option<R>,
+        digest_input: Vec<u8>,
+        digest_of: impl Fn(&R) -> &[u8],
+    ) -> Result<Option<R>, Error> {
+        let digest = self
+            .hsm
+            .hmac_sha256(APIKEY_PEPPER_LABEL, digest_input)
+            .await?;
+        Ok(row.filter(|row| subtle::ConstantTimeEq::ct_eq(&digest[..], digest_of(row)).into()))
+    }
+}

@@ -1,0 +1,36 @@
+//! One-time tokens presented instead of a credential: machine tokens (registration,
+//! bundle download) and password-reset tokens.
+
+use super::*;
+use crate::auth::ResetToken;
+use crate::store::ResetRow;
+
+impl Service {
+    /// The stored token a presented token text stands for, whatever its state; every
+    /// mismatch is `Unauthenticated`, after the same HSM round trip.
+    pub(in crate::service) async fn presented_token(
+        &self,
+        text: &str,
+    ) -> Result<MachineTokenRow, Error> {
+        let Some(token) = MachineToken::parse(text.trim()) else {
+            return Err(Error::Unauthenticated);
+        };
+        let row = self.store.machine_token(token.key_id()).await?;
+        self.verified(row, token.digest_input(), |r| &r.digest)
+            .await?
+            .ok_or(Error::Unauthenticated)
+    }
+
+    /// The stored reset token a presented token text stands for, whatever its state; every
+    /// mismatch is `Unauthenticated`, after the same HSM round trip.
+    pub(in crate::service) async fn presented_reset_token(
+        &self,
+        text: &str,
+    ) -> Result<ResetRow, Error> {
+        let token = ResetToken::parse(text).ok_or(Error::Unauthenticated)?;
+        let row = self.store.reset(token.key_id()).await?;
+        self.verified(row, token.digest_input(), |r| &r.digest)
+            .await?
+            .ok_or(Error::Unauthenticated)
+    }
+}

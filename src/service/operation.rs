@@ -1,0 +1,235 @@
+//! How every operation is served: authorized by its catalogue entry before its body runs,
+//! then audited with the entry's action. Reads and crypto are audited through the group
+//! committer; mutations write their event in their own transaction.
+
+use super::*;
+
+/// How long the event of a request that already failed with 503 may wait to be durable.
+const FAILED_REQUEST_AUDIT_GRACE: Duration = Duration::from_millis(250);
+
+impl Service {
+    /// Builds the audit event of a request.
+    pub(in crate::service) fn event(
+        &self,
+        meta: &RequestMeta,
+        caller: Option<&Caller>,
+        action: &str,
+        object: Option<&str>,
+        outcome: Result<(), &Error>,
+    ) -> AuditEvent {
+        let (status, outcome) = match outcome {
+            Ok(()) => (meta.success_status, "success".to_owned()),
+            Err(e) => (e.status(), e.code().to_owned()),
+        };
+        AuditEvent {
+            id: new_event_id("evt"),
+            time: self.now(),
+            account_id: caller.map(|c| c.account_id.clone()),
+            principal: caller.map(|c| c.principal_id.clone()),
+            auth_method: caller
+                .map_or(AuthMethod::None, |c| c.method)
+                .as_str()
+                .to_owned(),
+            action: action.to_owned(),
+            object: object.map(str::to_owned),
+            outcome,
+            status,
+            source_ip: meta.source_ip.clone(),
+            request_id: meta.request_id.clone(),
+            credential: caller.and_then(|c| c.credential.clone()),
+            detail: None,
+            identity: caller.map(|_| crate::audit::Identity::Verified),
+            encrypt_usage: None,
+            api_key_id: caller.and_then(|c| c.api_key_id.clone()),
+        }
+    }
+
+    /// Records `event` through the group committer; the request fails with 503 if it cannot.
+    pub(in crate::service) async fn record(
+        &self,
+        meta: &RequestMeta,
+        event: AuditEvent,
+    ) -> Result<(), Error> {
+        self.record_within(meta, event, None).await
+    }
+
+    /// Records `event`, waiting at most `wait` (the audit bound when `None`). Whatever the
+    /// outcome, the request's audit is settled: the HTTP layer will not try again.
+    async fn record_within(
+        &self,
+        meta: &RequestMeta,
+        event: AuditEvent,
+        wait: Option<Duration>,
+    ) -> Result<(), Error> {
+        match self.audit.record_within(event, wait).await {
+            Ok(()) => {
+                meta.mark_audited();
+                Ok(())
+            }
+            Err(e) => {
+                meta.mark_audit_failed();
+                Err(Error::Unavailable(Box::new(e)))
+            }
+        }
+    }
+
+    /// Audits the outcome of a request with no state change (reads, crypto), then returns it.
+    pub(in crate::service) async fn audited<T>(
+        &self,
+        ctx: &Ctx<'_>,
+        action: &str,
+        object: Option<&str>,
+        usage: Option<(String, u32)>,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut event = self.event(
+            ctx.meta,
+            Some(ctx.caller),
+            action,
+            object,
+            result.as_ref().map(|_| ()),
+        );
+        if result.is_ok() {
+            event.encrypt_usage = usage;
+        }
+        self.record(ctx.meta, event).await?;
+        result
+    }
+
+    /// Serves an operation with no state change (reads, crypto): checks every flag of `op`
+    /// on the object named `name` (flags without a name pattern ignore it), runs `body`
+    /// only if they are granted, and audits the outcome as `op`'s action on `object`.
+    pub(in crate::service) async fn read<T>(
+        &self,
+        ctx: &Ctx<'_>,
+        op: &catalogue::Operation,
+        name: &str,
+        object: Option<&str>,
+        body: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let result = Self::authorized(ctx.caller, op, name, body).await;
+        self.audited(ctx, op.audit_action(), object, None, result)
+            .await
+    }
+
+    /// [`Service::read`] for operations that use a keyring version to encrypt: `body` also
+    /// returns the (keyring id, version) whose encrypt counter the audit event advances.
+    pub(in crate::service) async fn read_counted<T>(
+        &self,
+        ctx: &Ctx<'_>,
+        op: &catalogue::Operation,
+        name: &str,
+        object: Option<&str>,
+        body: impl Future<Output = Result<(T, (String, u32)), Error>>,
+    ) -> Result<T, Error> {
+        let (result, usage) = match Self::authorized(ctx.caller, op, name, body).await {
+            Ok((value, usage)) => (Ok(value), Some(usage)),
+            Err(e) => (Err(e), None),
+        };
+        self.audited(ctx, op.audit_action(), object, usage, result)
+            .await
+    }
+
+    /// Serves an operation that changes state: checks every flag of `op` on the object
+    /// named `name`, then runs `body`, which writes `event` (`op`'s action on `object`) in
+    /// its own transaction; on failure the failure is audited through the committer instead.
+    pub(in crate::service) async fn mutation<T, F, Fut>(
+        &self,
+        ctx: &Ctx<'_>,
+        op: &catalogue::Operation,
+        name: &str,
+        object: Option<&str>,
+        body: F,
+    ) -> Result<T, Error>
+    where
+        F: FnOnce(AuditEvent) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let action = op.audit_action();
+        let event = self.event(ctx.meta, Some(ctx.caller), action, object, Ok(()));
+        match Self::authorized(ctx.caller, op, name, async move { body(event).await }).await {
+            Ok(value) => {
+                ctx.meta.mark_audited();
+                Ok(value)
+            }
+            Err(e) => {
+                let failure = self.event(ctx.meta, Some(ctx.caller), action, object, Err(&e));
+                self.record_within(ctx.meta, failure, Self::failure_audit_wait(&e))
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `body` only if the caller holds every flag `op` needs on `name`.
+    pub(in crate::service) async fn authorized<T>(
+        caller: &Caller,
+        op: &catalogue::Operation,
+        name: &str,
+        body: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        for flag in op.flags_for(name) {
+            Self::require(caller, &flag)?;
+        }
+        body.await
+    }
+
+    /// How long the audit event of a failed mutation may wait. A request that is already a
+    /// 503 (the storage or the HSM could not serve it) most likely spent the bound waiting
+    /// for them: its event gets a short grace only, so the answer comes within the bound
+    /// once, not twice. The event stays queued and is written when the storage allows.
+    fn failure_audit_wait(error: &Error) -> Option<Duration> {
+        match error {
+            Error::Unavailable(_) => Some(FAILED_REQUEST_AUDIT_GRACE),
+            _ => None,
+        }
+    }
+
+    /// Authorization: the credential's flags AND what the principal's kind may do AND, for
+    /// users, what their role may do.
+    fn require(caller: &Caller, flag: &str) -> Result<(), Error> {
+        let role_ok = caller
+            .role
+            .is_none_or(|role| authz::role_allows(role, flag));
+        if authz::kind_may_use(caller.kind, flag) && role_ok && caller.flags.allows(flag) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "this credential does not grant {flag}"
+            )))
+        }
+    }
+
+    /// Authorization inside a group: every group operation `op` exercises must be allowed to
+    /// the caller in `group_id` (an app's group operations, a member's group role).
+    pub(in crate::service) fn require_in_group(
+        caller: &Caller,
+        op: &catalogue::Operation,
+        group_id: &str,
+    ) -> Result<(), Error> {
+        match op.group.iter().find(|g| !caller.may_operate(group_id, **g)) {
+            Some(denied) => Err(Error::Forbidden(format!(
+                "the caller may not {} in group {group_id}",
+                denied.as_str()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the event of a request that never reached a service operation (no or bad
+    /// credential, malformed request, unknown route). `status` and `code` are the answer.
+    pub async fn audit_rejected(
+        &self,
+        meta: &RequestMeta,
+        caller: Option<&Caller>,
+        action: &str,
+        object: &str,
+        status: u16,
+        code: &str,
+    ) -> Result<(), Error> {
+        let mut event = self.event(meta, caller, action, Some(object), Ok(()));
+        event.status = status;
+        event.outcome = code.to_owned();
+        self.record(meta, event).await
+    }
+}

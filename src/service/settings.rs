@@ -1,0 +1,69 @@
+//! The service's tunables and their defaults.
+
+use super::*;
+
+/// Tunables of the service.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceSettings {
+    /// How long keyring metadata is served from memory before it is read again.
+    pub metadata_ttl: Duration,
+    /// How long a verified API key is trusted without asking the HSM again.
+    pub auth_cache_ttl: Duration,
+    /// How long a trashed keyring can be recovered before it is destroyed.
+    pub trash_retention: Duration,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// How long a password-reset token stays usable.
+    pub reset_ttl: Duration,
+    /// Failed logins from one source within `lockout_window` that lock it out.
+    pub lockout_threshold: u32,
+    pub lockout_window: Duration,
+    /// How long a locked-out source is refused.
+    pub lockout_duration: Duration,
+    /// How long after a deletion request an account can be closed (the owner may cancel
+    /// meanwhile).
+    pub account_deletion_delay: Duration,
+    /// Failed signed requests naming one existing machine from one source within
+    /// `machine_lockout_window` that lock that machine out from that source, and for how
+    /// long.
+    pub machine_lockout_threshold: u32,
+    pub machine_lockout_window: Duration,
+    pub machine_lockout_duration: Duration,
+    /// Failed signed requests from one source that name no existing machine (unknown or
+    /// deleted id, malformed or missing headers) within `machine_lockout_window` that lock
+    /// the source out for such requests, for `machine_lockout_duration`. Machines that
+    /// exist are never refused by this lock.
+    pub machine_unnamed_lockout_threshold: u32,
+    /// How long a bootstrap token can be used.
+    pub bootstrap_token_ttl: Duration,
+    /// How long a provisioned machine's bundle can be downloaded.
+    pub bundle_ttl: Duration,
+    /// How long an expired enrolled machine, or an ended token, is kept before deletion.
+    pub machine_retention: Duration,
+    /// How long the first owner's setup token (bootstrap) can set their password.
+    pub setup_token_ttl: Duration,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            metadata_ttl: Duration::from_secs(2),
+            auth_cache_ttl: Duration::from_secs(30),
+            trash_retention: Duration::from_secs(30 * 86_400),
+            session_ttl: Duration::from_secs(3600),
+            reset_ttl: Duration::from_secs(3600),
+            lockout_threshold: 5,
+            lockout_window: Duration::from_secs(15 * 60),
+            lockout_duration: Duration::from_secs(15 * 60),
+            account_deletion_delay: Duration::from_secs(7 * 86_400),
+            machine_lockout_threshold: 3,
+            machine_lockout_window: Duration::from_secs(5 * 60),
+            machine_lockout_duration: Duration::from_secs(30 * 60),
+            machine_unnamed_lockout_threshold: 20,
+            bootstrap_token_ttl: Duration::from_secs(10 * 60),
+            bundle_ttl: Duration::from_secs(24 * 3600),
+            machine_retention: Duration::from_secs(30 * 86_400),
+            setup_token_ttl: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
