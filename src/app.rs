@@ -23,6 +23,10 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Default of [`AppConfig::request_timeout`]: twice the HSM's key-generation deadline, so
+/// that only a request stuck beyond every deadline of its own is cut.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Everything needed to run the service.
 pub struct AppConfig {
     pub hsm: HsmSettings,
@@ -33,6 +37,9 @@ pub struct AppConfig {
     pub service: ServiceSettings,
     /// Time limits and connection caps of the listener.
     pub listener: ListenerSettings,
+    /// How long the service may take to answer a request once its body is read; past it
+    /// the answer is a 503. Above every deadline inside (the HSM's key generation: 30 s).
+    pub request_timeout: Duration,
     /// How often scheduled rotation and trash purge run.
     pub maintenance_every: Duration,
     pub clock: Arc<dyn Clock>,
@@ -48,6 +55,7 @@ impl AppConfig {
             audit: AuditSettings::default(),
             service: ServiceSettings::default(),
             listener: ListenerSettings::default(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             maintenance_every: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
         }
@@ -115,6 +123,7 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         metrics: Arc::new(Metrics::default()),
         connections: Arc::clone(&connections),
         body_read_timeout: limits.body_read_timeout,
+        request_timeout: config.request_timeout,
     };
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
