@@ -74,6 +74,35 @@ pub struct Running {
     hsm: Arc<Pkcs11Hsm>,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, with the span's fields in front.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors; the request span's fields (request id,
+    /// method, route, principal) are under `span`.
+    Json,
+}
+
+/// Installs the process's log subscriber: stderr, filtered by `COFFER_LOG` (default
+/// `info`), in `format`.
+pub fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG").unwrap_or_else(|_| "info".into());
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => subscriber
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
 /// Installs the process-wide rustls crypto provider (ring); later calls are no-ops.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -29,6 +29,9 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line).
+    #[arg(long, global = true, env = "COFFER_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: crate::app::LogFormat,
 }
 
 #[derive(Subcommand)]
