@@ -30,7 +30,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// How log lines are written to stderr: `text` for people, `json` (one object a line).
-    #[arg(long, global = true, env = "COFFER_LOG_FORMAT", value_enum, default_value_t)]
+    #[arg(long, global = true, env = "COFFER_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::app::LogFormat,
 }
 
