@@ -23,6 +23,10 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Default of [`AppConfig::request_timeout`]: twice the HSM's key-generation deadline, so
+/// that only a request stuck beyond every deadline of its own is cut.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Everything needed to run the service.
 pub struct AppConfig {
     pub hsm: HsmSettings,
@@ -33,6 +37,9 @@ pub struct AppConfig {
     pub service: ServiceSettings,
     /// Time limits and connection caps of the listener.
     pub listener: ListenerSettings,
+    /// How long the service may take to answer a request once its body is read; past it
+    /// the answer is a 503. Above every deadline inside (the HSM's key generation: 30 s).
+    pub request_timeout: Duration,
     /// How often scheduled rotation and trash purge run.
     pub maintenance_every: Duration,
     pub clock: Arc<dyn Clock>,
@@ -48,6 +55,7 @@ impl AppConfig {
             audit: AuditSettings::default(),
             service: ServiceSettings::default(),
             listener: ListenerSettings::default(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             maintenance_every: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
         }
@@ -64,6 +72,35 @@ pub struct Running {
     maintenance: tokio::task::JoinHandle<()>,
     audit: crate::audit::AuditCommitter,
     hsm: Arc<Pkcs11Hsm>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, with the span's fields in front.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors; the request span's fields (request id,
+    /// method, route, principal) are under `span`.
+    Json,
+}
+
+/// Installs the process's log subscriber: stderr, filtered by `COFFER_LOG` (default
+/// `info`), in `format`.
+pub fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG").unwrap_or_else(|_| "info".into());
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => subscriber
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// Installs the process-wide rustls crypto provider (ring); later calls are no-ops.
@@ -115,6 +152,7 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         metrics: Arc::new(Metrics::default()),
         connections: Arc::clone(&connections),
         body_read_timeout: limits.body_read_timeout,
+        request_timeout: config.request_timeout,
     };
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();

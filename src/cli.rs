@@ -38,6 +38,9 @@ use std::path::Path;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line).
+    #[arg(long, global = true, env = "COFFER_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::app::LogFormat,
 }
 
 #[derive(Subcommand)]

@@ -9,6 +9,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod cache;
 pub mod catalogue;
 pub mod cli;
 pub mod clock;

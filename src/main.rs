@@ -3,13 +3,7 @@ use coffer::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    coffer::app::init_logging(cli.log_format);
     if let Command::Serve(args) = &cli.command {
         match coffer::cli::dev_softhsm_conf(args) {
             // SAFETY: no other thread exists yet (the runtime is built below), so nothing

@@ -95,6 +95,9 @@ pub struct ListenerArgs {
     /// Open connections allowed in total.
     #[arg(long, env = "COFFER_MAX_CONNECTIONS", default_value_t = 8_192)]
     pub max_connections: usize,
+    /// Seconds the service has to answer a request once its body is read (then 503).
+    #[arg(long, env = "COFFER_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
 }
 
 impl ListenerArgs {
@@ -193,6 +196,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (production_config(&args, tls_from_flags)?, None)
     };
     config.listener = args.limits.settings();
+    config.request_timeout = Duration::from_secs(args.limits.request_timeout_secs);
     let running = app::start(config, listener).await?;
     if let Some(layout) = layout {
         dev_bootstrap(&running, &layout).await?;

@@ -23,7 +23,6 @@ use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockWriteGuard, TryLockError};
@@ -165,7 +164,9 @@ pub(super) struct Shared {
     /// The token's slot; it can change when the library is re-initialised.
     slot: RwLock<Slot>,
     pin: SecretString,
-    handles: RwLock<HashMap<String, ObjectHandle>>,
+    /// Object handles by label. They stay valid until the library is re-initialised (or
+    /// the object is destroyed), so they never expire; they are dropped on those events.
+    handles: quick_cache::sync::Cache<String, ObjectHandle>,
     /// Keeps the login alive when workers drop their sessions; replaced on recovery.
     anchor: Mutex<Option<Session>>,
     reconnect: Mutex<Backoff>,
@@ -206,7 +207,7 @@ impl Shared {
             token_label: token_label.to_owned(),
             slot: RwLock::new(slot),
             pin,
-            handles: RwLock::new(HashMap::new()),
+            handles: quick_cache::sync::Cache::new(crate::cache::ENTRIES_PER_CACHE),
             anchor: Mutex::new(Some(anchor)),
             reconnect: Mutex::new(Backoff {
                 failures: 0,
@@ -232,13 +233,8 @@ impl Shared {
         class: ObjectClass,
         label: &str,
     ) -> OpResult<ObjectHandle> {
-        if let Some(h) = self
-            .handles
-            .read()
-            .expect("handle cache poisoned")
-            .get(label)
-        {
-            return Ok(*h);
+        if let Some(handle) = self.handles.get(label) {
+            return Ok(handle);
         }
         let found = session.find_objects(&[
             Attribute::Class(class),
@@ -250,22 +246,16 @@ impl Shared {
             ensure_logged_in(session)?;
             return Err(OpError::NotFound(label.to_owned()));
         };
-        self.handles
-            .write()
-            .expect("handle cache poisoned")
-            .insert(label.to_owned(), handle);
+        self.handles.insert(label.to_owned(), handle);
         Ok(handle)
     }
 
     pub(super) fn forget_handle(&self, label: &str) {
-        self.handles
-            .write()
-            .expect("handle cache poisoned")
-            .remove(label);
+        self.handles.remove(label);
     }
 
     fn forget_handles(&self) {
-        self.handles.write().expect("handle cache poisoned").clear();
+        self.handles.clear();
     }
 
     /// Opens a logged-in session, unless a recent attempt failed and the back-off holds.

@@ -90,6 +90,8 @@ impl FromRequestParts<AppState> for Authed {
         if let Some(slot) = parts.extensions.get::<CallerSlot>() {
             *slot.0.lock().expect("caller slot poisoned") = Some(Arc::clone(&caller));
         }
+        // The request's span (opened by the request frame) names the principal from here on.
+        tracing::Span::current().record("principal", caller.principal_id.as_str());
         Ok(Self { caller, meta })
     }
 }

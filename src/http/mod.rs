@@ -23,12 +23,13 @@ pub use extract::{Anonymous, Authed, JsonBody};
 use crate::service::{Caller, RequestMeta, Service};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -39,6 +40,8 @@ pub struct AppState {
     pub connections: Arc<listener::ConnectionLimits>,
     /// A request's whole body must arrive within this.
     pub body_read_timeout: std::time::Duration,
+    /// A request must be answered within this once its body is read (else 503).
+    pub request_timeout: std::time::Duration,
 }
 
 /// Counters for `/metrics`.
@@ -59,6 +62,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Inside `read_body`, so a slow upload stays a 408 and only the service's work counts;
+        // inside `request_frame`, so a timed-out request still gets its audit event.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            state.request_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             body::read_body,
@@ -96,16 +105,37 @@ fn request_id_from(parts: &axum::http::HeaderMap) -> String {
         .unwrap_or_else(|| crate::service::new_event_id("req"))
 }
 
-/// Wraps every request: assigns the request id, and guarantees an audit event for any
-/// request the service did not audit itself (no credential, bad body, unknown route). If
-/// that event cannot be recorded, the answer becomes a 503.
-async fn request_frame(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    state.metrics.requests.fetch_add(1, Ordering::Relaxed);
+/// Wraps every request: assigns the request id, runs the request inside one tracing span
+/// (so every log line it causes names the request), and guarantees an audit event for any
+/// request the service did not audit itself (no credential, bad body, unknown route, request
+/// timeout). If that event cannot be recorded, the answer becomes a 503.
+async fn request_frame(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let request_id = request_id_from(request.headers());
+    let span = request_span(&request, &request_id);
+    framed(state, request, next, request_id)
+        .instrument(span)
+        .await
+}
+
+/// The span of one request. `route` is the route's template (`/v1/keyrings/{ring}/encrypt`),
+/// never the raw path, which can name tenants' objects; `principal` is recorded by
+/// authentication once the caller is known.
+fn request_span(request: &Request, request_id: &str) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        request_id,
+        method = request.method().as_str(),
+        route,
+        principal = tracing::field::Empty,
+    )
+}
+
+async fn framed(state: AppState, mut request: Request, next: Next, request_id: String) -> Response {
+    state.metrics.requests.fetch_add(1, Ordering::Relaxed);
     let source_ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -117,8 +147,15 @@ async fn request_frame(
     request.extensions_mut().insert(meta.clone());
     request.extensions_mut().insert(slot.clone());
 
-    let response = render_failure(next.run(request).await, &request_id);
-    let mut response = json_errors_only(response, &request_id).await;
+    let answer = render_failure(next.run(request).await, &request_id);
+    let timed_out = is_request_timeout(&answer);
+    let mut response = json_errors_only(answer, &request_id).await;
+    if timed_out {
+        tracing::error!("request failed: not answered within the request timeout");
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
 
     if meta.audit_pending() && !is_operations_path(&path) {
         let code = response
@@ -145,4 +182,11 @@ async fn request_frame(
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Whether `response` is the request-timeout layer's: every other 503 is a service error,
+/// which carries its code.
+fn is_request_timeout(response: &Response) -> bool {
+    response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && response.extensions().get::<ErrorCode>().is_none()
 }

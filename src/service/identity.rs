@@ -194,10 +194,7 @@ impl Service {
             for label in labels {
                 self.destroy_quietly(&label).await;
             }
-            self.callers
-                .write()
-                .expect("caller cache poisoned")
-                .retain(|_, cached| cached.caller.account_id != id);
+            self.callers.retain(|_, caller| caller.account_id != id);
             Ok(())
         })
         .await

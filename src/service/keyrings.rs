@@ -8,14 +8,14 @@
 mod lifecycle;
 mod usage;
 
-use super::{CachedKey, Caller, Ctx, Error, KeyringState, Service, new_id};
+use super::{Caller, Ctx, Error, KeyringState, Service, new_id};
 use crate::authz::is_valid_name;
 use crate::catalogue;
 use crate::crypto::{self, DataKey, Envelope};
 use crate::store::{KeyringConfig, KeyringRow, VersionRow};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// Where a keyring's version keys live.
@@ -191,30 +191,18 @@ impl Service {
     ) -> Result<Arc<KeyringState>, Error> {
         check_name(name)?;
         let key = (caller.account_id.clone(), name.to_owned());
-        let cached = self
-            .keyrings
-            .read()
-            .expect("keyring cache poisoned")
-            .get(&key)
-            .cloned();
-        let state = match cached {
-            Some(state) if state.loaded.elapsed() < self.settings.metadata_ttl => state,
-            _ => {
+        let state = match self.keyrings.get(&key) {
+            Some(state) => state,
+            None => {
                 let row = self
                     .store
                     .keyring(&caller.account_id, name)
                     .await?
                     .ok_or_else(|| Error::NotFound(format!("keyring {name}")))?;
                 let versions = self.store.versions(&row.id).await?;
-                let state = Arc::new(KeyringState {
-                    row,
-                    versions,
-                    loaded: Instant::now(),
-                });
+                let state = Arc::new(KeyringState { row, versions });
                 self.keyrings
-                    .write()
-                    .expect("keyring cache poisoned")
-                    .insert(key, Arc::clone(&state));
+                    .insert(key, Arc::clone(&state), self.settings.metadata_ttl);
                 state
             }
         };
@@ -228,16 +216,11 @@ impl Service {
 
     fn forget_keyring(&self, account_id: &str, name: &str) {
         self.keyrings
-            .write()
-            .expect("keyring cache poisoned")
             .remove(&(account_id.to_owned(), name.to_owned()));
     }
 
     fn forget_data_keys(&self, keyring_id: &str) {
-        self.data_keys
-            .write()
-            .expect("key cache poisoned")
-            .retain(|(id, _), _| id != keyring_id);
+        self.data_keys.retain(|(id, _), _| id != keyring_id);
     }
 
     /// The plaintext data key of an envelope version: from the cache, else unwrapped
@@ -248,14 +231,8 @@ impl Service {
         version: &VersionRow,
     ) -> Result<Arc<DataKey>, Error> {
         let cache_key = (row.id.clone(), version.version);
-        if let Some(hit) = self
-            .data_keys
-            .read()
-            .expect("key cache poisoned")
-            .get(&cache_key)
-            && hit.expires > Instant::now()
-        {
-            return Ok(Arc::clone(&hit.key));
+        if let Some(hit) = self.data_keys.get(&cache_key) {
+            return Ok(hit);
         }
         let (Some(wrapped), Some(master)) = (&version.wrapped_key, &version.wrapping_key) else {
             return Err(Error::Internal(
@@ -265,16 +242,8 @@ impl Service {
         let key = Arc::new(self.hsm.unwrap_data_key(master, wrapped).await?);
         self.hsm_unwraps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if row.cache_ttl_seconds > 0 {
-            let expires = Instant::now() + Duration::from_secs(u64::from(row.cache_ttl_seconds));
-            self.data_keys.write().expect("key cache poisoned").insert(
-                cache_key,
-                CachedKey {
-                    key: Arc::clone(&key),
-                    expires,
-                },
-            );
-        }
+        let ttl = Duration::from_secs(u64::from(row.cache_ttl_seconds));
+        self.data_keys.insert(cache_key, Arc::clone(&key), ttl);
         Ok(key)
     }
 

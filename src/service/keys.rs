@@ -20,7 +20,6 @@ use crate::crypto::x509::{self, CertificateInfo, CsrSubject};
 use crate::hsm::{KeyPairUsage, SignMechanism};
 use crate::store::{CertificateRow, KeyRow, KeyVersionRow};
 use std::sync::Arc;
-use std::time::Instant;
 use zeroize::Zeroizing;
 
 /// What a caller asks for when generating a key pair.
@@ -124,7 +123,6 @@ pub(super) struct KeyState {
     pub(super) row: KeyRow,
     versions: Vec<(KeyVersionRow, PublicKey)>,
     algorithm: KeyAlgorithm,
-    loaded: Instant,
 }
 
 impl KeyState {
@@ -258,15 +256,9 @@ impl Service {
     ) -> Result<Arc<KeyState>, Error> {
         check_name(name)?;
         let cache_key = (caller.account_id.clone(), name.to_owned());
-        let cached = self
-            .keys
-            .read()
-            .expect("key cache poisoned")
-            .get(&cache_key)
-            .cloned();
-        let state = match cached {
-            Some(state) if state.loaded.elapsed() < self.settings.metadata_ttl => state,
-            _ => {
+        let state = match self.keys.get(&cache_key) {
+            Some(state) => state,
+            None => {
                 let row = self
                     .store
                     .key(&caller.account_id, name)
@@ -274,9 +266,7 @@ impl Service {
                     .ok_or_else(|| Error::NotFound(format!("key {name}")))?;
                 let state = Arc::new(self.key_state(row).await?);
                 self.keys
-                    .write()
-                    .expect("key cache poisoned")
-                    .insert(cache_key, Arc::clone(&state));
+                    .insert(cache_key, Arc::clone(&state), self.settings.metadata_ttl);
                 state
             }
         };
@@ -300,15 +290,11 @@ impl Service {
             row,
             versions,
             algorithm,
-            loaded: Instant::now(),
         })
     }
 
     fn forget_key(&self, account_id: &str, name: &str) {
-        self.keys
-            .write()
-            .expect("key cache poisoned")
-            .remove(&(account_id.to_owned(), name.to_owned()));
+        self.keys.remove(&(account_id.to_owned(), name.to_owned()));
     }
 
     /// Refuses a name that a live key already has, and a group the caller cannot see.

@@ -46,16 +46,16 @@ pub use views::{OBJECT_KINDS, ObjectFilter};
 use crate::audit::{AuditEvent, AuditSink};
 use crate::auth::{ApiKeyToken, SessionToken};
 use crate::authz::{self, Flags, Operation, Operations, PrincipalKind, Role};
+use crate::cache::TtlCache;
 use crate::catalogue;
 use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::hsm::Hsm;
 use crate::store::{ActivityFilter, KeyringRow, Store, StoredEvent, VersionRow};
 use caller::Credential;
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest `/v1/ready` takes to answer, whatever is stuck.
 pub const READY_BOUND: Duration = Duration::from_secs(1);
@@ -67,17 +67,6 @@ pub const APIKEY_PEPPER_LABEL: &str = "sys/apikey-pepper";
 struct KeyringState {
     row: KeyringRow,
     versions: Vec<VersionRow>,
-    loaded: Instant,
-}
-
-struct CachedKey {
-    key: Arc<DataKey>,
-    expires: Instant,
-}
-
-struct CachedCaller {
-    caller: Arc<Caller>,
-    expires: Instant,
 }
 
 /// The service. Cheap to share behind an `Arc`.
@@ -87,10 +76,14 @@ pub struct Service {
     audit: AuditSink,
     clock: Arc<dyn Clock>,
     settings: ServiceSettings,
-    keyrings: RwLock<HashMap<(String, String), Arc<KeyringState>>>,
-    data_keys: RwLock<HashMap<(String, u32), CachedKey>>,
-    keys: RwLock<HashMap<(String, String), Arc<keys::KeyState>>>,
-    callers: RwLock<HashMap<[u8; 32], CachedCaller>>,
+    /// Keyring metadata by (account id, name), for `metadata_ttl`.
+    keyrings: TtlCache<(String, String), Arc<KeyringState>>,
+    /// Unwrapped data keys by (keyring id, version), for the keyring's `cache_ttl_seconds`.
+    data_keys: TtlCache<(String, u32), Arc<DataKey>>,
+    /// Asymmetric key metadata by (account id, name), for `metadata_ttl`.
+    keys: TtlCache<(String, String), Arc<keys::KeyState>>,
+    /// Apps' verified API keys by the token's cache key, for `auth_cache_ttl`.
+    callers: TtlCache<[u8; 32], Arc<Caller>>,
     /// Counts HSM unwraps of data keys (exposed in /metrics; tests check the cache with it).
     pub hsm_unwraps: std::sync::atomic::AtomicU64,
     /// Counts refused signed requests whose `X-Machine-Id` no machine ever had (exposed in
@@ -137,10 +130,10 @@ impl Service {
             audit,
             clock,
             settings,
-            keyrings: RwLock::default(),
-            data_keys: RwLock::default(),
-            keys: RwLock::default(),
-            callers: RwLock::default(),
+            keyrings: TtlCache::default(),
+            data_keys: TtlCache::default(),
+            keys: TtlCache::default(),
+            callers: TtlCache::default(),
             hsm_unwraps: Default::default(),
             signed_unknown_machine: Default::default(),
         }
@@ -159,38 +152,24 @@ impl Service {
 
     /// A caller verified within `auth_cache_ttl` under `key`.
     fn cached_caller(&self, key: &[u8; 32]) -> Option<Arc<Caller>> {
-        self.callers
-            .read()
-            .expect("caller cache poisoned")
-            .get(key)
-            .filter(|hit| hit.expires > Instant::now())
-            .map(|hit| Arc::clone(&hit.caller))
+        self.callers.get(key)
     }
 
     fn remember_caller(&self, key: [u8; 32], caller: &Arc<Caller>) {
-        self.callers.write().expect("caller cache poisoned").insert(
-            key,
-            CachedCaller {
-                caller: Arc::clone(caller),
-                expires: Instant::now() + self.settings.auth_cache_ttl,
-            },
-        );
+        self.callers
+            .insert(key, Arc::clone(caller), self.settings.auth_cache_ttl);
     }
 
     /// Forgets cached callers of one principal (app changed, deleted or regrouped).
     fn forget_principal(&self, principal_id: &str) {
         self.callers
-            .write()
-            .expect("caller cache poisoned")
-            .retain(|_, cached| cached.caller.principal_id != principal_id);
+            .retain(|_, caller| caller.principal_id != principal_id);
     }
 
     /// Forgets cached verifications of one API key (disabled or re-flagged).
     fn forget_api_key(&self, key_id: &str) {
         self.callers
-            .write()
-            .expect("caller cache poisoned")
-            .retain(|_, cached| cached.caller.api_key_id.as_deref() != Some(key_id));
+            .retain(|_, caller| caller.api_key_id.as_deref() != Some(key_id));
     }
 
     /// Counters of the audit group committer.
@@ -225,15 +204,10 @@ impl Service {
         self.purge_deleted_groups().await?;
         self.maintain_machines().await?;
         self.prune_failure_counts().await?;
-        let now = Instant::now();
-        self.data_keys
-            .write()
-            .expect("key cache poisoned")
-            .retain(|_, k| k.expires > now);
-        self.callers
-            .write()
-            .expect("caller cache poisoned")
-            .retain(|_, c| c.expires > now);
+        self.keyrings.sweep();
+        self.data_keys.sweep();
+        self.keys.sweep();
+        self.callers.sweep();
         Ok(())
     }
 

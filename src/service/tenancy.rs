@@ -134,14 +134,8 @@ impl Service {
             }
             self.store.delete_group(id, self.now(), &event).await?;
             // The group's objects went to the trash: drop them from the metadata caches.
-            self.keyrings
-                .write()
-                .expect("keyring cache poisoned")
-                .retain(|_, state| state.row.group_id != id);
-            self.keys
-                .write()
-                .expect("key cache poisoned")
-                .retain(|_, state| state.row.group_id != id);
+            self.keyrings.retain(|_, state| state.row.group_id != id);
+            self.keys.retain(|_, state| state.row.group_id != id);
             if objects == 0 {
                 for version in 1..=group.master_version {
                     self.destroy_quietly(&master_label(id, version)).await;
@@ -303,8 +297,6 @@ impl Service {
     /// Forgets every cached caller of an account (group structure changed).
     fn forget_account_callers(&self, account_id: &str) {
         self.callers
-            .write()
-            .expect("caller cache poisoned")
-            .retain(|_, cached| cached.caller.account_id != account_id);
+            .retain(|_, caller| caller.account_id != account_id);
     }
 }
