@@ -130,6 +130,46 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
     let maintenance = tokio::spawn(maintain(Arc::clone(&service), config.maintenance_every));
 
     let limits = &config.listener;
+    let connections = connection_limits(limits);
+    let state = AppState {
+        service: Arc::clone(&service),
+        metrics: Arc::new(Metrics::default()),
+        connections: Arc::clone(&connections),
+        body_read_timeout: limits.body_read_timeout,
+        request_timeout: config.request_timeout,
+    };
+    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let (server, scheme) = serve(
+        listener,
+        limits,
+        config.tls.as_ref(),
+        connections,
+        handle.clone(),
+        app,
+    )?;
+    let host = if local_addr.ip().is_loopback() && local_addr.is_ipv4() {
+        "127.0.0.1".to_owned()
+    } else {
+        local_addr.ip().to_string()
+    };
+    let url = format!("{scheme}://{host}:{}", local_addr.port());
+    tracing::info!(%url, "coffer is serving");
+    Ok(Running {
+        service,
+        local_addr,
+        url,
+        handle,
+        server,
+        maintenance,
+        audit,
+        hsm,
+    })
+}
+
+/// The connection caps: the configured ones, with the total lowered to what the process's
+/// open-file limit allows.
+fn connection_limits(limits: &ListenerSettings) -> Arc<ConnectionLimits> {
     let open_files = crate::http::listener::raise_open_file_limit();
     // Each connection is a file descriptor; keep some for the database, the HSM and logs.
     let max_connections = open_files.map_or(limits.max_connections, |files| {
@@ -143,27 +183,31 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         per_source = limits.max_connections_per_source,
         "listener limits"
     );
-    let connections = Arc::new(ConnectionLimits::new(
+    Arc::new(ConnectionLimits::new(
         limits.max_connections_per_source,
         max_connections,
-    ));
-    let state = AppState {
-        service: Arc::clone(&service),
-        metrics: Arc::new(Metrics::default()),
-        connections: Arc::clone(&connections),
-        body_read_timeout: limits.body_read_timeout,
-        request_timeout: config.request_timeout,
-    };
-    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let handle = axum_server::Handle::new();
+    ))
+}
+
+type App = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>;
+
+/// Serves `app` on `listener` (TLS when configured) in a task; returns it and the scheme.
+fn serve(
+    listener: std::net::TcpListener,
+    limits: &ListenerSettings,
+    tls: Option<&TlsFiles>,
+    connections: Arc<ConnectionLimits>,
+    handle: axum_server::Handle<SocketAddr>,
+    app: App,
+) -> anyhow::Result<(tokio::task::JoinHandle<std::io::Result<()>>, &'static str)> {
     listener.set_nonblocking(true)?;
-    let mut server = axum_server::from_tcp(listener)?.handle(handle.clone());
+    let mut server = axum_server::from_tcp(listener)?.handle(handle);
     server
         .http_builder()
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    let (server, scheme) = match &config.tls {
+    Ok(match tls {
         Some(tls) => {
             let rustls = crate::http::tls::server_config(&tls.cert, &tls.key)
                 .context("cannot load the TLS certificate and key")?;
@@ -182,23 +226,6 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
             ));
             (tokio::spawn(server.serve(app)), "http")
         }
-    };
-    let host = if local_addr.ip().is_loopback() && local_addr.is_ipv4() {
-        "127.0.0.1".to_owned()
-    } else {
-        local_addr.ip().to_string()
-    };
-    let url = format!("{scheme}://{host}:{}", local_addr.port());
-    tracing::info!(%url, "coffer is serving");
-    Ok(Running {
-        service,
-        local_addr,
-        url,
-        handle,
-        server,
-        maintenance,
-        audit,
-        hsm,
     })
 }
 
