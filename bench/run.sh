@@ -6,6 +6,9 @@
 #
 #   bench/run.sh [DURATION_SECONDS=20] [CONNECTIONS=16]
 #
+# COFFER_BIN=path runs a given server binary instead of building this tree (to compare two
+# builds under the same conditions, e.g. before and after a change).
+#
 # Needs wrk (apt-get install wrk); installs it when run as root. The server and wrk share
 # the machine, so the figures include the load generator's CPU.
 set -euo pipefail
@@ -14,10 +17,14 @@ duration=${1:-20}
 connections=${2:-16}
 scripts/install-deps.sh wrk
 
-cargo build --release --quiet --bin coffer --example raw-sign
+cargo build --release --quiet --example raw-sign
+if [ -z "${COFFER_BIN:-}" ]; then
+  cargo build --release --quiet --bin coffer
+fi
+coffer=${COFFER_BIN:-target/release/coffer}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-COFFER_LOG=${COFFER_LOG:-warn,rustls=error} target/release/coffer serve --dev --data-dir "$work/data" --listen "127.0.0.1:$port" &
+COFFER_LOG=${COFFER_LOG:-warn,rustls=error} "$coffer" serve --dev --data-dir "$work/data" --listen "127.0.0.1:$port" &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/data/bootstrap.json" ] && break; sleep 0.1; done
