@@ -225,15 +225,11 @@ pub async fn encrypt(
     JsonBody(body): JsonBody<dto::Encrypt>,
 ) -> Reply<Json<dto::Encrypted>> {
     let plaintext = decode_b64("plaintext", &body.plaintext);
-    let result = match plaintext {
-        Ok(plaintext) => {
-            s.service
-                .encrypt(&auth.ctx(), &ring, &plaintext, &body.context)
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    let out = result?;
+    let plaintext = plaintext?;
+    let out = s
+        .service
+        .encrypt(&auth.ctx(), &ring, &plaintext, &body.context)
+        .await?;
     Ok(Json(dto::Encrypted {
         ciphertext: out.ciphertext,
         key_version: out.key_version,
@@ -381,11 +377,7 @@ pub async fn activity(
         })
     })();
     let limit = filter.as_ref().map_or(0, |f| f.limit);
-    let result = match filter {
-        Ok(filter) => s.service.activity(&auth.ctx(), filter).await,
-        Err(e) => Err(e),
-    };
-    let events = result?;
+    let events = s.service.activity(&auth.ctx(), filter?).await?;
     let next = (events.len() as u32 == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();

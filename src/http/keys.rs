@@ -68,17 +68,12 @@ pub async fn create_key(
             s.service.create_key(&ctx, spec).await
         }
         (None, Some(public_key)) if body.usages.is_none() => {
-            match pem_or_b64("public_key", &public_key) {
-                Ok(public_key) => {
-                    let spec = PublicKeyImport {
-                        name: body.name,
-                        group: body.group,
-                        public_key,
-                    };
-                    s.service.import_public_key(&ctx, spec).await
-                }
-                Err(e) => Err(e),
-            }
+            let spec = PublicKeyImport {
+                name: body.name,
+                group: body.group,
+                public_key: pem_or_b64("public_key", &public_key)?,
+            };
+            s.service.import_public_key(&ctx, spec).await
         }
         (None, Some(_)) => Err(Error::InvalidInput(
             "an imported public key only verifies: `usages` does not apply".into(),
@@ -153,11 +148,8 @@ pub async fn public_key(
     Path(name): Path<String>,
     q: Result<Query<dto::PublicKeyQuery>, QueryRejection>,
 ) -> Reply<Json<dto::PublicKeyOut>> {
-    let result = match query(q) {
-        Ok(q) => s.service.public_key(&auth.ctx(), &name, q.version).await,
-        Err(e) => Err(e),
-    };
-    let out = result?;
+    let q = query(q)?;
+    let out = s.service.public_key(&auth.ctx(), &name, q.version).await?;
     Ok(Json(dto::PublicKeyOut {
         key_version: out.key_version,
         algorithm: out.algorithm.name(),
@@ -172,18 +164,12 @@ pub async fn sign(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<dto::Sign>,
 ) -> Reply<Json<dto::Signed>> {
-    let result = match signed_data(body.message.as_deref(), body.digest.as_deref()) {
-        Ok(data) => {
-            let input = SignInput {
-                data,
-                algorithm: body.algorithm,
-                signature_format: body.signature_format,
-            };
-            s.service.sign(&auth.ctx(), &name, input).await
-        }
-        Err(e) => Err(e),
+    let input = SignInput {
+        data: signed_data(body.message.as_deref(), body.digest.as_deref())?,
+        algorithm: body.algorithm,
+        signature_format: body.signature_format,
     };
-    let out = result?;
+    let out = s.service.sign(&auth.ctx(), &name, input).await?;
     Ok(Json(dto::Signed {
         signature: B64.encode(&out.signature),
         key_version: out.key_version,
@@ -206,11 +192,8 @@ pub async fn verify(
             version: body.version,
         })
     });
-    let result = match input {
-        Ok(input) => s.service.verify(&auth.ctx(), &name, input).await,
-        Err(e) => Err(e),
-    };
-    let out = result?;
+    let input = input?;
+    let out = s.service.verify(&auth.ctx(), &name, input).await?;
     Ok(Json(dto::Verified {
         valid: out.valid,
         key_version: out.key_version,
@@ -223,15 +206,11 @@ pub async fn decrypt(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<dto::KeyDecrypt>,
 ) -> Reply<Json<dto::Decrypted>> {
-    let result = match decode_b64("ciphertext", &body.ciphertext) {
-        Ok(ct) => {
-            s.service
-                .decrypt_with_key(&auth.ctx(), &name, ct, body.version)
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    let out = result?;
+    let ciphertext = decode_b64("ciphertext", &body.ciphertext)?;
+    let out = s
+        .service
+        .decrypt_with_key(&auth.ctx(), &name, ciphertext, body.version)
+        .await?;
     Ok(Json(dto::Decrypted {
         plaintext: B64.encode(&out.plaintext[..]),
         key_version: out.key_version,
@@ -294,16 +273,11 @@ pub async fn objects(
     State(s): State<AppState>,
     q: Result<Query<dto::ObjectQuery>, QueryRejection>,
 ) -> Reply<Json<Vec<dto::SecurityObject>>> {
-    let result = match query(q) {
-        Ok(q) => {
-            let filter = ObjectFilter {
-                group: q.group,
-                kind: q.kind,
-            };
-            s.service.objects(&auth.ctx(), filter).await
-        }
-        Err(e) => Err(e),
+    let q = query(q)?;
+    let filter = ObjectFilter {
+        group: q.group,
+        kind: q.kind,
     };
-    let rows = result?;
+    let rows = s.service.objects(&auth.ctx(), filter).await?;
     Ok(Json(rows.iter().map(dto::SecurityObject::from).collect()))
 }
