@@ -238,7 +238,12 @@ async fn every_documented_route_exists_and_asks_for_a_credential() -> TestResult
             .replace("{app}", "app_x")
             .replace("{certificate}", "acrt_x");
         let reply = s
-            .call(route.method.as_str().to_uppercase().parse()?, &path, None, None)
+            .call(
+                route.method.as_str().to_uppercase().parse()?,
+                &path,
+                None,
+                None,
+            )
             .await?;
         // Routes without a flag: operations reads answer, credential-less posts (login,
         // password reset) want a body.
