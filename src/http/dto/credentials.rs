@@ -67,6 +67,8 @@ impl From<&ApiKeyRow> for ApiKey {
         }
     }
 }
+/// A client certificate an app may authenticate with.
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BindCertificate {
@@ -173,6 +175,8 @@ impl From<&TrustedCaRow> for TrustedCa {
     }
 }
 
+/// A certificate to refuse from now on, by its PEM or its fingerprint.
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Revoke {

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 
 /// `POST /v1/keys`: generate a key pair (`algorithm`) or import a public key (`public_key`).
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
@@ -137,6 +138,7 @@ impl From<&KeyView> for Key {
 }
 
 /// Data to sign or verify: exactly one of `message` and `digest`, base64.
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sign {
@@ -159,6 +161,8 @@ pub struct Signed {
     pub algorithm: String,
 }
 
+/// A signature to check against `message` or `digest` (exactly one).
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {

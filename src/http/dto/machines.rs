@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;
 
+/// A token that enrolls machines; which fields it takes depends on its `kind`.
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMachineToken {
@@ -73,6 +75,7 @@ impl From<&crate::store::MachineTokenRow> for MachineTokenInfo {
     }
 }
 
+/// Its schema (the token's, plus `token`) is written in `openapi::variants`.
 #[derive(Serialize)]
 pub struct MachineTokenIssued {
     #[serde(flatten)]
