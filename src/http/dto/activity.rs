@@ -1,8 +1,11 @@
 //! Account-wide views: the audit trail, and every security object a caller can see.
 
 use crate::clock::rfc3339;
+use crate::http::openapi::fields::{self, enumeration};
 use crate::store::{ObjectRow, StoredEvent};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,7 +20,8 @@ pub struct ActivityQuery {
     pub limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Event {
     pub seq: i64,
     pub id: String,
@@ -34,10 +38,26 @@ pub struct Event {
     pub credential: Option<String>,
     /// Which check refused the request, when the outcome alone does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub detail: Option<String>,
     /// `verified` (the credential was checked) or `claimed` (named by a refused request);
     /// null when the event names no one.
+    #[schema(schema_with = identity)]
     pub identity: Option<&'static str>,
+}
+
+/// Whether an event's principal was verified, or only claimed by a refused request.
+fn identity() -> Schema {
+    fields::nullable_enumeration(["verified", "claimed"])
+        .description(Some(
+            "whether the principal was verified, or only claimed by a refused request",
+        ))
+        .into()
+}
+
+/// The kinds of security objects, as the service names them.
+pub(crate) fn object_kind() -> Schema {
+    enumeration(crate::service::OBJECT_KINDS).into()
 }
 
 impl From<&StoredEvent> for Event {
@@ -63,10 +83,11 @@ impl From<&StoredEvent> for Event {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Activity {
     pub events: Vec<Event>,
-    /// Pass as `before` to get the next (older) page; absent on the last page.
+    /// Pass as `before` to get the next (older) page; `null` on the last page.
     pub next: Option<i64>,
 }
 #[derive(Deserialize)]
@@ -77,10 +98,12 @@ pub struct ObjectQuery {
     pub kind: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SecurityObject {
     pub id: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = object_kind)]
     pub kind: String,
     pub name: String,
     pub group: String,

@@ -4,38 +4,48 @@
 use super::null_refused;
 use crate::clock::{Clock, SystemClock, rfc3339, rfc3339_seconds};
 use crate::crypto::x509::stored_chain;
+use crate::http::openapi::fields;
 use crate::service::certificate_pem;
 use crate::store::CertificateRow;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsrRequest {
+    #[schema(schema_with = fields::subject_field)]
     pub common_name: String,
     #[serde(default, deserialize_with = "null_refused::organization")]
+    #[schema(schema_with = fields::subject_field)]
     pub organization: Option<String>,
     #[serde(default, deserialize_with = "null_refused::organizational_unit")]
+    #[schema(schema_with = fields::subject_field)]
     pub organizational_unit: Option<String>,
+    /// ISO 3166 alpha-2, upper case
     #[serde(default, deserialize_with = "null_refused::country")]
+    #[schema(nullable = false, pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = fields::subject_alt_names)]
     pub subject_alt_names: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Csr {
     pub csr: String,
     pub key_version: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportCertificate {
     /// PEM (one or more `CERTIFICATE` blocks), or base64 of one DER certificate.
     pub certificate: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChainEntry {
     pub subject: String,
     pub issuer: String,
@@ -43,7 +53,8 @@ pub struct ChainEntry {
     pub fingerprint: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Certificate {
     pub id: String,
     pub key_version: u32,

@@ -3,34 +3,45 @@
 
 use super::null_refused;
 use crate::clock::{rfc3339, rfc3339_seconds};
+use crate::http::openapi::fields::{self, enumeration};
 use crate::store::{ApiKeyRow, AppCertificateRow, RevocationRow, TrustedCaRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    /// an app or user id
     pub principal: String,
+    #[schema(schema_with = fields::label)]
     pub name: String,
+    #[schema(schema_with = fields::flags)]
     pub flags: BTreeMap<String, bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchApiKey {
+    /// true disables for good; false is refused (409) once disabled
     #[serde(default, deserialize_with = "null_refused::disabled")]
+    #[schema(nullable = false)]
     pub disabled: Option<bool>,
     #[serde(default, deserialize_with = "null_refused::flags")]
+    #[schema(schema_with = fields::flags)]
     pub flags: Option<BTreeMap<String, bool>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreatedApiKey {
     pub id: String,
     pub api_key: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApiKey {
     pub id: String,
     pub name: String,
@@ -56,6 +67,8 @@ impl From<&ApiKeyRow> for ApiKey {
         }
     }
 }
+/// A client certificate an app may authenticate with.
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BindCertificate {
@@ -78,18 +91,25 @@ pub struct BindCertificate {
     pub proof: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppCertificate {
     pub id: String,
+    #[schema(schema_with = binding_kind)]
     pub kind: String,
     pub fingerprint: Option<String>,
     pub ca: Option<String>,
     pub subject: Option<String>,
     pub san: Option<String>,
     pub not_after: Option<String>,
-    /// Registered with a proof of possession (pinned), or under a proven trusted CA.
+    /// Pinned with a proof of possession, or a rule under a proven trusted CA; a certificate
+    /// that matches a proven binding ignores unproven ones.
     pub proven: bool,
     pub created_at: String,
+}
+
+fn binding_kind() -> Schema {
+    enumeration(["pinned", "ca"]).into()
 }
 
 impl From<&AppCertificateRow> for AppCertificate {
@@ -108,30 +128,36 @@ impl From<&AppCertificateRow> for AppCertificate {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppCredentials {
     pub api_keys: Vec<ApiKey>,
     pub certificates: Vec<AppCertificate>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTrustedCa {
+    #[schema(schema_with = fields::name)]
     pub name: String,
+    /// PEM of a CA certificate (basicConstraints CA:TRUE)
     pub certificate: String,
     /// Base64 of a signature by the CA's key over
     /// `coffer-possession-proof:v1:<account id>:<fingerprint>` (a proven CA).
     #[serde(default, deserialize_with = "null_refused::proof")]
+    #[schema(schema_with = fields::proof)]
     pub proof: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TrustedCa {
     pub id: String,
     pub name: String,
     pub subject: String,
     pub fingerprint: String,
-    /// Registered with a proof of possession of the CA's key.
+    /// Registered with a proof of possession of the CA's key; the CA rules under it are
+    /// proven.
     pub proven: bool,
     pub created_at: String,
 }
@@ -149,6 +175,8 @@ impl From<&TrustedCaRow> for TrustedCa {
     }
 }
 
+/// A certificate to refuse from now on, by its PEM or its fingerprint.
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Revoke {
@@ -160,7 +188,8 @@ pub struct Revoke {
     pub reason: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Revocation {
     pub fingerprint: String,
     pub reason: Option<String>,

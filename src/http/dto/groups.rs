@@ -2,17 +2,22 @@
 
 use super::null_refused;
 use crate::clock::rfc3339;
+use crate::http::openapi::fields::{self, enumeration};
 use crate::store::{AppRow, GroupRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
+    #[schema(schema_with = fields::name)]
     pub name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Group {
     pub id: String,
     pub name: String,
@@ -31,15 +36,18 @@ impl From<&GroupRow> for Group {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
+    #[schema(schema_with = fields::name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = fields::group_ids)]
     pub groups: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct App {
     pub id: String,
     pub name: String,
@@ -62,31 +70,41 @@ impl From<&AppRow> for App {
         }
     }
 }
-#[derive(Deserialize)]
+/// A role inside a group.
+fn group_role() -> Schema {
+    enumeration(["member", "auditor"]).into()
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupUserRole {
+    #[schema(schema_with = group_role)]
     pub role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupAppOperations {
+    #[schema(schema_with = fields::operations)]
     pub operations: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GroupUser {
     pub id: String,
     pub role: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GroupApp {
     pub id: String,
     pub operations: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GroupMembers {
     pub users: Vec<GroupUser>,
     pub apps: Vec<GroupApp>,
@@ -98,11 +116,13 @@ pub struct DeleteGroupQuery {
     pub force: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchApp {
     #[serde(default, deserialize_with = "null_refused::name")]
+    #[schema(schema_with = fields::name)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "null_refused::enabled")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
 }

@@ -2,18 +2,24 @@
 
 use super::null_refused;
 use crate::clock::rfc3339;
+use crate::http::openapi::fields::{self, enumeration};
 use crate::store::{AccountState, MemberRow};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    #[schema(schema_with = fields::email)]
     pub email: String,
+    #[schema(schema_with = fields::secret)]
     pub password: secrecy::SecretString,
     pub account: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Session {
     pub session_token: String,
     pub session_id: String,
@@ -23,7 +29,8 @@ pub struct Session {
     pub expires_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SessionInfo {
     pub id: String,
     pub created_at: String,
@@ -33,39 +40,48 @@ pub struct SessionInfo {
     pub source_ip: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
+    #[schema(schema_with = fields::secret)]
     pub current_password: secrecy::SecretString,
+    #[schema(schema_with = fields::new_password)]
     pub new_password: secrecy::SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteReset {
+    #[schema(schema_with = fields::secret)]
     pub token: String,
+    #[schema(schema_with = fields::new_password)]
     pub new_password: secrecy::SecretString,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetIssued {
     pub id: String,
     pub reset_token: String,
     pub expires_at: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AccountName)]
 pub struct NamedOnly {
+    #[schema(schema_with = fields::label)]
     pub name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Account {
     pub id: String,
     pub name: String,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub role: Option<String>,
     pub deletion_requested_at: Option<String>,
     pub deletion_due_at: Option<String>,
@@ -84,25 +100,36 @@ impl Account {
     }
 }
 
-#[derive(Deserialize)]
+/// A user's role in an account.
+fn role() -> Schema {
+    enumeration(crate::authz::Role::ALL.iter().map(|r| r.as_str())).into()
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(schema_with = fields::email)]
     pub email: String,
+    #[schema(schema_with = role)]
     pub role: String,
     #[serde(default, deserialize_with = "null_refused::password")]
+    #[schema(schema_with = fields::new_password)]
     pub password: Option<secrecy::SecretString>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     #[serde(default, deserialize_with = "null_refused::role")]
+    #[schema(schema_with = role)]
     pub role: Option<String>,
     #[serde(default, deserialize_with = "null_refused::suspended")]
+    #[schema(nullable = false)]
     pub suspended: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct User {
     pub id: String,
     pub email: String,

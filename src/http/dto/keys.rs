@@ -3,11 +3,15 @@
 
 use super::{Certificate, null_refused};
 use crate::clock::rfc3339;
+use crate::http::openapi::fields::{self, enumeration};
 use crate::service::{KeyVersionView, KeyView};
 use crate::store::KeyRow;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, Schema};
 
 /// `POST /v1/keys`: generate a key pair (`algorithm`) or import a public key (`public_key`).
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
@@ -22,18 +26,28 @@ pub struct CreateKey {
     pub public_key: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchKey {
     #[serde(default, deserialize_with = "null_refused::enabled")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
     #[serde(default, deserialize_with = "null_refused::min_version")]
+    #[schema(schema_with = fields::lowest_version)]
     pub min_version: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// A version's state: `current`, `active` or `retired`.
+pub(crate) fn version_state() -> Schema {
+    enumeration(["current", "active", "retired"]).into()
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = KeyVersionInfo)]
 pub struct KeyVersionOut {
     pub version: u32,
+    #[schema(schema_with = version_state)]
     pub state: &'static str,
     pub created_at: String,
     pub fingerprint: String,
@@ -50,22 +64,37 @@ impl From<&KeyVersionView> for KeyVersionOut {
     }
 }
 
-#[derive(Serialize)]
+fn key_kind() -> Schema {
+    enumeration(["key_pair", "public_key"]).into()
+}
+
+fn key_usages() -> Schema {
+    ArrayBuilder::new()
+        .items(enumeration(["sign", "decrypt", "verify"]))
+        .into()
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Key {
     pub id: String,
     pub name: String,
     pub group: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = key_kind)]
     pub kind: String,
     pub algorithm: String,
+    #[schema(schema_with = key_usages)]
     pub usages: Vec<&'static str>,
     pub enabled: bool,
     pub current_version: u32,
     pub min_version: u32,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub versions: Option<Vec<KeyVersionOut>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub certificates: Option<Vec<Certificate>>,
 }
 
@@ -109,6 +138,7 @@ impl From<&KeyView> for Key {
 }
 
 /// Data to sign or verify: exactly one of `message` and `digest`, base64.
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sign {
@@ -122,13 +152,17 @@ pub struct Sign {
     pub signature_format: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Signed {
+    #[schema(schema_with = fields::b64)]
     pub signature: String,
     pub key_version: u32,
     pub algorithm: String,
 }
 
+/// A signature to check against `message` or `digest` (exactly one).
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
@@ -145,17 +179,20 @@ pub struct Verify {
     pub version: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Verified {
     pub valid: bool,
     pub key_version: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyDecrypt {
+    #[schema(schema_with = fields::b64)]
     pub ciphertext: String,
     #[serde(default, deserialize_with = "null_refused::version")]
+    #[schema(schema_with = fields::version)]
     pub version: Option<u32>,
 }
 
@@ -165,10 +202,13 @@ pub struct PublicKeyQuery {
     pub version: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PublicKey)]
 pub struct PublicKeyOut {
     pub key_version: u32,
     pub algorithm: &'static str,
     pub pem: String,
+    #[schema(value_type = Object)]
     pub jwk: serde_json::Value,
 }

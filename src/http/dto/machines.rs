@@ -3,9 +3,14 @@
 
 use super::null_refused;
 use crate::clock::rfc3339;
+use crate::http::openapi::fields::{self, enumeration};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
 
+/// A token that enrolls machines; which fields it takes depends on its `kind`.
+/// Its schema (exclusive variants) is written in `openapi::variants`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMachineToken {
@@ -24,7 +29,9 @@ pub struct CreateMachineToken {
     pub guardrails: Option<crate::auth::guardrails::Guardrails>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = MachineToken)]
 pub struct MachineTokenInfo {
     pub id: String,
     pub kind: String,
@@ -33,11 +40,15 @@ pub struct MachineTokenInfo {
     pub expires_at: String,
     pub max_uses: i64,
     pub uses: i64,
+    #[schema(schema_with = fields::object)]
     pub flags: serde_json::Value,
+    #[schema(schema_with = fields::object)]
     pub groups: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub machine_lifetime_seconds: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = fields::guardrails)]
     pub guardrails: Option<serde_json::Value>,
     pub disabled: bool,
 }
@@ -64,6 +75,7 @@ impl From<&crate::store::MachineTokenRow> for MachineTokenInfo {
     }
 }
 
+/// Its schema (the token's, plus `token`) is written in `openapi::variants`.
 #[derive(Serialize)]
 pub struct MachineTokenIssued {
     #[serde(flatten)]
@@ -72,58 +84,83 @@ pub struct MachineTokenIssued {
     pub token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterMachine {
+    #[schema(schema_with = fields::secret)]
     pub token: String,
+    /// base64 of the raw 32-byte Ed25519 public key
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
     pub public_key: String,
     #[serde(default, deserialize_with = "null_refused::name")]
+    #[schema(schema_with = fields::name)]
     pub name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionMachine {
+    #[schema(schema_with = fields::name)]
     pub name: String,
+    #[schema(schema_with = fields::flags)]
     pub flags: BTreeMap<String, bool>,
     #[serde(default)]
+    #[schema(schema_with = fields::grants)]
     pub groups: BTreeMap<String, Vec<String>>,
     #[serde(default, deserialize_with = "null_refused::expires_at")]
+    #[schema(schema_with = fields::expiry)]
     pub expires_at: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BundleDownload {
+    #[schema(schema_with = fields::secret)]
     pub token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendMachine {
+    #[schema(schema_with = fields::expiry)]
     pub expires_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Machine {
     pub id: String,
     pub account_id: String,
     pub name: String,
+    #[schema(schema_with = origin)]
     pub origin: String,
+    #[schema(schema_with = machine_status)]
     pub status: String,
     pub enabled: bool,
     /// Base64 of the raw 32-byte Ed25519 public key.
     pub public_key: String,
+    #[schema(schema_with = fields::object)]
     pub flags: serde_json::Value,
     pub created_at: String,
     pub approved_at: Option<String>,
     pub expires_at: Option<String>,
     pub previous_expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub lifetime_seconds: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = fields::guardrails)]
     pub guardrails: Option<serde_json::Value>,
     pub token_id: Option<String>,
+}
+
+/// How a machine came to be.
+fn origin() -> Schema {
+    enumeration(["bootstrap", "provisioned", "enrollment", "temporary"]).into()
+}
+
+fn machine_status() -> Schema {
+    enumeration(["pending", "approved"]).into()
 }
 
 impl From<&crate::store::MachineRow> for Machine {
@@ -152,7 +189,8 @@ impl From<&crate::store::MachineRow> for Machine {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProvisionedMachine {
     pub machine: Machine,
     /// Single use; send it to `POST /v1/machines/bundle`. Shown once.
@@ -161,7 +199,8 @@ pub struct ProvisionedMachine {
     pub bundle_expires_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MachineBundle {
     pub machine_id: String,
     pub account_id: String,

@@ -4,6 +4,12 @@
 //!
 //! Every shape is re-exported here, so the handlers name them `dto::Name` whatever file
 //! they live in.
+//!
+//! Each shape also derives (or, where a flat struct cannot say it, implements) utoipa's
+//! `ToSchema`: the OpenAPI document's schemas come from these types, so the document says
+//! what the server reads and writes. Replies carry `deny_unknown_fields` too: serde ignores
+//! it when serializing, and utoipa reads it to close the reply's schema (a reply has exactly
+//! these fields).
 
 mod activity;
 mod certificates;
@@ -13,6 +19,7 @@ mod identity;
 mod keyrings;
 mod keys;
 mod machines;
+mod status;
 
 pub use activity::*;
 pub use certificates::*;
@@ -22,6 +29,7 @@ pub use identity::*;
 pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
+pub use status::*;
 
 use serde::{Deserialize, Deserializer};
 
