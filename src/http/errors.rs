@@ -1,6 +1,7 @@
 //! Rendering errors in the contract's JSON shape, with the request id, whichever layer
 //! produced them: the service (through [`ApiError`]), an extractor, or axum itself.
 
+use super::dto::{ErrorDetail, ErrorReply};
 use crate::service::Error;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -38,14 +39,7 @@ pub(super) async fn json_errors_only(response: Response, request_id: &str) -> Re
     } else {
         "the service cannot serve this request right now; retry".to_owned()
     };
-    let body = ErrorBody {
-        error: ErrorDetail {
-            code,
-            message,
-            request_id,
-        },
-    };
-    let mut rendered = (status, Json(body)).into_response();
+    let mut rendered = (status, error_body(code, message, request_id)).into_response();
     rendered.extensions_mut().insert(ErrorCode(code));
     rendered
 }
@@ -66,16 +60,15 @@ fn code_for_status(status: StatusCode) -> &'static str {
     }
 }
 
-#[derive(serde::Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(serde::Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-    request_id: &'a str,
+/// The body of an error reply: the type the OpenAPI `Error` schema is generated from.
+fn error_body(code: &str, message: String, request_id: &str) -> Json<ErrorReply> {
+    Json(ErrorReply {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message,
+            request_id: request_id.to_owned(),
+        },
+    })
 }
 
 /// Renders a service error in api.md's shape. The full cause of a 5xx goes to the log,
@@ -86,14 +79,8 @@ pub(super) fn error_response(error: &Error, request_id: &str) -> Response {
     if status.is_server_error() {
         tracing::error!(request_id, error = ?error, "request failed");
     }
-    let body = ErrorBody {
-        error: ErrorDetail {
-            code,
-            message: error.public_message(),
-            request_id,
-        },
-    };
-    let mut response = (status, Json(body)).into_response();
+    let body = error_body(code, error.public_message(), request_id);
+    let mut response = (status, body).into_response();
     response.extensions_mut().insert(ErrorCode(code));
     match error {
         Error::Unauthenticated => {

@@ -15,18 +15,20 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 type Reply<T> = Result<T, ApiError>;
 
-pub async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+pub async fn health() -> Json<dto::ServiceStatus> {
+    Json(dto::ServiceStatus { status: "ok" })
 }
 
 pub async fn ready(State(state): State<AppState>) -> Response {
     match state.service.ready().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(()) => Json(dto::ServiceStatus { status: "ready" }).into_response(),
         Err(e) => {
             tracing::warn!(error = ?e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable"})),
+                Json(dto::ServiceStatus {
+                    status: "unavailable",
+                }),
             )
                 .into_response()
         }
