@@ -84,6 +84,16 @@ fn u32_column(r: &SqliteRow, column: &str) -> Result<u32, sqlx::Error> {
     to_u32(r.get(column), column)
 }
 
+/// A text column holding one of an enum's words; a word `parse` does not know is corrupt.
+fn named<T>(
+    r: &SqliteRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, sqlx::Error> {
+    let word: &str = r.get(column);
+    parse(word).ok_or_else(|| corrupt(format!("{column} {word:?} is not known")))
+}
+
 /// A boolean column, stored as 0 or 1.
 fn flag(r: &SqliteRow, column: &str) -> bool {
     r.get::<i64, _>(column) != 0
