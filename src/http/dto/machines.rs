@@ -46,7 +46,7 @@ impl From<&crate::store::MachineTokenRow> for MachineTokenInfo {
     fn from(t: &crate::store::MachineTokenRow) -> Self {
         Self {
             id: t.id.clone(),
-            kind: t.kind.clone(),
+            kind: t.kind.as_str().to_owned(),
             name: t.name.clone(),
             created_at: rfc3339(t.created_at),
             expires_at: rfc3339(t.expires_at),
@@ -133,8 +133,8 @@ impl From<&crate::store::MachineRow> for Machine {
             id: m.id.clone(),
             account_id: m.account_id.clone(),
             name: m.name.clone(),
-            origin: m.origin.clone(),
-            status: m.status.clone(),
+            origin: m.origin.as_str().to_owned(),
+            status: m.status.as_str().to_owned(),
             enabled: m.enabled,
             public_key: base64::engine::general_purpose::STANDARD.encode(&m.public_key),
             flags: serde_json::from_str(&m.flags_json).unwrap_or_default(),

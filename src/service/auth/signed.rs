@@ -14,6 +14,7 @@
 
 use super::*;
 use crate::auth::signed as signed_form;
+use crate::store::MachineStatus;
 
 /// The action of the events of refused signed requests: they reach no route's operation.
 const SIGNED_REQUEST_ACTION: &str = "auth.signed";
@@ -115,7 +116,7 @@ fn lock_started(state: &LoginFailures, rule: LockoutRule) -> bool {
 
 /// Why `machine` may not sign requests now, if it may not: pending, disabled or expired.
 fn unusable_machine(machine: &MachineRow, now: i64) -> Option<&'static str> {
-    if machine.status != "approved" {
+    if machine.status != MachineStatus::Approved {
         Some("machine_pending")
     } else if !machine.enabled {
         Some("machine_disabled")

@@ -128,6 +128,10 @@ impl Service {
                 let (lifetime, machine) = temporary_terms(spec)?;
                 Ok((now + secs_to_micros(lifetime), 1, Some(machine)))
             }
+            // Bundle tokens are made by provisioning only, never asked for.
+            MachineTokenKind::Bundle => Err(Error::InvalidInput(
+                "kind must be bootstrap, enrollment or temporary".into(),
+            )),
         }
     }
 
@@ -154,11 +158,10 @@ impl Service {
                     }
                     None => None,
                 };
-                let kind = spec.kind.as_str();
                 let (token, mut row) = self
                     .issue_machine_token(
                         ctx.caller,
-                        kind,
+                        spec.kind,
                         &spec.name,
                         expires_at,
                         max_uses,
@@ -181,7 +184,7 @@ impl Service {
     pub async fn list_machine_tokens(&self, ctx: &Ctx<'_>) -> Result<Vec<MachineTokenRow>, Error> {
         self.read(ctx, &catalogue::LIST_MACHINE_TOKENS, "", None, async {
             let mut rows = self.store.machine_tokens(&ctx.caller.account_id).await?;
-            rows.retain(|t| t.kind != "bundle");
+            rows.retain(|t| t.kind != MachineTokenKind::Bundle);
             Ok(rows)
         })
         .await
@@ -200,7 +203,9 @@ impl Service {
                     .store
                     .machine_token(id)
                     .await?
-                    .filter(|t| t.account_id == ctx.caller.account_id && t.kind != "bundle")
+                    .filter(|t| {
+                        t.account_id == ctx.caller.account_id && t.kind != MachineTokenKind::Bundle
+                    })
                     .ok_or_else(|| Error::NotFound(format!("machine token {id}")))?;
                 if !self
                     .store

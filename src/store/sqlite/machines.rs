@@ -1,10 +1,10 @@
 //! SQLite persistence of machines and machine tokens.
 
 use super::apps::{delete_app_rows, insert_app};
-use super::{SqliteStore, commit, commit_audited, db_error, exec, flag, must_change};
+use super::{SqliteStore, commit, commit_audited, db_error, exec, flag, must_change, named};
 use crate::store::{
-    AppRow, AuditEvent, Conflict, MachineEnrollment, MachineRow, MachineStore, MachineTokenRow,
-    StoreError,
+    AppRow, AuditEvent, Conflict, MachineEnrollment, MachineOrigin, MachineRow, MachineStatus,
+    MachineStore, MachineTokenKind, MachineTokenRow, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -17,8 +17,8 @@ impl FromRow<'_, SqliteRow> for MachineRow {
             account_id: r.get("account_id"),
             name: r.get("name"),
             public_key: r.get("public_key"),
-            origin: r.get("origin"),
-            status: r.get("status"),
+            origin: named(r, "origin", MachineOrigin::parse)?,
+            status: named(r, "status", MachineStatus::parse)?,
             enabled: flag(r, "enabled"),
             flags_json: r.get("flags"),
             created_at: r.get("created_at"),
@@ -38,7 +38,7 @@ impl FromRow<'_, SqliteRow> for MachineTokenRow {
         Ok(MachineTokenRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
-            kind: r.get("kind"),
+            kind: named(r, "kind", MachineTokenKind::parse)?,
             name: r.get("name"),
             digest: r.get("digest"),
             created_by: r.get("created_by"),
@@ -69,7 +69,7 @@ async fn insert_token(
     )
     .bind(&t.id)
     .bind(&t.account_id)
-    .bind(&t.kind)
+    .bind(t.kind.as_str())
     .bind(&t.name)
     .bind(&t.digest)
     .bind(&t.created_by)
@@ -99,8 +99,8 @@ async fn insert_machine(
     .bind(&m.id)
     .bind(&m.account_id)
     .bind(&m.public_key)
-    .bind(&m.origin)
-    .bind(&m.status)
+    .bind(m.origin.as_str())
+    .bind(m.status.as_str())
     .bind(i64::from(m.enabled))
     .bind(&m.flags_json)
     .bind(m.created_at)
@@ -178,7 +178,7 @@ impl MachineStore for SqliteStore {
                     previous_expires_at = ?, disabled_at = ?
                  WHERE id = ? AND deleted_at IS NULL",
             )
-            .bind(&m.status)
+            .bind(m.status.as_str())
             .bind(i64::from(m.enabled))
             .bind(m.approved_at)
             .bind(m.expires_at)
