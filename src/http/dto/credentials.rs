@@ -96,7 +96,7 @@ impl From<&AppCertificateRow> for AppCertificate {
     fn from(row: &AppCertificateRow) -> Self {
         Self {
             id: row.id.clone(),
-            kind: row.kind.clone(),
+            kind: row.kind.as_str().to_owned(),
             fingerprint: row.fingerprint.clone(),
             ca: row.ca_id.clone(),
             subject: row.subject.clone(),

@@ -25,8 +25,8 @@ use crate::auth::guardrails::Guardrails;
 use crate::auth::signed::{SignedHeaderError, SignedHeaders};
 use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
 use crate::store::{
-    AppCertificateRow, LockoutRule, LoginFailures, MachineRow, MachineTokenRow, SessionRow,
-    TrustedCaRow,
+    AppCertificateKind, AppCertificateRow, LockoutRule, LoginFailures, MachineRow, MachineTokenRow,
+    SessionRow, TrustedCaRow,
 };
 use secrecy::SecretString;
 

@@ -1,8 +1,12 @@
 //! [`KeyStore`] on SQLite.
 
-use super::{SqliteStore, commit_audited, exec, flag, json_strings, must_change, u32_column};
+use super::{
+    SqliteStore, commit_audited, exec, flag, json_strings, must_change, named, u32_column,
+};
+use crate::crypto::asym::KeyAlgorithm;
 use crate::store::{
-    AuditEvent, CertificateRow, Conflict, KeyRow, KeyStore, KeyVersionRow, ObjectRow, StoreError,
+    AuditEvent, CertificateRow, Conflict, KeyKind, KeyRow, KeyStore, KeyVersionRow, ObjectRow,
+    StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -23,8 +27,8 @@ impl FromRow<'_, SqliteRow> for KeyRow {
             account_id: r.get("account_id"),
             group_id: r.get("group_id"),
             name: r.get("name"),
-            kind: r.get("kind"),
-            algorithm: r.get("algorithm"),
+            kind: named(r, "kind", KeyKind::parse)?,
+            algorithm: named(r, "algorithm", KeyAlgorithm::parse)?,
             can_sign: flag(r, "can_sign"),
             can_decrypt: flag(r, "can_decrypt"),
             enabled: flag(r, "enabled"),
@@ -129,8 +133,8 @@ impl KeyStore for SqliteStore {
         .bind(&k.account_id)
         .bind(&k.group_id)
         .bind(&k.name)
-        .bind(&k.kind)
-        .bind(&k.algorithm)
+        .bind(k.kind.as_str())
+        .bind(k.algorithm.name())
         .bind(i64::from(k.can_sign))
         .bind(i64::from(k.can_decrypt))
         .bind(i64::from(k.enabled))
