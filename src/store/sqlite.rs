@@ -90,8 +90,17 @@ fn named<T>(
     column: &str,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<T, sqlx::Error> {
-    let word: &str = r.get(column);
-    parse(word).ok_or_else(|| corrupt(format!("{column} {word:?} is not known")))
+    known(column, r.get(column), parse).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// The variant a stored `word` of `column` stands for; a word `parse` does not know is a
+/// corrupt row.
+fn known<T>(
+    column: &str,
+    word: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(word).ok_or_else(|| StoreError::Corrupt(format!("{column} {word:?} is not known")))
 }
 
 /// A boolean column, stored as 0 or 1.

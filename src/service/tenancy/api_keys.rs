@@ -150,7 +150,7 @@ impl Service {
             .store
             .membership_role(&caller.account_id, principal)
             .await?;
-        if target.as_deref() == Some(crate::authz::Role::Owner.as_str()) {
+        if target == Some(crate::authz::Role::Owner) {
             return Err(Error::Forbidden(
                 "only an owner may create an API key for an owner".into(),
             ));
