@@ -2,6 +2,7 @@
 //! apps and users alike.
 
 use super::{AuditEvent, StoreError};
+use crate::authz::PrincipalKind;
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub struct AppRow {
 pub struct ApiKeyRow {
     pub id: String,
     pub account_id: String,
-    pub principal_kind: String,
+    pub principal_kind: PrincipalKind,
     pub principal_id: String,
     pub name: String,
     pub flags_json: String,

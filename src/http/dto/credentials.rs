@@ -48,7 +48,7 @@ impl From<&ApiKeyRow> for ApiKey {
             id: row.id.clone(),
             name: row.name.clone(),
             principal: row.principal_id.clone(),
-            principal_kind: row.principal_kind.clone(),
+            principal_kind: row.principal_kind.as_str().to_owned(),
             flags: serde_json::from_str(&row.flags_json).unwrap_or_default(),
             created_at: rfc3339(row.created_at),
             last_used_at: row.last_used_at.map(rfc3339),

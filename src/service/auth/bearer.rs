@@ -33,11 +33,7 @@ impl Service {
     }
 
     async fn caller_for_key(&self, row: &crate::store::ApiKeyRow) -> Result<Caller, Error> {
-        let kind = match row.principal_kind.as_str() {
-            "user" => PrincipalKind::User,
-            "app" => PrincipalKind::App,
-            _ => return Err(Error::Unauthenticated),
-        };
+        let kind = row.principal_kind;
         let raw =
             serde_json::from_str(&row.flags_json).map_err(|e| Error::Internal(Box::new(e)))?;
         let flags = Flags::parse(raw, kind).map_err(|e| Error::Internal(Box::new(e)))?;

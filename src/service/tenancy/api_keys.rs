@@ -117,10 +117,7 @@ impl Service {
         let row = ApiKeyRow {
             id: key_id,
             account_id: account_id.to_owned(),
-            principal_kind: match kind {
-                PrincipalKind::User => "user".into(),
-                PrincipalKind::App => "app".into(),
-            },
+            principal_kind: kind,
             principal_id: principal_id.to_owned(),
             name: name.to_owned(),
             flags_json: flags_json(flags)?,
@@ -208,11 +205,7 @@ impl Service {
                         "a disabled API key cannot be re-enabled; create a new one".into(),
                     ));
                 }
-                let kind = if row.principal_kind == "app" {
-                    PrincipalKind::App
-                } else {
-                    PrincipalKind::User
-                };
+                let kind = row.principal_kind;
                 let flags_json = match patch.flags {
                     Some(raw) => {
                         let wanted = Flags::parse(raw, kind)

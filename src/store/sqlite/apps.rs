@@ -2,7 +2,8 @@
 //! app, so the machines module writes and deletes its app with this module's helpers.
 
 use super::groups::AppPlace;
-use super::{SqliteStore, commit_audited, exec, flag, must_change};
+use super::{SqliteStore, commit_audited, exec, flag, must_change, named};
+use crate::authz::PrincipalKind;
 use crate::store::{ApiKeyRow, AppRow, AppStore, AuditEvent, Conflict, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -13,7 +14,7 @@ impl FromRow<'_, SqliteRow> for ApiKeyRow {
         Ok(ApiKeyRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
-            principal_kind: r.get("principal_kind"),
+            principal_kind: named(r, "principal_kind", PrincipalKind::parse)?,
             principal_id: r.get("principal_id"),
             name: r.get("name"),
             flags_json: r.get("flags"),
@@ -76,7 +77,7 @@ pub(super) async fn insert_api_key(
     )
     .bind(&key.id)
     .bind(&key.account_id)
-    .bind(&key.principal_kind)
+    .bind(key.principal_kind.as_str())
     .bind(&key.principal_id)
     .bind(&key.name)
     .bind(&key.flags_json)
