@@ -12,7 +12,7 @@ mod tokens;
 
 pub use crate::crypto::bundle::MachineBundle;
 
-use super::tenancy::{check_display_name, flags_json};
+use super::tenancy::check_display_name;
 use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, micros, new_id};
 use crate::audit::Identity;
 use crate::auth::MachineToken;
@@ -159,7 +159,7 @@ fn new_machine(
     name: &str,
     public_key: Vec<u8>,
     origin: MachineOrigin,
-    flags_json: String,
+    flags: BTreeMap<String, bool>,
     now: i64,
 ) -> MachineRow {
     MachineRow {
@@ -170,7 +170,7 @@ fn new_machine(
         origin,
         status: MachineStatus::Approved,
         enabled: true,
-        flags_json,
+        flags,
         created_at: now,
         approved_at: Some(now),
         lifetime_seconds: None,
@@ -224,8 +224,8 @@ impl Service {
             expires_at,
             max_uses,
             uses: 0,
-            flags_json: "{}".into(),
-            grants_json: "{}".into(),
+            flags: BTreeMap::new(),
+            grants: BTreeMap::new(),
             machine_lifetime_seconds: None,
             guardrails_json: None,
             machine_id: None,

@@ -5,7 +5,6 @@ mod api_keys;
 mod apps;
 mod bootstrap;
 
-pub(super) use api_keys::flags_json;
 pub use api_keys::{ApiKeyPatch, ApiKeySpec, CreatedApiKey};
 pub use apps::AppPatch;
 pub use bootstrap::Bootstrapped;

@@ -26,7 +26,8 @@ pub struct ApiKeyRow {
     pub principal_kind: PrincipalKind,
     pub principal_id: String,
     pub name: String,
-    pub flags_json: String,
+    /// The credential's flags as granted (flag pattern → allowed).
+    pub flags: std::collections::BTreeMap<String, bool>,
     pub digest: Vec<u8>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
@@ -66,7 +67,7 @@ pub trait AppStore: Send + Sync {
         &self,
         id: &str,
         disabled: bool,
-        flags_json: &str,
+        flags: &std::collections::BTreeMap<String, bool>,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
 }

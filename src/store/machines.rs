@@ -4,6 +4,7 @@
 
 use super::{AppRow, AuditEvent, StoreError};
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 
 stored_names! {
     /// How a machine came to exist.
@@ -72,7 +73,8 @@ pub struct MachineRow {
     pub origin: MachineOrigin,
     pub status: MachineStatus,
     pub enabled: bool,
-    pub flags_json: String,
+    /// The machine's flags (flag pattern → allowed).
+    pub flags: BTreeMap<String, bool>,
     pub created_at: i64,
     pub approved_at: Option<i64>,
     /// Temporary machines: the lifetime that starts at approval.
@@ -97,9 +99,10 @@ pub struct MachineTokenRow {
     pub expires_at: i64,
     pub max_uses: i64,
     pub uses: i64,
-    pub flags_json: String,
-    /// JSON object: group id → operations.
-    pub grants_json: String,
+    /// The flags of the machines the token enrolls.
+    pub flags: BTreeMap<String, bool>,
+    /// Group id → operations of the machines the token enrolls.
+    pub grants: BTreeMap<String, Vec<String>>,
     pub machine_lifetime_seconds: Option<i64>,
     pub guardrails_json: Option<String>,
     /// Bundle tokens: the provisioned machine.

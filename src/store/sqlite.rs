@@ -108,9 +108,18 @@ fn flag(r: &SqliteRow, column: &str) -> bool {
     r.get::<i64, _>(column) != 0
 }
 
-/// A JSON array of strings kept in one text column.
-fn json_strings(r: &SqliteRow, column: &str, what: &str) -> Result<Vec<String>, sqlx::Error> {
+/// A JSON value (an array of strings, a map of flags or grants) kept in one text column.
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &SqliteRow,
+    column: &str,
+    what: &str,
+) -> Result<T, sqlx::Error> {
     serde_json::from_str(r.get::<&str, _>(column)).map_err(|_| corrupt(what.to_owned()))
+}
+
+/// The text of a JSON column: maps and lists of strings and booleans always serialize.
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("maps and lists of strings serialize")
 }
 
 impl SqliteStore {

@@ -49,7 +49,7 @@ impl From<&ApiKeyRow> for ApiKey {
             name: row.name.clone(),
             principal: row.principal_id.clone(),
             principal_kind: row.principal_kind.as_str().to_owned(),
-            flags: serde_json::from_str(&row.flags_json).unwrap_or_default(),
+            flags: row.flags.clone(),
             created_at: rfc3339(row.created_at),
             last_used_at: row.last_used_at.map(rfc3339),
             disabled: row.disabled,

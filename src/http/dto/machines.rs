@@ -52,8 +52,8 @@ impl From<&crate::store::MachineTokenRow> for MachineTokenInfo {
             expires_at: rfc3339(t.expires_at),
             max_uses: t.max_uses,
             uses: t.uses,
-            flags: serde_json::from_str(&t.flags_json).unwrap_or_default(),
-            groups: serde_json::from_str(&t.grants_json).unwrap_or_default(),
+            flags: serde_json::to_value(&t.flags).unwrap_or_default(),
+            groups: serde_json::to_value(&t.grants).unwrap_or_default(),
             machine_lifetime_seconds: t.machine_lifetime_seconds,
             guardrails: t
                 .guardrails_json
@@ -137,7 +137,7 @@ impl From<&crate::store::MachineRow> for Machine {
             status: m.status.as_str().to_owned(),
             enabled: m.enabled,
             public_key: base64::engine::general_purpose::STANDARD.encode(&m.public_key),
-            flags: serde_json::from_str(&m.flags_json).unwrap_or_default(),
+            flags: serde_json::to_value(&m.flags).unwrap_or_default(),
             created_at: rfc3339(m.created_at),
             approved_at: m.approved_at.map(rfc3339),
             expires_at: m.expires_at.map(rfc3339),

@@ -34,9 +34,8 @@ impl Service {
 
     async fn caller_for_key(&self, row: &crate::store::ApiKeyRow) -> Result<Caller, Error> {
         let kind = row.principal_kind;
-        let raw =
-            serde_json::from_str(&row.flags_json).map_err(|e| Error::Internal(Box::new(e)))?;
-        let flags = Flags::parse(raw, kind).map_err(|e| Error::Internal(Box::new(e)))?;
+        let flags =
+            Flags::parse(row.flags.clone(), kind).map_err(|e| Error::Internal(Box::new(e)))?;
         let credential = Credential {
             method: AuthMethod::ApiKey,
             id: row.id.clone(),

@@ -455,9 +455,7 @@ impl Service {
         if let Some(caller) = self.cached_caller(&cache_key) {
             return Ok(caller);
         }
-        let raw =
-            serde_json::from_str(&machine.flags_json).map_err(|e| Error::Internal(Box::new(e)))?;
-        let flags = Self::machine_flags(raw)?;
+        let flags = Self::machine_flags(machine.flags.clone())?;
         let credential = Credential {
             method: AuthMethod::SignedRequest,
             id: machine.id.clone(),

@@ -82,9 +82,7 @@ impl Service {
         }
         let public_key = parse_public_key(public_key)?;
         let machine = enrolled_machine(token, origin, public_key, name, now)?;
-        let grants: BTreeMap<String, Vec<String>> =
-            serde_json::from_str(&token.grants_json).map_err(|e| Error::Internal(Box::new(e)))?;
-        let app = machine_app(&machine, grants);
+        let app = machine_app(&machine, token.grants.clone());
         let mut event = self.event(
             meta,
             None,
@@ -189,7 +187,7 @@ fn enrolled_machine(
         "",
         public_key,
         origin,
-        token.flags_json.clone(),
+        token.flags.clone(),
         now,
     );
     let id = &machine.id;

@@ -29,7 +29,7 @@ impl Service {
                 &spec.name,
                 public_key.to_vec(),
                 MachineOrigin::Provisioned,
-                flags_json(&flags)?,
+                flags.as_map().clone(),
                 now,
             );
             machine.expires_at = expires_at;

@@ -168,9 +168,8 @@ impl Service {
                         self.now(),
                     )
                     .await?;
-                row.flags_json = flags_json(&flags)?;
-                row.grants_json =
-                    serde_json::to_string(&grants).map_err(|e| Error::Internal(Box::new(e)))?;
+                row.flags = flags.as_map().clone();
+                row.grants = grants;
                 row.machine_lifetime_seconds = machine_lifetime;
                 row.guardrails_json = guardrails;
                 self.store.create_machine_token(&row, &event).await?;

@@ -1,7 +1,7 @@
 //! [`GroupStore`] on SQLite: security groups and their user and app members.
 
 use super::{
-    SqliteStore, commit_audited, db_error, exec, json_strings, must_change, named, u32_column,
+    SqliteStore, commit_audited, db_error, exec, json_column, must_change, named, u32_column,
 };
 use crate::authz::GroupRole;
 use crate::store::{AuditEvent, Conflict, GroupMembers, GroupRow, GroupStore, StoreError};
@@ -26,7 +26,7 @@ pub(super) struct AppPlace(pub String, pub Vec<String>);
 
 impl FromRow<'_, SqliteRow> for AppPlace {
     fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
-        let operations = json_strings(r, "operations", "app_groups operations")?;
+        let operations = json_column(r, "operations", "app_groups operations")?;
         Ok(AppPlace(r.get(0), operations))
     }
 }

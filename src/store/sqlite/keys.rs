@@ -1,7 +1,7 @@
 //! [`KeyStore`] on SQLite.
 
 use super::{
-    SqliteStore, commit_audited, exec, flag, json_strings, must_change, named, u32_column,
+    SqliteStore, commit_audited, exec, flag, json_column, json_text, must_change, named, u32_column,
 };
 use crate::crypto::asym::KeyAlgorithm;
 use crate::store::{
@@ -67,12 +67,12 @@ impl FromRow<'_, SqliteRow> for CertificateRow {
             serial: r.get("serial"),
             not_before: r.get("not_before"),
             not_after: r.get("not_after"),
-            subject_alt_names: json_strings(
+            subject_alt_names: json_column(
                 r,
                 "subject_alt_names",
                 "certificate subject_alt_names",
             )?,
-            key_usage: json_strings(r, "key_usage", "certificate key_usage")?,
+            key_usage: json_column(r, "key_usage", "certificate key_usage")?,
             is_ca: flag(r, "is_ca"),
             fingerprint: r.get("fingerprint"),
             created_at: r.get("created_at"),
@@ -296,8 +296,8 @@ impl KeyStore for SqliteStore {
             .bind(&c.serial)
             .bind(c.not_before)
             .bind(c.not_after)
-            .bind(serde_json::to_string(&c.subject_alt_names).expect("strings serialize"))
-            .bind(serde_json::to_string(&c.key_usage).expect("strings serialize"))
+            .bind(json_text(&c.subject_alt_names))
+            .bind(json_text(&c.key_usage))
             .bind(i64::from(c.is_ca))
             .bind(&c.fingerprint)
             .bind(c.created_at),

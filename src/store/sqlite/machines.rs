@@ -1,7 +1,10 @@
 //! SQLite persistence of machines and machine tokens.
 
 use super::apps::{delete_app_rows, insert_app};
-use super::{SqliteStore, commit, commit_audited, db_error, exec, flag, must_change, named};
+use super::{
+    SqliteStore, commit, commit_audited, db_error, exec, flag, json_column, json_text, must_change,
+    named,
+};
 use crate::store::{
     AppRow, AuditEvent, Conflict, MachineEnrollment, MachineOrigin, MachineRow, MachineStatus,
     MachineStore, MachineTokenKind, MachineTokenRow, StoreError,
@@ -20,7 +23,7 @@ impl FromRow<'_, SqliteRow> for MachineRow {
             origin: named(r, "origin", MachineOrigin::parse)?,
             status: named(r, "status", MachineStatus::parse)?,
             enabled: flag(r, "enabled"),
-            flags_json: r.get("flags"),
+            flags: json_column(r, "flags", "machines flags")?,
             created_at: r.get("created_at"),
             approved_at: r.get("approved_at"),
             lifetime_seconds: r.get("lifetime_seconds"),
@@ -46,8 +49,8 @@ impl FromRow<'_, SqliteRow> for MachineTokenRow {
             expires_at: r.get("expires_at"),
             max_uses: r.get("max_uses"),
             uses: r.get("uses"),
-            flags_json: r.get("flags"),
-            grants_json: r.get("grants"),
+            flags: json_column(r, "flags", "machine_tokens flags")?,
+            grants: json_column(r, "grants", "machine_tokens grants")?,
             machine_lifetime_seconds: r.get("machine_lifetime_seconds"),
             guardrails_json: r.get("guardrails"),
             machine_id: r.get("machine_id"),
@@ -76,8 +79,8 @@ async fn insert_token(
     .bind(t.created_at)
     .bind(t.expires_at)
     .bind(t.max_uses)
-    .bind(&t.flags_json)
-    .bind(&t.grants_json)
+    .bind(json_text(&t.flags))
+    .bind(json_text(&t.grants))
     .bind(t.machine_lifetime_seconds)
     .bind(&t.guardrails_json)
     .bind(&t.machine_id)
@@ -102,7 +105,7 @@ async fn insert_machine(
     .bind(m.origin.as_str())
     .bind(m.status.as_str())
     .bind(i64::from(m.enabled))
-    .bind(&m.flags_json)
+    .bind(json_text(&m.flags))
     .bind(m.created_at)
     .bind(m.approved_at)
     .bind(m.lifetime_seconds)
