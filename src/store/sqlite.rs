@@ -93,6 +93,18 @@ fn named<T>(
     known(column, r.get(column), parse).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+/// [`named`] for a column that may be NULL.
+fn named_or_null<T>(
+    r: &SqliteRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, sqlx::Error> {
+    r.get::<Option<&str>, _>(column)
+        .map(|word| known(column, word, parse))
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 /// The variant a stored `word` of `column` stands for; a word `parse` does not know is a
 /// corrupt row.
 fn known<T>(

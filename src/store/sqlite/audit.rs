@@ -67,9 +67,7 @@ impl FromRow<'_, SqliteRow> for StoredEvent {
                 request_id: r.get("request_id"),
                 credential: r.get("credential"),
                 detail: r.get("detail"),
-                identity: r
-                    .get::<Option<&str>, _>("identity")
-                    .and_then(Identity::parse),
+                identity: super::named_or_null(r, "identity", Identity::parse)?,
                 encrypt_usage: None,
                 api_key_id: None,
             },
