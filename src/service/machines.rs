@@ -176,7 +176,7 @@ fn new_machine(
         lifetime_seconds: None,
         expires_at: None,
         previous_expires_at: None,
-        guardrails_json: None,
+        guardrails: None,
         token_id: None,
         disabled_at: None,
     }
@@ -227,7 +227,7 @@ impl Service {
             flags: BTreeMap::new(),
             grants: BTreeMap::new(),
             machine_lifetime_seconds: None,
-            guardrails_json: None,
+            guardrails: None,
             machine_id: None,
             sealed_bundle: None,
             disabled_at: None,

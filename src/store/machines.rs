@@ -3,6 +3,7 @@
 //! committer ([`super::NonceClaim`]).
 
 use super::{AppRow, AuditEvent, StoreError};
+use crate::auth::guardrails::Guardrails;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
@@ -81,7 +82,7 @@ pub struct MachineRow {
     pub lifetime_seconds: Option<i64>,
     pub expires_at: Option<i64>,
     pub previous_expires_at: Option<i64>,
-    pub guardrails_json: Option<String>,
+    pub guardrails: Option<Guardrails>,
     pub token_id: Option<String>,
     pub disabled_at: Option<i64>,
 }
@@ -104,7 +105,7 @@ pub struct MachineTokenRow {
     /// Group id → operations of the machines the token enrolls.
     pub grants: BTreeMap<String, Vec<String>>,
     pub machine_lifetime_seconds: Option<i64>,
-    pub guardrails_json: Option<String>,
+    pub guardrails: Option<Guardrails>,
     /// Bundle tokens: the provisioned machine.
     pub machine_id: Option<String>,
     /// Bundle tokens: the bundle sealed under a key derived from the token, until taken.

@@ -129,6 +129,17 @@ fn json_column<T: serde::de::DeserializeOwned>(
     serde_json::from_str(r.get::<&str, _>(column)).map_err(|_| corrupt(what.to_owned()))
 }
 
+/// [`json_column`] for a column that may be NULL.
+fn json_or_null<T: serde::de::DeserializeOwned>(
+    r: &SqliteRow,
+    column: &str,
+    what: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    r.get::<Option<&str>, _>(column)
+        .map(|text| serde_json::from_str(text).map_err(|_| corrupt(what.to_owned())))
+        .transpose()
+}
+
 /// The text of a JSON column: maps and lists of strings and booleans always serialize.
 fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("maps and lists of strings serialize")

@@ -56,9 +56,9 @@ impl From<&crate::store::MachineTokenRow> for MachineTokenInfo {
             groups: serde_json::to_value(&t.grants).unwrap_or_default(),
             machine_lifetime_seconds: t.machine_lifetime_seconds,
             guardrails: t
-                .guardrails_json
-                .as_deref()
-                .and_then(|g| serde_json::from_str(g).ok()),
+                .guardrails
+                .as_ref()
+                .and_then(|g| serde_json::to_value(g).ok()),
             disabled: t.disabled_at.is_some(),
         }
     }
@@ -144,9 +144,9 @@ impl From<&crate::store::MachineRow> for Machine {
             previous_expires_at: m.previous_expires_at.map(rfc3339),
             lifetime_seconds: m.lifetime_seconds,
             guardrails: m
-                .guardrails_json
-                .as_deref()
-                .and_then(|g| serde_json::from_str(g).ok()),
+                .guardrails
+                .as_ref()
+                .and_then(|g| serde_json::to_value(g).ok()),
             token_id: m.token_id.clone(),
         }
     }

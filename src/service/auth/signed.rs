@@ -145,8 +145,8 @@ impl Service {
         let ip = meta.source_ip.as_deref().unwrap_or("unknown");
         match self.verify_signed(ip, &request).await {
             Ok((caller, guardrails)) => {
-                if let Some(json) = guardrails {
-                    self.check_guardrails(meta, &caller, &request, &json)
+                if let Some(guardrails) = guardrails {
+                    self.check_guardrails(meta, &caller, &request, &guardrails)
                         .await?;
                 }
                 Ok(caller)
@@ -321,10 +321,8 @@ impl Service {
         meta: &RequestMeta,
         caller: &Caller,
         request: &SignedRequest,
-        json: &str,
+        guardrails: &Guardrails,
     ) -> Result<(), Error> {
-        let guardrails: Guardrails =
-            serde_json::from_str(json).map_err(|e| Error::Internal(Box::new(e)))?;
         let Err(blocked) = guardrails.admits(meta.source_ip.as_deref(), self.now()) else {
             return Ok(());
         };
@@ -346,7 +344,7 @@ impl Service {
         &self,
         ip: &str,
         request: &SignedRequest,
-    ) -> Result<(Arc<Caller>, Option<String>), Refusal> {
+    ) -> Result<(Arc<Caller>, Option<Guardrails>), Refusal> {
         let now = self.now();
         let (headers, machine) = self.named_machine(ip, request, now).await?;
         if let Some(reason) = unusable_machine(&machine, now) {
@@ -366,7 +364,7 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok((caller, machine.guardrails_json))
+        Ok((caller, machine.guardrails))
     }
 
     /// The well-formed headers and the existing machine they name, unless that machine is

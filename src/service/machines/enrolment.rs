@@ -206,7 +206,7 @@ fn enrolled_machine(
     machine.expires_at = lifetime
         .filter(|_| approved)
         .map(|secs| now + secs_to_micros(secs));
-    machine.guardrails_json = token.guardrails_json.clone();
+    machine.guardrails = token.guardrails.clone();
     machine.token_id = Some(token.id.clone());
     Ok(machine)
 }

@@ -152,12 +152,6 @@ impl Service {
                 let (expires_at, max_uses, machine_lifetime) = self.token_terms(&spec)?;
                 let flags = Self::machine_flags(spec.flags.clone())?;
                 let grants = self.checked_grants(ctx.caller, &spec.grants).await?;
-                let guardrails = match &spec.guardrails {
-                    Some(g) => {
-                        Some(serde_json::to_string(g).map_err(|e| Error::Internal(Box::new(e)))?)
-                    }
-                    None => None,
-                };
                 let (token, mut row) = self
                     .issue_machine_token(
                         ctx.caller,
@@ -171,7 +165,7 @@ impl Service {
                 row.flags = flags.as_map().clone();
                 row.grants = grants;
                 row.machine_lifetime_seconds = machine_lifetime;
-                row.guardrails_json = guardrails;
+                row.guardrails = spec.guardrails.clone();
                 self.store.create_machine_token(&row, &event).await?;
                 Ok(CreatedMachineToken { row, token })
             },

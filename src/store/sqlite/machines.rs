@@ -2,8 +2,8 @@
 
 use super::apps::{delete_app_rows, insert_app};
 use super::{
-    SqliteStore, commit, commit_audited, db_error, exec, flag, json_column, json_text, must_change,
-    named,
+    SqliteStore, commit, commit_audited, db_error, exec, flag, json_column, json_or_null,
+    json_text, must_change, named,
 };
 use crate::store::{
     AppRow, AuditEvent, Conflict, MachineEnrollment, MachineOrigin, MachineRow, MachineStatus,
@@ -29,7 +29,7 @@ impl FromRow<'_, SqliteRow> for MachineRow {
             lifetime_seconds: r.get("lifetime_seconds"),
             expires_at: r.get("expires_at"),
             previous_expires_at: r.get("previous_expires_at"),
-            guardrails_json: r.get("guardrails"),
+            guardrails: json_or_null(r, "guardrails", "guardrails")?,
             token_id: r.get("token_id"),
             disabled_at: r.get("disabled_at"),
         })
@@ -52,7 +52,7 @@ impl FromRow<'_, SqliteRow> for MachineTokenRow {
             flags: json_column(r, "flags", "machine_tokens flags")?,
             grants: json_column(r, "grants", "machine_tokens grants")?,
             machine_lifetime_seconds: r.get("machine_lifetime_seconds"),
-            guardrails_json: r.get("guardrails"),
+            guardrails: json_or_null(r, "guardrails", "guardrails")?,
             machine_id: r.get("machine_id"),
             sealed_bundle: r.get("sealed_bundle"),
             disabled_at: r.get("disabled_at"),
@@ -82,7 +82,7 @@ async fn insert_token(
     .bind(json_text(&t.flags))
     .bind(json_text(&t.grants))
     .bind(t.machine_lifetime_seconds)
-    .bind(&t.guardrails_json)
+    .bind(t.guardrails.as_ref().map(json_text))
     .bind(&t.machine_id)
     .bind(&t.sealed_bundle)
     .bind(t.disabled_at);
@@ -110,7 +110,7 @@ async fn insert_machine(
     .bind(m.approved_at)
     .bind(m.lifetime_seconds)
     .bind(m.expires_at)
-    .bind(&m.guardrails_json)
+    .bind(m.guardrails.as_ref().map(json_text))
     .bind(&m.token_id);
     exec(tx, insert).await?;
     Ok(())
