@@ -67,12 +67,21 @@ pub struct CertificateRow {
     pub created_at: i64,
 }
 
+stored_names! {
+    /// What a row of the security-objects view is.
+    pub enum ObjectKind {
+        Keyring => "keyring",
+        KeyPair => "key_pair",
+        PublicKey => "public_key",
+        Certificate => "certificate",
+    }
+}
+
 /// One row of the security-objects view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRow {
     pub id: String,
-    /// `keyring`, `key_pair`, `public_key` or `certificate`.
-    pub kind: String,
+    pub kind: ObjectKind,
     pub name: String,
     pub group_id: String,
     /// Keyring protection, key algorithm, or the certificate's subject.

@@ -23,7 +23,7 @@ macro_rules! stored_names {
             pub const ALL: &'static [Self] = &[$( Self::$variant, )+];
 
             /// The word that stands for this variant on the wire and in the database.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $( Self::$variant => $word, )+
                 }

@@ -94,7 +94,7 @@ impl From<&ObjectRow> for SecurityObject {
     fn from(o: &ObjectRow) -> Self {
         Self {
             id: o.id.clone(),
-            kind: o.kind.clone(),
+            kind: o.kind.as_str().to_owned(),
             name: o.name.clone(),
             group: o.group_id.clone(),
             detail: o.detail.clone(),

@@ -5,8 +5,8 @@ use super::{
 };
 use crate::crypto::asym::KeyAlgorithm;
 use crate::store::{
-    AuditEvent, CertificateRow, Conflict, KeyKind, KeyRow, KeyStore, KeyVersionRow, ObjectRow,
-    StoreError,
+    AuditEvent, CertificateRow, Conflict, KeyKind, KeyRow, KeyStore, KeyVersionRow, ObjectKind,
+    ObjectRow, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -84,7 +84,7 @@ impl FromRow<'_, SqliteRow> for ObjectRow {
     fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
         Ok(ObjectRow {
             id: r.get("id"),
-            kind: r.get("kind"),
+            kind: named(r, "kind", ObjectKind::parse)?,
             name: r.get("name"),
             group_id: r.get("group_id"),
             detail: r.get("detail"),
