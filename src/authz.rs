@@ -16,6 +16,22 @@ pub enum PrincipalKind {
     App,
 }
 
+impl PrincipalKind {
+    /// The word that names the kind in API-key rows and on the wire (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::App => "app",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [PrincipalKind::User, PrincipalKind::App]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
 /// Which kinds of principal a flag can ever take effect for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
@@ -467,6 +483,16 @@ impl GroupRole {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn principal_kinds_are_stored_as_serde_names_them() {
+        for kind in [PrincipalKind::User, PrincipalKind::App] {
+            let serialized = serde_json::to_value(kind).expect("serializes");
+            assert_eq!(serialized, kind.as_str());
+            assert_eq!(PrincipalKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(PrincipalKind::parse("machine"), None);
+    }
 
     fn flags(pairs: &[(&str, bool)], kind: PrincipalKind) -> Result<Flags, FlagsError> {
         Flags::parse(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// The error code a response carries, for the safety net's event.
 #[derive(Clone, Copy)]
-pub(super) struct ErrorCode(pub(super) &'static str);
+pub(super) struct ErrorCode(pub(super) crate::service::ErrorCode);
 
 /// Gives every error the documented JSON shape, whichever layer produced it: extractor
 /// rejections (a path parameter that is not UTF-8, a bad query string) answer in plain text
@@ -39,24 +39,25 @@ pub(super) async fn json_errors_only(response: Response, request_id: &str) -> Re
     } else {
         "the service cannot serve this request right now; retry".to_owned()
     };
-    let mut rendered = (status, error_body(code, message, request_id)).into_response();
+    let mut rendered = (status, error_body(code.as_str(), message, request_id)).into_response();
     rendered.extensions_mut().insert(ErrorCode(code));
     rendered
 }
 
 /// The contract's error code for a status that some layer produced without one.
-fn code_for_status(status: StatusCode) -> &'static str {
+fn code_for_status(status: StatusCode) -> crate::service::ErrorCode {
+    use crate::service::ErrorCode as Code;
     match status.as_u16() {
-        401 => "unauthenticated",
-        403 => "forbidden",
-        404 => "not_found",
-        408 => "request_timeout",
-        409 => "conflict",
-        413 => "payload_too_large",
-        429 => "rate_limited",
-        500 => "internal",
-        501..=599 => "unavailable",
-        _ => "invalid_input",
+        401 => Code::Unauthenticated,
+        403 => Code::Forbidden,
+        404 => Code::NotFound,
+        408 => Code::RequestTimeout,
+        409 => Code::Conflict,
+        413 => Code::PayloadTooLarge,
+        429 => Code::RateLimited,
+        500 => Code::Internal,
+        501..=599 => Code::Unavailable,
+        _ => Code::InvalidInput,
     }
 }
 
@@ -79,7 +80,7 @@ pub(super) fn error_response(error: &Error, request_id: &str) -> Response {
     if status.is_server_error() {
         tracing::error!(request_id, error = ?error, "request failed");
     }
-    let body = error_body(code, error.public_message(), request_id);
+    let body = error_body(code.as_str(), error.public_message(), request_id);
     let mut response = (status, body).into_response();
     response.extensions_mut().insert(ErrorCode(code));
     match error {

@@ -172,7 +172,7 @@ pub async fn create_keyring(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateKeyring>,
 ) -> Reply<Response> {
-    let protection = Protection::parse(&body.protection)?;
+    let protection = Protection::requested(&body.protection)?;
     let spec = KeyringSpec {
         name: body.name,
         group: body.group,

@@ -127,7 +127,7 @@ pub async fn list_accounts(
     let rows = s.service.list_accounts(&auth.ctx()).await?;
     Ok(Json(
         rows.iter()
-            .map(|(a, role)| dto::Account::from_state(a, Some(role.clone())))
+            .map(|(a, role)| dto::Account::from_state(a, Some(role.as_str().to_owned())))
             .collect(),
     ))
 }
@@ -280,7 +280,10 @@ pub async fn group_members(
         users: members
             .users
             .into_iter()
-            .map(|(id, role)| dto::GroupUser { id, role })
+            .map(|(id, role)| dto::GroupUser {
+                id,
+                role: role.as_str().to_owned(),
+            })
             .collect(),
         apps: members
             .apps

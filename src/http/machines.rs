@@ -22,7 +22,7 @@ pub async fn create_token(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateMachineToken>,
 ) -> Reply<Response> {
-    let kind = MachineTokenKind::parse(&body.kind).ok_or_else(|| {
+    let kind = MachineTokenKind::requestable(&body.kind).ok_or_else(|| {
         Error::InvalidInput("kind must be bootstrap, enrollment or temporary".into())
     })?;
     let spec = MachineTokenSpec {

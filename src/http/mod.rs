@@ -20,7 +20,7 @@ pub use errors::ApiError;
 use errors::{ErrorCode, error_response, json_errors_only, render_failure};
 pub use extract::{Anonymous, Authed, JsonBody};
 
-use crate::service::{Caller, RequestMeta, Service};
+use crate::service::{Caller, Outcome, RequestMeta, Service};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -158,15 +158,15 @@ async fn framed(state: AppState, mut request: Request, next: Next, request_id: S
     }
 
     if meta.audit_pending() && !is_operations_path(&path) {
-        let code = response
+        let outcome = response
             .extensions()
             .get::<ErrorCode>()
-            .map_or("success", |c| c.0);
+            .map_or(Outcome::Success, |c| Outcome::Failure(c.0));
         let caller = slot.0.lock().expect("caller slot poisoned").clone();
         let status = response.status().as_u16();
         let recorded = state
             .service
-            .audit_rejected(&meta, caller.as_deref(), &action, &path, status, code)
+            .audit_rejected(&meta, caller.as_deref(), &action, &path, status, outcome)
             .await;
         if let Err(e) = recorded {
             response = error_response(&e, &request_id);

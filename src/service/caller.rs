@@ -2,34 +2,6 @@
 
 use super::*;
 
-/// How a request proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    None,
-    ApiKey,
-    /// A user's login session token.
-    Session,
-    /// A TLS client certificate bound to an app.
-    ClientCertificate,
-    /// An Ed25519-signed request of a machine.
-    SignedRequest,
-    /// Coffer itself (scheduled rotation, bootstrap).
-    System,
-}
-
-impl AuthMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::None => "none",
-            AuthMethod::ApiKey => "api_key",
-            AuthMethod::Session => "session",
-            AuthMethod::ClientCertificate => "client_certificate",
-            AuthMethod::SignedRequest => "signed_request",
-            AuthMethod::System => "system",
-        }
-    }
-}
-
 /// An authenticated principal and what its credential allows.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -13,7 +13,7 @@ use super::{Ctx, Error, Service, new_id};
 use crate::catalogue;
 use crate::crypto::possession;
 use crate::crypto::x509::{CertificateInfo, parse_certificates};
-use crate::store::{AppCertificateRow, RevocationRow, TrustedCaRow};
+use crate::store::{AppCertificateKind, AppCertificateRow, RevocationRow, TrustedCaRow};
 
 /// A proof of possession: a signature by a certificate's private key over
 /// [`possession::message`] for the caller's account. Not a secret, but kept out of `Debug`
@@ -44,6 +44,18 @@ pub enum CertificateBinding {
         subject: Option<String>,
         san: Option<String>,
     },
+}
+
+impl CertificateBinding {
+    /// The kind of the binding row this makes.
+    fn kind(&self) -> AppCertificateKind {
+        match self {
+            CertificateBinding::Pinned { .. } | CertificateBinding::PinnedFingerprint { .. } => {
+                AppCertificateKind::Pinned
+            }
+            CertificateBinding::Issued { .. } => AppCertificateKind::Ca,
+        }
+    }
 }
 
 /// What to revoke: a certificate, or its SHA-256 fingerprint.
@@ -167,7 +179,7 @@ impl Service {
                     id: new_id("acrt"),
                     account_id: ctx.caller.account_id.clone(),
                     app_id: app_id.to_owned(),
-                    kind: String::new(),
+                    kind: binding.kind(),
                     fingerprint: None,
                     ca_id: None,
                     subject: None,
@@ -199,13 +211,11 @@ impl Service {
                     check_proof(&cert, account_id, proof)?;
                 }
                 row.proven = proof.is_some();
-                row.kind = "pinned".into();
                 row.fingerprint = Some(cert.fingerprint);
                 row.subject = Some(cert.subject);
                 row.not_after = Some(cert.not_after);
             }
             CertificateBinding::PinnedFingerprint { fingerprint } => {
-                row.kind = "pinned".into();
                 row.fingerprint = Some(check_fingerprint(&fingerprint)?);
             }
             CertificateBinding::Issued { ca, subject, san } => {
@@ -222,7 +232,6 @@ impl Service {
                     .find(|c| c.id == ca)
                     .ok_or_else(|| Error::NotFound(format!("trusted CA {ca}")))?;
                 row.proven = trusted.proven;
-                row.kind = "ca".into();
                 row.ca_id = Some(ca);
                 row.subject = subject;
                 row.san = san;

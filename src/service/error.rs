@@ -1,7 +1,7 @@
 //! What a request can fail with, and the one table from failure to status and code.
 
 use crate::hsm::HsmError;
-use crate::store::StoreError;
+use crate::store::{ErrorCode, StoreError};
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -45,23 +45,23 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status and error code of api.md for every failure: the only such table.
-    pub fn status_and_code(&self) -> (u16, &'static str) {
+    pub fn status_and_code(&self) -> (u16, ErrorCode) {
         match self {
-            Error::InvalidInput(_) => (400, "invalid_input"),
-            Error::Unauthenticated => (401, "unauthenticated"),
-            Error::Forbidden(_) => (403, "forbidden"),
-            Error::MachineBlocked(_) => (403, "temp_machine_blocked"),
-            Error::NotFound(_) => (404, "not_found"),
-            Error::Conflict(_) => (409, "conflict"),
-            Error::KeyDisabled => (409, "key_disabled"),
-            Error::UsageNotAllowed(_) => (409, "usage_not_allowed"),
-            Error::VersionRetired => (409, "version_retired"),
-            Error::RequestTimeout => (408, "request_timeout"),
-            Error::PayloadTooLarge => (413, "payload_too_large"),
-            Error::RateLimited { .. } => (429, "rate_limited"),
-            Error::DecryptFailed => (422, "decrypt_failed"),
-            Error::Unavailable(_) => (503, "unavailable"),
-            Error::Internal(_) => (500, "internal"),
+            Error::InvalidInput(_) => (400, ErrorCode::InvalidInput),
+            Error::Unauthenticated => (401, ErrorCode::Unauthenticated),
+            Error::Forbidden(_) => (403, ErrorCode::Forbidden),
+            Error::MachineBlocked(_) => (403, ErrorCode::TempMachineBlocked),
+            Error::NotFound(_) => (404, ErrorCode::NotFound),
+            Error::Conflict(_) => (409, ErrorCode::Conflict),
+            Error::KeyDisabled => (409, ErrorCode::KeyDisabled),
+            Error::UsageNotAllowed(_) => (409, ErrorCode::UsageNotAllowed),
+            Error::VersionRetired => (409, ErrorCode::VersionRetired),
+            Error::RequestTimeout => (408, ErrorCode::RequestTimeout),
+            Error::PayloadTooLarge => (413, ErrorCode::PayloadTooLarge),
+            Error::RateLimited { .. } => (429, ErrorCode::RateLimited),
+            Error::DecryptFailed => (422, ErrorCode::DecryptFailed),
+            Error::Unavailable(_) => (503, ErrorCode::Unavailable),
+            Error::Internal(_) => (500, ErrorCode::Internal),
         }
     }
 
@@ -69,7 +69,7 @@ impl Error {
         self.status_and_code().0
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.status_and_code().1
     }
 

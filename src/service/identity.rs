@@ -64,7 +64,7 @@ impl Service {
     }
 
     /// The accounts the calling user belongs to, with their role in each.
-    pub async fn list_accounts(&self, ctx: &Ctx<'_>) -> Result<Vec<(AccountState, String)>, Error> {
+    pub async fn list_accounts(&self, ctx: &Ctx<'_>) -> Result<Vec<(AccountState, Role)>, Error> {
         self.read(ctx, &catalogue::LIST_ACCOUNTS, "", None, async {
             Ok(self
                 .store

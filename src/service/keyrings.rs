@@ -12,37 +12,21 @@ use super::{Caller, Ctx, Error, KeyringState, Service, new_id};
 use crate::authz::is_valid_name;
 use crate::catalogue;
 use crate::crypto::{self, DataKey, Envelope};
+pub use crate::store::Protection;
 use crate::store::{KeyringConfig, KeyringRow, VersionRow};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-/// Where a keyring's version keys live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protection {
-    /// Wrapped by the group master key; used in process from a short-lived cache.
-    Envelope,
-    /// A non-extractable token object; every operation runs inside the HSM.
-    Hsm,
-}
-
 impl Protection {
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        match text {
-            "envelope" => Ok(Self::Envelope),
-            "hsm" => Ok(Self::Hsm),
-            other => Err(Error::InvalidInput(format!(
-                "protection must be \"envelope\" or \"hsm\", not {other:?}"
-            ))),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Envelope => "envelope",
-            Self::Hsm => "hsm",
-        }
+    /// The protection a caller asks for by `text`.
+    pub fn requested(text: &str) -> Result<Self, Error> {
+        Self::parse(text).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "protection must be \"envelope\" or \"hsm\", not {text:?}"
+            ))
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use crate::crypto::asym::{
 };
 use crate::crypto::x509::{self, CertificateInfo, CsrSubject};
 use crate::hsm::{KeyPairUsage, SignMechanism};
-use crate::store::{CertificateRow, KeyRow, KeyVersionRow};
+use crate::store::{CertificateRow, KeyKind, KeyRow, KeyVersionRow};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -114,9 +114,6 @@ const IMPORT_PUBLIC_KEY: catalogue::Operation = catalogue::Operation {
     action: Some("key.import"),
     ..catalogue::CREATE_KEY
 };
-
-const KIND_KEY_PAIR: &str = "key_pair";
-const KIND_PUBLIC_KEY: &str = "public_key";
 
 /// Key metadata, versions and parsed public keys, cached together.
 pub(super) struct KeyState {
@@ -278,8 +275,7 @@ impl Service {
     }
 
     async fn key_state(&self, row: KeyRow) -> Result<KeyState, Error> {
-        let algorithm = KeyAlgorithm::parse(&row.algorithm)
-            .ok_or_else(|| Error::Internal(format!("stored algorithm {}", row.algorithm).into()))?;
+        let algorithm = row.algorithm;
         let mut versions = Vec::new();
         for v in self.store.key_versions(&row.id).await? {
             let public = PublicKey::from_spki_der(&v.public_key)

@@ -12,14 +12,17 @@ mod tokens;
 
 pub use crate::crypto::bundle::MachineBundle;
 
-use super::tenancy::{check_display_name, flags_json};
+use super::tenancy::check_display_name;
 use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, micros, new_id};
 use crate::audit::Identity;
 use crate::auth::MachineToken;
 use crate::auth::guardrails::Guardrails;
 use crate::authz::{Flags, Operations, PrincipalKind};
 use crate::catalogue;
-use crate::store::{AppRow, MachineEnrollment, MachineRow, MachineTokenRow};
+pub use crate::store::MachineTokenKind;
+use crate::store::{
+    AppRow, MachineEnrollment, MachineOrigin, MachineRow, MachineStatus, MachineTokenRow,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::SecretString;
@@ -36,36 +39,6 @@ const MIN_LIFETIME_SECS: i64 = 60;
 /// A temporary token's lifetime when none is asked for.
 const DEFAULT_TEMPORARY_TOKEN_SECS: i64 = 86_400;
 pub(super) const MICROS: i64 = 1_000_000;
-
-/// What a token enrolls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MachineTokenKind {
-    /// One machine, pending until an owner approves it; the token lives 10 minutes.
-    Bootstrap,
-    /// Up to `max_uses` ephemeral machines, approved at once, each living a fixed time.
-    Enrollment,
-    /// One pending machine with a lifetime (from approval) and optional guardrails.
-    Temporary,
-}
-
-impl MachineTokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MachineTokenKind::Bootstrap => "bootstrap",
-            MachineTokenKind::Enrollment => "enrollment",
-            MachineTokenKind::Temporary => "temporary",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "bootstrap" => MachineTokenKind::Bootstrap,
-            "enrollment" => MachineTokenKind::Enrollment,
-            "temporary" => MachineTokenKind::Temporary,
-            _ => return None,
-        })
-    }
-}
 
 /// A request for a machine token.
 #[derive(Debug, Clone)]
@@ -185,8 +158,8 @@ fn new_machine(
     account_id: &str,
     name: &str,
     public_key: Vec<u8>,
-    origin: &str,
-    flags_json: String,
+    origin: MachineOrigin,
+    flags: BTreeMap<String, bool>,
     now: i64,
 ) -> MachineRow {
     MachineRow {
@@ -194,16 +167,16 @@ fn new_machine(
         account_id: account_id.to_owned(),
         name: name.to_owned(),
         public_key,
-        origin: origin.to_owned(),
-        status: "approved".into(),
+        origin,
+        status: MachineStatus::Approved,
         enabled: true,
-        flags_json,
+        flags,
         created_at: now,
         approved_at: Some(now),
         lifetime_seconds: None,
         expires_at: None,
         previous_expires_at: None,
-        guardrails_json: None,
+        guardrails: None,
         token_id: None,
         disabled_at: None,
     }
@@ -228,7 +201,7 @@ impl Service {
     async fn issue_machine_token(
         &self,
         caller: &Caller,
-        kind: &str,
+        kind: MachineTokenKind,
         name: &str,
         expires_at: i64,
         max_uses: i64,
@@ -243,7 +216,7 @@ impl Service {
         let row = MachineTokenRow {
             id,
             account_id: caller.account_id.clone(),
-            kind: kind.to_owned(),
+            kind,
             name: name.to_owned(),
             digest: digest.to_vec(),
             created_by: caller.principal_id.clone(),
@@ -251,10 +224,10 @@ impl Service {
             expires_at,
             max_uses,
             uses: 0,
-            flags_json: "{}".into(),
-            grants_json: "{}".into(),
+            flags: BTreeMap::new(),
+            grants: BTreeMap::new(),
             machine_lifetime_seconds: None,
-            guardrails_json: None,
+            guardrails: None,
             machine_id: None,
             sealed_bundle: None,
             disabled_at: None,
@@ -281,13 +254,15 @@ mod tests {
 
     #[test]
     fn token_kinds_round_trip() {
-        for kind in [
-            MachineTokenKind::Bootstrap,
-            MachineTokenKind::Enrollment,
-            MachineTokenKind::Temporary,
-        ] {
-            assert_eq!(MachineTokenKind::parse(kind.as_str()), Some(kind));
+        for kind in MachineTokenKind::ALL {
+            assert_eq!(MachineTokenKind::parse(kind.as_str()), Some(*kind));
         }
-        assert_eq!(MachineTokenKind::parse("bundle"), None);
+        for kind in ["bootstrap", "enrollment", "temporary"] {
+            assert_eq!(
+                MachineTokenKind::requestable(kind).map(|k| k.as_str()),
+                Some(kind)
+            );
+        }
+        assert_eq!(MachineTokenKind::requestable("bundle"), None);
     }
 }

@@ -19,8 +19,9 @@ mod settings;
 mod tenancy;
 mod views;
 
+pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use auth::{LoginOutput, SignedRequest};
-pub use caller::{AuthMethod, Caller, GroupScope};
+pub use caller::{Caller, GroupScope};
 pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
 pub use error::Error;
 pub use identity::{MemberPatch, ResetOutput, check_password, normalize_email};

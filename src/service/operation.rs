@@ -18,18 +18,15 @@ impl Service {
         outcome: Result<(), &Error>,
     ) -> AuditEvent {
         let (status, outcome) = match outcome {
-            Ok(()) => (meta.success_status, "success".to_owned()),
-            Err(e) => (e.status(), e.code().to_owned()),
+            Ok(()) => (meta.success_status, Outcome::Success),
+            Err(e) => (e.status(), Outcome::Failure(e.code())),
         };
         AuditEvent {
             id: new_event_id("evt"),
             time: self.now(),
             account_id: caller.map(|c| c.account_id.clone()),
             principal: caller.map(|c| c.principal_id.clone()),
-            auth_method: caller
-                .map_or(AuthMethod::None, |c| c.method)
-                .as_str()
-                .to_owned(),
+            auth_method: caller.map_or(AuthMethod::None, |c| c.method),
             action: action.to_owned(),
             object: object.map(str::to_owned),
             outcome,
@@ -217,7 +214,7 @@ impl Service {
     }
 
     /// Records the event of a request that never reached a service operation (no or bad
-    /// credential, malformed request, unknown route). `status` and `code` are the answer.
+    /// credential, malformed request, unknown route). `status` and `outcome` are the answer.
     pub async fn audit_rejected(
         &self,
         meta: &RequestMeta,
@@ -225,11 +222,11 @@ impl Service {
         action: &str,
         object: &str,
         status: u16,
-        code: &str,
+        outcome: Outcome,
     ) -> Result<(), Error> {
         let mut event = self.event(meta, caller, action, Some(object), Ok(()));
         event.status = status;
-        event.outcome = code.to_owned();
+        event.outcome = outcome;
         self.record(meta, event).await
     }
 }

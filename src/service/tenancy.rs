@@ -5,7 +5,6 @@ mod api_keys;
 mod apps;
 mod bootstrap;
 
-pub(super) use api_keys::flags_json;
 pub use api_keys::{ApiKeyPatch, ApiKeySpec, CreatedApiKey};
 pub use apps::AppPatch;
 pub use bootstrap::Bootstrapped;
@@ -81,7 +80,7 @@ impl Service {
 
 /// A group's members as the API shows them.
 pub struct GroupMembersView {
-    pub users: Vec<(String, String)>,
+    pub users: Vec<(String, crate::authz::GroupRole)>,
     pub apps: Vec<(String, Vec<String>)>,
 }
 
@@ -190,7 +189,7 @@ impl Service {
                     return Err(Error::NotFound(format!("user {user_id}")));
                 }
                 self.store
-                    .set_group_user(group_id, user_id, role.as_str(), &event)
+                    .set_group_user(group_id, user_id, role, &event)
                     .await?;
                 Ok(())
             },

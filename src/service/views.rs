@@ -1,7 +1,7 @@
 //! The cross-object reads: the security-objects view and the activity feed.
 
 use super::*;
-use crate::store::ObjectRow;
+use crate::store::{ObjectKind, ObjectRow};
 
 /// Filters of the security-objects view.
 #[derive(Debug, Clone, Default)]
@@ -10,8 +10,13 @@ pub struct ObjectFilter {
     pub kind: Option<String>,
 }
 
-/// The kinds of security object the view lists.
-pub const OBJECT_KINDS: [&str; 4] = ["keyring", "key_pair", "public_key", "certificate"];
+/// The kinds of security object the view lists, as the API names them.
+pub const OBJECT_KINDS: [&str; 4] = [
+    ObjectKind::Keyring.as_str(),
+    ObjectKind::KeyPair.as_str(),
+    ObjectKind::PublicKey.as_str(),
+    ObjectKind::Certificate.as_str(),
+];
 
 impl Service {
     /// Every security object the caller can see, optionally of one group and one kind.
@@ -21,20 +26,24 @@ impl Service {
         filter: ObjectFilter,
     ) -> Result<Vec<ObjectRow>, Error> {
         self.read(ctx, &catalogue::OBJECTS, "", None, async {
-            if let Some(kind) = &filter.kind
-                && !OBJECT_KINDS.contains(&kind.as_str())
-            {
-                return Err(Error::InvalidInput(format!(
-                    "type must be one of {}",
-                    OBJECT_KINDS.join(", ")
-                )));
-            }
+            let kind = filter
+                .kind
+                .as_deref()
+                .map(|kind| {
+                    ObjectKind::parse(kind).ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "type must be one of {}",
+                            OBJECT_KINDS.join(", ")
+                        ))
+                    })
+                })
+                .transpose()?;
             let rows = self.store.objects(&ctx.caller.account_id).await?;
             Ok(rows
                 .into_iter()
                 .filter(|r| ctx.caller.sees_group(&r.group_id))
                 .filter(|r| filter.group.as_ref().is_none_or(|g| *g == r.group_id))
-                .filter(|r| filter.kind.as_ref().is_none_or(|k| *k == r.kind))
+                .filter(|r| kind.is_none_or(|k| k == r.kind))
                 .collect())
         })
         .await

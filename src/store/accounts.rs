@@ -2,6 +2,7 @@
 //! lifecycle (rename, scheduled deletion, closing).
 
 use super::{ApiKeyRow, AuditEvent, ResetRow, StoreError, UserRow};
+use crate::authz::Role;
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub trait AccountStore: Send + Sync {
     async fn accounts_of_user(
         &self,
         user_id: &str,
-    ) -> Result<Vec<(AccountState, String)>, StoreError>;
+    ) -> Result<Vec<(AccountState, Role)>, StoreError>;
     async fn create_account(
         &self,
         account: &AccountState,

@@ -2,6 +2,7 @@
 //! apps and users alike.
 
 use super::{AuditEvent, StoreError};
+use crate::authz::PrincipalKind;
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +23,11 @@ pub struct AppRow {
 pub struct ApiKeyRow {
     pub id: String,
     pub account_id: String,
-    pub principal_kind: String,
+    pub principal_kind: PrincipalKind,
     pub principal_id: String,
     pub name: String,
-    pub flags_json: String,
+    /// The credential's flags as granted (flag pattern → allowed).
+    pub flags: std::collections::BTreeMap<String, bool>,
     pub digest: Vec<u8>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
@@ -65,7 +67,7 @@ pub trait AppStore: Send + Sync {
         &self,
         id: &str,
         disabled: bool,
-        flags_json: &str,
+        flags: &std::collections::BTreeMap<String, bool>,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
 }

@@ -14,11 +14,10 @@ pub struct AuditEvent {
     pub time: i64,
     pub account_id: Option<String>,
     pub principal: Option<String>,
-    pub auth_method: String,
+    pub auth_method: AuthMethod,
     pub action: String,
     pub object: Option<String>,
-    /// `success`, or the error code of api.md (`forbidden`, `not_found`, ...).
-    pub outcome: String,
+    pub outcome: Outcome,
     pub status: u16,
     pub source_ip: Option<String>,
     pub request_id: String,
@@ -37,29 +36,76 @@ pub struct AuditEvent {
     pub api_key_id: Option<String>,
 }
 
-/// How far an event's `principal` and `credential` can be trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identity {
-    /// Established by a credential the service checked.
-    Verified,
-    /// Named by the request (a signed request's `X-Machine-Id`) and not proven: the request
-    /// was refused.
-    Claimed,
+stored_names! {
+    /// How far an event's `principal` and `credential` can be trusted.
+    pub enum Identity {
+        /// Established by a credential the service checked.
+        Verified => "verified",
+        /// Named by the request (a signed request's `X-Machine-Id`) and not proven: the
+        /// request was refused.
+        Claimed => "claimed",
+    }
 }
 
-impl Identity {
+stored_names! {
+    /// How a request proved who it is.
+    pub enum AuthMethod {
+        None => "none",
+        ApiKey => "api_key",
+        /// A user's login session token.
+        Session => "session",
+        /// A TLS client certificate bound to an app.
+        ClientCertificate => "client_certificate",
+        /// An Ed25519-signed request of a machine.
+        SignedRequest => "signed_request",
+        /// Coffer itself (scheduled rotation, bootstrap).
+        System => "system",
+    }
+}
+
+stored_names! {
+    /// The error codes of api.md: what a failed request answers, and what its event
+    /// records as its outcome.
+    pub enum ErrorCode {
+        InvalidInput => "invalid_input",
+        Unauthenticated => "unauthenticated",
+        Forbidden => "forbidden",
+        TempMachineBlocked => "temp_machine_blocked",
+        NotFound => "not_found",
+        RequestTimeout => "request_timeout",
+        Conflict => "conflict",
+        KeyDisabled => "key_disabled",
+        UsageNotAllowed => "usage_not_allowed",
+        VersionRetired => "version_retired",
+        PayloadTooLarge => "payload_too_large",
+        DecryptFailed => "decrypt_failed",
+        RateLimited => "rate_limited",
+        Internal => "internal",
+        Unavailable => "unavailable",
+    }
+}
+
+/// How a request ended: stored as `success` or as the error code it answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure(ErrorCode),
+}
+
+impl Outcome {
+    const SUCCESS: &'static str = "success";
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Identity::Verified => "verified",
-            Identity::Claimed => "claimed",
+            Outcome::Success => Self::SUCCESS,
+            Outcome::Failure(code) => code.as_str(),
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         match text {
-            "verified" => Some(Identity::Verified),
-            "claimed" => Some(Identity::Claimed),
-            _ => None,
+            Self::SUCCESS => Some(Outcome::Success),
+            code => ErrorCode::parse(code).map(Outcome::Failure),
         }
     }
 }
@@ -118,4 +164,22 @@ pub trait AuditLog: Send + Sync {
         account_id: &str,
         filter: &ActivityFilter,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_round_trip_through_their_words() {
+        let outcomes = std::iter::once(Outcome::Success)
+            .chain(ErrorCode::ALL.iter().copied().map(Outcome::Failure));
+        for outcome in outcomes {
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+        }
+        assert_eq!(Outcome::parse("failure"), None);
+        for method in AuthMethod::ALL {
+            assert_eq!(AuthMethod::parse(method.as_str()), Some(*method));
+        }
+    }
 }

@@ -18,14 +18,23 @@ pub struct TrustedCaRow {
     pub created_at: i64,
 }
 
+stored_names! {
+    /// How a binding recognises its app's client certificate.
+    pub enum AppCertificateKind {
+        /// One certificate, by its fingerprint.
+        Pinned => "pinned",
+        /// Any certificate a trusted CA issued whose subject or SAN matches the rule.
+        Ca => "ca",
+    }
+}
+
 /// A client-certificate credential of an app: pinned, or CA plus subject/SAN rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppCertificateRow {
     pub id: String,
     pub account_id: String,
     pub app_id: String,
-    /// `pinned` or `ca`.
-    pub kind: String,
+    pub kind: AppCertificateKind,
     pub fingerprint: Option<String>,
     pub ca_id: Option<String>,
     pub subject: Option<String>,

@@ -2,6 +2,7 @@
 //! a group role, apps with the operations they may perform).
 
 use super::{AuditEvent, StoreError};
+use crate::authz::GroupRole;
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,7 @@ pub struct GroupRow {
 /// The members of a group: users with their group role, apps with their operations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupMembers {
-    pub users: Vec<(String, String)>,
+    pub users: Vec<(String, GroupRole)>,
     pub apps: Vec<(String, Vec<String>)>,
 }
 
@@ -45,12 +46,12 @@ pub trait GroupStore: Send + Sync {
         &self,
         account_id: &str,
         user_id: &str,
-    ) -> Result<Vec<(String, String)>, StoreError>;
+    ) -> Result<Vec<(String, GroupRole)>, StoreError>;
     async fn set_group_user(
         &self,
         group_id: &str,
         user_id: &str,
-        role: &str,
+        role: GroupRole,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     async fn set_group_app(

@@ -3,13 +3,23 @@
 use super::{AuditEvent, StoreError};
 use async_trait::async_trait;
 
+stored_names! {
+    /// Where a keyring's version keys live.
+    pub enum Protection {
+        /// Wrapped by the group master key; used in process from a short-lived cache.
+        Envelope => "envelope",
+        /// A non-extractable token object; every operation runs inside the HSM.
+        Hsm => "hsm",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyringRow {
     pub id: String,
     pub account_id: String,
     pub group_id: String,
     pub name: String,
-    pub protection: String,
+    pub protection: Protection,
     pub current_version: u32,
     pub min_decryption_version: u32,
     pub enabled: bool,

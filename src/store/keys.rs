@@ -2,7 +2,18 @@
 //! their certificates, and the security-objects view that lists them with keyrings.
 
 use super::{AuditEvent, StoreError};
+use crate::crypto::asym::KeyAlgorithm;
 use async_trait::async_trait;
+
+stored_names! {
+    /// What an asymmetric key holds.
+    pub enum KeyKind {
+        /// A private key in the token and its public half.
+        KeyPair => "key_pair",
+        /// An imported public key: it verifies (and encrypts) only.
+        PublicKey => "public_key",
+    }
+}
 
 /// An asymmetric security object: a key pair (private half in the token) or a public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,9 +22,8 @@ pub struct KeyRow {
     pub account_id: String,
     pub group_id: String,
     pub name: String,
-    /// `key_pair` or `public_key`.
-    pub kind: String,
-    pub algorithm: String,
+    pub kind: KeyKind,
+    pub algorithm: KeyAlgorithm,
     pub can_sign: bool,
     pub can_decrypt: bool,
     pub enabled: bool,
@@ -57,12 +67,21 @@ pub struct CertificateRow {
     pub created_at: i64,
 }
 
+stored_names! {
+    /// What a row of the security-objects view is.
+    pub enum ObjectKind {
+        Keyring => "keyring",
+        KeyPair => "key_pair",
+        PublicKey => "public_key",
+        Certificate => "certificate",
+    }
+}
+
 /// One row of the security-objects view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRow {
     pub id: String,
-    /// `keyring`, `key_pair`, `public_key` or `certificate`.
-    pub kind: String,
+    pub kind: ObjectKind,
     pub name: String,
     pub group_id: String,
     /// Keyring protection, key algorithm, or the certificate's subject.

@@ -3,7 +3,64 @@
 //! committer ([`super::NonceClaim`]).
 
 use super::{AppRow, AuditEvent, StoreError};
+use crate::auth::guardrails::Guardrails;
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+stored_names! {
+    /// How a machine came to exist.
+    pub enum MachineOrigin {
+        /// Registered with a bootstrap token, then approved by an owner.
+        Bootstrap => "bootstrap",
+        /// Made by an owner, its private key handed over in a single-use bundle.
+        Provisioned => "provisioned",
+        /// Registered with an enrollment token: ephemeral, approved at once.
+        Enrollment => "enrollment",
+        /// Registered with a temporary token, then approved; lives a fixed time.
+        Temporary => "temporary",
+    }
+}
+
+stored_names! {
+    /// Whether a machine may sign requests yet.
+    pub enum MachineStatus {
+        /// Registered with a token that needs an owner's approval, not yet approved.
+        Pending => "pending",
+        Approved => "approved",
+    }
+}
+
+stored_names! {
+    /// What a machine token is for.
+    pub enum MachineTokenKind {
+        /// One machine, pending until an owner approves it; the token lives 10 minutes.
+        Bootstrap => "bootstrap",
+        /// Up to `max_uses` ephemeral machines, approved at once, each living a fixed time.
+        Enrollment => "enrollment",
+        /// One pending machine with a lifetime (from approval) and optional guardrails.
+        Temporary => "temporary",
+        /// The single download of a provisioned machine's bundle: made by provisioning,
+        /// never asked for, and it enrolls nothing.
+        Bundle => "bundle",
+    }
+}
+
+impl MachineTokenKind {
+    /// The kind a caller asks for by `text`: every kind but [`MachineTokenKind::Bundle`].
+    pub fn requestable(text: &str) -> Option<Self> {
+        Self::parse(text).filter(|kind| *kind != MachineTokenKind::Bundle)
+    }
+
+    /// The origin of the machines a token of this kind enrolls; `None` for a bundle token.
+    pub fn enrolled_origin(self) -> Option<MachineOrigin> {
+        match self {
+            MachineTokenKind::Bootstrap => Some(MachineOrigin::Bootstrap),
+            MachineTokenKind::Enrollment => Some(MachineOrigin::Enrollment),
+            MachineTokenKind::Temporary => Some(MachineOrigin::Temporary),
+            MachineTokenKind::Bundle => None,
+        }
+    }
+}
 
 /// A machine: an app whose credential is an Ed25519 public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,19 +71,18 @@ pub struct MachineRow {
     /// The app's name (read only: it is written with the app).
     pub name: String,
     pub public_key: Vec<u8>,
-    /// `bootstrap`, `provisioned`, `enrollment` or `temporary`.
-    pub origin: String,
-    /// `pending` or `approved`.
-    pub status: String,
+    pub origin: MachineOrigin,
+    pub status: MachineStatus,
     pub enabled: bool,
-    pub flags_json: String,
+    /// The machine's flags (flag pattern → allowed).
+    pub flags: BTreeMap<String, bool>,
     pub created_at: i64,
     pub approved_at: Option<i64>,
     /// Temporary machines: the lifetime that starts at approval.
     pub lifetime_seconds: Option<i64>,
     pub expires_at: Option<i64>,
     pub previous_expires_at: Option<i64>,
-    pub guardrails_json: Option<String>,
+    pub guardrails: Option<Guardrails>,
     pub token_id: Option<String>,
     pub disabled_at: Option<i64>,
 }
@@ -36,8 +92,7 @@ pub struct MachineRow {
 pub struct MachineTokenRow {
     pub id: String,
     pub account_id: String,
-    /// `bootstrap`, `enrollment`, `temporary` or `bundle`.
-    pub kind: String,
+    pub kind: MachineTokenKind,
     pub name: String,
     pub digest: Vec<u8>,
     pub created_by: String,
@@ -45,11 +100,12 @@ pub struct MachineTokenRow {
     pub expires_at: i64,
     pub max_uses: i64,
     pub uses: i64,
-    pub flags_json: String,
-    /// JSON object: group id → operations.
-    pub grants_json: String,
+    /// The flags of the machines the token enrolls.
+    pub flags: BTreeMap<String, bool>,
+    /// Group id → operations of the machines the token enrolls.
+    pub grants: BTreeMap<String, Vec<String>>,
     pub machine_lifetime_seconds: Option<i64>,
-    pub guardrails_json: Option<String>,
+    pub guardrails: Option<Guardrails>,
     /// Bundle tokens: the provisioned machine.
     pub machine_id: Option<String>,
     /// Bundle tokens: the bundle sealed under a key derived from the token, until taken.

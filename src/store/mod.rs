@@ -6,6 +6,9 @@
 //! client certificates, keyrings, keys, machines, the audit log); each domain module holds
 //! its rows and its trait. The SQLite implementation mirrors that layout.
 
+#[macro_use]
+mod names;
+
 mod accounts;
 mod apps;
 mod audit;

@@ -84,14 +84,65 @@ fn u32_column(r: &SqliteRow, column: &str) -> Result<u32, sqlx::Error> {
     to_u32(r.get(column), column)
 }
 
+/// A text column holding one of an enum's words; a word `parse` does not know is corrupt.
+fn named<T>(
+    r: &SqliteRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, sqlx::Error> {
+    known(column, r.get(column), parse).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// [`named`] for a column that may be NULL.
+fn named_or_null<T>(
+    r: &SqliteRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, sqlx::Error> {
+    r.get::<Option<&str>, _>(column)
+        .map(|word| known(column, word, parse))
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// The variant a stored `word` of `column` stands for; a word `parse` does not know is a
+/// corrupt row.
+fn known<T>(
+    column: &str,
+    word: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(word).ok_or_else(|| StoreError::Corrupt(format!("{column} {word:?} is not known")))
+}
+
 /// A boolean column, stored as 0 or 1.
 fn flag(r: &SqliteRow, column: &str) -> bool {
     r.get::<i64, _>(column) != 0
 }
 
-/// A JSON array of strings kept in one text column.
-fn json_strings(r: &SqliteRow, column: &str, what: &str) -> Result<Vec<String>, sqlx::Error> {
+/// A JSON value (an array of strings, a map of flags or grants) kept in one text column.
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &SqliteRow,
+    column: &str,
+    what: &str,
+) -> Result<T, sqlx::Error> {
     serde_json::from_str(r.get::<&str, _>(column)).map_err(|_| corrupt(what.to_owned()))
+}
+
+/// [`json_column`] for a column that may be NULL.
+fn json_or_null<T: serde::de::DeserializeOwned>(
+    r: &SqliteRow,
+    column: &str,
+    what: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    r.get::<Option<&str>, _>(column)
+        .map(|text| serde_json::from_str(text).map_err(|_| corrupt(what.to_owned())))
+        .transpose()
+}
+
+/// The text of a JSON column: maps and lists of strings and booleans always serialize.
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("maps and lists of strings serialize")
 }
 
 impl SqliteStore {

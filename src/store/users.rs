@@ -2,6 +2,7 @@
 //! one-time tokens that reset them.
 
 use super::{AuditEvent, StoreError};
+use crate::authz::Role;
 use async_trait::async_trait;
 
 /// A new user, as bootstrap creates the owner.
@@ -36,7 +37,7 @@ pub struct MemberRow {
     pub account_id: String,
     pub user_id: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub suspended: bool,
     pub created_at: i64,
 }
@@ -62,7 +63,7 @@ pub trait UserStore: Send + Sync {
         &self,
         account_id: &str,
         user_id: &str,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<Role>, StoreError>;
     async fn member(
         &self,
         account_id: &str,
@@ -80,7 +81,7 @@ pub trait UserStore: Send + Sync {
         &self,
         account_id: &str,
         user_id: &str,
-        role: &str,
+        role: Role,
         suspended: bool,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;

@@ -69,10 +69,10 @@ impl From<&StoredEvent> for Event {
             time: rfc3339(e.time),
             account: e.account_id.clone(),
             principal: e.principal.clone(),
-            auth_method: e.auth_method.clone(),
+            auth_method: e.auth_method.as_str().to_owned(),
             action: e.action.clone(),
             object: e.object.clone(),
-            outcome: e.outcome.clone(),
+            outcome: e.outcome.as_str().to_owned(),
             status: e.status,
             source_ip: e.source_ip.clone(),
             request_id: e.request_id.clone(),
@@ -117,7 +117,7 @@ impl From<&ObjectRow> for SecurityObject {
     fn from(o: &ObjectRow) -> Self {
         Self {
             id: o.id.clone(),
-            kind: o.kind.clone(),
+            kind: o.kind.as_str().to_owned(),
             name: o.name.clone(),
             group: o.group_id.clone(),
             detail: o.detail.clone(),

@@ -59,8 +59,8 @@ impl From<&ApiKeyRow> for ApiKey {
             id: row.id.clone(),
             name: row.name.clone(),
             principal: row.principal_id.clone(),
-            principal_kind: row.principal_kind.clone(),
-            flags: serde_json::from_str(&row.flags_json).unwrap_or_default(),
+            principal_kind: row.principal_kind.as_str().to_owned(),
+            flags: row.flags.clone(),
             created_at: rfc3339(row.created_at),
             last_used_at: row.last_used_at.map(rfc3339),
             disabled: row.disabled,
@@ -116,7 +116,7 @@ impl From<&AppCertificateRow> for AppCertificate {
     fn from(row: &AppCertificateRow) -> Self {
         Self {
             id: row.id.clone(),
-            kind: row.kind.clone(),
+            kind: row.kind.as_str().to_owned(),
             fingerprint: row.fingerprint.clone(),
             ca: row.ca_id.clone(),
             subject: row.subject.clone(),

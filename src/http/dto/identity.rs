@@ -143,7 +143,7 @@ impl From<&MemberRow> for User {
         Self {
             id: row.user_id.clone(),
             email: row.email.clone(),
-            role: row.role.clone(),
+            role: row.role.as_str().to_owned(),
             suspended: row.suspended,
             member_since: rfc3339(row.created_at),
         }

@@ -63,7 +63,7 @@ impl From<&KeyringRow> for Keyring {
             id: row.id.clone(),
             name: row.name.clone(),
             group: row.group_id.clone(),
-            protection: row.protection.clone(),
+            protection: row.protection.as_str().to_owned(),
             current_version: row.current_version,
             min_decryption_version: row.min_decryption_version,
             enabled: row.enabled,

@@ -107,15 +107,15 @@ impl From<&KeyRow> for Key {
         if row.can_decrypt {
             usages.push("decrypt");
         }
-        if row.can_sign || row.kind == "public_key" {
+        if row.can_sign || row.kind == crate::store::KeyKind::PublicKey {
             usages.push("verify");
         }
         Self {
             id: row.id.clone(),
             name: row.name.clone(),
             group: row.group_id.clone(),
-            kind: row.kind.clone(),
-            algorithm: row.algorithm.clone(),
+            kind: row.kind.as_str().to_owned(),
+            algorithm: row.algorithm.name().to_owned(),
             usages,
             enabled: row.enabled,
             current_version: row.current_version,

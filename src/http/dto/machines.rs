@@ -57,19 +57,19 @@ impl From<&crate::store::MachineTokenRow> for MachineTokenInfo {
     fn from(t: &crate::store::MachineTokenRow) -> Self {
         Self {
             id: t.id.clone(),
-            kind: t.kind.clone(),
+            kind: t.kind.as_str().to_owned(),
             name: t.name.clone(),
             created_at: rfc3339(t.created_at),
             expires_at: rfc3339(t.expires_at),
             max_uses: t.max_uses,
             uses: t.uses,
-            flags: serde_json::from_str(&t.flags_json).unwrap_or_default(),
-            groups: serde_json::from_str(&t.grants_json).unwrap_or_default(),
+            flags: serde_json::to_value(&t.flags).unwrap_or_default(),
+            groups: serde_json::to_value(&t.grants).unwrap_or_default(),
             machine_lifetime_seconds: t.machine_lifetime_seconds,
             guardrails: t
-                .guardrails_json
-                .as_deref()
-                .and_then(|g| serde_json::from_str(g).ok()),
+                .guardrails
+                .as_ref()
+                .and_then(|g| serde_json::to_value(g).ok()),
             disabled: t.disabled_at.is_some(),
         }
     }
@@ -170,20 +170,20 @@ impl From<&crate::store::MachineRow> for Machine {
             id: m.id.clone(),
             account_id: m.account_id.clone(),
             name: m.name.clone(),
-            origin: m.origin.clone(),
-            status: m.status.clone(),
+            origin: m.origin.as_str().to_owned(),
+            status: m.status.as_str().to_owned(),
             enabled: m.enabled,
             public_key: base64::engine::general_purpose::STANDARD.encode(&m.public_key),
-            flags: serde_json::from_str(&m.flags_json).unwrap_or_default(),
+            flags: serde_json::to_value(&m.flags).unwrap_or_default(),
             created_at: rfc3339(m.created_at),
             approved_at: m.approved_at.map(rfc3339),
             expires_at: m.expires_at.map(rfc3339),
             previous_expires_at: m.previous_expires_at.map(rfc3339),
             lifetime_seconds: m.lifetime_seconds,
             guardrails: m
-                .guardrails_json
-                .as_deref()
-                .and_then(|g| serde_json::from_str(g).ok()),
+                .guardrails
+                .as_ref()
+                .and_then(|g| serde_json::to_value(g).ok()),
             token_id: m.token_id.clone(),
         }
     }

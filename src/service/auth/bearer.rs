@@ -33,14 +33,9 @@ impl Service {
     }
 
     async fn caller_for_key(&self, row: &crate::store::ApiKeyRow) -> Result<Caller, Error> {
-        let kind = match row.principal_kind.as_str() {
-            "user" => PrincipalKind::User,
-            "app" => PrincipalKind::App,
-            _ => return Err(Error::Unauthenticated),
-        };
-        let raw =
-            serde_json::from_str(&row.flags_json).map_err(|e| Error::Internal(Box::new(e)))?;
-        let flags = Flags::parse(raw, kind).map_err(|e| Error::Internal(Box::new(e)))?;
+        let kind = row.principal_kind;
+        let flags =
+            Flags::parse(row.flags.clone(), kind).map_err(|e| Error::Internal(Box::new(e)))?;
         let credential = Credential {
             method: AuthMethod::ApiKey,
             id: row.id.clone(),

@@ -80,7 +80,7 @@ fn evidence(
     cert: &CertificateInfo,
     verified: &[&TrustedCaRow],
 ) -> Option<Evidence> {
-    if binding.kind == "pinned" {
+    if binding.kind == AppCertificateKind::Pinned {
         if binding.fingerprint.as_deref() != Some(cert.fingerprint.as_str()) {
             return None;
         }

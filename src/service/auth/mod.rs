@@ -25,8 +25,8 @@ use crate::auth::guardrails::Guardrails;
 use crate::auth::signed::{SignedHeaderError, SignedHeaders};
 use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
 use crate::store::{
-    AppCertificateRow, LockoutRule, LoginFailures, MachineRow, MachineTokenRow, SessionRow,
-    TrustedCaRow,
+    AppCertificateKind, AppCertificateRow, LockoutRule, LoginFailures, MachineRow, MachineTokenRow,
+    SessionRow, TrustedCaRow,
 };
 use secrecy::SecretString;
 
@@ -45,17 +45,13 @@ impl Service {
             .await?
             .filter(|m| !m.suspended)
             .ok_or(Error::Unauthenticated)?;
-        let role = Role::parse(&member.role)
-            .ok_or_else(|| Error::Internal(format!("stored role {}", member.role).into()))?;
+        let role = member.role;
         let scope = if role.sees_all_groups() {
             GroupScope::All
         } else {
             let mut groups = Vec::new();
             for (group, group_role) in self.store.user_groups(account_id, user_id).await? {
-                let ops = authz::GroupRole::parse(&group_role)
-                    .map(authz::GroupRole::operations)
-                    .unwrap_or_default();
-                groups.push((group, ops));
+                groups.push((group, group_role.operations()));
             }
             GroupScope::Only(groups)
         };

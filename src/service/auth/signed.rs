@@ -14,6 +14,7 @@
 
 use super::*;
 use crate::auth::signed as signed_form;
+use crate::store::MachineStatus;
 
 /// The action of the events of refused signed requests: they reach no route's operation.
 const SIGNED_REQUEST_ACTION: &str = "auth.signed";
@@ -115,7 +116,7 @@ fn lock_started(state: &LoginFailures, rule: LockoutRule) -> bool {
 
 /// Why `machine` may not sign requests now, if it may not: pending, disabled or expired.
 fn unusable_machine(machine: &MachineRow, now: i64) -> Option<&'static str> {
-    if machine.status != "approved" {
+    if machine.status != MachineStatus::Approved {
         Some("machine_pending")
     } else if !machine.enabled {
         Some("machine_disabled")
@@ -144,8 +145,8 @@ impl Service {
         let ip = meta.source_ip.as_deref().unwrap_or("unknown");
         match self.verify_signed(ip, &request).await {
             Ok((caller, guardrails)) => {
-                if let Some(json) = guardrails {
-                    self.check_guardrails(meta, &caller, &request, &json)
+                if let Some(guardrails) = guardrails {
+                    self.check_guardrails(meta, &caller, &request, &guardrails)
                         .await?;
                 }
                 Ok(caller)
@@ -320,10 +321,8 @@ impl Service {
         meta: &RequestMeta,
         caller: &Caller,
         request: &SignedRequest,
-        json: &str,
+        guardrails: &Guardrails,
     ) -> Result<(), Error> {
-        let guardrails: Guardrails =
-            serde_json::from_str(json).map_err(|e| Error::Internal(Box::new(e)))?;
         let Err(blocked) = guardrails.admits(meta.source_ip.as_deref(), self.now()) else {
             return Ok(());
         };
@@ -345,7 +344,7 @@ impl Service {
         &self,
         ip: &str,
         request: &SignedRequest,
-    ) -> Result<(Arc<Caller>, Option<String>), Refusal> {
+    ) -> Result<(Arc<Caller>, Option<Guardrails>), Refusal> {
         let now = self.now();
         let (headers, machine) = self.named_machine(ip, request, now).await?;
         if let Some(reason) = unusable_machine(&machine, now) {
@@ -365,7 +364,7 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok((caller, machine.guardrails_json))
+        Ok((caller, machine.guardrails))
     }
 
     /// The well-formed headers and the existing machine they name, unless that machine is
@@ -454,9 +453,7 @@ impl Service {
         if let Some(caller) = self.cached_caller(&cache_key) {
             return Ok(caller);
         }
-        let raw =
-            serde_json::from_str(&machine.flags_json).map_err(|e| Error::Internal(Box::new(e)))?;
-        let flags = Self::machine_flags(raw)?;
+        let flags = Self::machine_flags(machine.flags.clone())?;
         let credential = Credential {
             method: AuthMethod::SignedRequest,
             id: machine.id.clone(),

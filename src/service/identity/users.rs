@@ -87,7 +87,7 @@ impl Service {
         caller: &Caller,
         member: &MemberRow,
     ) -> Result<(), Error> {
-        if member.role == Role::Owner.as_str() && caller.role != Some(Role::Owner) {
+        if member.role == Role::Owner && caller.role != Some(Role::Owner) {
             return Err(Error::Forbidden("only an owner may manage an owner".into()));
         }
         Ok(())
@@ -147,7 +147,7 @@ impl Service {
                     account_id: ctx.caller.account_id.clone(),
                     user_id,
                     email,
-                    role: role.as_str().to_owned(),
+                    role,
                     suspended: false,
                     created_at: now,
                 };
@@ -199,21 +199,21 @@ impl Service {
                 }
                 let role = match &patch.role {
                     Some(role) => parse_role(role)?,
-                    None => parse_role(&member.role)?,
+                    None => member.role,
                 };
                 if role == Role::Owner && ctx.caller.role != Some(Role::Owner) {
                     return Err(Error::Forbidden("only an owner may make an owner".into()));
                 }
                 let suspended = patch.suspended.unwrap_or(member.suspended);
                 let stays_active_owner = role == Role::Owner && !suspended;
-                if member.role == Role::Owner.as_str() && !stays_active_owner {
+                if member.role == Role::Owner && !stays_active_owner {
                     self.keep_an_owner(&ctx.caller.account_id, id).await?;
                 }
                 self.store
-                    .update_member(&ctx.caller.account_id, id, role.as_str(), suspended, &event)
+                    .update_member(&ctx.caller.account_id, id, role, suspended, &event)
                     .await?;
                 Ok(MemberRow {
-                    role: role.as_str().to_owned(),
+                    role,
                     suspended,
                     ..member
                 })
@@ -233,7 +233,7 @@ impl Service {
             |event| async move {
                 let member = self.visible_member(ctx.caller, id).await?;
                 Self::may_manage_member(ctx.caller, &member)?;
-                if member.role == Role::Owner.as_str() {
+                if member.role == Role::Owner {
                     self.keep_an_owner(&ctx.caller.account_id, id).await?;
                 }
                 self.store
@@ -252,7 +252,7 @@ impl Service {
             .members(account_id)
             .await?
             .into_iter()
-            .filter(|m| m.user_id != leaving && m.role == Role::Owner.as_str() && !m.suspended)
+            .filter(|m| m.user_id != leaving && m.role == Role::Owner && !m.suspended)
             .count();
         if others == 0 {
             return Err(Error::Conflict(

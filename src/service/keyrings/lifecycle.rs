@@ -14,7 +14,7 @@ fn new_keyring(spec: &KeyringSpec, account_id: &str, group_id: &str, now: i64) -
         account_id: account_id.to_owned(),
         group_id: group_id.to_owned(),
         name: spec.name.clone(),
-        protection: spec.protection.as_str().to_owned(),
+        protection: spec.protection,
         current_version: 1,
         min_decryption_version: 1,
         enabled: true,
@@ -135,7 +135,7 @@ impl Service {
         row: &KeyringRow,
         event: crate::audit::AuditEvent,
     ) -> Result<u32, Error> {
-        let protection = Protection::parse(&row.protection)?;
+        let protection = row.protection;
         // Read fresh: the cache may lag behind a rotation made by another request.
         let current = self
             .store

@@ -6,7 +6,7 @@ use super::*;
 fn new_key(
     (account_id, group_id): (&str, &str),
     name: &str,
-    kind: &str,
+    kind: KeyKind,
     algorithm: KeyAlgorithm,
     now: i64,
 ) -> KeyRow {
@@ -15,8 +15,8 @@ fn new_key(
         account_id: account_id.to_owned(),
         group_id: group_id.to_owned(),
         name: name.to_owned(),
-        kind: kind.to_owned(),
-        algorithm: algorithm.name().to_owned(),
+        kind,
+        algorithm,
         can_sign: false,
         can_decrypt: false,
         enabled: true,
@@ -50,7 +50,7 @@ impl Service {
                 self.check_new_key(ctx.caller, &spec.name, &spec.group)
                     .await?;
                 let place = (ctx.caller.account_id.as_str(), spec.group.as_str());
-                let mut row = new_key(place, &spec.name, KIND_KEY_PAIR, algorithm, self.now());
+                let mut row = new_key(place, &spec.name, KeyKind::KeyPair, algorithm, self.now());
                 row.can_sign = usage.sign;
                 row.can_decrypt = usage.decrypt;
                 let first = self.make_key_version(&row.id, 1, algorithm, usage).await?;
@@ -87,7 +87,7 @@ impl Service {
                 self.check_new_key(ctx.caller, &spec.name, &spec.group)
                     .await?;
                 let place = (ctx.caller.account_id.as_str(), spec.group.as_str());
-                let row = new_key(place, &spec.name, KIND_PUBLIC_KEY, algorithm, self.now());
+                let row = new_key(place, &spec.name, KeyKind::PublicKey, algorithm, self.now());
                 let first = KeyVersionRow {
                     key_id: row.id.clone(),
                     version: 1,
@@ -126,7 +126,7 @@ impl Service {
     pub async fn rotate_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<KeyView, Error> {
         self.mutation(ctx, &catalogue::ROTATE_KEY, name, Some(&object(name)), |event| async move {
             let state = self.load_key(ctx.caller, name, &catalogue::ROTATE_KEY).await?;
-            if state.row.kind == KIND_PUBLIC_KEY {
+            if state.row.kind == KeyKind::PublicKey {
                 return Err(Error::UsageNotAllowed(format!(
                     "key {name} is an imported public key; import the new key under a new name instead"
                 )));

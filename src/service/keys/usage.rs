@@ -67,7 +67,7 @@ impl Service {
             if !state.row.can_sign {
                 return Err(Error::UsageNotAllowed(format!(
                     "key {name} cannot sign: {}",
-                    if state.row.kind == KIND_PUBLIC_KEY {
+                    if state.row.kind == KeyKind::PublicKey {
                         "it is an imported public key (verify only)"
                     } else {
                         "it was created without the sign usage"
@@ -119,7 +119,7 @@ impl Service {
         self.read(ctx, &catalogue::VERIFY, name, Some(&object(name)), async {
             let state = self.load_key(ctx.caller, name, &catalogue::VERIFY).await?;
             state.usable()?;
-            if state.row.kind == KIND_KEY_PAIR && !state.row.can_sign {
+            if state.row.kind == KeyKind::KeyPair && !state.row.can_sign {
                 return Err(Error::UsageNotAllowed(format!(
                     "key {name} is a decryption key; it neither signs nor verifies"
                 )));

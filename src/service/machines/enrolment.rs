@@ -74,17 +74,15 @@ impl Service {
         name: Option<&str>,
     ) -> Result<MachineRow, Error> {
         let now = self.now();
-        let kind = MachineTokenKind::parse(&token.kind).ok_or(Error::Unauthenticated)?;
+        let origin = token.kind.enrolled_origin().ok_or(Error::Unauthenticated)?;
         let usable =
             token.disabled_at.is_none() && token.expires_at > now && token.uses < token.max_uses;
         if !usable {
             return Err(Error::Unauthenticated);
         }
         let public_key = parse_public_key(public_key)?;
-        let machine = enrolled_machine(token, kind, public_key, name, now)?;
-        let grants: BTreeMap<String, Vec<String>> =
-            serde_json::from_str(&token.grants_json).map_err(|e| Error::Internal(Box::new(e)))?;
-        let app = machine_app(&machine, grants);
+        let machine = enrolled_machine(token, origin, public_key, name, now)?;
+        let app = machine_app(&machine, token.grants.clone());
         let mut event = self.event(
             meta,
             None,
@@ -121,7 +119,7 @@ impl Service {
         token_text: &str,
     ) -> Result<MachineBundle, Error> {
         let token = match self.presented_token(token_text).await {
-            Ok(row) if row.kind == "bundle" => row,
+            Ok(row) if row.kind == MachineTokenKind::Bundle => row,
             Ok(_) | Err(Error::Unauthenticated) => {
                 return self
                     .token_request_outcome(
@@ -174,12 +172,12 @@ impl Service {
     }
 }
 
-/// The machine a usable token of `kind` enrolls: approved at once by an enrollment token
+/// The machine of `origin` a usable token enrolls: approved at once by an enrollment token
 /// (its lifetime starting now), pending otherwise (a temporary machine's lifetime starts at
 /// approval).
 fn enrolled_machine(
     token: &MachineTokenRow,
-    kind: MachineTokenKind,
+    origin: MachineOrigin,
     public_key: Vec<u8>,
     name: Option<&str>,
     now: i64,
@@ -188,8 +186,8 @@ fn enrolled_machine(
         &token.account_id,
         "",
         public_key,
-        kind.as_str(),
-        token.flags_json.clone(),
+        origin,
+        token.flags.clone(),
         now,
     );
     let id = &machine.id;
@@ -199,16 +197,16 @@ fn enrolled_machine(
     };
     check_display_name("machine", &machine.name)?;
     let lifetime = token.machine_lifetime_seconds;
-    let approved = kind == MachineTokenKind::Enrollment;
+    let approved = origin == MachineOrigin::Enrollment;
     if !approved {
-        machine.status = "pending".into();
+        machine.status = MachineStatus::Pending;
         machine.approved_at = None;
     }
-    machine.lifetime_seconds = lifetime.filter(|_| kind == MachineTokenKind::Temporary);
+    machine.lifetime_seconds = lifetime.filter(|_| origin == MachineOrigin::Temporary);
     machine.expires_at = lifetime
         .filter(|_| approved)
         .map(|secs| now + secs_to_micros(secs));
-    machine.guardrails_json = token.guardrails_json.clone();
+    machine.guardrails = token.guardrails.clone();
     machine.token_id = Some(token.id.clone());
     Ok(machine)
 }

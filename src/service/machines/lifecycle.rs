@@ -48,10 +48,10 @@ impl Service {
     /// machine's lifetime starts now.
     pub async fn approve_machine(&self, ctx: &Ctx<'_>, id: &str) -> Result<MachineRow, Error> {
         self.change_machine(ctx, &catalogue::APPROVE_MACHINE, id, |m, now| {
-            if m.status != "pending" {
+            if m.status != MachineStatus::Pending {
                 return Err(Error::Conflict(format!("machine {id} is already approved")));
             }
-            m.status = "approved".into();
+            m.status = MachineStatus::Approved;
             m.approved_at = Some(now);
             if let Some(secs) = m.lifetime_seconds {
                 m.expires_at = Some(now + secs_to_micros(secs));

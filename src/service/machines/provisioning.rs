@@ -28,8 +28,8 @@ impl Service {
                 &ctx.caller.account_id,
                 &spec.name,
                 public_key.to_vec(),
-                "provisioned",
-                flags_json(&flags)?,
+                MachineOrigin::Provisioned,
+                flags.as_map().clone(),
                 now,
             );
             machine.expires_at = expires_at;
@@ -61,7 +61,14 @@ impl Service {
     ) -> Result<(MachineToken, MachineTokenRow), Error> {
         let expires_at = now + micros(self.settings.bundle_ttl);
         let (token, mut row) = self
-            .issue_machine_token(caller, "bundle", &machine.name, expires_at, 1, now)
+            .issue_machine_token(
+                caller,
+                MachineTokenKind::Bundle,
+                &machine.name,
+                expires_at,
+                1,
+                now,
+            )
             .await?;
         let bundle = MachineBundle {
             machine_id: machine.id.clone(),

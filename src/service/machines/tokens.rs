@@ -128,6 +128,10 @@ impl Service {
                 let (lifetime, machine) = temporary_terms(spec)?;
                 Ok((now + secs_to_micros(lifetime), 1, Some(machine)))
             }
+            // Bundle tokens are made by provisioning only, never asked for.
+            MachineTokenKind::Bundle => Err(Error::InvalidInput(
+                "kind must be bootstrap, enrollment or temporary".into(),
+            )),
         }
     }
 
@@ -148,28 +152,20 @@ impl Service {
                 let (expires_at, max_uses, machine_lifetime) = self.token_terms(&spec)?;
                 let flags = Self::machine_flags(spec.flags.clone())?;
                 let grants = self.checked_grants(ctx.caller, &spec.grants).await?;
-                let guardrails = match &spec.guardrails {
-                    Some(g) => {
-                        Some(serde_json::to_string(g).map_err(|e| Error::Internal(Box::new(e)))?)
-                    }
-                    None => None,
-                };
-                let kind = spec.kind.as_str();
                 let (token, mut row) = self
                     .issue_machine_token(
                         ctx.caller,
-                        kind,
+                        spec.kind,
                         &spec.name,
                         expires_at,
                         max_uses,
                         self.now(),
                     )
                     .await?;
-                row.flags_json = flags_json(&flags)?;
-                row.grants_json =
-                    serde_json::to_string(&grants).map_err(|e| Error::Internal(Box::new(e)))?;
+                row.flags = flags.as_map().clone();
+                row.grants = grants;
                 row.machine_lifetime_seconds = machine_lifetime;
-                row.guardrails_json = guardrails;
+                row.guardrails = spec.guardrails.clone();
                 self.store.create_machine_token(&row, &event).await?;
                 Ok(CreatedMachineToken { row, token })
             },
@@ -181,7 +177,7 @@ impl Service {
     pub async fn list_machine_tokens(&self, ctx: &Ctx<'_>) -> Result<Vec<MachineTokenRow>, Error> {
         self.read(ctx, &catalogue::LIST_MACHINE_TOKENS, "", None, async {
             let mut rows = self.store.machine_tokens(&ctx.caller.account_id).await?;
-            rows.retain(|t| t.kind != "bundle");
+            rows.retain(|t| t.kind != MachineTokenKind::Bundle);
             Ok(rows)
         })
         .await
@@ -200,7 +196,9 @@ impl Service {
                     .store
                     .machine_token(id)
                     .await?
-                    .filter(|t| t.account_id == ctx.caller.account_id && t.kind != "bundle")
+                    .filter(|t| {
+                        t.account_id == ctx.caller.account_id && t.kind != MachineTokenKind::Bundle
+                    })
                     .ok_or_else(|| Error::NotFound(format!("machine token {id}")))?;
                 if !self
                     .store

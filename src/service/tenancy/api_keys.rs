@@ -34,10 +34,6 @@ fn check_key_name(name: &str) -> Result<(), Error> {
     }
 }
 
-pub(in crate::service) fn flags_json(flags: &Flags) -> Result<String, Error> {
-    serde_json::to_string(flags.as_map()).map_err(|e| Error::Internal(Box::new(e)))
-}
-
 impl Service {
     /// The kind of the principal `id` in the caller's account, or 404.
     pub(in crate::service) async fn principal_kind(
@@ -117,13 +113,10 @@ impl Service {
         let row = ApiKeyRow {
             id: key_id,
             account_id: account_id.to_owned(),
-            principal_kind: match kind {
-                PrincipalKind::User => "user".into(),
-                PrincipalKind::App => "app".into(),
-            },
+            principal_kind: kind,
             principal_id: principal_id.to_owned(),
             name: name.to_owned(),
-            flags_json: flags_json(flags)?,
+            flags: flags.as_map().clone(),
             digest: digest.to_vec(),
             created_at: now,
             last_used_at: None,
@@ -150,7 +143,7 @@ impl Service {
             .store
             .membership_role(&caller.account_id, principal)
             .await?;
-        if target.as_deref() == Some(crate::authz::Role::Owner.as_str()) {
+        if target == Some(crate::authz::Role::Owner) {
             return Err(Error::Forbidden(
                 "only an owner may create an API key for an owner".into(),
             ));
@@ -208,34 +201,28 @@ impl Service {
                         "a disabled API key cannot be re-enabled; create a new one".into(),
                     ));
                 }
-                let kind = if row.principal_kind == "app" {
-                    PrincipalKind::App
-                } else {
-                    PrincipalKind::User
-                };
-                let flags_json = match patch.flags {
+                let kind = row.principal_kind;
+                let flags = match patch.flags {
                     Some(raw) => {
                         let wanted = Flags::parse(raw, kind)
                             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                        let current_raw = serde_json::from_str(&row.flags_json)
-                            .map_err(|e| Error::Internal(Box::new(e)))?;
-                        let current = Flags::parse(current_raw, kind)
+                        let current = Flags::parse(row.flags.clone(), kind)
                             .map_err(|e| Error::Internal(Box::new(e)))?;
                         wanted
                             .narrows(&current)
                             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                        flags_json(&wanted)?
+                        wanted.as_map().clone()
                     }
-                    None => row.flags_json.clone(),
+                    None => row.flags.clone(),
                 };
                 let disabled = row.disabled || patch.disabled == Some(true);
                 self.store
-                    .update_api_key(id, disabled, &flags_json, &event)
+                    .update_api_key(id, disabled, &flags, &event)
                     .await?;
                 self.forget_api_key(id);
                 Ok(ApiKeyRow {
                     disabled,
-                    flags_json,
+                    flags,
                     ..row
                 })
             },

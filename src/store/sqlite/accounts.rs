@@ -3,7 +3,8 @@
 
 use super::apps::insert_api_key;
 use super::users::{insert_membership, insert_reset, insert_user};
-use super::{SqliteStore, commit_audited, db_error, exec, must_change};
+use super::{SqliteStore, commit_audited, db_error, exec, must_change, named};
+use crate::authz::Role;
 use crate::store::{
     AccountRow, AccountState, AccountStore, ApiKeyRow, AuditEvent, Conflict, GroupRow, ResetRow,
     StoreError, UserRow,
@@ -36,11 +37,14 @@ impl FromRow<'_, SqliteRow> for AccountRow {
 }
 
 /// An account with the caller's role in it.
-struct AccountWithRole(AccountState, String);
+struct AccountWithRole(AccountState, Role);
 
 impl FromRow<'_, SqliteRow> for AccountWithRole {
     fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
-        Ok(AccountWithRole(AccountState::from_row(r)?, r.get("role")))
+        Ok(AccountWithRole(
+            AccountState::from_row(r)?,
+            named(r, "role", Role::parse)?,
+        ))
     }
 }
 
@@ -158,7 +162,14 @@ impl AccountStore for SqliteStore {
         let mut tx = self.begin().await?;
         insert_account(&mut tx, &account.id, &account.name, account.created_at).await?;
         insert_user(&mut tx, &owner.id, &owner.email, owner.created_at, None).await?;
-        insert_membership(&mut tx, &account.id, &owner.id, "owner", owner.created_at).await?;
+        insert_membership(
+            &mut tx,
+            &account.id,
+            &owner.id,
+            Role::Owner,
+            owner.created_at,
+        )
+        .await?;
         insert_api_key(&mut tx, key).await?;
         insert_reset(&mut tx, setup).await?;
         commit_audited(tx, event).await
@@ -172,7 +183,7 @@ impl AccountStore for SqliteStore {
     async fn accounts_of_user(
         &self,
         user_id: &str,
-    ) -> Result<Vec<(AccountState, String)>, StoreError> {
+    ) -> Result<Vec<(AccountState, Role)>, StoreError> {
         let accounts: Vec<AccountWithRole> = self
             .fetch_all(
                 sqlx::query_as(
@@ -196,7 +207,14 @@ impl AccountStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_account(&mut tx, &account.id, &account.name, account.created_at).await?;
-        insert_membership(&mut tx, &account.id, owner_id, "owner", account.created_at).await?;
+        insert_membership(
+            &mut tx,
+            &account.id,
+            owner_id,
+            Role::Owner,
+            account.created_at,
+        )
+        .await?;
         commit_audited(tx, event).await
     }
 

@@ -2,21 +2,23 @@
 //! app, so the machines module writes and deletes its app with this module's helpers.
 
 use super::groups::AppPlace;
-use super::{SqliteStore, commit_audited, exec, flag, must_change};
+use super::{SqliteStore, commit_audited, exec, flag, json_column, json_text, must_change, named};
+use crate::authz::PrincipalKind;
 use crate::store::{ApiKeyRow, AppRow, AppStore, AuditEvent, Conflict, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row, Sqlite, Transaction};
+use std::collections::BTreeMap;
 
 impl FromRow<'_, SqliteRow> for ApiKeyRow {
     fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
         Ok(ApiKeyRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
-            principal_kind: r.get("principal_kind"),
+            principal_kind: named(r, "principal_kind", PrincipalKind::parse)?,
             principal_id: r.get("principal_id"),
             name: r.get("name"),
-            flags_json: r.get("flags"),
+            flags: json_column(r, "flags", "api_keys flags")?,
             digest: r.get("digest"),
             created_at: r.get("created_at"),
             last_used_at: r.get("last_used_at"),
@@ -54,8 +56,7 @@ pub(super) async fn insert_app(
     exec(tx, insert).await?;
     for group in &app.groups {
         let operations = app.operations.get(group).cloned().unwrap_or_default();
-        let operations = serde_json::to_string(&operations)
-            .map_err(|_| StoreError::Corrupt("app operations".into()))?;
+        let operations = json_text(&operations);
         let place =
             sqlx::query("INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)")
                 .bind(&app.id)
@@ -76,10 +77,10 @@ pub(super) async fn insert_api_key(
     )
     .bind(&key.id)
     .bind(&key.account_id)
-    .bind(&key.principal_kind)
+    .bind(key.principal_kind.as_str())
     .bind(&key.principal_id)
     .bind(&key.name)
-    .bind(&key.flags_json)
+    .bind(json_text(&key.flags))
     .bind(&key.digest)
     .bind(key.created_at)
     .bind(i64::from(key.disabled));
@@ -211,13 +212,13 @@ impl AppStore for SqliteStore {
         &self,
         id: &str,
         disabled: bool,
-        flags_json: &str,
+        flags: &BTreeMap<String, bool>,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.write_audited(
             sqlx::query("UPDATE api_keys SET disabled = ?, flags = ? WHERE id = ?")
                 .bind(i64::from(disabled))
-                .bind(flags_json)
+                .bind(json_text(flags))
                 .bind(id),
             event,
         )

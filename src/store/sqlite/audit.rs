@@ -3,8 +3,8 @@
 
 use super::SqliteStore;
 use crate::store::{
-    ActivityFilter, AuditEvent, AuditLog, AuditWriter, Identity, NonceClaim, StoreError,
-    StoredEvent,
+    ActivityFilter, AuditEvent, AuditLog, AuditWriter, AuthMethod, Identity, NonceClaim, Outcome,
+    StoreError, StoredEvent,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -29,10 +29,10 @@ pub(super) async fn insert_event(
         .bind(e.time)
         .bind(&e.account_id)
         .bind(&e.principal)
-        .bind(&e.auth_method)
+        .bind(e.auth_method.as_str())
         .bind(&e.action)
         .bind(&e.object)
-        .bind(&e.outcome)
+        .bind(e.outcome.as_str())
         .bind(i64::from(e.status))
         .bind(&e.source_ip)
         .bind(&e.request_id)
@@ -58,18 +58,16 @@ impl FromRow<'_, SqliteRow> for StoredEvent {
                 time: r.get("time"),
                 account_id: r.get("account_id"),
                 principal: r.get("principal"),
-                auth_method: r.get("auth_method"),
+                auth_method: super::named(r, "auth_method", AuthMethod::parse)?,
                 action: r.get("action"),
                 object: r.get("object"),
-                outcome: r.get("outcome"),
+                outcome: super::named(r, "outcome", Outcome::parse)?,
                 status,
                 source_ip: r.get("source_ip"),
                 request_id: r.get("request_id"),
                 credential: r.get("credential"),
                 detail: r.get("detail"),
-                identity: r
-                    .get::<Option<&str>, _>("identity")
-                    .and_then(Identity::parse),
+                identity: super::named_or_null(r, "identity", Identity::parse)?,
                 encrypt_usage: None,
                 api_key_id: None,
             },
@@ -190,10 +188,10 @@ fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Resul
                 e.time,
                 e.account_id,
                 e.principal,
-                e.auth_method,
+                e.auth_method.as_str(),
                 e.action,
                 e.object,
-                e.outcome,
+                e.outcome.as_str(),
                 i64::from(e.status),
                 e.source_ip,
                 e.request_id,

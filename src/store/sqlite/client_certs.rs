@@ -2,10 +2,10 @@
 //! A proven registration checks, inside its own write transaction, that no other open
 //! account holds the same certificate proven, so two accounts cannot both win.
 
-use super::{SqliteStore, commit_audited, db_error, exec, flag};
+use super::{SqliteStore, commit_audited, db_error, exec, flag, named};
 use crate::store::{
-    AppCertificateRow, AuditEvent, ClientCertStore, Conflict, RevocationRow, StoreError,
-    TrustedCaRow,
+    AppCertificateKind, AppCertificateRow, AuditEvent, ClientCertStore, Conflict, RevocationRow,
+    StoreError, TrustedCaRow,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -32,7 +32,7 @@ impl FromRow<'_, SqliteRow> for AppCertificateRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
             app_id: r.get("app_id"),
-            kind: r.get("kind"),
+            kind: named(r, "kind", AppCertificateKind::parse)?,
             fingerprint: r.get("fingerprint"),
             ca_id: r.get("ca_id"),
             subject: r.get("subject"),
@@ -107,7 +107,7 @@ async fn insert_app_certificate(
     .bind(&row.id)
     .bind(&row.account_id)
     .bind(&row.app_id)
-    .bind(&row.kind)
+    .bind(row.kind.as_str())
     .bind(&row.fingerprint)
     .bind(&row.ca_id)
     .bind(&row.subject)
@@ -162,8 +162,8 @@ impl ClientCertStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        if let (true, "pinned", Some(fingerprint)) =
-            (row.proven, row.kind.as_str(), row.fingerprint.as_deref())
+        if let (true, AppCertificateKind::Pinned, Some(fingerprint)) =
+            (row.proven, row.kind, row.fingerprint.as_deref())
         {
             refuse_if_proven_elsewhere(
                 &mut tx,

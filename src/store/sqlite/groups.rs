@@ -1,6 +1,9 @@
 //! [`GroupStore`] on SQLite: security groups and their user and app members.
 
-use super::{SqliteStore, commit_audited, db_error, exec, json_strings, must_change, u32_column};
+use super::{
+    SqliteStore, commit_audited, db_error, exec, json_column, must_change, named, u32_column,
+};
+use crate::authz::GroupRole;
 use crate::store::{AuditEvent, Conflict, GroupMembers, GroupRow, GroupStore, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -23,8 +26,23 @@ pub(super) struct AppPlace(pub String, pub Vec<String>);
 
 impl FromRow<'_, SqliteRow> for AppPlace {
     fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
-        let operations = json_strings(r, "operations", "app_groups operations")?;
+        let operations = json_column(r, "operations", "app_groups operations")?;
         Ok(AppPlace(r.get(0), operations))
+    }
+}
+
+/// A user's place in a group: the user (or group) id and the user's group role.
+struct UserPlace(String, GroupRole);
+
+impl FromRow<'_, SqliteRow> for UserPlace {
+    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(UserPlace(r.get(0), named(r, "role", GroupRole::parse)?))
+    }
+}
+
+impl From<UserPlace> for (String, GroupRole) {
+    fn from(UserPlace(id, role): UserPlace) -> Self {
+        (id, role)
     }
 }
 
@@ -122,13 +140,15 @@ impl GroupStore for SqliteStore {
     }
 
     async fn group_members(&self, group_id: &str) -> Result<GroupMembers, StoreError> {
-        let users = sqlx::query_as(
-            "SELECT user_id, role FROM group_users WHERE group_id = ? ORDER BY user_id",
-        )
-        .bind(group_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
+        let users: Vec<UserPlace> = self
+            .fetch_all(
+                sqlx::query_as(
+                    "SELECT user_id, role FROM group_users WHERE group_id = ? ORDER BY user_id",
+                )
+                .bind(group_id),
+            )
+            .await?;
+        let users = users.into_iter().map(Into::into).collect();
         let apps: Vec<AppPlace> = self
             .fetch_all(
                 sqlx::query_as(
@@ -170,23 +190,25 @@ impl GroupStore for SqliteStore {
         &self,
         account_id: &str,
         user_id: &str,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query_as(
-            "SELECT gu.group_id, gu.role FROM group_users gu JOIN security_groups g ON g.id = gu.group_id
-             WHERE g.account_id = ? AND gu.user_id = ? AND g.deleted_at IS NULL ORDER BY gu.group_id",
-        )
-        .bind(account_id)
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)
+    ) -> Result<Vec<(String, GroupRole)>, StoreError> {
+        let places: Vec<UserPlace> = self
+            .fetch_all(
+                sqlx::query_as(
+                    "SELECT gu.group_id, gu.role FROM group_users gu JOIN security_groups g ON g.id = gu.group_id
+                     WHERE g.account_id = ? AND gu.user_id = ? AND g.deleted_at IS NULL ORDER BY gu.group_id",
+                )
+                .bind(account_id)
+                .bind(user_id),
+            )
+            .await?;
+        Ok(places.into_iter().map(Into::into).collect())
     }
 
     async fn set_group_user(
         &self,
         group_id: &str,
         user_id: &str,
-        role: &str,
+        role: GroupRole,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.change_audited(
@@ -196,7 +218,7 @@ impl GroupStore for SqliteStore {
             )
             .bind(group_id)
             .bind(user_id)
-            .bind(role),
+            .bind(role.as_str()),
             Conflict::Changed,
             event,
         )

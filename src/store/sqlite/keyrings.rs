@@ -1,8 +1,9 @@
 //! [`KeyringStore`] on SQLite.
 
-use super::{SqliteStore, commit_audited, exec, flag, must_change, to_u32, u32_column};
+use super::{SqliteStore, commit_audited, exec, flag, must_change, named, to_u32, u32_column};
 use crate::store::{
-    AuditEvent, Conflict, KeyringConfig, KeyringRow, KeyringStore, StoreError, VersionRow,
+    AuditEvent, Conflict, KeyringConfig, KeyringRow, KeyringStore, Protection, StoreError,
+    VersionRow,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -32,7 +33,7 @@ impl FromRow<'_, SqliteRow> for KeyringRow {
             account_id: r.get("account_id"),
             group_id: r.get("group_id"),
             name: r.get("name"),
-            protection: r.get("protection"),
+            protection: named(r, "protection", Protection::parse)?,
             current_version: u32_column(r, "current_version")?,
             min_decryption_version: u32_column(r, "min_decryption_version")?,
             enabled: flag(r, "enabled"),
@@ -103,7 +104,7 @@ impl KeyringStore for SqliteStore {
         .bind(&k.account_id)
         .bind(&k.group_id)
         .bind(&k.name)
-        .bind(&k.protection)
+        .bind(k.protection.as_str())
         .bind(i64::from(k.current_version))
         .bind(i64::from(k.min_decryption_version))
         .bind(i64::from(k.enabled))

@@ -1,8 +1,12 @@
 //! [`KeyStore`] on SQLite.
 
-use super::{SqliteStore, commit_audited, exec, flag, json_strings, must_change, u32_column};
+use super::{
+    SqliteStore, commit_audited, exec, flag, json_column, json_text, must_change, named, u32_column,
+};
+use crate::crypto::asym::KeyAlgorithm;
 use crate::store::{
-    AuditEvent, CertificateRow, Conflict, KeyRow, KeyStore, KeyVersionRow, ObjectRow, StoreError,
+    AuditEvent, CertificateRow, Conflict, KeyKind, KeyRow, KeyStore, KeyVersionRow, ObjectKind,
+    ObjectRow, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -23,8 +27,8 @@ impl FromRow<'_, SqliteRow> for KeyRow {
             account_id: r.get("account_id"),
             group_id: r.get("group_id"),
             name: r.get("name"),
-            kind: r.get("kind"),
-            algorithm: r.get("algorithm"),
+            kind: named(r, "kind", KeyKind::parse)?,
+            algorithm: named(r, "algorithm", KeyAlgorithm::parse)?,
             can_sign: flag(r, "can_sign"),
             can_decrypt: flag(r, "can_decrypt"),
             enabled: flag(r, "enabled"),
@@ -63,12 +67,12 @@ impl FromRow<'_, SqliteRow> for CertificateRow {
             serial: r.get("serial"),
             not_before: r.get("not_before"),
             not_after: r.get("not_after"),
-            subject_alt_names: json_strings(
+            subject_alt_names: json_column(
                 r,
                 "subject_alt_names",
                 "certificate subject_alt_names",
             )?,
-            key_usage: json_strings(r, "key_usage", "certificate key_usage")?,
+            key_usage: json_column(r, "key_usage", "certificate key_usage")?,
             is_ca: flag(r, "is_ca"),
             fingerprint: r.get("fingerprint"),
             created_at: r.get("created_at"),
@@ -80,7 +84,7 @@ impl FromRow<'_, SqliteRow> for ObjectRow {
     fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
         Ok(ObjectRow {
             id: r.get("id"),
-            kind: r.get("kind"),
+            kind: named(r, "kind", ObjectKind::parse)?,
             name: r.get("name"),
             group_id: r.get("group_id"),
             detail: r.get("detail"),
@@ -129,8 +133,8 @@ impl KeyStore for SqliteStore {
         .bind(&k.account_id)
         .bind(&k.group_id)
         .bind(&k.name)
-        .bind(&k.kind)
-        .bind(&k.algorithm)
+        .bind(k.kind.as_str())
+        .bind(k.algorithm.name())
         .bind(i64::from(k.can_sign))
         .bind(i64::from(k.can_decrypt))
         .bind(i64::from(k.enabled))
@@ -292,8 +296,8 @@ impl KeyStore for SqliteStore {
             .bind(&c.serial)
             .bind(c.not_before)
             .bind(c.not_after)
-            .bind(serde_json::to_string(&c.subject_alt_names).expect("strings serialize"))
-            .bind(serde_json::to_string(&c.key_usage).expect("strings serialize"))
+            .bind(json_text(&c.subject_alt_names))
+            .bind(json_text(&c.key_usage))
             .bind(i64::from(c.is_ca))
             .bind(&c.fingerprint)
             .bind(c.created_at),

@@ -1,10 +1,13 @@
 //! SQLite persistence of machines and machine tokens.
 
 use super::apps::{delete_app_rows, insert_app};
-use super::{SqliteStore, commit, commit_audited, db_error, exec, flag, must_change};
+use super::{
+    SqliteStore, commit, commit_audited, db_error, exec, flag, json_column, json_or_null,
+    json_text, must_change, named,
+};
 use crate::store::{
-    AppRow, AuditEvent, Conflict, MachineEnrollment, MachineRow, MachineStore, MachineTokenRow,
-    StoreError,
+    AppRow, AuditEvent, Conflict, MachineEnrollment, MachineOrigin, MachineRow, MachineStatus,
+    MachineStore, MachineTokenKind, MachineTokenRow, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -17,16 +20,16 @@ impl FromRow<'_, SqliteRow> for MachineRow {
             account_id: r.get("account_id"),
             name: r.get("name"),
             public_key: r.get("public_key"),
-            origin: r.get("origin"),
-            status: r.get("status"),
+            origin: named(r, "origin", MachineOrigin::parse)?,
+            status: named(r, "status", MachineStatus::parse)?,
             enabled: flag(r, "enabled"),
-            flags_json: r.get("flags"),
+            flags: json_column(r, "flags", "machines flags")?,
             created_at: r.get("created_at"),
             approved_at: r.get("approved_at"),
             lifetime_seconds: r.get("lifetime_seconds"),
             expires_at: r.get("expires_at"),
             previous_expires_at: r.get("previous_expires_at"),
-            guardrails_json: r.get("guardrails"),
+            guardrails: json_or_null(r, "guardrails", "guardrails")?,
             token_id: r.get("token_id"),
             disabled_at: r.get("disabled_at"),
         })
@@ -38,7 +41,7 @@ impl FromRow<'_, SqliteRow> for MachineTokenRow {
         Ok(MachineTokenRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
-            kind: r.get("kind"),
+            kind: named(r, "kind", MachineTokenKind::parse)?,
             name: r.get("name"),
             digest: r.get("digest"),
             created_by: r.get("created_by"),
@@ -46,10 +49,10 @@ impl FromRow<'_, SqliteRow> for MachineTokenRow {
             expires_at: r.get("expires_at"),
             max_uses: r.get("max_uses"),
             uses: r.get("uses"),
-            flags_json: r.get("flags"),
-            grants_json: r.get("grants"),
+            flags: json_column(r, "flags", "machine_tokens flags")?,
+            grants: json_column(r, "grants", "machine_tokens grants")?,
             machine_lifetime_seconds: r.get("machine_lifetime_seconds"),
-            guardrails_json: r.get("guardrails"),
+            guardrails: json_or_null(r, "guardrails", "guardrails")?,
             machine_id: r.get("machine_id"),
             sealed_bundle: r.get("sealed_bundle"),
             disabled_at: r.get("disabled_at"),
@@ -69,17 +72,17 @@ async fn insert_token(
     )
     .bind(&t.id)
     .bind(&t.account_id)
-    .bind(&t.kind)
+    .bind(t.kind.as_str())
     .bind(&t.name)
     .bind(&t.digest)
     .bind(&t.created_by)
     .bind(t.created_at)
     .bind(t.expires_at)
     .bind(t.max_uses)
-    .bind(&t.flags_json)
-    .bind(&t.grants_json)
+    .bind(json_text(&t.flags))
+    .bind(json_text(&t.grants))
     .bind(t.machine_lifetime_seconds)
-    .bind(&t.guardrails_json)
+    .bind(t.guardrails.as_ref().map(json_text))
     .bind(&t.machine_id)
     .bind(&t.sealed_bundle)
     .bind(t.disabled_at);
@@ -99,15 +102,15 @@ async fn insert_machine(
     .bind(&m.id)
     .bind(&m.account_id)
     .bind(&m.public_key)
-    .bind(&m.origin)
-    .bind(&m.status)
+    .bind(m.origin.as_str())
+    .bind(m.status.as_str())
     .bind(i64::from(m.enabled))
-    .bind(&m.flags_json)
+    .bind(json_text(&m.flags))
     .bind(m.created_at)
     .bind(m.approved_at)
     .bind(m.lifetime_seconds)
     .bind(m.expires_at)
-    .bind(&m.guardrails_json)
+    .bind(m.guardrails.as_ref().map(json_text))
     .bind(&m.token_id);
     exec(tx, insert).await?;
     Ok(())
@@ -178,7 +181,7 @@ impl MachineStore for SqliteStore {
                     previous_expires_at = ?, disabled_at = ?
                  WHERE id = ? AND deleted_at IS NULL",
             )
-            .bind(&m.status)
+            .bind(m.status.as_str())
             .bind(i64::from(m.enabled))
             .bind(m.approved_at)
             .bind(m.expires_at)

@@ -1,6 +1,7 @@
 //! [`UserStore`] on SQLite: users, memberships, passwords and password-reset tokens.
 
-use super::{SqliteStore, commit_audited, db_error, exec, flag, must_change};
+use super::{SqliteStore, commit_audited, db_error, exec, flag, known, must_change, named};
+use crate::authz::Role;
 use crate::store::{AuditEvent, Conflict, MemberRow, ResetRow, StoreError, UserRecord, UserStore};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -23,7 +24,7 @@ impl FromRow<'_, SqliteRow> for MemberRow {
             account_id: r.get("account_id"),
             user_id: r.get("user_id"),
             email: r.get("email"),
-            role: r.get("role"),
+            role: named(r, "role", Role::parse)?,
             suspended: flag(r, "suspended"),
             created_at: r.get("created_at"),
         })
@@ -76,7 +77,7 @@ pub(super) async fn insert_membership(
     tx: &mut Transaction<'_, Sqlite>,
     account_id: &str,
     user_id: &str,
-    role: &str,
+    role: Role,
     created_at: i64,
 ) -> Result<(), StoreError> {
     exec(
@@ -87,7 +88,7 @@ pub(super) async fn insert_membership(
         )
         .bind(account_id)
         .bind(user_id)
-        .bind(role)
+        .bind(role.as_str())
         .bind(created_at),
     )
     .await?;
@@ -132,13 +133,16 @@ impl UserStore for SqliteStore {
         &self,
         account_id: &str,
         user_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT role FROM memberships WHERE account_id = ? AND user_id = ?")
-            .bind(account_id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)
+    ) -> Result<Option<Role>, StoreError> {
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM memberships WHERE account_id = ? AND user_id = ?")
+                .bind(account_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+        role.map(|word| known("role", &word, Role::parse))
+            .transpose()
     }
 
     async fn member(
@@ -180,7 +184,7 @@ impl UserStore for SqliteStore {
             insert_user(&mut tx, &user.id, &user.email, user.created_at, hash).await?;
         }
         let m = member;
-        insert_membership(&mut tx, &m.account_id, &m.user_id, &m.role, m.created_at).await?;
+        insert_membership(&mut tx, &m.account_id, &m.user_id, m.role, m.created_at).await?;
         commit_audited(tx, event).await
     }
 
@@ -188,7 +192,7 @@ impl UserStore for SqliteStore {
         &self,
         account_id: &str,
         user_id: &str,
-        role: &str,
+        role: Role,
         suspended: bool,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -196,7 +200,7 @@ impl UserStore for SqliteStore {
             sqlx::query(
                 "UPDATE memberships SET role = ?, suspended = ? WHERE account_id = ? AND user_id = ?",
             )
-            .bind(role)
+            .bind(role.as_str())
             .bind(i64::from(suspended))
             .bind(account_id)
             .bind(user_id),
