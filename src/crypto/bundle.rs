@@ -21,15 +21,25 @@ pub struct MachineBundle {
 
 /// The stored form of a bundle, for the token whose text is `token_text` and id `token_id`.
 pub fn seal(token_text: &[u8], token_id: &str, bundle: &MachineBundle) -> Vec<u8> {
-    let json = serde_json::json!({
-        "machine_id": bundle.machine_id,
-        "account_id": bundle.account_id,
-        "private_key_pem": bundle.private_key_pem.expose_secret(),
-    });
-    let plaintext = Zeroizing::new(
-        serde_json::to_vec(&json).expect("a JSON object of strings always serializes"),
-    );
-    drop(json);
+    // Serialized straight from borrowed fields into a zeroizing buffer: no intermediate
+    // JSON value holds a copy of the private key.
+    #[derive(serde::Serialize)]
+    struct Plain<'a> {
+        machine_id: &'a str,
+        account_id: &'a str,
+        private_key_pem: &'a str,
+    }
+    let plain = Plain {
+        machine_id: &bundle.machine_id,
+        account_id: &bundle.account_id,
+        private_key_pem: bundle.private_key_pem.expose_secret(),
+    };
+    // Sized up front so the buffer never reallocates (a reallocation would leave an
+    // unzeroized copy behind).
+    let capacity =
+        64 + plain.machine_id.len() + plain.account_id.len() + 2 * plain.private_key_pem.len();
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(capacity));
+    serde_json::to_writer(&mut *plaintext, &plain).expect("a struct of strings always serializes");
     let nonce = random_nonce();
     let mut sealed = nonce.to_vec();
     sealed.extend(seal_with(
