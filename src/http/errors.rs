@@ -37,10 +37,18 @@ pub(super) async fn json_errors_only(response: Response, request_id: &str) -> Re
             text
         }
     } else {
+        // A layer's own 5xx (the request timeout's 503): logged like the service's.
+        tracing::error!(request_id, %status, "request failed before the service answered");
         "the service cannot serve this request right now; retry".to_owned()
     };
     let mut rendered = (status, error_body(code.as_str(), message, request_id)).into_response();
     rendered.extensions_mut().insert(ErrorCode(code));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Every 503 tells the client when to retry, whichever layer produced it.
+        rendered
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     rendered
 }
 
@@ -120,7 +128,9 @@ struct Failure(Arc<Error>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = status.into_response();
         response.extensions_mut().insert(Failure(Arc::new(self.0)));
         response
     }
@@ -130,11 +140,10 @@ impl IntoResponse for ApiError {
 pub(super) fn render_failure(mut response: Response, request_id: &str) -> Response {
     match response.extensions_mut().remove::<Failure>() {
         Some(Failure(error)) => {
-            let status = response.status();
+            // The status is the one the failure left with: the error's own, or one its
+            // producer set over it (405 for a method the path does not serve).
             let mut rendered = error_response(&error, request_id);
-            if status == StatusCode::METHOD_NOT_ALLOWED {
-                *rendered.status_mut() = status;
-            }
+            *rendered.status_mut() = response.status();
             rendered
         }
         None => response,

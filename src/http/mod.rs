@@ -23,7 +23,7 @@ pub use extract::{Anonymous, Authed, JsonBody};
 use crate::service::{Caller, Outcome, RequestMeta, Service};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::SocketAddr;
@@ -148,14 +148,7 @@ async fn framed(state: AppState, mut request: Request, next: Next, request_id: S
     request.extensions_mut().insert(slot.clone());
 
     let answer = render_failure(next.run(request).await, &request_id);
-    let timed_out = is_request_timeout(&answer);
     let mut response = json_errors_only(answer, &request_id).await;
-    if timed_out {
-        tracing::error!("request failed: not answered within the request timeout");
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
 
     if meta.audit_pending() && !is_operations_path(&path) {
         let outcome = response
@@ -182,11 +175,4 @@ async fn framed(state: AppState, mut request: Request, next: Next, request_id: S
         response.headers_mut().insert("x-request-id", value);
     }
     response
-}
-
-/// Whether `response` is the request-timeout layer's: every other 503 is a service error,
-/// which carries its code.
-fn is_request_timeout(response: &Response) -> bool {
-    response.status() == StatusCode::SERVICE_UNAVAILABLE
-        && response.extensions().get::<ErrorCode>().is_none()
 }

@@ -906,3 +906,24 @@ async fn the_openapi_document_declares_query_parameters_patterns_and_every_error
     }
     Ok(())
 }
+
+/// A method the path does not serve is a 405 in the contract's JSON shape, under the request
+/// id the client sees (the renderer keeps the status its producer set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_the_path_does_not_serve_is_a_json_405() -> TestResult {
+    let s = TestServer::start().await?;
+    let reply = s
+        .call(reqwest::Method::PUT, "/v1/keyrings", None, None)
+        .await?;
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.body["error"]["code"], "invalid_input");
+    assert_eq!(reply.body["error"]["request_id"], reply.request_id());
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("PUT")),
+        "{}",
+        reply.body
+    );
+    Ok(())
+}
