@@ -43,14 +43,11 @@ impl Clock for ManualClock {
     }
 }
 
-/// RFC 3339 UTC rendering of a Unix-microseconds timestamp.
+/// RFC 3339 UTC rendering of a Unix-microseconds timestamp (fractional seconds only when
+/// there are any, trailing zeros trimmed: `2026-11-27T14:18:00.5Z`).
 pub fn rfc3339(micros: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+    jiff::Timestamp::from_microsecond(micros)
+        .map(|t| t.to_string())
         .unwrap_or_default()
 }
 
@@ -59,11 +56,10 @@ pub fn rfc3339_seconds(seconds: i64) -> String {
     rfc3339(seconds.saturating_mul(1_000_000))
 }
 
-/// Parses an RFC 3339 timestamp into Unix microseconds.
+/// Parses an RFC 3339 timestamp (an offset is required) into Unix microseconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+    let t = text.parse::<jiff::Timestamp>().ok()?;
+    i64::try_from(t.as_microsecond()).ok()
 }
 
 #[cfg(test)]
@@ -72,6 +68,9 @@ mod tests {
     fn rfc3339_round_trips() {
         let micros = 1_700_000_000_123_456;
         assert_eq!(super::parse_rfc3339(&super::rfc3339(micros)), Some(micros));
-        assert!(super::rfc3339(0).starts_with("1970-01-01T00:00:00"));
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_500_000), "1970-01-01T00:00:01.5Z");
+        assert_eq!(super::parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00"), None, "an offset is required");
     }
 }
