@@ -135,6 +135,17 @@ impl Pkcs11Hsm {
         self.crypto.submit(op, None).await
     }
 
+    /// Generates a sealed AES-256 key `label` allowed exactly `usages`.
+    async fn generate_aes(&self, label: &str, usages: [Attribute; 7]) -> Result<(), HsmError> {
+        let owned = label.to_owned();
+        self.generate(label, move |s, _| {
+            let mut template = sealed_secret_key(KeyType::AES, &owned);
+            template.extend(usages.clone());
+            generate_sealed(s, &Mechanism::AesKeyGen, template)
+        })
+        .await
+    }
+
     /// Creates the token key `label` on the keygen pool; if its caller gave up meanwhile,
     /// the key is destroyed again.
     async fn generate<T, F>(&self, label: &str, op: F) -> Result<T, HsmError>
@@ -368,23 +379,13 @@ fn sign_mechanism(mechanism: SignMechanism) -> Mechanism<'static> {
 #[async_trait]
 impl Hsm for Pkcs11Hsm {
     async fn create_master_key(&self, label: &str) -> Result<(), HsmError> {
-        let label = label.to_owned();
-        self.generate(&label.clone(), move |s, _| {
-            let mut template = sealed_secret_key(KeyType::AES, &label);
-            template.extend(usages(false, true, false));
-            generate_sealed(s, &Mechanism::AesKeyGen, template)
-        })
-        .await
+        // A master key only wraps and unwraps data keys.
+        self.generate_aes(label, usages(false, true, false)).await
     }
 
     async fn create_token_aes_key(&self, label: &str) -> Result<(), HsmError> {
-        let label = label.to_owned();
-        self.generate(&label.clone(), move |s, _| {
-            let mut template = sealed_secret_key(KeyType::AES, &label);
-            template.extend(usages(true, false, false));
-            generate_sealed(s, &Mechanism::AesKeyGen, template)
-        })
-        .await
+        // A keyring version of HSM protection only encrypts and decrypts.
+        self.generate_aes(label, usages(true, false, false)).await
     }
 
     async fn ensure_hmac_key(&self, label: &str) -> Result<(), HsmError> {
