@@ -40,11 +40,8 @@ app=$(api "$owner" POST /v1/apps "{\"name\":\"bench\",\"groups\":[\"$group\"]}" 
 key=$(api "$owner" POST /v1/auth/apikey "{\"principal\":\"$app\",\"name\":\"bench\",\"flags\":{\"keyring.*.*\":true,\"key.*.*\":true}}" | field api_key)
 plaintext=$(head -c 1024 /dev/urandom | base64 -w0)
 
-cat > "$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
-local f = io.open(os.getenv("BENCH_BODY")); wrk.body = f:read("*a"); f:close()
+# Every wrk script ends with this report: one RESULT line of req/s, p50 and p99 in ms, errors.
+cat > "$work/report.lua" <<'LUA'
 function done(summary, latency, requests)
   io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
@@ -52,6 +49,21 @@ function done(summary, latency, requests)
     summary.requests))
 end
 LUA
+cat - "$work/report.lua" > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+local f = io.open(os.getenv("BENCH_BODY")); wrk.body = f:read("*a"); f:close()
+LUA
+
+# Runs wrk with the Lua script $2 against the path $3 and prints one row named $1 (the
+# script reads its inputs from BENCH_* variables set by the caller).
+measure() {
+  local result rps p50 p99 errors
+  result=$(wrk -t2 -c"$connections" -d"${duration}s" -s "$2" "$url$3" | grep '^RESULT')
+  read -r _ rps p50 p99 errors _ <<<"$result"
+  printf '%-22s %10s %9s %9s %7s\n' "$1" "$rps" "$p50" "$p99" "$errors"
+}
 
 printf '%-22s %10s %9s %9s %7s\n' "operation" "req/s" "p50 ms" "p99 ms" "errors"
 for protection in envelope hsm; do
@@ -60,10 +72,8 @@ for protection in envelope hsm; do
   ciphertext=$(api "$key" POST "/v1/keyrings/$protection/encrypt" "@$work/encrypt.json" | field ciphertext)
   echo "{\"ciphertext\":\"$ciphertext\"}" > "$work/decrypt.json"
   for op in encrypt decrypt; do
-    result=$(BENCH_KEY=$key BENCH_BODY="$work/$op.json" wrk -t2 -c"$connections" -d"${duration}s" -s "$work/post.lua" \
-      "$url/v1/keyrings/$protection/$op" | grep '^RESULT')
-    read -r _ rps p50 p99 errors _ <<<"$result"
-    printf '%-22s %10s %9s %9s %7s\n' "$protection $op 1KiB" "$rps" "$p50" "$p99" "$errors"
+    BENCH_KEY=$key BENCH_BODY="$work/$op.json" \
+      measure "$protection $op 1KiB" "$work/post.lua" "/v1/keyrings/$protection/$op"
   done
 done
 
@@ -73,7 +83,7 @@ done
 token=$(api "$owner" POST /v1/machine-tokens "{\"kind\":\"enrollment\",\"name\":\"bench\",\"flags\":{\"keyring.*.*\":true},\"groups\":{\"$group\":[\"encrypt\",\"decrypt\"]},\"lifetime_seconds\":600,\"max_uses\":1,\"machine_lifetime_seconds\":3600}" | field token)
 count=$((duration * 30000))
 python3 bench/signed_requests.py "$url" "$ca" "$token" /v1/keyrings/envelope/encrypt "$work/encrypt.json" "$count" "$work/signed.txt"
-cat > "$work/signed.lua" <<'LUA'
+cat - "$work/report.lua" > "$work/signed.lua" <<'LUA'
 local threads = {}
 function setup(thread) thread:set("id", #threads); table.insert(threads, thread) end
 function init(args)
@@ -93,17 +103,9 @@ function request()
     ["Content-Type"] = "application/json", ["X-Machine-Id"] = machine, ["X-Timestamp"] = ts,
     ["X-Nonce"] = nonce, ["X-Signature"] = sig}, body)
 end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.requests))
-end
 LUA
-result=$(BENCH_SIGNED="$work/signed.txt" BENCH_BODY="$work/encrypt.json" wrk -t2 -c"$connections" -d"${duration}s" -s "$work/signed.lua" \
-  "$url/v1/keyrings/envelope/encrypt" | grep '^RESULT')
-read -r _ rps p50 p99 errors _ <<<"$result"
-printf '%-22s %10s %9s %9s %7s\n' "signed envelope enc" "$rps" "$p50" "$p99" "$errors"
+BENCH_SIGNED="$work/signed.txt" BENCH_BODY="$work/encrypt.json" \
+  measure "signed envelope enc" "$work/signed.lua" /v1/keyrings/envelope/encrypt
 
 message=$(head -c 32 /dev/urandom | base64 -w0)
 for algorithm in ec-p256 ed25519; do
@@ -112,10 +114,7 @@ for algorithm in ec-p256 ed25519; do
   signature=$(api "$key" POST "/v1/keys/$algorithm/sign" "@$work/sign.json" | field signature)
   echo "{\"message\":\"$message\",\"signature\":\"$signature\"}" > "$work/verify.json"
   for op in sign verify; do
-    result=$(BENCH_KEY=$key BENCH_BODY="$work/$op.json" wrk -t2 -c"$connections" -d"${duration}s" -s "$work/post.lua" \
-      "$url/v1/keys/$algorithm/$op" | grep '^RESULT')
-    read -r _ rps p50 p99 errors _ <<<"$result"
-    printf '%-22s %10s %9s %9s %7s\n' "$algorithm $op" "$rps" "$p50" "$p99" "$errors"
+    BENCH_KEY=$key BENCH_BODY="$work/$op.json" measure "$algorithm $op" "$work/post.lua" "/v1/keys/$algorithm/$op"
   done
 done
 
