@@ -185,12 +185,7 @@ async fn another_account_cannot_take_over_or_lock_out_a_certificate_bound_with_a
         json!({"certificate": cert.cert_pem, "proof": a_proof}),
     )
     .await?;
-    assert_eq!(
-        (replayed.status, replayed.code()),
-        (400, "invalid_input"),
-        "{}",
-        replayed.body
-    );
+    replayed.assert_error(400, "invalid_input");
     assert!(
         message(&replayed).contains(&format!("coffer-possession-proof:v1:{}:", b.id)),
         "the message says what the proof must sign: {}",
@@ -221,7 +216,7 @@ async fn another_account_cannot_take_over_or_lock_out_a_certificate_bound_with_a
     let b_app_events = s
         .get(&format!("/v1/activity?principal={}", b.app), &b.key)
         .await?;
-    assert_eq!(b_app_events.status, 200, "{}", b_app_events.body);
+    b_app_events.assert_status(200);
     assert_eq!(
         b_app_events.body["events"],
         json!([]),
@@ -305,12 +300,7 @@ async fn rules_under_a_proven_ca_win_over_another_account_trusting_the_same_ca_w
         json!({"name": "replayed", "certificate": ca.pem, "proof": ca_proof}),
     )
     .await?;
-    assert_eq!(
-        (replayed.status, replayed.code()),
-        (400, "invalid_input"),
-        "{}",
-        replayed.body
-    );
+    replayed.assert_error(400, "invalid_input");
     let b_cas = s.get("/v1/trusted-cas", &b.key).await?;
     assert_eq!(
         b_cas.body.as_array().map(Vec::len),
@@ -389,12 +379,7 @@ async fn a_second_proven_registration_in_another_account_is_a_409_that_names_no_
         json!({"certificate": cert.cert_pem, "proof": for_b}),
     )
     .await?;
-    assert_eq!(
-        (second.status, second.code()),
-        (409, "conflict"),
-        "{}",
-        second.body
-    );
+    second.assert_error(409, "conflict");
     let said = message(&second);
     assert!(
         said.contains("proof of possession") && said.contains("another account"),
@@ -421,12 +406,7 @@ async fn a_second_proven_registration_in_another_account_is_a_409_that_names_no_
         json!({"name": "shared", "certificate": ca.pem, "proof": ca_for_b}),
     )
     .await?;
-    assert_eq!(
-        (again.status, again.code()),
-        (409, "conflict"),
-        "{}",
-        again.body
-    );
+    again.assert_error(409, "conflict");
     assert!(!message(&again).contains(&a.id), "{}", message(&again));
     assert_eq!(s.get("/v1/trusted-cas", &b.key).await?.body, json!([]));
     Ok(())
@@ -465,10 +445,10 @@ async fn a_certificate_proven_in_an_account_that_was_closed_can_be_proven_in_ano
     let requested = s
         .post(&format!("{path}/deletion"), &b.key, json!({}))
         .await?;
-    assert_eq!(requested.status, 202, "{}", requested.body);
+    requested.assert_status(202);
     clock.advance(std::time::Duration::from_secs(7 * 86_400 + 1));
     let closed = s.call(Method::DELETE, &path, Some(&b.key), None).await?;
-    assert_eq!(closed.status, 204, "{}", closed.body);
+    closed.assert_status(204);
 
     let moved = bind(&s, &a, a_pin).await?;
     assert_eq!(outcome(&moved), (201, json!(true)), "{}", moved.body);
@@ -786,7 +766,7 @@ async fn two_unproven_bindings_in_two_accounts_are_ambiguous_until_the_key_holde
             None,
         )
         .await?;
-    assert_eq!(unbind.status, 204);
+    unbind.assert_status(204);
     assert_eq!(seen_as(&s, &cert).await?, Some(a.ring.clone()));
     Ok(())
 }

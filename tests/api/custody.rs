@@ -189,12 +189,7 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
     session.logout()?;
 
     let during = encrypt().await?;
-    assert_eq!(
-        (during.status, during.code()),
-        (503, "unavailable"),
-        "{}",
-        during.body
-    );
+    during.assert_error(503, "unavailable");
     assert!(
         !during.body.to_string().contains("PIN"),
         "no internal detail in a 5xx body: {}",
@@ -203,7 +198,7 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
     let ready = s
         .call(reqwest::Method::GET, "/v1/ready", None, None)
         .await?;
-    assert_eq!(ready.status, 503);
+    ready.assert_status(503);
 
     session.login(UserType::User, Some(&new))?;
     session.set_pin(&new, &old)?;
@@ -213,7 +208,7 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
         if reply.status == 200 {
             break;
         }
-        assert_eq!(reply.status, 503);
+        reply.assert_status(503);
         assert!(
             std::time::Instant::now() < deadline,
             "the service did not recover"
@@ -245,12 +240,7 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
             json!({"name": "during", "group": group}),
         )
         .await?;
-    assert_eq!(
-        (created.status, created.code()),
-        (503, "unavailable"),
-        "{}",
-        created.body
-    );
+    created.assert_error(503, "unavailable");
     let sealed = s
         .post(
             "/v1/keyrings/before/encrypt",
@@ -258,12 +248,12 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
             json!({"plaintext": "eA=="}),
         )
         .await?;
-    assert_eq!(sealed.status, 503);
+    sealed.assert_status(503);
     assert!(sealed.body.get("ciphertext").is_none());
     let rotated = s
         .post("/v1/keyrings/before/rotate", &key, json!({}))
         .await?;
-    assert_eq!(rotated.status, 503);
+    rotated.assert_status(503);
     let denied = s
         .call(reqwest::Method::GET, "/v1/keyrings", None, None)
         .await?;

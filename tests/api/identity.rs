@@ -25,7 +25,7 @@ async fn login_gives_a_session_that_works_until_logout_or_expiry() -> TestResult
     s.user("admin@example.test", "admin", PASSWORD).await?;
 
     let login = s.login("Admin@Example.test", PASSWORD, &account).await?;
-    assert_eq!(login.status, 201, "{}", login.body);
+    login.assert_status(201);
     assert_eq!(login.str("role"), "admin");
     let token = login.str("session_token");
     assert!(token.starts_with("cs_sess_"));
@@ -47,14 +47,14 @@ async fn login_gives_a_session_that_works_until_logout_or_expiry() -> TestResult
     let out = s
         .call(Method::POST, "/v1/auth/logout", Some(&token), None)
         .await?;
-    assert_eq!(out.status, 204, "{}", out.body);
+    out.assert_status(204);
     assert_eq!(s.get("/v1/users", &token).await?.status, 401);
     assert_eq!(s.get("/v1/users", &second).await?.status, 200);
 
     // Sessions expire after an hour.
     clock.advance(Duration::from_secs(3601));
     let expired = s.get("/v1/users", &second).await?;
-    assert_eq!((expired.status, expired.code()), (401, "unauthenticated"));
+    expired.assert_error(401, "unauthenticated");
 
     // The audit trail names the session as the credential.
     let activity = s.get("/v1/activity?action=user.list", &s.owner_key).await?;
@@ -91,7 +91,7 @@ async fn failed_logins_look_alike_and_lock_the_source_out_across_a_restart() -> 
         )
         .await?;
     for reply in [&wrong_password, &unknown_email, &wrong_account] {
-        assert_eq!(reply.status, 401);
+        reply.assert_status(401);
         assert_eq!(
             reply.body["error"]["message"],
             wrong_password.body["error"]["message"]
@@ -107,12 +107,7 @@ async fn failed_logins_look_alike_and_lock_the_source_out_across_a_restart() -> 
         );
     }
     let locked = s.login("member@example.test", PASSWORD, &account).await?;
-    assert_eq!(
-        (locked.status, locked.code()),
-        (429, "rate_limited"),
-        "{}",
-        locked.body
-    );
+    locked.assert_error(429, "rate_limited");
     let retry: u64 = locked.headers["retry-after"].to_str()?.parse()?;
     assert!((1..=901).contains(&retry), "{retry}");
 
@@ -154,7 +149,7 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
             json!({}),
         )
         .await?;
-    assert_eq!(issued.status, 201, "{}", issued.body);
+    issued.assert_status(201);
     let token = issued.str("reset_token");
     let complete = |new: &str| {
         s.call(
@@ -168,7 +163,7 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
     assert_eq!(complete("short").await?.status, 400);
     assert_eq!(complete("a brand new passphrase").await?.status, 204);
     let again = complete("another new passphrase").await?;
-    assert_eq!((again.status, again.code()), (401, "unauthenticated"));
+    again.assert_error(401, "unauthenticated");
 
     assert_eq!(
         s.get("/v1/users", &session).await?.status,
@@ -206,7 +201,7 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
             Some(json!({"token": late, "new_password": "yet another passphrase"})),
         )
         .await?;
-    assert_eq!(expired.status, 401);
+    expired.assert_status(401);
     Ok(())
 }
 
@@ -229,7 +224,7 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
             json!({"suspended": true}),
         )
         .await?;
-    assert_eq!(suspend.status, 200, "{}", suspend.body);
+    suspend.assert_status(200);
     assert_eq!(s.get("/v1/users", &session).await?.status, 401);
     assert_eq!(s.get("/v1/users", &key).await?.status, 401);
     assert_eq!(
@@ -255,7 +250,7 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
             None,
         )
         .await?;
-    assert_eq!(removed.status, 204);
+    removed.assert_status(204);
     assert_eq!(s.get("/v1/users", &key).await?.status, 401);
     assert_eq!(
         s.get(&format!("/v1/users/{user}"), &s.owner_key)
@@ -302,7 +297,7 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
             json!({"role": "admin"}),
         )
         .await?;
-    assert_eq!(demote.status, 409, "{}", demote.body);
+    demote.assert_status(409);
     Ok(())
 }
 
@@ -373,7 +368,7 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
             json!({"plaintext": "aGk="}),
         )
         .await?;
-    assert_eq!(sealed.status, 200, "{}", sealed.body);
+    sealed.assert_status(200);
     let opened = s
         .post(
             "/v1/keyrings/mine-ring/decrypt",
@@ -381,12 +376,7 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
             json!({"ciphertext": sealed.str("ciphertext")}),
         )
         .await?;
-    assert_eq!(
-        (opened.status, opened.code()),
-        (403, "forbidden"),
-        "{}",
-        opened.body
-    );
+    opened.assert_error(403, "forbidden");
     let bad_op = s
         .call(
             Method::PUT,
@@ -395,7 +385,7 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
             Some(json!({"operations": ["fly"]})),
         )
         .await?;
-    assert_eq!(bad_op.status, 400);
+    bad_op.assert_status(400);
     assert!(
         bad_op.body["error"]["message"]
             .as_str()
@@ -426,7 +416,7 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
             None,
         )
         .await?;
-    assert_eq!(refused.status, 409, "{}", refused.body);
+    refused.assert_status(409);
     assert_eq!(
         s.get("/v1/keyrings/busy-ring", &s.owner_key).await?.status,
         200
@@ -439,7 +429,7 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
             None,
         )
         .await?;
-    assert_eq!(forced.status, 204, "{}", forced.body);
+    forced.assert_status(204);
     assert_eq!(
         s.get("/v1/keyrings/busy-ring", &s.owner_key).await?.status,
         404
@@ -482,7 +472,7 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
         .await?;
     assert_eq!(early.status, 409, "confirming needs a request first");
     let requested = s.post(&deletion, &s.owner_key, json!({})).await?;
-    assert_eq!(requested.status, 202, "{}", requested.body);
+    requested.assert_status(202);
     assert!(requested.body["deletion_due_at"].is_string());
     assert_eq!(
         s.call(Method::DELETE, &path, Some(&s.owner_key), None)
@@ -503,7 +493,7 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
     let closed = s
         .call(Method::DELETE, &path, Some(&s.owner_key), None)
         .await?;
-    assert_eq!(closed.status, 204, "{}", closed.body);
+    closed.assert_status(204);
     assert_eq!(s.get("/v1/groups", &s.owner_key).await?.status, 401);
     assert_eq!(
         s.post(
@@ -684,7 +674,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
             json!({"certificate": old.cert_pem}),
         )
         .await?;
-    assert_eq!(bound.status, 201, "{}", bound.body);
+    bound.assert_status(201);
     let client = s.client_presenting(&old)?;
     let sealed = s
         .call_as(
@@ -694,7 +684,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
             Some(json!({"plaintext": "aGk="})),
         )
         .await?;
-    assert_eq!(sealed.status, 200, "{}", sealed.body);
+    sealed.assert_status(200);
     let fingerprint = bound.str("fingerprint");
 
     let new = self_signed_client("edge-new")?;
@@ -729,7 +719,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
             None,
         )
         .await?;
-    assert_eq!(unbind.status, 204);
+    unbind.assert_status(204);
     assert_eq!(
         status_with(&s, &old).await?,
         401,
@@ -758,7 +748,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
             json!({"name": "clients", "certificate": ca.pem}),
         )
         .await?;
-    assert_eq!(trusted.status, 201, "{}", trusted.body);
+    trusted.assert_status(201);
     let rule = s
         .post(
             &format!("/v1/apps/{app}/certificates"),
@@ -766,7 +756,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
             json!({"ca": trusted.str("id"), "san": "DNS:edge.clients.test"}),
         )
         .await?;
-    assert_eq!(rule.status, 201, "{}", rule.body);
+    rule.assert_status(201);
     let good = ca.issue("edge", "edge.clients.test", -1, 30)?;
     assert_eq!(status_with(&s, &good).await?, 200);
     let mismatched = ca.issue("edge", "other.clients.test", -1, 30)?;
@@ -793,7 +783,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
             json!({"certificate": good.cert_pem, "reason": "laptop lost"}),
         )
         .await?;
-    assert_eq!(revoked.status, 201, "{}", revoked.body);
+    revoked.assert_status(201);
     assert_eq!(status_with(&s, &good).await?, 401, "revoked");
 
     // The audit event names the method and the fingerprint.

@@ -47,7 +47,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
             (200, protection.to_owned())
         );
         let listed = s.get("/v1/keyrings", &key).await?;
-        assert_eq!(listed.status, 200);
+        listed.assert_status(200);
         assert!(
             listed
                 .body
@@ -59,10 +59,10 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
 
         let ctx = json!({"tenant": "acme", "purpose": "test"});
         let sealed = encrypt(&s, &key, &ring, b"attack at dawn", ctx.clone()).await?;
-        assert_eq!(sealed.status, 200, "{}", sealed.body);
+        sealed.assert_status(200);
         assert!(sealed.str("ciphertext").starts_with("coffer:v1:"));
         let opened = decrypt(&s, &key, &ring, &sealed.str("ciphertext"), ctx.clone()).await?;
-        assert_eq!(opened.status, 200);
+        opened.assert_status(200);
         assert_eq!(unb64(&opened.str("plaintext")), b"attack at dawn");
         assert_eq!(opened.body["key_version"], 1);
 
@@ -74,10 +74,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
             json!({"tenant": "evil"}),
         )
         .await?;
-        assert_eq!(
-            (wrong_context.status, wrong_context.code()),
-            (422, "decrypt_failed")
-        );
+        wrong_context.assert_error(422, "decrypt_failed");
 
         let data_key = s
             .post(
@@ -86,7 +83,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
                 json!({"bytes": 32}),
             )
             .await?;
-        assert_eq!(data_key.status, 200);
+        data_key.assert_status(200);
         assert_eq!(unb64(&data_key.str("plaintext")).len(), 32);
         let unwrapped = decrypt(&s, &key, &ring, &data_key.str("ciphertext"), json!({})).await?;
         assert_eq!(unwrapped.str("plaintext"), data_key.str("plaintext"));
@@ -131,7 +128,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
         assert_eq!(changed.body["rotation_period_days"], 90);
 
         let keys = s.get(&format!("/v1/keyrings/{ring}/keys"), &key).await?;
-        assert_eq!(keys.status, 200);
+        keys.assert_status(200);
         let versions = keys.body.as_array().unwrap();
         assert_eq!(versions.len(), 2);
         assert_eq!(
@@ -168,9 +165,9 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
                 None,
             )
             .await?;
-        assert_eq!(deleted.status, 204);
+        deleted.assert_status(204);
         let gone = decrypt(&s, &key, &ring, &sealed.str("ciphertext"), ctx.clone()).await?;
-        assert_eq!((gone.status, gone.code()), (404, "not_found"));
+        gone.assert_error(404, "not_found");
         let restored = s
             .post(&format!("/v1/keyrings/{ring}/restore"), &key, json!({}))
             .await?;
@@ -332,10 +329,10 @@ async fn users_never_encrypt_and_apps_see_only_their_groups() -> TestResult {
     s.keyring("theirs", &other_group, json!({})).await?;
 
     let by_owner = encrypt(&s, &s.owner_key, "mine", b"x", json!({})).await?;
-    assert_eq!((by_owner.status, by_owner.code()), (403, "forbidden"));
+    by_owner.assert_error(403, "forbidden");
     let outside = encrypt(&s, &key, "theirs", b"x", json!({})).await?;
     let missing = encrypt(&s, &key, "no-such-ring", b"x", json!({})).await?;
-    assert_eq!((outside.status, outside.code()), (404, "not_found"));
+    outside.assert_error(404, "not_found");
     assert_eq!(
         outside.body["error"]["message"]
             .as_str()
@@ -375,9 +372,9 @@ async fn rotation_keeps_old_ciphertexts_decrypting_until_retired() -> TestResult
             json!({"min_decryption_version": 2}),
         )
         .await?;
-    assert_eq!(retire.status, 200);
+    retire.assert_status(200);
     let refused = decrypt(&s, &key, "rot", &v1, json!({})).await?;
-    assert_eq!((refused.status, refused.code()), (409, "version_retired"));
+    refused.assert_error(409, "version_retired");
     assert_eq!(
         decrypt(&s, &key, "rot", &v2.str("ciphertext"), json!({}))
             .await?
@@ -394,7 +391,7 @@ async fn rotation_keeps_old_ciphertexts_decrypting_until_retired() -> TestResult
             json!({"min_decryption_version": 3}),
         )
         .await?;
-    assert_eq!((beyond.status, beyond.code()), (400, "invalid_input"));
+    beyond.assert_error(400, "invalid_input");
     // Un-retiring is allowed: retirement is a policy, the key version still exists.
     assert_eq!(
         s.patch(
@@ -420,7 +417,7 @@ async fn a_disabled_keyring_refuses_crypto_with_key_disabled() -> TestResult {
     s.patch("/v1/keyrings/off/config", &key, json!({"enabled": false}))
         .await?;
     let refused = encrypt(&s, &key, "off", b"x", json!({})).await?;
-    assert_eq!((refused.status, refused.code()), (409, "key_disabled"));
+    refused.assert_error(409, "key_disabled");
     assert_eq!(
         decrypt(&s, &key, "off", &sealed, json!({})).await?.code(),
         "key_disabled"
@@ -705,7 +702,7 @@ async fn unauthenticated_answers_are_identical_whatever_failed() -> TestResult {
         let reply = s
             .call(Method::GET, "/v1/keyrings", credential, None)
             .await?;
-        assert_eq!(reply.status, 401);
+        reply.assert_status(401);
         assert_eq!(
             reply
                 .headers
@@ -792,12 +789,7 @@ async fn a_restore_refuses_when_a_live_keyring_took_the_name() -> TestResult {
     let refused = s
         .post("/v1/keyrings/reused/restore", &key, json!({}))
         .await?;
-    assert_eq!(
-        (refused.status, refused.code()),
-        (409, "conflict"),
-        "{}",
-        refused.body
-    );
+    refused.assert_error(409, "conflict");
     let other = decrypt(&s, &key, "reused", &old, json!({})).await?;
     assert_eq!(
         other.code(),
@@ -813,7 +805,7 @@ async fn a_restore_refuses_when_a_live_keyring_took_the_name() -> TestResult {
     let restored = s
         .post("/v1/keyrings/reused/restore", &key, json!({}))
         .await?;
-    assert_eq!(restored.status, 200);
+    restored.assert_status(200);
     assert_eq!(
         decrypt(&s, &key, "reused", &old, json!({})).await?.status,
         422,

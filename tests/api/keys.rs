@@ -234,7 +234,7 @@ async fn every_algorithm_signs_in_the_hsm_and_outside_verifiers_agree() -> TestR
                 json!({"message": b64(b"pay 900 to alice"), "signature": b64(&sig)}),
             )
             .await?;
-        assert_eq!(tampered.status, 200);
+        tampered.assert_status(200);
         assert_eq!(tampered.body["valid"], false, "{algorithm}");
     }
     Ok(())
@@ -353,7 +353,7 @@ async fn openssl_oaep_ciphertexts_decrypt_in_coffer() -> TestResult {
             json!({"ciphertext": b64(&ct)}),
         )
         .await?;
-    assert_eq!(decrypted.status, 200, "{}", decrypted.body);
+    decrypted.assert_status(200);
     assert_eq!(
         unb64(&decrypted.str("plaintext")),
         b"the vault code is 0451"
@@ -368,7 +368,7 @@ async fn openssl_oaep_ciphertexts_decrypt_in_coffer() -> TestResult {
             json!({"ciphertext": b64(&tampered)}),
         )
         .await?;
-    assert_eq!((refused.status, refused.code()), (422, "decrypt_failed"));
+    refused.assert_error(422, "decrypt_failed");
     let short = s
         .post(
             "/v1/keys/inbox/decrypt",
@@ -376,11 +376,11 @@ async fn openssl_oaep_ciphertexts_decrypt_in_coffer() -> TestResult {
             json!({"ciphertext": b64(&ct[1..])}),
         )
         .await?;
-    assert_eq!(short.status, 400, "{}", short.body);
+    short.assert_status(400);
     let sign = s
         .post("/v1/keys/inbox/sign", &key, json!({"message": b64(b"x")}))
         .await?;
-    assert_eq!((sign.status, sign.code()), (409, "usage_not_allowed"));
+    sign.assert_error(409, "usage_not_allowed");
     Ok(())
 }
 
@@ -508,7 +508,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
             json!({"certificate": bundle}),
         )
         .await?;
-    assert_eq!(imported.status, 201, "{}", imported.body);
+    imported.assert_status(201);
     assert_eq!(imported.body["key_version"], 1);
     assert!(
         imported.str("subject").contains("api.example.com"),
@@ -533,7 +533,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
             json!({"certificate": std::fs::read_to_string(&cert_path)?}),
         )
         .await?;
-    assert_eq!(again.status, 409, "{}", again.body);
+    again.assert_status(409);
     let ca_only = s
         .post(
             "/v1/keys/tls-ec-p256/certificates",
@@ -541,12 +541,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
             json!({"certificate": std::fs::read_to_string(format!("{d}/ca.pem"))?}),
         )
         .await?;
-    assert_eq!(
-        (ca_only.status, ca_only.code()),
-        (409, "conflict"),
-        "{}",
-        ca_only.body
-    );
+    ca_only.assert_error(409, "conflict");
     let wrong_key = s
         .post(
             "/v1/keys/tls-rsa-2048/certificates",
@@ -554,7 +549,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
             json!({"certificate": std::fs::read_to_string(&cert_path)?}),
         )
         .await?;
-    assert_eq!(wrong_key.status, 409, "{}", wrong_key.body);
+    wrong_key.assert_status(409);
     for garbage in [
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
         "bm90IGEgY2VydA==",
@@ -566,12 +561,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
                 json!({"certificate": garbage}),
             )
             .await?;
-        assert_eq!(
-            (bad.status, bad.code()),
-            (400, "invalid_input"),
-            "{}",
-            bad.body
-        );
+        bad.assert_error(400, "invalid_input");
     }
 
     // An expired certificate is accepted and flagged.
@@ -609,7 +599,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
             json!({"certificate": std::fs::read_to_string(&old)?}),
         )
         .await?;
-    assert_eq!(expired.status, 201, "{}", expired.body);
+    expired.assert_status(201);
     assert_eq!(expired.body["expired"], true);
     assert_eq!(expired.body["not_after"], "2020-02-01T00:00:00Z");
 
@@ -628,7 +618,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
             None,
         )
         .await?;
-    assert_eq!(deleted.status, 204);
+    deleted.assert_status(204);
     let objects = s.get("/v1/objects?type=certificate", &key).await?;
     assert_eq!(objects.body.as_array().map(Vec::len), Some(1));
     Ok(())
@@ -1109,7 +1099,7 @@ async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestR
             json!({"message": msg, "signature": old, "version": 1}),
         )
         .await?;
-    assert_eq!((pinned.status, pinned.code()), (409, "version_retired"));
+    pinned.assert_error(409, "version_retired");
 
     assert_eq!(
         s.patch("/v1/keys/release", &key, json!({"enabled": false}))
@@ -1118,7 +1108,7 @@ async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestR
         200
     );
     let disabled = sign(json!({"message": msg})).await?;
-    assert_eq!((disabled.status, disabled.code()), (409, "key_disabled"));
+    disabled.assert_error(409, "key_disabled");
     assert_eq!(
         s.patch("/v1/keys/release", &key, json!({"enabled": true}))
             .await?
@@ -1129,7 +1119,7 @@ async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestR
     let out_of_range = s
         .patch("/v1/keys/release", &key, json!({"min_version": 3}))
         .await?;
-    assert_eq!(out_of_range.status, 400);
+    out_of_range.assert_status(400);
     Ok(())
 }
 
@@ -1155,7 +1145,7 @@ async fn csr_subject_alt_names_carry_their_type_and_bad_subjects_are_refused() -
                                          "spiffe://example.org/ns/prod/sa/edge", "urn:example:coffer:edge"]}),
         )
         .await?;
-    assert_eq!(csr.status, 200, "{}", csr.body);
+    csr.assert_status(200);
     let path = write(dir.path(), "edge.csr", csr.str("csr"))?;
     run(
         "openssl",
@@ -1281,12 +1271,7 @@ async fn a_key_version_that_was_never_made_is_not_found_and_a_retired_one_is_a_c
         .await?,
     ];
     for reply in &missing {
-        assert_eq!(
-            (reply.status, reply.code()),
-            (404, "not_found"),
-            "{}",
-            reply.body
-        );
+        reply.assert_error(404, "not_found");
         assert_eq!(
             reply.body["error"]["message"], "version 99 of key k not found",
             "the message names what is missing"
@@ -1303,7 +1288,7 @@ async fn a_key_version_that_was_never_made_is_not_found_and_a_retired_one_is_a_c
             json!({"message": "eA==", "signature": signature, "version": 1}),
         )
         .await?;
-    assert_eq!((retired.status, retired.code()), (409, "version_retired"));
+    retired.assert_error(409, "version_retired");
     assert_eq!(
         s.get("/v1/keys/k/public?version=1", &key).await?.status,
         200,
@@ -1333,7 +1318,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     let hidden = s
         .post("/v1/keys/mine/sign", &outsider, json!({"message": "eA=="}))
         .await?;
-    assert_eq!(hidden.status, 404);
+    hidden.assert_status(404);
     assert_eq!(s.get("/v1/objects", &outsider).await?.body, json!([]));
     // Users manage but never sign.
     let user_sign = s
@@ -1343,7 +1328,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
             json!({"message": "eA=="}),
         )
         .await?;
-    assert_eq!((user_sign.status, user_sign.code()), (403, "forbidden"));
+    user_sign.assert_error(403, "forbidden");
     // A key whose flags lack the operation.
     let (_, verify_only) = s
         .app_with_key("verify-only", &[&group], json!({"key.*.verify": true}))
@@ -1355,7 +1340,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
             json!({"message": "eA=="}),
         )
         .await?;
-    assert_eq!(denied.status, 403);
+    denied.assert_status(403);
 
     let objects = s.get("/v1/objects", &key).await?;
     let kinds: Vec<&str> = objects
@@ -1376,10 +1361,10 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     let deleted = s
         .call(reqwest::Method::DELETE, "/v1/keys/mine", Some(&key), None)
         .await?;
-    assert_eq!(deleted.status, 204);
+    deleted.assert_status(204);
     assert_eq!(s.get("/v1/keys/mine", &key).await?.status, 404);
     let restored = s.post("/v1/keys/mine/restore", &key, json!({})).await?;
-    assert_eq!(restored.status, 200, "{}", restored.body);
+    restored.assert_status(200);
     assert_eq!(
         s.post("/v1/keys/mine/sign", &key, json!({"message": "eA=="}))
             .await?

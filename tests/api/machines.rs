@@ -139,7 +139,7 @@ async fn a_captured_request_is_refused_on_replay_after_restart_and_on_another_no
         .await?;
     let captured = encrypt_request(&machine, unix_now());
     let first = s.send_raw(&s.client, &captured).await?;
-    assert_eq!(first.status, 200, "{}", first.body);
+    first.assert_status(200);
     let sealed = first.str("ciphertext");
 
     // The replays come from the eavesdropper's address (three failures lock it out).
@@ -168,7 +168,7 @@ async fn a_captured_request_is_refused_on_replay_after_restart_and_on_another_no
         unix_now(),
     );
     let opened = send_raw_to(&node.url, &s.client, &fresh).await?;
-    assert_eq!(opened.status, 200, "{}", opened.body);
+    opened.assert_status(200);
     assert_eq!(unb64(&opened.str("plaintext")), b"machine data");
     drop(node);
 
@@ -238,7 +238,7 @@ async fn a_timestamp_with_a_leading_zero_is_refused_although_the_signature_cover
     // The header exactly as signed is accepted: the refusal did not spend the nonce.
     request.headers[1].1 = signed_value;
     let accepted = s.send_raw(&s.client, &request).await?;
-    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    accepted.assert_status(200);
     Ok(())
 }
 
@@ -339,7 +339,7 @@ async fn malformed_or_tampered_requests_are_refused_audited_and_spare_the_nonce(
     assert_eq!(a.body["error"]["message"], b.body["error"]["message"]);
     // None of them consumed the legitimate request's nonce.
     let accepted = s.send_raw(&s.client, &good).await?;
-    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    accepted.assert_status(200);
     assert_eq!(good.headers[2].1, nonce_of_good);
 
     let details = refusals(&s).await?;
@@ -403,7 +403,7 @@ async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not(
     // A guardrail refusal comes after the nonce check: the nonce is spent.
     let blocked = encrypt_request(&machine, secs(&clock));
     let elsewhere = s.send_raw(&client_from(&s, "127.0.0.2")?, &blocked).await?;
-    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
+    elsewhere.assert_status(403);
     assert_refused(
         &s.send_raw(&s.client, &blocked).await?,
         "guardrail-spent nonce",
@@ -414,7 +414,7 @@ async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not(
     let disabled = s
         .patch(&app, &s.owner_key, json!({"enabled": false}))
         .await?;
-    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    disabled.assert_status(200);
     let inactive = encrypt_request(&machine, secs(&clock));
     assert_refused(&s.send_raw(&s.client, &inactive).await?, "app disabled");
     s.patch(&app, &s.owner_key, json!({"enabled": true}))
@@ -523,7 +523,7 @@ async fn an_inactive_app_is_refused_without_counting_toward_the_machines_lockout
     let reply = s
         .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
         .await?;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.assert_status(200);
     assert_eq!(refusals(&s).await?, vec!["account_or_app_inactive"; 3]);
     Ok(())
 }
@@ -571,7 +571,7 @@ async fn junk_from_an_address_locks_out_only_requests_naming_no_machine() -> Tes
     let reply = s
         .send_raw(&shared_address, &encrypt_request(&machine, secs(&clock)))
         .await?;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.assert_status(200);
     clock.advance(Duration::from_secs(30 * 60 + 1));
     assert_refused(
         &s.send_raw(&shared_address, &junk_request()).await?,
@@ -601,7 +601,7 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
     let accepted = s
         .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
         .await?;
-    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    accepted.assert_status(200);
     assert_refused(
         &s.send_raw(&s.client, &encrypt_request(&impostor, secs(&clock)))
             .await?,
@@ -625,7 +625,7 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
     assert_eq!(forged["account"], json!(account));
     // Events that name no one say so.
     let anonymous = s.call(Method::GET, "/v1/keyrings", None, None).await?;
-    assert_eq!(anonymous.status, 401);
+    anonymous.assert_status(401);
     let feed = events(&s).await?;
     assert!(
         feed.iter()
@@ -639,7 +639,7 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
     let deleted = s
         .call(Method::DELETE, &path, Some(&s.owner_key), None)
         .await?;
-    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    deleted.assert_status(204);
     assert_refused(
         &s.send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
             .await?,
@@ -713,7 +713,7 @@ async fn bootstrap_machines_wait_for_approval_and_obey_disable() -> TestResult {
     .await?;
     let mut machine = MachineKey::generate();
     let registered = s.register_machine(&mut machine, &bootstrap).await?;
-    assert_eq!(registered.status, 201, "{}", registered.body);
+    registered.assert_status(201);
     assert_eq!(registered.str("status"), "pending");
     // Single use.
     let mut second = MachineKey::generate();
@@ -776,7 +776,7 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
             json!({"name": "db-1", "flags": {"keyring.*.*": true}, "groups": {group.clone(): ALL_OPS}}),
         )
         .await?;
-    assert_eq!(created.status, 201, "{}", created.body);
+    created.assert_status(201);
     assert_eq!(created.body["machine"]["status"], "approved");
     let bundle_token = created.str("bundle_token");
     let download = |t: &str| {
@@ -788,7 +788,7 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
         )
     };
     let bundle = download(&bundle_token).await?;
-    assert_eq!(bundle.status, 200, "{}", bundle.body);
+    bundle.assert_status(200);
     assert_refused(&download(&bundle_token).await?, "second download");
     let pem = bundle.str("private_key_pem");
     let key = {
@@ -808,7 +808,7 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
     let reply = s
         .send_raw(&s.client, &encrypt_request(&machine, unix_now()))
         .await?;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.assert_status(200);
     // Neither the key nor the bundle token is anywhere in the database files.
     let body_line = pem.lines().nth(1).unwrap_or_default().to_owned();
     for file in s.database_files() {
@@ -837,7 +837,7 @@ async fn a_provisioned_machines_private_key_loads_in_openssl_and_python_cryptogr
             json!({"name": "db-2", "flags": {"keyring.*.*": true}}),
         )
         .await?;
-    assert_eq!(created.status, 201, "{}", created.body);
+    created.assert_status(201);
     let public_key = created.body["machine"]["public_key"]
         .as_str()
         .unwrap_or_default()
@@ -850,7 +850,7 @@ async fn a_provisioned_machines_private_key_loads_in_openssl_and_python_cryptogr
             Some(json!({"token": created.str("bundle_token")})),
         )
         .await?;
-    assert_eq!(bundle.status, 200, "{}", bundle.body);
+    bundle.assert_status(200);
     let file = s.dir.path().join("machine-key.pem");
     std::fs::write(&file, bundle.str("private_key_pem"))?;
 
@@ -910,7 +910,7 @@ async fn enrollment_tokens_enroll_a_fleet_that_expires_and_is_cleaned_up() -> Te
         let reply = s
             .send_raw(&s.client, &encrypt_request(runner, secs(&clock)))
             .await?;
-        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.assert_status(200);
     }
     clock.advance(Duration::from_secs(3601));
     let expired = s
@@ -994,10 +994,7 @@ async fn temporary_machines_obey_guardrails_and_can_be_extended_and_reverted() -
     };
     assert_eq!(send(s.client.clone()).await?.status, 200);
     let elsewhere = send(client_from(&s, "127.0.0.2")?).await?;
-    assert_eq!(
-        (elsewhere.status, elsewhere.code()),
-        (403, "temp_machine_blocked")
-    );
+    elsewhere.assert_error(403, "temp_machine_blocked");
 
     // Extensions: capped at twelve months from now, revertible once.
     let far = coffer::clock::rfc3339(clock.now_micros() + 366 * 86_400 * 1_000_000);
@@ -1008,7 +1005,7 @@ async fn temporary_machines_obey_guardrails_and_can_be_extended_and_reverted() -
             json!({"expires_at": far}),
         )
         .await?;
-    assert_eq!(refused.status, 400, "{}", refused.body);
+    refused.assert_status(400);
     let later = coffer::clock::rfc3339(clock.now_micros() + 3 * 3_600_000_000);
     let extended = s
         .post(
@@ -1026,7 +1023,7 @@ async fn temporary_machines_obey_guardrails_and_can_be_extended_and_reverted() -
     let again = s
         .post(&format!("{path}/revert-extension"), &s.owner_key, json!({}))
         .await?;
-    assert_eq!(again.status, 409);
+    again.assert_status(409);
     s.post(
         &format!("{path}/extend"),
         &s.owner_key,
@@ -1037,10 +1034,7 @@ async fn temporary_machines_obey_guardrails_and_can_be_extended_and_reverted() -
     // Two hours on: outside the time window (still within the extended lifetime).
     clock.advance(Duration::from_secs(2 * 3600));
     let outside = send(s.client.clone()).await?;
-    assert_eq!(
-        (outside.status, outside.code()),
-        (403, "temp_machine_blocked")
-    );
+    outside.assert_error(403, "temp_machine_blocked");
     // Past the expiry: refused before any guardrail.
     clock.advance(Duration::from_secs(3601));
     assert_refused(&send(s.client.clone()).await?, "expired temporary machine");

@@ -5,6 +5,7 @@
 mod cert_isolation;
 mod crash;
 mod custody;
+mod expect;
 mod hsm_faults;
 mod identity;
 mod isolation;

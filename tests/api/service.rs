@@ -45,7 +45,7 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
             json!({"flags": {"*.*.*.*": true}}),
         )
         .await?;
-    assert_eq!((widen.status, widen.code()), (400, "invalid_input"));
+    widen.assert_error(400, "invalid_input");
     let narrow = s
         .patch(
             &format!("/v1/auth/apikey/{key_id}"),
@@ -53,7 +53,7 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
             json!({"flags": {"keyring.k.decrypt": true}}),
         )
         .await?;
-    assert_eq!(narrow.status, 200, "{}", narrow.body);
+    narrow.assert_status(200);
     let now_denied = s
         .post("/v1/keyrings/k/encrypt", &key, json!({"plaintext": "eA=="}))
         .await?;
@@ -85,7 +85,7 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
             json!({"disabled": false}),
         )
         .await?;
-    assert_eq!(revive.status, 409);
+    revive.assert_status(409);
     Ok(())
 }
 
@@ -140,7 +140,7 @@ async fn flags_that_match_nothing_or_cannot_apply_are_refused_by_name() -> TestR
             json!({"principal": "app_000", "name": "x", "flags": {"keyring.*": true}}),
         )
         .await?;
-    assert_eq!(nobody.status, 404);
+    nobody.assert_status(404);
     Ok(())
 }
 
@@ -165,7 +165,7 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
     let duplicate = s
         .post("/v1/groups", &s.owner_key, json!({"name": "ops"}))
         .await?;
-    assert_eq!((duplicate.status, duplicate.code()), (409, "conflict"));
+    duplicate.assert_error(409, "conflict");
     let app = s
         .post(
             "/v1/apps",
@@ -173,7 +173,7 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
             json!({"name": "svc", "groups": [group]}),
         )
         .await?;
-    assert_eq!(app.status, 201);
+    app.assert_status(201);
     assert_eq!(
         s.get(&format!("/v1/apps/{}", app.str("id")), &s.owner_key)
             .await?
@@ -195,7 +195,7 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
             json!({"name": "svc2", "groups": ["grp_nope"]}),
         )
         .await?;
-    assert_eq!(unknown_group.status, 404);
+    unknown_group.assert_status(404);
     assert_eq!(s.get("/v1/apps/app_nope", &s.owner_key).await?.status, 404);
     assert_eq!(
         s.get("/v1/groups/grp_nope", &s.owner_key).await?.status,
@@ -613,7 +613,7 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             json!({"name": "k", "group": group, "algorithm": "ec-p256"}),
         )
         .await?;
-    assert_eq!(created.status, 201, "{}", created.body);
+    created.assert_status(201);
     let cases = [
         (format!("/v1/users/{user}"), owner.as_str(), "role"),
         (format!("/v1/users/{user}"), owner, "suspended"),
@@ -663,7 +663,7 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             json!({"suspended": true, "role": null}),
         )
         .await?;
-    assert_eq!(mixed.status, 400);
+    mixed.assert_status(400);
     assert_eq!(
         s.get(&format!("/v1/users/{user}"), owner).await?.body["suspended"],
         false
@@ -915,7 +915,7 @@ async fn a_method_the_path_does_not_serve_is_a_json_405() -> TestResult {
     let reply = s
         .call(reqwest::Method::PUT, "/v1/keyrings", None, None)
         .await?;
-    assert_eq!(reply.status, 405);
+    reply.assert_status(405);
     assert_eq!(reply.body["error"]["code"], "invalid_input");
     assert_eq!(reply.body["error"]["request_id"], reply.request_id());
     assert!(

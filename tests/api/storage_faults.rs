@@ -61,7 +61,7 @@ async fn writes_recover_as_soon_as_an_unwritable_database_is_writable_again() ->
     let refused = s
         .post("/v1/groups", &s.owner_key, json!({"name": "while-frozen"}))
         .await?;
-    assert_eq!(refused.status, 503, "{}", refused.body);
+    refused.assert_status(503);
     assert_eq!(refused.code(), "unavailable");
     let (ready, _) = ready_status(&s).await?;
     assert_eq!(ready, 503, "ready while the database cannot be written");
@@ -141,6 +141,6 @@ async fn a_locked_database_costs_one_bounded_wait_not_two() -> TestResult {
     let create = s
         .post("/v1/groups", &s.owner_key, json!({"name": "unlocked"}))
         .await?;
-    assert_eq!(create.status, 201, "{}", create.body);
+    create.assert_status(201);
     Ok(())
 }

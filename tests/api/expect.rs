@@ -1,0 +1,78 @@
+//! Assertions on replies and small request shorthands, so that a test states the status
+//! and error code it expects in one line and the reply's body shows up when it fails.
+
+use crate::support::{Reply, TestServer};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+impl Reply {
+    /// Fails the test, showing the body, unless the status is `status`.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) {
+        assert_eq!(self.status, status, "{}", self.body);
+    }
+
+    /// Fails the test, showing the body, unless the reply is the error `code` with `status`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "{}", self.body);
+    }
+
+    /// The error's human-readable message (empty if none).
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+
+    /// The length of a JSON array body (`None` when the body is not an array).
+    pub fn len(&self) -> Option<usize> {
+        self.body.as_array().map(Vec::len)
+    }
+}
+
+impl TestServer {
+    /// `POST /v1/keyrings/<ring>/encrypt` of `plaintext` (base64) as `key`.
+    pub async fn encrypt(&self, ring: &str, key: &str, plaintext: &str) -> anyhow::Result<Reply> {
+        let path = format!("/v1/keyrings/{ring}/encrypt");
+        self.post(&path, key, json!({ "plaintext": plaintext }))
+            .await
+    }
+
+    /// `DELETE path` as `key`.
+    pub async fn delete(&self, path: &str, key: &str) -> anyhow::Result<Reply> {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    /// `PUT path` of `body` as `key`.
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Reply> {
+        self.call(Method::PUT, path, Some(key), Some(body)).await
+    }
+
+    /// A request without credentials.
+    pub async fn anonymous(&self, method: Method, path: &str) -> anyhow::Result<Reply> {
+        self.call(method, path, None, None).await
+    }
+
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let url = format!("{}/metrics", self.url);
+        Ok(self.client.get(url).send().await?.text().await?)
+    }
+}
+
+/// A command line for `run_cli`: `template` split at blanks, each `{}` word replaced whole
+/// by the next of `values` (so a value such as a path may hold blanks).
+pub fn argv<'a>(template: &'a str, values: &[&'a str]) -> Vec<&'a str> {
+    let mut values = values.iter();
+    let args: Vec<&str> = template
+        .split_whitespace()
+        .map(|word| match word {
+            "{}" => values.next().copied().expect("a value for every {}"),
+            word => word,
+        })
+        .collect();
+    assert!(
+        values.next().is_none(),
+        "a {{}} for every value: {template}"
+    );
+    args
+}
