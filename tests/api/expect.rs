@@ -23,6 +23,13 @@ impl Reply {
         self.body["error"]["message"].as_str().unwrap_or_default()
     }
 
+    /// The string `field` of each element of a JSON array body, in order (elements without
+    /// it are skipped; a body that is not an array gives none).
+    pub fn column(&self, field: &str) -> Vec<&str> {
+        let items = self.body.as_array().into_iter().flatten();
+        items.filter_map(|item| item[field].as_str()).collect()
+    }
+
     /// The length of a JSON array body (`None` when the body is not an array).
     pub fn len(&self) -> Option<usize> {
         self.body.as_array().map(Vec::len)
@@ -75,4 +82,15 @@ pub fn argv<'a>(template: &'a str, values: &[&'a str]) -> Vec<&'a str> {
         "a {{}} for every value: {template}"
     );
     args
+}
+
+/// Runs the `coffer` binary with `env` and the command line `template` (see [`argv`]), with
+/// no input; returns (success, stdout).
+pub fn cli(
+    s: &TestServer,
+    env: &[(&str, &str)],
+    template: &str,
+    values: &[&str],
+) -> anyhow::Result<(bool, String)> {
+    crate::support::run_cli(s, env, &argv(template, values), None)
 }

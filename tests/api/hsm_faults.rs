@@ -265,11 +265,7 @@ async fn a_key_generation_the_token_fails_once_is_retried_and_a_persistent_failu
 
     fault.clear()?;
     let rings = s.get("/v1/keyrings", &s.owner_key).await?;
-    let names: Vec<&str> = rings
-        .body
-        .as_array()
-        .map(|a| a.iter().filter_map(|r| r["name"].as_str()).collect())
-        .unwrap_or_default();
+    let names = rings.column("name");
     assert_eq!(names, ["once"], "a refused creation left nothing behind");
     s.keyring("always", &group, json!({"protection": "hsm"}))
         .await?;

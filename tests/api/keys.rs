@@ -3,6 +3,7 @@
 //! decrypts and issues the certificates Coffer imports, pkcs11-tool inspects the token, and
 //! Wycheproof vectors run against the verify route.
 
+use crate::expect::argv;
 use crate::support::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,18 @@ async fn create(s: &TestServer, key: &str, body: Value) -> anyhow::Result<Reply>
         reply.body
     );
     Ok(reply)
+}
+
+/// Generates the key `name` of `algorithm` in `group`.
+async fn generate(
+    s: &TestServer,
+    key: &str,
+    group: &str,
+    name: &str,
+    algorithm: &str,
+) -> anyhow::Result<Reply> {
+    let body = json!({"name": name, "group": group, "algorithm": algorithm});
+    create(s, key, body).await
 }
 
 async fn public_pem(s: &TestServer, key: &str, name: &str) -> anyhow::Result<(String, Value)> {
@@ -196,12 +209,7 @@ async fn every_algorithm_signs_in_the_hsm_and_outside_verifiers_agree() -> TestR
         "rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519",
     ] {
         let name = format!("k-{algorithm}");
-        create(
-            &s,
-            &key,
-            json!({"name": name, "group": group, "algorithm": algorithm}),
-        )
-        .await?;
+        generate(&s, &key, &group, &name, algorithm).await?;
         let (pem, jwk) = public_pem(&s, &key, &name).await?;
         let signed = s
             .post(
@@ -245,18 +253,8 @@ async fn rsa_and_ecdsa_schemes_digests_and_raw_signatures_verify_outside() -> Te
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "schemes").await?;
     let dir = tempfile::tempdir()?;
-    create(
-        &s,
-        &key,
-        json!({"name": "rsa", "group": group, "algorithm": "rsa-2048"}),
-    )
-    .await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "p256", "group": group, "algorithm": "ec-p256"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "rsa", "rsa-2048").await?;
+    generate(&s, &key, &group, "p256", "ec-p256").await?;
     let message = b"firmware image v42";
     let (rsa_pem, rsa_jwk) = public_pem(&s, &key, "rsa").await?;
     for scheme in [
@@ -432,6 +430,28 @@ fn openssl_ca(dir: &Path) -> anyhow::Result<PathBuf> {
     write(dir, "ca.cnf", CA_CONFIG.replace("DIR", d))
 }
 
+/// `openssl ca` (configured by `config`) signs the CSR at `csr` into `out`, with `extra`
+/// arguments.
+fn openssl_ca_signs(config: &Path, csr: &Path, out: &str, extra: &[&str]) -> anyhow::Result<()> {
+    let (config, csr) = (path_str(config), path_str(csr));
+    let args = [
+        "ca", "-batch", "-notext", "-config", config, "-in", csr, "-out", out,
+    ];
+    run("openssl", &[&args[..], extra].concat())?;
+    Ok(())
+}
+
+/// Imports the certificate (or chain) `pem` for the key `name`.
+async fn import_certificate(
+    s: &TestServer,
+    key: &str,
+    name: &str,
+    pem: impl serde::Serialize,
+) -> anyhow::Result<Reply> {
+    let path = format!("/v1/keys/{name}/certificates");
+    s.post(&path, key, json!({ "certificate": pem })).await
+}
+
 #[tokio::test]
 async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> TestResult {
     let s = TestServer::start().await?;
@@ -441,12 +461,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
     let config = openssl_ca(dir.path())?;
     for algorithm in ["ec-p256", "rsa-2048", "ed25519", "ec-p384"] {
         let name = format!("tls-{algorithm}");
-        create(
-            &s,
-            &key,
-            json!({"name": name, "group": group, "algorithm": algorithm}),
-        )
-        .await?;
+        generate(&s, &key, &group, &name, algorithm).await?;
         let csr = s
             .post(
                 &format!("/v1/keys/{name}/csr"),
@@ -485,29 +500,10 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
         .await?;
     let csr_path = write(dir.path(), "p256.csr", csr.str("csr"))?;
     let cert_path = format!("{d}/p256.pem");
-    run(
-        "openssl",
-        &[
-            "ca",
-            "-batch",
-            "-notext",
-            "-config",
-            path_str(&config),
-            "-in",
-            path_str(&csr_path),
-            "-out",
-            &cert_path,
-        ],
-    )?;
+    openssl_ca_signs(&config, &csr_path, &cert_path, &[])?;
     let bundle =
         std::fs::read_to_string(&cert_path)? + &std::fs::read_to_string(format!("{d}/ca.pem"))?;
-    let imported = s
-        .post(
-            "/v1/keys/tls-ec-p256/certificates",
-            &key,
-            json!({"certificate": bundle}),
-        )
-        .await?;
+    let imported = import_certificate(&s, &key, "tls-ec-p256", bundle).await?;
     imported.assert_status(201);
     assert_eq!(imported.body["key_version"], 1);
     assert!(
@@ -526,41 +522,35 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
 
     // The same certificate again is a conflict; the CA's own certificate certifies no key
     // in Coffer; a certificate of another key does not link to this one.
-    let again = s
-        .post(
-            "/v1/keys/tls-ec-p256/certificates",
-            &key,
-            json!({"certificate": std::fs::read_to_string(&cert_path)?}),
-        )
-        .await?;
+    let again = import_certificate(
+        &s,
+        &key,
+        "tls-ec-p256",
+        std::fs::read_to_string(&cert_path)?,
+    )
+    .await?;
     again.assert_status(409);
-    let ca_only = s
-        .post(
-            "/v1/keys/tls-ec-p256/certificates",
-            &key,
-            json!({"certificate": std::fs::read_to_string(format!("{d}/ca.pem"))?}),
-        )
-        .await?;
+    let ca_only = import_certificate(
+        &s,
+        &key,
+        "tls-ec-p256",
+        std::fs::read_to_string(format!("{d}/ca.pem"))?,
+    )
+    .await?;
     ca_only.assert_error(409, "conflict");
-    let wrong_key = s
-        .post(
-            "/v1/keys/tls-rsa-2048/certificates",
-            &key,
-            json!({"certificate": std::fs::read_to_string(&cert_path)?}),
-        )
-        .await?;
+    let wrong_key = import_certificate(
+        &s,
+        &key,
+        "tls-rsa-2048",
+        std::fs::read_to_string(&cert_path)?,
+    )
+    .await?;
     wrong_key.assert_status(409);
     for garbage in [
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
         "bm90IGEgY2VydA==",
     ] {
-        let bad = s
-            .post(
-                "/v1/keys/tls-ec-p256/certificates",
-                &key,
-                json!({"certificate": garbage}),
-            )
-            .await?;
+        let bad = import_certificate(&s, &key, "tls-ec-p256", garbage).await?;
         bad.assert_error(400, "invalid_input");
     }
 
@@ -574,31 +564,15 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
         .await?;
     let csr_path = write(dir.path(), "rsa.csr", csr.str("csr"))?;
     let old = format!("{d}/old.pem");
-    run(
-        "openssl",
-        &[
-            "ca",
-            "-batch",
-            "-notext",
-            "-config",
-            path_str(&config),
-            "-in",
-            path_str(&csr_path),
-            "-out",
-            &old,
-            "-startdate",
-            "20200101000000Z",
-            "-enddate",
-            "20200201000000Z",
-        ],
-    )?;
-    let expired = s
-        .post(
-            "/v1/keys/tls-rsa-2048/certificates",
-            &key,
-            json!({"certificate": std::fs::read_to_string(&old)?}),
-        )
-        .await?;
+    let validity = [
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200201000000Z",
+    ];
+    openssl_ca_signs(&config, &csr_path, &old, &validity)?;
+    let expired =
+        import_certificate(&s, &key, "tls-rsa-2048", std::fs::read_to_string(&old)?).await?;
     expired.assert_status(201);
     assert_eq!(expired.body["expired"], true);
     assert_eq!(expired.body["not_after"], "2020-02-01T00:00:00Z");
@@ -820,18 +794,8 @@ async fn wycheproof_vectors_run_against_the_verify_route() -> TestResult {
 async fn bad_input_gets_a_clear_error_and_changes_nothing() -> TestResult {
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "bad").await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "signer", "group": group, "algorithm": "ec-p256"}),
-    )
-    .await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "ed", "group": group, "algorithm": "ed25519"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "signer", "ec-p256").await?;
+    generate(&s, &key, &group, "ed", "ed25519").await?;
     let (pem, _) = public_pem(&s, &key, "signer").await?;
     create(
         &s,
@@ -1044,12 +1008,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() -> TestResult {
 async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestResult {
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "rotate").await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "release", "group": group, "algorithm": "ec-p256"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "release", "ec-p256").await?;
     let msg = b64(b"release 1.0");
     let sign = |body: Value| s.post("/v1/keys/release/sign", &key, body);
     let old = sign(json!({"message": msg})).await?.str("signature");
@@ -1128,12 +1087,7 @@ async fn csr_subject_alt_names_carry_their_type_and_bad_subjects_are_refused() -
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "sans").await?;
     let dir = tempfile::tempdir()?;
-    create(
-        &s,
-        &key,
-        json!({"name": "edge", "group": group, "algorithm": "ec-p256"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "edge", "ec-p256").await?;
     let csr = s
         .post(
             "/v1/keys/edge/csr",
@@ -1302,12 +1256,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "scope").await?;
     let (_, outsider) = setup(&s, "outsider").await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "mine", "group": group, "algorithm": "ed25519"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "mine", "ed25519").await?;
     s.keyring("ring", &group, json!({})).await?;
 
     // Another group's app: the key does not exist for it.
@@ -1343,13 +1292,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     denied.assert_status(403);
 
     let objects = s.get("/v1/objects", &key).await?;
-    let kinds: Vec<&str> = objects
-        .body
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o["type"].as_str())
-        .collect();
+    let kinds = objects.column("type");
     assert_eq!(kinds, ["key_pair", "keyring"], "{}", objects.body);
     let only_keys = s
         .get(&format!("/v1/objects?type=key_pair&group={group}"), &key)
@@ -1393,58 +1336,31 @@ async fn the_cli_creates_signs_verifies_decrypts_and_makes_csrs() -> TestResult 
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "cli").await?;
     let dir = tempfile::tempdir()?;
-    let cli = |args: &[&str], stdin: Option<&[u8]>| coffer_cli(&s, &key, args, stdin);
+    let cli = |template: &str, values: &[&str], stdin: Option<&[u8]>| {
+        coffer_cli(&s, &key, &argv(template, values), stdin)
+    };
+    let text: &[u8] = b"hello from the cli";
 
-    let (ok, out) = cli(
-        &[
-            "key",
-            "create",
-            "cli-signer",
-            "--group",
-            &group,
-            "--algorithm",
-            "ec-p256",
-        ],
-        None,
-    )?;
+    let create_ec = "key create cli-signer --group {} --algorithm ec-p256";
+    let (ok, out) = cli(create_ec, &[&group], None)?;
     assert!(ok && out.contains("\"cli-signer\""), "{out}");
-    let (ok, sig) = cli(&["key", "sign", "cli-signer"], Some(b"hello from the cli"))?;
+    let (ok, sig) = cli("key sign cli-signer", &[], Some(text))?;
     assert!(ok, "sign");
-    let (ok, pem) = cli(&["key", "public", "cli-signer"], None)?;
+    let (ok, pem) = cli("key public cli-signer", &[], None)?;
     assert!(ok && pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
-    openssl_verifies(
-        dir.path(),
-        "ecdsa-sha256",
-        &pem,
-        b"hello from the cli",
-        &unb64(sig.trim()),
-    )?;
-    let (ok, _) = cli(
-        &["key", "verify", "cli-signer", "--signature", sig.trim()],
-        Some(b"hello from the cli"),
-    )?;
+    let signature = unb64(sig.trim());
+    openssl_verifies(dir.path(), "ecdsa-sha256", &pem, text, &signature)?;
+    let verify = "key verify cli-signer --signature {}";
+    let (ok, _) = cli(verify, &[sig.trim()], Some(text))?;
     assert!(ok, "a good signature verifies");
-    let (ok, out) = cli(
-        &["key", "verify", "cli-signer", "--signature", sig.trim()],
-        Some(b"tampered"),
-    )?;
+    let (ok, out) = cli(verify, &[sig.trim()], Some(b"tampered"))?;
     assert!(
         !ok && out.contains("\"valid\": false"),
         "a bad one exits 1: {out}"
     );
 
-    let (ok, csr) = cli(
-        &[
-            "key",
-            "csr",
-            "cli-signer",
-            "--cn",
-            "cli.example.com",
-            "--san",
-            "cli.example.com",
-        ],
-        None,
-    )?;
+    let csr_command = "key csr cli-signer --cn cli.example.com --san cli.example.com";
+    let (ok, csr) = cli(csr_command, &[], None)?;
     assert!(ok, "csr");
     let csr_path = write(dir.path(), "cli.csr", csr)?;
     run(
@@ -1453,48 +1369,26 @@ async fn the_cli_creates_signs_verifies_decrypts_and_makes_csrs() -> TestResult 
     )?;
 
     let pem_path = write(dir.path(), "copy.pem", &pem)?;
-    let (ok, _) = cli(
-        &[
-            "key",
-            "import",
-            "copy",
-            "--group",
-            &group,
-            "--public-key",
-            path_str(&pem_path),
-        ],
-        None,
-    )?;
+    let import = "key import copy --group {} --public-key {}";
+    let (ok, _) = cli(import, &[&group, path_str(&pem_path)], None)?;
     assert!(ok, "import");
-    let (ok, objects) = cli(&["objects", "--type", "public_key"], None)?;
+    let (ok, objects) = cli("objects --type public_key", &[], None)?;
     assert!(ok && objects.contains("\"copy\""), "{objects}");
-    let (ok, rotated) = cli(&["key", "rotate", "cli-signer"], None)?;
+    let (ok, rotated) = cli("key rotate cli-signer", &[], None)?;
     assert!(
         ok && rotated.contains("\"current_version\": 2"),
         "{rotated}"
     );
 
-    let (ok, _) = cli(
-        &[
-            "key",
-            "create",
-            "cli-rsa",
-            "--group",
-            &group,
-            "--algorithm",
-            "rsa-2048",
-            "--usage",
-            "decrypt",
-        ],
-        None,
-    )?;
+    let create_rsa = "key create cli-rsa --group {} --algorithm rsa-2048 --usage decrypt";
+    let (ok, _) = cli(create_rsa, &[&group], None)?;
     assert!(ok, "create rsa");
-    let (_, rsa_pem) = cli(&["key", "public", "cli-rsa"], None)?;
+    let (_, rsa_pem) = cli("key public cli-rsa", &[], None)?;
     let pub_path = write(dir.path(), "rsa.pem", rsa_pem)?;
     let msg = write(dir.path(), "m.txt", b"for your eyes only")?;
     let ct = dir.path().join("ct.bin");
     openssl_oaep_encrypt(&pub_path, &msg, &ct)?;
-    let (ok, plaintext) = cli(&["key", "decrypt", "cli-rsa", "--in", path_str(&ct)], None)?;
+    let (ok, plaintext) = cli("key decrypt cli-rsa --in {}", &[path_str(&ct)], None)?;
     assert!(ok);
     assert_eq!(plaintext, "for your eyes only");
     Ok(())

@@ -74,11 +74,7 @@ async fn writes_recover_as_soon_as_an_unwritable_database_is_writable_again() ->
         .await?;
     s.keyring("ring-after", &group, json!({})).await?;
     let listed = s.get("/v1/groups", &s.owner_key).await?;
-    let names: Vec<&str> = listed
-        .body
-        .as_array()
-        .map(|a| a.iter().filter_map(|g| g["name"].as_str()).collect())
-        .unwrap_or_default();
+    let names = listed.column("name");
     assert_eq!(
         names,
         ["before", "after"],
