@@ -1,8 +1,8 @@
 //! Custody and fail-closed behaviour, checked with outside tools where possible.
 
 use crate::support::*;
+use crate::token::token_objects;
 use serde_json::json;
-use std::process::Command;
 
 #[tokio::test]
 async fn pkcs11_tool_sees_master_keys_sensitive_never_extractable_wrap_only() -> TestResult {
@@ -18,21 +18,7 @@ async fn pkcs11_tool_sees_master_keys_sensitive_never_extractable_wrap_only() ->
         .status,
         200
     );
-    let output = Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &s.token.conf)
-        .args([
-            "--module",
-            softhsm_test::MODULE,
-            "--token-label",
-            &s.token.label,
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-        ])
-        .args(["--list-objects", "--type", "secrkey"])
-        .output()
-        .map_err(|e| anyhow::anyhow!("pkcs11-tool (package opensc) is needed: {e}"))?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = token_objects(&s, Some("secrkey"))?;
     let objects: Vec<&str> = text.split("Secret Key Object").skip(1).collect();
     let find = |prefix: &str| {
         objects

@@ -2,6 +2,7 @@
 //! certificates, end to end over HTTPS.
 
 use crate::support::{ClientCert, TestCa, TestResult, TestServer, self_signed_client};
+use crate::token::token_objects;
 use coffer::clock::ManualClock;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -451,10 +452,10 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
     // The name is free again.
     s.group("renamed").await?;
     // The master key stays while the trashed objects could matter, then goes.
-    assert!(token_labels(&s)?.contains(&format!("mk/{group}")));
+    assert!(token_objects(&s, None)?.contains(&format!("mk/{group}")));
     clock.advance(Duration::from_secs(31 * 86_400));
     s.service().maintain().await?;
-    assert!(!token_labels(&s)?.contains(&format!("mk/{group}")));
+    assert!(!token_objects(&s, None)?.contains(&format!("mk/{group}")));
     Ok(())
 }
 
@@ -506,7 +507,7 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
         401
     );
     // The HSM keys are gone from the token.
-    let listing = token_labels(&s)?;
+    let listing = token_objects(&s, None)?;
     assert!(!listing.contains(&format!("mk/{group}")), "{listing}");
     assert!(!listing.contains("kr/"), "{listing}");
     Ok(())
@@ -623,24 +624,6 @@ async fn bad_identity_input_is_a_clear_400_and_changes_nothing() -> TestResult {
         .await?;
     assert_eq!(creds.body["certificates"], json!([]));
     Ok(())
-}
-
-/// What `pkcs11-tool --list-objects` shows of the test token.
-fn token_labels(s: &TestServer) -> anyhow::Result<String> {
-    let objects = std::process::Command::new("pkcs11-tool")
-        .args(["--module", &s.token.module.display().to_string()])
-        .args([
-            "--token-label",
-            &s.token.label,
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-        ])
-        .arg("--list-objects")
-        .output()
-        .map_err(|e| anyhow::anyhow!("pkcs11-tool (package opensc) is needed: {e}"))?;
-    anyhow::ensure!(objects.status.success(), "pkcs11-tool failed");
-    Ok(String::from_utf8_lossy(&objects.stdout).into_owned())
 }
 
 async fn status_with(s: &TestServer, cert: &ClientCert) -> anyhow::Result<u16> {

@@ -5,6 +5,7 @@
 
 use crate::expect::argv;
 use crate::support::*;
+use crate::token::token_objects;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -623,25 +624,7 @@ async fn pkcs11_tool_sees_private_keys_sealed_with_exactly_the_requested_usages(
         .await?;
         labels.push(format!("ak/{}/v1", created.str("id")));
     }
-    let output = Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &s.token.conf)
-        .args([
-            "--module",
-            softhsm_test::MODULE,
-            "--token-label",
-            &s.token.label,
-        ])
-        .args([
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-            "--list-objects",
-            "--type",
-            "privkey",
-        ])
-        .output()
-        .map_err(|e| anyhow::anyhow!("pkcs11-tool (package opensc) is needed: {e}"))?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = token_objects(&s, Some("privkey"))?;
     let objects: Vec<&str> = text.split("Private Key Object").skip(1).collect();
     assert_eq!(
         objects.len(),
@@ -663,24 +646,8 @@ async fn pkcs11_tool_sees_private_keys_sealed_with_exactly_the_requested_usages(
         );
     }
     // No public-key objects are left behind: Coffer keeps public keys in its database.
-    let public = Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &s.token.conf)
-        .args([
-            "--module",
-            softhsm_test::MODULE,
-            "--token-label",
-            &s.token.label,
-        ])
-        .args([
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-            "--list-objects",
-            "--type",
-            "pubkey",
-        ])
-        .output()?;
-    assert!(!String::from_utf8_lossy(&public.stdout).contains("Public Key Object"));
+    let public = token_objects(&s, Some("pubkey"))?;
+    assert!(!public.contains("Public Key Object"));
     Ok(())
 }
 

@@ -17,3 +17,4 @@ mod matrix;
 mod service;
 mod storage_faults;
 mod support;
+mod token;
