@@ -208,10 +208,7 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
 #[tokio::test]
 async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
     let s = TestServer::start().await?;
-    let group = s.group("audited").await?;
-    let (_, key) = s
-        .app_with_key("audited", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, key) = s.keyring_app("audited", "audited").await?;
     s.keyring("before", &group, json!({})).await?;
 
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;

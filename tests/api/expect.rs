@@ -44,6 +44,15 @@ impl TestServer {
             .await
     }
 
+    /// A group named `group` and an app `app` in it whose key holds every keyring flag;
+    /// returns (group id, key).
+    pub async fn keyring_app(&self, group: &str, app: &str) -> anyhow::Result<(String, String)> {
+        let group = self.group(group).await?;
+        let flags = json!({"keyring.*.*.*": true});
+        let (_, key) = self.app_with_key(app, &[&group], flags).await?;
+        Ok((group, key))
+    }
+
     /// `DELETE path` as `key`.
     pub async fn delete(&self, path: &str, key: &str) -> anyhow::Result<Reply> {
         self.call(Method::DELETE, path, Some(key), None).await

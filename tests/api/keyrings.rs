@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn encrypt(
     s: &TestServer,
@@ -434,10 +434,7 @@ async fn a_disabled_keyring_refuses_crypto_with_key_disabled() -> TestResult {
 #[tokio::test]
 async fn the_key_cache_lifetime_bounds_hsm_unwraps_and_zero_unwraps_every_request() -> TestResult {
     let s = TestServer::start().await?;
-    let group = s.group("cache").await?;
-    let (_, key) = s
-        .app_with_key("cacher", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, key) = s.keyring_app("cache", "cacher").await?;
     s.keyring("cached", &group, json!({})).await?;
     s.keyring("uncached", &group, json!({"cache_ttl_seconds": 0}))
         .await?;
@@ -491,6 +488,11 @@ async fn bad_input_gets_the_contract_status_and_changes_nothing() -> TestResult 
     let tampered = format!("{prefix}:{}", b64(&raw));
     let url = |p: &str| format!("{}{p}", s.url);
 
+    let post =
+        |path: &str, key: &str, body: Value| s.client.post(url(path)).bearer_auth(key).json(&body);
+    let encrypt = |body: Value| post("/v1/keyrings/strict/encrypt", &key, body);
+    let decrypt = |body: Value| post("/v1/keyrings/strict/decrypt", &key, body);
+
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
         (
             "malformed JSON",
@@ -503,127 +505,97 @@ async fn bad_input_gets_the_contract_status_and_changes_nothing() -> TestResult 
         ),
         (
             "bad base64",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": "***"})),
+            encrypt(json!({"plaintext": "***"})),
             400,
             "invalid_input",
         ),
         (
             "wrong type",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": 7})),
+            encrypt(json!({"plaintext": 7})),
             400,
             "invalid_input",
         ),
         (
             "context not string map",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": "eA==", "context": {"a": 1}})),
+            encrypt(json!({"plaintext": "eA==", "context": {"a": 1}})),
             400,
             "invalid_input",
         ),
         (
             "unknown field",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": "eA==", "contxt": {}})),
+            encrypt(json!({"plaintext": "eA==", "contxt": {}})),
             400,
             "invalid_input",
         ),
         (
             "oversized body",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": b64(&vec![0u8; 1 << 20])})),
+            encrypt(json!({"plaintext": b64(&vec![0u8; 1 << 20])})),
             413,
             "payload_too_large",
         ),
         (
             "unknown keyring",
-            s.client
-                .post(url("/v1/keyrings/nope/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": "eA=="})),
+            post(
+                "/v1/keyrings/nope/encrypt",
+                &key,
+                json!({"plaintext": "eA=="}),
+            ),
             404,
             "not_found",
         ),
         (
             "name breaking the rules",
-            s.client
-                .post(url("/v1/keyrings"))
-                .bearer_auth(&s.owner_key)
-                .json(&json!({"name": "bad name!", "group": "grp_x"})),
+            post(
+                "/v1/keyrings",
+                &s.owner_key,
+                json!({"name": "bad name!", "group": "grp_x"}),
+            ),
             400,
             "invalid_input",
         ),
         (
             "truncated ciphertext",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": truncated, "context": {"a": "b"}})),
+            decrypt(json!({"ciphertext": truncated, "context": {"a": "b"}})),
             422,
             "decrypt_failed",
         ),
         (
             "re-labelled version",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": relabelled, "context": {"a": "b"}})),
+            decrypt(json!({"ciphertext": relabelled, "context": {"a": "b"}})),
             422,
             "decrypt_failed",
         ),
         (
             "tampered byte",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": tampered, "context": {"a": "b"}})),
+            decrypt(json!({"ciphertext": tampered, "context": {"a": "b"}})),
             422,
             "decrypt_failed",
         ),
         (
             "another keyring's ciphertext",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": foreign})),
+            decrypt(json!({"ciphertext": foreign})),
             422,
             "decrypt_failed",
         ),
         (
             "not a ciphertext",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": "hello"})),
+            decrypt(json!({"ciphertext": "hello"})),
             422,
             "decrypt_failed",
         ),
         (
             "datakey size",
-            s.client
-                .post(url("/v1/keyrings/strict/datakey"))
-                .bearer_auth(&key)
-                .json(&json!({"bytes": 4096})),
+            post("/v1/keyrings/strict/datakey", &key, json!({"bytes": 4096})),
             400,
             "invalid_input",
         ),
         (
             "bad protection",
-            s.client
-                .post(url("/v1/keyrings"))
-                .bearer_auth(&s.owner_key)
-                .json(&json!({"name": "p", "group": "g", "protection": "paper"})),
+            post(
+                "/v1/keyrings",
+                &s.owner_key,
+                json!({"name": "p", "group": "g", "protection": "paper"}),
+            ),
             400,
             "invalid_input",
         ),
@@ -727,10 +699,7 @@ async fn scheduled_and_count_based_rotation_happen_by_themselves() -> TestResult
         config.maintenance_every = std::time::Duration::from_millis(100);
     })
     .await?;
-    let group = s.group("auto").await?;
-    let (_, key) = s
-        .app_with_key("auto", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, key) = s.keyring_app("auto", "auto").await?;
     s.keyring("daily", &group, json!({"rotation_period_days": 1}))
         .await?;
     s.keyring("counted", &group, json!({"max_encrypt_count": 3}))
@@ -771,10 +740,7 @@ async fn scheduled_and_count_based_rotation_happen_by_themselves() -> TestResult
 #[tokio::test]
 async fn a_restore_refuses_when_a_live_keyring_took_the_name() -> TestResult {
     let s = TestServer::start().await?;
-    let group = s.group("trash").await?;
-    let (_, key) = s
-        .app_with_key("trash", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, key) = s.keyring_app("trash", "trash").await?;
     s.keyring("reused", &group, json!({})).await?;
     let old = encrypt(&s, &key, "reused", b"first", json!({}))
         .await?

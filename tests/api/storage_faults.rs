@@ -69,9 +69,7 @@ async fn writes_recover_as_soon_as_an_unwritable_database_is_writable_again() ->
     assert_eq!(ready_status(&s).await?.0, 200);
 
     // Every kind of write works again at once, without a restart: groups, apps, keys.
-    let group = s.group("after").await?;
-    s.app_with_key("app-after", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, _) = s.keyring_app("after", "app-after").await?;
     s.keyring("ring-after", &group, json!({})).await?;
     let listed = s.get("/v1/groups", &s.owner_key).await?;
     let names = listed.column("name");
