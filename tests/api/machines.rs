@@ -2,6 +2,7 @@
 //! lifecycle path (bootstrap, pre-provisioning, enrollment fleets, temporary machines),
 //! end to end over HTTPS on SoftHSM and SQLite, with an injected clock where time matters.
 
+use crate::expect::cli;
 use crate::support::{
     MachineKey, RawRequest, Reply, TestResult, TestServer, b64, nonce, run_cli, send_raw_to, unb64,
     unix_now,
@@ -1117,49 +1118,35 @@ async fn the_cli_enrolls_machines_and_signs_its_requests() -> TestResult {
     s.keyring("ring", &group, json!({})).await?;
     let owner = [("COFFER_API_KEY", s.owner_key.as_str())];
     let grant = format!("{group}=encrypt,decrypt");
-    let (ok, out) = run_cli(
-        &s,
-        &owner,
-        &[
-            "machine",
-            "token",
-            "create",
-            "--kind",
-            "bootstrap",
-            "--name",
-            "host",
-            "--flag",
-            "keyring.*.*",
-            "--group",
-            &grant,
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    let token = serde_json::from_str::<Value>(&out)?["token"]
+    // Runs the CLI with `env`, which must succeed; what it printed, as JSON.
+    let printed = |env: &[(&str, &str)], template: &str, values: &[&str]| {
+        let (ok, out) = cli(&s, env, template, values)?;
+        assert!(ok, "{out}");
+        anyhow::Ok(serde_json::from_str::<Value>(&out)?)
+    };
+    // Runs `keyring encrypt ring` of `data` as the machine whose identity is at `identity`.
+    let encrypt_as = |identity: &std::path::Path, data: &[u8]| {
+        let identity = identity.to_str().unwrap_or_default();
+        let env = [
+            ("COFFER_MACHINE_IDENTITY", identity),
+            ("COFFER_API_KEY", ""),
+        ];
+        run_cli(&s, &env, &["keyring", "encrypt", "ring"], Some(data))
+    };
+
+    let create = "machine token create --kind bootstrap --name host --flag keyring.*.* --group {}";
+    let token = printed(&owner, create, &[&grant])?["token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let home = tempfile::tempdir()?;
     let home_arg = home.path().to_str().unwrap_or_default();
-    let (ok, out) = run_cli(
-        &s,
-        &[
-            ("COFFER_MACHINE_TOKEN", token.as_str()),
-            ("COFFER_API_KEY", ""),
-        ],
-        &[
-            "machine",
-            "bootstrap",
-            "--name",
-            "web-1",
-            "--home",
-            home_arg,
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    let registered: Value = serde_json::from_str(&out)?;
+    let as_token = [
+        ("COFFER_MACHINE_TOKEN", token.as_str()),
+        ("COFFER_API_KEY", ""),
+    ];
+    let bootstrap = "machine bootstrap --name web-1 --home {}";
+    let registered = printed(&as_token, bootstrap, &[home_arg])?;
     let machine_id = registered["id"].as_str().unwrap_or_default().to_owned();
     let account = registered["account_id"].as_str().unwrap_or_default();
     let identity = home.path().join(".coffer/accounts").join(account);
@@ -1170,21 +1157,9 @@ async fn the_cli_enrolls_machines_and_signs_its_requests() -> TestResult {
     let written: Value = serde_json::from_slice(&std::fs::read(identity.join("identity.json"))?)?;
     assert_eq!(written["machine_id"], json!(machine_id));
 
-    let (ok, _) = run_cli(&s, &owner, &["machine", "approve", &machine_id], None)?;
+    let (ok, _) = cli(&s, &owner, "machine approve {}", &[&machine_id])?;
     assert!(ok);
-    let as_machine = [
-        (
-            "COFFER_MACHINE_IDENTITY",
-            identity.to_str().unwrap_or_default(),
-        ),
-        ("COFFER_API_KEY", ""),
-    ];
-    let (ok, out) = run_cli(
-        &s,
-        &as_machine,
-        &["keyring", "encrypt", "ring"],
-        Some(b"cli data"),
-    )?;
+    let (ok, out) = encrypt_as(&identity, b"cli data")?;
     assert!(ok, "{out}");
     let feed = s.get("/v1/activity?limit=50", &s.owner_key).await?;
     let signed = feed.body["events"]
@@ -1199,56 +1174,26 @@ async fn the_cli_enrolls_machines_and_signs_its_requests() -> TestResult {
     assert!(signed, "the CLI signed its request");
 
     // Pre-provisioning: `machine provision`, then `machine install` on the machine.
-    let (ok, out) = run_cli(
-        &s,
-        &owner,
-        &[
-            "machine",
-            "provision",
-            "--name",
-            "db-1",
-            "--flag",
-            "keyring.*.*",
-            "--group",
-            &grant,
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    let bundle_token = serde_json::from_str::<Value>(&out)?["bundle_token"]
+    let provision = "machine provision --name db-1 --flag keyring.*.* --group {}";
+    let bundle_token = printed(&owner, provision, &[&grant])?["bundle_token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let other_home = tempfile::tempdir()?;
-    let (ok, out) = run_cli(
+    let as_bundle = [
+        ("COFFER_BUNDLE_TOKEN", bundle_token.as_str()),
+        ("COFFER_API_KEY", ""),
+    ];
+    let other_home_arg = other_home.path().to_str().unwrap_or_default();
+    let (ok, out) = cli(
         &s,
-        &[
-            ("COFFER_BUNDLE_TOKEN", bundle_token.as_str()),
-            ("COFFER_API_KEY", ""),
-        ],
-        &[
-            "machine",
-            "install",
-            "--home",
-            other_home.path().to_str().unwrap_or_default(),
-        ],
-        None,
+        &as_bundle,
+        "machine install --home {}",
+        &[other_home_arg],
     )?;
     assert!(ok, "{out}");
     let installed = other_home.path().join(".coffer/accounts").join(account);
-    let as_db = [
-        (
-            "COFFER_MACHINE_IDENTITY",
-            installed.to_str().unwrap_or_default(),
-        ),
-        ("COFFER_API_KEY", ""),
-    ];
-    let (ok, out) = run_cli(
-        &s,
-        &as_db,
-        &["keyring", "encrypt", "ring"],
-        Some(b"db data"),
-    )?;
+    let (ok, out) = encrypt_as(&installed, b"db data")?;
     assert!(ok, "{out}");
     Ok(())
 }
