@@ -385,7 +385,7 @@ async fn a_certificate_proven_in_an_account_that_was_closed_can_be_proven_in_ano
         .await?;
     requested.assert_status(202);
     clock.advance(std::time::Duration::from_secs(7 * 86_400 + 1));
-    let closed = s.call(Method::DELETE, &path, Some(&b.key), None).await?;
+    let closed = s.delete(&path, &b.key).await?;
     closed.assert_status(204);
 
     let moved = bind(&s, &a, a_pin).await?;
@@ -691,11 +691,9 @@ async fn two_unproven_bindings_in_two_accounts_are_ambiguous_until_the_key_holde
     let proven = bind(&s, &a, proven_pin(&cert, &a.id)?).await?;
     assert_created(&proven, true);
     let unbind = s
-        .call(
-            Method::DELETE,
+        .delete(
             &format!("/v1/apps/{}/certificates/{}", a.app, first.str("id")),
-            Some(&a.key),
-            None,
+            &a.key,
         )
         .await?;
     unbind.assert_status(204);

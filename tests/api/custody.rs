@@ -65,11 +65,7 @@ async fn the_database_files_never_hold_a_data_key_plaintext_or_api_key() -> Test
         .await?
         .str("session_token");
     let reset = s
-        .post(
-            &format!("/v1/users/{user}/password-reset"),
-            &s.owner_key,
-            json!({}),
-        )
+        .owner_post(&format!("/v1/users/{user}/password-reset"), json!({}))
         .await?
         .str("reset_token");
     anyhow::ensure!(
@@ -181,9 +177,7 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
         "no internal detail in a 5xx body: {}",
         during.body
     );
-    let ready = s
-        .call(reqwest::Method::GET, "/v1/ready", None, None)
-        .await?;
+    let ready = s.anonymous(reqwest::Method::GET, "/v1/ready").await?;
     ready.assert_status(503);
 
     session.login(UserType::User, Some(&new))?;
@@ -217,11 +211,7 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
         .await?;
 
     let created = s
-        .post(
-            "/v1/keyrings",
-            &s.owner_key,
-            json!({"name": "during", "group": group}),
-        )
+        .owner_post("/v1/keyrings", json!({"name": "during", "group": group}))
         .await?;
     created.assert_error(503, "unavailable");
     let sealed = s
@@ -237,9 +227,7 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
         .post("/v1/keyrings/before/rotate", &key, json!({}))
         .await?;
     rotated.assert_status(503);
-    let denied = s
-        .call(reqwest::Method::GET, "/v1/keyrings", None, None)
-        .await?;
+    let denied = s.anonymous(reqwest::Method::GET, "/v1/keyrings").await?;
     assert_eq!(
         denied.status, 503,
         "even a denial is not answered unaudited"
@@ -280,11 +268,7 @@ async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult
         )
         .await?;
     let denied = s
-        .post(
-            "/v1/keyrings/feed/encrypt",
-            &s.owner_key,
-            json!({"plaintext": "eA=="}),
-        )
+        .owner_post("/v1/keyrings/feed/encrypt", json!({"plaintext": "eA=="}))
         .await?;
     let bad = s
         .post(
@@ -293,9 +277,7 @@ async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult
             json!({"plaintext": "***"}),
         )
         .await?;
-    let anonymous = s
-        .call(reqwest::Method::GET, "/v1/keyrings", None, None)
-        .await?;
+    let anonymous = s.anonymous(reqwest::Method::GET, "/v1/keyrings").await?;
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;
     for (reply, outcome) in [
         (&ok, "success"),

@@ -53,6 +53,16 @@ impl TestServer {
         Ok((group, key))
     }
 
+    /// `POST path` of `body` as the bootstrap owner.
+    pub async fn owner_post(&self, path: &str, body: Value) -> anyhow::Result<Reply> {
+        self.post(path, &self.owner_key, body).await
+    }
+
+    /// `PATCH path` of `body` as the bootstrap owner.
+    pub async fn owner_patch(&self, path: &str, body: Value) -> anyhow::Result<Reply> {
+        self.patch(path, &self.owner_key, body).await
+    }
+
     /// `DELETE path` as `key`.
     pub async fn delete(&self, path: &str, key: &str) -> anyhow::Result<Reply> {
         self.call(Method::DELETE, path, Some(key), None).await

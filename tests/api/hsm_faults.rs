@@ -250,16 +250,15 @@ async fn a_key_generation_the_token_fails_once_is_retried_and_a_persistent_failu
 
     fault.set("fail 0x5 C_GenerateKey")?;
     let refused = s
-        .post(
+        .owner_post(
             "/v1/keyrings",
-            &s.owner_key,
             json!({"name": "always", "group": group, "protection": "hsm"}),
         )
         .await?;
     refused.assert_status(503);
     assert_eq!(refused.code(), "unavailable");
     let refused_group = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "no-master"}))
+        .owner_post("/v1/groups", json!({"name": "no-master"}))
         .await?;
     refused_group.assert_status(503);
 

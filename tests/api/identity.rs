@@ -144,11 +144,7 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
         .str("session_token");
 
     let issued = s
-        .post(
-            &format!("/v1/users/{user}/password-reset"),
-            &s.owner_key,
-            json!({}),
-        )
+        .owner_post(&format!("/v1/users/{user}/password-reset"), json!({}))
         .await?;
     issued.assert_status(201);
     let token = issued.str("reset_token");
@@ -186,11 +182,7 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
 
     // Tokens expire after an hour.
     let late = s
-        .post(
-            &format!("/v1/users/{user}/password-reset"),
-            &s.owner_key,
-            json!({}),
-        )
+        .owner_post(&format!("/v1/users/{user}/password-reset"), json!({}))
         .await?
         .str("reset_token");
     clock.advance(Duration::from_secs(3601));
@@ -219,11 +211,7 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
     assert_eq!(s.get("/v1/users", &key).await?.status, 200);
 
     let suspend = s
-        .patch(
-            &format!("/v1/users/{user}"),
-            &s.owner_key,
-            json!({"suspended": true}),
-        )
+        .owner_patch(&format!("/v1/users/{user}"), json!({"suspended": true}))
         .await?;
     suspend.assert_status(200);
     assert_eq!(s.get("/v1/users", &session).await?.status, 401);
@@ -235,22 +223,11 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
         401
     );
 
-    s.patch(
-        &format!("/v1/users/{user}"),
-        &s.owner_key,
-        json!({"suspended": false}),
-    )
-    .await?;
+    s.owner_patch(&format!("/v1/users/{user}"), json!({"suspended": false}))
+        .await?;
     assert_eq!(s.get("/v1/users", &key).await?.status, 200);
 
-    let removed = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/users/{user}"),
-            Some(&s.owner_key),
-            None,
-        )
-        .await?;
+    let removed = s.delete(&format!("/v1/users/{user}"), &s.owner_key).await?;
     removed.assert_status(204);
     assert_eq!(s.get("/v1/users", &key).await?.status, 401);
     assert_eq!(
@@ -262,9 +239,8 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
 
     // The user still exists: another account can add them back by email, no password.
     let back = s
-        .post(
+        .owner_post(
             "/v1/users",
-            &s.owner_key,
             json!({"email": "temp@example.test", "role": "auditor"}),
         )
         .await?;
@@ -292,11 +268,7 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
         .unwrap_or_default()
         .to_owned();
     let demote = s
-        .patch(
-            &format!("/v1/users/{owner}"),
-            &s.owner_key,
-            json!({"role": "admin"}),
-        )
+        .owner_patch(&format!("/v1/users/{owner}"), json!({"role": "admin"}))
         .await?;
     demote.assert_status(409);
     Ok(())
@@ -402,20 +374,11 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
     let group = s.group("busy").await?;
     s.keyring("busy-ring", &group, json!({})).await?;
     let renamed = s
-        .patch(
-            &format!("/v1/groups/{group}"),
-            &s.owner_key,
-            json!({"name": "renamed"}),
-        )
+        .owner_patch(&format!("/v1/groups/{group}"), json!({"name": "renamed"}))
         .await?;
     assert_eq!(renamed.str("name"), "renamed");
     let refused = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/groups/{group}"),
-            Some(&s.owner_key),
-            None,
-        )
+        .delete(&format!("/v1/groups/{group}"), &s.owner_key)
         .await?;
     refused.assert_status(409);
     assert_eq!(
@@ -423,12 +386,7 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
         200
     );
     let forced = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/groups/{group}?force=true"),
-            Some(&s.owner_key),
-            None,
-        )
+        .delete(&format!("/v1/groups/{group}?force=true"), &s.owner_key)
         .await?;
     forced.assert_status(204);
     assert_eq!(
@@ -442,7 +400,7 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
         404
     );
     let restore = s
-        .post("/v1/keyrings/busy-ring/restore", &s.owner_key, json!({}))
+        .owner_post("/v1/keyrings/busy-ring/restore", json!({}))
         .await?;
     assert_eq!(
         restore.status, 409,
@@ -468,32 +426,21 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
     let path = format!("/v1/accounts/{account}");
     let deletion = format!("{path}/deletion");
 
-    let early = s
-        .call(Method::DELETE, &path, Some(&s.owner_key), None)
-        .await?;
+    let early = s.delete(&path, &s.owner_key).await?;
     assert_eq!(early.status, 409, "confirming needs a request first");
-    let requested = s.post(&deletion, &s.owner_key, json!({})).await?;
+    let requested = s.owner_post(&deletion, json!({})).await?;
     requested.assert_status(202);
     assert!(requested.body["deletion_due_at"].is_string());
-    assert_eq!(
-        s.call(Method::DELETE, &path, Some(&s.owner_key), None)
-            .await?
-            .status,
-        409
-    );
-    let cancelled = s
-        .call(Method::DELETE, &deletion, Some(&s.owner_key), None)
-        .await?;
+    assert_eq!(s.delete(&path, &s.owner_key).await?.status, 409);
+    let cancelled = s.delete(&deletion, &s.owner_key).await?;
     assert_eq!(
         (cancelled.status, cancelled.body["deletion_due_at"].clone()),
         (200, Value::Null)
     );
 
-    s.post(&deletion, &s.owner_key, json!({})).await?;
+    s.owner_post(&deletion, json!({})).await?;
     clock.advance(Duration::from_secs(7 * 86_400 + 1));
-    let closed = s
-        .call(Method::DELETE, &path, Some(&s.owner_key), None)
-        .await?;
+    let closed = s.delete(&path, &s.owner_key).await?;
     closed.assert_status(204);
     assert_eq!(s.get("/v1/groups", &s.owner_key).await?.status, 401);
     assert_eq!(
@@ -639,11 +586,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     let group = s.group("mtls").await?;
     s.keyring("mtls-ring", &group, json!({})).await?;
     let app = s
-        .post(
-            "/v1/apps",
-            &s.owner_key,
-            json!({"name": "edge", "groups": [group]}),
-        )
+        .owner_post("/v1/apps", json!({"name": "edge", "groups": [group]}))
         .await?
         .str("id");
 
@@ -651,9 +594,8 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     let old = self_signed_client("edge-old")?;
     assert_eq!(status_with(&s, &old).await?, 401, "unbound");
     let bound = s
-        .post(
+        .owner_post(
             &format!("/v1/apps/{app}/certificates"),
-            &s.owner_key,
             json!({"certificate": old.cert_pem}),
         )
         .await?;
@@ -682,9 +624,8 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
         .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
         .collect();
     let pinned = s
-        .post(
+        .owner_post(
             &format!("/v1/apps/{app}/certificates"),
-            &s.owner_key,
             json!({"fingerprint": colons.join(":")}),
         )
         .await?;
@@ -695,11 +636,9 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
         pinned.body
     );
     let unbind = s
-        .call(
-            Method::DELETE,
+        .delete(
             &format!("/v1/apps/{app}/certificates/{}", bound.str("id")),
-            Some(&s.owner_key),
-            None,
+            &s.owner_key,
         )
         .await?;
     unbind.assert_status(204);
@@ -725,17 +664,15 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     // Trusted CA plus subject/SAN rule.
     let ca = TestCa::new("Coffer Test Client CA")?;
     let trusted = s
-        .post(
+        .owner_post(
             "/v1/trusted-cas",
-            &s.owner_key,
             json!({"name": "clients", "certificate": ca.pem}),
         )
         .await?;
     trusted.assert_status(201);
     let rule = s
-        .post(
+        .owner_post(
             &format!("/v1/apps/{app}/certificates"),
-            &s.owner_key,
             json!({"ca": trusted.str("id"), "san": "DNS:edge.clients.test"}),
         )
         .await?;
@@ -760,9 +697,8 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
 
     // Revocation.
     let revoked = s
-        .post(
+        .owner_post(
             "/v1/revocations",
-            &s.owner_key,
             json!({"certificate": good.cert_pem, "reason": "laptop lost"}),
         )
         .await?;

@@ -152,7 +152,7 @@ async fn the_first_owner_sets_a_password_once_and_mints_keys_in_a_second_account
 
     // A second account, created with the bootstrap key: its owner can sign in to it...
     let second = s
-        .post("/v1/accounts", &s.owner_key, json!({"name": "second"}))
+        .owner_post("/v1/accounts", json!({"name": "second"}))
         .await?;
     second.assert_status(201);
     let second_id = second.str("id");

@@ -157,14 +157,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
             (200, Some(1), ring.clone())
         );
 
-        let deleted = s
-            .call(
-                Method::DELETE,
-                &format!("/v1/keyrings/{ring}"),
-                Some(&key),
-                None,
-            )
-            .await?;
+        let deleted = s.delete(&format!("/v1/keyrings/{ring}"), &key).await?;
         deleted.assert_status(204);
         let gone = decrypt(&s, &key, &ring, &sealed.str("ciphertext"), ctx.clone()).await?;
         gone.assert_error(404, "not_found");
@@ -745,12 +738,7 @@ async fn a_restore_refuses_when_a_live_keyring_took_the_name() -> TestResult {
     let old = encrypt(&s, &key, "reused", b"first", json!({}))
         .await?
         .str("ciphertext");
-    assert_eq!(
-        s.call(Method::DELETE, "/v1/keyrings/reused", Some(&key), None)
-            .await?
-            .status,
-        204
-    );
+    assert_eq!(s.delete("/v1/keyrings/reused", &key).await?.status, 204);
     s.keyring("reused", &group, json!({})).await?;
     let refused = s
         .post("/v1/keyrings/reused/restore", &key, json!({}))
@@ -762,12 +750,7 @@ async fn a_restore_refuses_when_a_live_keyring_took_the_name() -> TestResult {
         "decrypt_failed",
         "the new keyring cannot open the old one's ciphertexts"
     );
-    assert_eq!(
-        s.call(Method::DELETE, "/v1/keyrings/reused", Some(&key), None)
-            .await?
-            .status,
-        204
-    );
+    assert_eq!(s.delete("/v1/keyrings/reused", &key).await?.status, 204);
     let restored = s
         .post("/v1/keyrings/reused/restore", &key, json!({}))
         .await?;

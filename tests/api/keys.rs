@@ -586,11 +586,9 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
         objects.body
     );
     let deleted = s
-        .call(
-            reqwest::Method::DELETE,
+        .delete(
             &format!("/v1/keys/tls-rsa-2048/certificates/{}", expired.str("id")),
-            Some(&key),
-            None,
+            &key,
         )
         .await?;
     deleted.assert_status(204);
@@ -687,9 +685,8 @@ async fn run_wycheproof(
     for (i, (der, tests)) in groups.into_iter().enumerate() {
         let name = format!("{label}-{i}");
         let imported = s
-            .post(
+            .owner_post(
                 "/v1/keys",
-                &s.owner_key,
                 json!({"name": name, "group": group, "public_key": b64(&der)}),
             )
             .await?;
@@ -1238,11 +1235,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     assert_eq!(s.get("/v1/objects", &outsider).await?.body, json!([]));
     // Users manage but never sign.
     let user_sign = s
-        .post(
-            "/v1/keys/mine/sign",
-            &s.owner_key,
-            json!({"message": "eA=="}),
-        )
+        .owner_post("/v1/keys/mine/sign", json!({"message": "eA=="}))
         .await?;
     user_sign.assert_error(403, "forbidden");
     // A key whose flags lack the operation.
@@ -1268,9 +1261,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     assert_eq!(only_keys.body.as_array().map(Vec::len), Some(1));
     assert_eq!(s.get("/v1/objects?type=secret", &key).await?.status, 400);
 
-    let deleted = s
-        .call(reqwest::Method::DELETE, "/v1/keys/mine", Some(&key), None)
-        .await?;
+    let deleted = s.delete("/v1/keys/mine", &key).await?;
     deleted.assert_status(204);
     assert_eq!(s.get("/v1/keys/mine", &key).await?.status, 404);
     let restored = s.post("/v1/keys/mine/restore", &key, json!({})).await?;

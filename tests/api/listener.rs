@@ -129,7 +129,7 @@ async fn a_thousand_slow_clients_cannot_lock_anyone_else_out() -> TestResult {
         200
     );
     let metrics = s
-        .call(Method::GET, "/metrics", None, None)
+        .anonymous(Method::GET, "/metrics")
         .await?
         .body
         .as_str()

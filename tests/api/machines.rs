@@ -30,7 +30,7 @@ fn secs(clock: &ManualClock) -> i64 {
 }
 
 async fn token(s: &TestServer, body: Value) -> anyhow::Result<String> {
-    let reply = s.post("/v1/machine-tokens", &s.owner_key, body).await?;
+    let reply = s.owner_post("/v1/machine-tokens", body).await?;
     anyhow::ensure!(
         reply.status == 201,
         "token: {} {}",
@@ -397,8 +397,7 @@ async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not(
     // Pending: refused before the nonce check, so the request works once approved.
     let early = encrypt_request(&machine, secs(&clock));
     assert_refused(&s.send_raw(&s.client, &early).await?, "pending");
-    s.post(&format!("{path}/approve"), &s.owner_key, json!({}))
-        .await?;
+    s.owner_post(&format!("{path}/approve"), json!({})).await?;
     assert_eq!(s.send_raw(&s.client, &early).await?.status, 200);
 
     // A guardrail refusal comes after the nonce check: the nonce is spent.
@@ -412,14 +411,11 @@ async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not(
 
     // So does the account/app check.
     let app = format!("/v1/apps/{}", machine.id);
-    let disabled = s
-        .patch(&app, &s.owner_key, json!({"enabled": false}))
-        .await?;
+    let disabled = s.owner_patch(&app, json!({"enabled": false})).await?;
     disabled.assert_status(200);
     let inactive = encrypt_request(&machine, secs(&clock));
     assert_refused(&s.send_raw(&s.client, &inactive).await?, "app disabled");
-    s.patch(&app, &s.owner_key, json!({"enabled": true}))
-        .await?;
+    s.owner_patch(&app, json!({"enabled": true})).await?;
     assert_refused(
         &s.send_raw(&s.client, &inactive).await?,
         "inactive-spent nonce",
@@ -510,16 +506,14 @@ async fn an_inactive_app_is_refused_without_counting_toward_the_machines_lockout
         .approved_machine(&[&group], json!({"keyring.*.*": true}))
         .await?;
     let app = format!("/v1/apps/{}", machine.id);
-    s.patch(&app, &s.owner_key, json!({"enabled": false}))
-        .await?;
+    s.owner_patch(&app, json!({"enabled": false})).await?;
     for i in 0..3 {
         let reply = s
             .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
             .await?;
         assert_refused(&reply, &format!("disabled app {i}"));
     }
-    s.patch(&app, &s.owner_key, json!({"enabled": true}))
-        .await?;
+    s.owner_patch(&app, json!({"enabled": true})).await?;
     // Correctly signed each time: not a guess, so no lockout.
     let reply = s
         .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
@@ -625,7 +619,7 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
     assert_eq!(forged["credential"], json!(machine.id));
     assert_eq!(forged["account"], json!(account));
     // Events that name no one say so.
-    let anonymous = s.call(Method::GET, "/v1/keyrings", None, None).await?;
+    let anonymous = s.anonymous(Method::GET, "/v1/keyrings").await?;
     anonymous.assert_status(401);
     let feed = events(&s).await?;
     assert!(
@@ -637,9 +631,7 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
 
     // A deleted machine that keeps signing stays visible to its account.
     let path = format!("/v1/machines/{}", machine.id);
-    let deleted = s
-        .call(Method::DELETE, &path, Some(&s.owner_key), None)
-        .await?;
+    let deleted = s.delete(&path, &s.owner_key).await?;
     deleted.assert_status(204);
     assert_refused(
         &s.send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
@@ -688,7 +680,7 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
     );
 
     // Every field of an event is in the OpenAPI document's Event schema.
-    let doc = s.call(Method::GET, "/v1/openapi.json", None, None).await?;
+    let doc = s.anonymous(Method::GET, "/v1/openapi.json").await?;
     let schema = &doc.body["components"]["schemas"]["Event"]["properties"];
     for field in late.as_object().into_iter().flatten().map(|(k, _)| k) {
         assert!(
@@ -729,16 +721,12 @@ async fn bootstrap_machines_wait_for_approval_and_obey_disable() -> TestResult {
     };
     assert_refused(&encrypt(&machine).await?, "pending");
     let path = format!("/v1/machines/{}", machine.id);
-    let approve = s
-        .post(&format!("{path}/approve"), &s.owner_key, json!({}))
-        .await?;
+    let approve = s.owner_post(&format!("{path}/approve"), json!({})).await?;
     assert_eq!(approve.str("status"), "approved");
     assert_eq!(encrypt(&machine).await?.status, 200);
-    s.post(&format!("{path}/disable"), &s.owner_key, json!({}))
-        .await?;
+    s.owner_post(&format!("{path}/disable"), json!({})).await?;
     assert_refused(&encrypt(&machine).await?, "disabled");
-    s.post(&format!("{path}/enable"), &s.owner_key, json!({}))
-        .await?;
+    s.owner_post(&format!("{path}/enable"), json!({})).await?;
     assert_eq!(encrypt(&machine).await?.status, 200);
     // A bootstrap token lives ten minutes.
     let late = token(
@@ -754,12 +742,7 @@ async fn bootstrap_machines_wait_for_approval_and_obey_disable() -> TestResult {
     );
     assert_eq!(refusals(&s).await?, ["machine_pending", "machine_disabled"]);
     // Deleting the machine ends it.
-    assert_eq!(
-        s.call(Method::DELETE, &path, Some(&s.owner_key), None)
-            .await?
-            .status,
-        204
-    );
+    assert_eq!(s.delete(&path, &s.owner_key).await?.status, 204);
     assert_refused(&encrypt(&machine).await?, "deleted");
     Ok(())
 }
@@ -770,12 +753,7 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
     let s = TestServer::start().await?;
     let group = s.group("fleet").await?;
     s.keyring("ring", &group, json!({})).await?;
-    let created = s
-        .post(
-            "/v1/machines",
-            &s.owner_key,
-            json!({"name": "db-1", "flags": {"keyring.*.*": true}, "groups": {group.clone(): ALL_OPS}}),
-        )
+    let created = s.owner_post("/v1/machines", json!({"name": "db-1", "flags": {"keyring.*.*": true}, "groups": {group.clone(): ALL_OPS}}))
         .await?;
     created.assert_status(201);
     assert_eq!(created.body["machine"]["status"], "approved");
@@ -832,9 +810,8 @@ async fn a_provisioned_machines_private_key_loads_in_openssl_and_python_cryptogr
 {
     let s = TestServer::start().await?;
     let created = s
-        .post(
+        .owner_post(
             "/v1/machines",
-            &s.owner_key,
             json!({"name": "db-2", "flags": {"keyring.*.*": true}}),
         )
         .await?;
@@ -953,7 +930,7 @@ async fn enrollment_tokens_enroll_a_fleet_that_expires_and_is_cleaned_up() -> Te
         for (k, v) in bad.as_object().into_iter().flatten() {
             body[k] = v.clone();
         }
-        let reply = s.post("/v1/machine-tokens", &s.owner_key, body).await?;
+        let reply = s.owner_post("/v1/machine-tokens", body).await?;
         assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
     }
     Ok(())
@@ -983,9 +960,7 @@ async fn temporary_machines_obey_guardrails_and_can_be_extended_and_reverted() -
     let reply = s.register_machine(&mut machine, &temporary).await?;
     assert_eq!(reply.str("status"), "pending");
     let path = format!("/v1/machines/{}", machine.id);
-    let approved = s
-        .post(&format!("{path}/approve"), &s.owner_key, json!({}))
-        .await?;
+    let approved = s.owner_post(&format!("{path}/approve"), json!({})).await?;
     let first_expiry = approved.str("expires_at");
 
     let send = |client: reqwest::Client| {
@@ -1000,37 +975,25 @@ async fn temporary_machines_obey_guardrails_and_can_be_extended_and_reverted() -
     // Extensions: capped at twelve months from now, revertible once.
     let far = coffer::clock::rfc3339(clock.now_micros() + 366 * 86_400 * 1_000_000);
     let refused = s
-        .post(
-            &format!("{path}/extend"),
-            &s.owner_key,
-            json!({"expires_at": far}),
-        )
+        .owner_post(&format!("{path}/extend"), json!({"expires_at": far}))
         .await?;
     refused.assert_status(400);
     let later = coffer::clock::rfc3339(clock.now_micros() + 3 * 3_600_000_000);
     let extended = s
-        .post(
-            &format!("{path}/extend"),
-            &s.owner_key,
-            json!({"expires_at": later}),
-        )
+        .owner_post(&format!("{path}/extend"), json!({"expires_at": later}))
         .await?;
     assert_eq!(extended.str("expires_at"), later);
     assert_eq!(extended.str("previous_expires_at"), first_expiry);
     let reverted = s
-        .post(&format!("{path}/revert-extension"), &s.owner_key, json!({}))
+        .owner_post(&format!("{path}/revert-extension"), json!({}))
         .await?;
     assert_eq!(reverted.str("expires_at"), first_expiry);
     let again = s
-        .post(&format!("{path}/revert-extension"), &s.owner_key, json!({}))
+        .owner_post(&format!("{path}/revert-extension"), json!({}))
         .await?;
     again.assert_status(409);
-    s.post(
-        &format!("{path}/extend"),
-        &s.owner_key,
-        json!({"expires_at": later}),
-    )
-    .await?;
+    s.owner_post(&format!("{path}/extend"), json!({"expires_at": later}))
+        .await?;
 
     // Two hours on: outside the time window (still within the extended lifetime).
     clock.advance(Duration::from_secs(2 * 3600));

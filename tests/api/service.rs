@@ -39,17 +39,15 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
     assert!(shown.body["last_used_at"].is_string(), "{}", shown.body);
 
     let widen = s
-        .patch(
+        .owner_patch(
             &format!("/v1/auth/apikey/{key_id}"),
-            &s.owner_key,
             json!({"flags": {"*.*.*.*": true}}),
         )
         .await?;
     widen.assert_error(400, "invalid_input");
     let narrow = s
-        .patch(
+        .owner_patch(
             &format!("/v1/auth/apikey/{key_id}"),
-            &s.owner_key,
             json!({"flags": {"keyring.k.decrypt": true}}),
         )
         .await?;
@@ -63,9 +61,8 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
     );
 
     let disabled = s
-        .patch(
+        .owner_patch(
             &format!("/v1/auth/apikey/{key_id}"),
-            &s.owner_key,
             json!({"disabled": true}),
         )
         .await?;
@@ -79,9 +76,8 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
         "disabling takes effect at once"
     );
     let revive = s
-        .patch(
+        .owner_patch(
             &format!("/v1/auth/apikey/{key_id}"),
-            &s.owner_key,
             json!({"disabled": false}),
         )
         .await?;
@@ -113,9 +109,8 @@ async fn flags_that_match_nothing_or_cannot_apply_are_refused_by_name() -> TestR
         (app.as_str(), json!({}), "at least one"),
     ] {
         let reply = s
-            .post(
+            .owner_post(
                 "/v1/auth/apikey",
-                &s.owner_key,
                 json!({"principal": principal, "name": "x", "flags": flags}),
             )
             .await?;
@@ -134,9 +129,8 @@ async fn flags_that_match_nothing_or_cannot_apply_are_refused_by_name() -> TestR
         );
     }
     let nobody = s
-        .post(
+        .owner_post(
             "/v1/auth/apikey",
-            &s.owner_key,
             json!({"principal": "app_000", "name": "x", "flags": {"keyring.*": true}}),
         )
         .await?;
@@ -162,16 +156,10 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
             .map(Vec::len),
         Some(1)
     );
-    let duplicate = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "ops"}))
-        .await?;
+    let duplicate = s.owner_post("/v1/groups", json!({"name": "ops"})).await?;
     duplicate.assert_error(409, "conflict");
     let app = s
-        .post(
-            "/v1/apps",
-            &s.owner_key,
-            json!({"name": "svc", "groups": [group]}),
-        )
+        .owner_post("/v1/apps", json!({"name": "svc", "groups": [group]}))
         .await?;
     app.assert_status(201);
     assert_eq!(
@@ -189,11 +177,7 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
         Some(1)
     );
     let unknown_group = s
-        .post(
-            "/v1/apps",
-            &s.owner_key,
-            json!({"name": "svc2", "groups": ["grp_nope"]}),
-        )
+        .owner_post("/v1/apps", json!({"name": "svc2", "groups": ["grp_nope"]}))
         .await?;
     unknown_group.assert_status(404);
     assert_eq!(s.get("/v1/apps/app_nope", &s.owner_key).await?.status, 404);
@@ -215,7 +199,7 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
 async fn every_documented_route_exists_and_asks_for_a_credential() -> TestResult {
     let s = TestServer::start().await?;
     let doc = s
-        .call(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .anonymous(reqwest::Method::GET, "/v1/openapi.json")
         .await?;
     assert_eq!(
         (doc.status, doc.body["openapi"].as_str()),
@@ -744,7 +728,7 @@ async fn the_openapi_document_declares_query_parameters_patterns_and_every_error
 -> TestResult {
     let s = TestServer::start().await?;
     let doc = s
-        .call(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .anonymous(reqwest::Method::GET, "/v1/openapi.json")
         .await?
         .body;
     let params = |method: &str, path: &str| -> Vec<(String, serde_json::Value)> {
@@ -912,9 +896,7 @@ async fn the_openapi_document_declares_query_parameters_patterns_and_every_error
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_method_the_path_does_not_serve_is_a_json_405() -> TestResult {
     let s = TestServer::start().await?;
-    let reply = s
-        .call(reqwest::Method::PUT, "/v1/keyrings", None, None)
-        .await?;
+    let reply = s.anonymous(reqwest::Method::PUT, "/v1/keyrings").await?;
     reply.assert_status(405);
     assert_eq!(reply.body["error"]["code"], "invalid_input");
     assert_eq!(reply.body["error"]["request_id"], reply.request_id());

@@ -59,7 +59,7 @@ async fn writes_recover_as_soon_as_an_unwritable_database_is_writable_again() ->
 
     let frozen = Immutable::set(&database_files(s.dir.path()))?;
     let refused = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "while-frozen"}))
+        .owner_post("/v1/groups", json!({"name": "while-frozen"}))
         .await?;
     refused.assert_status(503);
     assert_eq!(refused.code(), "unavailable");
@@ -95,7 +95,7 @@ async fn a_locked_database_costs_one_bounded_wait_not_two() -> TestResult {
     let read_took = started.elapsed();
     let started = Instant::now();
     let create = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "locked"}))
+        .owner_post("/v1/groups", json!({"name": "locked"}))
         .await?;
     let create_took = started.elapsed();
     let started = Instant::now();
@@ -133,7 +133,7 @@ async fn a_locked_database_costs_one_bounded_wait_not_two() -> TestResult {
         "ready took {ready_took:?}"
     );
     let create = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "unlocked"}))
+        .owner_post("/v1/groups", json!({"name": "unlocked"}))
         .await?;
     create.assert_status(201);
     Ok(())
