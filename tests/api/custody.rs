@@ -8,16 +8,7 @@ use serde_json::json;
 async fn pkcs11_tool_sees_master_keys_sensitive_never_extractable_wrap_only() -> TestResult {
     let s = TestServer::start().await?;
     let key = s.ready_keyring("custody", "hsm").await?;
-    assert_eq!(
-        s.post(
-            "/v1/keyrings/custody/encrypt",
-            &key,
-            json!({"plaintext": "eA=="})
-        )
-        .await?
-        .status,
-        200
-    );
+    assert_eq!(s.encrypt("custody", &key, "eA==").await?.status, 200);
     let text = token_objects(&s, Some("secrkey"))?;
     let objects: Vec<&str> = text.split("Secret Key Object").skip(1).collect();
     let find = |prefix: &str| {
@@ -214,13 +205,7 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
         .owner_post("/v1/keyrings", json!({"name": "during", "group": group}))
         .await?;
     created.assert_error(503, "unavailable");
-    let sealed = s
-        .post(
-            "/v1/keyrings/before/encrypt",
-            &key,
-            json!({"plaintext": "eA=="}),
-        )
-        .await?;
+    let sealed = s.encrypt("before", &key, "eA==").await?;
     sealed.assert_status(503);
     assert!(sealed.body.get("ciphertext").is_none());
     let rotated = s
@@ -260,23 +245,11 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
 async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult {
     let s = TestServer::start().await?;
     let key = s.ready_keyring("feed", "envelope").await?;
-    let ok = s
-        .post(
-            "/v1/keyrings/feed/encrypt",
-            &key,
-            json!({"plaintext": "eA=="}),
-        )
-        .await?;
+    let ok = s.encrypt("feed", &key, "eA==").await?;
     let denied = s
         .owner_post("/v1/keyrings/feed/encrypt", json!({"plaintext": "eA=="}))
         .await?;
-    let bad = s
-        .post(
-            "/v1/keyrings/feed/encrypt",
-            &key,
-            json!({"plaintext": "***"}),
-        )
-        .await?;
+    let bad = s.encrypt("feed", &key, "***").await?;
     let anonymous = s.anonymous(reqwest::Method::GET, "/v1/keyrings").await?;
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;
     for (reply, outcome) in [

@@ -334,13 +334,7 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
         )
         .await?;
     assert_eq!(ops.body["operations"], json!(["encrypt"]));
-    let sealed = s
-        .post(
-            "/v1/keyrings/mine-ring/encrypt",
-            &key,
-            json!({"plaintext": "aGk="}),
-        )
-        .await?;
+    let sealed = s.encrypt("mine-ring", &key, "aGk=").await?;
     sealed.assert_status(200);
     let opened = s
         .post(
@@ -443,16 +437,7 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
     let closed = s.delete(&path, &s.owner_key).await?;
     closed.assert_status(204);
     assert_eq!(s.get("/v1/groups", &s.owner_key).await?.status, 401);
-    assert_eq!(
-        s.post(
-            "/v1/keyrings/doomed-ring/encrypt",
-            &key,
-            json!({"plaintext": "aGk="})
-        )
-        .await?
-        .status,
-        401
-    );
+    assert_eq!(s.encrypt("doomed-ring", &key, "aGk=").await?.status, 401);
     // The HSM keys are gone from the token.
     let listing = token_objects(&s, None)?;
     assert!(!listing.contains(&format!("mk/{group}")), "{listing}");

@@ -667,13 +667,7 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
             .all(|e| e["principal"] != json!(stranger.id)),
         "an unknown id reaches no account's trail"
     );
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = s.metrics().await?;
     assert!(
         metrics.contains("\ncoffer_signed_unknown_machine_total 1\n"),
         "{metrics}"

@@ -1,7 +1,7 @@
 //! API keys, groups, apps, the OpenAPI document, the ciphertext format, and the binary.
 
 use crate::support::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> TestResult {
@@ -11,12 +11,7 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
         .app_with_key("holder", &[&group], json!({"keyring.*.*": true}))
         .await?;
     s.keyring("k", &group, json!({})).await?;
-    assert_eq!(
-        s.post("/v1/keyrings/k/encrypt", &key, json!({"plaintext": "eA=="}))
-            .await?
-            .status,
-        200
-    );
+    assert_eq!(s.encrypt("k", &key, "eA==").await?.status, 200);
 
     let listed = s.get("/v1/auth/apikey", &s.owner_key).await?;
     assert!(
@@ -32,40 +27,23 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
         .unwrap()
         .0
         .to_owned();
-    let shown = s
-        .get(&format!("/v1/auth/apikey/{key_id}"), &s.owner_key)
-        .await?;
+    let key_path = format!("/v1/auth/apikey/{key_id}");
+    let update = |body: Value| s.owner_patch(&key_path, body);
+    let shown = s.get(&key_path, &s.owner_key).await?;
     assert_eq!((shown.status, shown.str("principal")), (200, app.clone()));
     assert!(shown.body["last_used_at"].is_string(), "{}", shown.body);
 
-    let widen = s
-        .owner_patch(
-            &format!("/v1/auth/apikey/{key_id}"),
-            json!({"flags": {"*.*.*.*": true}}),
-        )
-        .await?;
+    let widen = update(json!({"flags": {"*.*.*.*": true}})).await?;
     widen.assert_error(400, "invalid_input");
-    let narrow = s
-        .owner_patch(
-            &format!("/v1/auth/apikey/{key_id}"),
-            json!({"flags": {"keyring.k.decrypt": true}}),
-        )
-        .await?;
+    let narrow = update(json!({"flags": {"keyring.k.decrypt": true}})).await?;
     narrow.assert_status(200);
-    let now_denied = s
-        .post("/v1/keyrings/k/encrypt", &key, json!({"plaintext": "eA=="}))
-        .await?;
+    let now_denied = s.encrypt("k", &key, "eA==").await?;
     assert_eq!(
         now_denied.status, 403,
         "narrowing takes effect on the next request"
     );
 
-    let disabled = s
-        .owner_patch(
-            &format!("/v1/auth/apikey/{key_id}"),
-            json!({"disabled": true}),
-        )
-        .await?;
+    let disabled = update(json!({"disabled": true})).await?;
     assert_eq!(
         (disabled.status, disabled.body["disabled"].as_bool()),
         (200, Some(true))
@@ -75,12 +53,7 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
         401,
         "disabling takes effect at once"
     );
-    let revive = s
-        .owner_patch(
-            &format!("/v1/auth/apikey/{key_id}"),
-            json!({"disabled": false}),
-        )
-        .await?;
+    let revive = update(json!({"disabled": false})).await?;
     revive.assert_status(409);
     Ok(())
 }
@@ -240,13 +213,7 @@ async fn every_documented_route_exists_and_asks_for_a_credential() -> TestResult
         checked += 1;
     }
     assert_eq!(checked, coffer::catalogue::ALL.len());
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = s.metrics().await?;
     assert!(metrics.contains("coffer_http_requests_total"));
     let audited = metrics
         .lines()
