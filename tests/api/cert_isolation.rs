@@ -152,10 +152,7 @@ fn assert_created(reply: &Reply, proven: bool) {
 }
 
 fn message(reply: &Reply) -> String {
-    reply.body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    reply.message().to_owned()
 }
 
 /// The proven flags of an app's bindings, in order.
@@ -288,12 +285,7 @@ async fn rules_under_a_proven_ca_win_over_another_account_trusting_the_same_ca_w
     let replayed = trust(&s, &b, ca_with("replayed", &ca, &ca_proof)).await?;
     replayed.assert_error(400, "invalid_input");
     let b_cas = s.get("/v1/trusted-cas", &b.key).await?;
-    assert_eq!(
-        b_cas.body.as_array().map(Vec::len),
-        Some(1),
-        "{}",
-        b_cas.body
-    );
+    assert_eq!(b_cas.array_len(), Some(1), "{}", b_cas.body);
     Ok(())
 }
 

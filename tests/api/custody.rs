@@ -229,11 +229,7 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
         .collect();
     assert_eq!(names, vec![json!("before")], "no keyring was created");
     let keys = s.get("/v1/keyrings/before/keys", &key).await?;
-    assert_eq!(
-        keys.body.as_array().map(Vec::len),
-        Some(1),
-        "no version was added"
-    );
+    assert_eq!(keys.array_len(), Some(1), "no version was added");
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keyring_versions")
         .fetch_one(&db)
         .await?;

@@ -18,6 +18,13 @@ impl Reply {
         assert_eq!((self.status, self.code()), (status, code), "{}", self.body);
     }
 
+    /// As [`Reply::assert_error`], saying `why` the error was expected when it fails.
+    #[track_caller]
+    pub fn assert_error_because(&self, status: u16, code: &str, why: impl std::fmt::Display) {
+        let body = &self.body;
+        assert_eq!((self.status, self.code()), (status, code), "{why}: {body}");
+    }
+
     /// The error's human-readable message (empty if none).
     pub fn message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or_default()
@@ -31,7 +38,7 @@ impl Reply {
     }
 
     /// The length of a JSON array body (`None` when the body is not an array).
-    pub fn len(&self) -> Option<usize> {
+    pub fn array_len(&self) -> Option<usize> {
         self.body.as_array().map(Vec::len)
     }
 }
@@ -66,11 +73,6 @@ impl TestServer {
     /// `DELETE path` as `key`.
     pub async fn delete(&self, path: &str, key: &str) -> anyhow::Result<Reply> {
         self.call(Method::DELETE, path, Some(key), None).await
-    }
-
-    /// `PUT path` of `body` as `key`.
-    pub async fn put(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Reply> {
-        self.call(Method::PUT, path, Some(key), Some(body)).await
     }
 
     /// A request without credentials.

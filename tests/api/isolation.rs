@@ -120,7 +120,7 @@ async fn a_member_sees_only_the_apps_of_their_groups_and_only_those_groups() -> 
 
     // Owners still see everything.
     let all = s.get("/v1/apps", &s.owner_key).await?;
-    assert_eq!(all.body.as_array().map(Vec::len), Some(3));
+    assert_eq!(all.array_len(), Some(3));
     let full = s.get(&format!("/v1/apps/{both}"), &s.owner_key).await?;
     assert_eq!(full.body["groups"].as_array().map(Vec::len), Some(2));
     Ok(())

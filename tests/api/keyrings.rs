@@ -178,11 +178,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
         let again = s
             .post(&format!("/v1/keyrings/{ring}/restore"), &key, json!({}))
             .await?;
-        assert_eq!(
-            (again.status, again.code()),
-            (404, "not_found"),
-            "nothing left in the trash"
-        );
+        again.assert_error_because(404, "not_found", "nothing left in the trash");
     }
     Ok(())
 }
@@ -305,10 +301,10 @@ async fn each_keyring_route_is_allowed_by_its_flag_and_denied_without_it() -> Te
         denied.insert("*.*.*.*".into(), json!(true));
         let denied = s.api_key(&app, serde_json::Value::Object(denied)).await?;
         let reply = s.call(method.clone(), &path, Some(&denied), body).await?;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (403, "forbidden"),
-            "{method} {path} without {flags:?}"
+        reply.assert_error_because(
+            403,
+            "forbidden",
+            format!("{method} {path} without {flags:?}"),
         );
     }
     Ok(())
@@ -636,17 +632,9 @@ async fn bad_input_gets_the_contract_status_and_changes_nothing() -> TestResult 
         );
     }
     let keys = s.get("/v1/keyrings/strict/keys", &key).await?;
-    assert_eq!(
-        keys.body.as_array().map(Vec::len),
-        Some(1),
-        "no version was added"
-    );
+    assert_eq!(keys.array_len(), Some(1), "no version was added");
     let rings = s.get("/v1/keyrings", &s.owner_key).await?;
-    assert_eq!(
-        rings.body.as_array().map(Vec::len),
-        Some(2),
-        "no keyring was created"
-    );
+    assert_eq!(rings.array_len(), Some(2), "no keyring was created");
     Ok(())
 }
 

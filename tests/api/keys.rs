@@ -579,12 +579,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
     assert_eq!(expired.body["not_after"], "2020-02-01T00:00:00Z");
 
     let objects = s.get("/v1/objects?type=certificate", &key).await?;
-    assert_eq!(
-        objects.body.as_array().map(Vec::len),
-        Some(2),
-        "{}",
-        objects.body
-    );
+    assert_eq!(objects.array_len(), Some(2), "{}", objects.body);
     let deleted = s
         .delete(
             &format!("/v1/keys/tls-rsa-2048/certificates/{}", expired.str("id")),
@@ -593,7 +588,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
         .await?;
     deleted.assert_status(204);
     let objects = s.get("/v1/objects?type=certificate", &key).await?;
-    assert_eq!(objects.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(objects.array_len(), Some(1));
     Ok(())
 }
 
@@ -940,13 +935,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() -> TestResult {
             "{what}: {}",
             reply.body
         );
-        assert!(
-            !reply.body["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .is_empty(),
-            "{what}"
-        );
+        assert!(!reply.message().is_empty(), "{what}");
     }
     // A signature that does not verify is an answer, not an error.
     let wrong = s
@@ -1141,7 +1130,7 @@ async fn csr_subject_alt_names_carry_their_type_and_bad_subjects_are_refused() -
             "{body}: {}",
             reply.body
         );
-        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        let message = reply.message();
         assert!(
             message.starts_with(names),
             "{body}: the message names {names}: {message}"
@@ -1226,7 +1215,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     // Another group's app: the key does not exist for it.
     for path in ["/v1/keys/mine", "/v1/keys/mine/public"] {
         let hidden = s.get(path, &outsider).await?;
-        assert_eq!((hidden.status, hidden.code()), (404, "not_found"), "{path}");
+        hidden.assert_error_because(404, "not_found", format!("{path}"));
     }
     let hidden = s
         .post("/v1/keys/mine/sign", &outsider, json!({"message": "eA=="}))
@@ -1258,7 +1247,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
         .get(&format!("/v1/objects?type=key_pair&group={group}"), &key)
         .await?;
     assert_eq!(only_keys.body[0]["name"], "mine");
-    assert_eq!(only_keys.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(only_keys.array_len(), Some(1));
     assert_eq!(s.get("/v1/objects?type=secret", &key).await?.status, 400);
 
     let deleted = s.delete("/v1/keys/mine", &key).await?;

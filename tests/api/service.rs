@@ -87,11 +87,7 @@ async fn flags_that_match_nothing_or_cannot_apply_are_refused_by_name() -> TestR
                 json!({"principal": principal, "name": "x", "flags": flags}),
             )
             .await?;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (400, "invalid_input"),
-            "{flags}"
-        );
+        reply.assert_error_because(400, "invalid_input", format!("{flags}"));
         assert!(
             reply.body["error"]["message"]
                 .as_str()
@@ -595,7 +591,7 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             "PATCH {path} {{{field}: null}}: {}",
             reply.body
         );
-        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        let message = reply.message();
         assert!(
             message.contains(&format!("`{field}` cannot be null")),
             "{path}: {message}"
@@ -644,12 +640,8 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             app_key.as_str()
         };
         let reply = s.post(path, key, body).await?;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (400, "invalid_input"),
-            "{path}"
-        );
-        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        reply.assert_error_because(400, "invalid_input", format!("{path}"));
+        let message = reply.message();
         assert!(
             message.contains(&format!("`{field}` cannot be null")),
             "{message}"
