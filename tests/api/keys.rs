@@ -1215,7 +1215,7 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     // Another group's app: the key does not exist for it.
     for path in ["/v1/keys/mine", "/v1/keys/mine/public"] {
         let hidden = s.get(path, &outsider).await?;
-        hidden.assert_error_because(404, "not_found", format!("{path}"));
+        hidden.assert_error_because(404, "not_found", path);
     }
     let hidden = s
         .post("/v1/keys/mine/sign", &outsider, json!({"message": "eA=="}))

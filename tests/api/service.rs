@@ -87,7 +87,7 @@ async fn flags_that_match_nothing_or_cannot_apply_are_refused_by_name() -> TestR
                 json!({"principal": principal, "name": "x", "flags": flags}),
             )
             .await?;
-        reply.assert_error_because(400, "invalid_input", format!("{flags}"));
+        reply.assert_error_because(400, "invalid_input", flags);
         assert!(
             reply.body["error"]["message"]
                 .as_str()
@@ -640,7 +640,7 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             app_key.as_str()
         };
         let reply = s.post(path, key, body).await?;
-        reply.assert_error_because(400, "invalid_input", format!("{path}"));
+        reply.assert_error_because(400, "invalid_input", path);
         let message = reply.message();
         assert!(
             message.contains(&format!("`{field}` cannot be null")),
