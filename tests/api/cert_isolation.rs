@@ -2,7 +2,8 @@
 //! nothing; a proof of possession of its key does. No account can take over, or lock out,
 //! another account's certificate login (hardening issue, item 10).
 
-use crate::support::{ClientCert, Reply, TestCa, TestResult, TestServer, b64, run_cli};
+use crate::expect::cli;
+use crate::support::{ClientCert, Reply, TestCa, TestResult, TestServer, b64};
 use crate::support::{self_signed_client, unb64};
 use coffer::crypto::possession::KeyHolder;
 use coffer::crypto::x509::parse_certificates;
@@ -75,13 +76,7 @@ async fn seen_as(s: &TestServer, cert: &ClientCert) -> anyhow::Result<Option<Str
     match reply.status {
         401 => Ok(None),
         200 => {
-            let names: Vec<&str> = reply
-                .body
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k["name"].as_str())
-                .collect();
+            let names = reply.column("name");
             anyhow::ensure!(names.len() == 1, "one keyring per app: {}", reply.body);
             Ok(Some(names[0].to_owned()))
         }
@@ -125,11 +120,39 @@ fn outcome(reply: &Reply) -> (u16, Value) {
     (reply.status, reply.body["proven"].clone())
 }
 
+/// A pin of `cert` with `proof`.
+fn pin(cert: &ClientCert, proof: &str) -> Value {
+    json!({"certificate": cert.cert_pem, "proof": proof})
+}
+
+/// A pin of `cert` with its key holder's proof for `account`.
+fn proven_pin(cert: &ClientCert, account: &str) -> anyhow::Result<Value> {
+    Ok(pin(cert, &prove(&cert.cert_pem, &cert.key_pem, account)?))
+}
+
+/// A rule matching certificates under the trusted CA `trusted` whose `field` is `value`.
+fn ca_rule(trusted: &Reply, field: &str, value: &str) -> Value {
+    json!({"ca": trusted.str("id"), field: value})
+}
+
+/// A trusted CA named `name` with `proof`.
+fn ca_with(name: &str, ca: &TestCa, proof: &str) -> Value {
+    json!({"name": name, "certificate": ca.pem, "proof": proof})
+}
+
+/// A trusted CA named `name` with the CA key holder's proof for `account`.
+fn proven_ca(name: &str, ca: &TestCa, account: &str) -> anyhow::Result<Value> {
+    Ok(ca_with(name, ca, &prove(&ca.pem, &ca.key_pem, account)?))
+}
+
+/// Fails the test unless `reply` created a binding or trusted CA whose `proven` is `proven`.
+#[track_caller]
+fn assert_created(reply: &Reply, proven: bool) {
+    assert_eq!(outcome(reply), (201, json!(proven)), "{}", reply.body);
+}
+
 fn message(reply: &Reply) -> String {
-    reply.body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    reply.message().to_owned()
 }
 
 /// The proven flags of an app's bindings, in order.
@@ -153,13 +176,8 @@ async fn another_account_cannot_take_over_or_lock_out_a_certificate_bound_with_a
     let ca = TestCa::new("Tenant A Client CA")?;
     let cert = ca.issue("edge", "edge.a.test", -1, 30)?;
     let a_proof = prove(&cert.cert_pem, &cert.key_pem, &a.id)?;
-    let bound = bind(
-        &s,
-        &a,
-        json!({"certificate": cert.cert_pem, "proof": a_proof}),
-    )
-    .await?;
-    assert_eq!(outcome(&bound), (201, json!(true)), "{}", bound.body);
+    let bound = bind(&s, &a, pin(&cert, &a_proof)).await?;
+    assert_created(&bound, true);
     assert_eq!(seen_as(&s, &cert).await?, Some(a.ring.clone()));
 
     // Account B learns the certificate (every handshake sends it) and binds it to its own
@@ -170,7 +188,7 @@ async fn another_account_cannot_take_over_or_lock_out_a_certificate_bound_with_a
         json!({"certificate": cert.cert_pem}),
     ] {
         let reply = bind(&s, &b, body.clone()).await?;
-        assert_eq!(outcome(&reply), (201, json!(false)), "{}", reply.body);
+        assert_created(&reply, false);
         assert_eq!(
             seen_as(&s, &cert).await?,
             Some(a.ring.clone()),
@@ -179,18 +197,8 @@ async fn another_account_cannot_take_over_or_lock_out_a_certificate_bound_with_a
     }
 
     // B replays A's proof: it names A's account, so it does not verify in B.
-    let replayed = bind(
-        &s,
-        &b,
-        json!({"certificate": cert.cert_pem, "proof": a_proof}),
-    )
-    .await?;
-    assert_eq!(
-        (replayed.status, replayed.code()),
-        (400, "invalid_input"),
-        "{}",
-        replayed.body
-    );
+    let replayed = bind(&s, &b, pin(&cert, &a_proof)).await?;
+    replayed.assert_error(400, "invalid_input");
     assert!(
         message(&replayed).contains(&format!("coffer-possession-proof:v1:{}:", b.id)),
         "the message says what the proof must sign: {}",
@@ -201,14 +209,9 @@ async fn another_account_cannot_take_over_or_lock_out_a_certificate_bound_with_a
     // B trusts A's CA (its certificate is public too) and binds a rule matching A's
     // certificate.
     let trusted = trust(&s, &b, json!({"name": "a-ca", "certificate": ca.pem})).await?;
-    assert_eq!(outcome(&trusted), (201, json!(false)), "{}", trusted.body);
-    let rule = bind(
-        &s,
-        &b,
-        json!({"ca": trusted.str("id"), "subject": "CN=edge"}),
-    )
-    .await?;
-    assert_eq!(outcome(&rule), (201, json!(false)), "{}", rule.body);
+    assert_created(&trusted, false);
+    let rule = bind(&s, &b, ca_rule(&trusted, "subject", "CN=edge")).await?;
+    assert_created(&rule, false);
     assert_eq!(
         seen_as(&s, &cert).await?,
         Some(a.ring.clone()),
@@ -221,7 +224,7 @@ async fn another_account_cannot_take_over_or_lock_out_a_certificate_bound_with_a
     let b_app_events = s
         .get(&format!("/v1/activity?principal={}", b.app), &b.key)
         .await?;
-    assert_eq!(b_app_events.status, 200, "{}", b_app_events.body);
+    b_app_events.assert_status(200);
     assert_eq!(
         b_app_events.body["events"],
         json!([]),
@@ -257,67 +260,32 @@ async fn rules_under_a_proven_ca_win_over_another_account_trusting_the_same_ca_w
     let (a, b) = two_tenants(&s).await?;
     let ca = TestCa::new("Tenant A Issuing CA")?;
     let ca_proof = prove(&ca.pem, &ca.key_pem, &a.id)?;
-    let trusted = trust(
-        &s,
-        &a,
-        json!({"name": "issuer", "certificate": ca.pem, "proof": ca_proof}),
-    )
-    .await?;
-    assert_eq!(outcome(&trusted), (201, json!(true)), "{}", trusted.body);
+    let trusted = trust(&s, &a, ca_with("issuer", &ca, &ca_proof)).await?;
+    assert_created(&trusted, true);
     let listed = s.get("/v1/trusted-cas", &a.key).await?;
     assert_eq!(listed.body[0]["proven"], json!(true), "{}", listed.body);
-    let rule = bind(
-        &s,
-        &a,
-        json!({"ca": trusted.str("id"), "san": "DNS:edge.a.test"}),
-    )
-    .await?;
-    assert_eq!(outcome(&rule), (201, json!(true)), "{}", rule.body);
+    let rule = bind(&s, &a, ca_rule(&trusted, "san", "DNS:edge.a.test")).await?;
+    assert_created(&rule, true);
     let cert = ca.issue("edge", "edge.a.test", -1, 30)?;
     assert_eq!(seen_as(&s, &cert).await?, Some(a.ring.clone()));
 
     // B trusts the same CA without its key, binds the same rule and pins the certificate.
     let b_trusted = trust(&s, &b, json!({"name": "copy", "certificate": ca.pem})).await?;
-    assert_eq!(
-        outcome(&b_trusted),
-        (201, json!(false)),
-        "{}",
-        b_trusted.body
-    );
-    let b_rule = bind(
-        &s,
-        &b,
-        json!({"ca": b_trusted.str("id"), "san": "DNS:edge.a.test"}),
-    )
-    .await?;
-    assert_eq!(outcome(&b_rule), (201, json!(false)), "{}", b_rule.body);
+    assert_created(&b_trusted, false);
+    let b_rule = bind(&s, &b, ca_rule(&b_trusted, "san", "DNS:edge.a.test")).await?;
+    assert_created(&b_rule, false);
     let b_pin = bind(&s, &b, json!({"certificate": cert.cert_pem})).await?;
-    assert_eq!(outcome(&b_pin), (201, json!(false)), "{}", b_pin.body);
+    assert_created(&b_pin, false);
     assert_eq!(seen_as(&s, &cert).await?, Some(a.ring.clone()));
     // A certificate the CA issues later is A's as well.
     let next = ca.issue("edge", "edge.a.test", -1, 30)?;
     assert_eq!(seen_as(&s, &next).await?, Some(a.ring.clone()));
 
     // A's CA proof does not verify in B.
-    let replayed = trust(
-        &s,
-        &b,
-        json!({"name": "replayed", "certificate": ca.pem, "proof": ca_proof}),
-    )
-    .await?;
-    assert_eq!(
-        (replayed.status, replayed.code()),
-        (400, "invalid_input"),
-        "{}",
-        replayed.body
-    );
+    let replayed = trust(&s, &b, ca_with("replayed", &ca, &ca_proof)).await?;
+    replayed.assert_error(400, "invalid_input");
     let b_cas = s.get("/v1/trusted-cas", &b.key).await?;
-    assert_eq!(
-        b_cas.body.as_array().map(Vec::len),
-        Some(1),
-        "{}",
-        b_cas.body
-    );
+    assert_eq!(b_cas.array_len(), Some(1), "{}", b_cas.body);
     Ok(())
 }
 
@@ -328,20 +296,10 @@ async fn a_proven_pin_of_the_certificate_wins_over_a_rule_under_a_ca_proven_in_a
     let (a, b) = two_tenants(&s).await?;
     // B runs the CA that issued A's certificate, proves it, and binds a rule matching it.
     let ca = TestCa::new("Tenant B Issuing CA")?;
-    let trusted = trust(
-        &s,
-        &b,
-        json!({"name": "own", "certificate": ca.pem, "proof": prove(&ca.pem, &ca.key_pem, &b.id)?}),
-    )
-    .await?;
-    assert_eq!(outcome(&trusted), (201, json!(true)), "{}", trusted.body);
-    let rule = bind(
-        &s,
-        &b,
-        json!({"ca": trusted.str("id"), "subject": "CN=edge"}),
-    )
-    .await?;
-    assert_eq!(outcome(&rule), (201, json!(true)), "{}", rule.body);
+    let trusted = trust(&s, &b, proven_ca("own", &ca, &b.id)?).await?;
+    assert_created(&trusted, true);
+    let rule = bind(&s, &b, ca_rule(&trusted, "subject", "CN=edge")).await?;
+    assert_created(&rule, true);
     let issued_to_a = ca.issue("edge", "edge.a.test", -1, 30)?;
     assert_eq!(
         seen_as(&s, &issued_to_a).await?,
@@ -350,14 +308,8 @@ async fn a_proven_pin_of_the_certificate_wins_over_a_rule_under_a_ca_proven_in_a
     );
 
     // The holder of the certificate's own key proves it in A: the CA's key cannot compete.
-    let proof = prove(&issued_to_a.cert_pem, &issued_to_a.key_pem, &a.id)?;
-    let pinned = bind(
-        &s,
-        &a,
-        json!({"certificate": issued_to_a.cert_pem, "proof": proof}),
-    )
-    .await?;
-    assert_eq!(outcome(&pinned), (201, json!(true)), "{}", pinned.body);
+    let pinned = bind(&s, &a, proven_pin(&issued_to_a, &a.id)?).await?;
+    assert_created(&pinned, true);
     assert_eq!(seen_as(&s, &issued_to_a).await?, Some(a.ring.clone()));
     // B's rule still serves every certificate nobody pinned with a proof.
     let issued_to_b = ca.issue("edge", "edge.b.test", -1, 30)?;
@@ -371,30 +323,13 @@ async fn a_second_proven_registration_in_another_account_is_a_409_that_names_no_
     let s = TestServer::start().await?;
     let (a, b) = two_tenants(&s).await?;
     let cert = self_signed_client("shared")?;
-    let for_a = prove(&cert.cert_pem, &cert.key_pem, &a.id)?;
-    let bound = bind(
-        &s,
-        &a,
-        json!({"certificate": cert.cert_pem, "proof": for_a}),
-    )
-    .await?;
-    assert_eq!(outcome(&bound), (201, json!(true)), "{}", bound.body);
+    let bound = bind(&s, &a, proven_pin(&cert, &a.id)?).await?;
+    assert_created(&bound, true);
 
     // Only the key holder can make a proof for B; it still may not make the certificate
     // proven in two accounts.
-    let for_b = prove(&cert.cert_pem, &cert.key_pem, &b.id)?;
-    let second = bind(
-        &s,
-        &b,
-        json!({"certificate": cert.cert_pem, "proof": for_b}),
-    )
-    .await?;
-    assert_eq!(
-        (second.status, second.code()),
-        (409, "conflict"),
-        "{}",
-        second.body
-    );
+    let second = bind(&s, &b, proven_pin(&cert, &b.id)?).await?;
+    second.assert_error(409, "conflict");
     let said = message(&second);
     assert!(
         said.contains("proof of possession") && said.contains("another account"),
@@ -408,25 +343,10 @@ async fn a_second_proven_registration_in_another_account_is_a_409_that_names_no_
     let ca = TestCa::new("Shared CA")?;
     let ca_for_a = prove(&ca.pem, &ca.key_pem, &a.id)?;
     let ca_for_b = prove(&ca.pem, &ca.key_pem, &b.id)?;
-    let trusted = trust(
-        &s,
-        &a,
-        json!({"name": "shared", "certificate": ca.pem, "proof": ca_for_a}),
-    )
-    .await?;
-    assert_eq!(outcome(&trusted), (201, json!(true)), "{}", trusted.body);
-    let again = trust(
-        &s,
-        &b,
-        json!({"name": "shared", "certificate": ca.pem, "proof": ca_for_b}),
-    )
-    .await?;
-    assert_eq!(
-        (again.status, again.code()),
-        (409, "conflict"),
-        "{}",
-        again.body
-    );
+    let trusted = trust(&s, &a, ca_with("shared", &ca, &ca_for_a)).await?;
+    assert_created(&trusted, true);
+    let again = trust(&s, &b, ca_with("shared", &ca, &ca_for_b)).await?;
+    again.assert_error(409, "conflict");
     assert!(!message(&again).contains(&a.id), "{}", message(&again));
     assert_eq!(s.get("/v1/trusted-cas", &b.key).await?.body, json!([]));
     Ok(())
@@ -441,22 +361,12 @@ async fn a_certificate_proven_in_an_account_that_was_closed_can_be_proven_in_ano
     let (a, b) = two_tenants(&s).await?;
     let cert = self_signed_client("moving")?;
     let ca = TestCa::new("Moving CA")?;
-    let pinned = bind(
-        &s,
-        &b,
-        json!({"certificate": cert.cert_pem, "proof": prove(&cert.cert_pem, &cert.key_pem, &b.id)?}),
-    )
-    .await?;
-    assert_eq!(outcome(&pinned), (201, json!(true)), "{}", pinned.body);
-    let trusted = trust(
-        &s,
-        &b,
-        json!({"name": "moving", "certificate": ca.pem, "proof": prove(&ca.pem, &ca.key_pem, &b.id)?}),
-    )
-    .await?;
-    assert_eq!(outcome(&trusted), (201, json!(true)), "{}", trusted.body);
-    let a_pin = json!({"certificate": cert.cert_pem, "proof": prove(&cert.cert_pem, &cert.key_pem, &a.id)?});
-    let a_ca = json!({"name": "moving", "certificate": ca.pem, "proof": prove(&ca.pem, &ca.key_pem, &a.id)?});
+    let pinned = bind(&s, &b, proven_pin(&cert, &b.id)?).await?;
+    assert_created(&pinned, true);
+    let trusted = trust(&s, &b, proven_ca("moving", &ca, &b.id)?).await?;
+    assert_created(&trusted, true);
+    let a_pin = proven_pin(&cert, &a.id)?;
+    let a_ca = proven_ca("moving", &ca, &a.id)?;
     assert_eq!(bind(&s, &a, a_pin.clone()).await?.status, 409);
     assert_eq!(trust(&s, &a, a_ca.clone()).await?.status, 409);
 
@@ -465,15 +375,15 @@ async fn a_certificate_proven_in_an_account_that_was_closed_can_be_proven_in_ano
     let requested = s
         .post(&format!("{path}/deletion"), &b.key, json!({}))
         .await?;
-    assert_eq!(requested.status, 202, "{}", requested.body);
+    requested.assert_status(202);
     clock.advance(std::time::Duration::from_secs(7 * 86_400 + 1));
-    let closed = s.call(Method::DELETE, &path, Some(&b.key), None).await?;
-    assert_eq!(closed.status, 204, "{}", closed.body);
+    let closed = s.delete(&path, &b.key).await?;
+    closed.assert_status(204);
 
     let moved = bind(&s, &a, a_pin).await?;
-    assert_eq!(outcome(&moved), (201, json!(true)), "{}", moved.body);
+    assert_created(&moved, true);
     let moved_ca = trust(&s, &a, a_ca).await?;
-    assert_eq!(outcome(&moved_ca), (201, json!(true)), "{}", moved_ca.body);
+    assert_created(&moved_ca, true);
     assert_eq!(seen_as(&s, &cert).await?, Some(a.ring.clone()));
     Ok(())
 }
@@ -763,32 +673,34 @@ async fn two_unproven_bindings_in_two_accounts_are_ambiguous_until_the_key_holde
     let (a, b) = two_tenants(&s).await?;
     let cert = self_signed_client("edge")?;
     let first = bind(&s, &a, json!({"certificate": cert.cert_pem})).await?;
-    assert_eq!(outcome(&first), (201, json!(false)), "{}", first.body);
+    assert_created(&first, false);
     assert_eq!(seen_as(&s, &cert).await?, Some(a.ring.clone()));
     // Without proofs nobody can tell whose certificate it is: a 401, as documented.
     let second = bind(&s, &b, json!({"certificate": cert.cert_pem})).await?;
-    assert_eq!(outcome(&second), (201, json!(false)), "{}", second.body);
+    assert_created(&second, false);
     assert_eq!(seen_as(&s, &cert).await?, None, "ambiguous");
     // The key holder's proof settles it.
-    let proof = prove(&cert.cert_pem, &cert.key_pem, &a.id)?;
-    let proven = bind(
-        &s,
-        &a,
-        json!({"certificate": cert.cert_pem, "proof": proof}),
-    )
-    .await?;
-    assert_eq!(outcome(&proven), (201, json!(true)), "{}", proven.body);
+    let proven = bind(&s, &a, proven_pin(&cert, &a.id)?).await?;
+    assert_created(&proven, true);
     let unbind = s
-        .call(
-            Method::DELETE,
+        .delete(
             &format!("/v1/apps/{}/certificates/{}", a.app, first.str("id")),
-            Some(&a.key),
-            None,
+            &a.key,
         )
         .await?;
-    assert_eq!(unbind.status, 204);
+    unbind.assert_status(204);
     assert_eq!(seen_as(&s, &cert).await?, Some(a.ring.clone()));
     Ok(())
+}
+
+/// Fails the test unless the CLI succeeded and printed a binding (or trusted CA) whose
+/// `proven` is `proven`.
+#[track_caller]
+fn assert_bound(outcome: (bool, String), proven: bool) {
+    let (ok, out) = outcome;
+    assert!(ok, "{out}");
+    let printed = serde_json::from_str::<Value>(&out).unwrap_or_default();
+    assert_eq!(printed["proven"], json!(proven), "{out}");
 }
 
 // The CLI runs as a child process calling this process's server: the server needs a
@@ -806,27 +718,19 @@ async fn the_cli_binds_and_trusts_with_proofs_and_prints_proofs_for_key_holders(
             .unwrap_or_default()
             .to_owned()
     };
-    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text);
-    let parsed = |out: &str| serde_json::from_str::<Value>(out).unwrap_or_default();
+    // Writes `<name>.pem`, and `<name>.key` when there is a key; returns both paths.
+    let write = |name: &str, pem: &str, key: Option<&str>| -> anyhow::Result<(String, String)> {
+        let (pem_path, key_path) = (path(&format!("{name}.pem")), path(&format!("{name}.key")));
+        std::fs::write(&pem_path, pem)?;
+        if let Some(key) = key {
+            std::fs::write(&key_path, key)?;
+        }
+        Ok((pem_path, key_path))
+    };
 
     // `generate` binds the new certificate with a proof made with the new key.
-    let (ok, out) = run_cli(
-        &s,
-        &owner,
-        &[
-            "app",
-            "certificate",
-            "generate",
-            &a.app,
-            "--cn",
-            "edge",
-            "--out",
-            &path("edge"),
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    assert_eq!(parsed(&out)["proven"], json!(true), "{out}");
+    let generate = "app certificate generate {} --cn edge --out {}";
+    assert_bound(cli(&s, &owner, generate, &[&a.app, &path("edge")])?, true);
     let generated = ClientCert {
         cert_pem: std::fs::read_to_string(path("edge.pem"))?,
         key_pem: std::fs::read_to_string(path("edge.key"))?,
@@ -835,124 +739,49 @@ async fn the_cli_binds_and_trusts_with_proofs_and_prints_proofs_for_key_holders(
 
     // `add --key` proves possession with the key.
     let held = self_signed_client("held")?;
-    write("held.pem", &held.cert_pem)?;
-    write("held.key", &held.key_pem)?;
-    let (ok, out) = run_cli(
-        &s,
-        &owner,
-        &[
-            "app",
-            "certificate",
-            "add",
-            &a.app,
-            "--cert",
-            &path("held.pem"),
-            "--key",
-            &path("held.key"),
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    assert_eq!(parsed(&out)["proven"], json!(true), "{out}");
+    let (held_pem, held_key) = write("held", &held.cert_pem, Some(&held.key_pem))?;
+    let add_with_key = "app certificate add {} --cert {} --key {}";
+    assert_bound(
+        cli(&s, &owner, add_with_key, &[&a.app, &held_pem, &held_key])?,
+        true,
+    );
 
     // A key holder who is not the operator prints a proof; the operator sends it.
     let remote = self_signed_client("remote")?;
-    write("remote.pem", &remote.cert_pem)?;
-    write("remote.key", &remote.key_pem)?;
-    let (ok, proof) = run_cli(
-        &s,
-        &[],
-        &[
-            "certificate",
-            "proof",
-            "--cert",
-            &path("remote.pem"),
-            "--key",
-            &path("remote.key"),
-            "--account",
-            &a.id,
-        ],
-        None,
-    )?;
+    let (remote_pem, remote_key) = write("remote", &remote.cert_pem, Some(&remote.key_pem))?;
+    let print_proof = |key: &str| {
+        let proof = "certificate proof --cert {} --key {} --account {}";
+        cli(&s, &[], proof, &[&remote_pem, key, &a.id])
+    };
+    let (ok, proof) = print_proof(&remote_key)?;
     assert!(ok, "{proof}");
     assert!(
         proof.trim().lines().count() == 1 && !unb64(proof.trim()).is_empty(),
         "only the base64 proof: {proof}"
     );
-    let (ok, out) = run_cli(
+    let add_with_proof = "app certificate add {} --cert {} --proof {}";
+    let sent = cli(
         &s,
         &owner,
-        &[
-            "app",
-            "certificate",
-            "add",
-            &a.app,
-            "--cert",
-            &path("remote.pem"),
-            "--proof",
-            proof.trim(),
-        ],
-        None,
+        add_with_proof,
+        &[&a.app, &remote_pem, proof.trim()],
     )?;
-    assert!(ok, "{out}");
-    assert_eq!(parsed(&out)["proven"], json!(true), "{out}");
+    assert_bound(sent, true);
     // With someone else's key, no proof is printed.
-    let (ok, _) = run_cli(
-        &s,
-        &[],
-        &[
-            "certificate",
-            "proof",
-            "--cert",
-            &path("remote.pem"),
-            "--key",
-            &path("held.key"),
-            "--account",
-            &a.id,
-        ],
-        None,
-    )?;
+    let (ok, _) = print_proof(&held_key)?;
     assert!(!ok, "a key that is not the certificate's");
 
     // `trusted-ca add --key` proves the CA.
     let ca = TestCa::new("CLI CA")?;
-    write("ca.pem", &ca.pem)?;
-    write("ca.key", &ca.key_pem)?;
-    let (ok, out) = run_cli(
-        &s,
-        &owner,
-        &[
-            "trusted-ca",
-            "add",
-            "cli-ca",
-            "--cert",
-            &path("ca.pem"),
-            "--key",
-            &path("ca.key"),
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    assert_eq!(parsed(&out)["proven"], json!(true), "{out}");
+    let (ca_pem, ca_key) = write("ca", &ca.pem, Some(&ca.key_pem))?;
+    let trust_with_key = "trusted-ca add cli-ca --cert {} --key {}";
+    assert_bound(cli(&s, &owner, trust_with_key, &[&ca_pem, &ca_key])?, true);
 
     // Without a key or a proof the binding is made, unproven.
     let bare = self_signed_client("bare")?;
-    write("bare.pem", &bare.cert_pem)?;
-    let (ok, out) = run_cli(
-        &s,
-        &owner,
-        &[
-            "app",
-            "certificate",
-            "add",
-            &a.app,
-            "--cert",
-            &path("bare.pem"),
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    assert_eq!(parsed(&out)["proven"], json!(false), "{out}");
+    let (bare_pem, _) = write("bare", &bare.cert_pem, None)?;
+    let add_bare = "app certificate add {} --cert {}";
+    assert_bound(cli(&s, &owner, add_bare, &[&a.app, &bare_pem])?, false);
     assert_eq!(
         proven_flags(&s, &a).await?,
         [true, true, true, false].map(|p| json!(p)).to_vec()

@@ -1,38 +1,15 @@
 //! Custody and fail-closed behaviour, checked with outside tools where possible.
 
 use crate::support::*;
+use crate::token::token_objects;
 use serde_json::json;
-use std::process::Command;
 
 #[tokio::test]
 async fn pkcs11_tool_sees_master_keys_sensitive_never_extractable_wrap_only() -> TestResult {
     let s = TestServer::start().await?;
     let key = s.ready_keyring("custody", "hsm").await?;
-    assert_eq!(
-        s.post(
-            "/v1/keyrings/custody/encrypt",
-            &key,
-            json!({"plaintext": "eA=="})
-        )
-        .await?
-        .status,
-        200
-    );
-    let output = Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &s.token.conf)
-        .args([
-            "--module",
-            softhsm_test::MODULE,
-            "--token-label",
-            &s.token.label,
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-        ])
-        .args(["--list-objects", "--type", "secrkey"])
-        .output()
-        .map_err(|e| anyhow::anyhow!("pkcs11-tool (package opensc) is needed: {e}"))?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(s.encrypt("custody", &key, "eA==").await?.status, 200);
+    let text = token_objects(&s, Some("secrkey"))?;
     let objects: Vec<&str> = text.split("Secret Key Object").skip(1).collect();
     let find = |prefix: &str| {
         objects
@@ -79,11 +56,7 @@ async fn the_database_files_never_hold_a_data_key_plaintext_or_api_key() -> Test
         .await?
         .str("session_token");
     let reset = s
-        .post(
-            &format!("/v1/users/{user}/password-reset"),
-            &s.owner_key,
-            json!({}),
-        )
+        .owner_post(&format!("/v1/users/{user}/password-reset"), json!({}))
         .await?
         .str("reset_token");
     anyhow::ensure!(
@@ -189,21 +162,14 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
     session.logout()?;
 
     let during = encrypt().await?;
-    assert_eq!(
-        (during.status, during.code()),
-        (503, "unavailable"),
-        "{}",
-        during.body
-    );
+    during.assert_error(503, "unavailable");
     assert!(
         !during.body.to_string().contains("PIN"),
         "no internal detail in a 5xx body: {}",
         during.body
     );
-    let ready = s
-        .call(reqwest::Method::GET, "/v1/ready", None, None)
-        .await?;
-    assert_eq!(ready.status, 503);
+    let ready = s.anonymous(reqwest::Method::GET, "/v1/ready").await?;
+    ready.assert_status(503);
 
     session.login(UserType::User, Some(&new))?;
     session.set_pin(&new, &old)?;
@@ -213,7 +179,7 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
         if reply.status == 200 {
             break;
         }
-        assert_eq!(reply.status, 503);
+        reply.assert_status(503);
         assert!(
             std::time::Instant::now() < deadline,
             "the service did not recover"
@@ -227,10 +193,7 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
 #[tokio::test]
 async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
     let s = TestServer::start().await?;
-    let group = s.group("audited").await?;
-    let (_, key) = s
-        .app_with_key("audited", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, key) = s.keyring_app("audited", "audited").await?;
     s.keyring("before", &group, json!({})).await?;
 
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;
@@ -239,34 +202,17 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
         .await?;
 
     let created = s
-        .post(
-            "/v1/keyrings",
-            &s.owner_key,
-            json!({"name": "during", "group": group}),
-        )
+        .owner_post("/v1/keyrings", json!({"name": "during", "group": group}))
         .await?;
-    assert_eq!(
-        (created.status, created.code()),
-        (503, "unavailable"),
-        "{}",
-        created.body
-    );
-    let sealed = s
-        .post(
-            "/v1/keyrings/before/encrypt",
-            &key,
-            json!({"plaintext": "eA=="}),
-        )
-        .await?;
-    assert_eq!(sealed.status, 503);
+    created.assert_error(503, "unavailable");
+    let sealed = s.encrypt("before", &key, "eA==").await?;
+    sealed.assert_status(503);
     assert!(sealed.body.get("ciphertext").is_none());
     let rotated = s
         .post("/v1/keyrings/before/rotate", &key, json!({}))
         .await?;
-    assert_eq!(rotated.status, 503);
-    let denied = s
-        .call(reqwest::Method::GET, "/v1/keyrings", None, None)
-        .await?;
+    rotated.assert_status(503);
+    let denied = s.anonymous(reqwest::Method::GET, "/v1/keyrings").await?;
     assert_eq!(
         denied.status, 503,
         "even a denial is not answered unaudited"
@@ -283,11 +229,7 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
         .collect();
     assert_eq!(names, vec![json!("before")], "no keyring was created");
     let keys = s.get("/v1/keyrings/before/keys", &key).await?;
-    assert_eq!(
-        keys.body.as_array().map(Vec::len),
-        Some(1),
-        "no version was added"
-    );
+    assert_eq!(keys.array_len(), Some(1), "no version was added");
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keyring_versions")
         .fetch_one(&db)
         .await?;
@@ -299,30 +241,12 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
 async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult {
     let s = TestServer::start().await?;
     let key = s.ready_keyring("feed", "envelope").await?;
-    let ok = s
-        .post(
-            "/v1/keyrings/feed/encrypt",
-            &key,
-            json!({"plaintext": "eA=="}),
-        )
-        .await?;
+    let ok = s.encrypt("feed", &key, "eA==").await?;
     let denied = s
-        .post(
-            "/v1/keyrings/feed/encrypt",
-            &s.owner_key,
-            json!({"plaintext": "eA=="}),
-        )
+        .owner_post("/v1/keyrings/feed/encrypt", json!({"plaintext": "eA=="}))
         .await?;
-    let bad = s
-        .post(
-            "/v1/keyrings/feed/encrypt",
-            &key,
-            json!({"plaintext": "***"}),
-        )
-        .await?;
-    let anonymous = s
-        .call(reqwest::Method::GET, "/v1/keyrings", None, None)
-        .await?;
+    let bad = s.encrypt("feed", &key, "***").await?;
+    let anonymous = s.anonymous(reqwest::Method::GET, "/v1/keyrings").await?;
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;
     for (reply, outcome) in [
         (&ok, "success"),

@@ -113,7 +113,7 @@ async fn a_stalled_hsm_is_a_prompt_503_for_every_caller_and_recovers_by_itself()
     let took = started.elapsed();
     for reply in replies {
         let reply = reply?;
-        assert_eq!(reply.status, 503, "{}", reply.body);
+        reply.assert_status(503);
         assert_eq!(reply.code(), "unavailable");
     }
     // One deadline for the first callers; everyone after them is refused at once because
@@ -128,7 +128,7 @@ async fn a_stalled_hsm_is_a_prompt_503_for_every_caller_and_recovers_by_itself()
 
     fault.clear()?;
     let recovered = encrypt_succeeds_within(&s, &key, Duration::from_secs(10)).await?;
-    assert_eq!(recovered.status, 200, "{}", recovered.body);
+    recovered.assert_status(200);
     assert_eq!(ready_status(&s).await?.0, 200);
     Ok(())
 }
@@ -198,13 +198,13 @@ async fn a_token_that_vanishes_and_returns_is_a_503_then_recovers_without_a_rest
     let (ready_during, ready_took) = ready_status(&s).await?;
     std::fs::rename(&away, &tokens)?;
 
-    assert_eq!(during.status, 503, "{}", during.body);
+    during.assert_status(503);
     assert_eq!(during.code(), "unavailable");
     assert_eq!(ready_during, 503, "ready while the token is away");
     assert!(ready_took < Duration::from_millis(1_500));
 
     let recovered = encrypt_succeeds_within(&s, &key, Duration::from_secs(10)).await?;
-    assert_eq!(recovered.status, 200, "{}", recovered.body);
+    recovered.assert_status(200);
     assert_eq!(ready_status(&s).await?.0, 200);
     // Keys made before the outage still work, and new ones can be made.
     let after = s.group("after").await?;
@@ -250,26 +250,21 @@ async fn a_key_generation_the_token_fails_once_is_retried_and_a_persistent_failu
 
     fault.set("fail 0x5 C_GenerateKey")?;
     let refused = s
-        .post(
+        .owner_post(
             "/v1/keyrings",
-            &s.owner_key,
             json!({"name": "always", "group": group, "protection": "hsm"}),
         )
         .await?;
-    assert_eq!(refused.status, 503, "{}", refused.body);
+    refused.assert_status(503);
     assert_eq!(refused.code(), "unavailable");
     let refused_group = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "no-master"}))
+        .owner_post("/v1/groups", json!({"name": "no-master"}))
         .await?;
-    assert_eq!(refused_group.status, 503, "{}", refused_group.body);
+    refused_group.assert_status(503);
 
     fault.clear()?;
     let rings = s.get("/v1/keyrings", &s.owner_key).await?;
-    let names: Vec<&str> = rings
-        .body
-        .as_array()
-        .map(|a| a.iter().filter_map(|r| r["name"].as_str()).collect())
-        .unwrap_or_default();
+    let names = rings.column("name");
     assert_eq!(names, ["once"], "a refused creation left nothing behind");
     s.keyring("always", &group, json!({"protection": "hsm"}))
         .await?;

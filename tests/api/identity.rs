@@ -2,6 +2,7 @@
 //! certificates, end to end over HTTPS.
 
 use crate::support::{ClientCert, TestCa, TestResult, TestServer, self_signed_client};
+use crate::token::token_objects;
 use coffer::clock::ManualClock;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -25,7 +26,7 @@ async fn login_gives_a_session_that_works_until_logout_or_expiry() -> TestResult
     s.user("admin@example.test", "admin", PASSWORD).await?;
 
     let login = s.login("Admin@Example.test", PASSWORD, &account).await?;
-    assert_eq!(login.status, 201, "{}", login.body);
+    login.assert_status(201);
     assert_eq!(login.str("role"), "admin");
     let token = login.str("session_token");
     assert!(token.starts_with("cs_sess_"));
@@ -47,14 +48,14 @@ async fn login_gives_a_session_that_works_until_logout_or_expiry() -> TestResult
     let out = s
         .call(Method::POST, "/v1/auth/logout", Some(&token), None)
         .await?;
-    assert_eq!(out.status, 204, "{}", out.body);
+    out.assert_status(204);
     assert_eq!(s.get("/v1/users", &token).await?.status, 401);
     assert_eq!(s.get("/v1/users", &second).await?.status, 200);
 
     // Sessions expire after an hour.
     clock.advance(Duration::from_secs(3601));
     let expired = s.get("/v1/users", &second).await?;
-    assert_eq!((expired.status, expired.code()), (401, "unauthenticated"));
+    expired.assert_error(401, "unauthenticated");
 
     // The audit trail names the session as the credential.
     let activity = s.get("/v1/activity?action=user.list", &s.owner_key).await?;
@@ -91,7 +92,7 @@ async fn failed_logins_look_alike_and_lock_the_source_out_across_a_restart() -> 
         )
         .await?;
     for reply in [&wrong_password, &unknown_email, &wrong_account] {
-        assert_eq!(reply.status, 401);
+        reply.assert_status(401);
         assert_eq!(
             reply.body["error"]["message"],
             wrong_password.body["error"]["message"]
@@ -107,12 +108,7 @@ async fn failed_logins_look_alike_and_lock_the_source_out_across_a_restart() -> 
         );
     }
     let locked = s.login("member@example.test", PASSWORD, &account).await?;
-    assert_eq!(
-        (locked.status, locked.code()),
-        (429, "rate_limited"),
-        "{}",
-        locked.body
-    );
+    locked.assert_error(429, "rate_limited");
     let retry: u64 = locked.headers["retry-after"].to_str()?.parse()?;
     assert!((1..=901).contains(&retry), "{retry}");
 
@@ -148,13 +144,9 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
         .str("session_token");
 
     let issued = s
-        .post(
-            &format!("/v1/users/{user}/password-reset"),
-            &s.owner_key,
-            json!({}),
-        )
+        .owner_post(&format!("/v1/users/{user}/password-reset"), json!({}))
         .await?;
-    assert_eq!(issued.status, 201, "{}", issued.body);
+    issued.assert_status(201);
     let token = issued.str("reset_token");
     let complete = |new: &str| {
         s.call(
@@ -168,7 +160,7 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
     assert_eq!(complete("short").await?.status, 400);
     assert_eq!(complete("a brand new passphrase").await?.status, 204);
     let again = complete("another new passphrase").await?;
-    assert_eq!((again.status, again.code()), (401, "unauthenticated"));
+    again.assert_error(401, "unauthenticated");
 
     assert_eq!(
         s.get("/v1/users", &session).await?.status,
@@ -190,11 +182,7 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
 
     // Tokens expire after an hour.
     let late = s
-        .post(
-            &format!("/v1/users/{user}/password-reset"),
-            &s.owner_key,
-            json!({}),
-        )
+        .owner_post(&format!("/v1/users/{user}/password-reset"), json!({}))
         .await?
         .str("reset_token");
     clock.advance(Duration::from_secs(3601));
@@ -206,7 +194,7 @@ async fn a_reset_token_works_once_and_ends_every_session() -> TestResult {
             Some(json!({"token": late, "new_password": "yet another passphrase"})),
         )
         .await?;
-    assert_eq!(expired.status, 401);
+    expired.assert_status(401);
     Ok(())
 }
 
@@ -223,13 +211,9 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
     assert_eq!(s.get("/v1/users", &key).await?.status, 200);
 
     let suspend = s
-        .patch(
-            &format!("/v1/users/{user}"),
-            &s.owner_key,
-            json!({"suspended": true}),
-        )
+        .owner_patch(&format!("/v1/users/{user}"), json!({"suspended": true}))
         .await?;
-    assert_eq!(suspend.status, 200, "{}", suspend.body);
+    suspend.assert_status(200);
     assert_eq!(s.get("/v1/users", &session).await?.status, 401);
     assert_eq!(s.get("/v1/users", &key).await?.status, 401);
     assert_eq!(
@@ -239,23 +223,12 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
         401
     );
 
-    s.patch(
-        &format!("/v1/users/{user}"),
-        &s.owner_key,
-        json!({"suspended": false}),
-    )
-    .await?;
+    s.owner_patch(&format!("/v1/users/{user}"), json!({"suspended": false}))
+        .await?;
     assert_eq!(s.get("/v1/users", &key).await?.status, 200);
 
-    let removed = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/users/{user}"),
-            Some(&s.owner_key),
-            None,
-        )
-        .await?;
-    assert_eq!(removed.status, 204);
+    let removed = s.delete(&format!("/v1/users/{user}"), &s.owner_key).await?;
+    removed.assert_status(204);
     assert_eq!(s.get("/v1/users", &key).await?.status, 401);
     assert_eq!(
         s.get(&format!("/v1/users/{user}"), &s.owner_key)
@@ -266,9 +239,8 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
 
     // The user still exists: another account can add them back by email, no password.
     let back = s
-        .post(
+        .owner_post(
             "/v1/users",
-            &s.owner_key,
             json!({"email": "temp@example.test", "role": "auditor"}),
         )
         .await?;
@@ -296,13 +268,9 @@ async fn suspension_and_removal_take_effect_on_the_next_request() -> TestResult 
         .unwrap_or_default()
         .to_owned();
     let demote = s
-        .patch(
-            &format!("/v1/users/{owner}"),
-            &s.owner_key,
-            json!({"role": "admin"}),
-        )
+        .owner_patch(&format!("/v1/users/{owner}"), json!({"role": "admin"}))
         .await?;
-    assert_eq!(demote.status, 409, "{}", demote.body);
+    demote.assert_status(409);
     Ok(())
 }
 
@@ -366,14 +334,8 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
         )
         .await?;
     assert_eq!(ops.body["operations"], json!(["encrypt"]));
-    let sealed = s
-        .post(
-            "/v1/keyrings/mine-ring/encrypt",
-            &key,
-            json!({"plaintext": "aGk="}),
-        )
-        .await?;
-    assert_eq!(sealed.status, 200, "{}", sealed.body);
+    let sealed = s.encrypt("mine-ring", &key, "aGk=").await?;
+    sealed.assert_status(200);
     let opened = s
         .post(
             "/v1/keyrings/mine-ring/decrypt",
@@ -381,12 +343,7 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
             json!({"ciphertext": sealed.str("ciphertext")}),
         )
         .await?;
-    assert_eq!(
-        (opened.status, opened.code()),
-        (403, "forbidden"),
-        "{}",
-        opened.body
-    );
+    opened.assert_error(403, "forbidden");
     let bad_op = s
         .call(
             Method::PUT,
@@ -395,13 +352,8 @@ async fn roles_and_group_membership_bound_what_users_see_and_do() -> TestResult 
             Some(json!({"operations": ["fly"]})),
         )
         .await?;
-    assert_eq!(bad_op.status, 400);
-    assert!(
-        bad_op.body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("fly")
-    );
+    bad_op.assert_status(400);
+    assert!(bad_op.message().contains("fly"));
     Ok(())
 }
 
@@ -411,35 +363,21 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
     let group = s.group("busy").await?;
     s.keyring("busy-ring", &group, json!({})).await?;
     let renamed = s
-        .patch(
-            &format!("/v1/groups/{group}"),
-            &s.owner_key,
-            json!({"name": "renamed"}),
-        )
+        .owner_patch(&format!("/v1/groups/{group}"), json!({"name": "renamed"}))
         .await?;
     assert_eq!(renamed.str("name"), "renamed");
     let refused = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/groups/{group}"),
-            Some(&s.owner_key),
-            None,
-        )
+        .delete(&format!("/v1/groups/{group}"), &s.owner_key)
         .await?;
-    assert_eq!(refused.status, 409, "{}", refused.body);
+    refused.assert_status(409);
     assert_eq!(
         s.get("/v1/keyrings/busy-ring", &s.owner_key).await?.status,
         200
     );
     let forced = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/groups/{group}?force=true"),
-            Some(&s.owner_key),
-            None,
-        )
+        .delete(&format!("/v1/groups/{group}?force=true"), &s.owner_key)
         .await?;
-    assert_eq!(forced.status, 204, "{}", forced.body);
+    forced.assert_status(204);
     assert_eq!(
         s.get("/v1/keyrings/busy-ring", &s.owner_key).await?.status,
         404
@@ -451,7 +389,7 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
         404
     );
     let restore = s
-        .post("/v1/keyrings/busy-ring/restore", &s.owner_key, json!({}))
+        .owner_post("/v1/keyrings/busy-ring/restore", json!({}))
         .await?;
     assert_eq!(
         restore.status, 409,
@@ -461,10 +399,10 @@ async fn groups_rename_and_refuse_deletion_while_they_hold_objects_unless_forced
     // The name is free again.
     s.group("renamed").await?;
     // The master key stays while the trashed objects could matter, then goes.
-    assert!(token_labels(&s)?.contains(&format!("mk/{group}")));
+    assert!(token_objects(&s, None)?.contains(&format!("mk/{group}")));
     clock.advance(Duration::from_secs(31 * 86_400));
     s.service().maintain().await?;
-    assert!(!token_labels(&s)?.contains(&format!("mk/{group}")));
+    assert!(!token_objects(&s, None)?.contains(&format!("mk/{group}")));
     Ok(())
 }
 
@@ -477,46 +415,26 @@ async fn account_deletion_waits_can_be_cancelled_and_then_closes_everything() ->
     let path = format!("/v1/accounts/{account}");
     let deletion = format!("{path}/deletion");
 
-    let early = s
-        .call(Method::DELETE, &path, Some(&s.owner_key), None)
-        .await?;
+    let early = s.delete(&path, &s.owner_key).await?;
     assert_eq!(early.status, 409, "confirming needs a request first");
-    let requested = s.post(&deletion, &s.owner_key, json!({})).await?;
-    assert_eq!(requested.status, 202, "{}", requested.body);
+    let requested = s.owner_post(&deletion, json!({})).await?;
+    requested.assert_status(202);
     assert!(requested.body["deletion_due_at"].is_string());
-    assert_eq!(
-        s.call(Method::DELETE, &path, Some(&s.owner_key), None)
-            .await?
-            .status,
-        409
-    );
-    let cancelled = s
-        .call(Method::DELETE, &deletion, Some(&s.owner_key), None)
-        .await?;
+    assert_eq!(s.delete(&path, &s.owner_key).await?.status, 409);
+    let cancelled = s.delete(&deletion, &s.owner_key).await?;
     assert_eq!(
         (cancelled.status, cancelled.body["deletion_due_at"].clone()),
         (200, Value::Null)
     );
 
-    s.post(&deletion, &s.owner_key, json!({})).await?;
+    s.owner_post(&deletion, json!({})).await?;
     clock.advance(Duration::from_secs(7 * 86_400 + 1));
-    let closed = s
-        .call(Method::DELETE, &path, Some(&s.owner_key), None)
-        .await?;
-    assert_eq!(closed.status, 204, "{}", closed.body);
+    let closed = s.delete(&path, &s.owner_key).await?;
+    closed.assert_status(204);
     assert_eq!(s.get("/v1/groups", &s.owner_key).await?.status, 401);
-    assert_eq!(
-        s.post(
-            "/v1/keyrings/doomed-ring/encrypt",
-            &key,
-            json!({"plaintext": "aGk="})
-        )
-        .await?
-        .status,
-        401
-    );
+    assert_eq!(s.encrypt("doomed-ring", &key, "aGk=").await?.status, 401);
     // The HSM keys are gone from the token.
-    let listing = token_labels(&s)?;
+    let listing = token_objects(&s, None)?;
     assert!(!listing.contains(&format!("mk/{group}")), "{listing}");
     assert!(!listing.contains("kr/"), "{listing}");
     Ok(())
@@ -595,7 +513,7 @@ async fn bad_identity_input_is_a_clear_400_and_changes_nothing() -> TestResult {
             "{path} {body}: {}",
             reply.body
         );
-        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        let message = reply.message();
         assert!(
             message.contains(says),
             "{path}: {message:?} should mention {says:?}"
@@ -635,24 +553,6 @@ async fn bad_identity_input_is_a_clear_400_and_changes_nothing() -> TestResult {
     Ok(())
 }
 
-/// What `pkcs11-tool --list-objects` shows of the test token.
-fn token_labels(s: &TestServer) -> anyhow::Result<String> {
-    let objects = std::process::Command::new("pkcs11-tool")
-        .args(["--module", &s.token.module.display().to_string()])
-        .args([
-            "--token-label",
-            &s.token.label,
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-        ])
-        .arg("--list-objects")
-        .output()
-        .map_err(|e| anyhow::anyhow!("pkcs11-tool (package opensc) is needed: {e}"))?;
-    anyhow::ensure!(objects.status.success(), "pkcs11-tool failed");
-    Ok(String::from_utf8_lossy(&objects.stdout).into_owned())
-}
-
 async fn status_with(s: &TestServer, cert: &ClientCert) -> anyhow::Result<u16> {
     let client = s.client_presenting(cert)?;
     Ok(s.call_as(&client, Method::GET, "/v1/keyrings", None)
@@ -666,11 +566,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     let group = s.group("mtls").await?;
     s.keyring("mtls-ring", &group, json!({})).await?;
     let app = s
-        .post(
-            "/v1/apps",
-            &s.owner_key,
-            json!({"name": "edge", "groups": [group]}),
-        )
+        .owner_post("/v1/apps", json!({"name": "edge", "groups": [group]}))
         .await?
         .str("id");
 
@@ -678,13 +574,12 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     let old = self_signed_client("edge-old")?;
     assert_eq!(status_with(&s, &old).await?, 401, "unbound");
     let bound = s
-        .post(
+        .owner_post(
             &format!("/v1/apps/{app}/certificates"),
-            &s.owner_key,
             json!({"certificate": old.cert_pem}),
         )
         .await?;
-    assert_eq!(bound.status, 201, "{}", bound.body);
+    bound.assert_status(201);
     let client = s.client_presenting(&old)?;
     let sealed = s
         .call_as(
@@ -694,7 +589,7 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
             Some(json!({"plaintext": "aGk="})),
         )
         .await?;
-    assert_eq!(sealed.status, 200, "{}", sealed.body);
+    sealed.assert_status(200);
     let fingerprint = bound.str("fingerprint");
 
     let new = self_signed_client("edge-new")?;
@@ -709,9 +604,8 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
         .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
         .collect();
     let pinned = s
-        .post(
+        .owner_post(
             &format!("/v1/apps/{app}/certificates"),
-            &s.owner_key,
             json!({"fingerprint": colons.join(":")}),
         )
         .await?;
@@ -722,14 +616,12 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
         pinned.body
     );
     let unbind = s
-        .call(
-            Method::DELETE,
+        .delete(
             &format!("/v1/apps/{app}/certificates/{}", bound.str("id")),
-            Some(&s.owner_key),
-            None,
+            &s.owner_key,
         )
         .await?;
-    assert_eq!(unbind.status, 204);
+    unbind.assert_status(204);
     assert_eq!(
         status_with(&s, &old).await?,
         401,
@@ -752,21 +644,19 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
     // Trusted CA plus subject/SAN rule.
     let ca = TestCa::new("Coffer Test Client CA")?;
     let trusted = s
-        .post(
+        .owner_post(
             "/v1/trusted-cas",
-            &s.owner_key,
             json!({"name": "clients", "certificate": ca.pem}),
         )
         .await?;
-    assert_eq!(trusted.status, 201, "{}", trusted.body);
+    trusted.assert_status(201);
     let rule = s
-        .post(
+        .owner_post(
             &format!("/v1/apps/{app}/certificates"),
-            &s.owner_key,
             json!({"ca": trusted.str("id"), "san": "DNS:edge.clients.test"}),
         )
         .await?;
-    assert_eq!(rule.status, 201, "{}", rule.body);
+    rule.assert_status(201);
     let good = ca.issue("edge", "edge.clients.test", -1, 30)?;
     assert_eq!(status_with(&s, &good).await?, 200);
     let mismatched = ca.issue("edge", "other.clients.test", -1, 30)?;
@@ -787,13 +677,12 @@ async fn client_certificates_authenticate_bound_apps_and_nothing_else() -> TestR
 
     // Revocation.
     let revoked = s
-        .post(
+        .owner_post(
             "/v1/revocations",
-            &s.owner_key,
             json!({"certificate": good.cert_pem, "reason": "laptop lost"}),
         )
         .await?;
-    assert_eq!(revoked.status, 201, "{}", revoked.body);
+    revoked.assert_status(201);
     assert_eq!(status_with(&s, &good).await?, 401, "revoked");
 
     // The audit event names the method and the fingerprint.

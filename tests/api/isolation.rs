@@ -27,11 +27,11 @@ async fn failed_logins_and_the_lockout_they_cause_show_in_the_named_accounts_act
         assert_eq!(reply.status, 401, "attempt {attempt}");
     }
     let locked = s.login("alice@example.test", PASSWORD, &account).await?;
-    assert_eq!(locked.status, 429, "{}", locked.body);
+    locked.assert_status(429);
     let nobody = s
         .login("nobody@example.test", "wrong password 1234", &account)
         .await?;
-    assert_eq!(nobody.status, 429);
+    nobody.assert_status(429);
     // A login naming an account that does not exist belongs to no account.
     let elsewhere = s
         .login(
@@ -40,12 +40,12 @@ async fn failed_logins_and_the_lockout_they_cause_show_in_the_named_accounts_act
             "acct_000000000000000000000000",
         )
         .await?;
-    assert_eq!(elsewhere.status, 429);
+    elsewhere.assert_status(429);
 
     let activity = s
         .get("/v1/activity?action=auth.login&limit=100", &s.owner_key)
         .await?;
-    assert_eq!(activity.status, 200, "{}", activity.body);
+    activity.assert_status(200);
     let logins = events(&activity);
     let detail_count = |detail: &str| logins.iter().filter(|e| e["detail"] == detail).count();
     assert_eq!(detail_count("bad_credentials"), 4, "{logins:#?}");
@@ -83,7 +83,7 @@ async fn a_member_sees_only_the_apps_of_their_groups_and_only_those_groups() -> 
     let (_, m) = s.group_member("m@example.test", PASSWORD, &mine).await?;
 
     let listed = s.get("/v1/apps", &m).await?;
-    assert_eq!(listed.status, 200, "{}", listed.body);
+    listed.assert_status(200);
     let apps = listed.body.as_array().cloned().unwrap_or_default();
     let ids: Vec<&str> = apps.iter().filter_map(|a| a["id"].as_str()).collect();
     assert_eq!(ids.len(), 2, "{apps:#?}");
@@ -103,7 +103,7 @@ async fn a_member_sees_only_the_apps_of_their_groups_and_only_those_groups() -> 
     assert_eq!(one.body["groups"], json!([mine]));
     let hidden = s.get(&format!("/v1/apps/{only_theirs}"), &m).await?;
     let missing = s.get("/v1/apps/app_000000000000000000000000", &m).await?;
-    assert_eq!((hidden.status, hidden.code()), (404, "not_found"));
+    hidden.assert_error(404, "not_found");
     assert_eq!(
         hidden.body["error"]["message"]
             .as_str()
@@ -116,11 +116,11 @@ async fn a_member_sees_only_the_apps_of_their_groups_and_only_those_groups() -> 
     let credentials = s
         .get(&format!("/v1/apps/{only_theirs}/credentials"), &m)
         .await?;
-    assert_eq!(credentials.status, 404);
+    credentials.assert_status(404);
 
     // Owners still see everything.
     let all = s.get("/v1/apps", &s.owner_key).await?;
-    assert_eq!(all.body.as_array().map(Vec::len), Some(3));
+    assert_eq!(all.array_len(), Some(3));
     let full = s.get(&format!("/v1/apps/{both}"), &s.owner_key).await?;
     assert_eq!(full.body["groups"].as_array().map(Vec::len), Some(2));
     Ok(())
@@ -139,7 +139,7 @@ async fn the_first_owner_sets_a_password_once_and_mints_keys_in_a_second_account
             Some(json!({"token": s.setup_token, "new_password": PASSWORD})),
         )
         .await?;
-    assert_eq!(set.status, 204, "{}", set.body);
+    set.assert_status(204);
     let again = s
         .call(
             Method::POST,
@@ -152,12 +152,12 @@ async fn the_first_owner_sets_a_password_once_and_mints_keys_in_a_second_account
 
     // A second account, created with the bootstrap key: its owner can sign in to it...
     let second = s
-        .post("/v1/accounts", &s.owner_key, json!({"name": "second"}))
+        .owner_post("/v1/accounts", json!({"name": "second"}))
         .await?;
-    assert_eq!(second.status, 201, "{}", second.body);
+    second.assert_status(201);
     let second_id = second.str("id");
     let login = s.login(OWNER_EMAIL, PASSWORD, &second_id).await?;
-    assert_eq!(login.status, 201, "{}", login.body);
+    login.assert_status(201);
     let session = login.str("session_token");
 
     // ...and mint an API key there, which works there and only there.
@@ -169,12 +169,12 @@ async fn the_first_owner_sets_a_password_once_and_mints_keys_in_a_second_account
             json!({"principal": me, "name": "second-owner", "flags": {"*.*.*.*": true}}),
         )
         .await?;
-    assert_eq!(minted.status, 201, "{}", minted.body);
+    minted.assert_status(201);
     let key = minted.str("api_key");
     let group = s
         .post("/v1/groups", &key, json!({"name": "in-second"}))
         .await?;
-    assert_eq!(group.status, 201, "{}", group.body);
+    group.assert_status(201);
     let first_groups = s.get("/v1/groups", &s.owner_key).await?;
     assert!(
         !first_groups.body.to_string().contains("in-second"),
@@ -212,7 +212,7 @@ async fn failure_counts_are_forgotten_once_they_can_no_longer_lock_anyone_out() 
     let locked = s
         .login(OWNER_EMAIL, "wrong password 1234", &account)
         .await?;
-    assert_eq!(locked.status, 429);
+    locked.assert_status(429);
 
     // Once the lock and the window are over, the row goes.
     clock.advance(Duration::from_secs(16 * 60));

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn encrypt(
     s: &TestServer,
@@ -47,7 +47,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
             (200, protection.to_owned())
         );
         let listed = s.get("/v1/keyrings", &key).await?;
-        assert_eq!(listed.status, 200);
+        listed.assert_status(200);
         assert!(
             listed
                 .body
@@ -59,10 +59,10 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
 
         let ctx = json!({"tenant": "acme", "purpose": "test"});
         let sealed = encrypt(&s, &key, &ring, b"attack at dawn", ctx.clone()).await?;
-        assert_eq!(sealed.status, 200, "{}", sealed.body);
+        sealed.assert_status(200);
         assert!(sealed.str("ciphertext").starts_with("coffer:v1:"));
         let opened = decrypt(&s, &key, &ring, &sealed.str("ciphertext"), ctx.clone()).await?;
-        assert_eq!(opened.status, 200);
+        opened.assert_status(200);
         assert_eq!(unb64(&opened.str("plaintext")), b"attack at dawn");
         assert_eq!(opened.body["key_version"], 1);
 
@@ -74,10 +74,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
             json!({"tenant": "evil"}),
         )
         .await?;
-        assert_eq!(
-            (wrong_context.status, wrong_context.code()),
-            (422, "decrypt_failed")
-        );
+        wrong_context.assert_error(422, "decrypt_failed");
 
         let data_key = s
             .post(
@@ -86,7 +83,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
                 json!({"bytes": 32}),
             )
             .await?;
-        assert_eq!(data_key.status, 200);
+        data_key.assert_status(200);
         assert_eq!(unb64(&data_key.str("plaintext")).len(), 32);
         let unwrapped = decrypt(&s, &key, &ring, &data_key.str("ciphertext"), json!({})).await?;
         assert_eq!(unwrapped.str("plaintext"), data_key.str("plaintext"));
@@ -131,7 +128,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
         assert_eq!(changed.body["rotation_period_days"], 90);
 
         let keys = s.get(&format!("/v1/keyrings/{ring}/keys"), &key).await?;
-        assert_eq!(keys.status, 200);
+        keys.assert_status(200);
         let versions = keys.body.as_array().unwrap();
         assert_eq!(versions.len(), 2);
         assert_eq!(
@@ -160,17 +157,10 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
             (200, Some(1), ring.clone())
         );
 
-        let deleted = s
-            .call(
-                Method::DELETE,
-                &format!("/v1/keyrings/{ring}"),
-                Some(&key),
-                None,
-            )
-            .await?;
-        assert_eq!(deleted.status, 204);
+        let deleted = s.delete(&format!("/v1/keyrings/{ring}"), &key).await?;
+        deleted.assert_status(204);
         let gone = decrypt(&s, &key, &ring, &sealed.str("ciphertext"), ctx.clone()).await?;
-        assert_eq!((gone.status, gone.code()), (404, "not_found"));
+        gone.assert_error(404, "not_found");
         let restored = s
             .post(&format!("/v1/keyrings/{ring}/restore"), &key, json!({}))
             .await?;
@@ -188,11 +178,7 @@ async fn every_keyring_route_works_for_both_protection_levels() -> TestResult {
         let again = s
             .post(&format!("/v1/keyrings/{ring}/restore"), &key, json!({}))
             .await?;
-        assert_eq!(
-            (again.status, again.code()),
-            (404, "not_found"),
-            "nothing left in the trash"
-        );
+        again.assert_error_because(404, "not_found", "nothing left in the trash");
     }
     Ok(())
 }
@@ -315,10 +301,10 @@ async fn each_keyring_route_is_allowed_by_its_flag_and_denied_without_it() -> Te
         denied.insert("*.*.*.*".into(), json!(true));
         let denied = s.api_key(&app, serde_json::Value::Object(denied)).await?;
         let reply = s.call(method.clone(), &path, Some(&denied), body).await?;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (403, "forbidden"),
-            "{method} {path} without {flags:?}"
+        reply.assert_error_because(
+            403,
+            "forbidden",
+            format!("{method} {path} without {flags:?}"),
         );
     }
     Ok(())
@@ -332,10 +318,10 @@ async fn users_never_encrypt_and_apps_see_only_their_groups() -> TestResult {
     s.keyring("theirs", &other_group, json!({})).await?;
 
     let by_owner = encrypt(&s, &s.owner_key, "mine", b"x", json!({})).await?;
-    assert_eq!((by_owner.status, by_owner.code()), (403, "forbidden"));
+    by_owner.assert_error(403, "forbidden");
     let outside = encrypt(&s, &key, "theirs", b"x", json!({})).await?;
     let missing = encrypt(&s, &key, "no-such-ring", b"x", json!({})).await?;
-    assert_eq!((outside.status, outside.code()), (404, "not_found"));
+    outside.assert_error(404, "not_found");
     assert_eq!(
         outside.body["error"]["message"]
             .as_str()
@@ -375,9 +361,9 @@ async fn rotation_keeps_old_ciphertexts_decrypting_until_retired() -> TestResult
             json!({"min_decryption_version": 2}),
         )
         .await?;
-    assert_eq!(retire.status, 200);
+    retire.assert_status(200);
     let refused = decrypt(&s, &key, "rot", &v1, json!({})).await?;
-    assert_eq!((refused.status, refused.code()), (409, "version_retired"));
+    refused.assert_error(409, "version_retired");
     assert_eq!(
         decrypt(&s, &key, "rot", &v2.str("ciphertext"), json!({}))
             .await?
@@ -394,7 +380,7 @@ async fn rotation_keeps_old_ciphertexts_decrypting_until_retired() -> TestResult
             json!({"min_decryption_version": 3}),
         )
         .await?;
-    assert_eq!((beyond.status, beyond.code()), (400, "invalid_input"));
+    beyond.assert_error(400, "invalid_input");
     // Un-retiring is allowed: retirement is a policy, the key version still exists.
     assert_eq!(
         s.patch(
@@ -420,7 +406,7 @@ async fn a_disabled_keyring_refuses_crypto_with_key_disabled() -> TestResult {
     s.patch("/v1/keyrings/off/config", &key, json!({"enabled": false}))
         .await?;
     let refused = encrypt(&s, &key, "off", b"x", json!({})).await?;
-    assert_eq!((refused.status, refused.code()), (409, "key_disabled"));
+    refused.assert_error(409, "key_disabled");
     assert_eq!(
         decrypt(&s, &key, "off", &sealed, json!({})).await?.code(),
         "key_disabled"
@@ -437,10 +423,7 @@ async fn a_disabled_keyring_refuses_crypto_with_key_disabled() -> TestResult {
 #[tokio::test]
 async fn the_key_cache_lifetime_bounds_hsm_unwraps_and_zero_unwraps_every_request() -> TestResult {
     let s = TestServer::start().await?;
-    let group = s.group("cache").await?;
-    let (_, key) = s
-        .app_with_key("cacher", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, key) = s.keyring_app("cache", "cacher").await?;
     s.keyring("cached", &group, json!({})).await?;
     s.keyring("uncached", &group, json!({"cache_ttl_seconds": 0}))
         .await?;
@@ -494,6 +477,11 @@ async fn bad_input_gets_the_contract_status_and_changes_nothing() -> TestResult 
     let tampered = format!("{prefix}:{}", b64(&raw));
     let url = |p: &str| format!("{}{p}", s.url);
 
+    let post =
+        |path: &str, key: &str, body: Value| s.client.post(url(path)).bearer_auth(key).json(&body);
+    let encrypt = |body: Value| post("/v1/keyrings/strict/encrypt", &key, body);
+    let decrypt = |body: Value| post("/v1/keyrings/strict/decrypt", &key, body);
+
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
         (
             "malformed JSON",
@@ -506,127 +494,97 @@ async fn bad_input_gets_the_contract_status_and_changes_nothing() -> TestResult 
         ),
         (
             "bad base64",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": "***"})),
+            encrypt(json!({"plaintext": "***"})),
             400,
             "invalid_input",
         ),
         (
             "wrong type",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": 7})),
+            encrypt(json!({"plaintext": 7})),
             400,
             "invalid_input",
         ),
         (
             "context not string map",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": "eA==", "context": {"a": 1}})),
+            encrypt(json!({"plaintext": "eA==", "context": {"a": 1}})),
             400,
             "invalid_input",
         ),
         (
             "unknown field",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": "eA==", "contxt": {}})),
+            encrypt(json!({"plaintext": "eA==", "contxt": {}})),
             400,
             "invalid_input",
         ),
         (
             "oversized body",
-            s.client
-                .post(url("/v1/keyrings/strict/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": b64(&vec![0u8; 1 << 20])})),
+            encrypt(json!({"plaintext": b64(&vec![0u8; 1 << 20])})),
             413,
             "payload_too_large",
         ),
         (
             "unknown keyring",
-            s.client
-                .post(url("/v1/keyrings/nope/encrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"plaintext": "eA=="})),
+            post(
+                "/v1/keyrings/nope/encrypt",
+                &key,
+                json!({"plaintext": "eA=="}),
+            ),
             404,
             "not_found",
         ),
         (
             "name breaking the rules",
-            s.client
-                .post(url("/v1/keyrings"))
-                .bearer_auth(&s.owner_key)
-                .json(&json!({"name": "bad name!", "group": "grp_x"})),
+            post(
+                "/v1/keyrings",
+                &s.owner_key,
+                json!({"name": "bad name!", "group": "grp_x"}),
+            ),
             400,
             "invalid_input",
         ),
         (
             "truncated ciphertext",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": truncated, "context": {"a": "b"}})),
+            decrypt(json!({"ciphertext": truncated, "context": {"a": "b"}})),
             422,
             "decrypt_failed",
         ),
         (
             "re-labelled version",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": relabelled, "context": {"a": "b"}})),
+            decrypt(json!({"ciphertext": relabelled, "context": {"a": "b"}})),
             422,
             "decrypt_failed",
         ),
         (
             "tampered byte",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": tampered, "context": {"a": "b"}})),
+            decrypt(json!({"ciphertext": tampered, "context": {"a": "b"}})),
             422,
             "decrypt_failed",
         ),
         (
             "another keyring's ciphertext",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": foreign})),
+            decrypt(json!({"ciphertext": foreign})),
             422,
             "decrypt_failed",
         ),
         (
             "not a ciphertext",
-            s.client
-                .post(url("/v1/keyrings/strict/decrypt"))
-                .bearer_auth(&key)
-                .json(&json!({"ciphertext": "hello"})),
+            decrypt(json!({"ciphertext": "hello"})),
             422,
             "decrypt_failed",
         ),
         (
             "datakey size",
-            s.client
-                .post(url("/v1/keyrings/strict/datakey"))
-                .bearer_auth(&key)
-                .json(&json!({"bytes": 4096})),
+            post("/v1/keyrings/strict/datakey", &key, json!({"bytes": 4096})),
             400,
             "invalid_input",
         ),
         (
             "bad protection",
-            s.client
-                .post(url("/v1/keyrings"))
-                .bearer_auth(&s.owner_key)
-                .json(&json!({"name": "p", "group": "g", "protection": "paper"})),
+            post(
+                "/v1/keyrings",
+                &s.owner_key,
+                json!({"name": "p", "group": "g", "protection": "paper"}),
+            ),
             400,
             "invalid_input",
         ),
@@ -674,17 +632,9 @@ async fn bad_input_gets_the_contract_status_and_changes_nothing() -> TestResult 
         );
     }
     let keys = s.get("/v1/keyrings/strict/keys", &key).await?;
-    assert_eq!(
-        keys.body.as_array().map(Vec::len),
-        Some(1),
-        "no version was added"
-    );
+    assert_eq!(keys.array_len(), Some(1), "no version was added");
     let rings = s.get("/v1/keyrings", &s.owner_key).await?;
-    assert_eq!(
-        rings.body.as_array().map(Vec::len),
-        Some(2),
-        "no keyring was created"
-    );
+    assert_eq!(rings.array_len(), Some(2), "no keyring was created");
     Ok(())
 }
 
@@ -705,7 +655,7 @@ async fn unauthenticated_answers_are_identical_whatever_failed() -> TestResult {
         let reply = s
             .call(Method::GET, "/v1/keyrings", credential, None)
             .await?;
-        assert_eq!(reply.status, 401);
+        reply.assert_status(401);
         assert_eq!(
             reply
                 .headers
@@ -730,10 +680,7 @@ async fn scheduled_and_count_based_rotation_happen_by_themselves() -> TestResult
         config.maintenance_every = std::time::Duration::from_millis(100);
     })
     .await?;
-    let group = s.group("auto").await?;
-    let (_, key) = s
-        .app_with_key("auto", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, key) = s.keyring_app("auto", "auto").await?;
     s.keyring("daily", &group, json!({"rotation_period_days": 1}))
         .await?;
     s.keyring("counted", &group, json!({"max_encrypt_count": 3}))
@@ -774,46 +721,28 @@ async fn scheduled_and_count_based_rotation_happen_by_themselves() -> TestResult
 #[tokio::test]
 async fn a_restore_refuses_when_a_live_keyring_took_the_name() -> TestResult {
     let s = TestServer::start().await?;
-    let group = s.group("trash").await?;
-    let (_, key) = s
-        .app_with_key("trash", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, key) = s.keyring_app("trash", "trash").await?;
     s.keyring("reused", &group, json!({})).await?;
     let old = encrypt(&s, &key, "reused", b"first", json!({}))
         .await?
         .str("ciphertext");
-    assert_eq!(
-        s.call(Method::DELETE, "/v1/keyrings/reused", Some(&key), None)
-            .await?
-            .status,
-        204
-    );
+    assert_eq!(s.delete("/v1/keyrings/reused", &key).await?.status, 204);
     s.keyring("reused", &group, json!({})).await?;
     let refused = s
         .post("/v1/keyrings/reused/restore", &key, json!({}))
         .await?;
-    assert_eq!(
-        (refused.status, refused.code()),
-        (409, "conflict"),
-        "{}",
-        refused.body
-    );
+    refused.assert_error(409, "conflict");
     let other = decrypt(&s, &key, "reused", &old, json!({})).await?;
     assert_eq!(
         other.code(),
         "decrypt_failed",
         "the new keyring cannot open the old one's ciphertexts"
     );
-    assert_eq!(
-        s.call(Method::DELETE, "/v1/keyrings/reused", Some(&key), None)
-            .await?
-            .status,
-        204
-    );
+    assert_eq!(s.delete("/v1/keyrings/reused", &key).await?.status, 204);
     let restored = s
         .post("/v1/keyrings/reused/restore", &key, json!({}))
         .await?;
-    assert_eq!(restored.status, 200);
+    restored.assert_status(200);
     assert_eq!(
         decrypt(&s, &key, "reused", &old, json!({})).await?.status,
         422,

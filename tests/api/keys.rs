@@ -3,7 +3,9 @@
 //! decrypts and issues the certificates Coffer imports, pkcs11-tool inspects the token, and
 //! Wycheproof vectors run against the verify route.
 
+use crate::expect::argv;
 use crate::support::*;
+use crate::token::token_objects;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +32,18 @@ async fn create(s: &TestServer, key: &str, body: Value) -> anyhow::Result<Reply>
         reply.body
     );
     Ok(reply)
+}
+
+/// Generates the key `name` of `algorithm` in `group`.
+async fn generate(
+    s: &TestServer,
+    key: &str,
+    group: &str,
+    name: &str,
+    algorithm: &str,
+) -> anyhow::Result<Reply> {
+    let body = json!({"name": name, "group": group, "algorithm": algorithm});
+    create(s, key, body).await
 }
 
 async fn public_pem(s: &TestServer, key: &str, name: &str) -> anyhow::Result<(String, Value)> {
@@ -196,12 +210,7 @@ async fn every_algorithm_signs_in_the_hsm_and_outside_verifiers_agree() -> TestR
         "rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519",
     ] {
         let name = format!("k-{algorithm}");
-        create(
-            &s,
-            &key,
-            json!({"name": name, "group": group, "algorithm": algorithm}),
-        )
-        .await?;
+        generate(&s, &key, &group, &name, algorithm).await?;
         let (pem, jwk) = public_pem(&s, &key, &name).await?;
         let signed = s
             .post(
@@ -234,7 +243,7 @@ async fn every_algorithm_signs_in_the_hsm_and_outside_verifiers_agree() -> TestR
                 json!({"message": b64(b"pay 900 to alice"), "signature": b64(&sig)}),
             )
             .await?;
-        assert_eq!(tampered.status, 200);
+        tampered.assert_status(200);
         assert_eq!(tampered.body["valid"], false, "{algorithm}");
     }
     Ok(())
@@ -245,18 +254,8 @@ async fn rsa_and_ecdsa_schemes_digests_and_raw_signatures_verify_outside() -> Te
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "schemes").await?;
     let dir = tempfile::tempdir()?;
-    create(
-        &s,
-        &key,
-        json!({"name": "rsa", "group": group, "algorithm": "rsa-2048"}),
-    )
-    .await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "p256", "group": group, "algorithm": "ec-p256"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "rsa", "rsa-2048").await?;
+    generate(&s, &key, &group, "p256", "ec-p256").await?;
     let message = b"firmware image v42";
     let (rsa_pem, rsa_jwk) = public_pem(&s, &key, "rsa").await?;
     for scheme in [
@@ -353,7 +352,7 @@ async fn openssl_oaep_ciphertexts_decrypt_in_coffer() -> TestResult {
             json!({"ciphertext": b64(&ct)}),
         )
         .await?;
-    assert_eq!(decrypted.status, 200, "{}", decrypted.body);
+    decrypted.assert_status(200);
     assert_eq!(
         unb64(&decrypted.str("plaintext")),
         b"the vault code is 0451"
@@ -368,7 +367,7 @@ async fn openssl_oaep_ciphertexts_decrypt_in_coffer() -> TestResult {
             json!({"ciphertext": b64(&tampered)}),
         )
         .await?;
-    assert_eq!((refused.status, refused.code()), (422, "decrypt_failed"));
+    refused.assert_error(422, "decrypt_failed");
     let short = s
         .post(
             "/v1/keys/inbox/decrypt",
@@ -376,11 +375,11 @@ async fn openssl_oaep_ciphertexts_decrypt_in_coffer() -> TestResult {
             json!({"ciphertext": b64(&ct[1..])}),
         )
         .await?;
-    assert_eq!(short.status, 400, "{}", short.body);
+    short.assert_status(400);
     let sign = s
         .post("/v1/keys/inbox/sign", &key, json!({"message": b64(b"x")}))
         .await?;
-    assert_eq!((sign.status, sign.code()), (409, "usage_not_allowed"));
+    sign.assert_error(409, "usage_not_allowed");
     Ok(())
 }
 
@@ -432,6 +431,28 @@ fn openssl_ca(dir: &Path) -> anyhow::Result<PathBuf> {
     write(dir, "ca.cnf", CA_CONFIG.replace("DIR", d))
 }
 
+/// `openssl ca` (configured by `config`) signs the CSR at `csr` into `out`, with `extra`
+/// arguments.
+fn openssl_ca_signs(config: &Path, csr: &Path, out: &str, extra: &[&str]) -> anyhow::Result<()> {
+    let (config, csr) = (path_str(config), path_str(csr));
+    let args = [
+        "ca", "-batch", "-notext", "-config", config, "-in", csr, "-out", out,
+    ];
+    run("openssl", &[&args[..], extra].concat())?;
+    Ok(())
+}
+
+/// Imports the certificate (or chain) `pem` for the key `name`.
+async fn import_certificate(
+    s: &TestServer,
+    key: &str,
+    name: &str,
+    pem: impl serde::Serialize,
+) -> anyhow::Result<Reply> {
+    let path = format!("/v1/keys/{name}/certificates");
+    s.post(&path, key, json!({ "certificate": pem })).await
+}
+
 #[tokio::test]
 async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> TestResult {
     let s = TestServer::start().await?;
@@ -441,12 +462,7 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
     let config = openssl_ca(dir.path())?;
     for algorithm in ["ec-p256", "rsa-2048", "ed25519", "ec-p384"] {
         let name = format!("tls-{algorithm}");
-        create(
-            &s,
-            &key,
-            json!({"name": name, "group": group, "algorithm": algorithm}),
-        )
-        .await?;
+        generate(&s, &key, &group, &name, algorithm).await?;
         let csr = s
             .post(
                 &format!("/v1/keys/{name}/csr"),
@@ -485,30 +501,11 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
         .await?;
     let csr_path = write(dir.path(), "p256.csr", csr.str("csr"))?;
     let cert_path = format!("{d}/p256.pem");
-    run(
-        "openssl",
-        &[
-            "ca",
-            "-batch",
-            "-notext",
-            "-config",
-            path_str(&config),
-            "-in",
-            path_str(&csr_path),
-            "-out",
-            &cert_path,
-        ],
-    )?;
+    openssl_ca_signs(&config, &csr_path, &cert_path, &[])?;
     let bundle =
         std::fs::read_to_string(&cert_path)? + &std::fs::read_to_string(format!("{d}/ca.pem"))?;
-    let imported = s
-        .post(
-            "/v1/keys/tls-ec-p256/certificates",
-            &key,
-            json!({"certificate": bundle}),
-        )
-        .await?;
-    assert_eq!(imported.status, 201, "{}", imported.body);
+    let imported = import_certificate(&s, &key, "tls-ec-p256", bundle).await?;
+    imported.assert_status(201);
     assert_eq!(imported.body["key_version"], 1);
     assert!(
         imported.str("subject").contains("api.example.com"),
@@ -526,52 +523,36 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
 
     // The same certificate again is a conflict; the CA's own certificate certifies no key
     // in Coffer; a certificate of another key does not link to this one.
-    let again = s
-        .post(
-            "/v1/keys/tls-ec-p256/certificates",
-            &key,
-            json!({"certificate": std::fs::read_to_string(&cert_path)?}),
-        )
-        .await?;
-    assert_eq!(again.status, 409, "{}", again.body);
-    let ca_only = s
-        .post(
-            "/v1/keys/tls-ec-p256/certificates",
-            &key,
-            json!({"certificate": std::fs::read_to_string(format!("{d}/ca.pem"))?}),
-        )
-        .await?;
-    assert_eq!(
-        (ca_only.status, ca_only.code()),
-        (409, "conflict"),
-        "{}",
-        ca_only.body
-    );
-    let wrong_key = s
-        .post(
-            "/v1/keys/tls-rsa-2048/certificates",
-            &key,
-            json!({"certificate": std::fs::read_to_string(&cert_path)?}),
-        )
-        .await?;
-    assert_eq!(wrong_key.status, 409, "{}", wrong_key.body);
+    let again = import_certificate(
+        &s,
+        &key,
+        "tls-ec-p256",
+        std::fs::read_to_string(&cert_path)?,
+    )
+    .await?;
+    again.assert_status(409);
+    let ca_only = import_certificate(
+        &s,
+        &key,
+        "tls-ec-p256",
+        std::fs::read_to_string(format!("{d}/ca.pem"))?,
+    )
+    .await?;
+    ca_only.assert_error(409, "conflict");
+    let wrong_key = import_certificate(
+        &s,
+        &key,
+        "tls-rsa-2048",
+        std::fs::read_to_string(&cert_path)?,
+    )
+    .await?;
+    wrong_key.assert_status(409);
     for garbage in [
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
         "bm90IGEgY2VydA==",
     ] {
-        let bad = s
-            .post(
-                "/v1/keys/tls-ec-p256/certificates",
-                &key,
-                json!({"certificate": garbage}),
-            )
-            .await?;
-        assert_eq!(
-            (bad.status, bad.code()),
-            (400, "invalid_input"),
-            "{}",
-            bad.body
-        );
+        let bad = import_certificate(&s, &key, "tls-ec-p256", garbage).await?;
+        bad.assert_error(400, "invalid_input");
     }
 
     // An expired certificate is accepted and flagged.
@@ -584,53 +565,30 @@ async fn csrs_made_in_the_hsm_pass_openssl_and_issued_certificates_link() -> Tes
         .await?;
     let csr_path = write(dir.path(), "rsa.csr", csr.str("csr"))?;
     let old = format!("{d}/old.pem");
-    run(
-        "openssl",
-        &[
-            "ca",
-            "-batch",
-            "-notext",
-            "-config",
-            path_str(&config),
-            "-in",
-            path_str(&csr_path),
-            "-out",
-            &old,
-            "-startdate",
-            "20200101000000Z",
-            "-enddate",
-            "20200201000000Z",
-        ],
-    )?;
-    let expired = s
-        .post(
-            "/v1/keys/tls-rsa-2048/certificates",
-            &key,
-            json!({"certificate": std::fs::read_to_string(&old)?}),
-        )
-        .await?;
-    assert_eq!(expired.status, 201, "{}", expired.body);
+    let validity = [
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200201000000Z",
+    ];
+    openssl_ca_signs(&config, &csr_path, &old, &validity)?;
+    let expired =
+        import_certificate(&s, &key, "tls-rsa-2048", std::fs::read_to_string(&old)?).await?;
+    expired.assert_status(201);
     assert_eq!(expired.body["expired"], true);
     assert_eq!(expired.body["not_after"], "2020-02-01T00:00:00Z");
 
     let objects = s.get("/v1/objects?type=certificate", &key).await?;
-    assert_eq!(
-        objects.body.as_array().map(Vec::len),
-        Some(2),
-        "{}",
-        objects.body
-    );
+    assert_eq!(objects.array_len(), Some(2), "{}", objects.body);
     let deleted = s
-        .call(
-            reqwest::Method::DELETE,
+        .delete(
             &format!("/v1/keys/tls-rsa-2048/certificates/{}", expired.str("id")),
-            Some(&key),
-            None,
+            &key,
         )
         .await?;
-    assert_eq!(deleted.status, 204);
+    deleted.assert_status(204);
     let objects = s.get("/v1/objects?type=certificate", &key).await?;
-    assert_eq!(objects.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(objects.array_len(), Some(1));
     Ok(())
 }
 
@@ -659,25 +617,7 @@ async fn pkcs11_tool_sees_private_keys_sealed_with_exactly_the_requested_usages(
         .await?;
         labels.push(format!("ak/{}/v1", created.str("id")));
     }
-    let output = Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &s.token.conf)
-        .args([
-            "--module",
-            softhsm_test::MODULE,
-            "--token-label",
-            &s.token.label,
-        ])
-        .args([
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-            "--list-objects",
-            "--type",
-            "privkey",
-        ])
-        .output()
-        .map_err(|e| anyhow::anyhow!("pkcs11-tool (package opensc) is needed: {e}"))?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = token_objects(&s, Some("privkey"))?;
     let objects: Vec<&str> = text.split("Private Key Object").skip(1).collect();
     assert_eq!(
         objects.len(),
@@ -699,24 +639,8 @@ async fn pkcs11_tool_sees_private_keys_sealed_with_exactly_the_requested_usages(
         );
     }
     // No public-key objects are left behind: Coffer keeps public keys in its database.
-    let public = Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &s.token.conf)
-        .args([
-            "--module",
-            softhsm_test::MODULE,
-            "--token-label",
-            &s.token.label,
-        ])
-        .args([
-            "--login",
-            "--pin",
-            &s.token.user_pin,
-            "--list-objects",
-            "--type",
-            "pubkey",
-        ])
-        .output()?;
-    assert!(!String::from_utf8_lossy(&public.stdout).contains("Public Key Object"));
+    let public = token_objects(&s, Some("pubkey"))?;
+    assert!(!public.contains("Public Key Object"));
     Ok(())
 }
 
@@ -756,9 +680,8 @@ async fn run_wycheproof(
     for (i, (der, tests)) in groups.into_iter().enumerate() {
         let name = format!("{label}-{i}");
         let imported = s
-            .post(
+            .owner_post(
                 "/v1/keys",
-                &s.owner_key,
                 json!({"name": name, "group": group, "public_key": b64(&der)}),
             )
             .await?;
@@ -830,18 +753,8 @@ async fn wycheproof_vectors_run_against_the_verify_route() -> TestResult {
 async fn bad_input_gets_a_clear_error_and_changes_nothing() -> TestResult {
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "bad").await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "signer", "group": group, "algorithm": "ec-p256"}),
-    )
-    .await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "ed", "group": group, "algorithm": "ed25519"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "signer", "ec-p256").await?;
+    generate(&s, &key, &group, "ed", "ed25519").await?;
     let (pem, _) = public_pem(&s, &key, "signer").await?;
     create(
         &s,
@@ -1022,13 +935,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() -> TestResult {
             "{what}: {}",
             reply.body
         );
-        assert!(
-            !reply.body["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .is_empty(),
-            "{what}"
-        );
+        assert!(!reply.message().is_empty(), "{what}");
     }
     // A signature that does not verify is an answer, not an error.
     let wrong = s
@@ -1054,12 +961,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() -> TestResult {
 async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestResult {
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "rotate").await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "release", "group": group, "algorithm": "ec-p256"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "release", "ec-p256").await?;
     let msg = b64(b"release 1.0");
     let sign = |body: Value| s.post("/v1/keys/release/sign", &key, body);
     let old = sign(json!({"message": msg})).await?.str("signature");
@@ -1109,7 +1011,7 @@ async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestR
             json!({"message": msg, "signature": old, "version": 1}),
         )
         .await?;
-    assert_eq!((pinned.status, pinned.code()), (409, "version_retired"));
+    pinned.assert_error(409, "version_retired");
 
     assert_eq!(
         s.patch("/v1/keys/release", &key, json!({"enabled": false}))
@@ -1118,7 +1020,7 @@ async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestR
         200
     );
     let disabled = sign(json!({"message": msg})).await?;
-    assert_eq!((disabled.status, disabled.code()), (409, "key_disabled"));
+    disabled.assert_error(409, "key_disabled");
     assert_eq!(
         s.patch("/v1/keys/release", &key, json!({"enabled": true}))
             .await?
@@ -1129,7 +1031,7 @@ async fn rotation_keeps_old_versions_verifying_until_they_are_retired() -> TestR
     let out_of_range = s
         .patch("/v1/keys/release", &key, json!({"min_version": 3}))
         .await?;
-    assert_eq!(out_of_range.status, 400);
+    out_of_range.assert_status(400);
     Ok(())
 }
 
@@ -1138,12 +1040,7 @@ async fn csr_subject_alt_names_carry_their_type_and_bad_subjects_are_refused() -
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "sans").await?;
     let dir = tempfile::tempdir()?;
-    create(
-        &s,
-        &key,
-        json!({"name": "edge", "group": group, "algorithm": "ec-p256"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "edge", "ec-p256").await?;
     let csr = s
         .post(
             "/v1/keys/edge/csr",
@@ -1155,7 +1052,7 @@ async fn csr_subject_alt_names_carry_their_type_and_bad_subjects_are_refused() -
                                          "spiffe://example.org/ns/prod/sa/edge", "urn:example:coffer:edge"]}),
         )
         .await?;
-    assert_eq!(csr.status, 200, "{}", csr.body);
+    csr.assert_status(200);
     let path = write(dir.path(), "edge.csr", csr.str("csr"))?;
     run(
         "openssl",
@@ -1233,7 +1130,7 @@ async fn csr_subject_alt_names_carry_their_type_and_bad_subjects_are_refused() -
             "{body}: {}",
             reply.body
         );
-        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        let message = reply.message();
         assert!(
             message.starts_with(names),
             "{body}: the message names {names}: {message}"
@@ -1281,12 +1178,7 @@ async fn a_key_version_that_was_never_made_is_not_found_and_a_retired_one_is_a_c
         .await?,
     ];
     for reply in &missing {
-        assert_eq!(
-            (reply.status, reply.code()),
-            (404, "not_found"),
-            "{}",
-            reply.body
-        );
+        reply.assert_error(404, "not_found");
         assert_eq!(
             reply.body["error"]["message"], "version 99 of key k not found",
             "the message names what is missing"
@@ -1303,7 +1195,7 @@ async fn a_key_version_that_was_never_made_is_not_found_and_a_retired_one_is_a_c
             json!({"message": "eA==", "signature": signature, "version": 1}),
         )
         .await?;
-    assert_eq!((retired.status, retired.code()), (409, "version_retired"));
+    retired.assert_error(409, "version_retired");
     assert_eq!(
         s.get("/v1/keys/k/public?version=1", &key).await?.status,
         200,
@@ -1317,33 +1209,24 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "scope").await?;
     let (_, outsider) = setup(&s, "outsider").await?;
-    create(
-        &s,
-        &key,
-        json!({"name": "mine", "group": group, "algorithm": "ed25519"}),
-    )
-    .await?;
+    generate(&s, &key, &group, "mine", "ed25519").await?;
     s.keyring("ring", &group, json!({})).await?;
 
     // Another group's app: the key does not exist for it.
     for path in ["/v1/keys/mine", "/v1/keys/mine/public"] {
         let hidden = s.get(path, &outsider).await?;
-        assert_eq!((hidden.status, hidden.code()), (404, "not_found"), "{path}");
+        hidden.assert_error_because(404, "not_found", path);
     }
     let hidden = s
         .post("/v1/keys/mine/sign", &outsider, json!({"message": "eA=="}))
         .await?;
-    assert_eq!(hidden.status, 404);
+    hidden.assert_status(404);
     assert_eq!(s.get("/v1/objects", &outsider).await?.body, json!([]));
     // Users manage but never sign.
     let user_sign = s
-        .post(
-            "/v1/keys/mine/sign",
-            &s.owner_key,
-            json!({"message": "eA=="}),
-        )
+        .owner_post("/v1/keys/mine/sign", json!({"message": "eA=="}))
         .await?;
-    assert_eq!((user_sign.status, user_sign.code()), (403, "forbidden"));
+    user_sign.assert_error(403, "forbidden");
     // A key whose flags lack the operation.
     let (_, verify_only) = s
         .app_with_key("verify-only", &[&group], json!({"key.*.verify": true}))
@@ -1355,31 +1238,23 @@ async fn keys_are_scoped_to_groups_trashed_restored_and_listed_as_objects() -> T
             json!({"message": "eA=="}),
         )
         .await?;
-    assert_eq!(denied.status, 403);
+    denied.assert_status(403);
 
     let objects = s.get("/v1/objects", &key).await?;
-    let kinds: Vec<&str> = objects
-        .body
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o["type"].as_str())
-        .collect();
+    let kinds = objects.column("type");
     assert_eq!(kinds, ["key_pair", "keyring"], "{}", objects.body);
     let only_keys = s
         .get(&format!("/v1/objects?type=key_pair&group={group}"), &key)
         .await?;
     assert_eq!(only_keys.body[0]["name"], "mine");
-    assert_eq!(only_keys.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(only_keys.array_len(), Some(1));
     assert_eq!(s.get("/v1/objects?type=secret", &key).await?.status, 400);
 
-    let deleted = s
-        .call(reqwest::Method::DELETE, "/v1/keys/mine", Some(&key), None)
-        .await?;
-    assert_eq!(deleted.status, 204);
+    let deleted = s.delete("/v1/keys/mine", &key).await?;
+    deleted.assert_status(204);
     assert_eq!(s.get("/v1/keys/mine", &key).await?.status, 404);
     let restored = s.post("/v1/keys/mine/restore", &key, json!({})).await?;
-    assert_eq!(restored.status, 200, "{}", restored.body);
+    restored.assert_status(200);
     assert_eq!(
         s.post("/v1/keys/mine/sign", &key, json!({"message": "eA=="}))
             .await?
@@ -1408,58 +1283,31 @@ async fn the_cli_creates_signs_verifies_decrypts_and_makes_csrs() -> TestResult 
     let s = TestServer::start().await?;
     let (group, key) = setup(&s, "cli").await?;
     let dir = tempfile::tempdir()?;
-    let cli = |args: &[&str], stdin: Option<&[u8]>| coffer_cli(&s, &key, args, stdin);
+    let cli = |template: &str, values: &[&str], stdin: Option<&[u8]>| {
+        coffer_cli(&s, &key, &argv(template, values), stdin)
+    };
+    let text: &[u8] = b"hello from the cli";
 
-    let (ok, out) = cli(
-        &[
-            "key",
-            "create",
-            "cli-signer",
-            "--group",
-            &group,
-            "--algorithm",
-            "ec-p256",
-        ],
-        None,
-    )?;
+    let create_ec = "key create cli-signer --group {} --algorithm ec-p256";
+    let (ok, out) = cli(create_ec, &[&group], None)?;
     assert!(ok && out.contains("\"cli-signer\""), "{out}");
-    let (ok, sig) = cli(&["key", "sign", "cli-signer"], Some(b"hello from the cli"))?;
+    let (ok, sig) = cli("key sign cli-signer", &[], Some(text))?;
     assert!(ok, "sign");
-    let (ok, pem) = cli(&["key", "public", "cli-signer"], None)?;
+    let (ok, pem) = cli("key public cli-signer", &[], None)?;
     assert!(ok && pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
-    openssl_verifies(
-        dir.path(),
-        "ecdsa-sha256",
-        &pem,
-        b"hello from the cli",
-        &unb64(sig.trim()),
-    )?;
-    let (ok, _) = cli(
-        &["key", "verify", "cli-signer", "--signature", sig.trim()],
-        Some(b"hello from the cli"),
-    )?;
+    let signature = unb64(sig.trim());
+    openssl_verifies(dir.path(), "ecdsa-sha256", &pem, text, &signature)?;
+    let verify = "key verify cli-signer --signature {}";
+    let (ok, _) = cli(verify, &[sig.trim()], Some(text))?;
     assert!(ok, "a good signature verifies");
-    let (ok, out) = cli(
-        &["key", "verify", "cli-signer", "--signature", sig.trim()],
-        Some(b"tampered"),
-    )?;
+    let (ok, out) = cli(verify, &[sig.trim()], Some(b"tampered"))?;
     assert!(
         !ok && out.contains("\"valid\": false"),
         "a bad one exits 1: {out}"
     );
 
-    let (ok, csr) = cli(
-        &[
-            "key",
-            "csr",
-            "cli-signer",
-            "--cn",
-            "cli.example.com",
-            "--san",
-            "cli.example.com",
-        ],
-        None,
-    )?;
+    let csr_command = "key csr cli-signer --cn cli.example.com --san cli.example.com";
+    let (ok, csr) = cli(csr_command, &[], None)?;
     assert!(ok, "csr");
     let csr_path = write(dir.path(), "cli.csr", csr)?;
     run(
@@ -1468,48 +1316,26 @@ async fn the_cli_creates_signs_verifies_decrypts_and_makes_csrs() -> TestResult 
     )?;
 
     let pem_path = write(dir.path(), "copy.pem", &pem)?;
-    let (ok, _) = cli(
-        &[
-            "key",
-            "import",
-            "copy",
-            "--group",
-            &group,
-            "--public-key",
-            path_str(&pem_path),
-        ],
-        None,
-    )?;
+    let import = "key import copy --group {} --public-key {}";
+    let (ok, _) = cli(import, &[&group, path_str(&pem_path)], None)?;
     assert!(ok, "import");
-    let (ok, objects) = cli(&["objects", "--type", "public_key"], None)?;
+    let (ok, objects) = cli("objects --type public_key", &[], None)?;
     assert!(ok && objects.contains("\"copy\""), "{objects}");
-    let (ok, rotated) = cli(&["key", "rotate", "cli-signer"], None)?;
+    let (ok, rotated) = cli("key rotate cli-signer", &[], None)?;
     assert!(
         ok && rotated.contains("\"current_version\": 2"),
         "{rotated}"
     );
 
-    let (ok, _) = cli(
-        &[
-            "key",
-            "create",
-            "cli-rsa",
-            "--group",
-            &group,
-            "--algorithm",
-            "rsa-2048",
-            "--usage",
-            "decrypt",
-        ],
-        None,
-    )?;
+    let create_rsa = "key create cli-rsa --group {} --algorithm rsa-2048 --usage decrypt";
+    let (ok, _) = cli(create_rsa, &[&group], None)?;
     assert!(ok, "create rsa");
-    let (_, rsa_pem) = cli(&["key", "public", "cli-rsa"], None)?;
+    let (_, rsa_pem) = cli("key public cli-rsa", &[], None)?;
     let pub_path = write(dir.path(), "rsa.pem", rsa_pem)?;
     let msg = write(dir.path(), "m.txt", b"for your eyes only")?;
     let ct = dir.path().join("ct.bin");
     openssl_oaep_encrypt(&pub_path, &msg, &ct)?;
-    let (ok, plaintext) = cli(&["key", "decrypt", "cli-rsa", "--in", path_str(&ct)], None)?;
+    let (ok, plaintext) = cli("key decrypt cli-rsa --in {}", &[path_str(&ct)], None)?;
     assert!(ok);
     assert_eq!(plaintext, "for your eyes only");
     Ok(())

@@ -129,7 +129,7 @@ async fn a_thousand_slow_clients_cannot_lock_anyone_else_out() -> TestResult {
         200
     );
     let metrics = s
-        .call(Method::GET, "/metrics", None, None)
+        .anonymous(Method::GET, "/metrics")
         .await?
         .body
         .as_str()
@@ -238,45 +238,26 @@ async fn an_oversized_body_is_a_prompt_413_over_http1_and_http2() -> TestResult 
     let auth = format!("Authorization: Bearer {key}");
     let url = format!("{}/v1/keyrings/ring/encrypt", s.url);
     let body = vec![b'a'; 2 << 20];
+    let json_post = ["-H", auth.as_str(), "-H", "content-type: application/json"];
+    let announced = ["--data-binary", "@-", url.as_str()];
+    let chunked = [
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-X",
+        "POST",
+        "-T",
+        "-",
+        url.as_str(),
+    ];
     for protocol in ["--http1.1", "--http2"] {
         // With its length announced (curl's default for a file).
-        let (status, reply, exit) = curl(
-            &s,
-            &[
-                protocol,
-                "-H",
-                &auth,
-                "-H",
-                "content-type: application/json",
-                "--data-binary",
-                "@-",
-                &url,
-            ],
-            body.clone(),
-        )
-        .await?;
+        let args = [&[protocol][..], &json_post, &announced].concat();
+        let (status, reply, exit) = curl(&s, &args, body.clone()).await?;
         assert_eq!((status, exit), (413, 0), "{protocol}: {reply}");
         assert_json_error(&reply, "payload_too_large")?;
         // Streamed without a length (chunked over HTTP/1.1, plain DATA frames over HTTP/2).
-        let (status, reply, exit) = curl(
-            &s,
-            &[
-                protocol,
-                "-H",
-                &auth,
-                "-H",
-                "content-type: application/json",
-                "-H",
-                "Transfer-Encoding: chunked",
-                "-X",
-                "POST",
-                "-T",
-                "-",
-                &url,
-            ],
-            body.clone(),
-        )
-        .await?;
+        let args = [&[protocol][..], &json_post, &chunked].concat();
+        let (status, reply, exit) = curl(&s, &args, body.clone()).await?;
         assert_eq!((status, exit), (413, 0), "{protocol}, streamed: {reply}");
         assert_json_error(&reply, "payload_too_large")?;
     }

@@ -2,6 +2,7 @@
 //! lifecycle path (bootstrap, pre-provisioning, enrollment fleets, temporary machines),
 //! end to end over HTTPS on SoftHSM and SQLite, with an injected clock where time matters.
 
+use crate::expect::cli;
 use crate::support::{
     MachineKey, RawRequest, Reply, TestResult, TestServer, b64, nonce, run_cli, send_raw_to, unb64,
     unix_now,
@@ -29,7 +30,7 @@ fn secs(clock: &ManualClock) -> i64 {
 }
 
 async fn token(s: &TestServer, body: Value) -> anyhow::Result<String> {
-    let reply = s.post("/v1/machine-tokens", &s.owner_key, body).await?;
+    let reply = s.owner_post("/v1/machine-tokens", body).await?;
     anyhow::ensure!(
         reply.status == 201,
         "token: {} {}",
@@ -139,7 +140,7 @@ async fn a_captured_request_is_refused_on_replay_after_restart_and_on_another_no
         .await?;
     let captured = encrypt_request(&machine, unix_now());
     let first = s.send_raw(&s.client, &captured).await?;
-    assert_eq!(first.status, 200, "{}", first.body);
+    first.assert_status(200);
     let sealed = first.str("ciphertext");
 
     // The replays come from the eavesdropper's address (three failures lock it out).
@@ -168,7 +169,7 @@ async fn a_captured_request_is_refused_on_replay_after_restart_and_on_another_no
         unix_now(),
     );
     let opened = send_raw_to(&node.url, &s.client, &fresh).await?;
-    assert_eq!(opened.status, 200, "{}", opened.body);
+    opened.assert_status(200);
     assert_eq!(unb64(&opened.str("plaintext")), b"machine data");
     drop(node);
 
@@ -238,7 +239,7 @@ async fn a_timestamp_with_a_leading_zero_is_refused_although_the_signature_cover
     // The header exactly as signed is accepted: the refusal did not spend the nonce.
     request.headers[1].1 = signed_value;
     let accepted = s.send_raw(&s.client, &request).await?;
-    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    accepted.assert_status(200);
     Ok(())
 }
 
@@ -339,7 +340,7 @@ async fn malformed_or_tampered_requests_are_refused_audited_and_spare_the_nonce(
     assert_eq!(a.body["error"]["message"], b.body["error"]["message"]);
     // None of them consumed the legitimate request's nonce.
     let accepted = s.send_raw(&s.client, &good).await?;
-    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    accepted.assert_status(200);
     assert_eq!(good.headers[2].1, nonce_of_good);
 
     let details = refusals(&s).await?;
@@ -396,14 +397,13 @@ async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not(
     // Pending: refused before the nonce check, so the request works once approved.
     let early = encrypt_request(&machine, secs(&clock));
     assert_refused(&s.send_raw(&s.client, &early).await?, "pending");
-    s.post(&format!("{path}/approve"), &s.owner_key, json!({}))
-        .await?;
+    s.owner_post(&format!("{path}/approve"), json!({})).await?;
     assert_eq!(s.send_raw(&s.client, &early).await?.status, 200);
 
     // A guardrail refusal comes after the nonce check: the nonce is spent.
     let blocked = encrypt_request(&machine, secs(&clock));
     let elsewhere = s.send_raw(&client_from(&s, "127.0.0.2")?, &blocked).await?;
-    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
+    elsewhere.assert_status(403);
     assert_refused(
         &s.send_raw(&s.client, &blocked).await?,
         "guardrail-spent nonce",
@@ -411,14 +411,11 @@ async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not(
 
     // So does the account/app check.
     let app = format!("/v1/apps/{}", machine.id);
-    let disabled = s
-        .patch(&app, &s.owner_key, json!({"enabled": false}))
-        .await?;
-    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    let disabled = s.owner_patch(&app, json!({"enabled": false})).await?;
+    disabled.assert_status(200);
     let inactive = encrypt_request(&machine, secs(&clock));
     assert_refused(&s.send_raw(&s.client, &inactive).await?, "app disabled");
-    s.patch(&app, &s.owner_key, json!({"enabled": true}))
-        .await?;
+    s.owner_patch(&app, json!({"enabled": true})).await?;
     assert_refused(
         &s.send_raw(&s.client, &inactive).await?,
         "inactive-spent nonce",
@@ -509,21 +506,19 @@ async fn an_inactive_app_is_refused_without_counting_toward_the_machines_lockout
         .approved_machine(&[&group], json!({"keyring.*.*": true}))
         .await?;
     let app = format!("/v1/apps/{}", machine.id);
-    s.patch(&app, &s.owner_key, json!({"enabled": false}))
-        .await?;
+    s.owner_patch(&app, json!({"enabled": false})).await?;
     for i in 0..3 {
         let reply = s
             .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
             .await?;
         assert_refused(&reply, &format!("disabled app {i}"));
     }
-    s.patch(&app, &s.owner_key, json!({"enabled": true}))
-        .await?;
+    s.owner_patch(&app, json!({"enabled": true})).await?;
     // Correctly signed each time: not a guess, so no lockout.
     let reply = s
         .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
         .await?;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.assert_status(200);
     assert_eq!(refusals(&s).await?, vec!["account_or_app_inactive"; 3]);
     Ok(())
 }
@@ -571,7 +566,7 @@ async fn junk_from_an_address_locks_out_only_requests_naming_no_machine() -> Tes
     let reply = s
         .send_raw(&shared_address, &encrypt_request(&machine, secs(&clock)))
         .await?;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.assert_status(200);
     clock.advance(Duration::from_secs(30 * 60 + 1));
     assert_refused(
         &s.send_raw(&shared_address, &junk_request()).await?,
@@ -601,7 +596,7 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
     let accepted = s
         .send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
         .await?;
-    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    accepted.assert_status(200);
     assert_refused(
         &s.send_raw(&s.client, &encrypt_request(&impostor, secs(&clock)))
             .await?,
@@ -624,8 +619,8 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
     assert_eq!(forged["credential"], json!(machine.id));
     assert_eq!(forged["account"], json!(account));
     // Events that name no one say so.
-    let anonymous = s.call(Method::GET, "/v1/keyrings", None, None).await?;
-    assert_eq!(anonymous.status, 401);
+    let anonymous = s.anonymous(Method::GET, "/v1/keyrings").await?;
+    anonymous.assert_status(401);
     let feed = events(&s).await?;
     assert!(
         feed.iter()
@@ -636,10 +631,8 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
 
     // A deleted machine that keeps signing stays visible to its account.
     let path = format!("/v1/machines/{}", machine.id);
-    let deleted = s
-        .call(Method::DELETE, &path, Some(&s.owner_key), None)
-        .await?;
-    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let deleted = s.delete(&path, &s.owner_key).await?;
+    deleted.assert_status(204);
     assert_refused(
         &s.send_raw(&s.client, &encrypt_request(&machine, secs(&clock)))
             .await?,
@@ -674,20 +667,14 @@ async fn refusals_mark_the_machine_id_as_claimed_and_a_deleted_machine_stays_in_
             .all(|e| e["principal"] != json!(stranger.id)),
         "an unknown id reaches no account's trail"
     );
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = s.metrics().await?;
     assert!(
         metrics.contains("\ncoffer_signed_unknown_machine_total 1\n"),
         "{metrics}"
     );
 
     // Every field of an event is in the OpenAPI document's Event schema.
-    let doc = s.call(Method::GET, "/v1/openapi.json", None, None).await?;
+    let doc = s.anonymous(Method::GET, "/v1/openapi.json").await?;
     let schema = &doc.body["components"]["schemas"]["Event"]["properties"];
     for field in late.as_object().into_iter().flatten().map(|(k, _)| k) {
         assert!(
@@ -713,7 +700,7 @@ async fn bootstrap_machines_wait_for_approval_and_obey_disable() -> TestResult {
     .await?;
     let mut machine = MachineKey::generate();
     let registered = s.register_machine(&mut machine, &bootstrap).await?;
-    assert_eq!(registered.status, 201, "{}", registered.body);
+    registered.assert_status(201);
     assert_eq!(registered.str("status"), "pending");
     // Single use.
     let mut second = MachineKey::generate();
@@ -728,16 +715,12 @@ async fn bootstrap_machines_wait_for_approval_and_obey_disable() -> TestResult {
     };
     assert_refused(&encrypt(&machine).await?, "pending");
     let path = format!("/v1/machines/{}", machine.id);
-    let approve = s
-        .post(&format!("{path}/approve"), &s.owner_key, json!({}))
-        .await?;
+    let approve = s.owner_post(&format!("{path}/approve"), json!({})).await?;
     assert_eq!(approve.str("status"), "approved");
     assert_eq!(encrypt(&machine).await?.status, 200);
-    s.post(&format!("{path}/disable"), &s.owner_key, json!({}))
-        .await?;
+    s.owner_post(&format!("{path}/disable"), json!({})).await?;
     assert_refused(&encrypt(&machine).await?, "disabled");
-    s.post(&format!("{path}/enable"), &s.owner_key, json!({}))
-        .await?;
+    s.owner_post(&format!("{path}/enable"), json!({})).await?;
     assert_eq!(encrypt(&machine).await?.status, 200);
     // A bootstrap token lives ten minutes.
     let late = token(
@@ -753,12 +736,7 @@ async fn bootstrap_machines_wait_for_approval_and_obey_disable() -> TestResult {
     );
     assert_eq!(refusals(&s).await?, ["machine_pending", "machine_disabled"]);
     // Deleting the machine ends it.
-    assert_eq!(
-        s.call(Method::DELETE, &path, Some(&s.owner_key), None)
-            .await?
-            .status,
-        204
-    );
+    assert_eq!(s.delete(&path, &s.owner_key).await?.status, 204);
     assert_refused(&encrypt(&machine).await?, "deleted");
     Ok(())
 }
@@ -769,14 +747,9 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
     let s = TestServer::start().await?;
     let group = s.group("fleet").await?;
     s.keyring("ring", &group, json!({})).await?;
-    let created = s
-        .post(
-            "/v1/machines",
-            &s.owner_key,
-            json!({"name": "db-1", "flags": {"keyring.*.*": true}, "groups": {group.clone(): ALL_OPS}}),
-        )
+    let created = s.owner_post("/v1/machines", json!({"name": "db-1", "flags": {"keyring.*.*": true}, "groups": {group.clone(): ALL_OPS}}))
         .await?;
-    assert_eq!(created.status, 201, "{}", created.body);
+    created.assert_status(201);
     assert_eq!(created.body["machine"]["status"], "approved");
     let bundle_token = created.str("bundle_token");
     let download = |t: &str| {
@@ -788,7 +761,7 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
         )
     };
     let bundle = download(&bundle_token).await?;
-    assert_eq!(bundle.status, 200, "{}", bundle.body);
+    bundle.assert_status(200);
     assert_refused(&download(&bundle_token).await?, "second download");
     let pem = bundle.str("private_key_pem");
     let key = {
@@ -808,7 +781,7 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
     let reply = s
         .send_raw(&s.client, &encrypt_request(&machine, unix_now()))
         .await?;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.assert_status(200);
     // Neither the key nor the bundle token is anywhere in the database files.
     let body_line = pem.lines().nth(1).unwrap_or_default().to_owned();
     for file in s.database_files() {
@@ -831,13 +804,12 @@ async fn a_provisioned_machines_private_key_loads_in_openssl_and_python_cryptogr
 {
     let s = TestServer::start().await?;
     let created = s
-        .post(
+        .owner_post(
             "/v1/machines",
-            &s.owner_key,
             json!({"name": "db-2", "flags": {"keyring.*.*": true}}),
         )
         .await?;
-    assert_eq!(created.status, 201, "{}", created.body);
+    created.assert_status(201);
     let public_key = created.body["machine"]["public_key"]
         .as_str()
         .unwrap_or_default()
@@ -850,7 +822,7 @@ async fn a_provisioned_machines_private_key_loads_in_openssl_and_python_cryptogr
             Some(json!({"token": created.str("bundle_token")})),
         )
         .await?;
-    assert_eq!(bundle.status, 200, "{}", bundle.body);
+    bundle.assert_status(200);
     let file = s.dir.path().join("machine-key.pem");
     std::fs::write(&file, bundle.str("private_key_pem"))?;
 
@@ -910,7 +882,7 @@ async fn enrollment_tokens_enroll_a_fleet_that_expires_and_is_cleaned_up() -> Te
         let reply = s
             .send_raw(&s.client, &encrypt_request(runner, secs(&clock)))
             .await?;
-        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.assert_status(200);
     }
     clock.advance(Duration::from_secs(3601));
     let expired = s
@@ -952,7 +924,7 @@ async fn enrollment_tokens_enroll_a_fleet_that_expires_and_is_cleaned_up() -> Te
         for (k, v) in bad.as_object().into_iter().flatten() {
             body[k] = v.clone();
         }
-        let reply = s.post("/v1/machine-tokens", &s.owner_key, body).await?;
+        let reply = s.owner_post("/v1/machine-tokens", body).await?;
         assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
     }
     Ok(())
@@ -982,9 +954,7 @@ async fn temporary_machines_obey_guardrails_and_can_be_extended_and_reverted() -
     let reply = s.register_machine(&mut machine, &temporary).await?;
     assert_eq!(reply.str("status"), "pending");
     let path = format!("/v1/machines/{}", machine.id);
-    let approved = s
-        .post(&format!("{path}/approve"), &s.owner_key, json!({}))
-        .await?;
+    let approved = s.owner_post(&format!("{path}/approve"), json!({})).await?;
     let first_expiry = approved.str("expires_at");
 
     let send = |client: reqwest::Client| {
@@ -994,53 +964,35 @@ async fn temporary_machines_obey_guardrails_and_can_be_extended_and_reverted() -
     };
     assert_eq!(send(s.client.clone()).await?.status, 200);
     let elsewhere = send(client_from(&s, "127.0.0.2")?).await?;
-    assert_eq!(
-        (elsewhere.status, elsewhere.code()),
-        (403, "temp_machine_blocked")
-    );
+    elsewhere.assert_error(403, "temp_machine_blocked");
 
     // Extensions: capped at twelve months from now, revertible once.
     let far = coffer::clock::rfc3339(clock.now_micros() + 366 * 86_400 * 1_000_000);
     let refused = s
-        .post(
-            &format!("{path}/extend"),
-            &s.owner_key,
-            json!({"expires_at": far}),
-        )
+        .owner_post(&format!("{path}/extend"), json!({"expires_at": far}))
         .await?;
-    assert_eq!(refused.status, 400, "{}", refused.body);
+    refused.assert_status(400);
     let later = coffer::clock::rfc3339(clock.now_micros() + 3 * 3_600_000_000);
     let extended = s
-        .post(
-            &format!("{path}/extend"),
-            &s.owner_key,
-            json!({"expires_at": later}),
-        )
+        .owner_post(&format!("{path}/extend"), json!({"expires_at": later}))
         .await?;
     assert_eq!(extended.str("expires_at"), later);
     assert_eq!(extended.str("previous_expires_at"), first_expiry);
     let reverted = s
-        .post(&format!("{path}/revert-extension"), &s.owner_key, json!({}))
+        .owner_post(&format!("{path}/revert-extension"), json!({}))
         .await?;
     assert_eq!(reverted.str("expires_at"), first_expiry);
     let again = s
-        .post(&format!("{path}/revert-extension"), &s.owner_key, json!({}))
+        .owner_post(&format!("{path}/revert-extension"), json!({}))
         .await?;
-    assert_eq!(again.status, 409);
-    s.post(
-        &format!("{path}/extend"),
-        &s.owner_key,
-        json!({"expires_at": later}),
-    )
-    .await?;
+    again.assert_status(409);
+    s.owner_post(&format!("{path}/extend"), json!({"expires_at": later}))
+        .await?;
 
     // Two hours on: outside the time window (still within the extended lifetime).
     clock.advance(Duration::from_secs(2 * 3600));
     let outside = send(s.client.clone()).await?;
-    assert_eq!(
-        (outside.status, outside.code()),
-        (403, "temp_machine_blocked")
-    );
+    outside.assert_error(403, "temp_machine_blocked");
     // Past the expiry: refused before any guardrail.
     clock.advance(Duration::from_secs(3601));
     assert_refused(&send(s.client.clone()).await?, "expired temporary machine");
@@ -1123,49 +1075,35 @@ async fn the_cli_enrolls_machines_and_signs_its_requests() -> TestResult {
     s.keyring("ring", &group, json!({})).await?;
     let owner = [("COFFER_API_KEY", s.owner_key.as_str())];
     let grant = format!("{group}=encrypt,decrypt");
-    let (ok, out) = run_cli(
-        &s,
-        &owner,
-        &[
-            "machine",
-            "token",
-            "create",
-            "--kind",
-            "bootstrap",
-            "--name",
-            "host",
-            "--flag",
-            "keyring.*.*",
-            "--group",
-            &grant,
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    let token = serde_json::from_str::<Value>(&out)?["token"]
+    // Runs the CLI with `env`, which must succeed; what it printed, as JSON.
+    let printed = |env: &[(&str, &str)], template: &str, values: &[&str]| {
+        let (ok, out) = cli(&s, env, template, values)?;
+        assert!(ok, "{out}");
+        anyhow::Ok(serde_json::from_str::<Value>(&out)?)
+    };
+    // Runs `keyring encrypt ring` of `data` as the machine whose identity is at `identity`.
+    let encrypt_as = |identity: &std::path::Path, data: &[u8]| {
+        let identity = identity.to_str().unwrap_or_default();
+        let env = [
+            ("COFFER_MACHINE_IDENTITY", identity),
+            ("COFFER_API_KEY", ""),
+        ];
+        run_cli(&s, &env, &["keyring", "encrypt", "ring"], Some(data))
+    };
+
+    let create = "machine token create --kind bootstrap --name host --flag keyring.*.* --group {}";
+    let token = printed(&owner, create, &[&grant])?["token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let home = tempfile::tempdir()?;
     let home_arg = home.path().to_str().unwrap_or_default();
-    let (ok, out) = run_cli(
-        &s,
-        &[
-            ("COFFER_MACHINE_TOKEN", token.as_str()),
-            ("COFFER_API_KEY", ""),
-        ],
-        &[
-            "machine",
-            "bootstrap",
-            "--name",
-            "web-1",
-            "--home",
-            home_arg,
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    let registered: Value = serde_json::from_str(&out)?;
+    let as_token = [
+        ("COFFER_MACHINE_TOKEN", token.as_str()),
+        ("COFFER_API_KEY", ""),
+    ];
+    let bootstrap = "machine bootstrap --name web-1 --home {}";
+    let registered = printed(&as_token, bootstrap, &[home_arg])?;
     let machine_id = registered["id"].as_str().unwrap_or_default().to_owned();
     let account = registered["account_id"].as_str().unwrap_or_default();
     let identity = home.path().join(".coffer/accounts").join(account);
@@ -1176,21 +1114,9 @@ async fn the_cli_enrolls_machines_and_signs_its_requests() -> TestResult {
     let written: Value = serde_json::from_slice(&std::fs::read(identity.join("identity.json"))?)?;
     assert_eq!(written["machine_id"], json!(machine_id));
 
-    let (ok, _) = run_cli(&s, &owner, &["machine", "approve", &machine_id], None)?;
+    let (ok, _) = cli(&s, &owner, "machine approve {}", &[&machine_id])?;
     assert!(ok);
-    let as_machine = [
-        (
-            "COFFER_MACHINE_IDENTITY",
-            identity.to_str().unwrap_or_default(),
-        ),
-        ("COFFER_API_KEY", ""),
-    ];
-    let (ok, out) = run_cli(
-        &s,
-        &as_machine,
-        &["keyring", "encrypt", "ring"],
-        Some(b"cli data"),
-    )?;
+    let (ok, out) = encrypt_as(&identity, b"cli data")?;
     assert!(ok, "{out}");
     let feed = s.get("/v1/activity?limit=50", &s.owner_key).await?;
     let signed = feed.body["events"]
@@ -1205,56 +1131,26 @@ async fn the_cli_enrolls_machines_and_signs_its_requests() -> TestResult {
     assert!(signed, "the CLI signed its request");
 
     // Pre-provisioning: `machine provision`, then `machine install` on the machine.
-    let (ok, out) = run_cli(
-        &s,
-        &owner,
-        &[
-            "machine",
-            "provision",
-            "--name",
-            "db-1",
-            "--flag",
-            "keyring.*.*",
-            "--group",
-            &grant,
-        ],
-        None,
-    )?;
-    assert!(ok, "{out}");
-    let bundle_token = serde_json::from_str::<Value>(&out)?["bundle_token"]
+    let provision = "machine provision --name db-1 --flag keyring.*.* --group {}";
+    let bundle_token = printed(&owner, provision, &[&grant])?["bundle_token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let other_home = tempfile::tempdir()?;
-    let (ok, out) = run_cli(
+    let as_bundle = [
+        ("COFFER_BUNDLE_TOKEN", bundle_token.as_str()),
+        ("COFFER_API_KEY", ""),
+    ];
+    let other_home_arg = other_home.path().to_str().unwrap_or_default();
+    let (ok, out) = cli(
         &s,
-        &[
-            ("COFFER_BUNDLE_TOKEN", bundle_token.as_str()),
-            ("COFFER_API_KEY", ""),
-        ],
-        &[
-            "machine",
-            "install",
-            "--home",
-            other_home.path().to_str().unwrap_or_default(),
-        ],
-        None,
+        &as_bundle,
+        "machine install --home {}",
+        &[other_home_arg],
     )?;
     assert!(ok, "{out}");
     let installed = other_home.path().join(".coffer/accounts").join(account);
-    let as_db = [
-        (
-            "COFFER_MACHINE_IDENTITY",
-            installed.to_str().unwrap_or_default(),
-        ),
-        ("COFFER_API_KEY", ""),
-    ];
-    let (ok, out) = run_cli(
-        &s,
-        &as_db,
-        &["keyring", "encrypt", "ring"],
-        Some(b"db data"),
-    )?;
+    let (ok, out) = encrypt_as(&installed, b"db data")?;
     assert!(ok, "{out}");
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod cert_isolation;
 mod crash;
 mod custody;
+mod expect;
 mod hsm_faults;
 mod identity;
 mod isolation;
@@ -16,3 +17,4 @@ mod matrix;
 mod service;
 mod storage_faults;
 mod support;
+mod token;

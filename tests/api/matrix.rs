@@ -340,13 +340,7 @@ impl Fixture {
             .and_then(|k| k["id"].as_str())
             .unwrap_or_default()
             .to_owned();
-        let sealed = s
-            .post(
-                "/v1/keyrings/ring/encrypt",
-                &worker_key,
-                json!({"plaintext": "aGk="}),
-            )
-            .await?;
+        let sealed = s.encrypt("ring", &worker_key, "aGk=").await?;
         let raw = crate::support::unb64(
             sealed
                 .str("ciphertext")

@@ -1,7 +1,7 @@
 //! API keys, groups, apps, the OpenAPI document, the ciphertext format, and the binary.
 
 use crate::support::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> TestResult {
@@ -11,12 +11,7 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
         .app_with_key("holder", &[&group], json!({"keyring.*.*": true}))
         .await?;
     s.keyring("k", &group, json!({})).await?;
-    assert_eq!(
-        s.post("/v1/keyrings/k/encrypt", &key, json!({"plaintext": "eA=="}))
-            .await?
-            .status,
-        200
-    );
+    assert_eq!(s.encrypt("k", &key, "eA==").await?.status, 200);
 
     let listed = s.get("/v1/auth/apikey", &s.owner_key).await?;
     assert!(
@@ -32,43 +27,23 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
         .unwrap()
         .0
         .to_owned();
-    let shown = s
-        .get(&format!("/v1/auth/apikey/{key_id}"), &s.owner_key)
-        .await?;
+    let key_path = format!("/v1/auth/apikey/{key_id}");
+    let update = |body: Value| s.owner_patch(&key_path, body);
+    let shown = s.get(&key_path, &s.owner_key).await?;
     assert_eq!((shown.status, shown.str("principal")), (200, app.clone()));
     assert!(shown.body["last_used_at"].is_string(), "{}", shown.body);
 
-    let widen = s
-        .patch(
-            &format!("/v1/auth/apikey/{key_id}"),
-            &s.owner_key,
-            json!({"flags": {"*.*.*.*": true}}),
-        )
-        .await?;
-    assert_eq!((widen.status, widen.code()), (400, "invalid_input"));
-    let narrow = s
-        .patch(
-            &format!("/v1/auth/apikey/{key_id}"),
-            &s.owner_key,
-            json!({"flags": {"keyring.k.decrypt": true}}),
-        )
-        .await?;
-    assert_eq!(narrow.status, 200, "{}", narrow.body);
-    let now_denied = s
-        .post("/v1/keyrings/k/encrypt", &key, json!({"plaintext": "eA=="}))
-        .await?;
+    let widen = update(json!({"flags": {"*.*.*.*": true}})).await?;
+    widen.assert_error(400, "invalid_input");
+    let narrow = update(json!({"flags": {"keyring.k.decrypt": true}})).await?;
+    narrow.assert_status(200);
+    let now_denied = s.encrypt("k", &key, "eA==").await?;
     assert_eq!(
         now_denied.status, 403,
         "narrowing takes effect on the next request"
     );
 
-    let disabled = s
-        .patch(
-            &format!("/v1/auth/apikey/{key_id}"),
-            &s.owner_key,
-            json!({"disabled": true}),
-        )
-        .await?;
+    let disabled = update(json!({"disabled": true})).await?;
     assert_eq!(
         (disabled.status, disabled.body["disabled"].as_bool()),
         (200, Some(true))
@@ -78,14 +53,8 @@ async fn api_keys_are_shown_once_disabled_at_once_and_only_ever_narrowed() -> Te
         401,
         "disabling takes effect at once"
     );
-    let revive = s
-        .patch(
-            &format!("/v1/auth/apikey/{key_id}"),
-            &s.owner_key,
-            json!({"disabled": false}),
-        )
-        .await?;
-    assert_eq!(revive.status, 409);
+    let revive = update(json!({"disabled": false})).await?;
+    revive.assert_status(409);
     Ok(())
 }
 
@@ -113,17 +82,12 @@ async fn flags_that_match_nothing_or_cannot_apply_are_refused_by_name() -> TestR
         (app.as_str(), json!({}), "at least one"),
     ] {
         let reply = s
-            .post(
+            .owner_post(
                 "/v1/auth/apikey",
-                &s.owner_key,
                 json!({"principal": principal, "name": "x", "flags": flags}),
             )
             .await?;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (400, "invalid_input"),
-            "{flags}"
-        );
+        reply.assert_error_because(400, "invalid_input", flags);
         assert!(
             reply.body["error"]["message"]
                 .as_str()
@@ -134,13 +98,12 @@ async fn flags_that_match_nothing_or_cannot_apply_are_refused_by_name() -> TestR
         );
     }
     let nobody = s
-        .post(
+        .owner_post(
             "/v1/auth/apikey",
-            &s.owner_key,
             json!({"principal": "app_000", "name": "x", "flags": {"keyring.*": true}}),
         )
         .await?;
-    assert_eq!(nobody.status, 404);
+    nobody.assert_status(404);
     Ok(())
 }
 
@@ -162,18 +125,12 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
             .map(Vec::len),
         Some(1)
     );
-    let duplicate = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "ops"}))
-        .await?;
-    assert_eq!((duplicate.status, duplicate.code()), (409, "conflict"));
+    let duplicate = s.owner_post("/v1/groups", json!({"name": "ops"})).await?;
+    duplicate.assert_error(409, "conflict");
     let app = s
-        .post(
-            "/v1/apps",
-            &s.owner_key,
-            json!({"name": "svc", "groups": [group]}),
-        )
+        .owner_post("/v1/apps", json!({"name": "svc", "groups": [group]}))
         .await?;
-    assert_eq!(app.status, 201);
+    app.assert_status(201);
     assert_eq!(
         s.get(&format!("/v1/apps/{}", app.str("id")), &s.owner_key)
             .await?
@@ -189,13 +146,9 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
         Some(1)
     );
     let unknown_group = s
-        .post(
-            "/v1/apps",
-            &s.owner_key,
-            json!({"name": "svc2", "groups": ["grp_nope"]}),
-        )
+        .owner_post("/v1/apps", json!({"name": "svc2", "groups": ["grp_nope"]}))
         .await?;
-    assert_eq!(unknown_group.status, 404);
+    unknown_group.assert_status(404);
     assert_eq!(s.get("/v1/apps/app_nope", &s.owner_key).await?.status, 404);
     assert_eq!(
         s.get("/v1/groups/grp_nope", &s.owner_key).await?.status,
@@ -215,7 +168,7 @@ async fn groups_and_apps_are_created_read_and_validated() -> TestResult {
 async fn every_documented_route_exists_and_asks_for_a_credential() -> TestResult {
     let s = TestServer::start().await?;
     let doc = s
-        .call(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .anonymous(reqwest::Method::GET, "/v1/openapi.json")
         .await?;
     assert_eq!(
         (doc.status, doc.body["openapi"].as_str()),
@@ -256,13 +209,7 @@ async fn every_documented_route_exists_and_asks_for_a_credential() -> TestResult
         checked += 1;
     }
     assert_eq!(checked, coffer::catalogue::ALL.len());
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = s.metrics().await?;
     assert!(metrics.contains("coffer_http_requests_total"));
     let audited = metrics
         .lines()
@@ -613,7 +560,7 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             json!({"name": "k", "group": group, "algorithm": "ec-p256"}),
         )
         .await?;
-    assert_eq!(created.status, 201, "{}", created.body);
+    created.assert_status(201);
     let cases = [
         (format!("/v1/users/{user}"), owner.as_str(), "role"),
         (format!("/v1/users/{user}"), owner, "suspended"),
@@ -644,7 +591,7 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             "PATCH {path} {{{field}: null}}: {}",
             reply.body
         );
-        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        let message = reply.message();
         assert!(
             message.contains(&format!("`{field}` cannot be null")),
             "{path}: {message}"
@@ -663,7 +610,7 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             json!({"suspended": true, "role": null}),
         )
         .await?;
-    assert_eq!(mixed.status, 400);
+    mixed.assert_status(400);
     assert_eq!(
         s.get(&format!("/v1/users/{user}"), owner).await?.body["suspended"],
         false
@@ -693,12 +640,8 @@ async fn an_explicit_null_is_refused_unless_it_clears_a_setting() -> TestResult 
             app_key.as_str()
         };
         let reply = s.post(path, key, body).await?;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (400, "invalid_input"),
-            "{path}"
-        );
-        let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+        reply.assert_error_because(400, "invalid_input", path);
+        let message = reply.message();
         assert!(
             message.contains(&format!("`{field}` cannot be null")),
             "{message}"
@@ -744,7 +687,7 @@ async fn the_openapi_document_declares_query_parameters_patterns_and_every_error
 -> TestResult {
     let s = TestServer::start().await?;
     let doc = s
-        .call(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .anonymous(reqwest::Method::GET, "/v1/openapi.json")
         .await?
         .body;
     let params = |method: &str, path: &str| -> Vec<(String, serde_json::Value)> {
@@ -912,10 +855,8 @@ async fn the_openapi_document_declares_query_parameters_patterns_and_every_error
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_method_the_path_does_not_serve_is_a_json_405() -> TestResult {
     let s = TestServer::start().await?;
-    let reply = s
-        .call(reqwest::Method::PUT, "/v1/keyrings", None, None)
-        .await?;
-    assert_eq!(reply.status, 405);
+    let reply = s.anonymous(reqwest::Method::PUT, "/v1/keyrings").await?;
+    reply.assert_status(405);
     assert_eq!(reply.body["error"]["code"], "invalid_input");
     assert_eq!(reply.body["error"]["request_id"], reply.request_id());
     assert!(

@@ -59,9 +59,9 @@ async fn writes_recover_as_soon_as_an_unwritable_database_is_writable_again() ->
 
     let frozen = Immutable::set(&database_files(s.dir.path()))?;
     let refused = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "while-frozen"}))
+        .owner_post("/v1/groups", json!({"name": "while-frozen"}))
         .await?;
-    assert_eq!(refused.status, 503, "{}", refused.body);
+    refused.assert_status(503);
     assert_eq!(refused.code(), "unavailable");
     let (ready, _) = ready_status(&s).await?;
     assert_eq!(ready, 503, "ready while the database cannot be written");
@@ -69,16 +69,10 @@ async fn writes_recover_as_soon_as_an_unwritable_database_is_writable_again() ->
     assert_eq!(ready_status(&s).await?.0, 200);
 
     // Every kind of write works again at once, without a restart: groups, apps, keys.
-    let group = s.group("after").await?;
-    s.app_with_key("app-after", &[&group], json!({"keyring.*.*.*": true}))
-        .await?;
+    let (group, _) = s.keyring_app("after", "app-after").await?;
     s.keyring("ring-after", &group, json!({})).await?;
     let listed = s.get("/v1/groups", &s.owner_key).await?;
-    let names: Vec<&str> = listed
-        .body
-        .as_array()
-        .map(|a| a.iter().filter_map(|g| g["name"].as_str()).collect())
-        .unwrap_or_default();
+    let names = listed.column("name");
     assert_eq!(
         names,
         ["before", "after"],
@@ -101,7 +95,7 @@ async fn a_locked_database_costs_one_bounded_wait_not_two() -> TestResult {
     let read_took = started.elapsed();
     let started = Instant::now();
     let create = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "locked"}))
+        .owner_post("/v1/groups", json!({"name": "locked"}))
         .await?;
     let create_took = started.elapsed();
     let started = Instant::now();
@@ -139,8 +133,8 @@ async fn a_locked_database_costs_one_bounded_wait_not_two() -> TestResult {
         "ready took {ready_took:?}"
     );
     let create = s
-        .post("/v1/groups", &s.owner_key, json!({"name": "unlocked"}))
+        .owner_post("/v1/groups", json!({"name": "unlocked"}))
         .await?;
-    assert_eq!(create.status, 201, "{}", create.body);
+    create.assert_status(201);
     Ok(())
 }

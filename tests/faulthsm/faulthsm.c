@@ -669,14 +669,103 @@ static CK_RV fh_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags,
 		return real.name args;                                        \
 	}
 
-SESSION_WRAPPER(C_CloseSession, (CK_SESSION_HANDLE hSession), (hSession))
+/*
+ * Most functions share one of a few signatures. Each shape is declared
+ * once here and wraps every function listed under it.
+ */
+
+/* The session alone */
+#define SESSION_ONLY_WRAPPER(name)                                            \
+	SESSION_WRAPPER(name,                                                 \
+		(CK_SESSION_HANDLE hSession),                                 \
+		(hSession))
+SESSION_ONLY_WRAPPER(C_CloseSession)
+SESSION_ONLY_WRAPPER(C_Logout)
+SESSION_ONLY_WRAPPER(C_FindObjectsFinal)
+SESSION_ONLY_WRAPPER(C_GetFunctionStatus)
+SESSION_ONLY_WRAPPER(C_CancelFunction)
+
+/* Bytes in */
+#define BYTES_IN_WRAPPER(name)                                                \
+	SESSION_WRAPPER(name,                                                 \
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pIn,                 \
+		 CK_ULONG ulInLen),                                           \
+		(hSession, pIn, ulInLen))
+BYTES_IN_WRAPPER(C_DigestUpdate)
+BYTES_IN_WRAPPER(C_SignUpdate)
+BYTES_IN_WRAPPER(C_VerifyUpdate)
+BYTES_IN_WRAPPER(C_VerifyFinal)
+BYTES_IN_WRAPPER(C_SeedRandom)
+BYTES_IN_WRAPPER(C_GenerateRandom)
+
+/* Bytes out, with their length */
+#define BYTES_OUT_WRAPPER(name)                                               \
+	SESSION_WRAPPER(name,                                                 \
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOut,                \
+		 CK_ULONG_PTR pulOutLen),                                     \
+		(hSession, pOut, pulOutLen))
+BYTES_OUT_WRAPPER(C_GetOperationState)
+BYTES_OUT_WRAPPER(C_EncryptFinal)
+BYTES_OUT_WRAPPER(C_DecryptFinal)
+BYTES_OUT_WRAPPER(C_DigestFinal)
+BYTES_OUT_WRAPPER(C_SignFinal)
+
+/* Bytes in, bytes out */
+#define BYTES_IN_OUT_WRAPPER(name)                                            \
+	SESSION_WRAPPER(name,                                                 \
+		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pIn,                 \
+		 CK_ULONG ulInLen, CK_BYTE_PTR pOut,                          \
+		 CK_ULONG_PTR pulOutLen),                                     \
+		(hSession, pIn, ulInLen, pOut, pulOutLen))
+BYTES_IN_OUT_WRAPPER(C_Encrypt)
+BYTES_IN_OUT_WRAPPER(C_EncryptUpdate)
+BYTES_IN_OUT_WRAPPER(C_Decrypt)
+BYTES_IN_OUT_WRAPPER(C_DecryptUpdate)
+BYTES_IN_OUT_WRAPPER(C_Digest)
+BYTES_IN_OUT_WRAPPER(C_Sign)
+BYTES_IN_OUT_WRAPPER(C_SignRecover)
+BYTES_IN_OUT_WRAPPER(C_VerifyRecover)
+BYTES_IN_OUT_WRAPPER(C_DigestEncryptUpdate)
+BYTES_IN_OUT_WRAPPER(C_DecryptDigestUpdate)
+BYTES_IN_OUT_WRAPPER(C_SignEncryptUpdate)
+BYTES_IN_OUT_WRAPPER(C_DecryptVerifyUpdate)
+
+/* An operation started with a mechanism and a key */
+#define MECHANISM_KEY_WRAPPER(name)                                           \
+	SESSION_WRAPPER(name,                                                 \
+		(CK_SESSION_HANDLE hSession,                                  \
+		 CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey),         \
+		(hSession, pMechanism, hKey))
+MECHANISM_KEY_WRAPPER(C_EncryptInit)
+MECHANISM_KEY_WRAPPER(C_DecryptInit)
+MECHANISM_KEY_WRAPPER(C_SignInit)
+MECHANISM_KEY_WRAPPER(C_SignRecoverInit)
+MECHANISM_KEY_WRAPPER(C_VerifyInit)
+MECHANISM_KEY_WRAPPER(C_VerifyRecoverInit)
+
+/* One object */
+#define OBJECT_WRAPPER(name)                                                  \
+	SESSION_WRAPPER(name,                                                 \
+		(CK_SESSION_HANDLE hSession,                                  \
+		 CK_OBJECT_HANDLE hObject),                                   \
+		(hSession, hObject))
+OBJECT_WRAPPER(C_DestroyObject)
+OBJECT_WRAPPER(C_DigestKey)
+
+/* An object's attributes */
+#define ATTRIBUTES_WRAPPER(name)                                              \
+	SESSION_WRAPPER(name,                                                 \
+		(CK_SESSION_HANDLE hSession,                                  \
+		 CK_OBJECT_HANDLE hObject,                                    \
+		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount),               \
+		(hSession, hObject, pTemplate, ulCount))
+ATTRIBUTES_WRAPPER(C_GetAttributeValue)
+ATTRIBUTES_WRAPPER(C_SetAttributeValue)
+
+/* Signatures of their own */
 SESSION_WRAPPER(C_GetSessionInfo,
 		(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo),
 		(hSession, pInfo))
-SESSION_WRAPPER(C_GetOperationState,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
-		 CK_ULONG_PTR pulOperationStateLen),
-		(hSession, pOperationState, pulOperationStateLen))
 SESSION_WRAPPER(C_SetOperationState,
 		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
 		 CK_ULONG ulOperationStateLen, CK_OBJECT_HANDLE hEncryptionKey,
@@ -687,7 +776,6 @@ SESSION_WRAPPER(C_Login,
 		(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
 		 CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen),
 		(hSession, userType, pPin, ulPinLen))
-SESSION_WRAPPER(C_Logout, (CK_SESSION_HANDLE hSession), (hSession))
 SESSION_WRAPPER(C_CreateObject,
 		(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 		 CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject),
@@ -697,21 +785,10 @@ SESSION_WRAPPER(C_CopyObject,
 		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
 		 CK_OBJECT_HANDLE_PTR phNewObject),
 		(hSession, hObject, pTemplate, ulCount, phNewObject))
-SESSION_WRAPPER(C_DestroyObject,
-		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject),
-		(hSession, hObject))
 SESSION_WRAPPER(C_GetObjectSize,
 		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		 CK_ULONG_PTR pulSize),
 		(hSession, hObject, pulSize))
-SESSION_WRAPPER(C_GetAttributeValue,
-		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
-		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount),
-		(hSession, hObject, pTemplate, ulCount))
-SESSION_WRAPPER(C_SetAttributeValue,
-		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
-		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount),
-		(hSession, hObject, pTemplate, ulCount))
 SESSION_WRAPPER(C_FindObjectsInit,
 		(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 		 CK_ULONG ulCount),
@@ -720,142 +797,14 @@ SESSION_WRAPPER(C_FindObjects,
 		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
 		 CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount),
 		(hSession, phObject, ulMaxObjectCount, pulObjectCount))
-SESSION_WRAPPER(C_FindObjectsFinal, (CK_SESSION_HANDLE hSession), (hSession))
-SESSION_WRAPPER(C_EncryptInit,
-		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-		 CK_OBJECT_HANDLE hKey),
-		(hSession, pMechanism, hKey))
-SESSION_WRAPPER(C_Encrypt,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		 CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
-		 CK_ULONG_PTR pulEncryptedDataLen),
-		(hSession, pData, ulDataLen, pEncryptedData,
-		 pulEncryptedDataLen))
-SESSION_WRAPPER(C_EncryptUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-		 CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
-		 CK_ULONG_PTR pulEncryptedPartLen),
-		(hSession, pPart, ulPartLen, pEncryptedPart,
-		 pulEncryptedPartLen))
-SESSION_WRAPPER(C_EncryptFinal,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart,
-		 CK_ULONG_PTR pulLastEncryptedPartLen),
-		(hSession, pLastEncryptedPart, pulLastEncryptedPartLen))
-SESSION_WRAPPER(C_DecryptInit,
-		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-		 CK_OBJECT_HANDLE hKey),
-		(hSession, pMechanism, hKey))
-SESSION_WRAPPER(C_Decrypt,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData,
-		 CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData,
-		 CK_ULONG_PTR pulDataLen),
-		(hSession, pEncryptedData, ulEncryptedDataLen, pData,
-		 pulDataLen))
-SESSION_WRAPPER(C_DecryptUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
-		 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
-		 CK_ULONG_PTR pulPartLen),
-		(hSession, pEncryptedPart, ulEncryptedPartLen, pPart,
-		 pulPartLen))
-SESSION_WRAPPER(C_DecryptFinal,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart,
-		 CK_ULONG_PTR pulLastPartLen),
-		(hSession, pLastPart, pulLastPartLen))
 SESSION_WRAPPER(C_DigestInit,
 		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism),
 		(hSession, pMechanism))
-SESSION_WRAPPER(C_Digest,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		 CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
-		 CK_ULONG_PTR pulDigestLen),
-		(hSession, pData, ulDataLen, pDigest, pulDigestLen))
-SESSION_WRAPPER(C_DigestUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-		 CK_ULONG ulPartLen),
-		(hSession, pPart, ulPartLen))
-SESSION_WRAPPER(C_DigestKey,
-		(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey),
-		(hSession, hKey))
-SESSION_WRAPPER(C_DigestFinal,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest,
-		 CK_ULONG_PTR pulDigestLen),
-		(hSession, pDigest, pulDigestLen))
-SESSION_WRAPPER(C_SignInit,
-		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-		 CK_OBJECT_HANDLE hKey),
-		(hSession, pMechanism, hKey))
-SESSION_WRAPPER(C_Sign,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		 CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
-		 CK_ULONG_PTR pulSignatureLen),
-		(hSession, pData, ulDataLen, pSignature, pulSignatureLen))
-SESSION_WRAPPER(C_SignUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-		 CK_ULONG ulPartLen),
-		(hSession, pPart, ulPartLen))
-SESSION_WRAPPER(C_SignFinal,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
-		 CK_ULONG_PTR pulSignatureLen),
-		(hSession, pSignature, pulSignatureLen))
-SESSION_WRAPPER(C_SignRecoverInit,
-		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-		 CK_OBJECT_HANDLE hKey),
-		(hSession, pMechanism, hKey))
-SESSION_WRAPPER(C_SignRecover,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
-		 CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
-		 CK_ULONG_PTR pulSignatureLen),
-		(hSession, pData, ulDataLen, pSignature, pulSignatureLen))
-SESSION_WRAPPER(C_VerifyInit,
-		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-		 CK_OBJECT_HANDLE hKey),
-		(hSession, pMechanism, hKey))
 SESSION_WRAPPER(C_Verify,
 		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
 		 CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
 		 CK_ULONG ulSignatureLen),
 		(hSession, pData, ulDataLen, pSignature, ulSignatureLen))
-SESSION_WRAPPER(C_VerifyUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-		 CK_ULONG ulPartLen),
-		(hSession, pPart, ulPartLen))
-SESSION_WRAPPER(C_VerifyFinal,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
-		 CK_ULONG ulSignatureLen),
-		(hSession, pSignature, ulSignatureLen))
-SESSION_WRAPPER(C_VerifyRecoverInit,
-		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-		 CK_OBJECT_HANDLE hKey),
-		(hSession, pMechanism, hKey))
-SESSION_WRAPPER(C_VerifyRecover,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
-		 CK_ULONG ulSignatureLen, CK_BYTE_PTR pData,
-		 CK_ULONG_PTR pulDataLen),
-		(hSession, pSignature, ulSignatureLen, pData, pulDataLen))
-SESSION_WRAPPER(C_DigestEncryptUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-		 CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
-		 CK_ULONG_PTR pulEncryptedPartLen),
-		(hSession, pPart, ulPartLen, pEncryptedPart,
-		 pulEncryptedPartLen))
-SESSION_WRAPPER(C_DecryptDigestUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
-		 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
-		 CK_ULONG_PTR pulPartLen),
-		(hSession, pEncryptedPart, ulEncryptedPartLen, pPart,
-		 pulPartLen))
-SESSION_WRAPPER(C_SignEncryptUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
-		 CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
-		 CK_ULONG_PTR pulEncryptedPartLen),
-		(hSession, pPart, ulPartLen, pEncryptedPart,
-		 pulEncryptedPartLen))
-SESSION_WRAPPER(C_DecryptVerifyUpdate,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
-		 CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
-		 CK_ULONG_PTR pulPartLen),
-		(hSession, pEncryptedPart, ulEncryptedPartLen, pPart,
-		 pulPartLen))
 SESSION_WRAPPER(C_GenerateKey,
 		(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 		 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
@@ -891,17 +840,14 @@ SESSION_WRAPPER(C_DeriveKey,
 		 CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey),
 		(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount,
 		 phKey))
-SESSION_WRAPPER(C_SeedRandom,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed,
-		 CK_ULONG ulSeedLen),
-		(hSession, pSeed, ulSeedLen))
-SESSION_WRAPPER(C_GenerateRandom,
-		(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData,
-		 CK_ULONG ulRandomLen),
-		(hSession, RandomData, ulRandomLen))
-SESSION_WRAPPER(C_GetFunctionStatus, (CK_SESSION_HANDLE hSession), (hSession))
-SESSION_WRAPPER(C_CancelFunction, (CK_SESSION_HANDLE hSession), (hSession))
 
+#undef SESSION_ONLY_WRAPPER
+#undef BYTES_IN_WRAPPER
+#undef BYTES_OUT_WRAPPER
+#undef BYTES_IN_OUT_WRAPPER
+#undef MECHANISM_KEY_WRAPPER
+#undef OBJECT_WRAPPER
+#undef ATTRIBUTES_WRAPPER
 #undef SESSION_WRAPPER
 
 /* ------------------------------------------------------------------ */
