@@ -295,10 +295,7 @@ impl Service {
         };
         let event = self.signed_refusal_event(meta, request, &error, &detail);
         match claimed {
-            Some(id) => {
-                self.audit_signed_refusal(meta, event, &MachineId::from(id), account)
-                    .await?
-            }
+            Some(id) => self.audit_signed_refusal(meta, event, id, account).await?,
             None => self.record(meta, event).await?,
         }
         Err(error)
@@ -310,12 +307,12 @@ impl Service {
         &self,
         meta: &RequestMeta,
         mut event: AuditEvent,
-        machine_id: &MachineId,
+        machine_id: &str,
         account: Option<AccountId>,
     ) -> Result<(), Error> {
         event.account_id = account;
-        event.principal = Some(machine_id.to_string());
-        event.credential = Some(machine_id.to_string());
+        event.principal = Some(machine_id.to_owned());
+        event.credential = Some(machine_id.to_owned());
         event.identity = Some(Identity::Claimed);
         self.record(meta, event).await
     }
