@@ -17,5 +17,6 @@ pub mod crypto;
 pub mod dev;
 pub mod hsm;
 pub mod http;
+pub mod ids;
 pub mod service;
 pub mod store;

@@ -262,7 +262,7 @@ async fn dev_bootstrap(running: &app::Running, layout: &DevLayout) -> anyhow::Re
         .bootstrap("dev", crate::dev::DEV_OWNER_EMAIL)
         .await?;
     let file = BootstrapFile {
-        account_id: done.account_id,
+        account_id: done.account_id.into(),
         api_key: done.api_key.reveal().to_owned(),
         ca_cert: layout.ca_cert().display().to_string(),
         url: running.url.clone(),

@@ -3,6 +3,7 @@
 use super::dto;
 use super::{ApiError, AppState, Authed, JsonBody};
 use crate::clock::parse_rfc3339;
+use crate::ids::{ApiKeyId, AppId, GroupId};
 use crate::service::{ApiKeyPatch, ApiKeySpec, ConfigPatch, Error, KeyringSpec, Protection};
 use crate::store::ActivityFilter;
 use axum::Json;
@@ -81,7 +82,7 @@ pub async fn create_api_key(
     };
     let created = s.service.create_api_key(&auth.ctx(), spec).await?;
     let body = dto::CreatedApiKey {
-        id: created.row.id.clone(),
+        id: created.row.id.to_string(),
         api_key: created.token.reveal().to_owned(),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -98,7 +99,7 @@ pub async fn list_api_keys(
 pub async fn get_api_key(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ApiKeyId>,
 ) -> Reply<Json<dto::ApiKey>> {
     let row = s.service.get_api_key(&auth.ctx(), &id).await?;
     Ok(Json(dto::ApiKey::from(&row)))
@@ -107,7 +108,7 @@ pub async fn get_api_key(
 pub async fn update_api_key(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ApiKeyId>,
     JsonBody(body): JsonBody<dto::PatchApiKey>,
 ) -> Reply<Json<dto::ApiKey>> {
     let patch = ApiKeyPatch {
@@ -135,7 +136,7 @@ pub async fn list_groups(auth: Authed, State(s): State<AppState>) -> Reply<Json<
 pub async fn get_group(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<GroupId>,
 ) -> Reply<Json<dto::Group>> {
     let group = s.service.get_group(&auth.ctx(), &id).await?;
     Ok(Json(dto::Group::from(&group)))
@@ -148,7 +149,11 @@ pub async fn create_app(
 ) -> Reply<Response> {
     let app = s
         .service
-        .create_app(&auth.ctx(), &body.name, body.groups)
+        .create_app(
+            &auth.ctx(),
+            &body.name,
+            body.groups.into_iter().map(Into::into).collect(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(dto::App::from(&app))).into_response())
 }
@@ -161,7 +166,7 @@ pub async fn list_apps(auth: Authed, State(s): State<AppState>) -> Reply<Json<Ve
 pub async fn get_app(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AppId>,
 ) -> Reply<Json<dto::App>> {
     let app = s.service.get_app(&auth.ctx(), &id).await?;
     Ok(Json(dto::App::from(&app)))
@@ -175,7 +180,7 @@ pub async fn create_keyring(
     let protection = Protection::requested(&body.protection)?;
     let spec = KeyringSpec {
         name: body.name,
-        group: body.group,
+        group: body.group.into(),
         protection,
         rotation_period_days: body.rotation_period_days,
         max_encrypt_count: body.max_encrypt_count,

@@ -4,6 +4,7 @@
 use super::dto;
 use super::{Anonymous, ApiError, AppState, Authed, JsonBody};
 use crate::clock::rfc3339;
+use crate::ids::{AccountId, AppCertificateId, AppId, GroupId, SessionId, UserId};
 use crate::service::{
     AppPatch, CertificateBinding, Error, MemberPatch, PossessionProof, RevocationTarget,
 };
@@ -40,13 +41,13 @@ pub async fn login(
 ) -> Reply<Response> {
     let out = s
         .service
-        .login(&anon.meta, &body.email, body.password, &body.account)
+        .login(&anon.meta, &body.email, body.password, &body.account.into())
         .await?;
     Ok(created(dto::Session {
         session_token: out.token.reveal().to_owned(),
-        session_id: out.session.id.clone(),
-        account_id: out.session.account_id.clone(),
-        user_id: out.session.user_id.clone(),
+        session_id: out.session.id.to_string(),
+        account_id: out.session.account_id.to_string(),
+        user_id: out.session.user_id.to_string(),
         role: out.role.as_str().to_owned(),
         expires_at: rfc3339(out.session.expires_at),
     }))
@@ -66,7 +67,7 @@ pub async fn list_sessions(
     Ok(Json(
         rows.iter()
             .map(|r| dto::SessionInfo {
-                id: r.id.clone(),
+                id: r.id.to_string(),
                 created_at: rfc3339(r.created_at),
                 expires_at: rfc3339(r.expires_at),
                 revoked: r.revoked_at.is_some(),
@@ -80,7 +81,7 @@ pub async fn list_sessions(
 pub async fn revoke_session(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
 ) -> Reply<StatusCode> {
     s.service.revoke_session(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -135,7 +136,7 @@ pub async fn list_accounts(
 pub async fn get_account(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AccountId>,
 ) -> Reply<Json<dto::Account>> {
     let account = s.service.get_account(&auth.ctx(), &id).await?;
     Ok(Json(dto::Account::from_state(&account, None)))
@@ -144,7 +145,7 @@ pub async fn get_account(
 pub async fn update_account(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AccountId>,
     JsonBody(body): JsonBody<dto::NamedOnly>,
 ) -> Reply<Json<dto::Account>> {
     let account = s
@@ -157,7 +158,7 @@ pub async fn update_account(
 pub async fn request_account_deletion(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AccountId>,
 ) -> Reply<Response> {
     let account = s.service.request_account_deletion(&auth.ctx(), &id).await?;
     Ok((
@@ -170,7 +171,7 @@ pub async fn request_account_deletion(
 pub async fn cancel_account_deletion(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AccountId>,
 ) -> Reply<Json<dto::Account>> {
     let account = s.service.cancel_account_deletion(&auth.ctx(), &id).await?;
     Ok(Json(dto::Account::from_state(&account, None)))
@@ -179,7 +180,7 @@ pub async fn cancel_account_deletion(
 pub async fn delete_account(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AccountId>,
 ) -> Reply<StatusCode> {
     s.service.confirm_account_deletion(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -205,7 +206,7 @@ pub async fn list_users(auth: Authed, State(s): State<AppState>) -> Reply<Json<V
 pub async fn get_user(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> Reply<Json<dto::User>> {
     let member = s.service.get_user(&auth.ctx(), &id).await?;
     Ok(Json(dto::User::from(&member)))
@@ -214,7 +215,7 @@ pub async fn get_user(
 pub async fn update_user(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     JsonBody(body): JsonBody<dto::PatchUser>,
 ) -> Reply<Json<dto::User>> {
     let patch = MemberPatch {
@@ -228,7 +229,7 @@ pub async fn update_user(
 pub async fn remove_user(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> Reply<StatusCode> {
     s.service.remove_user(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -237,11 +238,11 @@ pub async fn remove_user(
 pub async fn create_password_reset(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> Reply<Response> {
     let out = s.service.create_password_reset(&auth.ctx(), &id).await?;
     Ok(created(dto::ResetIssued {
-        id: out.row.id.clone(),
+        id: out.row.id.to_string(),
         reset_token: out.token.reveal().to_owned(),
         expires_at: rfc3339(out.row.expires_at),
     }))
@@ -250,7 +251,7 @@ pub async fn create_password_reset(
 pub async fn update_group(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<GroupId>,
     JsonBody(body): JsonBody<dto::NamedOnly>,
 ) -> Reply<Json<dto::Group>> {
     let group = s.service.rename_group(&auth.ctx(), &id, &body.name).await?;
@@ -260,7 +261,7 @@ pub async fn update_group(
 pub async fn delete_group(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<GroupId>,
     query: Result<Query<dto::DeleteGroupQuery>, QueryRejection>,
 ) -> Reply<StatusCode> {
     let Query(query) = query.map_err(|e| Error::InvalidInput(format!("bad query string: {e}")))?;
@@ -273,7 +274,7 @@ pub async fn delete_group(
 pub async fn group_members(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<GroupId>,
 ) -> Reply<Json<dto::GroupMembers>> {
     let members = s.service.group_members(&auth.ctx(), &id).await?;
     Ok(Json(dto::GroupMembers {
@@ -281,14 +282,17 @@ pub async fn group_members(
             .users
             .into_iter()
             .map(|(id, role)| dto::GroupUser {
-                id,
+                id: id.into(),
                 role: role.as_str().to_owned(),
             })
             .collect(),
         apps: members
             .apps
             .into_iter()
-            .map(|(id, operations)| dto::GroupApp { id, operations })
+            .map(|(id, operations)| dto::GroupApp {
+                id: id.into(),
+                operations,
+            })
             .collect(),
     }))
 }
@@ -296,14 +300,14 @@ pub async fn group_members(
 pub async fn set_group_user(
     auth: Authed,
     State(s): State<AppState>,
-    Path((group, user)): Path<(String, String)>,
+    Path((group, user)): Path<(GroupId, UserId)>,
     JsonBody(body): JsonBody<dto::GroupUserRole>,
 ) -> Reply<Json<dto::GroupUser>> {
     s.service
         .set_group_user(&auth.ctx(), &group, &user, &body.role)
         .await?;
     Ok(Json(dto::GroupUser {
-        id: user,
+        id: user.into(),
         role: body.role,
     }))
 }
@@ -311,7 +315,7 @@ pub async fn set_group_user(
 pub async fn set_group_app(
     auth: Authed,
     State(s): State<AppState>,
-    Path((group, app)): Path<(String, String)>,
+    Path((group, app)): Path<(GroupId, AppId)>,
     JsonBody(body): JsonBody<dto::GroupAppOperations>,
 ) -> Reply<Json<dto::GroupApp>> {
     let operations = s
@@ -319,7 +323,7 @@ pub async fn set_group_app(
         .set_group_app(&auth.ctx(), &group, &app, &body.operations)
         .await?;
     Ok(Json(dto::GroupApp {
-        id: app,
+        id: app.into(),
         operations,
     }))
 }
@@ -327,7 +331,7 @@ pub async fn set_group_app(
 pub async fn remove_group_member(
     auth: Authed,
     State(s): State<AppState>,
-    Path((group, member)): Path<(String, String)>,
+    Path((group, member)): Path<(GroupId, String)>,
 ) -> Reply<StatusCode> {
     s.service
         .remove_group_member(&auth.ctx(), &group, &member)
@@ -338,7 +342,7 @@ pub async fn remove_group_member(
 pub async fn update_app(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AppId>,
     JsonBody(body): JsonBody<dto::PatchApp>,
 ) -> Reply<Json<dto::App>> {
     let patch = AppPatch {
@@ -352,7 +356,7 @@ pub async fn update_app(
 pub async fn delete_app(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AppId>,
 ) -> Reply<StatusCode> {
     s.service.delete_app(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -361,7 +365,7 @@ pub async fn delete_app(
 pub async fn app_credentials(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AppId>,
 ) -> Reply<Json<dto::AppCredentials>> {
     let (keys, certificates) = s.service.app_credentials(&auth.ctx(), &id).await?;
     Ok(Json(dto::AppCredentials {
@@ -373,7 +377,7 @@ pub async fn app_credentials(
 pub async fn bind_certificate(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<AppId>,
     JsonBody(body): JsonBody<dto::BindCertificate>,
 ) -> Reply<Response> {
     let rule = body.subject.is_some() || body.san.is_some();
@@ -414,7 +418,7 @@ pub async fn bind_certificate(
 pub async fn unbind_certificate(
     auth: Authed,
     State(s): State<AppState>,
-    Path((app, id)): Path<(String, String)>,
+    Path((app, id)): Path<(AppId, AppCertificateId)>,
 ) -> Reply<StatusCode> {
     s.service.unbind_certificate(&auth.ctx(), &app, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,6 +4,7 @@ use super::dto;
 use super::{ApiError, AppState, Authed, JsonBody};
 use crate::crypto::asym::SignedData;
 use crate::crypto::x509::CsrSubject;
+use crate::ids::CertificateId;
 use crate::service::{
     Error, KeyPatch, KeySpec, ObjectFilter, PublicKeyImport, SignInput, VerifyInput,
 };
@@ -61,7 +62,7 @@ pub async fn create_key(
         (Some(algorithm), None) => {
             let spec = KeySpec {
                 name: body.name,
-                group: body.group,
+                group: body.group.into(),
                 algorithm,
                 usages: body.usages,
             };
@@ -70,7 +71,7 @@ pub async fn create_key(
         (None, Some(public_key)) if body.usages.is_none() => {
             let spec = PublicKeyImport {
                 name: body.name,
-                group: body.group,
+                group: body.group.into(),
                 public_key: pem_or_b64("public_key", &public_key)?,
             };
             s.service.import_public_key(&ctx, spec).await
@@ -260,7 +261,7 @@ pub async fn list_certificates(
 pub async fn delete_certificate(
     auth: Authed,
     State(s): State<AppState>,
-    Path((name, id)): Path<(String, String)>,
+    Path((name, id)): Path<(String, CertificateId)>,
 ) -> Reply<StatusCode> {
     s.service
         .delete_certificate(&auth.ctx(), &name, &id)
@@ -275,7 +276,7 @@ pub async fn objects(
 ) -> Reply<Json<Vec<dto::SecurityObject>>> {
     let q = query(q)?;
     let filter = ObjectFilter {
-        group: q.group,
+        group: q.group.map(Into::into),
         kind: q.kind,
     };
     let rows = s.service.objects(&auth.ctx(), filter).await?;

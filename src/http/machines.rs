@@ -4,6 +4,7 @@
 use super::dto;
 use super::{Anonymous, ApiError, AppState, Authed, JsonBody};
 use crate::clock::rfc3339;
+use crate::ids::{MachineId, MachineTokenId};
 use crate::service::{Error, MachineTokenKind, MachineTokenSpec, ProvisionSpec};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -53,7 +54,7 @@ pub async fn list_tokens(
 pub async fn disable_token(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<MachineTokenId>,
 ) -> Reply<StatusCode> {
     s.service.disable_machine_token(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -117,7 +118,7 @@ pub async fn list(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto
 pub async fn get(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
     let machine = s.service.get_machine(&auth.ctx(), &id).await?;
     Ok(Json(dto::Machine::from(&machine)))
@@ -126,7 +127,7 @@ pub async fn get(
 pub async fn delete(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<MachineId>,
 ) -> Reply<StatusCode> {
     s.service.delete_machine(&auth.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -135,7 +136,7 @@ pub async fn delete(
 pub async fn approve(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
     let machine = s.service.approve_machine(&auth.ctx(), &id).await?;
     Ok(Json(dto::Machine::from(&machine)))
@@ -144,7 +145,7 @@ pub async fn approve(
 pub async fn disable(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
     set_enabled(auth, s, id, false).await
 }
@@ -152,7 +153,7 @@ pub async fn disable(
 pub async fn enable(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
     set_enabled(auth, s, id, true).await
 }
@@ -160,7 +161,7 @@ pub async fn enable(
 async fn set_enabled(
     auth: Authed,
     s: AppState,
-    id: String,
+    id: MachineId,
     enabled: bool,
 ) -> Reply<Json<dto::Machine>> {
     let machine = s
@@ -173,7 +174,7 @@ async fn set_enabled(
 pub async fn extend(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<MachineId>,
     JsonBody(body): JsonBody<dto::ExtendMachine>,
 ) -> Reply<Json<dto::Machine>> {
     let machine = s
@@ -186,7 +187,7 @@ pub async fn extend(
 pub async fn revert_extension(
     auth: Authed,
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
     let machine = s.service.revert_machine_extension(&auth.ctx(), &id).await?;
     Ok(Json(dto::Machine::from(&machine)))

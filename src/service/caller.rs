@@ -1,14 +1,15 @@
 //! Who a request is: the authenticated principal, how it proved it, and what it may do.
 
 use super::*;
+use crate::ids::{AccountId, ApiKeyId, GroupId, UserId};
 
 /// An authenticated principal and what its credential allows.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub kind: PrincipalKind,
     pub principal_id: String,
-    pub api_key_id: Option<String>,
+    pub api_key_id: Option<ApiKeyId>,
     pub flags: Flags,
     pub method: AuthMethod,
     /// For users: their role in the account.
@@ -27,19 +28,25 @@ pub enum GroupScope {
     /// (owners, admins and auditors).
     All,
     /// Only these groups, each with the operations allowed there (apps, members).
-    Only(Vec<(String, Operations)>),
+    Only(Vec<(GroupId, Operations)>),
 }
 
 impl Caller {
     /// Whether objects of `group_id` exist for this caller.
-    pub fn sees_group(&self, group_id: &str) -> bool {
+    pub fn sees_group(&self, group_id: &GroupId) -> bool {
         match &self.scope {
             GroupScope::All => true,
             GroupScope::Only(groups) => groups.iter().any(|(g, _)| g == group_id),
         }
     }
 
-    pub(in crate::service) fn may_operate(&self, group_id: &str, operation: Operation) -> bool {
+    /// The principal's id as a user's, for what only a user does (its sessions, password
+    /// and accounts).
+    pub(in crate::service) fn user_id(&self) -> UserId {
+        UserId::from(self.principal_id.as_str())
+    }
+
+    pub(in crate::service) fn may_operate(&self, group_id: &GroupId, operation: Operation) -> bool {
         match &self.scope {
             GroupScope::All => true,
             GroupScope::Only(groups) => groups
@@ -59,9 +66,9 @@ pub(in crate::service) struct Credential {
 
 impl Service {
     /// A caller that stands for Coffer itself, for events of background duties.
-    pub(in crate::service) fn system_caller(account_id: &str) -> Caller {
+    pub(in crate::service) fn system_caller(account_id: &AccountId) -> Caller {
         Caller {
-            account_id: account_id.to_owned(),
+            account_id: account_id.clone(),
             kind: PrincipalKind::User,
             principal_id: "system".to_owned(),
             api_key_id: None,

@@ -13,6 +13,7 @@ use super::{Ctx, Error, Service, new_id};
 use crate::catalogue;
 use crate::crypto::possession;
 use crate::crypto::x509::{CertificateInfo, parse_certificates};
+use crate::ids::{AccountId, AppCertificateId, AppId};
 use crate::store::{AppCertificateKind, AppCertificateRow, RevocationRow, TrustedCaRow};
 
 /// A proof of possession: a signature by a certificate's private key over
@@ -81,7 +82,7 @@ fn single_certificate(input: &[u8], what: &str) -> Result<CertificateInfo, Error
 /// not verify.
 fn check_proof(
     cert: &CertificateInfo,
-    account_id: &str,
+    account_id: &AccountId,
     proof: &PossessionProof,
 ) -> Result<(), Error> {
     possession::verify(cert, account_id, &proof.0)
@@ -164,7 +165,7 @@ impl Service {
     pub async fn bind_certificate(
         &self,
         ctx: &Ctx<'_>,
-        app_id: &str,
+        app_id: &AppId,
         binding: CertificateBinding,
     ) -> Result<AppCertificateRow, Error> {
         let object = format!("app/{app_id}");
@@ -202,7 +203,7 @@ impl Service {
         &self,
         row: &mut AppCertificateRow,
         binding: CertificateBinding,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<(), Error> {
         match binding {
             CertificateBinding::Pinned { certificate, proof } => {
@@ -229,10 +230,10 @@ impl Service {
                     .trusted_cas(account_id)
                     .await?
                     .into_iter()
-                    .find(|c| c.id == ca)
+                    .find(|c| c.id == ca.as_str())
                     .ok_or_else(|| Error::NotFound(format!("trusted CA {ca}")))?;
                 row.proven = trusted.proven;
-                row.ca_id = Some(ca);
+                row.ca_id = Some(ca.into());
                 row.subject = subject;
                 row.san = san;
             }
@@ -244,8 +245,8 @@ impl Service {
     pub async fn unbind_certificate(
         &self,
         ctx: &Ctx<'_>,
-        app_id: &str,
-        id: &str,
+        app_id: &AppId,
+        id: &AppCertificateId,
     ) -> Result<(), Error> {
         let object = format!("app/{app_id}/certificate/{id}");
         self.mutation(

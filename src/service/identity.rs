@@ -16,6 +16,7 @@ use super::{
 use crate::auth::ResetToken;
 use crate::authz::{PrincipalKind, Role};
 use crate::catalogue;
+use crate::ids::AccountId;
 use crate::store::{AccountState, MemberRow, ResetRow, SessionRow, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::OnceLock;
@@ -55,7 +56,7 @@ impl Service {
                 let mut event = event;
                 event.object = Some(format!("account/{}", account.id));
                 self.store
-                    .create_account(&account, &ctx.caller.principal_id, &event)
+                    .create_account(&account, &ctx.caller.user_id(), &event)
                     .await?;
                 Ok(account)
             },
@@ -66,16 +67,13 @@ impl Service {
     /// The accounts the calling user belongs to, with their role in each.
     pub async fn list_accounts(&self, ctx: &Ctx<'_>) -> Result<Vec<(AccountState, Role)>, Error> {
         self.read(ctx, &catalogue::LIST_ACCOUNTS, "", None, async {
-            Ok(self
-                .store
-                .accounts_of_user(&ctx.caller.principal_id)
-                .await?)
+            Ok(self.store.accounts_of_user(&ctx.caller.user_id()).await?)
         })
         .await
     }
 
     /// The caller's own account; every other id is a 404.
-    async fn own_account(&self, caller: &Caller, id: &str) -> Result<AccountState, Error> {
+    async fn own_account(&self, caller: &Caller, id: &AccountId) -> Result<AccountState, Error> {
         self.store
             .account(id)
             .await?
@@ -83,7 +81,7 @@ impl Service {
             .ok_or_else(|| Error::NotFound(format!("account {id}")))
     }
 
-    pub async fn get_account(&self, ctx: &Ctx<'_>, id: &str) -> Result<AccountState, Error> {
+    pub async fn get_account(&self, ctx: &Ctx<'_>, id: &AccountId) -> Result<AccountState, Error> {
         let object = format!("account/{id}");
         self.read(ctx, &catalogue::GET_ACCOUNT, "", Some(&object), async {
             self.own_account(ctx.caller, id).await
@@ -94,7 +92,7 @@ impl Service {
     pub async fn rename_account(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &AccountId,
         name: &str,
     ) -> Result<AccountState, Error> {
         let object = format!("account/{id}");
@@ -120,7 +118,7 @@ impl Service {
     pub async fn request_account_deletion(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &AccountId,
     ) -> Result<AccountState, Error> {
         self.schedule_deletion(ctx, &catalogue::REQUEST_ACCOUNT_DELETION, id, true)
             .await
@@ -129,7 +127,7 @@ impl Service {
     pub async fn cancel_account_deletion(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &AccountId,
     ) -> Result<AccountState, Error> {
         self.schedule_deletion(ctx, &catalogue::CANCEL_ACCOUNT_DELETION, id, false)
             .await
@@ -141,7 +139,7 @@ impl Service {
         &self,
         ctx: &Ctx<'_>,
         op: &catalogue::Operation,
-        id: &str,
+        id: &AccountId,
         request: bool,
     ) -> Result<AccountState, Error> {
         let object = format!("account/{id}");
@@ -171,7 +169,11 @@ impl Service {
     }
 
     /// Step two: closes the account once its deletion is due and destroys its HSM keys.
-    pub async fn confirm_account_deletion(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
+    pub async fn confirm_account_deletion(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &AccountId,
+    ) -> Result<(), Error> {
         let object = format!("account/{id}");
         let op = &catalogue::DELETE_ACCOUNT;
         self.mutation(ctx, op, "", Some(&object), |event| async move {
@@ -194,7 +196,7 @@ impl Service {
             for label in labels {
                 self.destroy_quietly(&label).await;
             }
-            self.callers.retain(|_, caller| caller.account_id != id);
+            self.callers.retain(|_, caller| caller.account_id != *id);
             Ok(())
         })
         .await

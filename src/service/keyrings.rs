@@ -12,6 +12,7 @@ use super::{Caller, Ctx, Error, KeyringState, Service, new_id};
 use crate::authz::is_valid_name;
 use crate::catalogue;
 use crate::crypto::{self, DataKey, Envelope};
+use crate::ids::{AccountId, GroupId, KeyringId};
 pub use crate::store::Protection;
 use crate::store::{KeyringConfig, KeyringRow, VersionRow};
 use std::collections::BTreeMap;
@@ -34,7 +35,7 @@ impl Protection {
 #[derive(Debug, Clone)]
 pub struct KeyringSpec {
     pub name: String,
-    pub group: String,
+    pub group: GroupId,
     pub protection: Protection,
     pub rotation_period_days: Option<u32>,
     pub max_encrypt_count: Option<u64>,
@@ -95,11 +96,11 @@ const MAX_CACHE_TTL_SECONDS: u32 = 86_400;
 const DEFAULT_CACHE_TTL_SECONDS: u32 = 300;
 const DATAKEY_BYTES: std::ops::RangeInclusive<u32> = 16..=64;
 
-pub(super) fn master_label(group_id: &str, version: u32) -> String {
+pub(super) fn master_label(group_id: &GroupId, version: u32) -> String {
     format!("mk/{group_id}/v{version}")
 }
 
-fn token_key_label(keyring_id: &str, version: u32) -> String {
+fn token_key_label(keyring_id: &KeyringId, version: u32) -> String {
     format!("kr/{keyring_id}/v{version}")
 }
 
@@ -198,12 +199,11 @@ impl Service {
         Ok(state)
     }
 
-    fn forget_keyring(&self, account_id: &str, name: &str) {
-        self.keyrings
-            .remove(&(account_id.to_owned(), name.to_owned()));
+    fn forget_keyring(&self, account_id: &AccountId, name: &str) {
+        self.keyrings.remove(&(account_id.clone(), name.to_owned()));
     }
 
-    fn forget_data_keys(&self, keyring_id: &str) {
+    fn forget_data_keys(&self, keyring_id: &KeyringId) {
         self.data_keys.retain(|(id, _), _| id != keyring_id);
     }
 
@@ -322,9 +322,9 @@ impl Service {
     /// Makes the first or the next key version of a keyring, inside the HSM.
     async fn make_version(
         &self,
-        account_id: &str,
-        keyring_id: &str,
-        group_id: &str,
+        account_id: &AccountId,
+        keyring_id: &KeyringId,
+        group_id: &GroupId,
         protection: Protection,
         version: u32,
     ) -> Result<VersionRow, Error> {

@@ -18,6 +18,7 @@ use crate::crypto::asym::{
 };
 use crate::crypto::x509::{self, CertificateInfo, CsrSubject};
 use crate::hsm::{KeyPairUsage, SignMechanism};
+use crate::ids::{AccountId, GroupId, KeyId};
 use crate::store::{CertificateRow, KeyKind, KeyRow, KeyVersionRow};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -26,7 +27,7 @@ use zeroize::Zeroizing;
 #[derive(Debug, Clone)]
 pub struct KeySpec {
     pub name: String,
-    pub group: String,
+    pub group: GroupId,
     pub algorithm: String,
     /// `sign` and/or `decrypt`; `None` means `["sign"]`.
     pub usages: Option<Vec<String>>,
@@ -36,7 +37,7 @@ pub struct KeySpec {
 #[derive(Debug, Clone)]
 pub struct PublicKeyImport {
     pub name: String,
-    pub group: String,
+    pub group: GroupId,
     /// PEM `PUBLIC KEY` or DER SubjectPublicKeyInfo.
     pub public_key: Vec<u8>,
 }
@@ -157,7 +158,7 @@ impl KeyState {
     }
 }
 
-fn private_label(key_id: &str, version: u32) -> String {
+fn private_label(key_id: &KeyId, version: u32) -> String {
     format!("ak/{key_id}/v{version}")
 }
 
@@ -289,12 +290,17 @@ impl Service {
         })
     }
 
-    fn forget_key(&self, account_id: &str, name: &str) {
-        self.keys.remove(&(account_id.to_owned(), name.to_owned()));
+    fn forget_key(&self, account_id: &AccountId, name: &str) {
+        self.keys.remove(&(account_id.clone(), name.to_owned()));
     }
 
     /// Refuses a name that a live key already has, and a group the caller cannot see.
-    async fn check_new_key(&self, caller: &Caller, name: &str, group: &str) -> Result<(), Error> {
+    async fn check_new_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        group: &GroupId,
+    ) -> Result<(), Error> {
         check_name(name)?;
         let group_row = self
             .store
@@ -316,7 +322,7 @@ impl Service {
     /// Generates a key pair version in the token and returns its row.
     async fn make_key_version(
         &self,
-        key_id: &str,
+        key_id: &KeyId,
         version: u32,
         algorithm: KeyAlgorithm,
         usage: KeyPairUsage,

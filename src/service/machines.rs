@@ -19,6 +19,7 @@ use crate::auth::MachineToken;
 use crate::auth::guardrails::Guardrails;
 use crate::authz::{Flags, Operations, PrincipalKind};
 use crate::catalogue;
+use crate::ids::{AccountId, GroupId, MachineId, MachineTokenId};
 pub use crate::store::MachineTokenKind;
 use crate::store::{
     AppRow, MachineEnrollment, MachineOrigin, MachineRow, MachineStatus, MachineTokenRow,
@@ -113,10 +114,11 @@ impl Service {
         &self,
         caller: &Caller,
         grants: &BTreeMap<String, Vec<String>>,
-    ) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    ) -> Result<BTreeMap<GroupId, Vec<String>>, Error> {
         let mut checked = BTreeMap::new();
         for (group, operations) in grants {
-            self.visible_group(caller, group).await?;
+            let group = GroupId::from(group.as_str());
+            self.visible_group(caller, &group).await?;
             let ops = Operations::parse(operations).map_err(|op| {
                 Error::InvalidInput(format!(
                     "operation {op:?} is not one of encrypt, decrypt, sign, verify, wrap, unwrap, mac, export, manage-objects"
@@ -143,7 +145,7 @@ impl Service {
     }
 
     /// A machine of the caller's account.
-    async fn own_machine(&self, caller: &Caller, id: &str) -> Result<MachineRow, Error> {
+    async fn own_machine(&self, caller: &Caller, id: &MachineId) -> Result<MachineRow, Error> {
         self.store
             .machine(id)
             .await?
@@ -155,7 +157,7 @@ impl Service {
 /// A new, approved and enabled machine of `account_id` with a fresh id; enrolment and
 /// provisioning adjust what differs.
 fn new_machine(
-    account_id: &str,
+    account_id: &AccountId,
     name: &str,
     public_key: Vec<u8>,
     origin: MachineOrigin,
@@ -183,9 +185,9 @@ fn new_machine(
 }
 
 /// The app a machine is: same id and name, in the groups it was granted.
-fn machine_app(machine: &MachineRow, grants: BTreeMap<String, Vec<String>>) -> AppRow {
+fn machine_app(machine: &MachineRow, grants: BTreeMap<GroupId, Vec<String>>) -> AppRow {
     AppRow {
-        id: machine.id.clone(),
+        id: machine.id.app_id(),
         account_id: machine.account_id.clone(),
         name: machine.name.clone(),
         groups: grants.keys().cloned().collect(),
@@ -207,7 +209,7 @@ impl Service {
         max_uses: i64,
         now: i64,
     ) -> Result<(MachineToken, MachineTokenRow), Error> {
-        let id = new_id("mtk");
+        let id: MachineTokenId = new_id("mtk");
         let token = MachineToken::generate(&id);
         let digest = self
             .hsm

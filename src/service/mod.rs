@@ -52,6 +52,7 @@ use crate::catalogue;
 use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::hsm::Hsm;
+use crate::ids::{AccountId, ApiKeyId, KeyringId};
 use crate::store::{ActivityFilter, KeyringRow, Store, StoredEvent, VersionRow};
 use caller::Credential;
 use std::sync::Arc;
@@ -78,11 +79,11 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     settings: ServiceSettings,
     /// Keyring metadata by (account id, name), for `metadata_ttl`.
-    keyrings: TtlCache<(String, String), Arc<KeyringState>>,
+    keyrings: TtlCache<(AccountId, String), Arc<KeyringState>>,
     /// Unwrapped data keys by (keyring id, version), for the keyring's `cache_ttl_seconds`.
-    data_keys: TtlCache<(String, u32), Arc<DataKey>>,
+    data_keys: TtlCache<(KeyringId, u32), Arc<DataKey>>,
     /// Asymmetric key metadata by (account id, name), for `metadata_ttl`.
-    keys: TtlCache<(String, String), Arc<keys::KeyState>>,
+    keys: TtlCache<(AccountId, String), Arc<keys::KeyState>>,
     /// Apps' verified API keys by the token's cache key, for `auth_cache_ttl`.
     callers: TtlCache<[u8; 32], Arc<Caller>>,
     /// Counts HSM unwraps of data keys (exposed in /metrics; tests check the cache with it).
@@ -104,12 +105,12 @@ pub fn new_event_id(prefix: &str) -> String {
     )
 }
 
-/// A new opaque id with a type prefix (`kr_…`, `grp_…`).
-pub fn new_id(prefix: &str) -> String {
-    format!(
+/// A new opaque id with a type prefix (`kr_…`, `grp_…`), as whichever id type it is for.
+pub fn new_id<Id: From<String>>(prefix: &str) -> Id {
+    Id::from(format!(
         "{prefix}_{}",
         hex::encode(&crate::crypto::random_bytes(12)[..])
-    )
+    ))
 }
 
 /// A duration in the store's unit (microseconds), saturating.
@@ -168,7 +169,7 @@ impl Service {
     }
 
     /// Forgets cached verifications of one API key (disabled or re-flagged).
-    fn forget_api_key(&self, key_id: &str) {
+    fn forget_api_key(&self, key_id: &ApiKeyId) {
         self.callers
             .retain(|_, caller| caller.api_key_id.as_deref() != Some(key_id));
     }

@@ -3,6 +3,7 @@
 //! committer; mutations write their event in their own transaction.
 
 use super::*;
+use crate::ids::{GroupId, KeyringId};
 
 /// How long the event of a request that already failed with 503 may wait to be durable.
 const FAILED_REQUEST_AUDIT_GRACE: Duration = Duration::from_millis(250);
@@ -76,7 +77,7 @@ impl Service {
         ctx: &Ctx<'_>,
         action: &str,
         object: Option<&str>,
-        usage: Option<(String, u32)>,
+        usage: Option<(KeyringId, u32)>,
         result: Result<T, Error>,
     ) -> Result<T, Error> {
         let mut event = self.event(
@@ -117,7 +118,7 @@ impl Service {
         op: &catalogue::Operation,
         name: &str,
         object: Option<&str>,
-        body: impl Future<Output = Result<(T, (String, u32)), Error>>,
+        body: impl Future<Output = Result<(T, (KeyringId, u32)), Error>>,
     ) -> Result<T, Error> {
         let (result, usage) = match Self::authorized(ctx.caller, op, name, body).await {
             Ok((value, usage)) => (Ok(value), Some(usage)),
@@ -202,7 +203,7 @@ impl Service {
     pub(in crate::service) fn require_in_group(
         caller: &Caller,
         op: &catalogue::Operation,
-        group_id: &str,
+        group_id: &GroupId,
     ) -> Result<(), Error> {
         match op.group.iter().find(|g| !caller.may_operate(group_id, **g)) {
             Some(denied) => Err(Error::Forbidden(format!(

@@ -14,6 +14,7 @@ use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_i
 use crate::auth::{ApiKeyToken, ResetToken};
 use crate::authz::{Flags, PrincipalKind, is_valid_name};
 use crate::catalogue;
+use crate::ids::{AccountId, AppId, GroupId, UserId};
 use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, UserRow};
 use std::collections::BTreeMap;
 
@@ -66,7 +67,7 @@ impl Service {
         .await
     }
 
-    pub async fn get_group(&self, ctx: &Ctx<'_>, id: &str) -> Result<GroupRow, Error> {
+    pub async fn get_group(&self, ctx: &Ctx<'_>, id: &GroupId) -> Result<GroupRow, Error> {
         self.read(
             ctx,
             &catalogue::GET_GROUP,
@@ -80,13 +81,17 @@ impl Service {
 
 /// A group's members as the API shows them.
 pub struct GroupMembersView {
-    pub users: Vec<(String, crate::authz::GroupRole)>,
-    pub apps: Vec<(String, Vec<String>)>,
+    pub users: Vec<(UserId, crate::authz::GroupRole)>,
+    pub apps: Vec<(AppId, Vec<String>)>,
 }
 
 impl Service {
     /// A live group of the caller's account that the caller sees.
-    pub(super) async fn visible_group(&self, caller: &Caller, id: &str) -> Result<GroupRow, Error> {
+    pub(super) async fn visible_group(
+        &self,
+        caller: &Caller,
+        id: &GroupId,
+    ) -> Result<GroupRow, Error> {
         self.store
             .group(&caller.account_id, id)
             .await?
@@ -97,7 +102,7 @@ impl Service {
     pub async fn rename_group(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &GroupId,
         name: &str,
     ) -> Result<GroupRow, Error> {
         let object = format!("group/{id}");
@@ -121,7 +126,12 @@ impl Service {
 
     /// Deletes a group. While it holds objects this is refused, unless `force` moves them to
     /// the trash first. An empty group's master key is destroyed at once.
-    pub async fn delete_group(&self, ctx: &Ctx<'_>, id: &str, force: bool) -> Result<(), Error> {
+    pub async fn delete_group(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &GroupId,
+        force: bool,
+    ) -> Result<(), Error> {
         let object = format!("group/{id}");
         self.mutation(ctx, &catalogue::DELETE_GROUP, "", Some(&object), |event| async move {
             let group = self.visible_group(ctx.caller, id).await?;
@@ -133,8 +143,8 @@ impl Service {
             }
             self.store.delete_group(id, self.now(), &event).await?;
             // The group's objects went to the trash: drop them from the metadata caches.
-            self.keyrings.retain(|_, state| state.row.group_id != id);
-            self.keys.retain(|_, state| state.row.group_id != id);
+            self.keyrings.retain(|_, state| state.row.group_id != *id);
+            self.keys.retain(|_, state| state.row.group_id != *id);
             if objects == 0 {
                 for version in 1..=group.master_version {
                     self.destroy_quietly(&master_label(id, version)).await;
@@ -146,7 +156,11 @@ impl Service {
         .await
     }
 
-    pub async fn group_members(&self, ctx: &Ctx<'_>, id: &str) -> Result<GroupMembersView, Error> {
+    pub async fn group_members(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &GroupId,
+    ) -> Result<GroupMembersView, Error> {
         let object = format!("group/{id}");
         self.read(ctx, &catalogue::GROUP_MEMBERS, "", Some(&object), async {
             self.visible_group(ctx.caller, id).await?;
@@ -163,8 +177,8 @@ impl Service {
     pub async fn set_group_user(
         &self,
         ctx: &Ctx<'_>,
-        group_id: &str,
-        user_id: &str,
+        group_id: &GroupId,
+        user_id: &UserId,
         role: &str,
     ) -> Result<(), Error> {
         let object = format!("group/{group_id}/user/{user_id}");
@@ -201,8 +215,8 @@ impl Service {
     pub async fn set_group_app(
         &self,
         ctx: &Ctx<'_>,
-        group_id: &str,
-        app_id: &str,
+        group_id: &GroupId,
+        app_id: &AppId,
         operations: &[String],
     ) -> Result<Vec<String>, Error> {
         let object = format!("group/{group_id}/app/{app_id}");
@@ -236,7 +250,7 @@ impl Service {
     pub async fn remove_group_member(
         &self,
         ctx: &Ctx<'_>,
-        group_id: &str,
+        group_id: &GroupId,
         member_id: &str,
     ) -> Result<(), Error> {
         let object = format!("group/{group_id}/member/{member_id}");
@@ -266,8 +280,8 @@ impl Service {
     /// Refuses to bring an object back into a group that was deleted.
     pub(super) async fn require_live_group(
         &self,
-        account_id: &str,
-        group_id: &str,
+        account_id: &AccountId,
+        group_id: &GroupId,
     ) -> Result<(), Error> {
         if self.store.group(account_id, group_id).await?.is_none() {
             return Err(Error::Conflict(format!(
@@ -294,8 +308,8 @@ impl Service {
     }
 
     /// Forgets every cached caller of an account (group structure changed).
-    fn forget_account_callers(&self, account_id: &str) {
+    fn forget_account_callers(&self, account_id: &AccountId) {
         self.callers
-            .retain(|_, caller| caller.account_id != account_id);
+            .retain(|_, caller| caller.account_id != *account_id);
     }
 }

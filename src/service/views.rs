@@ -1,12 +1,13 @@
 //! The cross-object reads: the security-objects view and the activity feed.
 
 use super::*;
+use crate::ids::GroupId;
 use crate::store::{ObjectKind, ObjectRow};
 
 /// Filters of the security-objects view.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectFilter {
-    pub group: Option<String>,
+    pub group: Option<GroupId>,
     pub kind: Option<String>,
 }
 

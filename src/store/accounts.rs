@@ -3,11 +3,12 @@
 
 use super::{ApiKeyRow, AuditEvent, ResetRow, StoreError, UserRow};
 use crate::authz::Role;
+use crate::ids::{AccountId, UserId};
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRow {
-    pub id: String,
+    pub id: AccountId,
     pub name: String,
     pub created_at: i64,
 }
@@ -15,7 +16,7 @@ pub struct AccountRow {
 /// An account with its lifecycle state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountState {
-    pub id: String,
+    pub id: AccountId,
     pub name: String,
     pub created_at: i64,
     pub deletion_requested_at: Option<i64>,
@@ -38,28 +39,28 @@ pub trait AccountStore: Send + Sync {
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
 
-    async fn account(&self, id: &str) -> Result<Option<AccountState>, StoreError>;
+    async fn account(&self, id: &AccountId) -> Result<Option<AccountState>, StoreError>;
     /// Accounts (not closed) the user is a member of, with the role.
     async fn accounts_of_user(
         &self,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<Vec<(AccountState, Role)>, StoreError>;
     async fn create_account(
         &self,
         account: &AccountState,
-        owner_id: &str,
+        owner_id: &UserId,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     async fn rename_account(
         &self,
-        id: &str,
+        id: &AccountId,
         name: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Sets (or with `None`, cancels) a pending deletion.
     async fn schedule_account_deletion(
         &self,
-        id: &str,
+        id: &AccountId,
         requested_due: Option<(i64, i64)>,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
@@ -67,7 +68,7 @@ pub trait AccountStore: Send + Sync {
     /// token labels of every key the account owns, for the caller to destroy.
     async fn close_account(
         &self,
-        id: &str,
+        id: &AccountId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<Vec<String>, StoreError>;

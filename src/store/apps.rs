@@ -3,17 +3,18 @@
 
 use super::{AuditEvent, StoreError};
 use crate::authz::PrincipalKind;
+use crate::ids::{AccountId, ApiKeyId, AppId, GroupId};
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRow {
-    pub id: String,
-    pub account_id: String,
+    pub id: AppId,
+    pub account_id: AccountId,
     pub name: String,
     /// The groups the app is assigned to, sorted.
-    pub groups: Vec<String>,
+    pub groups: Vec<GroupId>,
     /// For each of `groups`, the operations the app may perform there.
-    pub operations: std::collections::BTreeMap<String, Vec<String>>,
+    pub operations: std::collections::BTreeMap<GroupId, Vec<String>>,
     pub enabled: bool,
     pub created_at: i64,
 }
@@ -21,8 +22,8 @@ pub struct AppRow {
 /// API-key metadata; `digest` is an HMAC computed in the HSM, never the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKeyRow {
-    pub id: String,
-    pub account_id: String,
+    pub id: ApiKeyId,
+    pub account_id: AccountId,
     pub principal_kind: PrincipalKind,
     pub principal_id: String,
     pub name: String,
@@ -47,25 +48,25 @@ impl std::fmt::Debug for ApiKeyRow {
 #[async_trait]
 pub trait AppStore: Send + Sync {
     async fn create_app(&self, app: &AppRow, event: &AuditEvent) -> Result<(), StoreError>;
-    async fn app(&self, account_id: &str, id: &str) -> Result<Option<AppRow>, StoreError>;
-    async fn apps(&self, account_id: &str) -> Result<Vec<AppRow>, StoreError>;
+    async fn app(&self, account_id: &AccountId, id: &AppId) -> Result<Option<AppRow>, StoreError>;
+    async fn apps(&self, account_id: &AccountId) -> Result<Vec<AppRow>, StoreError>;
     async fn update_app(
         &self,
-        id: &str,
+        id: &AppId,
         name: &str,
         enabled: bool,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Deletes an app: its API keys are disabled, its certificates and group places removed.
-    async fn delete_app(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn delete_app(&self, id: &AppId, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
 
     async fn create_api_key(&self, key: &ApiKeyRow, event: &AuditEvent) -> Result<(), StoreError>;
     /// Any account's key, for authentication.
-    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError>;
-    async fn api_keys(&self, account_id: &str) -> Result<Vec<ApiKeyRow>, StoreError>;
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRow>, StoreError>;
+    async fn api_keys(&self, account_id: &AccountId) -> Result<Vec<ApiKeyRow>, StoreError>;
     async fn update_api_key(
         &self,
-        id: &str,
+        id: &ApiKeyId,
         disabled: bool,
         flags: &std::collections::BTreeMap<String, bool>,
         event: &AuditEvent,

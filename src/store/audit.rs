@@ -4,6 +4,7 @@
 //! without depending on each other.
 
 use super::StoreError;
+use crate::ids::{AccountId, ApiKeyId, KeyringId, MachineId};
 use async_trait::async_trait;
 
 /// One decision: who did what to which object, how they authenticated, and the outcome.
@@ -12,7 +13,7 @@ pub struct AuditEvent {
     pub id: String,
     /// Unix microseconds.
     pub time: i64,
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     pub principal: Option<String>,
     pub auth_method: AuthMethod,
     pub action: String,
@@ -31,9 +32,9 @@ pub struct AuditEvent {
     /// `None` when the event names no one.
     pub identity: Option<Identity>,
     /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
-    pub encrypt_usage: Option<(String, u32)>,
+    pub encrypt_usage: Option<(KeyringId, u32)>,
     /// Not stored as a column: the API key whose `last_used_at` this event refreshes.
-    pub api_key_id: Option<String>,
+    pub api_key_id: Option<ApiKeyId>,
 }
 
 stored_names! {
@@ -114,7 +115,7 @@ impl Outcome {
 /// the nonce before. Claims share the committer's transactions with the events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NonceClaim {
-    pub machine_id: String,
+    pub machine_id: MachineId,
     pub nonce: String,
     /// Unix microseconds after which the nonce's timestamp is out of the window anyway, so
     /// the claim can be forgotten.
@@ -161,7 +162,7 @@ pub trait AuditLog: Send + Sync {
     fn audit_writer(&self) -> Result<Box<dyn AuditWriter>, StoreError>;
     async fn events(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         filter: &ActivityFilter,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 }

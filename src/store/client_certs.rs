@@ -2,13 +2,14 @@
 //! (pinned or by CA rule) bound to apps, and revocations.
 
 use super::{AuditEvent, StoreError};
+use crate::ids::{AccountId, AppCertificateId, AppId, CaId};
 use async_trait::async_trait;
 
 /// A trusted certificate authority for client certificates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedCaRow {
-    pub id: String,
-    pub account_id: String,
+    pub id: CaId,
+    pub account_id: AccountId,
     pub name: String,
     pub der: Vec<u8>,
     pub subject: String,
@@ -31,12 +32,12 @@ stored_names! {
 /// A client-certificate credential of an app: pinned, or CA plus subject/SAN rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppCertificateRow {
-    pub id: String,
-    pub account_id: String,
-    pub app_id: String,
+    pub id: AppCertificateId,
+    pub account_id: AccountId,
+    pub app_id: AppId,
     pub kind: AppCertificateKind,
     pub fingerprint: Option<String>,
-    pub ca_id: Option<String>,
+    pub ca_id: Option<CaId>,
     pub subject: Option<String>,
     pub san: Option<String>,
     pub not_after: Option<i64>,
@@ -49,7 +50,7 @@ pub struct AppCertificateRow {
 /// A revoked client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationRow {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub fingerprint: String,
     pub reason: Option<String>,
     pub revoked_at: i64,
@@ -66,7 +67,7 @@ pub trait ClientCertStore: Send + Sync {
         row: &TrustedCaRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn trusted_cas(&self, account_id: &str) -> Result<Vec<TrustedCaRow>, StoreError>;
+    async fn trusted_cas(&self, account_id: &AccountId) -> Result<Vec<TrustedCaRow>, StoreError>;
     /// Trusted CAs of every account with this subject (client-certificate authentication).
     async fn trusted_cas_by_subject(&self, subject: &str) -> Result<Vec<TrustedCaRow>, StoreError>;
     /// Adds a binding. A proven pinned one is refused with [`Conflict::ProvenElsewhere`]
@@ -79,24 +80,28 @@ pub trait ClientCertStore: Send + Sync {
         row: &AppCertificateRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn app_certificates(&self, app_id: &str) -> Result<Vec<AppCertificateRow>, StoreError>;
+    async fn app_certificates(&self, app_id: &AppId) -> Result<Vec<AppCertificateRow>, StoreError>;
     async fn delete_app_certificate(
         &self,
-        app_id: &str,
-        id: &str,
+        app_id: &AppId,
+        id: &AppCertificateId,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
     /// Bindings, in every account, that name this certificate fingerprint (pinned) or CA.
     async fn certificate_bindings(
         &self,
         fingerprint: &str,
-        ca_ids: &[String],
+        ca_ids: &[CaId],
     ) -> Result<Vec<AppCertificateRow>, StoreError>;
     async fn revoke_certificate(
         &self,
         row: &RevocationRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn revocations(&self, account_id: &str) -> Result<Vec<RevocationRow>, StoreError>;
-    async fn is_revoked(&self, account_id: &str, fingerprint: &str) -> Result<bool, StoreError>;
+    async fn revocations(&self, account_id: &AccountId) -> Result<Vec<RevocationRow>, StoreError>;
+    async fn is_revoked(
+        &self,
+        account_id: &AccountId,
+        fingerprint: &str,
+    ) -> Result<bool, StoreError>;
 }

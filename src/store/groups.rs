@@ -3,12 +3,13 @@
 
 use super::{AuditEvent, StoreError};
 use crate::authz::GroupRole;
+use crate::ids::{AccountId, AppId, GroupId, UserId};
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRow {
-    pub id: String,
-    pub account_id: String,
+    pub id: GroupId,
+    pub account_id: AccountId,
     pub name: String,
     pub master_version: u32,
     pub created_at: i64,
@@ -17,54 +18,63 @@ pub struct GroupRow {
 /// The members of a group: users with their group role, apps with their operations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupMembers {
-    pub users: Vec<(String, GroupRole)>,
-    pub apps: Vec<(String, Vec<String>)>,
+    pub users: Vec<(UserId, GroupRole)>,
+    pub apps: Vec<(AppId, Vec<String>)>,
 }
 
 #[async_trait]
 pub trait GroupStore: Send + Sync {
     async fn create_group(&self, group: &GroupRow, event: &AuditEvent) -> Result<(), StoreError>;
-    async fn group(&self, account_id: &str, id: &str) -> Result<Option<GroupRow>, StoreError>;
-    async fn groups(&self, account_id: &str) -> Result<Vec<GroupRow>, StoreError>;
+    async fn group(
+        &self,
+        account_id: &AccountId,
+        id: &GroupId,
+    ) -> Result<Option<GroupRow>, StoreError>;
+    async fn groups(&self, account_id: &AccountId) -> Result<Vec<GroupRow>, StoreError>;
     async fn rename_group(
         &self,
-        id: &str,
+        id: &GroupId,
         name: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Live keyrings and keys in the group.
-    async fn group_object_count(&self, group_id: &str) -> Result<u64, StoreError>;
+    async fn group_object_count(&self, group_id: &GroupId) -> Result<u64, StoreError>;
     /// Deletes a group, moving its live objects to the trash first.
-    async fn delete_group(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
-    async fn group_members(&self, group_id: &str) -> Result<GroupMembers, StoreError>;
+    async fn delete_group(
+        &self,
+        id: &GroupId,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn group_members(&self, group_id: &GroupId) -> Result<GroupMembers, StoreError>;
     /// Groups deleted before `cutoff` whose master keys are not destroyed yet.
     async fn groups_to_purge(&self, cutoff: i64) -> Result<Vec<GroupRow>, StoreError>;
     /// Records that a deleted group's master keys are destroyed (`master_version` 0).
-    async fn mark_group_purged(&self, id: &str) -> Result<(), StoreError>;
+    async fn mark_group_purged(&self, id: &GroupId) -> Result<(), StoreError>;
     /// The groups a user belongs to in an account, with the group role.
     async fn user_groups(
         &self,
-        account_id: &str,
-        user_id: &str,
-    ) -> Result<Vec<(String, GroupRole)>, StoreError>;
+        account_id: &AccountId,
+        user_id: &UserId,
+    ) -> Result<Vec<(GroupId, GroupRole)>, StoreError>;
     async fn set_group_user(
         &self,
-        group_id: &str,
-        user_id: &str,
+        group_id: &GroupId,
+        user_id: &UserId,
         role: GroupRole,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     async fn set_group_app(
         &self,
-        group_id: &str,
-        app_id: &str,
+        group_id: &GroupId,
+        app_id: &AppId,
         operations_json: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Removes a user or app from a group; false if it was not a member.
     async fn remove_group_member(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         member_id: &str,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;

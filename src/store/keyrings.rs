@@ -1,6 +1,7 @@
 //! Rows and persistence of keyrings (symmetric keys with versions) and their trash.
 
 use super::{AuditEvent, StoreError};
+use crate::ids::{AccountId, GroupId, KeyringId};
 use async_trait::async_trait;
 
 stored_names! {
@@ -15,9 +16,9 @@ stored_names! {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyringRow {
-    pub id: String,
-    pub account_id: String,
-    pub group_id: String,
+    pub id: KeyringId,
+    pub account_id: AccountId,
+    pub group_id: GroupId,
     pub name: String,
     pub protection: Protection,
     pub current_version: u32,
@@ -34,7 +35,7 @@ pub struct KeyringRow {
 /// One version of a keyring's key: wrapped bytes or the label of a token key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRow {
-    pub keyring_id: String,
+    pub keyring_id: KeyringId,
     pub version: u32,
     pub key_ref: Vec<u8>,
     pub wrapped_key: Option<Vec<u8>>,
@@ -64,10 +65,13 @@ pub trait KeyringStore: Send + Sync {
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// A live (not trashed) keyring by name.
-    async fn keyring(&self, account_id: &str, name: &str)
-    -> Result<Option<KeyringRow>, StoreError>;
-    async fn keyrings(&self, account_id: &str) -> Result<Vec<KeyringRow>, StoreError>;
-    async fn versions(&self, keyring_id: &str) -> Result<Vec<VersionRow>, StoreError>;
+    async fn keyring(
+        &self,
+        account_id: &AccountId,
+        name: &str,
+    ) -> Result<Option<KeyringRow>, StoreError>;
+    async fn keyrings(&self, account_id: &AccountId) -> Result<Vec<KeyringRow>, StoreError>;
+    async fn versions(&self, keyring_id: &KeyringId) -> Result<Vec<VersionRow>, StoreError>;
     /// Adds `next` and makes it current, only if the current version is still
     /// `next.version - 1` (two concurrent rotations cannot both win).
     async fn add_version(
@@ -78,26 +82,29 @@ pub trait KeyringStore: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn update_keyring_config(
         &self,
-        keyring_id: &str,
+        keyring_id: &KeyringId,
         config: &KeyringConfig,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Moves a keyring to the trash.
     async fn trash_keyring(
         &self,
-        keyring_id: &str,
+        keyring_id: &KeyringId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// The most recently trashed, not yet purged keyring with this name.
     async fn trashed_keyring(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         name: &str,
     ) -> Result<Option<KeyringRow>, StoreError>;
     /// Takes a keyring out of the trash. A live keyring with its name is a conflict.
-    async fn restore_keyring(&self, keyring_id: &str, event: &AuditEvent)
-    -> Result<(), StoreError>;
+    async fn restore_keyring(
+        &self,
+        keyring_id: &KeyringId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Keyrings of every account whose scheduled or count-based rotation is due.
     async fn keyrings_due_for_rotation(&self, now: i64) -> Result<Vec<KeyringRow>, StoreError>;
     /// Removes keyrings trashed before `cutoff`; returns the token key labels to destroy.

@@ -3,6 +3,7 @@
 
 use super::{AuditEvent, StoreError};
 use crate::crypto::asym::KeyAlgorithm;
+use crate::ids::{AccountId, CertificateId, GroupId, KeyId};
 use async_trait::async_trait;
 
 stored_names! {
@@ -18,9 +19,9 @@ stored_names! {
 /// An asymmetric security object: a key pair (private half in the token) or a public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRow {
-    pub id: String,
-    pub account_id: String,
-    pub group_id: String,
+    pub id: KeyId,
+    pub account_id: AccountId,
+    pub group_id: GroupId,
     pub name: String,
     pub kind: KeyKind,
     pub algorithm: KeyAlgorithm,
@@ -37,7 +38,7 @@ pub struct KeyRow {
 /// One version of a key: its public half, and the token label of its private half.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyVersionRow {
-    pub key_id: String,
+    pub key_id: KeyId,
     pub version: u32,
     /// DER SubjectPublicKeyInfo.
     pub public_key: Vec<u8>,
@@ -49,9 +50,9 @@ pub struct KeyVersionRow {
 /// A certificate linked to one version of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateRow {
-    pub id: String,
-    pub account_id: String,
-    pub key_id: String,
+    pub id: CertificateId,
+    pub account_id: AccountId,
+    pub key_id: KeyId,
     pub key_version: u32,
     pub der: Vec<u8>,
     pub chain_pem: String,
@@ -83,7 +84,7 @@ pub struct ObjectRow {
     pub id: String,
     pub kind: ObjectKind,
     pub name: String,
-    pub group_id: String,
+    pub group_id: GroupId,
     /// Keyring protection, key algorithm, or the certificate's subject.
     pub detail: String,
     pub enabled: bool,
@@ -100,9 +101,9 @@ pub trait KeyStore: Send + Sync {
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// A live (not trashed) key by name.
-    async fn key(&self, account_id: &str, name: &str) -> Result<Option<KeyRow>, StoreError>;
-    async fn keys(&self, account_id: &str) -> Result<Vec<KeyRow>, StoreError>;
-    async fn key_versions(&self, key_id: &str) -> Result<Vec<KeyVersionRow>, StoreError>;
+    async fn key(&self, account_id: &AccountId, name: &str) -> Result<Option<KeyRow>, StoreError>;
+    async fn keys(&self, account_id: &AccountId) -> Result<Vec<KeyRow>, StoreError>;
+    async fn key_versions(&self, key_id: &KeyId) -> Result<Vec<KeyVersionRow>, StoreError>;
     /// Adds `next` and makes it current, only if the current version is still
     /// `next.version - 1`.
     async fn add_key_version(
@@ -112,16 +113,24 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn update_key(
         &self,
-        key_id: &str,
+        key_id: &KeyId,
         enabled: bool,
         min_version: u32,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn trash_key(&self, key_id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn trash_key(
+        &self,
+        key_id: &KeyId,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// The most recently trashed, not yet purged key with this name.
-    async fn trashed_key(&self, account_id: &str, name: &str)
-    -> Result<Option<KeyRow>, StoreError>;
-    async fn restore_key(&self, key_id: &str, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn trashed_key(
+        &self,
+        account_id: &AccountId,
+        name: &str,
+    ) -> Result<Option<KeyRow>, StoreError>;
+    async fn restore_key(&self, key_id: &KeyId, event: &AuditEvent) -> Result<(), StoreError>;
     /// Removes keys trashed before `cutoff` with their certificates; returns the token
     /// labels of their private keys, to destroy.
     async fn purge_trashed_keys(&self, cutoff: i64) -> Result<Vec<String>, StoreError>;
@@ -131,15 +140,15 @@ pub trait KeyStore: Send + Sync {
         certificate: &CertificateRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn certificates(&self, key_id: &str) -> Result<Vec<CertificateRow>, StoreError>;
+    async fn certificates(&self, key_id: &KeyId) -> Result<Vec<CertificateRow>, StoreError>;
     /// Deletes one certificate of a key; false if there was none.
     async fn delete_certificate(
         &self,
-        key_id: &str,
-        certificate_id: &str,
+        key_id: &KeyId,
+        certificate_id: &CertificateId,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
     /// Every live security object of an account.
-    async fn objects(&self, account_id: &str) -> Result<Vec<ObjectRow>, StoreError>;
+    async fn objects(&self, account_id: &AccountId) -> Result<Vec<ObjectRow>, StoreError>;
 }

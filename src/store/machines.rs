@@ -4,6 +4,7 @@
 
 use super::{AppRow, AuditEvent, StoreError};
 use crate::auth::guardrails::Guardrails;
+use crate::ids::{AccountId, GroupId, MachineId, MachineTokenId};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
@@ -66,8 +67,8 @@ impl MachineTokenKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineRow {
     /// Also the id of the machine's app.
-    pub id: String,
-    pub account_id: String,
+    pub id: MachineId,
+    pub account_id: AccountId,
     /// The app's name (read only: it is written with the app).
     pub name: String,
     pub public_key: Vec<u8>,
@@ -83,15 +84,15 @@ pub struct MachineRow {
     pub expires_at: Option<i64>,
     pub previous_expires_at: Option<i64>,
     pub guardrails: Option<Guardrails>,
-    pub token_id: Option<String>,
+    pub token_id: Option<MachineTokenId>,
     pub disabled_at: Option<i64>,
 }
 
 /// A bootstrap, enrollment, temporary or bundle token: only its HSM HMAC digest is kept.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MachineTokenRow {
-    pub id: String,
-    pub account_id: String,
+    pub id: MachineTokenId,
+    pub account_id: AccountId,
     pub kind: MachineTokenKind,
     pub name: String,
     pub digest: Vec<u8>,
@@ -103,11 +104,11 @@ pub struct MachineTokenRow {
     /// The flags of the machines the token enrolls.
     pub flags: BTreeMap<String, bool>,
     /// Group id → operations of the machines the token enrolls.
-    pub grants: BTreeMap<String, Vec<String>>,
+    pub grants: BTreeMap<GroupId, Vec<String>>,
     pub machine_lifetime_seconds: Option<i64>,
     pub guardrails: Option<Guardrails>,
     /// Bundle tokens: the provisioned machine.
-    pub machine_id: Option<String>,
+    pub machine_id: Option<MachineId>,
     /// Bundle tokens: the bundle sealed under a key derived from the token, until taken.
     pub sealed_bundle: Option<Vec<u8>>,
     pub disabled_at: Option<i64>,
@@ -127,7 +128,10 @@ impl std::fmt::Debug for MachineTokenRow {
 /// How a machine comes to exist, for [`MachineStore::create_machine`].
 pub enum MachineEnrollment<'a> {
     /// Registered with a token: take one of its uses at this time.
-    WithToken { token_id: &'a str, now: i64 },
+    WithToken {
+        token_id: &'a MachineTokenId,
+        now: i64,
+    },
     /// Provisioned by an owner: store the single-use bundle token with it.
     Provisioned { bundle: &'a MachineTokenRow },
 }
@@ -135,12 +139,12 @@ pub enum MachineEnrollment<'a> {
 #[async_trait]
 pub trait MachineStore: Send + Sync {
     /// A live machine (its app not deleted), in any account.
-    async fn machine(&self, id: &str) -> Result<Option<MachineRow>, StoreError>;
-    async fn machines(&self, account_id: &str) -> Result<Vec<MachineRow>, StoreError>;
+    async fn machine(&self, id: &MachineId) -> Result<Option<MachineRow>, StoreError>;
+    async fn machines(&self, account_id: &AccountId) -> Result<Vec<MachineRow>, StoreError>;
     /// The account of a machine, live or deleted. Machine rows are never removed (deletion
     /// and purging stamp `deleted_at`), so requests still naming a deleted machine stay in
     /// its account's audit trail.
-    async fn machine_account(&self, id: &str) -> Result<Option<String>, StoreError>;
+    async fn machine_account(&self, id: &MachineId) -> Result<Option<AccountId>, StoreError>;
     /// Creates the machine's app (with its groups and operations) and the machine, and
     /// takes one use of `token_id` at time `now` (a token used up, expired or disabled
     /// meanwhile makes the whole thing a conflict), or stores the bundle token of a
@@ -159,20 +163,30 @@ pub trait MachineStore: Send + Sync {
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Deletes the machine and its app.
-    async fn delete_machine(&self, id: &str, at: i64, event: &AuditEvent)
-    -> Result<(), StoreError>;
+    async fn delete_machine(
+        &self,
+        id: &MachineId,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
     async fn create_machine_token(
         &self,
         token: &MachineTokenRow,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
-    async fn machine_token(&self, id: &str) -> Result<Option<MachineTokenRow>, StoreError>;
-    async fn machine_tokens(&self, account_id: &str) -> Result<Vec<MachineTokenRow>, StoreError>;
+    async fn machine_token(
+        &self,
+        id: &MachineTokenId,
+    ) -> Result<Option<MachineTokenRow>, StoreError>;
+    async fn machine_tokens(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<Vec<MachineTokenRow>, StoreError>;
     /// Disables a token; false if it was already disabled.
     async fn disable_machine_token(
         &self,
-        id: &str,
+        id: &MachineTokenId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
@@ -180,19 +194,19 @@ pub trait MachineStore: Send + Sync {
     /// erases it, or `None` if it was already taken, expired or disabled.
     async fn take_bundle(
         &self,
-        token_id: &str,
+        token_id: &MachineTokenId,
         now: i64,
         event: &AuditEvent,
     ) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Disables enrolled (ephemeral) machines whose expiry passed; returns their ids.
-    async fn disable_expired_machines(&self, now: i64) -> Result<Vec<String>, StoreError>;
+    async fn disable_expired_machines(&self, now: i64) -> Result<Vec<MachineId>, StoreError>;
     /// Deletes (at `now`) enrolled machines disabled before `cutoff`; returns their ids.
     async fn purge_disabled_machines(
         &self,
         now: i64,
         cutoff: i64,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<MachineId>, StoreError>;
     /// Disables tokens whose lifetime ended, erases bundles never taken, and deletes tokens
     /// that ended before `cutoff`.
     async fn retire_machine_tokens(&self, now: i64, cutoff: i64) -> Result<(), StoreError>;

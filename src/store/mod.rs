@@ -19,6 +19,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod sessions;
+mod sql_ids;
 mod sqlite;
 mod users;
 

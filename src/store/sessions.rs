@@ -2,14 +2,15 @@
 //! source out.
 
 use super::{AuditEvent, StoreError};
+use crate::ids::{AccountId, SessionId, UserId};
 use async_trait::async_trait;
 
 /// A login session; `digest` is an HSM HMAC of the token, never the token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionRow {
-    pub id: String,
-    pub account_id: String,
-    pub user_id: String,
+    pub id: SessionId,
+    pub account_id: AccountId,
+    pub user_id: UserId,
     pub digest: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -46,14 +47,18 @@ pub struct LockoutRule {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn create_session(&self, row: &SessionRow, event: &AuditEvent) -> Result<(), StoreError>;
-    async fn session(&self, id: &str) -> Result<Option<SessionRow>, StoreError>;
+    async fn session(&self, id: &SessionId) -> Result<Option<SessionRow>, StoreError>;
     async fn sessions(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
     ) -> Result<Vec<SessionRow>, StoreError>;
-    async fn revoke_session(&self, id: &str, at: i64, event: &AuditEvent)
-    -> Result<(), StoreError>;
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
     async fn login_failures(&self, source: &str) -> Result<Option<LoginFailures>, StoreError>;
     /// Counts one failure under `rule` (a new window when the last one ended) and locks

@@ -3,12 +3,13 @@
 
 use super::{AuditEvent, StoreError};
 use crate::authz::Role;
+use crate::ids::{AccountId, ResetId, UserId};
 use async_trait::async_trait;
 
 /// A new user, as bootstrap creates the owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub created_at: i64,
 }
@@ -16,7 +17,7 @@ pub struct UserRow {
 /// A user as stored: the password only as an Argon2id PHC string.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub password_hash: Option<String>,
     pub created_at: i64,
@@ -34,8 +35,8 @@ impl std::fmt::Debug for UserRecord {
 /// A user's membership of one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRow {
-    pub account_id: String,
-    pub user_id: String,
+    pub account_id: AccountId,
+    pub user_id: UserId,
     pub email: String,
     pub role: Role,
     pub suspended: bool,
@@ -45,9 +46,9 @@ pub struct MemberRow {
 /// A one-time password-reset token (digest only).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ResetRow {
-    pub id: String,
-    pub user_id: String,
-    pub account_id: String,
+    pub id: ResetId,
+    pub user_id: UserId,
+    pub account_id: AccountId,
     pub digest: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -56,20 +57,20 @@ pub struct ResetRow {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
     /// The role of a user in an account, if they are a member.
     async fn membership_role(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
     ) -> Result<Option<Role>, StoreError>;
     async fn member(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
     ) -> Result<Option<MemberRow>, StoreError>;
-    async fn members(&self, account_id: &str) -> Result<Vec<MemberRow>, StoreError>;
+    async fn members(&self, account_id: &AccountId) -> Result<Vec<MemberRow>, StoreError>;
     /// Adds a membership, creating `new_user` first when given.
     async fn add_member(
         &self,
@@ -79,8 +80,8 @@ pub trait UserStore: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn update_member(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
         role: Role,
         suspended: bool,
         event: &AuditEvent,
@@ -88,26 +89,26 @@ pub trait UserStore: Send + Sync {
     /// Removes a membership, the user's group memberships and sessions in that account.
     async fn remove_member(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Sets a password and revokes every session of the user.
     async fn set_password(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         hash: &str,
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     async fn create_reset(&self, row: &ResetRow, event: &AuditEvent) -> Result<(), StoreError>;
-    async fn reset(&self, id: &str) -> Result<Option<ResetRow>, StoreError>;
+    async fn reset(&self, id: &ResetId) -> Result<Option<ResetRow>, StoreError>;
     /// Marks the token used and sets the password, only if it is unused and not expired.
     async fn consume_reset(
         &self,
-        id: &str,
+        id: &ResetId,
         now: i64,
         hash: &str,
         event: &AuditEvent,

@@ -91,7 +91,7 @@ impl Certificate {
             })
             .collect();
         Self {
-            id: c.id.clone(),
+            id: c.id.to_string(),
             key_version: c.key_version,
             subject: c.subject.clone(),
             issuer: c.issuer.clone(),

@@ -56,7 +56,7 @@ pub struct ApiKey {
 impl From<&ApiKeyRow> for ApiKey {
     fn from(row: &ApiKeyRow) -> Self {
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
             principal: row.principal_id.clone(),
             principal_kind: row.principal_kind.as_str().to_owned(),
@@ -115,10 +115,10 @@ fn binding_kind() -> Schema {
 impl From<&AppCertificateRow> for AppCertificate {
     fn from(row: &AppCertificateRow) -> Self {
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             kind: row.kind.as_str().to_owned(),
             fingerprint: row.fingerprint.clone(),
-            ca: row.ca_id.clone(),
+            ca: row.ca_id.as_ref().map(ToString::to_string),
             subject: row.subject.clone(),
             san: row.san.clone(),
             not_after: row.not_after.map(rfc3339_seconds),
@@ -165,7 +165,7 @@ pub struct TrustedCa {
 impl From<&TrustedCaRow> for TrustedCa {
     fn from(row: &TrustedCaRow) -> Self {
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
             subject: row.subject.clone(),
             fingerprint: row.fingerprint.clone(),

@@ -28,7 +28,7 @@ pub struct Group {
 impl From<&GroupRow> for Group {
     fn from(row: &GroupRow) -> Self {
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
             master_key_version: row.master_version,
             created_at: rfc3339(row.created_at),
@@ -61,10 +61,14 @@ pub struct App {
 impl From<&AppRow> for App {
     fn from(row: &AppRow) -> Self {
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
-            groups: row.groups.clone(),
-            operations: row.operations.clone(),
+            groups: row.groups.iter().map(ToString::to_string).collect(),
+            operations: row
+                .operations
+                .iter()
+                .map(|(group, ops)| (group.to_string(), ops.clone()))
+                .collect(),
             enabled: row.enabled,
             created_at: rfc3339(row.created_at),
         }

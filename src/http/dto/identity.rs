@@ -90,7 +90,7 @@ pub struct Account {
 impl Account {
     pub fn from_state(row: &AccountState, role: Option<String>) -> Self {
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
             created_at: rfc3339(row.created_at),
             role,
@@ -141,7 +141,7 @@ pub struct User {
 impl From<&MemberRow> for User {
     fn from(row: &MemberRow) -> Self {
         Self {
-            id: row.user_id.clone(),
+            id: row.user_id.to_string(),
             email: row.email.clone(),
             role: row.role.as_str().to_owned(),
             suspended: row.suspended,

@@ -60,9 +60,9 @@ pub struct Keyring {
 impl From<&KeyringRow> for Keyring {
     fn from(row: &KeyringRow) -> Self {
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
-            group: row.group_id.clone(),
+            group: row.group_id.to_string(),
             protection: row.protection.as_str().to_owned(),
             current_version: row.current_version,
             min_decryption_version: row.min_decryption_version,

@@ -111,9 +111,9 @@ impl From<&KeyRow> for Key {
             usages.push("verify");
         }
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
-            group: row.group_id.clone(),
+            group: row.group_id.to_string(),
             kind: row.kind.as_str().to_owned(),
             algorithm: row.algorithm.name().to_owned(),
             usages,

@@ -56,7 +56,7 @@ pub struct MachineTokenInfo {
 impl From<&crate::store::MachineTokenRow> for MachineTokenInfo {
     fn from(t: &crate::store::MachineTokenRow) -> Self {
         Self {
-            id: t.id.clone(),
+            id: t.id.to_string(),
             kind: t.kind.as_str().to_owned(),
             name: t.name.clone(),
             created_at: rfc3339(t.created_at),
@@ -167,8 +167,8 @@ impl From<&crate::store::MachineRow> for Machine {
     fn from(m: &crate::store::MachineRow) -> Self {
         use base64::Engine;
         Self {
-            id: m.id.clone(),
-            account_id: m.account_id.clone(),
+            id: m.id.to_string(),
+            account_id: m.account_id.to_string(),
             name: m.name.clone(),
             origin: m.origin.as_str().to_owned(),
             status: m.status.as_str().to_owned(),
@@ -184,7 +184,7 @@ impl From<&crate::store::MachineRow> for Machine {
                 .guardrails
                 .as_ref()
                 .and_then(|g| serde_json::to_value(g).ok()),
-            token_id: m.token_id.clone(),
+            token_id: m.token_id.as_ref().map(ToString::to_string),
         }
     }
 }

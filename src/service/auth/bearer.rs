@@ -1,6 +1,7 @@
 //! Bearer credentials: API keys and login sessions.
 
 use super::*;
+use crate::ids::{ApiKeyId, SessionId};
 
 impl Service {
     /// Turns a bearer token (API key or session token) into a caller. Every failure is the
@@ -17,7 +18,7 @@ impl Service {
         if let Some(caller) = self.cached_caller(&cache_key) {
             return Ok(caller);
         }
-        let row = self.store.api_key(token.key_id()).await?;
+        let row = self.store.api_key(&ApiKeyId::from(token.key_id())).await?;
         let row = self
             .verified(row, token.digest_input(), |r| &r.digest)
             .await?
@@ -38,24 +39,32 @@ impl Service {
             Flags::parse(row.flags.clone(), kind).map_err(|e| Error::Internal(Box::new(e)))?;
         let credential = Credential {
             method: AuthMethod::ApiKey,
-            id: row.id.clone(),
+            id: row.id.to_string(),
             flags,
         };
         match kind {
             PrincipalKind::User => {
-                self.user_caller(&row.account_id, &row.principal_id, credential)
-                    .await
+                self.user_caller(
+                    &row.account_id,
+                    &row.principal_id.as_str().into(),
+                    credential,
+                )
+                .await
             }
             PrincipalKind::App => {
-                self.app_caller(&row.account_id, &row.principal_id, credential)
-                    .await
+                self.app_caller(
+                    &row.account_id,
+                    &row.principal_id.as_str().into(),
+                    credential,
+                )
+                .await
             }
         }
     }
 
     /// A session token → its user, if the session is live and the membership still holds.
     async fn authenticate_session(&self, token: &SessionToken) -> Result<Caller, Error> {
-        let row = self.store.session(token.key_id()).await?;
+        let row = self.store.session(&SessionId::from(token.key_id())).await?;
         let row = self
             .verified(row, token.digest_input(), |r| &r.digest)
             .await?
@@ -63,7 +72,7 @@ impl Service {
             .ok_or(Error::Unauthenticated)?;
         let credential = Credential {
             method: AuthMethod::Session,
-            id: row.id.clone(),
+            id: row.id.to_string(),
             flags: Flags::everything(),
         };
         self.user_caller(&row.account_id, &row.user_id, credential)

@@ -1,6 +1,7 @@
 //! TLS client certificates: the app bound to a certificate chain.
 
 use super::*;
+use crate::ids::{AccountId, AppId, CaId};
 
 /// How strongly a binding ties a certificate to its app, weakest first. Only the strongest
 /// matches of a certificate count.
@@ -53,7 +54,7 @@ impl Service {
             .iter()
             .filter(|ca| verifies_to(chain, &ca.der, now))
             .collect();
-        let ca_ids: Vec<String> = verified.iter().map(|ca| ca.id.clone()).collect();
+        let ca_ids: Vec<CaId> = verified.iter().map(|ca| ca.id.clone()).collect();
         let bindings = self
             .store
             .certificate_bindings(&cert.fingerprint, &ca_ids)
@@ -108,16 +109,16 @@ fn strongest_apps<'b>(
     bindings: &'b [AppCertificateRow],
     cert: &CertificateInfo,
     verified: &[&TrustedCaRow],
-) -> Vec<(&'b str, &'b str)> {
-    let matches: Vec<(Evidence, &str, &str)> = bindings
+) -> Vec<(&'b AccountId, &'b AppId)> {
+    let matches: Vec<(Evidence, &AccountId, &AppId)> = bindings
         .iter()
         .filter_map(|b| {
             let evidence = evidence(b, cert, verified)?;
-            Some((evidence, b.account_id.as_str(), b.app_id.as_str()))
+            Some((evidence, &b.account_id, &b.app_id))
         })
         .collect();
     let strongest = matches.iter().map(|(evidence, _, _)| *evidence).max();
-    let mut apps: Vec<(&str, &str)> = matches
+    let mut apps: Vec<(&AccountId, &AppId)> = matches
         .into_iter()
         .filter(|(evidence, _, _)| Some(*evidence) == strongest)
         .map(|(_, account, app)| (account, app))

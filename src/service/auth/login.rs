@@ -1,6 +1,7 @@
 //! Log-in with email, password and account: a session, or a counted, audited refusal.
 
 use super::*;
+use crate::ids::{AccountId, SessionId, UserId};
 use crate::store::UserRecord;
 
 /// A new session: the token, shown once, and its row.
@@ -14,8 +15,8 @@ pub struct LoginOutput {
 /// the email belongs to (if any).
 struct LoginRefusal<'a> {
     object: &'a str,
-    account: Option<String>,
-    target: Option<String>,
+    account: Option<AccountId>,
+    target: Option<UserId>,
 }
 
 /// One log-in attempt: where it comes from and what it names.
@@ -36,7 +37,7 @@ impl Service {
         meta: &RequestMeta,
         email: &str,
         password: SecretString,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<LoginOutput, Error> {
         let object = format!("account/{account_id}");
         let now = self.now();
@@ -73,7 +74,7 @@ impl Service {
     async fn login_refusal<'a>(
         &self,
         object: &'a str,
-        account_id: &str,
+        account_id: &AccountId,
         user: Option<&UserRecord>,
     ) -> Result<LoginRefusal<'a>, Error> {
         let account = self.store.account(account_id).await?.map(|a| a.id);
@@ -112,8 +113,8 @@ impl Service {
     /// not sign in there (not a member, suspended, account closed).
     async fn password_caller(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
     ) -> Result<Option<Caller>, Error> {
         let credential = Credential {
             method: AuthMethod::Session,
@@ -161,7 +162,7 @@ impl Service {
         object: &str,
         now: i64,
     ) -> Result<LoginOutput, Error> {
-        let id = new_id("sess");
+        let id: SessionId = new_id("sess");
         let token = SessionToken::generate(&id);
         let digest = self
             .hsm
@@ -170,14 +171,14 @@ impl Service {
         let session = SessionRow {
             id: id.clone(),
             account_id: caller.account_id.clone(),
-            user_id: caller.principal_id.clone(),
+            user_id: caller.principal_id.as_str().into(),
             digest: digest.to_vec(),
             created_at: now,
             expires_at: now + micros(self.settings.session_ttl),
             revoked_at: None,
             source_ip: meta.source_ip.clone(),
         };
-        caller.credential = Some(id);
+        caller.credential = Some(id.into_string());
         let action = catalogue::LOGIN.audit_action();
         let event = self.event(meta, Some(&caller), action, Some(object), Ok(()));
         self.store.create_session(&session, &event).await?;
@@ -204,7 +205,7 @@ impl Service {
         let mut event = self.event(attempt.meta, None, action, Some(refusal.object), Err(error));
         event.account_id = refusal.account.clone();
         event.identity = refusal.target.as_ref().map(|_| Identity::Claimed);
-        event.principal = refusal.target.clone();
+        event.principal = refusal.target.as_ref().map(ToString::to_string);
         event.detail = Some(detail.to_owned());
         self.record(attempt.meta, event).await
     }

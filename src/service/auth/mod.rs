@@ -24,6 +24,7 @@ use crate::auth::MachineToken;
 use crate::auth::guardrails::Guardrails;
 use crate::auth::signed::{SignedHeaderError, SignedHeaders};
 use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
+use crate::ids::{AccountId, ApiKeyId, AppId, UserId};
 use crate::store::{
     AppCertificateKind, AppCertificateRow, LockoutRule, LoginFailures, MachineRow, MachineTokenRow,
     SessionRow, TrustedCaRow,
@@ -34,8 +35,8 @@ impl Service {
     /// A user of an active account who is an unsuspended member, as a caller.
     pub(in crate::service) async fn user_caller(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
         credential: Credential,
     ) -> Result<Caller, Error> {
         self.active_account(account_id).await?;
@@ -56,10 +57,11 @@ impl Service {
             GroupScope::Only(groups)
         };
         Ok(Caller {
-            account_id: account_id.to_owned(),
+            account_id: account_id.clone(),
             kind: PrincipalKind::User,
-            principal_id: user_id.to_owned(),
-            api_key_id: (credential.method == AuthMethod::ApiKey).then(|| credential.id.clone()),
+            principal_id: user_id.to_string(),
+            api_key_id: (credential.method == AuthMethod::ApiKey)
+                .then(|| ApiKeyId::from(credential.id.as_str())),
             flags: credential.flags,
             method: credential.method,
             role: Some(role),
@@ -71,8 +73,8 @@ impl Service {
     /// An enabled app of an active account, as a caller.
     pub(in crate::service) async fn app_caller(
         &self,
-        account_id: &str,
-        app_id: &str,
+        account_id: &AccountId,
+        app_id: &AppId,
         credential: Credential,
     ) -> Result<Caller, Error> {
         self.active_account(account_id).await?;
@@ -92,10 +94,11 @@ impl Service {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Caller {
-            account_id: account_id.to_owned(),
+            account_id: account_id.clone(),
             kind: PrincipalKind::App,
-            principal_id: app_id.to_owned(),
-            api_key_id: (credential.method == AuthMethod::ApiKey).then(|| credential.id.clone()),
+            principal_id: app_id.to_string(),
+            api_key_id: (credential.method == AuthMethod::ApiKey)
+                .then(|| ApiKeyId::from(credential.id.as_str())),
             flags: credential.flags,
             method: credential.method,
             role: None,
@@ -105,7 +108,7 @@ impl Service {
     }
 
     /// Refuses credentials of a closed account.
-    async fn active_account(&self, account_id: &str) -> Result<(), Error> {
+    async fn active_account(&self, account_id: &AccountId) -> Result<(), Error> {
         match self.store.account(account_id).await? {
             Some(account) if account.closed_at.is_none() => Ok(()),
             _ => Err(Error::Unauthenticated),

@@ -14,6 +14,7 @@
 
 use super::*;
 use crate::auth::signed as signed_form;
+use crate::ids::{AccountId, MachineId};
 use crate::store::MachineStatus;
 
 /// The action of the events of refused signed requests: they reach no route's operation.
@@ -32,8 +33,8 @@ pub struct SignedRequest {
 
 /// The live machine a refused signed request names.
 struct Named {
-    id: String,
-    account_id: String,
+    id: MachineId,
+    account_id: AccountId,
 }
 
 impl Named {
@@ -90,7 +91,7 @@ fn refuse<T>(reason: &'static str, machine: &MachineRow) -> Result<T, Refusal> {
 }
 
 /// The `login_failures` key of failed signed requests naming `machine_id` from `ip`.
-fn machine_source(ip: &str, machine_id: &str) -> String {
+fn machine_source(ip: &str, machine_id: &MachineId) -> String {
     format!("machine:{machine_id}@{ip}")
 }
 
@@ -128,7 +129,7 @@ fn unusable_machine(machine: &MachineRow, now: i64) -> Option<&'static str> {
 }
 
 /// The key-cache key of a machine's resolved caller.
-fn machine_cache_key(machine_id: &str) -> [u8; 32] {
+fn machine_cache_key(machine_id: &MachineId) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(format!("machine\0{machine_id}").as_bytes()).into()
 }
@@ -253,7 +254,7 @@ impl Service {
             .as_deref()
             .filter(|id| crate::authz::is_valid_name(id));
         let account = match claimed {
-            Some(id) => self.store.machine_account(id).await?,
+            Some(id) => self.store.machine_account(&MachineId::from(id)).await?,
             None => None,
         };
         let detail = match (reason, &account) {
@@ -307,7 +308,7 @@ impl Service {
         meta: &RequestMeta,
         mut event: AuditEvent,
         machine_id: &str,
-        account: Option<String>,
+        account: Option<AccountId>,
     ) -> Result<(), Error> {
         event.account_id = account;
         event.principal = Some(machine_id.to_owned());
@@ -384,7 +385,11 @@ impl Service {
                 });
             }
         };
-        let Some(machine) = self.store.machine(&headers.machine_id).await? else {
+        let Some(machine) = self
+            .store
+            .machine(&MachineId::from(headers.machine_id.as_str()))
+            .await?
+        else {
             return Err(Refusal::Unnamed {
                 reason: "unknown_machine",
                 detail: None,
@@ -456,11 +461,11 @@ impl Service {
         let flags = Self::machine_flags(machine.flags.clone())?;
         let credential = Credential {
             method: AuthMethod::SignedRequest,
-            id: machine.id.clone(),
+            id: machine.id.to_string(),
             flags,
         };
         let caller = Arc::new(
-            self.app_caller(&machine.account_id, &machine.id, credential)
+            self.app_caller(&machine.account_id, &machine.id.app_id(), credential)
                 .await?,
         );
         self.remember_caller(cache_key, &caller);

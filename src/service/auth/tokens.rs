@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::auth::ResetToken;
+use crate::ids::{MachineTokenId, ResetId};
 use crate::store::ResetRow;
 
 impl Service {
@@ -15,7 +16,10 @@ impl Service {
         let Some(token) = MachineToken::parse(text.trim()) else {
             return Err(Error::Unauthenticated);
         };
-        let row = self.store.machine_token(token.key_id()).await?;
+        let row = self
+            .store
+            .machine_token(&MachineTokenId::from(token.key_id()))
+            .await?;
         self.verified(row, token.digest_input(), |r| &r.digest)
             .await?
             .ok_or(Error::Unauthenticated)
@@ -28,7 +32,7 @@ impl Service {
         text: &str,
     ) -> Result<ResetRow, Error> {
         let token = ResetToken::parse(text).ok_or(Error::Unauthenticated)?;
-        let row = self.store.reset(token.key_id()).await?;
+        let row = self.store.reset(&ResetId::from(token.key_id())).await?;
         self.verified(row, token.digest_input(), |r| &r.digest)
             .await?
             .ok_or(Error::Unauthenticated)

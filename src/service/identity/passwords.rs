@@ -4,6 +4,7 @@
 //! tokens are stored as HSM-keyed HMAC digests, like API keys.
 
 use super::*;
+use crate::ids::{AccountId, ResetId, UserId};
 
 /// Argon2id cost: memory in KiB, passes, lanes. Documented in the README.
 const ARGON2_MEMORY_KIB: u32 = 19_456;
@@ -125,7 +126,7 @@ impl Service {
                 check_password(&new)?;
                 let user = self
                     .store
-                    .user(&ctx.caller.principal_id)
+                    .user(&ctx.caller.user_id())
                     .await?
                     .ok_or(Error::Unauthenticated)?;
                 if !verify_password(user.password_hash.clone(), current).await? {
@@ -145,7 +146,7 @@ impl Service {
     pub async fn create_password_reset(
         &self,
         ctx: &Ctx<'_>,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<ResetOutput, Error> {
         let object = format!("user/{user_id}");
         self.mutation(ctx, &catalogue::CREATE_PASSWORD_RESET, "", Some(&object), |event| async move {
@@ -169,12 +170,12 @@ impl Service {
     /// text, shown once, and its row with the HSM digest of the text.
     pub(in crate::service) async fn issue_reset(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
         ttl: std::time::Duration,
         now: i64,
     ) -> Result<(ResetToken, ResetRow), Error> {
-        let id = new_id("rst");
+        let id: ResetId = new_id("rst");
         let token = ResetToken::generate(&id);
         let digest = self
             .hsm
@@ -182,8 +183,8 @@ impl Service {
             .await?;
         let row = ResetRow {
             id,
-            user_id: user_id.to_owned(),
-            account_id: account_id.to_owned(),
+            user_id: user_id.clone(),
+            account_id: account_id.clone(),
             digest: digest.to_vec(),
             created_at: now,
             expires_at: now + micros(ttl),
@@ -224,9 +225,9 @@ impl Service {
         let row = self.presented_reset_token(token).await?;
         let hash = hash_password(new).await?;
         let mut caller = Self::system_caller(&row.account_id);
-        caller.principal_id = row.user_id.clone();
+        caller.principal_id = row.user_id.to_string();
         caller.method = AuthMethod::None;
-        caller.credential = Some(row.id.clone());
+        caller.credential = Some(row.id.to_string());
         let event = self.event(
             meta,
             Some(&caller),

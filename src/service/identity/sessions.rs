@@ -1,6 +1,7 @@
 //! A user's login sessions: listing, revoking, logging out.
 
 use super::*;
+use crate::ids::SessionId;
 
 impl Service {
     fn own_session_id(caller: &Caller) -> Result<&str, Error> {
@@ -16,7 +17,9 @@ impl Service {
     pub async fn logout(&self, ctx: &Ctx<'_>) -> Result<(), Error> {
         self.mutation(ctx, &catalogue::LOGOUT, "", None, |event| async move {
             let id = Self::own_session_id(ctx.caller)?;
-            self.store.revoke_session(id, self.now(), &event).await?;
+            self.store
+                .revoke_session(&SessionId::from(id), self.now(), &event)
+                .await?;
             Ok(())
         })
         .await
@@ -27,14 +30,14 @@ impl Service {
         self.read(ctx, &catalogue::LIST_SESSIONS, "", None, async {
             Ok(self
                 .store
-                .sessions(&ctx.caller.account_id, &ctx.caller.principal_id)
+                .sessions(&ctx.caller.account_id, &ctx.caller.user_id())
                 .await?)
         })
         .await
     }
 
     /// Revokes one of the caller's own sessions.
-    pub async fn revoke_session(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
+    pub async fn revoke_session(&self, ctx: &Ctx<'_>, id: &SessionId) -> Result<(), Error> {
         let object = format!("session/{id}");
         self.mutation(
             ctx,
@@ -43,7 +46,8 @@ impl Service {
             Some(&object),
             |event| async move {
                 let own = self.store.session(id).await?.filter(|s| {
-                    s.account_id == ctx.caller.account_id && s.user_id == ctx.caller.principal_id
+                    s.account_id == ctx.caller.account_id
+                        && s.user_id == ctx.caller.principal_id.as_str()
                 });
                 if own.is_none() {
                     return Err(Error::NotFound(format!("session {id}")));

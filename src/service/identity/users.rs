@@ -1,6 +1,7 @@
 //! The members of an account: users and their roles.
 
 use super::*;
+use crate::ids::{AccountId, UserId};
 
 /// A change to a membership.
 #[derive(Debug, Clone, Default)]
@@ -74,7 +75,7 @@ impl Service {
     pub(in crate::service) async fn visible_member(
         &self,
         caller: &Caller,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<MemberRow, Error> {
         self.store
             .member(&caller.account_id, user_id)
@@ -100,7 +101,7 @@ impl Service {
         .await
     }
 
-    pub async fn get_user(&self, ctx: &Ctx<'_>, id: &str) -> Result<MemberRow, Error> {
+    pub async fn get_user(&self, ctx: &Ctx<'_>, id: &UserId) -> Result<MemberRow, Error> {
         let object = format!("user/{id}");
         self.read(ctx, &catalogue::GET_USER, "", Some(&object), async {
             self.visible_member(ctx.caller, id).await
@@ -140,7 +141,7 @@ impl Service {
                     .as_ref()
                     .or(new_user.as_ref())
                     .map(|u| u.id.clone())
-                    .unwrap_or_default();
+                    .unwrap_or_else(|| UserId::from(String::new()));
                 self.refuse_member(&ctx.caller.account_id, &user_id, &email)
                     .await?;
                 let member = MemberRow {
@@ -163,8 +164,8 @@ impl Service {
     /// A conflict if `user_id` is already a member of `account_id`.
     async fn refuse_member(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
         email: &str,
     ) -> Result<(), Error> {
         if self.store.member(account_id, user_id).await?.is_some() {
@@ -180,7 +181,7 @@ impl Service {
     pub async fn update_user(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &UserId,
         patch: MemberPatch,
     ) -> Result<MemberRow, Error> {
         let object = format!("user/{id}");
@@ -223,7 +224,7 @@ impl Service {
     }
 
     /// Removes a member from the account; the user and their other memberships stay.
-    pub async fn remove_user(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
+    pub async fn remove_user(&self, ctx: &Ctx<'_>, id: &UserId) -> Result<(), Error> {
         let object = format!("user/{id}");
         self.mutation(
             ctx,
@@ -246,7 +247,7 @@ impl Service {
     }
 
     /// Refuses a change that would leave the account without an active owner.
-    async fn keep_an_owner(&self, account_id: &str, leaving: &str) -> Result<(), Error> {
+    async fn keep_an_owner(&self, account_id: &AccountId, leaving: &str) -> Result<(), Error> {
         let others = self
             .store
             .members(account_id)

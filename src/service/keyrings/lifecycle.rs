@@ -2,17 +2,23 @@
 //! the trash and its purge.
 
 use super::*;
+use crate::ids::{AccountId, GroupId};
 use crate::service::{RequestMeta, new_event_id};
 
 /// The action of a rotation that maintenance made, not a request.
 const SCHEDULED_ROTATION_ACTION: &str = "keyring.rotate.scheduled";
 
 /// The row of a new keyring of `account_id` in `group_id`, at version 1.
-fn new_keyring(spec: &KeyringSpec, account_id: &str, group_id: &str, now: i64) -> KeyringRow {
+fn new_keyring(
+    spec: &KeyringSpec,
+    account_id: &AccountId,
+    group_id: &GroupId,
+    now: i64,
+) -> KeyringRow {
     KeyringRow {
         id: new_id("kr"),
-        account_id: account_id.to_owned(),
-        group_id: group_id.to_owned(),
+        account_id: account_id.clone(),
+        group_id: group_id.clone(),
         name: spec.name.clone(),
         protection: spec.protection,
         current_version: 1,

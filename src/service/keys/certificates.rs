@@ -2,6 +2,7 @@
 
 use super::usage::{finish_signature, token_input};
 use super::*;
+use crate::ids::{AccountId, CertificateId, KeyId};
 
 /// PEM of one DER certificate.
 pub fn certificate_pem(der: &[u8]) -> String {
@@ -17,8 +18,8 @@ pub fn certificate_pem(der: &[u8]) -> String {
 }
 
 fn certificate_row(
-    account_id: &str,
-    key_id: &str,
+    account_id: &AccountId,
+    key_id: &KeyId,
     key_version: u32,
     leaf: &CertificateInfo,
     chain_pem: String,
@@ -181,7 +182,7 @@ impl Service {
         &self,
         ctx: &Ctx<'_>,
         name: &str,
-        id: &str,
+        id: &CertificateId,
     ) -> Result<(), Error> {
         self.mutation(
             ctx,

@@ -1,10 +1,11 @@
 //! A key's life: generation or import, reads, rotation, changes, the trash and its purge.
 
 use super::*;
+use crate::ids::{AccountId, GroupId};
 
 /// The row of a new, enabled key at version 1 in `(account, group)`, with no usage yet.
 fn new_key(
-    (account_id, group_id): (&str, &str),
+    (account_id, group_id): (&AccountId, &GroupId),
     name: &str,
     kind: KeyKind,
     algorithm: KeyAlgorithm,
@@ -12,8 +13,8 @@ fn new_key(
 ) -> KeyRow {
     KeyRow {
         id: new_id("key"),
-        account_id: account_id.to_owned(),
-        group_id: group_id.to_owned(),
+        account_id: account_id.clone(),
+        group_id: group_id.clone(),
         name: name.to_owned(),
         kind,
         algorithm,
@@ -49,7 +50,7 @@ impl Service {
                 let usage = parse_usages(algorithm, spec.usages.as_deref())?;
                 self.check_new_key(ctx.caller, &spec.name, &spec.group)
                     .await?;
-                let place = (ctx.caller.account_id.as_str(), spec.group.as_str());
+                let place = (&ctx.caller.account_id, &spec.group);
                 let mut row = new_key(place, &spec.name, KeyKind::KeyPair, algorithm, self.now());
                 row.can_sign = usage.sign;
                 row.can_decrypt = usage.decrypt;
@@ -86,7 +87,7 @@ impl Service {
                     .map_err(|e| Error::InvalidInput(format!("public_key: {e}")))?;
                 self.check_new_key(ctx.caller, &spec.name, &spec.group)
                     .await?;
-                let place = (ctx.caller.account_id.as_str(), spec.group.as_str());
+                let place = (&ctx.caller.account_id, &spec.group);
                 let row = new_key(place, &spec.name, KeyKind::PublicKey, algorithm, self.now());
                 let first = KeyVersionRow {
                     key_id: row.id.clone(),

@@ -2,6 +2,7 @@
 //! bundle is downloaded once.
 
 use super::*;
+use crate::ids::AccountId;
 
 impl Service {
     /// Records the outcome of a request made with a machine token instead of a credential
@@ -10,7 +11,7 @@ impl Service {
         &self,
         meta: &RequestMeta,
         action: &str,
-        account: Option<&str>,
+        account: Option<&AccountId>,
         object: &str,
         result: Result<T, Error>,
     ) -> Result<T, Error> {
@@ -24,7 +25,7 @@ impl Service {
             Some(object),
             result.as_ref().map(|_| ()),
         );
-        event.account_id = account.map(str::to_owned);
+        event.account_id = account.cloned();
         self.record(meta, event).await?;
         result
     }
@@ -91,7 +92,7 @@ impl Service {
             Ok(()),
         );
         event.account_id = Some(token.account_id.clone());
-        event.principal = Some(machine.id.clone());
+        event.principal = Some(machine.id.to_string());
         event.identity = Some(Identity::Verified);
         let enrollment = MachineEnrollment::WithToken {
             token_id: &token.id,
@@ -133,7 +134,7 @@ impl Service {
             }
             Err(e) => return Err(e),
         };
-        let machine_id = token.machine_id.clone().unwrap_or_default();
+        let machine_id = token.machine_id.as_deref().unwrap_or_default();
         let object = format!("machine/{machine_id}");
         let result = self.take_bundle(meta, &token, token_text, &object).await;
         self.token_request_outcome(

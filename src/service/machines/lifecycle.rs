@@ -1,6 +1,7 @@
 //! A machine's life after enrolment: reads, approval, enabling, expiry, deletion, upkeep.
 
 use super::*;
+use crate::ids::MachineId;
 
 impl Service {
     pub async fn list_machines(&self, ctx: &Ctx<'_>) -> Result<Vec<MachineRow>, Error> {
@@ -10,7 +11,7 @@ impl Service {
         .await
     }
 
-    pub async fn get_machine(&self, ctx: &Ctx<'_>, id: &str) -> Result<MachineRow, Error> {
+    pub async fn get_machine(&self, ctx: &Ctx<'_>, id: &MachineId) -> Result<MachineRow, Error> {
         self.read(
             ctx,
             &catalogue::GET_MACHINE,
@@ -27,7 +28,7 @@ impl Service {
         &self,
         ctx: &Ctx<'_>,
         op: &catalogue::Operation,
-        id: &str,
+        id: &MachineId,
         change: F,
     ) -> Result<MachineRow, Error>
     where
@@ -46,7 +47,11 @@ impl Service {
 
     /// `POST /v1/machines/{id}/approve`: a pending machine may sign requests; a temporary
     /// machine's lifetime starts now.
-    pub async fn approve_machine(&self, ctx: &Ctx<'_>, id: &str) -> Result<MachineRow, Error> {
+    pub async fn approve_machine(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &MachineId,
+    ) -> Result<MachineRow, Error> {
         self.change_machine(ctx, &catalogue::APPROVE_MACHINE, id, |m, now| {
             if m.status != MachineStatus::Pending {
                 return Err(Error::Conflict(format!("machine {id} is already approved")));
@@ -65,7 +70,7 @@ impl Service {
     pub async fn set_machine_enabled(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &MachineId,
         enabled: bool,
     ) -> Result<MachineRow, Error> {
         let op = if enabled {
@@ -86,7 +91,7 @@ impl Service {
     pub async fn extend_machine(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &MachineId,
         expires_at: &str,
     ) -> Result<MachineRow, Error> {
         self.change_machine(ctx, &catalogue::EXTEND_MACHINE, id, |m, now| {
@@ -113,7 +118,7 @@ impl Service {
     pub async fn revert_machine_extension(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &MachineId,
     ) -> Result<MachineRow, Error> {
         self.change_machine(ctx, &catalogue::REVERT_MACHINE_EXTENSION, id, |m, _| {
             let previous = m.previous_expires_at.take().ok_or_else(|| {
@@ -126,7 +131,7 @@ impl Service {
     }
 
     /// `DELETE /v1/machines/{id}`: the machine and its app are gone.
-    pub async fn delete_machine(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
+    pub async fn delete_machine(&self, ctx: &Ctx<'_>, id: &MachineId) -> Result<(), Error> {
         let object = format!("machine/{id}");
         self.mutation(
             ctx,

@@ -71,8 +71,8 @@ impl Service {
             )
             .await?;
         let bundle = MachineBundle {
-            machine_id: machine.id.clone(),
-            account_id: machine.account_id.clone(),
+            machine_id: machine.id.to_string(),
+            account_id: machine.account_id.to_string(),
             private_key_pem: SecretString::from(private_pem),
         };
         row.machine_id = Some(machine.id.clone());

@@ -1,6 +1,7 @@
 //! Machine tokens: bootstrap, enrollment and temporary tokens, their terms by kind.
 
 use super::*;
+use crate::ids::MachineTokenId;
 
 fn in_range(what: &str, value: i64, min: i64, max: i64) -> Result<i64, Error> {
     if (min..=max).contains(&value) {
@@ -184,7 +185,11 @@ impl Service {
     }
 
     /// `DELETE /v1/machine-tokens/{id}`: the token stops enrolling at once.
-    pub async fn disable_machine_token(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
+    pub async fn disable_machine_token(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &MachineTokenId,
+    ) -> Result<(), Error> {
         let object = format!("machine-token/{id}");
         self.mutation(
             ctx,

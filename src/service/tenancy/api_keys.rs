@@ -1,6 +1,7 @@
 //! API keys: bearer credentials of users and apps, shown once, narrowed or disabled later.
 
 use super::*;
+use crate::ids::{AccountId, ApiKeyId, AppId, UserId};
 
 /// A request for a new API key.
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ impl Service {
         id: &str,
     ) -> Result<PrincipalKind, Error> {
         if id.starts_with("app_") {
-            match self.own_app(caller, id).await {
+            match self.own_app(caller, &AppId::from(id)).await {
                 Ok(_) => return Ok(PrincipalKind::App),
                 Err(Error::NotFound(_)) => {}
                 Err(e) => return Err(e),
@@ -51,7 +52,7 @@ impl Service {
         if id.starts_with("usr_")
             && self
                 .store
-                .membership_role(&caller.account_id, id)
+                .membership_role(&caller.account_id, &UserId::from(id))
                 .await?
                 .is_some()
         {
@@ -98,13 +99,13 @@ impl Service {
     /// once, and its row with the HSM digest of the text.
     pub(in crate::service) async fn issue_api_key(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         (kind, principal_id): (PrincipalKind, &str),
         name: &str,
         flags: &Flags,
         now: i64,
     ) -> Result<(ApiKeyToken, ApiKeyRow), Error> {
-        let key_id = new_id("ak");
+        let key_id: ApiKeyId = new_id("ak");
         let token = ApiKeyToken::generate(&key_id);
         let digest = self
             .hsm
@@ -112,7 +113,7 @@ impl Service {
             .await?;
         let row = ApiKeyRow {
             id: key_id,
-            account_id: account_id.to_owned(),
+            account_id: account_id.clone(),
             principal_kind: kind,
             principal_id: principal_id.to_owned(),
             name: name.to_owned(),
@@ -141,7 +142,7 @@ impl Service {
         }
         let target = self
             .store
-            .membership_role(&caller.account_id, principal)
+            .membership_role(&caller.account_id, &UserId::from(principal))
             .await?;
         if target == Some(crate::authz::Role::Owner) {
             return Err(Error::Forbidden(
@@ -158,7 +159,7 @@ impl Service {
         .await
     }
 
-    async fn own_api_key(&self, caller: &Caller, id: &str) -> Result<ApiKeyRow, Error> {
+    async fn own_api_key(&self, caller: &Caller, id: &ApiKeyId) -> Result<ApiKeyRow, Error> {
         self.store
             .api_key(id)
             .await?
@@ -166,7 +167,7 @@ impl Service {
             .ok_or_else(|| Error::NotFound(format!("API key {id}")))
     }
 
-    pub async fn get_api_key(&self, ctx: &Ctx<'_>, id: &str) -> Result<ApiKeyRow, Error> {
+    pub async fn get_api_key(&self, ctx: &Ctx<'_>, id: &ApiKeyId) -> Result<ApiKeyRow, Error> {
         self.read(
             ctx,
             &catalogue::GET_API_KEY,
@@ -181,7 +182,7 @@ impl Service {
     pub async fn update_api_key(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &ApiKeyId,
         patch: ApiKeyPatch,
     ) -> Result<ApiKeyRow, Error> {
         self.mutation(

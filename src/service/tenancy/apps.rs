@@ -1,6 +1,7 @@
 //! Apps: principals of software, assigned to groups with the operations they may perform.
 
 use super::*;
+use crate::ids::{AppId, GroupId};
 use crate::service::GroupScope;
 
 /// A change to an app.
@@ -27,7 +28,7 @@ impl Service {
         &self,
         ctx: &Ctx<'_>,
         name: &str,
-        groups: Vec<String>,
+        groups: Vec<GroupId>,
     ) -> Result<AppRow, Error> {
         self.mutation(
             ctx,
@@ -79,7 +80,7 @@ impl Service {
         .await
     }
 
-    pub async fn get_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<AppRow, Error> {
+    pub async fn get_app(&self, ctx: &Ctx<'_>, id: &AppId) -> Result<AppRow, Error> {
         self.read(
             ctx,
             &catalogue::GET_APP,
@@ -94,7 +95,7 @@ impl Service {
     pub(in crate::service) async fn own_app(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &AppId,
     ) -> Result<AppRow, Error> {
         self.store
             .app(&caller.account_id, id)
@@ -107,7 +108,7 @@ impl Service {
     pub async fn update_app(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &AppId,
         patch: AppPatch,
     ) -> Result<AppRow, Error> {
         let object = format!("app/{id}");
@@ -139,7 +140,7 @@ impl Service {
     }
 
     /// Deletes an app: its API keys stop working, its certificates and group places go.
-    pub async fn delete_app(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
+    pub async fn delete_app(&self, ctx: &Ctx<'_>, id: &AppId) -> Result<(), Error> {
         let object = format!("app/{id}");
         self.mutation(
             ctx,
@@ -160,7 +161,7 @@ impl Service {
     pub async fn app_credentials(
         &self,
         ctx: &Ctx<'_>,
-        id: &str,
+        id: &AppId,
     ) -> Result<(Vec<ApiKeyRow>, Vec<crate::store::AppCertificateRow>), Error> {
         let object = format!("app/{id}");
         self.read(ctx, &catalogue::APP_CREDENTIALS, "", Some(&object), async {
@@ -170,7 +171,7 @@ impl Service {
                 .api_keys(&ctx.caller.account_id)
                 .await?
                 .into_iter()
-                .filter(|k| k.principal_id == id)
+                .filter(|k| k.principal_id == id.as_str())
                 .collect();
             Ok((keys, self.store.app_certificates(id).await?))
         })

@@ -1,12 +1,13 @@
 //! Bootstrap: the first account, its owner and the owner's credentials.
 
 use super::*;
+use crate::ids::{AccountId, UserId};
 use crate::service::{new_event_id, normalize_email};
 
 /// What bootstrap hands to the first owner, once.
 pub struct Bootstrapped {
-    pub account_id: String,
-    pub user_id: String,
+    pub account_id: AccountId,
+    pub user_id: UserId,
     pub owner_email: String,
     pub api_key: ApiKeyToken,
     /// A one-time token with which the owner sets their password (`POST

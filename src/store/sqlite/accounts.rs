@@ -5,6 +5,7 @@ use super::apps::insert_api_key;
 use super::users::{insert_membership, insert_reset, insert_user};
 use super::{SqliteStore, commit_audited, db_error, exec, must_change, named};
 use crate::authz::Role;
+use crate::ids::{AccountId, UserId};
 use crate::store::{
     AccountRow, AccountState, AccountStore, ApiKeyRow, AuditEvent, Conflict, GroupRow, ResetRow,
     StoreError, UserRow,
@@ -50,7 +51,7 @@ impl FromRow<'_, SqliteRow> for AccountWithRole {
 
 async fn insert_account(
     tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
+    id: &AccountId,
     name: &str,
     created_at: i64,
 ) -> Result<(), StoreError> {
@@ -69,7 +70,7 @@ async fn insert_account(
 /// bindings removed.
 async fn stop_credentials(
     tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
+    id: &AccountId,
     at: i64,
 ) -> Result<(), StoreError> {
     exec(
@@ -98,7 +99,7 @@ async fn stop_credentials(
 /// version) and the token keys of its keys and keyrings.
 async fn token_labels(
     tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
+    id: &AccountId,
 ) -> Result<Vec<String>, StoreError> {
     let groups: Vec<GroupRow> =
         sqlx::query_as("SELECT * FROM security_groups WHERE account_id = ?")
@@ -130,7 +131,7 @@ async fn token_labels(
 /// they were trashed).
 async fn trash_objects(
     tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
+    id: &AccountId,
     at: i64,
 ) -> Result<(), StoreError> {
     for statement in [
@@ -175,14 +176,14 @@ impl AccountStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn account(&self, id: &str) -> Result<Option<AccountState>, StoreError> {
+    async fn account(&self, id: &AccountId) -> Result<Option<AccountState>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM accounts WHERE id = ?").bind(id))
             .await
     }
 
     async fn accounts_of_user(
         &self,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<Vec<(AccountState, Role)>, StoreError> {
         let accounts: Vec<AccountWithRole> = self
             .fetch_all(
@@ -202,7 +203,7 @@ impl AccountStore for SqliteStore {
     async fn create_account(
         &self,
         account: &AccountState,
-        owner_id: &str,
+        owner_id: &UserId,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -220,7 +221,7 @@ impl AccountStore for SqliteStore {
 
     async fn rename_account(
         &self,
-        id: &str,
+        id: &AccountId,
         name: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -236,7 +237,7 @@ impl AccountStore for SqliteStore {
 
     async fn schedule_account_deletion(
         &self,
-        id: &str,
+        id: &AccountId,
         requested_due: Option<(i64, i64)>,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -256,7 +257,7 @@ impl AccountStore for SqliteStore {
 
     async fn close_account(
         &self,
-        id: &str,
+        id: &AccountId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<Vec<String>, StoreError> {

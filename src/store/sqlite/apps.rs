@@ -4,6 +4,7 @@
 use super::groups::AppPlace;
 use super::{SqliteStore, commit_audited, exec, flag, json_column, json_text, must_change, named};
 use crate::authz::PrincipalKind;
+use crate::ids::{AccountId, ApiKeyId, AppId};
 use crate::store::{ApiKeyRow, AppRow, AppStore, AuditEvent, Conflict, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -92,7 +93,7 @@ pub(super) async fn insert_api_key(
 /// freed. Returns 0 if it was already deleted.
 pub(super) async fn delete_app_rows(
     tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
+    id: &AppId,
     at: i64,
 ) -> Result<u64, StoreError> {
     for statement in [
@@ -117,7 +118,7 @@ impl AppStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn app(&self, account_id: &str, id: &str) -> Result<Option<AppRow>, StoreError> {
+    async fn app(&self, account_id: &AccountId, id: &AppId) -> Result<Option<AppRow>, StoreError> {
         let Some(mut app) = self
             .fetch_optional::<AppRow>(
                 sqlx::query_as(
@@ -140,14 +141,14 @@ impl AppStore for SqliteStore {
             .await?;
         app.operations = places
             .into_iter()
-            .map(|AppPlace(group, ops)| (group, ops))
+            .map(|AppPlace(group, ops)| (group.into(), ops))
             .collect();
         app.groups = app.operations.keys().cloned().collect();
         Ok(Some(app))
     }
 
-    async fn apps(&self, account_id: &str) -> Result<Vec<AppRow>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
+    async fn apps(&self, account_id: &AccountId) -> Result<Vec<AppRow>, StoreError> {
+        let ids: Vec<AppId> = sqlx::query_scalar(
             "SELECT id FROM apps WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
         )
         .bind(account_id)
@@ -165,7 +166,7 @@ impl AppStore for SqliteStore {
 
     async fn update_app(
         &self,
-        id: &str,
+        id: &AppId,
         name: &str,
         enabled: bool,
         event: &AuditEvent,
@@ -183,7 +184,7 @@ impl AppStore for SqliteStore {
         .await
     }
 
-    async fn delete_app(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn delete_app(&self, id: &AppId, at: i64, event: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         must_change(delete_app_rows(&mut tx, id, at).await?, Conflict::Changed)?;
         commit_audited(tx, event).await
@@ -195,12 +196,12 @@ impl AppStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRow>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM api_keys WHERE id = ?").bind(id))
             .await
     }
 
-    async fn api_keys(&self, account_id: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
+    async fn api_keys(&self, account_id: &AccountId) -> Result<Vec<ApiKeyRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id")
                 .bind(account_id),
@@ -210,7 +211,7 @@ impl AppStore for SqliteStore {
 
     async fn update_api_key(
         &self,
-        id: &str,
+        id: &ApiKeyId,
         disabled: bool,
         flags: &BTreeMap<String, bool>,
         event: &AuditEvent,

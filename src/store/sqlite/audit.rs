@@ -2,6 +2,7 @@
 //! the group committer's own synchronous writer, and the activity feed.
 
 use super::SqliteStore;
+use crate::ids::AccountId;
 use crate::store::{
     ActivityFilter, AuditEvent, AuditLog, AuditWriter, AuthMethod, Identity, NonceClaim, Outcome,
     StoreError, StoredEvent,
@@ -83,7 +84,7 @@ impl AuditLog for SqliteStore {
 
     async fn events(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         f: &ActivityFilter,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         self.fetch_all(
@@ -172,7 +173,11 @@ fn claim_nonces(
         .iter()
         .map(|c| {
             claim
-                .execute(rusqlite::params![c.machine_id, c.nonce, c.expires_at])
+                .execute(rusqlite::params![
+                    c.machine_id.as_str(),
+                    c.nonce,
+                    c.expires_at
+                ])
                 .map(|inserted| inserted == 1)
                 .map_err(writer_error)
         })
@@ -186,7 +191,7 @@ fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Resul
             .execute(rusqlite::params![
                 e.id,
                 e.time,
-                e.account_id,
+                e.account_id.as_deref(),
                 e.principal,
                 e.auth_method.as_str(),
                 e.action,

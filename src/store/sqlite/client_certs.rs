@@ -3,6 +3,7 @@
 //! account holds the same certificate proven, so two accounts cannot both win.
 
 use super::{SqliteStore, commit_audited, db_error, exec, flag, named};
+use crate::ids::{AccountId, AppCertificateId, AppId, CaId};
 use crate::store::{
     AppCertificateKind, AppCertificateRow, AuditEvent, ClientCertStore, Conflict, RevocationRow,
     StoreError, TrustedCaRow,
@@ -62,7 +63,7 @@ async fn refuse_if_proven_elsewhere(
     tx: &mut Transaction<'_, Sqlite>,
     sql: &'static str,
     fingerprint: &str,
-    account_id: &str,
+    account_id: &AccountId,
 ) -> Result<(), StoreError> {
     let found: Option<i64> = sqlx::query_scalar(sql)
         .bind(fingerprint)
@@ -141,7 +142,7 @@ impl ClientCertStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn trusted_cas(&self, account_id: &str) -> Result<Vec<TrustedCaRow>, StoreError> {
+    async fn trusted_cas(&self, account_id: &AccountId) -> Result<Vec<TrustedCaRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
                 "SELECT * FROM trusted_cas WHERE account_id = ? ORDER BY created_at, id",
@@ -179,7 +180,7 @@ impl ClientCertStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn app_certificates(&self, app_id: &str) -> Result<Vec<AppCertificateRow>, StoreError> {
+    async fn app_certificates(&self, app_id: &AppId) -> Result<Vec<AppCertificateRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
                 "SELECT * FROM app_certificates WHERE app_id = ? ORDER BY created_at, id",
@@ -191,8 +192,8 @@ impl ClientCertStore for SqliteStore {
 
     async fn delete_app_certificate(
         &self,
-        app_id: &str,
-        id: &str,
+        app_id: &AppId,
+        id: &AppCertificateId,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         self.change_audited_if_any(
@@ -207,7 +208,7 @@ impl ClientCertStore for SqliteStore {
     async fn certificate_bindings(
         &self,
         fingerprint: &str,
-        ca_ids: &[String],
+        ca_ids: &[CaId],
     ) -> Result<Vec<AppCertificateRow>, StoreError> {
         let mut rows = self
             .fetch_all(
@@ -250,7 +251,7 @@ impl ClientCertStore for SqliteStore {
         .await
     }
 
-    async fn revocations(&self, account_id: &str) -> Result<Vec<RevocationRow>, StoreError> {
+    async fn revocations(&self, account_id: &AccountId) -> Result<Vec<RevocationRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
                 "SELECT * FROM revoked_certificates WHERE account_id = ?
@@ -261,7 +262,11 @@ impl ClientCertStore for SqliteStore {
         .await
     }
 
-    async fn is_revoked(&self, account_id: &str, fingerprint: &str) -> Result<bool, StoreError> {
+    async fn is_revoked(
+        &self,
+        account_id: &AccountId,
+        fingerprint: &str,
+    ) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM revoked_certificates WHERE account_id = ? AND fingerprint = ?",
         )

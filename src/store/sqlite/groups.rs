@@ -4,6 +4,7 @@ use super::{
     SqliteStore, commit_audited, db_error, exec, json_column, must_change, named, u32_column,
 };
 use crate::authz::GroupRole;
+use crate::ids::{AccountId, AppId, GroupId, UserId};
 use crate::store::{AuditEvent, Conflict, GroupMembers, GroupRow, GroupStore, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -40,9 +41,9 @@ impl FromRow<'_, SqliteRow> for UserPlace {
     }
 }
 
-impl From<UserPlace> for (String, GroupRole) {
+impl<Id: From<String>> From<UserPlace> for (Id, GroupRole) {
     fn from(UserPlace(id, role): UserPlace) -> Self {
-        (id, role)
+        (id.into(), role)
     }
 }
 
@@ -64,7 +65,11 @@ impl GroupStore for SqliteStore {
         .await
     }
 
-    async fn group(&self, account_id: &str, id: &str) -> Result<Option<GroupRow>, StoreError> {
+    async fn group(
+        &self,
+        account_id: &AccountId,
+        id: &GroupId,
+    ) -> Result<Option<GroupRow>, StoreError> {
         self.fetch_optional(
             sqlx::query_as(
                 "SELECT * FROM security_groups WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
@@ -75,7 +80,7 @@ impl GroupStore for SqliteStore {
         .await
     }
 
-    async fn groups(&self, account_id: &str) -> Result<Vec<GroupRow>, StoreError> {
+    async fn groups(&self, account_id: &AccountId) -> Result<Vec<GroupRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
                 "SELECT * FROM security_groups WHERE account_id = ? AND deleted_at IS NULL
@@ -88,7 +93,7 @@ impl GroupStore for SqliteStore {
 
     async fn rename_group(
         &self,
-        id: &str,
+        id: &GroupId,
         name: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -102,7 +107,7 @@ impl GroupStore for SqliteStore {
         .await
     }
 
-    async fn group_object_count(&self, group_id: &str) -> Result<u64, StoreError> {
+    async fn group_object_count(&self, group_id: &GroupId) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM keyrings WHERE group_id = ? AND deleted_at IS NULL)
                   + (SELECT COUNT(*) FROM keys WHERE group_id = ? AND deleted_at IS NULL)",
@@ -115,7 +120,12 @@ impl GroupStore for SqliteStore {
         Ok(count.max(0) as u64)
     }
 
-    async fn delete_group(&self, id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn delete_group(
+        &self,
+        id: &GroupId,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         for trash in [
             "UPDATE keyrings SET deleted_at = ? WHERE group_id = ? AND deleted_at IS NULL",
@@ -139,7 +149,7 @@ impl GroupStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn group_members(&self, group_id: &str) -> Result<GroupMembers, StoreError> {
+    async fn group_members(&self, group_id: &GroupId) -> Result<GroupMembers, StoreError> {
         let users: Vec<UserPlace> = self
             .fetch_all(
                 sqlx::query_as(
@@ -159,7 +169,7 @@ impl GroupStore for SqliteStore {
             .await?;
         let apps = apps
             .into_iter()
-            .map(|AppPlace(app, ops)| (app, ops))
+            .map(|AppPlace(app, ops)| (app.into(), ops))
             .collect();
         Ok(GroupMembers { users, apps })
     }
@@ -175,7 +185,7 @@ impl GroupStore for SqliteStore {
         .await
     }
 
-    async fn mark_group_purged(&self, id: &str) -> Result<(), StoreError> {
+    async fn mark_group_purged(&self, id: &GroupId) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE security_groups SET master_version = 0 WHERE id = ? AND deleted_at IS NOT NULL",
         )
@@ -188,9 +198,9 @@ impl GroupStore for SqliteStore {
 
     async fn user_groups(
         &self,
-        account_id: &str,
-        user_id: &str,
-    ) -> Result<Vec<(String, GroupRole)>, StoreError> {
+        account_id: &AccountId,
+        user_id: &UserId,
+    ) -> Result<Vec<(GroupId, GroupRole)>, StoreError> {
         let places: Vec<UserPlace> = self
             .fetch_all(
                 sqlx::query_as(
@@ -206,8 +216,8 @@ impl GroupStore for SqliteStore {
 
     async fn set_group_user(
         &self,
-        group_id: &str,
-        user_id: &str,
+        group_id: &GroupId,
+        user_id: &UserId,
         role: GroupRole,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -227,8 +237,8 @@ impl GroupStore for SqliteStore {
 
     async fn set_group_app(
         &self,
-        group_id: &str,
-        app_id: &str,
+        group_id: &GroupId,
+        app_id: &AppId,
         operations_json: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -248,7 +258,7 @@ impl GroupStore for SqliteStore {
 
     async fn remove_group_member(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         member_id: &str,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {

@@ -1,6 +1,7 @@
 //! [`KeyringStore`] on SQLite.
 
 use super::{SqliteStore, commit_audited, exec, flag, must_change, named, to_u32, u32_column};
+use crate::ids::{AccountId, KeyringId};
 use crate::store::{
     AuditEvent, Conflict, KeyringConfig, KeyringRow, KeyringStore, Protection, StoreError,
     VersionRow,
@@ -120,7 +121,7 @@ impl KeyringStore for SqliteStore {
 
     async fn keyring(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         name: &str,
     ) -> Result<Option<KeyringRow>, StoreError> {
         self.fetch_optional(
@@ -135,7 +136,7 @@ impl KeyringStore for SqliteStore {
         .await
     }
 
-    async fn keyrings(&self, account_id: &str) -> Result<Vec<KeyringRow>, StoreError> {
+    async fn keyrings(&self, account_id: &AccountId) -> Result<Vec<KeyringRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(concat!(
                 "SELECT ",
@@ -147,7 +148,7 @@ impl KeyringStore for SqliteStore {
         .await
     }
 
-    async fn versions(&self, keyring_id: &str) -> Result<Vec<VersionRow>, StoreError> {
+    async fn versions(&self, keyring_id: &KeyringId) -> Result<Vec<VersionRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as("SELECT * FROM keyring_versions WHERE keyring_id = ? ORDER BY version")
                 .bind(keyring_id),
@@ -177,7 +178,7 @@ impl KeyringStore for SqliteStore {
 
     async fn update_keyring_config(
         &self,
-        keyring_id: &str,
+        keyring_id: &KeyringId,
         c: &KeyringConfig,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -199,7 +200,7 @@ impl KeyringStore for SqliteStore {
 
     async fn trash_keyring(
         &self,
-        keyring_id: &str,
+        keyring_id: &KeyringId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -214,7 +215,7 @@ impl KeyringStore for SqliteStore {
 
     async fn trashed_keyring(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         name: &str,
     ) -> Result<Option<KeyringRow>, StoreError> {
         self.fetch_optional(
@@ -232,7 +233,7 @@ impl KeyringStore for SqliteStore {
 
     async fn restore_keyring(
         &self,
-        keyring_id: &str,
+        keyring_id: &KeyringId,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.change_audited(

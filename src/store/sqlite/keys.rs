@@ -4,6 +4,7 @@ use super::{
     SqliteStore, commit_audited, exec, flag, json_column, json_text, must_change, named, u32_column,
 };
 use crate::crypto::asym::KeyAlgorithm;
+use crate::ids::{AccountId, CertificateId, KeyId};
 use crate::store::{
     AuditEvent, CertificateRow, Conflict, KeyKind, KeyRow, KeyStore, KeyVersionRow, ObjectKind,
     ObjectRow, StoreError,
@@ -146,7 +147,7 @@ impl KeyStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn key(&self, account_id: &str, name: &str) -> Result<Option<KeyRow>, StoreError> {
+    async fn key(&self, account_id: &AccountId, name: &str) -> Result<Option<KeyRow>, StoreError> {
         self.fetch_optional(
             sqlx::query_as(concat!(
                 "SELECT ",
@@ -159,7 +160,7 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn keys(&self, account_id: &str) -> Result<Vec<KeyRow>, StoreError> {
+    async fn keys(&self, account_id: &AccountId) -> Result<Vec<KeyRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(concat!(
                 "SELECT ",
@@ -171,7 +172,7 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn key_versions(&self, key_id: &str) -> Result<Vec<KeyVersionRow>, StoreError> {
+    async fn key_versions(&self, key_id: &KeyId) -> Result<Vec<KeyVersionRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as("SELECT * FROM key_versions WHERE key_id = ? ORDER BY version")
                 .bind(key_id),
@@ -199,7 +200,7 @@ impl KeyStore for SqliteStore {
 
     async fn update_key(
         &self,
-        key_id: &str,
+        key_id: &KeyId,
         enabled: bool,
         min_version: u32,
         event: &AuditEvent,
@@ -216,7 +217,12 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn trash_key(&self, key_id: &str, at: i64, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn trash_key(
+        &self,
+        key_id: &KeyId,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         self.write_audited(
             sqlx::query("UPDATE keys SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
                 .bind(at)
@@ -228,7 +234,7 @@ impl KeyStore for SqliteStore {
 
     async fn trashed_key(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         name: &str,
     ) -> Result<Option<KeyRow>, StoreError> {
         self.fetch_optional(
@@ -244,7 +250,7 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn restore_key(&self, key_id: &str, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn restore_key(&self, key_id: &KeyId, event: &AuditEvent) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
                 "UPDATE keys SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL",
@@ -306,7 +312,7 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn certificates(&self, key_id: &str) -> Result<Vec<CertificateRow>, StoreError> {
+    async fn certificates(&self, key_id: &KeyId) -> Result<Vec<CertificateRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as("SELECT * FROM certificates WHERE key_id = ? ORDER BY created_at, id")
                 .bind(key_id),
@@ -316,8 +322,8 @@ impl KeyStore for SqliteStore {
 
     async fn delete_certificate(
         &self,
-        key_id: &str,
-        certificate_id: &str,
+        key_id: &KeyId,
+        certificate_id: &CertificateId,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         self.change_audited_if_any(
@@ -329,7 +335,7 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn objects(&self, account_id: &str) -> Result<Vec<ObjectRow>, StoreError> {
+    async fn objects(&self, account_id: &AccountId) -> Result<Vec<ObjectRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
                 "SELECT id, 'keyring' AS kind, name, group_id, protection AS detail, enabled, created_at

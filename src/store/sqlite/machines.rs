@@ -5,6 +5,7 @@ use super::{
     SqliteStore, commit, commit_audited, db_error, exec, flag, json_column, json_or_null,
     json_text, must_change, named,
 };
+use crate::ids::{AccountId, MachineId, MachineTokenId};
 use crate::store::{
     AppRow, AuditEvent, Conflict, MachineEnrollment, MachineOrigin, MachineRow, MachineStatus,
     MachineStore, MachineTokenKind, MachineTokenRow, StoreError,
@@ -126,12 +127,12 @@ macro_rules! machine_select {
 
 #[async_trait]
 impl MachineStore for SqliteStore {
-    async fn machine(&self, id: &str) -> Result<Option<MachineRow>, StoreError> {
+    async fn machine(&self, id: &MachineId) -> Result<Option<MachineRow>, StoreError> {
         self.fetch_optional(sqlx::query_as(concat!(machine_select!(), " AND m.id = ?")).bind(id))
             .await
     }
 
-    async fn machine_account(&self, id: &str) -> Result<Option<String>, StoreError> {
+    async fn machine_account(&self, id: &MachineId) -> Result<Option<AccountId>, StoreError> {
         sqlx::query_scalar("SELECT account_id FROM machines WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -139,7 +140,7 @@ impl MachineStore for SqliteStore {
             .map_err(db_error)
     }
 
-    async fn machines(&self, account_id: &str) -> Result<Vec<MachineRow>, StoreError> {
+    async fn machines(&self, account_id: &AccountId) -> Result<Vec<MachineRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(concat!(
                 machine_select!(),
@@ -196,7 +197,7 @@ impl MachineStore for SqliteStore {
 
     async fn delete_machine(
         &self,
-        id: &str,
+        id: &MachineId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -206,7 +207,7 @@ impl MachineStore for SqliteStore {
         );
         let deleted = exec(&mut tx, delete.bind(at).bind(id)).await?;
         must_change(deleted, Conflict::Changed)?;
-        delete_app_rows(&mut tx, id, at).await?;
+        delete_app_rows(&mut tx, &id.app_id(), at).await?;
         commit_audited(tx, event).await
     }
 
@@ -220,12 +221,18 @@ impl MachineStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn machine_token(&self, id: &str) -> Result<Option<MachineTokenRow>, StoreError> {
+    async fn machine_token(
+        &self,
+        id: &MachineTokenId,
+    ) -> Result<Option<MachineTokenRow>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM machine_tokens WHERE id = ?").bind(id))
             .await
     }
 
-    async fn machine_tokens(&self, account_id: &str) -> Result<Vec<MachineTokenRow>, StoreError> {
+    async fn machine_tokens(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<Vec<MachineTokenRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
                 "SELECT * FROM machine_tokens WHERE account_id = ? ORDER BY created_at, id",
@@ -237,7 +244,7 @@ impl MachineStore for SqliteStore {
 
     async fn disable_machine_token(
         &self,
-        id: &str,
+        id: &MachineTokenId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
@@ -255,7 +262,7 @@ impl MachineStore for SqliteStore {
 
     async fn take_bundle(
         &self,
-        token_id: &str,
+        token_id: &MachineTokenId,
         now: i64,
         event: &AuditEvent,
     ) -> Result<Option<Vec<u8>>, StoreError> {
@@ -280,7 +287,7 @@ impl MachineStore for SqliteStore {
         Ok(Some(sealed))
     }
 
-    async fn disable_expired_machines(&self, now: i64) -> Result<Vec<String>, StoreError> {
+    async fn disable_expired_machines(&self, now: i64) -> Result<Vec<MachineId>, StoreError> {
         sqlx::query_scalar(
             "UPDATE machines SET enabled = 0, disabled_at = ?
              WHERE origin = 'enrollment' AND enabled = 1 AND deleted_at IS NULL AND expires_at <= ?
@@ -297,9 +304,9 @@ impl MachineStore for SqliteStore {
         &self,
         now: i64,
         cutoff: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<MachineId>, StoreError> {
         let mut tx = self.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
+        let ids: Vec<MachineId> = sqlx::query_scalar(
             "UPDATE machines SET deleted_at = ?
              WHERE origin = 'enrollment' AND enabled = 0 AND deleted_at IS NULL AND disabled_at <= ?
              RETURNING id",
@@ -310,7 +317,7 @@ impl MachineStore for SqliteStore {
         .await
         .map_err(db_error)?;
         for id in &ids {
-            delete_app_rows(&mut tx, id, now).await?;
+            delete_app_rows(&mut tx, &id.app_id(), now).await?;
         }
         commit(tx).await?;
         Ok(ids)

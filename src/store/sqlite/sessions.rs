@@ -2,6 +2,7 @@
 //! rule runs inside one statement so that concurrent failures cannot undercount.
 
 use super::{SqliteStore, commit, db_error, exec, u32_column};
+use crate::ids::{AccountId, SessionId, UserId};
 use crate::store::{
     AuditEvent, Conflict, LockoutRule, LoginFailures, SessionRow, SessionStore, StoreError,
 };
@@ -63,15 +64,15 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn session(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
+    async fn session(&self, id: &SessionId) -> Result<Option<SessionRow>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM sessions WHERE id = ?").bind(id))
             .await
     }
 
     async fn sessions(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
     ) -> Result<Vec<SessionRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
@@ -86,7 +87,7 @@ impl SessionStore for SqliteStore {
 
     async fn revoke_session(
         &self,
-        id: &str,
+        id: &SessionId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {

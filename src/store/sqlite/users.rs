@@ -2,6 +2,7 @@
 
 use super::{SqliteStore, commit_audited, db_error, exec, flag, known, must_change, named};
 use crate::authz::Role;
+use crate::ids::{AccountId, ResetId, UserId};
 use crate::store::{AuditEvent, Conflict, MemberRow, ResetRow, StoreError, UserRecord, UserStore};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -55,7 +56,7 @@ macro_rules! member_select {
 
 pub(super) async fn insert_user(
     tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
+    id: &UserId,
     email: &str,
     created_at: i64,
     password_hash: Option<&str>,
@@ -75,8 +76,8 @@ pub(super) async fn insert_user(
 /// A membership, not suspended.
 pub(super) async fn insert_membership(
     tx: &mut Transaction<'_, Sqlite>,
-    account_id: &str,
-    user_id: &str,
+    account_id: &AccountId,
+    user_id: &UserId,
     role: Role,
     created_at: i64,
 ) -> Result<(), StoreError> {
@@ -119,7 +120,7 @@ pub(super) async fn insert_reset(
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    async fn user(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM users WHERE id = ?").bind(id))
             .await
     }
@@ -131,8 +132,8 @@ impl UserStore for SqliteStore {
 
     async fn membership_role(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
     ) -> Result<Option<Role>, StoreError> {
         let role: Option<String> =
             sqlx::query_scalar("SELECT role FROM memberships WHERE account_id = ? AND user_id = ?")
@@ -147,8 +148,8 @@ impl UserStore for SqliteStore {
 
     async fn member(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
     ) -> Result<Option<MemberRow>, StoreError> {
         self.fetch_optional(
             sqlx::query_as(concat!(
@@ -161,7 +162,7 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn members(&self, account_id: &str) -> Result<Vec<MemberRow>, StoreError> {
+    async fn members(&self, account_id: &AccountId) -> Result<Vec<MemberRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(concat!(
                 member_select!(),
@@ -190,8 +191,8 @@ impl UserStore for SqliteStore {
 
     async fn update_member(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
         role: Role,
         suspended: bool,
         event: &AuditEvent,
@@ -212,8 +213,8 @@ impl UserStore for SqliteStore {
 
     async fn remove_member(
         &self,
-        account_id: &str,
-        user_id: &str,
+        account_id: &AccountId,
+        user_id: &UserId,
         at: i64,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
@@ -241,7 +242,7 @@ impl UserStore for SqliteStore {
 
     async fn set_password(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         hash: &str,
         at: i64,
         event: &AuditEvent,
@@ -265,14 +266,14 @@ impl UserStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn reset(&self, id: &str) -> Result<Option<ResetRow>, StoreError> {
+    async fn reset(&self, id: &ResetId) -> Result<Option<ResetRow>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM password_resets WHERE id = ?").bind(id))
             .await
     }
 
     async fn consume_reset(
         &self,
-        id: &str,
+        id: &ResetId,
         now: i64,
         hash: &str,
         event: &AuditEvent,
