@@ -75,21 +75,23 @@ impl From<service::EncryptOutput> for Encrypted {
     }
 }
 
+/// A keyring's and a key's decryption answer alike.
+fn decrypted(plaintext: &[u8], key_version: u32) -> Decrypted {
+    Decrypted {
+        plaintext: B64.encode(plaintext),
+        key_version,
+    }
+}
+
 impl From<service::DecryptOutput> for Decrypted {
     fn from(out: service::DecryptOutput) -> Self {
-        Self {
-            plaintext: B64.encode(&out.plaintext[..]),
-            key_version: out.key_version,
-        }
+        decrypted(&out.plaintext, out.key_version)
     }
 }
 
 impl From<service::KeyDecryptOutput> for Decrypted {
     fn from(out: service::KeyDecryptOutput) -> Self {
-        Self {
-            plaintext: B64.encode(&out.plaintext[..]),
-            key_version: out.key_version,
-        }
+        decrypted(&out.plaintext, out.key_version)
     }
 }
 
