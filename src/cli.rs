@@ -232,6 +232,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The methods commands send a body with (`Client::send`), short so a subcommand stays one
+/// line.
+const POST: reqwest::Method = reqwest::Method::POST;
+const PATCH: reqwest::Method = reqwest::Method::PATCH;
+const PUT: reqwest::Method = reqwest::Method::PUT;
+
 /// A request body without its unset options: the API refuses an explicit `null` where it
 /// means nothing, so an option the user did not give is left out.
 pub(crate) fn given(mut body: Value) -> Value {
@@ -239,6 +245,13 @@ pub(crate) fn given(mut body: Value) -> Value {
         fields.retain(|_, v| !v.is_null());
     }
     body
+}
+
+/// A pair of opposite switches (`--enable`/`--disable`, `--suspend`/`--unsuspend`) as the
+/// field they set: `Some(on)` when either is given, `None` (the field is left out) when
+/// neither is.
+fn switch(on: bool, off: bool) -> Option<bool> {
+    (on || off).then_some(on)
 }
 
 /// Sends a `DELETE` and says on stderr what it did: the reply has nothing to print.
@@ -250,7 +263,7 @@ async fn delete_then_say(client: &Client, path: &str, done: &str) -> anyhow::Res
 
 /// Sends an action without options (a `POST` of `{}`) and prints the reply.
 async fn post_action(client: &Client, path: &str) -> anyhow::Result<()> {
-    print(&client.post(path, json!({})).await?)
+    client.send(POST, path, json!({})).await
 }
 
 fn print(value: &Value) -> anyhow::Result<()> {

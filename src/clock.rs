@@ -71,6 +71,10 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_500_000), "1970-01-01T00:00:01.5Z");
         assert_eq!(super::parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00"), None, "an offset is required");
+        assert_eq!(
+            super::parse_rfc3339("1970-01-01T00:00:00"),
+            None,
+            "an offset is required"
+        );
     }
 }

@@ -1,204 +1,126 @@
 //! Identity: log-in, sessions, passwords, accounts, users and app certificates.
 
-use super::Method::{Delete, Get, Patch, Post};
-use super::Operation;
+use super::{Operation, delete, get, patch, post};
 
-pub const LOGIN: Operation = Operation::new(
-    Post,
-    "/v1/auth/login",
-    "Log in with email, password and account: a session token (shown once)",
-)
-.audited_as("auth.login")
-.request("Login")
-.response("Session")
-.status(201);
+pub const LOGIN: Operation = post("/v1/auth/login")
+    .summary("Log in with email, password and account: a session token (shown once)")
+    .audited_as("auth.login")
+    .takes("Login")
+    .created("Session");
 
-pub const LOGOUT: Operation = Operation::new(
-    Post,
-    "/v1/auth/logout",
-    "End the session this request was made with",
-)
-.flags(&["session.write"])
-.audited_as("auth.logout")
-.status(204);
+pub const LOGOUT: Operation = post("/v1/auth/logout")
+    .summary("End the session this request was made with")
+    .needs(&["session.write"], "auth.logout")
+    .status(204);
 
-pub const LIST_SESSIONS: Operation = Operation::new(
-    Get,
-    "/v1/auth/sessions",
-    "The caller's own sessions in this account",
-)
-.flags(&["session.read"])
-.audited_as("session.list")
-.response("SessionList");
+pub const LIST_SESSIONS: Operation = get("/v1/auth/sessions")
+    .summary("The caller's own sessions in this account")
+    .needs(&["session.read"], "session.list")
+    .gives("SessionList");
 
-pub const REVOKE_SESSION: Operation = Operation::new(
-    Delete,
-    "/v1/auth/sessions/{id}",
-    "Revoke one of the caller's sessions",
-)
-.flags(&["session.write"])
-.audited_as("session.revoke")
-.status(204);
+pub const REVOKE_SESSION: Operation = delete("/v1/auth/sessions/{id}")
+    .summary("Revoke one of the caller's sessions")
+    .needs(&["session.write"], "session.revoke")
+    .status(204);
 
-pub const CHANGE_PASSWORD: Operation = Operation::new(
-    Post,
-    "/v1/auth/password",
-    "Change the caller's password (ends every session)",
-)
-.flags(&["password.write"])
-.audited_as("user.password.change")
-.request("ChangePassword")
-.status(204);
+pub const CHANGE_PASSWORD: Operation = post("/v1/auth/password")
+    .summary("Change the caller's password (ends every session)")
+    .needs(&["password.write"], "user.password.change")
+    .takes("ChangePassword")
+    .status(204);
 
-pub const COMPLETE_PASSWORD_RESET: Operation = Operation::new(
-    Post,
-    "/v1/auth/password-reset",
-    "Set a new password with a one-time reset token",
-)
-.audited_as("auth.password-reset")
-.request("CompleteReset")
-.status(204);
+pub const COMPLETE_PASSWORD_RESET: Operation = post("/v1/auth/password-reset")
+    .summary("Set a new password with a one-time reset token")
+    .audited_as("auth.password-reset")
+    .takes("CompleteReset")
+    .status(204);
 
-pub const CREATE_ACCOUNT: Operation = Operation::new(
-    Post,
-    "/v1/accounts",
-    "Create an account; the calling user becomes its owner",
-)
-.flags(&["account.create"])
-.audited_as("account.create")
-.request("AccountName")
-.response("Account")
-.status(201);
+pub const CREATE_ACCOUNT: Operation = post("/v1/accounts")
+    .summary("Create an account; the calling user becomes its owner")
+    .needs(&["account.create"], "account.create")
+    .takes("AccountName")
+    .created("Account");
 
-pub const LIST_ACCOUNTS: Operation = Operation::new(
-    Get,
-    "/v1/accounts",
-    "The accounts the calling user belongs to, with their role",
-)
-.flags(&["account.read"])
-.audited_as("account.list")
-.response("AccountList");
+pub const LIST_ACCOUNTS: Operation = get("/v1/accounts")
+    .summary("The accounts the calling user belongs to, with their role")
+    .needs(&["account.read"], "account.list")
+    .gives("AccountList");
 
-pub const GET_ACCOUNT: Operation = Operation::new(Get, "/v1/accounts/{id}", "The caller's account")
-    .flags(&["account.read"])
-    .audited_as("account.read")
-    .response("Account");
+pub const GET_ACCOUNT: Operation = get("/v1/accounts/{id}")
+    .summary("The caller's account")
+    .needs(&["account.read"], "account.read")
+    .gives("Account");
 
-pub const UPDATE_ACCOUNT: Operation =
-    Operation::new(Patch, "/v1/accounts/{id}", "Rename the account")
-        .flags(&["account.write"])
-        .audited_as("account.update")
-        .request("AccountName")
-        .response("Account");
+pub const UPDATE_ACCOUNT: Operation = patch("/v1/accounts/{id}")
+    .summary("Rename the account")
+    .needs(&["account.write"], "account.update")
+    .exchanges("AccountName", "Account");
 
-pub const DELETE_ACCOUNT: Operation = Operation::new(
-    Delete,
-    "/v1/accounts/{id}",
-    "Confirm a due deletion: close the account and destroy its HSM keys",
-)
-.flags(&["account.delete"])
-.audited_as("account.delete")
-.status(204);
+pub const DELETE_ACCOUNT: Operation = delete("/v1/accounts/{id}")
+    .summary("Confirm a due deletion: close the account and destroy its HSM keys")
+    .needs(&["account.delete"], "account.delete")
+    .status(204);
 
-pub const REQUEST_ACCOUNT_DELETION: Operation = Operation::new(
-    Post,
-    "/v1/accounts/{id}/deletion",
-    "Request the account's deletion (confirmable after the waiting period)",
-)
-.flags(&["account.delete"])
-.audited_as("account.deletion.request")
-.response("Account")
-.status(202);
+pub const REQUEST_ACCOUNT_DELETION: Operation = post("/v1/accounts/{id}/deletion")
+    .summary("Request the account's deletion (confirmable after the waiting period)")
+    .needs(&["account.delete"], "account.deletion.request")
+    .gives("Account")
+    .status(202);
 
-pub const CANCEL_ACCOUNT_DELETION: Operation = Operation::new(
-    Delete,
-    "/v1/accounts/{id}/deletion",
-    "Cancel a pending deletion",
-)
-.flags(&["account.delete"])
-.audited_as("account.deletion.cancel")
-.response("Account");
+pub const CANCEL_ACCOUNT_DELETION: Operation = delete("/v1/accounts/{id}/deletion")
+    .summary("Cancel a pending deletion")
+    .needs(&["account.delete"], "account.deletion.cancel")
+    .gives("Account");
 
-pub const CREATE_USER: Operation =
-    Operation::new(Post, "/v1/users", "Add a user to the account with a role")
-        .flags(&["user.write"])
-        .audited_as("user.create")
-        .request("CreateUser")
-        .response("User")
-        .status(201);
+pub const CREATE_USER: Operation = post("/v1/users")
+    .summary("Add a user to the account with a role")
+    .needs(&["user.write"], "user.create")
+    .takes("CreateUser")
+    .created("User");
 
-pub const LIST_USERS: Operation = Operation::new(Get, "/v1/users", "The account's members")
-    .flags(&["user.read"])
-    .audited_as("user.list")
-    .response("UserList");
+pub const LIST_USERS: Operation = get("/v1/users")
+    .summary("The account's members")
+    .needs(&["user.read"], "user.list")
+    .gives("UserList");
 
-pub const GET_USER: Operation = Operation::new(Get, "/v1/users/{id}", "One member")
-    .flags(&["user.read"])
-    .audited_as("user.read")
-    .response("User");
+pub const GET_USER: Operation = get("/v1/users/{id}")
+    .summary("One member")
+    .needs(&["user.read"], "user.read")
+    .gives("User");
 
-pub const UPDATE_USER: Operation = Operation::new(
-    Patch,
-    "/v1/users/{id}",
-    "Change a member's role or suspend them",
-)
-.flags(&["user.write"])
-.audited_as("user.update")
-.request("PatchUser")
-.response("User");
+pub const UPDATE_USER: Operation = patch("/v1/users/{id}")
+    .summary("Change a member's role or suspend them")
+    .needs(&["user.write"], "user.update")
+    .exchanges("PatchUser", "User");
 
-pub const REMOVE_USER: Operation = Operation::new(
-    Delete,
-    "/v1/users/{id}",
-    "Remove a member from the account (the user stays)",
-)
-.flags(&["user.write"])
-.audited_as("user.remove")
-.status(204);
+pub const REMOVE_USER: Operation = delete("/v1/users/{id}")
+    .summary("Remove a member from the account (the user stays)")
+    .needs(&["user.write"], "user.remove")
+    .status(204);
 
-pub const CREATE_PASSWORD_RESET: Operation = Operation::new(
-    Post,
-    "/v1/users/{id}/password-reset",
-    "Issue a one-time password-reset token",
-)
-.flags(&["user.password-reset"])
-.audited_as("user.password.reset")
-.response("ResetIssued")
-.status(201);
+pub const CREATE_PASSWORD_RESET: Operation = post("/v1/users/{id}/password-reset")
+    .summary("Issue a one-time password-reset token")
+    .needs(&["user.password-reset"], "user.password.reset")
+    .created("ResetIssued");
 
-pub const ADD_TRUSTED_CA: Operation = Operation::new(
-    Post,
-    "/v1/trusted-cas",
-    "Trust a CA for client certificates (proven when it comes with a proof of possession)",
-)
-.flags(&["app.write"])
-.audited_as("trusted-ca.create")
-.request("CreateTrustedCa")
-.response("TrustedCa")
-.status(201);
+pub const ADD_TRUSTED_CA: Operation = post("/v1/trusted-cas")
+    .summary("Trust a CA for client certificates (proven when it comes with a proof of possession)")
+    .needs(&["app.write"], "trusted-ca.create")
+    .takes("CreateTrustedCa")
+    .created("TrustedCa");
 
-pub const LIST_TRUSTED_CAS: Operation =
-    Operation::new(Get, "/v1/trusted-cas", "The account's trusted CAs")
-        .flags(&["app.read"])
-        .audited_as("trusted-ca.list")
-        .response("TrustedCaList");
+pub const LIST_TRUSTED_CAS: Operation = get("/v1/trusted-cas")
+    .summary("The account's trusted CAs")
+    .needs(&["app.read"], "trusted-ca.list")
+    .gives("TrustedCaList");
 
-pub const REVOKE_CERTIFICATE: Operation = Operation::new(
-    Post,
-    "/v1/revocations",
-    "Revoke a client certificate (by PEM or SHA-256 fingerprint)",
-)
-.flags(&["app.write"])
-.audited_as("certificate.revoke")
-.request("Revoke")
-.response("Revocation")
-.status(201);
+pub const REVOKE_CERTIFICATE: Operation = post("/v1/revocations")
+    .summary("Revoke a client certificate (by PEM or SHA-256 fingerprint)")
+    .needs(&["app.write"], "certificate.revoke")
+    .takes("Revoke")
+    .created("Revocation");
 
-pub const LIST_REVOCATIONS: Operation = Operation::new(
-    Get,
-    "/v1/revocations",
-    "The account's revoked client certificates",
-)
-.flags(&["app.read"])
-.audited_as("certificate.revocations.read")
-.response("RevocationList");
+pub const LIST_REVOCATIONS: Operation = get("/v1/revocations")
+    .summary("The account's revoked client certificates")
+    .needs(&["app.read"], "certificate.revocations.read")
+    .gives("RevocationList");

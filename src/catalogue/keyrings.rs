@@ -1,121 +1,87 @@
 //! Keyrings: symmetric envelope encryption under a group master key.
 
-use super::Method::{Delete, Get, Patch, Post};
-use super::Operation;
+use super::{Operation, delete, get, patch, post};
 use crate::authz::Operation::{Decrypt, Encrypt, ManageObjects};
 
-pub const CREATE_KEYRING: Operation = Operation::new(Post, "/v1/keyrings", "Create a keyring")
-    .flags(&["keyring.create"])
+pub const CREATE_KEYRING: Operation = post("/v1/keyrings")
+    .summary("Create a keyring")
+    .needs(&["keyring.create"], "keyring.create")
     .in_group(&[ManageObjects])
-    .audited_as("keyring.create")
-    .request("CreateKeyring")
-    .response("Keyring")
-    .status(201);
+    .takes("CreateKeyring")
+    .created("Keyring");
 
-pub const LIST_KEYRINGS: Operation = Operation::new(Get, "/v1/keyrings", "List keyrings")
-    .flags(&["keyring.read"])
-    .audited_as("keyring.list")
-    .response("KeyringList");
+pub const LIST_KEYRINGS: Operation = get("/v1/keyrings")
+    .summary("List keyrings")
+    .needs(&["keyring.read"], "keyring.list")
+    .gives("KeyringList");
 
-pub const GET_KEYRING: Operation = Operation::new(Get, "/v1/keyrings/{ring}", "Read a keyring")
-    .flags(&["keyring.<ring>.read"])
-    .audited_as("keyring.read")
-    .response("Keyring");
+pub const GET_KEYRING: Operation = get("/v1/keyrings/{ring}")
+    .summary("Read a keyring")
+    .needs(&["keyring.<ring>.read"], "keyring.read")
+    .gives("Keyring");
 
-pub const DELETE_KEYRING: Operation = Operation::new(
-    Delete,
-    "/v1/keyrings/{ring}",
-    "Move a keyring to the trash (30 days)",
-)
-.flags(&["keyring.<ring>.delete"])
-.in_group(&[ManageObjects])
-.audited_as("keyring.delete")
-.status(204);
+pub const DELETE_KEYRING: Operation = delete("/v1/keyrings/{ring}")
+    .summary("Move a keyring to the trash (30 days)")
+    .needs(&["keyring.<ring>.delete"], "keyring.delete")
+    .in_group(&[ManageObjects])
+    .status(204);
 
-pub const RESTORE_KEYRING: Operation = Operation::new(
-    Post,
-    "/v1/keyrings/{ring}/restore",
-    "Take a deleted keyring out of the trash (within 30 days)",
-)
-.flags(&["keyring.<ring>.restore"])
-.in_group(&[ManageObjects])
-.audited_as("keyring.restore")
-.response("Keyring");
+pub const RESTORE_KEYRING: Operation = post("/v1/keyrings/{ring}/restore")
+    .summary("Take a deleted keyring out of the trash (within 30 days)")
+    .needs(&["keyring.<ring>.restore"], "keyring.restore")
+    .in_group(&[ManageObjects])
+    .gives("Keyring");
 
-pub const ENCRYPT: Operation = Operation::new(Post, "/v1/keyrings/{ring}/encrypt", "Encrypt")
-    .flags(&["keyring.<ring>.encrypt"])
+pub const ENCRYPT: Operation = post("/v1/keyrings/{ring}/encrypt")
+    .summary("Encrypt")
+    .needs(&["keyring.<ring>.encrypt"], "keyring.encrypt")
     .in_group(&[Encrypt])
-    .audited_as("keyring.encrypt")
-    .request("Encrypt")
-    .response("Encrypted");
+    .exchanges("Encrypt", "Encrypted");
 
-pub const DECRYPT: Operation = Operation::new(Post, "/v1/keyrings/{ring}/decrypt", "Decrypt")
-    .flags(&["keyring.<ring>.decrypt"])
+pub const DECRYPT: Operation = post("/v1/keyrings/{ring}/decrypt")
+    .summary("Decrypt")
+    .needs(&["keyring.<ring>.decrypt"], "keyring.decrypt")
     .in_group(&[Decrypt])
-    .audited_as("keyring.decrypt")
-    .request("Decrypt")
-    .response("Decrypted");
+    .exchanges("Decrypt", "Decrypted");
 
-pub const REWRAP: Operation = Operation::new(
-    Post,
-    "/v1/keyrings/{ring}/rewrap",
-    "Re-encrypt under the current version",
-)
-.flags(&["keyring.<ring>.encrypt", "keyring.<ring>.decrypt"])
-.in_group(&[Encrypt, Decrypt])
-.audited_as("keyring.rewrap")
-.request("Decrypt")
-.response("Encrypted");
+pub const REWRAP: Operation = post("/v1/keyrings/{ring}/rewrap")
+    .summary("Re-encrypt under the current version")
+    .needs(
+        &["keyring.<ring>.encrypt", "keyring.<ring>.decrypt"],
+        "keyring.rewrap",
+    )
+    .in_group(&[Encrypt, Decrypt])
+    .exchanges("Decrypt", "Encrypted");
 
-pub const DATAKEY: Operation =
-    Operation::new(Post, "/v1/keyrings/{ring}/datakey", "Generate a data key")
-        .flags(&["keyring.<ring>.encrypt"])
-        .in_group(&[Encrypt])
-        .audited_as("keyring.datakey")
-        .request("DataKeyRequest")
-        .response("DataKey");
+pub const DATAKEY: Operation = post("/v1/keyrings/{ring}/datakey")
+    .summary("Generate a data key")
+    .needs(&["keyring.<ring>.encrypt"], "keyring.datakey")
+    .in_group(&[Encrypt])
+    .exchanges("DataKeyRequest", "DataKey");
 
-pub const ROTATE_KEYRING: Operation = Operation::new(
-    Post,
-    "/v1/keyrings/{ring}/rotate",
-    "Add a key version and make it current",
-)
-.flags(&["keyring.<ring>.rotate"])
-.in_group(&[ManageObjects])
-.audited_as("keyring.rotate")
-.response("Rotated");
+pub const ROTATE_KEYRING: Operation = post("/v1/keyrings/{ring}/rotate")
+    .summary("Add a key version and make it current")
+    .needs(&["keyring.<ring>.rotate"], "keyring.rotate")
+    .in_group(&[ManageObjects])
+    .gives("Rotated");
 
-pub const GET_KEYRING_CONFIG: Operation =
-    Operation::new(Get, "/v1/keyrings/{ring}/config", "Read the configuration")
-        .flags(&["keyring.<ring>.config.read"])
-        .audited_as("keyring.config.read")
-        .response("KeyringConfig");
+pub const GET_KEYRING_CONFIG: Operation = get("/v1/keyrings/{ring}/config")
+    .summary("Read the configuration")
+    .needs(&["keyring.<ring>.config.read"], "keyring.config.read")
+    .gives("KeyringConfig");
 
-pub const UPDATE_KEYRING_CONFIG: Operation = Operation::new(
-    Patch,
-    "/v1/keyrings/{ring}/config",
-    "Change the configuration",
-)
-.flags(&["keyring.<ring>.config.write"])
-.in_group(&[ManageObjects])
-.audited_as("keyring.config.write")
-.request("PatchKeyringConfig")
-.response("KeyringConfig");
+pub const UPDATE_KEYRING_CONFIG: Operation = patch("/v1/keyrings/{ring}/config")
+    .summary("Change the configuration")
+    .needs(&["keyring.<ring>.config.write"], "keyring.config.write")
+    .in_group(&[ManageObjects])
+    .exchanges("PatchKeyringConfig", "KeyringConfig");
 
-pub const KEYRING_KEYS: Operation = Operation::new(
-    Get,
-    "/v1/keyrings/{ring}/keys",
-    "List key versions (metadata, never key bytes)",
-)
-.flags(&["keyring.<ring>.keys.read"])
-.audited_as("keyring.keys.read")
-.response("KeyVersionList");
+pub const KEYRING_KEYS: Operation = get("/v1/keyrings/{ring}/keys")
+    .summary("List key versions (metadata, never key bytes)")
+    .needs(&["keyring.<ring>.keys.read"], "keyring.keys.read")
+    .gives("KeyVersionList");
 
-pub const LOOKUP_HASH: Operation = Operation::new(
-    Get,
-    "/v1/keyrings/{ring}/hash/{hash}",
-    "Resolve a ciphertext's key reference",
-)
-.flags(&["keyring.<ring>.hash.read"])
-.audited_as("keyring.hash.read")
-.response("HashInfo");
+pub const LOOKUP_HASH: Operation = get("/v1/keyrings/{ring}/hash/{hash}")
+    .summary("Resolve a ciphertext's key reference")
+    .needs(&["keyring.<ring>.hash.read"], "keyring.hash.read")
+    .gives("HashInfo");

@@ -1,119 +1,76 @@
 //! Machines: enrolment tokens, provisioning, registration and lifecycle.
 
-use super::Method::{Delete, Get, Post};
-use super::Operation;
+use super::{Operation, delete, get, post};
 
-pub const CREATE_MACHINE_TOKEN: Operation = Operation::new(
-    Post,
-    "/v1/machine-tokens",
-    "Issue a bootstrap, enrollment or temporary machine token (shown once)",
-)
-.flags(&["machine.write"])
-.audited_as("machine.token.create")
-.request("CreateMachineToken")
-.response("MachineTokenIssued")
-.status(201);
+pub const CREATE_MACHINE_TOKEN: Operation = post("/v1/machine-tokens")
+    .summary("Issue a bootstrap, enrollment or temporary machine token (shown once)")
+    .needs(&["machine.write"], "machine.token.create")
+    .takes("CreateMachineToken")
+    .created("MachineTokenIssued");
 
-pub const LIST_MACHINE_TOKENS: Operation = Operation::new(
-    Get,
-    "/v1/machine-tokens",
-    "List the account's machine tokens",
-)
-.flags(&["machine.read"])
-.audited_as("machine.token.list")
-.response("MachineTokenList");
+pub const LIST_MACHINE_TOKENS: Operation = get("/v1/machine-tokens")
+    .summary("List the account's machine tokens")
+    .needs(&["machine.read"], "machine.token.list")
+    .gives("MachineTokenList");
 
-pub const DISABLE_MACHINE_TOKEN: Operation =
-    Operation::new(Delete, "/v1/machine-tokens/{id}", "Disable a machine token")
-        .flags(&["machine.write"])
-        .audited_as("machine.token.disable")
-        .status(204);
+pub const DISABLE_MACHINE_TOKEN: Operation = delete("/v1/machine-tokens/{id}")
+    .summary("Disable a machine token")
+    .needs(&["machine.write"], "machine.token.disable")
+    .status(204);
 
-pub const PROVISION_MACHINE: Operation = Operation::new(
-    Post,
-    "/v1/machines",
-    "Provision an approved machine; its key pair leaves only in a single-use bundle",
-)
-.flags(&["machine.write"])
-.audited_as("machine.provision")
-.request("ProvisionMachine")
-.response("ProvisionedMachine")
-.status(201);
+pub const PROVISION_MACHINE: Operation = post("/v1/machines")
+    .summary("Provision an approved machine; its key pair leaves only in a single-use bundle")
+    .needs(&["machine.write"], "machine.provision")
+    .takes("ProvisionMachine")
+    .created("ProvisionedMachine");
 
-pub const LIST_MACHINES: Operation = Operation::new(Get, "/v1/machines", "List machines")
-    .flags(&["machine.read"])
-    .audited_as("machine.list")
-    .response("MachineList");
+pub const LIST_MACHINES: Operation = get("/v1/machines")
+    .summary("List machines")
+    .needs(&["machine.read"], "machine.list")
+    .gives("MachineList");
 
-pub const REGISTER_MACHINE: Operation = Operation::new(
-    Post,
-    "/v1/machines/register",
-    "Register a machine's public key with a machine token (no other credential)",
-)
-.audited_as("machine.register")
-.request("RegisterMachine")
-.response("Machine")
-.status(201);
+pub const REGISTER_MACHINE: Operation = post("/v1/machines/register")
+    .summary("Register a machine's public key with a machine token (no other credential)")
+    .audited_as("machine.register")
+    .takes("RegisterMachine")
+    .created("Machine");
 
-pub const DOWNLOAD_BUNDLE: Operation = Operation::new(
-    Post,
-    "/v1/machines/bundle",
-    "Download a provisioned machine's bundle, once (the bundle token is the credential)",
-)
-.audited_as("machine.bundle.download")
-.request("BundleDownload")
-.response("MachineBundle");
+pub const DOWNLOAD_BUNDLE: Operation = post("/v1/machines/bundle")
+    .summary("Download a provisioned machine's bundle, once (the bundle token is the credential)")
+    .audited_as("machine.bundle.download")
+    .exchanges("BundleDownload", "MachineBundle");
 
-pub const GET_MACHINE: Operation = Operation::new(Get, "/v1/machines/{id}", "A machine")
-    .flags(&["machine.read"])
-    .audited_as("machine.read")
-    .response("Machine");
+pub const GET_MACHINE: Operation = get("/v1/machines/{id}")
+    .summary("A machine")
+    .needs(&["machine.read"], "machine.read")
+    .gives("Machine");
 
-pub const DELETE_MACHINE: Operation =
-    Operation::new(Delete, "/v1/machines/{id}", "Delete a machine and its app")
-        .flags(&["machine.write"])
-        .audited_as("machine.delete")
-        .status(204);
+pub const DELETE_MACHINE: Operation = delete("/v1/machines/{id}")
+    .summary("Delete a machine and its app")
+    .needs(&["machine.write"], "machine.delete")
+    .status(204);
 
-pub const APPROVE_MACHINE: Operation = Operation::new(
-    Post,
-    "/v1/machines/{id}/approve",
-    "Approve a pending machine",
-)
-.flags(&["machine.write"])
-.audited_as("machine.approve")
-.response("Machine");
+pub const APPROVE_MACHINE: Operation = post("/v1/machines/{id}/approve")
+    .summary("Approve a pending machine")
+    .needs(&["machine.write"], "machine.approve")
+    .gives("Machine");
 
-pub const DISABLE_MACHINE: Operation = Operation::new(
-    Post,
-    "/v1/machines/{id}/disable",
-    "Disable a machine (effective on its next request)",
-)
-.flags(&["machine.write"])
-.audited_as("machine.disable")
-.response("Machine");
+pub const DISABLE_MACHINE: Operation = post("/v1/machines/{id}/disable")
+    .summary("Disable a machine (effective on its next request)")
+    .needs(&["machine.write"], "machine.disable")
+    .gives("Machine");
 
-pub const ENABLE_MACHINE: Operation =
-    Operation::new(Post, "/v1/machines/{id}/enable", "Enable a machine")
-        .flags(&["machine.write"])
-        .audited_as("machine.enable")
-        .response("Machine");
+pub const ENABLE_MACHINE: Operation = post("/v1/machines/{id}/enable")
+    .summary("Enable a machine")
+    .needs(&["machine.write"], "machine.enable")
+    .gives("Machine");
 
-pub const EXTEND_MACHINE: Operation = Operation::new(
-    Post,
-    "/v1/machines/{id}/extend",
-    "Extend a machine's expiry (at most twelve months from now)",
-)
-.flags(&["machine.write"])
-.audited_as("machine.extend")
-.request("ExtendMachine")
-.response("Machine");
+pub const EXTEND_MACHINE: Operation = post("/v1/machines/{id}/extend")
+    .summary("Extend a machine's expiry (at most twelve months from now)")
+    .needs(&["machine.write"], "machine.extend")
+    .exchanges("ExtendMachine", "Machine");
 
-pub const REVERT_MACHINE_EXTENSION: Operation = Operation::new(
-    Post,
-    "/v1/machines/{id}/revert-extension",
-    "Revert a machine's last extension",
-)
-.flags(&["machine.write"])
-.audited_as("machine.extension.revert")
-.response("Machine");
+pub const REVERT_MACHINE_EXTENSION: Operation = post("/v1/machines/{id}/revert-extension")
+    .summary("Revert a machine's last extension")
+    .needs(&["machine.write"], "machine.extension.revert")
+    .gives("Machine");

@@ -78,23 +78,58 @@ pub struct Operation {
     pub status: u16,
 }
 
+/// An entry's start: its method and path. Every other field starts at its most common
+/// value (no credential, no group operation, not audited, no body, 200) and the entry sets
+/// the rest with the builders below, so an entry reads as what sets it apart.
+const fn route(method: Method, path: &'static str) -> Operation {
+    Operation {
+        method,
+        path,
+        summary: "",
+        flags: &[],
+        group: &[],
+        action: None,
+        request: None,
+        response: None,
+        status: 200,
+    }
+}
+
+pub(super) const fn get(path: &'static str) -> Operation {
+    route(Get, path)
+}
+
+pub(super) const fn post(path: &'static str) -> Operation {
+    route(Post, path)
+}
+
+pub(super) const fn put(path: &'static str) -> Operation {
+    route(Put, path)
+}
+
+pub(super) const fn patch(path: &'static str) -> Operation {
+    route(Patch, path)
+}
+
+pub(super) const fn delete(path: &'static str) -> Operation {
+    route(Delete, path)
+}
+
 impl Operation {
-    pub(super) const fn new(method: Method, path: &'static str, summary: &'static str) -> Self {
-        Operation {
-            method,
-            path,
-            summary,
-            flags: &[],
-            group: &[],
-            action: None,
-            request: None,
-            response: None,
-            status: 200,
-        }
+    pub(super) const fn summary(mut self, summary: &'static str) -> Self {
+        self.summary = summary;
+        self
     }
 
-    pub(super) const fn flags(mut self, flags: &'static [&'static str]) -> Self {
+    /// The flags a caller needs and the action its audit event records: a route with a
+    /// credential always has both.
+    pub(super) const fn needs(
+        mut self,
+        flags: &'static [&'static str],
+        action: &'static str,
+    ) -> Self {
         self.flags = flags;
+        self.action = Some(action);
         self
     }
 
@@ -103,19 +138,32 @@ impl Operation {
         self
     }
 
+    /// The audit action of a route without a credential (its token is in the body).
     pub(super) const fn audited_as(mut self, action: &'static str) -> Self {
         self.action = Some(action);
         self
     }
 
-    pub(super) const fn request(mut self, schema: &'static str) -> Self {
+    /// The body's schema.
+    pub(super) const fn takes(mut self, schema: &'static str) -> Self {
         self.request = Some(schema);
         self
     }
 
-    pub(super) const fn response(mut self, schema: &'static str) -> Self {
+    /// The success answer's schema.
+    pub(super) const fn gives(mut self, schema: &'static str) -> Self {
         self.response = Some(schema);
         self
+    }
+
+    /// Both schemas: the body's and the success answer's.
+    pub(super) const fn exchanges(self, request: &'static str, response: &'static str) -> Self {
+        self.takes(request).gives(response)
+    }
+
+    /// A `201 Created` answering with `schema`.
+    pub(super) const fn created(self, schema: &'static str) -> Self {
+        self.gives(schema).status(201)
     }
 
     pub(super) const fn status(mut self, status: u16) -> Self {
@@ -293,6 +341,13 @@ mod tests {
                 op.method.as_str(),
                 op.path
             );
+        }
+    }
+
+    #[test]
+    fn every_operation_has_a_summary() {
+        for op in ALL {
+            assert!(!op.summary.is_empty(), "{} {}", op.method.as_str(), op.path);
         }
     }
 

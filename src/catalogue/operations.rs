@@ -1,16 +1,12 @@
 //! Operations routes: no credential, not audited, for load balancers and tooling.
 
-use super::Method::Get;
-use super::Operation;
+use super::{Operation, get};
 
-pub const HEALTH: Operation = Operation::new(Get, "/v1/health", "Liveness");
+pub const HEALTH: Operation = get("/v1/health").summary("Liveness");
 
-pub const READY: Operation = Operation::new(
-    Get,
-    "/v1/ready",
-    "Readiness: HSM session and database reachable",
-);
+pub const READY: Operation =
+    get("/v1/ready").summary("Readiness: HSM session and database reachable");
 
-pub const METRICS: Operation = Operation::new(Get, "/metrics", "Prometheus metrics");
+pub const METRICS: Operation = get("/metrics").summary("Prometheus metrics");
 
-pub const OPENAPI: Operation = Operation::new(Get, "/v1/openapi.json", "This document");
+pub const OPENAPI: Operation = get("/v1/openapi.json").summary("This document");

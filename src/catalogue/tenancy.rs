@@ -1,179 +1,117 @@
 //! Tenancy: API keys, groups, apps and group membership.
 
-use super::Method::{Delete, Get, Patch, Post, Put};
-use super::Operation;
+use super::{Operation, delete, get, patch, post, put};
 
-pub const CREATE_API_KEY: Operation =
-    Operation::new(Post, "/v1/auth/apikey", "Create an API key (shown once)")
-        .flags(&["apikey.write"])
-        .audited_as("apikey.create")
-        .request("CreateApiKey")
-        .response("CreatedApiKey")
-        .status(201);
+pub const CREATE_API_KEY: Operation = post("/v1/auth/apikey")
+    .summary("Create an API key (shown once)")
+    .needs(&["apikey.write"], "apikey.create")
+    .takes("CreateApiKey")
+    .created("CreatedApiKey");
 
-pub const LIST_API_KEYS: Operation =
-    Operation::new(Get, "/v1/auth/apikey", "List API keys (metadata only)")
-        .flags(&["apikey.read"])
-        .audited_as("apikey.list")
-        .response("ApiKeyList");
+pub const LIST_API_KEYS: Operation = get("/v1/auth/apikey")
+    .summary("List API keys (metadata only)")
+    .needs(&["apikey.read"], "apikey.list")
+    .gives("ApiKeyList");
 
-pub const GET_API_KEY: Operation =
-    Operation::new(Get, "/v1/auth/apikey/{id}", "Read an API key's metadata")
-        .flags(&["apikey.read"])
-        .audited_as("apikey.read")
-        .response("ApiKey");
+pub const GET_API_KEY: Operation = get("/v1/auth/apikey/{id}")
+    .summary("Read an API key's metadata")
+    .needs(&["apikey.read"], "apikey.read")
+    .gives("ApiKey");
 
-pub const UPDATE_API_KEY: Operation = Operation::new(
-    Patch,
-    "/v1/auth/apikey/{id}",
-    "Disable an API key and/or narrow its flags",
-)
-.flags(&["apikey.write"])
-.audited_as("apikey.update")
-.request("PatchApiKey")
-.response("ApiKey");
+pub const UPDATE_API_KEY: Operation = patch("/v1/auth/apikey/{id}")
+    .summary("Disable an API key and/or narrow its flags")
+    .needs(&["apikey.write"], "apikey.update")
+    .exchanges("PatchApiKey", "ApiKey");
 
-pub const CREATE_GROUP: Operation = Operation::new(
-    Post,
-    "/v1/groups",
-    "Create a group and its master key in the HSM",
-)
-.flags(&["group.write"])
-.audited_as("group.create")
-.request("CreateGroup")
-.response("Group")
-.status(201);
+pub const CREATE_GROUP: Operation = post("/v1/groups")
+    .summary("Create a group and its master key in the HSM")
+    .needs(&["group.write"], "group.create")
+    .takes("CreateGroup")
+    .created("Group");
 
-pub const LIST_GROUPS: Operation = Operation::new(Get, "/v1/groups", "List groups")
-    .flags(&["group.read"])
-    .audited_as("group.list")
-    .response("GroupList");
+pub const LIST_GROUPS: Operation = get("/v1/groups")
+    .summary("List groups")
+    .needs(&["group.read"], "group.list")
+    .gives("GroupList");
 
-pub const GET_GROUP: Operation = Operation::new(Get, "/v1/groups/{id}", "Read a group")
-    .flags(&["group.read"])
-    .audited_as("group.read")
-    .response("Group");
+pub const GET_GROUP: Operation = get("/v1/groups/{id}")
+    .summary("Read a group")
+    .needs(&["group.read"], "group.read")
+    .gives("Group");
 
-pub const CREATE_APP: Operation =
-    Operation::new(Post, "/v1/apps", "Create an app assigned to groups")
-        .flags(&["app.write"])
-        .audited_as("app.create")
-        .request("CreateApp")
-        .response("App")
-        .status(201);
+pub const CREATE_APP: Operation = post("/v1/apps")
+    .summary("Create an app assigned to groups")
+    .needs(&["app.write"], "app.create")
+    .takes("CreateApp")
+    .created("App");
 
-pub const LIST_APPS: Operation = Operation::new(Get, "/v1/apps", "List apps")
-    .flags(&["app.read"])
-    .audited_as("app.list")
-    .response("AppList");
+pub const LIST_APPS: Operation = get("/v1/apps")
+    .summary("List apps")
+    .needs(&["app.read"], "app.list")
+    .gives("AppList");
 
-pub const GET_APP: Operation = Operation::new(Get, "/v1/apps/{id}", "Read an app")
-    .flags(&["app.read"])
-    .audited_as("app.read")
-    .response("App");
+pub const GET_APP: Operation = get("/v1/apps/{id}")
+    .summary("Read an app")
+    .needs(&["app.read"], "app.read")
+    .gives("App");
 
-pub const UPDATE_GROUP: Operation = Operation::new(Patch, "/v1/groups/{id}", "Rename a group")
-    .flags(&["group.write"])
-    .audited_as("group.update")
-    .request("CreateGroup")
-    .response("Group");
+pub const UPDATE_GROUP: Operation = patch("/v1/groups/{id}")
+    .summary("Rename a group")
+    .needs(&["group.write"], "group.update")
+    .exchanges("CreateGroup", "Group");
 
-pub const DELETE_GROUP: Operation = Operation::new(
-    Delete,
-    "/v1/groups/{id}",
-    "Delete a group (?force=true moves its objects to the trash)",
-)
-.flags(&["group.write"])
-.audited_as("group.delete")
-.status(204);
+pub const DELETE_GROUP: Operation = delete("/v1/groups/{id}")
+    .summary("Delete a group (?force=true moves its objects to the trash)")
+    .needs(&["group.write"], "group.delete")
+    .status(204);
 
-pub const GROUP_MEMBERS: Operation = Operation::new(
-    Get,
-    "/v1/groups/{id}/members",
-    "A group's users (with group role) and apps (with operations)",
-)
-.flags(&["group.read"])
-.audited_as("group.members.read")
-.response("GroupMembers");
+pub const GROUP_MEMBERS: Operation = get("/v1/groups/{id}/members")
+    .summary("A group's users (with group role) and apps (with operations)")
+    .needs(&["group.read"], "group.members.read")
+    .gives("GroupMembers");
 
-pub const SET_GROUP_USER: Operation = Operation::new(
-    Put,
-    "/v1/groups/{id}/users/{user}",
-    "Put a user in the group with a role (member, auditor)",
-)
-.flags(&["group.write"])
-.audited_as("group.member.set")
-.request("GroupUserRole")
-.response("GroupUser");
+pub const SET_GROUP_USER: Operation = put("/v1/groups/{id}/users/{user}")
+    .summary("Put a user in the group with a role (member, auditor)")
+    .needs(&["group.write"], "group.member.set")
+    .exchanges("GroupUserRole", "GroupUser");
 
-pub const REMOVE_GROUP_USER: Operation = Operation::new(
-    Delete,
-    "/v1/groups/{id}/users/{user}",
-    "Take a user out of the group",
-)
-.flags(&["group.write"])
-.audited_as("group.member.remove")
-.status(204);
+pub const REMOVE_GROUP_USER: Operation = delete("/v1/groups/{id}/users/{user}")
+    .summary("Take a user out of the group")
+    .needs(&["group.write"], "group.member.remove")
+    .status(204);
 
-pub const SET_GROUP_APP: Operation = Operation::new(
-    Put,
-    "/v1/groups/{id}/apps/{app}",
-    "Assign an app to the group with its allowed operations",
-)
-.flags(&["group.write"])
-.audited_as("group.member.set")
-.request("GroupAppOperations")
-.response("GroupApp");
+pub const SET_GROUP_APP: Operation = put("/v1/groups/{id}/apps/{app}")
+    .summary("Assign an app to the group with its allowed operations")
+    .needs(&["group.write"], "group.member.set")
+    .exchanges("GroupAppOperations", "GroupApp");
 
-pub const REMOVE_GROUP_APP: Operation = Operation::new(
-    Delete,
-    "/v1/groups/{id}/apps/{app}",
-    "Take an app out of the group",
-)
-.flags(&["group.write"])
-.audited_as("group.member.remove")
-.status(204);
+pub const REMOVE_GROUP_APP: Operation = delete("/v1/groups/{id}/apps/{app}")
+    .summary("Take an app out of the group")
+    .needs(&["group.write"], "group.member.remove")
+    .status(204);
 
-pub const UPDATE_APP: Operation = Operation::new(
-    Patch,
-    "/v1/apps/{id}",
-    "Rename, disable or re-enable an app",
-)
-.flags(&["app.write"])
-.audited_as("app.update")
-.request("PatchApp")
-.response("App");
+pub const UPDATE_APP: Operation = patch("/v1/apps/{id}")
+    .summary("Rename, disable or re-enable an app")
+    .needs(&["app.write"], "app.update")
+    .exchanges("PatchApp", "App");
 
-pub const DELETE_APP: Operation = Operation::new(
-    Delete,
-    "/v1/apps/{id}",
-    "Delete an app (its credentials stop working)",
-)
-.flags(&["app.write"])
-.audited_as("app.delete")
-.status(204);
+pub const DELETE_APP: Operation = delete("/v1/apps/{id}")
+    .summary("Delete an app (its credentials stop working)")
+    .needs(&["app.write"], "app.delete")
+    .status(204);
 
-pub const APP_CREDENTIALS: Operation = Operation::new(
-    Get,
-    "/v1/apps/{id}/credentials",
-    "An app's API keys (metadata) and client-certificate bindings",
-)
-.flags(&["app.read"])
-.audited_as("app.credentials.read")
-.response("AppCredentials");
+pub const APP_CREDENTIALS: Operation = get("/v1/apps/{id}/credentials")
+    .summary("An app's API keys (metadata) and client-certificate bindings")
+    .needs(&["app.read"], "app.credentials.read")
+    .gives("AppCredentials");
 
-pub const BIND_CERTIFICATE: Operation = Operation::new(Post, "/v1/apps/{id}/certificates", "Bind a client certificate: pinned (proven when it comes with a proof of possession), or a trusted CA plus subject/SAN")
-    .flags(&["app.write"])
-    .audited_as("app.certificate.create")
-    .request("BindCertificate")
-    .response("AppCertificate")
-    .status(201);
+pub const BIND_CERTIFICATE: Operation = post("/v1/apps/{id}/certificates")
+    .summary("Bind a client certificate: pinned (proven when it comes with a proof of possession), or a trusted CA plus subject/SAN")
+    .needs(&["app.write"], "app.certificate.create")
+    .takes("BindCertificate")
+    .created("AppCertificate");
 
-pub const UNBIND_CERTIFICATE: Operation = Operation::new(
-    Delete,
-    "/v1/apps/{id}/certificates/{certificate}",
-    "Unbind a client certificate",
-)
-.flags(&["app.write"])
-.audited_as("app.certificate.delete")
-.status(204);
+pub const UNBIND_CERTIFICATE: Operation = delete("/v1/apps/{id}/certificates/{certificate}")
+    .summary("Unbind a client certificate")
+    .needs(&["app.write"], "app.certificate.delete")
+    .status(204);

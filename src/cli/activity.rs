@@ -1,6 +1,6 @@
 //! `coffer activity`: the audit trail, filtered on the server.
 
-use super::{Client, print};
+use super::Client;
 use clap::Args;
 
 #[derive(Args)]
@@ -53,7 +53,7 @@ pub(super) async fn activity(client: &Client, f: ActivityArgs) -> anyhow::Result
     } else {
         format!("/v1/activity?{}", encoded.join("&"))
     };
-    print(&client.get(&path).await?)
+    client.show(&path).await
 }
 
 fn urlencode(text: &str) -> String {

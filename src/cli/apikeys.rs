@@ -1,6 +1,6 @@
 //! `coffer apikey …`: API keys, the bearer credentials of users and apps.
 
-use super::{Client, parse_flags, print};
+use super::{Client, PATCH, POST, parse_flags};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -39,22 +39,27 @@ pub(super) async fn apikey(client: &Client, command: ApikeyCommand) -> anyhow::R
             flags,
         } => {
             let body = json!({"principal": principal, "name": name, "flags": parse_flags(&flags)?});
-            print(&client.post("/v1/auth/apikey", body).await?)
+            client.send(POST, "/v1/auth/apikey", body).await
         }
-        ApikeyCommand::List => print(&client.get("/v1/auth/apikey").await?),
-        ApikeyCommand::Show { id } => print(&client.get(&format!("/v1/auth/apikey/{id}")).await?),
-        ApikeyCommand::Disable { id } => print(
-            &client
-                .patch(&format!("/v1/auth/apikey/{id}"), json!({"disabled": true}))
-                .await?,
-        ),
-        ApikeyCommand::Flags { id, flags } => print(
-            &client
-                .patch(
+        ApikeyCommand::List => client.show("/v1/auth/apikey").await,
+        ApikeyCommand::Show { id } => client.show(&format!("/v1/auth/apikey/{id}")).await,
+        ApikeyCommand::Disable { id } => {
+            client
+                .send(
+                    PATCH,
+                    &format!("/v1/auth/apikey/{id}"),
+                    json!({"disabled": true}),
+                )
+                .await
+        }
+        ApikeyCommand::Flags { id, flags } => {
+            client
+                .send(
+                    PATCH,
                     &format!("/v1/auth/apikey/{id}"),
                     json!({"flags": parse_flags(&flags)?}),
                 )
-                .await?,
-        ),
+                .await
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! CAs trusted to issue them and their revocation, through the API; and `coffer certificate
 //! proof`, which proves possession of a certificate's key here, without it.
 
-use super::{Client, delete_then_say, given, print};
+use super::{Client, POST, delete_then_say, given, print};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -195,14 +195,13 @@ async fn add(
         );
     }
     let proof = proof_to_send(client, &cert_pem, key, proof, account).await?;
-    print(
-        &client
-            .post(
-                &format!("/v1/apps/{app}/certificates"),
-                given(json!({"certificate": cert_pem, "proof": proof})),
-            )
-            .await?,
-    )
+    client
+        .send(
+            POST,
+            &format!("/v1/apps/{app}/certificates"),
+            given(json!({"certificate": cert_pem, "proof": proof})),
+        )
+        .await
 }
 
 pub(super) async fn certificate(
@@ -222,14 +221,15 @@ pub(super) async fn certificate(
             ca,
             subject,
             san,
-        } => print(
-            &client
-                .post(
+        } => {
+            client
+                .send(
+                    POST,
                     &format!("/v1/apps/{app}/certificates"),
                     given(json!({"ca": ca, "subject": subject, "san": san})),
                 )
-                .await?,
-        ),
+                .await
+        }
         CertificateCommand::Generate {
             app,
             cn,
@@ -340,16 +340,15 @@ pub async fn trusted_ca(client: &Client, command: TrustedCaCommand) -> anyhow::R
         } => {
             let certificate = read_text(&cert)?;
             let proof = proof_to_send(client, &certificate, key, proof, account).await?;
-            print(
-                &client
-                    .post(
-                        "/v1/trusted-cas",
-                        given(json!({"name": name, "certificate": certificate, "proof": proof})),
-                    )
-                    .await?,
-            )
+            client
+                .send(
+                    POST,
+                    "/v1/trusted-cas",
+                    given(json!({"name": name, "certificate": certificate, "proof": proof})),
+                )
+                .await
         }
-        TrustedCaCommand::List => print(&client.get("/v1/trusted-cas").await?),
+        TrustedCaCommand::List => client.show("/v1/trusted-cas").await,
     }
 }
 
@@ -385,8 +384,8 @@ pub async fn revocation(client: &Client, command: RevocationCommand) -> anyhow::
                 (None, Some(fp)) => body["fingerprint"] = json!(fp),
                 _ => bail!("give --pem or --fingerprint"),
             }
-            print(&client.post("/v1/revocations", body).await?)
+            client.send(POST, "/v1/revocations", body).await
         }
-        RevocationCommand::List => print(&client.get("/v1/revocations").await?),
+        RevocationCommand::List => client.show("/v1/revocations").await,
     }
 }

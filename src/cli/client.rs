@@ -2,7 +2,7 @@
 //! bootstrap file that fills in what they leave out, and an HTTPS client that sends each
 //! request with the right credential (bearer token, client certificate or machine key).
 
-use super::machines;
+use super::{machines, print};
 use crate::app;
 use crate::dev::BootstrapFile;
 use anyhow::{Context, bail};
@@ -213,20 +213,28 @@ impl Client {
         Ok(value)
     }
 
+    /// `GET`s `path` and prints the JSON reply: every list and show command.
+    pub(super) async fn show(&self, path: &str) -> anyhow::Result<()> {
+        print(&self.get(path).await?)
+    }
+
+    /// Sends `body` to `path` with `method` and prints the JSON reply: every command that
+    /// creates or changes something and has nothing else to do.
+    pub(super) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<()> {
+        print(&self.call(method, path, Some(body)).await?)
+    }
+
     pub(super) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }
 
     pub(super) async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    pub(super) async fn patch(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::PATCH, path, Some(body)).await
-    }
-
-    pub(super) async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::PUT, path, Some(body)).await
     }
 
     pub(super) async fn delete(&self, path: &str) -> anyhow::Result<Value> {

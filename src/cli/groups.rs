@@ -1,7 +1,7 @@
 //! `coffer group|app`: groups, the apps (non-human clients) and who may do what in a group.
 
 use super::certificates::{CertificateCommand, certificate};
-use super::{Client, delete_then_say, given, print};
+use super::{Client, PATCH, POST, PUT, delete_then_say, given, switch};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -53,15 +53,15 @@ pub enum GroupCommand {
 pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()> {
     match command {
         GroupCommand::Create { name } => {
-            print(&client.post("/v1/groups", json!({"name": name})).await?)
+            client.send(POST, "/v1/groups", json!({"name": name})).await
         }
-        GroupCommand::List => print(&client.get("/v1/groups").await?),
-        GroupCommand::Show { id } => print(&client.get(&format!("/v1/groups/{id}")).await?),
-        GroupCommand::Rename { id, name } => print(
-            &client
-                .patch(&format!("/v1/groups/{id}"), json!({"name": name}))
-                .await?,
-        ),
+        GroupCommand::List => client.show("/v1/groups").await,
+        GroupCommand::Show { id } => client.show(&format!("/v1/groups/{id}")).await,
+        GroupCommand::Rename { id, name } => {
+            client
+                .send(PATCH, &format!("/v1/groups/{id}"), json!({"name": name}))
+                .await
+        }
         GroupCommand::Delete { id, force } => {
             delete_then_say(
                 client,
@@ -70,17 +70,16 @@ pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()>
             )
             .await
         }
-        GroupCommand::Members { id } => {
-            print(&client.get(&format!("/v1/groups/{id}/members")).await?)
-        }
-        GroupCommand::AddUser { group, user, role } => print(
-            &client
-                .put(
+        GroupCommand::Members { id } => client.show(&format!("/v1/groups/{id}/members")).await,
+        GroupCommand::AddUser { group, user, role } => {
+            client
+                .send(
+                    PUT,
                     &format!("/v1/groups/{group}/users/{user}"),
                     json!({"role": role}),
                 )
-                .await?,
-        ),
+                .await
+        }
         GroupCommand::AddApp {
             group,
             app,
@@ -107,14 +106,13 @@ async fn add_app(
     } else {
         operations
     };
-    print(
-        &client
-            .put(
-                &format!("/v1/groups/{group}/apps/{app}"),
-                json!({"operations": operations}),
-            )
-            .await?,
-    )
+    client
+        .send(
+            PUT,
+            &format!("/v1/groups/{group}/apps/{app}"),
+            json!({"operations": operations}),
+        )
+        .await
 }
 
 /// `group remove-member`: the id's prefix says whether it is an app or a user.
@@ -169,22 +167,21 @@ pub enum AppCommand {
 
 pub async fn app(client: &Client, command: AppCommand) -> anyhow::Result<()> {
     match command {
-        AppCommand::Create { name, groups } => print(
-            &client
-                .post("/v1/apps", json!({"name": name, "groups": groups}))
-                .await?,
-        ),
-        AppCommand::List => print(&client.get("/v1/apps").await?),
-        AppCommand::Show { id } => print(&client.get(&format!("/v1/apps/{id}")).await?),
+        AppCommand::Create { name, groups } => {
+            client
+                .send(POST, "/v1/apps", json!({"name": name, "groups": groups}))
+                .await
+        }
+        AppCommand::List => client.show("/v1/apps").await,
+        AppCommand::Show { id } => client.show(&format!("/v1/apps/{id}")).await,
         AppCommand::Update {
             id,
             name,
             disable,
             enable,
         } => {
-            let enabled = (disable || enable).then_some(enable);
-            let body = given(json!({"name": name, "enabled": enabled}));
-            print(&client.patch(&format!("/v1/apps/{id}"), body).await?)
+            let body = given(json!({"name": name, "enabled": switch(enable, disable)}));
+            client.send(PATCH, &format!("/v1/apps/{id}"), body).await
         }
         AppCommand::Delete { id } => {
             delete_then_say(
@@ -194,9 +191,7 @@ pub async fn app(client: &Client, command: AppCommand) -> anyhow::Result<()> {
             )
             .await
         }
-        AppCommand::Credentials { id } => {
-            print(&client.get(&format!("/v1/apps/{id}/credentials")).await?)
-        }
+        AppCommand::Credentials { id } => client.show(&format!("/v1/apps/{id}/credentials")).await,
         AppCommand::Certificate { command } => certificate(client, command).await,
     }
 }

@@ -1,7 +1,7 @@
 //! `coffer login|session|password|account|user`: people, their sessions and passwords,
 //! and the accounts they belong to, through the API.
 
-use super::{Client, delete_then_say, given, post_action, print};
+use super::{Client, PATCH, POST, delete_then_say, given, post_action, print, switch};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -61,7 +61,7 @@ pub enum SessionCommand {
 
 pub async fn session(client: &Client, command: SessionCommand) -> anyhow::Result<()> {
     match command {
-        SessionCommand::List => print(&client.get("/v1/auth/sessions").await?),
+        SessionCommand::List => client.show("/v1/auth/sessions").await,
         SessionCommand::Revoke { id } => {
             delete_then_say(
                 client,
@@ -144,15 +144,17 @@ pub enum AccountCommand {
 pub async fn account(client: &Client, command: AccountCommand) -> anyhow::Result<()> {
     match command {
         AccountCommand::Create { name } => {
-            print(&client.post("/v1/accounts", json!({"name": name})).await?)
+            client
+                .send(POST, "/v1/accounts", json!({"name": name}))
+                .await
         }
-        AccountCommand::List => print(&client.get("/v1/accounts").await?),
-        AccountCommand::Show { id } => print(&client.get(&format!("/v1/accounts/{id}")).await?),
-        AccountCommand::Rename { id, name } => print(
-            &client
-                .patch(&format!("/v1/accounts/{id}"), json!({"name": name}))
-                .await?,
-        ),
+        AccountCommand::List => client.show("/v1/accounts").await,
+        AccountCommand::Show { id } => client.show(&format!("/v1/accounts/{id}")).await,
+        AccountCommand::Rename { id, name } => {
+            client
+                .send(PATCH, &format!("/v1/accounts/{id}"), json!({"name": name}))
+                .await
+        }
         AccountCommand::Delete {
             id,
             confirm,
@@ -222,19 +224,18 @@ pub async fn user(client: &Client, command: UserCommand) -> anyhow::Result<()> {
             if with_password {
                 body["password"] = json!(password("COFFER_NEW_PASSWORD")?);
             }
-            print(&client.post("/v1/users", body).await?)
+            client.send(POST, "/v1/users", body).await
         }
-        UserCommand::List => print(&client.get("/v1/users").await?),
-        UserCommand::Show { id } => print(&client.get(&format!("/v1/users/{id}")).await?),
+        UserCommand::List => client.show("/v1/users").await,
+        UserCommand::Show { id } => client.show(&format!("/v1/users/{id}")).await,
         UserCommand::Update {
             id,
             role,
             suspend,
             unsuspend,
         } => {
-            let suspended = (suspend || unsuspend).then_some(suspend);
-            let body = given(json!({"role": role, "suspended": suspended}));
-            print(&client.patch(&format!("/v1/users/{id}"), body).await?)
+            let body = given(json!({"role": role, "suspended": switch(suspend, unsuspend)}));
+            client.send(PATCH, &format!("/v1/users/{id}"), body).await
         }
         UserCommand::Remove { id } => {
             delete_then_say(

@@ -1,7 +1,9 @@
 //! `coffer keyring …`: keyrings (symmetric keys in the HSM), encryption and decryption of
 //! files or stdin, data keys, rotation and configuration.
 
-use super::{Client, context_json, delete_then_say, parse_pair, post_action, print, read_input};
+use super::{
+    Client, PATCH, POST, context_json, delete_then_say, parse_pair, post_action, read_input,
+};
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -139,8 +141,8 @@ fn nullable_number(text: Option<&str>, field: &str) -> anyhow::Result<Option<Val
 pub(super) async fn keyring(client: &Client, command: KeyringCommand) -> anyhow::Result<()> {
     match command {
         KeyringCommand::Create(args) => create(client, args).await,
-        KeyringCommand::List => print(&client.get("/v1/keyrings").await?),
-        KeyringCommand::Show { name } => print(&client.get(&format!("/v1/keyrings/{name}")).await?),
+        KeyringCommand::List => client.show("/v1/keyrings").await,
+        KeyringCommand::Show { name } => client.show(&format!("/v1/keyrings/{name}")).await,
         KeyringCommand::Delete { name } => {
             delete_then_say(
                 client,
@@ -161,24 +163,20 @@ pub(super) async fn keyring(client: &Client, command: KeyringCommand) -> anyhow:
             context,
         } => {
             let body = json!({"bytes": bytes, "context": context_json(&context)});
-            print(
-                &client
-                    .post(&format!("/v1/keyrings/{name}/datakey"), body)
-                    .await?,
-            )
+            client
+                .send(POST, &format!("/v1/keyrings/{name}/datakey"), body)
+                .await
         }
         KeyringCommand::Rotate { name } => {
             post_action(client, &format!("/v1/keyrings/{name}/rotate")).await
         }
         KeyringCommand::Config(args) => config(client, &args.name, args.patch()?).await,
-        KeyringCommand::Keys { name } => {
-            print(&client.get(&format!("/v1/keyrings/{name}/keys")).await?)
+        KeyringCommand::Keys { name } => client.show(&format!("/v1/keyrings/{name}/keys")).await,
+        KeyringCommand::Hash { name, hash } => {
+            client
+                .show(&format!("/v1/keyrings/{name}/hash/{hash}"))
+                .await
         }
-        KeyringCommand::Hash { name, hash } => print(
-            &client
-                .get(&format!("/v1/keyrings/{name}/hash/{hash}"))
-                .await?,
-        ),
     }
 }
 
@@ -189,7 +187,7 @@ async fn create(client: &Client, args: CreateArgs) -> anyhow::Result<()> {
     if let Some(ttl) = args.cache_ttl_seconds {
         body["cache_ttl_seconds"] = json!(ttl);
     }
-    print(&client.post("/v1/keyrings", body).await?)
+    client.send(POST, "/v1/keyrings", body).await
 }
 
 async fn encrypt(client: &Client, args: CryptoArgs) -> anyhow::Result<()> {
@@ -239,8 +237,8 @@ async fn config(
 ) -> anyhow::Result<()> {
     let path = format!("/v1/keyrings/{name}/config");
     if patch.is_empty() {
-        print(&client.get(&path).await?)
+        client.show(&path).await
     } else {
-        print(&client.patch(&path, Value::Object(patch)).await?)
+        client.send(PATCH, &path, Value::Object(patch)).await
     }
 }

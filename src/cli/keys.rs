@@ -1,6 +1,6 @@
 //! `coffer key ...` and `coffer objects`: asymmetric keys and the security-objects view.
 
-use super::{Client, delete_then_say, given, post_action, print, read_input};
+use super::{Client, PATCH, POST, delete_then_say, given, post_action, print, read_input};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -185,8 +185,8 @@ pub async fn key(client: &Client, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Create(args) => create(client, args).await,
         KeyCommand::Import(args) => import(client, args).await,
-        KeyCommand::List => print(&client.get("/v1/keys").await?),
-        KeyCommand::Show { name } => print(&client.get(&format!("/v1/keys/{name}")).await?),
+        KeyCommand::List => client.show("/v1/keys").await,
+        KeyCommand::Show { name } => client.show(&format!("/v1/keys/{name}")).await,
         KeyCommand::Public { name, version, jwk } => public(client, &name, version, jwk).await,
         KeyCommand::Sign(args) => sign(client, args).await,
         KeyCommand::Verify {
@@ -209,7 +209,7 @@ pub async fn key(client: &Client, command: KeyCommand) -> anyhow::Result<()> {
             min_version,
         } => {
             let patch = given(json!({"enabled": enabled, "min_version": min_version}));
-            print(&client.patch(&format!("/v1/keys/{name}"), patch).await?)
+            client.send(PATCH, &format!("/v1/keys/{name}"), patch).await
         }
         KeyCommand::Delete { name } => {
             delete_then_say(
@@ -223,7 +223,7 @@ pub async fn key(client: &Client, command: KeyCommand) -> anyhow::Result<()> {
             post_action(client, &format!("/v1/keys/{name}/restore")).await
         }
         KeyCommand::Certificates { name } => {
-            print(&client.get(&format!("/v1/keys/{name}/certificates")).await?)
+            client.show(&format!("/v1/keys/{name}/certificates")).await
         }
         KeyCommand::DeleteCertificate { name, id } => {
             delete_then_say(
@@ -241,7 +241,7 @@ async fn create(client: &Client, args: CreateArgs) -> anyhow::Result<()> {
     if !args.usages.is_empty() {
         body["usages"] = json!(args.usages);
     }
-    print(&client.post("/v1/keys", body).await?)
+    client.send(POST, "/v1/keys", body).await
 }
 
 async fn sign(client: &Client, args: SignArgs) -> anyhow::Result<()> {
@@ -284,15 +284,13 @@ async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<()> {
             let group = group.context("--group is required with --public-key")?;
             let body = json!({"name": name, "group": group,
                 "public_key": pem_or_b64(read_file(&path)?)});
-            print(&client.post("/v1/keys", body).await?)
+            client.send(POST, "/v1/keys", body).await
         }
         (None, Some(path)) => {
             let body = json!({"certificate": pem_or_b64(read_file(&path)?)});
-            print(
-                &client
-                    .post(&format!("/v1/keys/{name}/certificates"), body)
-                    .await?,
-            )
+            client
+                .send(POST, &format!("/v1/keys/{name}/certificates"), body)
+                .await
         }
         _ => bail!("give --public-key FILE (with --group) or --certificate FILE"),
     }
@@ -381,5 +379,5 @@ pub async fn objects(client: &Client, args: ObjectArgs) -> anyhow::Result<()> {
     } else {
         format!("/v1/objects?{}", query.join("&"))
     };
-    print(&client.get(&path).await?)
+    client.show(&path).await
 }

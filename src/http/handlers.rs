@@ -2,19 +2,47 @@
 
 use super::dto;
 use super::{ApiError, AppState, Authed, JsonBody};
-use crate::clock::parse_rfc3339;
 use crate::ids::{ApiKeyId, AppId, GroupId};
-use crate::service::{ApiKeyPatch, ApiKeySpec, ConfigPatch, Error, KeyringSpec, Protection};
-use crate::store::ActivityFilter;
+use crate::service::Error;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 
-type Reply<T> = Result<T, ApiError>;
+/// What a handler answers: its success, or the API error its failure becomes.
+pub(super) type Reply<T> = Result<T, ApiError>;
+
+/// A `201 Created` answer.
+pub(super) type Created<T> = (StatusCode, Json<T>);
+
+/// `200` with `answer` in its reply shape (a row by reference, an output by value).
+pub(super) fn ok<D: From<T>, T>(answer: T) -> Reply<Json<D>> {
+    Ok(Json(D::from(answer)))
+}
+
+/// `200` with every row in its reply shape.
+pub(super) fn all<'a, D: From<&'a T>, T>(rows: &'a [T]) -> Reply<Json<Vec<D>>> {
+    Ok(Json(rows.iter().map(D::from).collect()))
+}
+
+/// `201` with what was created in its reply shape.
+pub(super) fn created<D: From<T>, T>(answer: T) -> Reply<Created<D>> {
+    Ok((StatusCode::CREATED, Json(D::from(answer))))
+}
+
+/// `204` once the service has done what was asked.
+pub(super) fn no_content(done: Result<(), Error>) -> Reply<StatusCode> {
+    done?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A query string, or the 400 a malformed one is.
+pub(super) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| Error::InvalidInput(format!("bad query string: {e}")))
+}
 
 pub async fn health() -> Json<dto::ServiceStatus> {
     Json(dto::ServiceStatus { status: "ok" })
@@ -62,38 +90,19 @@ pub async fn method_not_allowed(method: axum::http::Method) -> Response {
     response
 }
 
-fn decode_b64(field: &str, text: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
-    B64.decode(text).map(zeroize::Zeroizing::new).map_err(|_| {
-        Error::InvalidInput(format!(
-            "{field} is not valid standard base64 (with padding)"
-        ))
-    })
-}
-
 pub async fn create_api_key(
     auth: Authed,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateApiKey>,
-) -> Reply<Response> {
-    let spec = ApiKeySpec {
-        principal: body.principal,
-        name: body.name,
-        flags: body.flags,
-    };
-    let created = s.service.create_api_key(&auth.ctx(), spec).await?;
-    let body = dto::CreatedApiKey {
-        id: created.row.id.to_string(),
-        api_key: created.token.reveal().to_owned(),
-    };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+) -> Reply<Created<dto::CreatedApiKey>> {
+    created(&s.service.create_api_key(&auth.ctx(), body.into()).await?)
 }
 
 pub async fn list_api_keys(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::ApiKey>>> {
-    let rows = s.service.list_api_keys(&auth.ctx()).await?;
-    Ok(Json(rows.iter().map(dto::ApiKey::from).collect()))
+    all(&s.service.list_api_keys(&auth.ctx()).await?)
 }
 
 pub async fn get_api_key(
@@ -101,8 +110,7 @@ pub async fn get_api_key(
     State(s): State<AppState>,
     Path(id): Path<ApiKeyId>,
 ) -> Reply<Json<dto::ApiKey>> {
-    let row = s.service.get_api_key(&auth.ctx(), &id).await?;
-    Ok(Json(dto::ApiKey::from(&row)))
+    ok(&s.service.get_api_key(&auth.ctx(), &id).await?)
 }
 
 pub async fn update_api_key(
@@ -111,26 +119,22 @@ pub async fn update_api_key(
     Path(id): Path<ApiKeyId>,
     JsonBody(body): JsonBody<dto::PatchApiKey>,
 ) -> Reply<Json<dto::ApiKey>> {
-    let patch = ApiKeyPatch {
-        disabled: body.disabled,
-        flags: body.flags,
-    };
-    let row = s.service.update_api_key(&auth.ctx(), &id, patch).await?;
-    Ok(Json(dto::ApiKey::from(&row)))
+    ok(&s
+        .service
+        .update_api_key(&auth.ctx(), &id, body.into())
+        .await?)
 }
 
 pub async fn create_group(
     auth: Authed,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateGroup>,
-) -> Reply<Response> {
-    let group = s.service.create_group(&auth.ctx(), &body.name).await?;
-    Ok((StatusCode::CREATED, Json(dto::Group::from(&group))).into_response())
+) -> Reply<Created<dto::Group>> {
+    created(&s.service.create_group(&auth.ctx(), &body.name).await?)
 }
 
 pub async fn list_groups(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::Group>>> {
-    let groups = s.service.list_groups(&auth.ctx()).await?;
-    Ok(Json(groups.iter().map(dto::Group::from).collect()))
+    all(&s.service.list_groups(&auth.ctx()).await?)
 }
 
 pub async fn get_group(
@@ -138,29 +142,27 @@ pub async fn get_group(
     State(s): State<AppState>,
     Path(id): Path<GroupId>,
 ) -> Reply<Json<dto::Group>> {
-    let group = s.service.get_group(&auth.ctx(), &id).await?;
-    Ok(Json(dto::Group::from(&group)))
+    ok(&s.service.get_group(&auth.ctx(), &id).await?)
 }
 
 pub async fn create_app(
     auth: Authed,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateApp>,
-) -> Reply<Response> {
-    let app = s
-        .service
-        .create_app(
-            &auth.ctx(),
-            &body.name,
-            body.groups.into_iter().map(Into::into).collect(),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(dto::App::from(&app))).into_response())
+) -> Reply<Created<dto::App>> {
+    created(
+        &s.service
+            .create_app(
+                &auth.ctx(),
+                &body.name,
+                body.groups.into_iter().map(Into::into).collect(),
+            )
+            .await?,
+    )
 }
 
 pub async fn list_apps(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::App>>> {
-    let apps = s.service.list_apps(&auth.ctx()).await?;
-    Ok(Json(apps.iter().map(dto::App::from).collect()))
+    all(&s.service.list_apps(&auth.ctx()).await?)
 }
 
 pub async fn get_app(
@@ -168,34 +170,23 @@ pub async fn get_app(
     State(s): State<AppState>,
     Path(id): Path<AppId>,
 ) -> Reply<Json<dto::App>> {
-    let app = s.service.get_app(&auth.ctx(), &id).await?;
-    Ok(Json(dto::App::from(&app)))
+    ok(&s.service.get_app(&auth.ctx(), &id).await?)
 }
 
 pub async fn create_keyring(
     auth: Authed,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateKeyring>,
-) -> Reply<Response> {
-    let protection = Protection::requested(&body.protection)?;
-    let spec = KeyringSpec {
-        name: body.name,
-        group: body.group.into(),
-        protection,
-        rotation_period_days: body.rotation_period_days,
-        max_encrypt_count: body.max_encrypt_count,
-        cache_ttl_seconds: body.cache_ttl_seconds,
-    };
-    let keyring = s.service.create_keyring(&auth.ctx(), spec).await?;
-    Ok((StatusCode::CREATED, Json(dto::Keyring::from(&keyring))).into_response())
+) -> Reply<Created<dto::Keyring>> {
+    let spec = body.try_into()?;
+    created(&s.service.create_keyring(&auth.ctx(), spec).await?)
 }
 
 pub async fn list_keyrings(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::Keyring>>> {
-    let rings = s.service.list_keyrings(&auth.ctx()).await?;
-    Ok(Json(rings.iter().map(dto::Keyring::from).collect()))
+    all(&s.service.list_keyrings(&auth.ctx()).await?)
 }
 
 pub async fn get_keyring(
@@ -203,8 +194,7 @@ pub async fn get_keyring(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<dto::Keyring>> {
-    let keyring = s.service.get_keyring(&auth.ctx(), &ring).await?;
-    Ok(Json(dto::Keyring::from(&keyring)))
+    ok(&s.service.get_keyring(&auth.ctx(), &ring).await?)
 }
 
 pub async fn delete_keyring(
@@ -212,8 +202,7 @@ pub async fn delete_keyring(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<StatusCode> {
-    s.service.delete_keyring(&auth.ctx(), &ring).await?;
-    Ok(StatusCode::NO_CONTENT)
+    no_content(s.service.delete_keyring(&auth.ctx(), &ring).await)
 }
 
 pub async fn restore_keyring(
@@ -221,8 +210,7 @@ pub async fn restore_keyring(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<dto::Keyring>> {
-    let keyring = s.service.restore_keyring(&auth.ctx(), &ring).await?;
-    Ok(Json(dto::Keyring::from(&keyring)))
+    ok(&s.service.restore_keyring(&auth.ctx(), &ring).await?)
 }
 
 pub async fn encrypt(
@@ -231,16 +219,10 @@ pub async fn encrypt(
     Path(ring): Path<String>,
     JsonBody(body): JsonBody<dto::Encrypt>,
 ) -> Reply<Json<dto::Encrypted>> {
-    let plaintext = decode_b64("plaintext", &body.plaintext);
-    let plaintext = plaintext?;
-    let out = s
-        .service
+    let plaintext = zeroize::Zeroizing::new(dto::decode_b64("plaintext", &body.plaintext)?);
+    ok(s.service
         .encrypt(&auth.ctx(), &ring, &plaintext, &body.context)
-        .await?;
-    Ok(Json(dto::Encrypted {
-        ciphertext: out.ciphertext,
-        key_version: out.key_version,
-    }))
+        .await?)
 }
 
 pub async fn decrypt(
@@ -249,14 +231,9 @@ pub async fn decrypt(
     Path(ring): Path<String>,
     JsonBody(body): JsonBody<dto::Decrypt>,
 ) -> Reply<Json<dto::Decrypted>> {
-    let out = s
-        .service
+    ok(s.service
         .decrypt(&auth.ctx(), &ring, &body.ciphertext, &body.context)
-        .await?;
-    Ok(Json(dto::Decrypted {
-        plaintext: B64.encode(&out.plaintext[..]),
-        key_version: out.key_version,
-    }))
+        .await?)
 }
 
 pub async fn rewrap(
@@ -265,14 +242,9 @@ pub async fn rewrap(
     Path(ring): Path<String>,
     JsonBody(body): JsonBody<dto::Decrypt>,
 ) -> Reply<Json<dto::Encrypted>> {
-    let out = s
-        .service
+    ok(s.service
         .rewrap(&auth.ctx(), &ring, &body.ciphertext, &body.context)
-        .await?;
-    Ok(Json(dto::Encrypted {
-        ciphertext: out.ciphertext,
-        key_version: out.key_version,
-    }))
+        .await?)
 }
 
 pub async fn datakey(
@@ -281,15 +253,9 @@ pub async fn datakey(
     Path(ring): Path<String>,
     JsonBody(body): JsonBody<dto::DataKeyRequest>,
 ) -> Reply<Json<dto::DataKey>> {
-    let out = s
-        .service
+    ok(s.service
         .datakey(&auth.ctx(), &ring, body.bytes, &body.context)
-        .await?;
-    Ok(Json(dto::DataKey {
-        plaintext: B64.encode(&out.plaintext[..]),
-        ciphertext: out.ciphertext,
-        key_version: out.key_version,
-    }))
+        .await?)
 }
 
 pub async fn rotate(
@@ -297,10 +263,8 @@ pub async fn rotate(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<dto::Rotated>> {
-    let version = s.service.rotate(&auth.ctx(), &ring).await?;
-    Ok(Json(dto::Rotated {
-        current_version: version,
-    }))
+    let current_version = s.service.rotate(&auth.ctx(), &ring).await?;
+    Ok(Json(dto::Rotated { current_version }))
 }
 
 pub async fn get_config(
@@ -308,8 +272,7 @@ pub async fn get_config(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<dto::KeyringConfig>> {
-    let row = s.service.keyring_config(&auth.ctx(), &ring).await?;
-    Ok(Json(dto::KeyringConfig::from(&row)))
+    ok(&s.service.keyring_config(&auth.ctx(), &ring).await?)
 }
 
 pub async fn update_config(
@@ -318,18 +281,10 @@ pub async fn update_config(
     Path(ring): Path<String>,
     JsonBody(body): JsonBody<dto::PatchKeyringConfig>,
 ) -> Reply<Json<dto::KeyringConfig>> {
-    let patch = ConfigPatch {
-        enabled: body.enabled,
-        min_decryption_version: body.min_decryption_version,
-        rotation_period_days: body.rotation_period_days,
-        max_encrypt_count: body.max_encrypt_count,
-        cache_ttl_seconds: body.cache_ttl_seconds,
-    };
-    let row = s
+    ok(&s
         .service
-        .update_keyring_config(&auth.ctx(), &ring, patch)
-        .await?;
-    Ok(Json(dto::KeyringConfig::from(&row)))
+        .update_keyring_config(&auth.ctx(), &ring, body.into())
+        .await?)
 }
 
 pub async fn keys(
@@ -337,8 +292,7 @@ pub async fn keys(
     State(s): State<AppState>,
     Path(ring): Path<String>,
 ) -> Reply<Json<Vec<dto::KeyVersion>>> {
-    let versions = s.service.keyring_keys(&auth.ctx(), &ring).await?;
-    Ok(Json(versions.iter().map(dto::KeyVersion::from).collect()))
+    all(&s.service.keyring_keys(&auth.ctx(), &ring).await?)
 }
 
 pub async fn lookup_hash(
@@ -346,45 +300,17 @@ pub async fn lookup_hash(
     State(s): State<AppState>,
     Path((ring, hash)): Path<(String, String)>,
 ) -> Reply<Json<dto::HashInfo>> {
-    let found = s.service.lookup_hash(&auth.ctx(), &ring, &hash).await?;
-    Ok(Json(dto::HashInfo {
-        keyring: found.keyring,
-        version: found.info.version,
-        created_at: crate::clock::rfc3339(found.info.created_at),
-        state: found.info.state,
-    }))
-}
-
-fn time_filter(field: &str, value: Option<String>) -> Result<Option<i64>, Error> {
-    value
-        .map(|text| {
-            parse_rfc3339(&text).ok_or_else(|| {
-                Error::InvalidInput(format!("{field} must be an RFC 3339 timestamp"))
-            })
-        })
-        .transpose()
+    ok(s.service.lookup_hash(&auth.ctx(), &ring, &hash).await?)
 }
 
 pub async fn activity(
     auth: Authed,
     State(s): State<AppState>,
-    query: Result<Query<dto::ActivityQuery>, QueryRejection>,
+    q: Result<Query<dto::ActivityQuery>, QueryRejection>,
 ) -> Reply<Json<dto::Activity>> {
-    let filter = (|| {
-        let Query(q) = query.map_err(|e| Error::InvalidInput(format!("bad query string: {e}")))?;
-        Ok::<_, Error>(ActivityFilter {
-            since: time_filter("since", q.since)?,
-            until: time_filter("until", q.until)?,
-            principal: q.principal,
-            object: q.object,
-            action: q.action,
-            outcome: q.outcome,
-            before_seq: q.before,
-            limit: q.limit.unwrap_or(100),
-        })
-    })();
-    let limit = filter.as_ref().map_or(0, |f| f.limit);
-    let events = s.service.activity(&auth.ctx(), filter?).await?;
+    let filter: crate::store::ActivityFilter = query(q)?.try_into()?;
+    let limit = filter.limit;
+    let events = s.service.activity(&auth.ctx(), filter).await?;
     let next = (events.len() as u32 == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();

@@ -2,53 +2,27 @@
 //! the machines' lifecycle.
 
 use super::dto;
-use super::{Anonymous, ApiError, AppState, Authed, JsonBody};
-use crate::clock::rfc3339;
+use super::handlers::{Created, Reply, all, created, no_content, ok};
+use super::{Anonymous, AppState, Authed, JsonBody};
 use crate::ids::{MachineId, MachineTokenId};
-use crate::service::{Error, MachineTokenKind, MachineTokenSpec, ProvisionSpec};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
-
-type Reply<T> = Result<T, ApiError>;
-
-fn created<T: serde::Serialize>(body: T) -> Response {
-    (StatusCode::CREATED, Json(body)).into_response()
-}
 
 pub async fn create_token(
     auth: Authed,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateMachineToken>,
-) -> Reply<Response> {
-    let kind = MachineTokenKind::requestable(&body.kind).ok_or_else(|| {
-        Error::InvalidInput("kind must be bootstrap, enrollment or temporary".into())
-    })?;
-    let spec = MachineTokenSpec {
-        kind,
-        name: body.name,
-        flags: body.flags,
-        grants: body.groups,
-        lifetime_seconds: body.lifetime_seconds,
-        max_uses: body.max_uses,
-        machine_lifetime_seconds: body.machine_lifetime_seconds,
-        guardrails: body.guardrails,
-    };
-    let out = s.service.create_machine_token(&auth.ctx(), spec).await?;
-    Ok(created(dto::MachineTokenIssued {
-        info: dto::MachineTokenInfo::from(&out.row),
-        token: out.token.reveal().to_owned(),
-    }))
+) -> Reply<Created<dto::MachineTokenIssued>> {
+    let spec = body.try_into()?;
+    created(&s.service.create_machine_token(&auth.ctx(), spec).await?)
 }
 
 pub async fn list_tokens(
     auth: Authed,
     State(s): State<AppState>,
 ) -> Reply<Json<Vec<dto::MachineTokenInfo>>> {
-    let rows = s.service.list_machine_tokens(&auth.ctx()).await?;
-    Ok(Json(rows.iter().map(dto::MachineTokenInfo::from).collect()))
+    all(&s.service.list_machine_tokens(&auth.ctx()).await?)
 }
 
 pub async fn disable_token(
@@ -56,15 +30,14 @@ pub async fn disable_token(
     State(s): State<AppState>,
     Path(id): Path<MachineTokenId>,
 ) -> Reply<StatusCode> {
-    s.service.disable_machine_token(&auth.ctx(), &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    no_content(s.service.disable_machine_token(&auth.ctx(), &id).await)
 }
 
 pub async fn register(
     anon: Anonymous,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::RegisterMachine>,
-) -> Reply<Response> {
+) -> Reply<Created<dto::Machine>> {
     let machine = s
         .service
         .register_machine(
@@ -74,27 +47,19 @@ pub async fn register(
             body.name.as_deref(),
         )
         .await?;
-    Ok(created(dto::Machine::from(&machine)))
+    created(&machine)
 }
 
 pub async fn provision(
     auth: Authed,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::ProvisionMachine>,
-) -> Reply<Response> {
-    let spec = ProvisionSpec {
-        name: body.name,
-        flags: body.flags,
-        grants: body.groups,
-        expires_at: body.expires_at,
-    };
-    let out = s.service.provision_machine(&auth.ctx(), spec).await?;
-    Ok(created(dto::ProvisionedMachine {
-        machine: dto::Machine::from(&out.machine),
-        bundle_token: out.bundle_token.reveal().to_owned(),
-        bundle_path: "/v1/machines/bundle",
-        bundle_expires_at: rfc3339(out.bundle_expires_at),
-    }))
+) -> Reply<Created<dto::ProvisionedMachine>> {
+    created(
+        &s.service
+            .provision_machine(&auth.ctx(), body.into())
+            .await?,
+    )
 }
 
 pub async fn download_bundle(
@@ -102,17 +67,11 @@ pub async fn download_bundle(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::BundleDownload>,
 ) -> Reply<Json<dto::MachineBundle>> {
-    let bundle = s.service.download_bundle(&anon.meta, &body.token).await?;
-    Ok(Json(dto::MachineBundle {
-        machine_id: bundle.machine_id,
-        account_id: bundle.account_id,
-        private_key_pem: bundle.private_key_pem.expose_secret().to_owned(),
-    }))
+    ok(s.service.download_bundle(&anon.meta, &body.token).await?)
 }
 
 pub async fn list(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<dto::Machine>>> {
-    let rows = s.service.list_machines(&auth.ctx()).await?;
-    Ok(Json(rows.iter().map(dto::Machine::from).collect()))
+    all(&s.service.list_machines(&auth.ctx()).await?)
 }
 
 pub async fn get(
@@ -120,8 +79,7 @@ pub async fn get(
     State(s): State<AppState>,
     Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
-    let machine = s.service.get_machine(&auth.ctx(), &id).await?;
-    Ok(Json(dto::Machine::from(&machine)))
+    ok(&s.service.get_machine(&auth.ctx(), &id).await?)
 }
 
 pub async fn delete(
@@ -129,8 +87,7 @@ pub async fn delete(
     State(s): State<AppState>,
     Path(id): Path<MachineId>,
 ) -> Reply<StatusCode> {
-    s.service.delete_machine(&auth.ctx(), &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    no_content(s.service.delete_machine(&auth.ctx(), &id).await)
 }
 
 pub async fn approve(
@@ -138,8 +95,7 @@ pub async fn approve(
     State(s): State<AppState>,
     Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
-    let machine = s.service.approve_machine(&auth.ctx(), &id).await?;
-    Ok(Json(dto::Machine::from(&machine)))
+    ok(&s.service.approve_machine(&auth.ctx(), &id).await?)
 }
 
 pub async fn disable(
@@ -147,7 +103,10 @@ pub async fn disable(
     State(s): State<AppState>,
     Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
-    set_enabled(auth, s, id, false).await
+    ok(&s
+        .service
+        .set_machine_enabled(&auth.ctx(), &id, false)
+        .await?)
 }
 
 pub async fn enable(
@@ -155,20 +114,10 @@ pub async fn enable(
     State(s): State<AppState>,
     Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
-    set_enabled(auth, s, id, true).await
-}
-
-async fn set_enabled(
-    auth: Authed,
-    s: AppState,
-    id: MachineId,
-    enabled: bool,
-) -> Reply<Json<dto::Machine>> {
-    let machine = s
+    ok(&s
         .service
-        .set_machine_enabled(&auth.ctx(), &id, enabled)
-        .await?;
-    Ok(Json(dto::Machine::from(&machine)))
+        .set_machine_enabled(&auth.ctx(), &id, true)
+        .await?)
 }
 
 pub async fn extend(
@@ -177,11 +126,10 @@ pub async fn extend(
     Path(id): Path<MachineId>,
     JsonBody(body): JsonBody<dto::ExtendMachine>,
 ) -> Reply<Json<dto::Machine>> {
-    let machine = s
+    ok(&s
         .service
         .extend_machine(&auth.ctx(), &id, &body.expires_at)
-        .await?;
-    Ok(Json(dto::Machine::from(&machine)))
+        .await?)
 }
 
 pub async fn revert_extension(
@@ -189,6 +137,5 @@ pub async fn revert_extension(
     State(s): State<AppState>,
     Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
-    let machine = s.service.revert_machine_extension(&auth.ctx(), &id).await?;
-    Ok(Json(dto::Machine::from(&machine)))
+    ok(&s.service.revert_machine_extension(&auth.ctx(), &id).await?)
 }

@@ -12,6 +12,7 @@
 //! these fields).
 
 mod activity;
+mod answers;
 mod certificates;
 mod credentials;
 mod groups;
@@ -19,6 +20,7 @@ mod identity;
 mod keyrings;
 mod keys;
 mod machines;
+mod requests;
 mod status;
 
 pub use activity::*;
@@ -29,6 +31,7 @@ pub use identity::*;
 pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
+pub(crate) use requests::{decode_b64, pem_or_b64, possession_proof};
 pub use status::*;
 
 use serde::{Deserialize, Deserializer};
