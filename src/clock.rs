@@ -58,8 +58,9 @@ pub fn rfc3339_seconds(seconds: i64) -> String {
 
 /// Parses an RFC 3339 timestamp (an offset is required) into Unix microseconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let t = text.parse::<jiff::Timestamp>().ok()?;
-    i64::try_from(t.as_microsecond()).ok()
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_microsecond())
 }
 
 #[cfg(test)]

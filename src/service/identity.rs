@@ -10,9 +10,7 @@ pub use passwords::{ResetOutput, check_password};
 pub(super) use passwords::{hash_password, verify_password, warm_up};
 pub use users::{MemberPatch, normalize_email};
 
-use super::{
-    APIKEY_PEPPER_LABEL, AuthMethod, Caller, Ctx, Error, RequestMeta, Service, micros, new_id,
-};
+use super::{AuthMethod, Caller, Ctx, Error, RequestMeta, Service, micros, new_id};
 use crate::auth::ResetToken;
 use crate::authz::{PrincipalKind, Role};
 use crate::catalogue;

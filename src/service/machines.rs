@@ -13,7 +13,7 @@ mod tokens;
 pub use crate::crypto::bundle::MachineBundle;
 
 use super::tenancy::check_display_name;
-use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, micros, new_id};
+use super::{Caller, Ctx, Error, RequestMeta, Service, micros, new_id};
 use crate::audit::Identity;
 use crate::auth::MachineToken;
 use crate::auth::guardrails::Guardrails;
@@ -208,19 +208,14 @@ impl Service {
         expires_at: i64,
         max_uses: i64,
         now: i64,
-    ) -> Result<(MachineToken, MachineTokenRow), Error> {
+    ) -> Result<(MachineToken, crate::store::Credential<MachineTokenRow>), Error> {
         let id: MachineTokenId = new_id("mtk");
         let token = MachineToken::generate(&id);
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
         let row = MachineTokenRow {
             id,
             account_id: caller.account_id.clone(),
             kind,
             name: name.to_owned(),
-            digest: digest.to_vec(),
             created_by: caller.principal_id.clone(),
             created_at: now,
             expires_at,
@@ -234,7 +229,8 @@ impl Service {
             sealed_bundle: None,
             disabled_at: None,
         };
-        Ok((token, row))
+        let stored = self.credential(row, token.digest_input()).await?;
+        Ok((token, stored))
     }
 }
 

@@ -10,7 +10,7 @@ pub use apps::AppPatch;
 pub use bootstrap::Bootstrapped;
 
 use super::keyrings::master_label;
-use super::{APIKEY_PEPPER_LABEL, Caller, Ctx, Error, RequestMeta, Service, new_id};
+use super::{Caller, Ctx, Error, RequestMeta, Service, new_id};
 use crate::auth::{ApiKeyToken, ResetToken};
 use crate::authz::{Flags, PrincipalKind, is_valid_name};
 use crate::catalogue;

@@ -1,7 +1,7 @@
 //! Rows and persistence of accounts: bootstrap of the first one and every account's
 //! lifecycle (rename, scheduled deletion, closing).
 
-use super::{ApiKeyRow, AuditEvent, ResetRow, StoreError, UserRow};
+use super::{ApiKeyRow, AuditEvent, Credential, ResetRow, StoreError, UserRow};
 use crate::authz::Role;
 use crate::ids::{AccountId, UserId};
 use async_trait::async_trait;
@@ -34,8 +34,8 @@ pub trait AccountStore: Send + Sync {
         &self,
         account: &AccountRow,
         owner: &UserRow,
-        key: &ApiKeyRow,
-        setup: &ResetRow,
+        key: &Credential<ApiKeyRow>,
+        setup: &Credential<ResetRow>,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
 

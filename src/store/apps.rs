@@ -1,7 +1,7 @@
 //! Rows and persistence of apps (non-human principals) and of API keys, the credential of
 //! apps and users alike.
 
-use super::{AuditEvent, StoreError};
+use super::{AuditEvent, Credential, StoreError};
 use crate::authz::PrincipalKind;
 use crate::ids::{AccountId, ApiKeyId, AppId, GroupId};
 use async_trait::async_trait;
@@ -19,7 +19,7 @@ pub struct AppRow {
     pub created_at: i64,
 }
 
-/// API-key metadata; `digest` is an HMAC computed in the HSM, never the key.
+/// API-key metadata; its digest is kept beside it, in a [`Credential`](super::Credential).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKeyRow {
     pub id: ApiKeyId,
@@ -29,7 +29,6 @@ pub struct ApiKeyRow {
     pub name: String,
     /// The credential's flags as granted (flag pattern → allowed).
     pub flags: std::collections::BTreeMap<String, bool>,
-    pub digest: Vec<u8>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub disabled: bool,
@@ -60,9 +59,13 @@ pub trait AppStore: Send + Sync {
     /// Deletes an app: its API keys are disabled, its certificates and group places removed.
     async fn delete_app(&self, id: &AppId, at: i64, event: &AuditEvent) -> Result<(), StoreError>;
 
-    async fn create_api_key(&self, key: &ApiKeyRow, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn create_api_key(
+        &self,
+        key: &Credential<ApiKeyRow>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Any account's key, for authentication.
-    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRow>, StoreError>;
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<Credential<ApiKeyRow>>, StoreError>;
     async fn api_keys(&self, account_id: &AccountId) -> Result<Vec<ApiKeyRow>, StoreError>;
     async fn update_api_key(
         &self,

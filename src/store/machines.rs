@@ -2,7 +2,7 @@
 //! tokens that enroll them. Nonces of signed requests are claimed through the audit
 //! committer ([`super::NonceClaim`]).
 
-use super::{AppRow, AuditEvent, StoreError};
+use super::{AppRow, AuditEvent, Credential, StoreError};
 use crate::auth::guardrails::Guardrails;
 use crate::ids::{AccountId, GroupId, MachineId, MachineTokenId};
 use async_trait::async_trait;
@@ -88,14 +88,14 @@ pub struct MachineRow {
     pub disabled_at: Option<i64>,
 }
 
-/// A bootstrap, enrollment, temporary or bundle token: only its HSM HMAC digest is kept.
+/// A bootstrap, enrollment, temporary or bundle token; the HSM digest of its text is kept
+/// beside it, in a [`Credential`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct MachineTokenRow {
     pub id: MachineTokenId,
     pub account_id: AccountId,
     pub kind: MachineTokenKind,
     pub name: String,
-    pub digest: Vec<u8>,
     pub created_by: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -133,7 +133,9 @@ pub enum MachineEnrollment<'a> {
         now: i64,
     },
     /// Provisioned by an owner: store the single-use bundle token with it.
-    Provisioned { bundle: &'a MachineTokenRow },
+    Provisioned {
+        bundle: &'a Credential<MachineTokenRow>,
+    },
 }
 
 #[async_trait]
@@ -172,13 +174,13 @@ pub trait MachineStore: Send + Sync {
 
     async fn create_machine_token(
         &self,
-        token: &MachineTokenRow,
+        token: &Credential<MachineTokenRow>,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
     async fn machine_token(
         &self,
         id: &MachineTokenId,
-    ) -> Result<Option<MachineTokenRow>, StoreError>;
+    ) -> Result<Option<Credential<MachineTokenRow>>, StoreError>;
     async fn machine_tokens(
         &self,
         account_id: &AccountId,

@@ -1,17 +1,16 @@
 //! Rows and persistence of login sessions and of the failed-login counts that lock a
 //! source out.
 
-use super::{AuditEvent, StoreError};
+use super::{AuditEvent, Credential, StoreError};
 use crate::ids::{AccountId, SessionId, UserId};
 use async_trait::async_trait;
 
-/// A login session; `digest` is an HSM HMAC of the token, never the token.
+/// A login session; the HSM digest of its token is kept beside it, in a [`Credential`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionRow {
     pub id: SessionId,
     pub account_id: AccountId,
     pub user_id: UserId,
-    pub digest: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
@@ -46,8 +45,12 @@ pub struct LockoutRule {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn create_session(&self, row: &SessionRow, event: &AuditEvent) -> Result<(), StoreError>;
-    async fn session(&self, id: &SessionId) -> Result<Option<SessionRow>, StoreError>;
+    async fn create_session(
+        &self,
+        row: &Credential<SessionRow>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn session(&self, id: &SessionId) -> Result<Option<Credential<SessionRow>>, StoreError>;
     async fn sessions(
         &self,
         account_id: &AccountId,

@@ -16,7 +16,7 @@ mod machines;
 mod sessions;
 mod users;
 
-use super::{AuditEvent, Conflict, Store, StoreError};
+use super::{AuditEvent, Conflict, Credential, Store, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
@@ -82,6 +82,16 @@ fn to_u32(value: i64, column: &str) -> Result<u32, sqlx::Error> {
 /// An unsigned 32-bit column.
 fn u32_column(r: &SqliteRow, column: &str) -> Result<u32, sqlx::Error> {
     to_u32(r.get(column), column)
+}
+
+/// A credential's record and, beside it, its `digest` column.
+impl<'r, R: FromRow<'r, SqliteRow>> FromRow<'r, SqliteRow> for Credential<R> {
+    fn from_row(r: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Credential {
+            record: R::from_row(r)?,
+            digest: r.try_get("digest")?,
+        })
+    }
 }
 
 /// A text column holding one of an enum's words; a word `parse` does not know is corrupt.

@@ -1,7 +1,7 @@
 //! Rows and persistence of users, their memberships of accounts, their passwords and the
 //! one-time tokens that reset them.
 
-use super::{AuditEvent, StoreError};
+use super::{AuditEvent, Credential, StoreError};
 use crate::authz::Role;
 use crate::ids::{AccountId, ResetId, UserId};
 use async_trait::async_trait;
@@ -43,13 +43,13 @@ pub struct MemberRow {
     pub created_at: i64,
 }
 
-/// A one-time password-reset token (digest only).
+/// A one-time password-reset token; the HSM digest of its text is kept beside it, in a
+/// [`Credential`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct ResetRow {
     pub id: ResetId,
     pub user_id: UserId,
     pub account_id: AccountId,
-    pub digest: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
@@ -103,8 +103,12 @@ pub trait UserStore: Send + Sync {
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
 
-    async fn create_reset(&self, row: &ResetRow, event: &AuditEvent) -> Result<(), StoreError>;
-    async fn reset(&self, id: &ResetId) -> Result<Option<ResetRow>, StoreError>;
+    async fn create_reset(
+        &self,
+        row: &Credential<ResetRow>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    async fn reset(&self, id: &ResetId) -> Result<Option<Credential<ResetRow>>, StoreError>;
     /// Marks the token used and sets the password, only if it is unused and not expired.
     async fn consume_reset(
         &self,

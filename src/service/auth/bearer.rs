@@ -20,7 +20,7 @@ impl Service {
         }
         let row = self.store.api_key(&ApiKeyId::from(token.key_id())).await?;
         let row = self
-            .verified(row, token.digest_input(), |r| &r.digest)
+            .verified(row, token.digest_input())
             .await?
             .filter(|row| !row.disabled)
             .ok_or(Error::Unauthenticated)?;
@@ -66,7 +66,7 @@ impl Service {
     async fn authenticate_session(&self, token: &SessionToken) -> Result<Caller, Error> {
         let row = self.store.session(&SessionId::from(token.key_id())).await?;
         let row = self
-            .verified(row, token.digest_input(), |r| &r.digest)
+            .verified(row, token.digest_input())
             .await?
             .filter(|row| row.revoked_at.is_none() && row.expires_at > self.now())
             .ok_or(Error::Unauthenticated)?;

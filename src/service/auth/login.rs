@@ -164,20 +164,16 @@ impl Service {
     ) -> Result<LoginOutput, Error> {
         let id: SessionId = new_id("sess");
         let token = SessionToken::generate(&id);
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
         let session = SessionRow {
             id: id.clone(),
             account_id: caller.account_id.clone(),
             user_id: caller.principal_id.as_str().into(),
-            digest: digest.to_vec(),
             created_at: now,
             expires_at: now + micros(self.settings.session_ttl),
             revoked_at: None,
             source_ip: meta.source_ip.clone(),
         };
+        let session = self.credential(session, token.digest_input()).await?;
         caller.credential = Some(id.into_string());
         let action = catalogue::LOGIN.audit_action();
         let event = self.event(meta, Some(&caller), action, Some(object), Ok(()));
@@ -185,7 +181,7 @@ impl Service {
         meta.mark_audited();
         Ok(LoginOutput {
             token,
-            session,
+            session: session.record,
             role: caller.role.unwrap_or(Role::Auditor),
         })
     }

@@ -25,6 +25,7 @@ use crate::auth::guardrails::Guardrails;
 use crate::auth::signed::{SignedHeaderError, SignedHeaders};
 use crate::crypto::x509::{CertificateInfo, parse_certificates, verifies_to};
 use crate::ids::{AccountId, ApiKeyId, AppId, UserId};
+use crate::store;
 use crate::store::{
     AppCertificateKind, AppCertificateRow, LockoutRule, LoginFailures, MachineRow, MachineTokenRow,
     SessionRow, TrustedCaRow,
@@ -117,20 +118,37 @@ impl Service {
 }
 
 impl Service {
-    /// `row`, the stored row a presented secret names, if the HSM digest of the secret
-    /// (`digest_input`) equals the row's (`digest_of`), compared in constant time. The
-    /// digest is computed even when no row was found, so an unknown id costs what a wrong
-    /// secret costs.
-    async fn verified<R>(
-        &self,
-        row: Option<R>,
-        digest_input: Vec<u8>,
-        digest_of: impl Fn(&R) -> &[u8],
-    ) -> Result<Option<R>, Error> {
+    /// The HSM HMAC of a secret's digest input, under the pepper that never leaves the token.
+    async fn secret_digest(&self, digest_input: Vec<u8>) -> Result<Vec<u8>, Error> {
         let digest = self
             .hsm
             .hmac_sha256(APIKEY_PEPPER_LABEL, digest_input)
             .await?;
-        Ok(row.filter(|row| subtle::ConstantTimeEq::ct_eq(&digest[..], digest_of(row)).into()))
+        Ok(digest.to_vec())
+    }
+
+    /// `record` with the HSM digest of its secret (`digest_input`), ready to store.
+    pub(in crate::service) async fn credential<R>(
+        &self,
+        record: R,
+        digest_input: Vec<u8>,
+    ) -> Result<store::Credential<R>, Error> {
+        let digest = self.secret_digest(digest_input).await?;
+        Ok(store::Credential { record, digest })
+    }
+
+    /// The record of `stored`, the credential a presented secret names, if the HSM digest
+    /// of the secret (`digest_input`) equals the stored one, compared in constant time. The
+    /// digest is computed even when nothing was found, so an unknown id costs what a wrong
+    /// secret costs. Only the record goes on: the digest stops here.
+    async fn verified<R>(
+        &self,
+        stored: Option<store::Credential<R>>,
+        digest_input: Vec<u8>,
+    ) -> Result<Option<R>, Error> {
+        let digest = self.secret_digest(digest_input).await?;
+        Ok(stored
+            .filter(|stored| subtle::ConstantTimeEq::ct_eq(&digest[..], &stored.digest[..]).into())
+            .map(|stored| stored.record))
     }
 }

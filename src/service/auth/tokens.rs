@@ -20,7 +20,7 @@ impl Service {
             .store
             .machine_token(&MachineTokenId::from(token.key_id()))
             .await?;
-        self.verified(row, token.digest_input(), |r| &r.digest)
+        self.verified(row, token.digest_input())
             .await?
             .ok_or(Error::Unauthenticated)
     }
@@ -33,7 +33,7 @@ impl Service {
     ) -> Result<ResetRow, Error> {
         let token = ResetToken::parse(text).ok_or(Error::Unauthenticated)?;
         let row = self.store.reset(&ResetId::from(token.key_id())).await?;
-        self.verified(row, token.digest_input(), |r| &r.digest)
+        self.verified(row, token.digest_input())
             .await?
             .ok_or(Error::Unauthenticated)
     }

@@ -157,40 +157,39 @@ impl Service {
                     "this user belongs to other accounts too; only they can change their password".into(),
                 ));
             }
-            let (token, row) = self
+            let (token, reset) = self
                 .issue_reset(&ctx.caller.account_id, user_id, self.settings.reset_ttl, self.now())
                 .await?;
-            self.store.create_reset(&row, &event).await?;
-            Ok(ResetOutput { token, row })
+            self.store.create_reset(&reset, &event).await?;
+            Ok(ResetOutput {
+                token,
+                row: reset.record,
+            })
         })
         .await
     }
 
     /// A new one-time reset token for `user_id`, usable in `account_id` for `ttl`: its
-    /// text, shown once, and its row with the HSM digest of the text.
+    /// text, shown once, and its row with the HSM digest of the text beside it.
     pub(in crate::service) async fn issue_reset(
         &self,
         account_id: &AccountId,
         user_id: &UserId,
         ttl: std::time::Duration,
         now: i64,
-    ) -> Result<(ResetToken, ResetRow), Error> {
+    ) -> Result<(ResetToken, crate::store::Credential<ResetRow>), Error> {
         let id: ResetId = new_id("rst");
         let token = ResetToken::generate(&id);
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
         let row = ResetRow {
             id,
             user_id: user_id.clone(),
             account_id: account_id.clone(),
-            digest: digest.to_vec(),
             created_at: now,
             expires_at: now + micros(ttl),
             used_at: None,
         };
-        Ok((token, row))
+        let stored = self.credential(row, token.digest_input()).await?;
+        Ok((token, stored))
     }
 
     /// Sets a new password with a reset token. Unknown, used and expired tokens are the same

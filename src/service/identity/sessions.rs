@@ -45,7 +45,7 @@ impl Service {
             "",
             Some(&object),
             |event| async move {
-                let own = self.store.session(id).await?.filter(|s| {
+                let own = self.store.session(id).await?.map(|s| s.record).filter(|s| {
                     s.account_id == ctx.caller.account_id
                         && s.user_id == ctx.caller.principal_id.as_str()
                 });

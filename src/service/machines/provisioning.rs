@@ -44,7 +44,7 @@ impl Service {
             Ok(Provisioned {
                 machine,
                 bundle_token,
-                bundle_expires_at: token_row.expires_at,
+                bundle_expires_at: token_row.record.expires_at,
             })
         })
         .await
@@ -58,9 +58,9 @@ impl Service {
         machine: &MachineRow,
         private_pem: &str,
         now: i64,
-    ) -> Result<(MachineToken, MachineTokenRow), Error> {
+    ) -> Result<(MachineToken, crate::store::Credential<MachineTokenRow>), Error> {
         let expires_at = now + micros(self.settings.bundle_ttl);
-        let (token, mut row) = self
+        let (token, mut stored) = self
             .issue_machine_token(
                 caller,
                 MachineTokenKind::Bundle,
@@ -75,8 +75,9 @@ impl Service {
             account_id: machine.account_id.to_string(),
             private_key_pem: SecretString::from(private_pem),
         };
+        let row = &mut stored.record;
         row.machine_id = Some(machine.id.clone());
         row.sealed_bundle = Some(bundle::seal(&token.digest_input(), &row.id, &bundle));
-        Ok((token, row))
+        Ok((token, stored))
     }
 }

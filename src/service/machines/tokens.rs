@@ -153,7 +153,7 @@ impl Service {
                 let (expires_at, max_uses, machine_lifetime) = self.token_terms(&spec)?;
                 let flags = Self::machine_flags(spec.flags.clone())?;
                 let grants = self.checked_grants(ctx.caller, &spec.grants).await?;
-                let (token, mut row) = self
+                let (token, mut stored) = self
                     .issue_machine_token(
                         ctx.caller,
                         spec.kind,
@@ -163,12 +163,16 @@ impl Service {
                         self.now(),
                     )
                     .await?;
+                let row = &mut stored.record;
                 row.flags = flags.as_map().clone();
                 row.grants = grants;
                 row.machine_lifetime_seconds = machine_lifetime;
                 row.guardrails = spec.guardrails.clone();
-                self.store.create_machine_token(&row, &event).await?;
-                Ok(CreatedMachineToken { row, token })
+                self.store.create_machine_token(&stored, &event).await?;
+                Ok(CreatedMachineToken {
+                    row: stored.record,
+                    token,
+                })
             },
         )
         .await
@@ -201,6 +205,7 @@ impl Service {
                     .store
                     .machine_token(id)
                     .await?
+                    .map(|t| t.record)
                     .filter(|t| {
                         t.account_id == ctx.caller.account_id && t.kind != MachineTokenKind::Bundle
                     })

@@ -89,7 +89,10 @@ impl Service {
                     )
                     .await?;
                 self.store.create_api_key(&row, &event).await?;
-                Ok(CreatedApiKey { row, token })
+                Ok(CreatedApiKey {
+                    row: row.record,
+                    token,
+                })
             },
         )
         .await
@@ -104,13 +107,9 @@ impl Service {
         name: &str,
         flags: &Flags,
         now: i64,
-    ) -> Result<(ApiKeyToken, ApiKeyRow), Error> {
+    ) -> Result<(ApiKeyToken, crate::store::Credential<ApiKeyRow>), Error> {
         let key_id: ApiKeyId = new_id("ak");
         let token = ApiKeyToken::generate(&key_id);
-        let digest = self
-            .hsm
-            .hmac_sha256(APIKEY_PEPPER_LABEL, token.digest_input())
-            .await?;
         let row = ApiKeyRow {
             id: key_id,
             account_id: account_id.clone(),
@@ -118,12 +117,12 @@ impl Service {
             principal_id: principal_id.to_owned(),
             name: name.to_owned(),
             flags: flags.as_map().clone(),
-            digest: digest.to_vec(),
             created_at: now,
             last_used_at: None,
             disabled: false,
         };
-        Ok((token, row))
+        let stored = self.credential(row, token.digest_input()).await?;
+        Ok((token, stored))
     }
 
     /// A key acts with its principal's powers: only an owner may mint one for an owner
@@ -163,6 +162,7 @@ impl Service {
         self.store
             .api_key(id)
             .await?
+            .map(|k| k.record)
             .filter(|k| k.account_id == caller.account_id)
             .ok_or_else(|| Error::NotFound(format!("API key {id}")))
     }

@@ -7,8 +7,8 @@ use super::{SqliteStore, commit_audited, db_error, exec, must_change, named};
 use crate::authz::Role;
 use crate::ids::{AccountId, UserId};
 use crate::store::{
-    AccountRow, AccountState, AccountStore, ApiKeyRow, AuditEvent, Conflict, GroupRow, ResetRow,
-    StoreError, UserRow,
+    AccountRow, AccountState, AccountStore, ApiKeyRow, AuditEvent, Conflict, Credential, GroupRow,
+    ResetRow, StoreError, UserRow,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -156,8 +156,8 @@ impl AccountStore for SqliteStore {
         &self,
         account: &AccountRow,
         owner: &UserRow,
-        key: &ApiKeyRow,
-        setup: &ResetRow,
+        key: &Credential<ApiKeyRow>,
+        setup: &Credential<ResetRow>,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;

@@ -5,7 +5,7 @@ use super::groups::AppPlace;
 use super::{SqliteStore, commit_audited, exec, flag, json_column, json_text, must_change, named};
 use crate::authz::PrincipalKind;
 use crate::ids::{AccountId, ApiKeyId, AppId};
-use crate::store::{ApiKeyRow, AppRow, AppStore, AuditEvent, Conflict, StoreError};
+use crate::store::{ApiKeyRow, AppRow, AppStore, AuditEvent, Conflict, Credential, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row, Sqlite, Transaction};
@@ -20,7 +20,6 @@ impl FromRow<'_, SqliteRow> for ApiKeyRow {
             principal_id: r.get("principal_id"),
             name: r.get("name"),
             flags: json_column(r, "flags", "api_keys flags")?,
-            digest: r.get("digest"),
             created_at: r.get("created_at"),
             last_used_at: r.get("last_used_at"),
             disabled: flag(r, "disabled"),
@@ -70,8 +69,9 @@ pub(super) async fn insert_app(
 
 pub(super) async fn insert_api_key(
     tx: &mut Transaction<'_, Sqlite>,
-    key: &ApiKeyRow,
+    credential: &Credential<ApiKeyRow>,
 ) -> Result<(), StoreError> {
+    let key = &credential.record;
     let insert = sqlx::query(
         "INSERT INTO api_keys (id, account_id, principal_kind, principal_id, name, flags, digest, created_at, last_used_at, disabled)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
@@ -82,7 +82,7 @@ pub(super) async fn insert_api_key(
     .bind(&key.principal_id)
     .bind(&key.name)
     .bind(json_text(&key.flags))
-    .bind(&key.digest)
+    .bind(&credential.digest)
     .bind(key.created_at)
     .bind(i64::from(key.disabled));
     exec(tx, insert).await?;
@@ -190,13 +190,17 @@ impl AppStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn create_api_key(&self, key: &ApiKeyRow, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_api_key(
+        &self,
+        key: &Credential<ApiKeyRow>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_api_key(&mut tx, key).await?;
         commit_audited(tx, event).await
     }
 
-    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRow>, StoreError> {
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<Credential<ApiKeyRow>>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM api_keys WHERE id = ?").bind(id))
             .await
     }

@@ -7,8 +7,8 @@ use super::{
 };
 use crate::ids::{AccountId, MachineId, MachineTokenId};
 use crate::store::{
-    AppRow, AuditEvent, Conflict, MachineEnrollment, MachineOrigin, MachineRow, MachineStatus,
-    MachineStore, MachineTokenKind, MachineTokenRow, StoreError,
+    AppRow, AuditEvent, Conflict, Credential, MachineEnrollment, MachineOrigin, MachineRow,
+    MachineStatus, MachineStore, MachineTokenKind, MachineTokenRow, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -44,7 +44,6 @@ impl FromRow<'_, SqliteRow> for MachineTokenRow {
             account_id: r.get("account_id"),
             kind: named(r, "kind", MachineTokenKind::parse)?,
             name: r.get("name"),
-            digest: r.get("digest"),
             created_by: r.get("created_by"),
             created_at: r.get("created_at"),
             expires_at: r.get("expires_at"),
@@ -63,8 +62,9 @@ impl FromRow<'_, SqliteRow> for MachineTokenRow {
 
 async fn insert_token(
     tx: &mut Transaction<'_, Sqlite>,
-    t: &MachineTokenRow,
+    token: &Credential<MachineTokenRow>,
 ) -> Result<(), StoreError> {
+    let t = &token.record;
     let insert = sqlx::query(
         "INSERT INTO machine_tokens (id, account_id, kind, name, digest, created_by, created_at,
             expires_at, max_uses, flags, grants, machine_lifetime_seconds, guardrails,
@@ -75,7 +75,7 @@ async fn insert_token(
     .bind(&t.account_id)
     .bind(t.kind.as_str())
     .bind(&t.name)
-    .bind(&t.digest)
+    .bind(&token.digest)
     .bind(&t.created_by)
     .bind(t.created_at)
     .bind(t.expires_at)
@@ -213,7 +213,7 @@ impl MachineStore for SqliteStore {
 
     async fn create_machine_token(
         &self,
-        token: &MachineTokenRow,
+        token: &Credential<MachineTokenRow>,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -224,7 +224,7 @@ impl MachineStore for SqliteStore {
     async fn machine_token(
         &self,
         id: &MachineTokenId,
-    ) -> Result<Option<MachineTokenRow>, StoreError> {
+    ) -> Result<Option<Credential<MachineTokenRow>>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM machine_tokens WHERE id = ?").bind(id))
             .await
     }

@@ -4,7 +4,8 @@
 use super::{SqliteStore, commit, db_error, exec, u32_column};
 use crate::ids::{AccountId, SessionId, UserId};
 use crate::store::{
-    AuditEvent, Conflict, LockoutRule, LoginFailures, SessionRow, SessionStore, StoreError,
+    AuditEvent, Conflict, Credential, LockoutRule, LoginFailures, SessionRow, SessionStore,
+    StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -16,7 +17,6 @@ impl FromRow<'_, SqliteRow> for SessionRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
             user_id: r.get("user_id"),
-            digest: r.get("digest"),
             created_at: r.get("created_at"),
             expires_at: r.get("expires_at"),
             revoked_at: r.get("revoked_at"),
@@ -46,7 +46,12 @@ const COUNT_FAILURE: &str = "INSERT INTO login_failures (source, failures, windo
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn create_session(&self, row: &SessionRow, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        session: &Credential<SessionRow>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let row = &session.record;
         self.write_audited(
             sqlx::query(
                 "INSERT INTO sessions (id, account_id, user_id, digest, created_at, expires_at, source_ip)
@@ -55,7 +60,7 @@ impl SessionStore for SqliteStore {
             .bind(&row.id)
             .bind(&row.account_id)
             .bind(&row.user_id)
-            .bind(&row.digest)
+            .bind(&session.digest)
             .bind(row.created_at)
             .bind(row.expires_at)
             .bind(&row.source_ip),
@@ -64,7 +69,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn session(&self, id: &SessionId) -> Result<Option<SessionRow>, StoreError> {
+    async fn session(&self, id: &SessionId) -> Result<Option<Credential<SessionRow>>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM sessions WHERE id = ?").bind(id))
             .await
     }

@@ -3,7 +3,9 @@
 use super::{SqliteStore, commit_audited, db_error, exec, flag, known, must_change, named};
 use crate::authz::Role;
 use crate::ids::{AccountId, ResetId, UserId};
-use crate::store::{AuditEvent, Conflict, MemberRow, ResetRow, StoreError, UserRecord, UserStore};
+use crate::store::{
+    AuditEvent, Conflict, Credential, MemberRow, ResetRow, StoreError, UserRecord, UserStore,
+};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row, Sqlite, Transaction};
@@ -38,7 +40,6 @@ impl FromRow<'_, SqliteRow> for ResetRow {
             id: r.get("id"),
             user_id: r.get("user_id"),
             account_id: r.get("account_id"),
-            digest: r.get("digest"),
             created_at: r.get("created_at"),
             expires_at: r.get("expires_at"),
             used_at: r.get("used_at"),
@@ -99,8 +100,9 @@ pub(super) async fn insert_membership(
 /// A password-reset (or bootstrap setup) token's row.
 pub(super) async fn insert_reset(
     tx: &mut Transaction<'_, Sqlite>,
-    row: &ResetRow,
+    reset: &Credential<ResetRow>,
 ) -> Result<(), StoreError> {
+    let row = &reset.record;
     exec(
         tx,
         sqlx::query(
@@ -110,7 +112,7 @@ pub(super) async fn insert_reset(
         .bind(&row.id)
         .bind(&row.user_id)
         .bind(&row.account_id)
-        .bind(&row.digest)
+        .bind(&reset.digest)
         .bind(row.created_at)
         .bind(row.expires_at),
     )
@@ -260,13 +262,17 @@ impl UserStore for SqliteStore {
         commit_audited(tx, event).await
     }
 
-    async fn create_reset(&self, row: &ResetRow, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_reset(
+        &self,
+        row: &Credential<ResetRow>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_reset(&mut tx, row).await?;
         commit_audited(tx, event).await
     }
 
-    async fn reset(&self, id: &ResetId) -> Result<Option<ResetRow>, StoreError> {
+    async fn reset(&self, id: &ResetId) -> Result<Option<Credential<ResetRow>>, StoreError> {
         self.fetch_optional(sqlx::query_as("SELECT * FROM password_resets WHERE id = ?").bind(id))
             .await
     }
