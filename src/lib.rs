@@ -20,3 +20,6 @@ pub mod http;
 pub mod ids;
 pub mod service;
 pub mod store;
+
+#[cfg(test)]
+mod layering;

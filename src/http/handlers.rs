@@ -308,7 +308,7 @@ pub async fn activity(
     State(s): State<AppState>,
     q: Result<Query<dto::ActivityQuery>, QueryRejection>,
 ) -> Reply<Json<dto::Activity>> {
-    let filter: crate::store::ActivityFilter = query(q)?.try_into()?;
+    let filter: crate::service::ActivityFilter = query(q)?.try_into()?;
     let limit = filter.limit;
     let events = s.service.activity(&auth.ctx(), filter).await?;
     let next = (events.len() as u32 == limit)

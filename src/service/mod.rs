@@ -19,6 +19,15 @@ mod settings;
 mod tenancy;
 mod views;
 
+/// The records the service answers with, as the store keeps them: typed ids and enums, no SQL,
+/// and nothing secret-derived (a credential's digest stays in [`crate::store::Credential`],
+/// read only by the constant-time check; wrapped keys stay inside the service). The HTTP
+/// layer reads these through the service, never from the store.
+pub use crate::store::{
+    AccountState, ActivityFilter, ApiKeyRow, AppCertificateRow, AppRow, CertificateRow, GroupRow,
+    KeyKind, KeyRow, KeyringRow, MachineRow, MachineTokenRow, MemberRow, ObjectRow, ResetRow,
+    RevocationRow, SessionRow, StoredEvent, TrustedCaRow,
+};
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use auth::{LoginOutput, SignedRequest};
 pub use caller::{Caller, GroupScope};
@@ -53,7 +62,7 @@ use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::hsm::Hsm;
 use crate::ids::{AccountId, ApiKeyId, KeyringId};
-use crate::store::{ActivityFilter, KeyringRow, Store, StoredEvent, VersionRow};
+use crate::store::{Store, VersionRow};
 use caller::Credential;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};

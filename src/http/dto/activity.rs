@@ -2,7 +2,7 @@
 
 use crate::clock::rfc3339;
 use crate::http::openapi::fields::{self, enumeration};
-use crate::store::{ObjectRow, StoredEvent};
+use crate::service::{ObjectRow, StoredEvent};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;

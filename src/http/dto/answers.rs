@@ -180,8 +180,8 @@ impl From<service::MachineBundle> for MachineBundle {
 }
 
 /// An account as any route but the listing shows it: without the caller's role.
-impl From<&crate::store::AccountState> for super::Account {
-    fn from(account: &crate::store::AccountState) -> Self {
+impl From<&crate::service::AccountState> for super::Account {
+    fn from(account: &crate::service::AccountState) -> Self {
         Self::from_state(account, None)
     }
 }

@@ -5,8 +5,8 @@ use super::null_refused;
 use crate::clock::{Clock, SystemClock, rfc3339, rfc3339_seconds};
 use crate::crypto::x509::stored_chain;
 use crate::http::openapi::fields;
+use crate::service::CertificateRow;
 use crate::service::certificate_pem;
-use crate::store::CertificateRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

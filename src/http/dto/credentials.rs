@@ -4,7 +4,7 @@
 use super::null_refused;
 use crate::clock::{rfc3339, rfc3339_seconds};
 use crate::http::openapi::fields::{self, enumeration};
-use crate::store::{ApiKeyRow, AppCertificateRow, RevocationRow, TrustedCaRow};
+use crate::service::{ApiKeyRow, AppCertificateRow, RevocationRow, TrustedCaRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;

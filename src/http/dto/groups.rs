@@ -3,7 +3,7 @@
 use super::null_refused;
 use crate::clock::rfc3339;
 use crate::http::openapi::fields::{self, enumeration};
-use crate::store::{AppRow, GroupRow};
+use crate::service::{AppRow, GroupRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;

@@ -3,7 +3,7 @@
 use super::null_refused;
 use crate::clock::rfc3339;
 use crate::http::openapi::fields::{self, enumeration};
-use crate::store::{AccountState, MemberRow};
+use crate::service::{AccountState, MemberRow};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;

@@ -4,8 +4,8 @@
 use super::{null_refused, present};
 use crate::clock::rfc3339;
 use crate::http::openapi::fields::{self, enumeration};
+use crate::service::KeyringRow;
 use crate::service::{KeyVersionInfo, KeyringView};
-use crate::store::KeyringRow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;

@@ -4,8 +4,8 @@
 use super::{Certificate, null_refused};
 use crate::clock::rfc3339;
 use crate::http::openapi::fields::{self, enumeration};
+use crate::service::KeyRow;
 use crate::service::{KeyVersionView, KeyView};
-use crate::store::KeyRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
@@ -107,7 +107,7 @@ impl From<&KeyRow> for Key {
         if row.can_decrypt {
             usages.push("decrypt");
         }
-        if row.can_sign || row.kind == crate::store::KeyKind::PublicKey {
+        if row.can_sign || row.kind == crate::service::KeyKind::PublicKey {
             usages.push("verify");
         }
         Self {

@@ -53,8 +53,8 @@ pub struct MachineTokenInfo {
     pub disabled: bool,
 }
 
-impl From<&crate::store::MachineTokenRow> for MachineTokenInfo {
-    fn from(t: &crate::store::MachineTokenRow) -> Self {
+impl From<&crate::service::MachineTokenRow> for MachineTokenInfo {
+    fn from(t: &crate::service::MachineTokenRow) -> Self {
         Self {
             id: t.id.to_string(),
             kind: t.kind.as_str().to_owned(),
@@ -163,8 +163,8 @@ fn machine_status() -> Schema {
     enumeration(["pending", "approved"]).into()
 }
 
-impl From<&crate::store::MachineRow> for Machine {
-    fn from(m: &crate::store::MachineRow) -> Self {
+impl From<&crate::service::MachineRow> for Machine {
+    fn from(m: &crate::service::MachineRow) -> Self {
         use base64::Engine;
         Self {
             id: m.id.to_string(),

@@ -11,12 +11,12 @@ use super::{
 use crate::clock::parse_rfc3339;
 use crate::crypto::asym::SignedData;
 use crate::crypto::x509::CsrSubject;
+use crate::service::ActivityFilter;
 use crate::service::{
     ApiKeyPatch, ApiKeySpec, AppPatch, CertificateBinding, ConfigPatch, Error, KeyPatch,
     KeyringSpec, MachineTokenKind, MachineTokenSpec, MemberPatch, ObjectFilter, PossessionProof,
     Protection, ProvisionSpec, RevocationTarget, SignInput, VerifyInput,
 };
-use crate::store::ActivityFilter;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
