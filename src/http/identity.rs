@@ -6,6 +6,7 @@ use super::handlers::{Created, Reply, all, created, no_content, ok, query};
 use super::{Anonymous, AppState, Authed, JsonBody};
 use crate::clock::rfc3339;
 use crate::ids::{AccountId, AppCertificateId, AppId, GroupId, SessionId, UserId};
+use crate::service::GroupMember;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -252,14 +253,28 @@ pub async fn set_group_app(
     }))
 }
 
-pub async fn remove_group_member(
+pub async fn remove_group_user(
     auth: Authed,
     State(s): State<AppState>,
-    Path((group, member)): Path<(GroupId, String)>,
+    Path((group, user)): Path<(GroupId, UserId)>,
 ) -> Reply<StatusCode> {
+    let member = GroupMember::User(&user);
     no_content(
         s.service
-            .remove_group_member(&auth.ctx(), &group, &member)
+            .remove_group_member(&auth.ctx(), &group, member)
+            .await,
+    )
+}
+
+pub async fn remove_group_app(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path((group, app)): Path<(GroupId, AppId)>,
+) -> Reply<StatusCode> {
+    let member = GroupMember::App(&app);
+    no_content(
+        s.service
+            .remove_group_member(&auth.ctx(), &group, member)
             .await,
     )
 }

@@ -24,9 +24,9 @@ mod views;
 /// read only by the constant-time check; wrapped keys stay inside the service). The HTTP
 /// layer reads these through the service, never from the store.
 pub use crate::store::{
-    AccountState, ActivityFilter, ApiKeyRow, AppCertificateRow, AppRow, CertificateRow, GroupRow,
-    KeyKind, KeyRow, KeyringRow, MachineRow, MachineTokenRow, MemberRow, ObjectRow, ResetRow,
-    RevocationRow, SessionRow, StoredEvent, TrustedCaRow,
+    AccountState, ActivityFilter, ApiKeyRow, AppCertificateRow, AppRow, CertificateRow,
+    GroupMember, GroupRow, KeyKind, KeyRow, KeyringRow, MachineRow, MachineTokenRow, MemberRow,
+    ObjectRow, ResetRow, RevocationRow, SessionRow, StoredEvent, TrustedCaRow,
 };
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use auth::{LoginOutput, SignedRequest};

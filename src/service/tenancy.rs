@@ -15,7 +15,7 @@ use crate::auth::{ApiKeyToken, ResetToken};
 use crate::authz::{Flags, PrincipalKind, is_valid_name};
 use crate::catalogue;
 use crate::ids::{AccountId, AppId, GroupId, UserId};
-use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupRow, UserRow};
+use crate::store::{AccountRow, ApiKeyRow, AppRow, GroupMember, GroupRow, UserRow};
 use std::collections::BTreeMap;
 
 pub(super) fn check_display_name(what: &str, name: &str) -> Result<(), Error> {
@@ -251,20 +251,20 @@ impl Service {
         &self,
         ctx: &Ctx<'_>,
         group_id: &GroupId,
-        member_id: &str,
+        member: GroupMember<'_>,
     ) -> Result<(), Error> {
+        let member_id = member.id();
         let object = format!("group/{group_id}/member/{member_id}");
         // Users and apps leave a group through their own routes, alike but for the path.
-        let op = if member_id.starts_with("app_") {
-            &catalogue::REMOVE_GROUP_APP
-        } else {
-            &catalogue::REMOVE_GROUP_USER
+        let op = match member {
+            GroupMember::User(_) => &catalogue::REMOVE_GROUP_USER,
+            GroupMember::App(_) => &catalogue::REMOVE_GROUP_APP,
         };
         self.mutation(ctx, op, "", Some(&object), |event| async move {
             self.visible_group(ctx.caller, group_id).await?;
             if !self
                 .store
-                .remove_group_member(group_id, member_id, &event)
+                .remove_group_member(group_id, member, &event)
                 .await?
             {
                 return Err(Error::NotFound(format!(

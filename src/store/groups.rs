@@ -22,6 +22,23 @@ pub struct GroupMembers {
     pub apps: Vec<(AppId, Vec<String>)>,
 }
 
+/// One member of a group: a user or an app, each kept in its own table.
+#[derive(Debug, Clone, Copy)]
+pub enum GroupMember<'a> {
+    User(&'a UserId),
+    App(&'a AppId),
+}
+
+impl GroupMember<'_> {
+    /// The member's id as text (audit objects, messages, the caller cache).
+    pub fn id(&self) -> &str {
+        match self {
+            GroupMember::User(id) => id,
+            GroupMember::App(id) => id,
+        }
+    }
+}
+
 #[async_trait]
 pub trait GroupStore: Send + Sync {
     async fn create_group(&self, group: &GroupRow, event: &AuditEvent) -> Result<(), StoreError>;
@@ -71,11 +88,11 @@ pub trait GroupStore: Send + Sync {
         operations_json: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
-    /// Removes a user or app from a group; false if it was not a member.
+    /// Removes a user or an app from a group; false if it was not a member.
     async fn remove_group_member(
         &self,
         group_id: &GroupId,
-        member_id: &str,
+        member: GroupMember<'_>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 }

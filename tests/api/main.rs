@@ -6,6 +6,7 @@ mod cert_isolation;
 mod crash;
 mod custody;
 mod expect;
+mod group_members;
 mod hsm_faults;
 mod identity;
 mod isolation;

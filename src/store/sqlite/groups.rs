@@ -5,7 +5,9 @@ use super::{
 };
 use crate::authz::GroupRole;
 use crate::ids::{AccountId, AppId, GroupId, UserId};
-use crate::store::{AuditEvent, Conflict, GroupMembers, GroupRow, GroupStore, StoreError};
+use crate::store::{
+    AuditEvent, Conflict, GroupMember, GroupMembers, GroupRow, GroupStore, StoreError,
+};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
@@ -259,22 +261,16 @@ impl GroupStore for SqliteStore {
     async fn remove_group_member(
         &self,
         group_id: &GroupId,
-        member_id: &str,
+        member: GroupMember<'_>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let mut removed = 0;
-        for statement in [
-            "DELETE FROM group_users WHERE group_id = ? AND user_id = ?",
-            "DELETE FROM app_groups WHERE group_id = ? AND app_id = ?",
-        ] {
-            removed += exec(
-                &mut tx,
-                sqlx::query(statement).bind(group_id).bind(member_id),
-            )
-            .await?;
-        }
-        if removed == 0 {
+        let statement = match member {
+            GroupMember::User(_) => "DELETE FROM group_users WHERE group_id = ? AND user_id = ?",
+            GroupMember::App(_) => "DELETE FROM app_groups WHERE group_id = ? AND app_id = ?",
+        };
+        let query = sqlx::query(statement).bind(group_id).bind(member.id());
+        if exec(&mut tx, query).await? == 0 {
             return Ok(false);
         }
         commit_audited(tx, event).await?;
