@@ -3,6 +3,7 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod cert_isolation;
+mod contract;
 mod crash;
 mod custody;
 mod expect;
@@ -26,4 +27,5 @@ mod matrix;
 mod service;
 mod storage_faults;
 mod support;
+mod tenancy;
 mod token;
