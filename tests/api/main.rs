@@ -3,6 +3,8 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod cert_isolation;
+mod cert_proofs;
+mod cert_support;
 mod contract;
 mod crash;
 mod custody;
