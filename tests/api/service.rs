@@ -207,13 +207,14 @@ fn init_bootstraps_once_against_a_configured_token() -> TestResult {
     );
     let database = dir.path().join("coffer.db");
     let database = database.to_str().unwrap_or_default();
-    let first = coffer(&[
+    let init = [
         "init",
         "--database",
         database,
         "--owner-email",
         "ops@example.test",
-    ])?;
+    ];
+    let first = coffer(&init)?;
     assert!(
         first.status.success(),
         "{}",
@@ -226,13 +227,7 @@ fn init_bootstraps_once_against_a_configured_token() -> TestResult {
             .is_some_and(|k| k.starts_with("ck_ak_")),
         "{printed}"
     );
-    let again = coffer(&[
-        "init",
-        "--database",
-        database,
-        "--owner-email",
-        "ops@example.test",
-    ])?;
+    let again = coffer(&init)?;
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("init runs once"));
     let wrong_pin = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
