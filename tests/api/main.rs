@@ -3,19 +3,35 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod cert_isolation;
+mod cert_proofs;
+mod cert_support;
+mod contract;
 mod crash;
 mod custody;
 mod expect;
 mod group_members;
 mod hsm_faults;
 mod identity;
+mod identity_accounts;
+mod identity_certificates;
+mod identity_support;
 mod isolation;
+mod key_certificates;
+mod key_lifecycle;
+mod key_support;
+mod keyring_errors;
+mod keyring_lifecycle;
+mod keyring_support;
 mod keyrings;
 mod keys;
 mod listener;
+mod machine_lockout;
+mod machine_requests;
+mod machine_support;
 mod machines;
 mod matrix;
 mod service;
 mod storage_faults;
 mod support;
+mod tenancy;
 mod token;
