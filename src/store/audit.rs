@@ -130,7 +130,7 @@ pub struct ActivityFilter {
     pub principal: Option<String>,
     pub object: Option<String>,
     pub action: Option<String>,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub before_seq: Option<i64>,
     pub limit: u32,
 }

@@ -274,6 +274,10 @@ async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult
         )
         .await?;
     assert_eq!(filtered.body["events"].as_array().map(Vec::len), Some(1));
+    // An outcome that is neither success nor an error code is a mistake, not an empty feed.
+    let unknown = s.get("/v1/activity?outcome=forbiden", &s.owner_key).await?;
+    unknown.assert_error(400, "invalid_input");
+    assert!(unknown.message().contains("outcome"), "{}", unknown.body);
     let page = s.get("/v1/activity?limit=2", &s.owner_key).await?;
     let next = page.body["next"]
         .as_i64()

@@ -107,8 +107,8 @@ impl AuditLog for SqliteStore {
             .bind(&f.object)
             .bind(&f.action)
             .bind(&f.action)
-            .bind(&f.outcome)
-            .bind(&f.outcome)
+            .bind(f.outcome.map(Outcome::as_str))
+            .bind(f.outcome.map(Outcome::as_str))
             .bind(f.before_seq)
             .bind(f.before_seq)
             .bind(i64::from(f.limit)),
