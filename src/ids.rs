@@ -5,7 +5,7 @@
 //! serde sees it as a plain string (`#[serde(transparent)]`), so DTOs, path parameters and
 //! JSON columns are unchanged, and it dereferences to `&str` wherever text is wanted
 //! (messages, logs, audit object strings). A leaf: it depends on nothing else of the crate;
-//! the store maps the ids to database columns.
+//! the store maps the ids to database columns, from the one list of `for_each_id`.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -88,36 +88,46 @@ macro_rules! ids {
     )+};
 }
 
-ids! {
-    /// An account (tenant).
-    AccountId,
-    /// A user: a human who can be a member of several accounts.
-    UserId,
-    /// A security group of an account.
-    GroupId,
-    /// An app: a non-human principal (machines are apps too).
-    AppId,
-    /// An API key, the credential of apps and users.
-    ApiKeyId,
-    /// A keyring (symmetric key with versions).
-    KeyringId,
-    /// An asymmetric key (key pair or public key).
-    KeyId,
-    /// A certificate linked to a key version.
-    CertificateId,
-    /// A trusted certificate authority for client certificates.
-    CaId,
-    /// A client-certificate credential bound to an app.
-    AppCertificateId,
-    /// A machine; also the id of the machine's app.
-    MachineId,
-    /// A bootstrap, enrollment, temporary or bundle token of machines.
-    MachineTokenId,
-    /// A login session.
-    SessionId,
-    /// A one-time password-reset (or setup) token.
-    ResetId,
+/// Hands the list of id types, each with its doc comment, to the macro `$callback`: the
+/// one place that lists them, so the types declared here and the database mapping the store
+/// implements (`store::sql_ids`) cannot drift apart.
+macro_rules! for_each_id {
+    ($callback:ident) => {
+        $callback! {
+            /// An account (tenant).
+            AccountId,
+            /// A user: a human who can be a member of several accounts.
+            UserId,
+            /// A security group of an account.
+            GroupId,
+            /// An app: a non-human principal (machines are apps too).
+            AppId,
+            /// An API key, the credential of apps and users.
+            ApiKeyId,
+            /// A keyring (symmetric key with versions).
+            KeyringId,
+            /// An asymmetric key (key pair or public key).
+            KeyId,
+            /// A certificate linked to a key version.
+            CertificateId,
+            /// A trusted certificate authority for client certificates.
+            CaId,
+            /// A client-certificate credential bound to an app.
+            AppCertificateId,
+            /// A machine; also the id of the machine's app.
+            MachineId,
+            /// A bootstrap, enrollment, temporary or bundle token of machines.
+            MachineTokenId,
+            /// A login session.
+            SessionId,
+            /// A one-time password-reset (or setup) token.
+            ResetId,
+        }
+    };
 }
+pub(crate) use for_each_id;
+
+for_each_id!(ids);
 
 impl MachineId {
     /// The id of the app this machine is: the schema gives a machine its app's id

@@ -234,8 +234,22 @@ fn take_value(session: &Session, object: ObjectHandle) -> OpResult<DataKey> {
     )))
 }
 
+/// Decrypts `data` with `key`, the one decryption of GCM and raw RSA: their "the ciphertext
+/// is wrong" codes come back as one code, which [`wrong_ciphertext_as_unauthentic`] turns
+/// into [`HsmError::AuthenticationFailed`] once the worker has classified the error.
+fn decrypt(
+    s: &Session,
+    mechanism: &Mechanism,
+    key: ObjectHandle,
+    data: &[u8],
+) -> OpResult<Zeroizing<Vec<u8>>> {
+    s.decrypt(mechanism, key, data)
+        .map(Zeroizing::new)
+        .map_err(wrong_ciphertext_error)
+}
+
 /// Maps "the ciphertext is wrong" codes of GCM and raw RSA to one code.
-fn gcm_decrypt_error(e: CkError) -> OpError {
+fn wrong_ciphertext_error(e: CkError) -> OpError {
     match e {
         // SoftHSM reports a failed GCM tag check as CKR_GENERAL_ERROR; the standard code is
         // CKR_ENCRYPTED_DATA_INVALID. Either means "does not authenticate".
@@ -244,6 +258,17 @@ fn gcm_decrypt_error(e: CkError) -> OpError {
             f,
         ) => OpError::Pkcs11(CkError::Pkcs11(RvError::EncryptedDataInvalid, f)),
         other => OpError::Pkcs11(other),
+    }
+}
+
+/// A ciphertext the token found wrong (see [`decrypt`]) does not authenticate: the caller
+/// hears [`HsmError::AuthenticationFailed`], not an internal error.
+fn wrong_ciphertext_as_unauthentic<T>(result: Result<T, HsmError>) -> Result<T, HsmError> {
+    match result {
+        Err(HsmError::Internal(CkError::Pkcs11(RvError::EncryptedDataInvalid, _))) => {
+            Err(HsmError::AuthenticationFailed)
+        }
+        other => other,
     }
 }
 
@@ -484,17 +509,10 @@ impl Hsm for Pkcs11Hsm {
                 let handle = shared.handle(s, &key)?;
                 let mut iv = nonce;
                 let params = GcmParams::new(&mut iv, &aad, 128.into())?;
-                s.decrypt(&Mechanism::AesGcm(params), handle, &ciphertext)
-                    .map(Zeroizing::new)
-                    .map_err(gcm_decrypt_error)
+                decrypt(s, &Mechanism::AesGcm(params), handle, &ciphertext)
             })
             .await;
-        match result {
-            Err(HsmError::Internal(CkError::Pkcs11(RvError::EncryptedDataInvalid, _))) => {
-                Err(HsmError::AuthenticationFailed)
-            }
-            other => other,
-        }
+        wrong_ciphertext_as_unauthentic(result)
     }
 
     async fn hmac_sha256(&self, key: &str, data: Vec<u8>) -> Result<[u8; 32], HsmError> {
@@ -556,17 +574,10 @@ impl Hsm for Pkcs11Hsm {
         let result = self
             .submit(move |s, shared| {
                 let key = shared.private_key(s, &label)?;
-                s.decrypt(&Mechanism::RsaX509, key, &ciphertext)
-                    .map(Zeroizing::new)
-                    .map_err(gcm_decrypt_error)
+                decrypt(s, &Mechanism::RsaX509, key, &ciphertext)
             })
             .await;
-        match result {
-            Err(HsmError::Internal(CkError::Pkcs11(RvError::EncryptedDataInvalid, _))) => {
-                Err(HsmError::AuthenticationFailed)
-            }
-            other => other,
-        }
+        wrong_ciphertext_as_unauthentic(result)
     }
 }
 

@@ -103,10 +103,7 @@ pub async fn disable(
     State(s): State<AppState>,
     Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
-    ok(&s
-        .service
-        .set_machine_enabled(&auth.ctx(), &id, false)
-        .await?)
+    set_enabled(auth, s, id, false).await
 }
 
 pub async fn enable(
@@ -114,9 +111,19 @@ pub async fn enable(
     State(s): State<AppState>,
     Path(id): Path<MachineId>,
 ) -> Reply<Json<dto::Machine>> {
+    set_enabled(auth, s, id, true).await
+}
+
+/// `disable` and `enable` differ only in the state they ask for.
+async fn set_enabled(
+    auth: Authed,
+    s: AppState,
+    id: MachineId,
+    enabled: bool,
+) -> Reply<Json<dto::Machine>> {
     ok(&s
         .service
-        .set_machine_enabled(&auth.ctx(), &id, true)
+        .set_machine_enabled(&auth.ctx(), &id, enabled)
         .await?)
 }
 

@@ -3,18 +3,16 @@
 //! database (every one whose `String` is a column type), so another backend reuses it;
 //! here rather than in `crate::ids`, which stays free of sqlx.
 
-use crate::ids::{
-    AccountId, ApiKeyId, AppCertificateId, AppId, CaId, CertificateId, GroupId, KeyId, KeyringId,
-    MachineId, MachineTokenId, ResetId, SessionId, UserId,
-};
+use crate::ids::for_each_id;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
-/// Implements `Type`, `Encode` and `Decode` of each id by delegating to `String`.
+/// Implements `Type`, `Encode` and `Decode` of each id by delegating to `String`. Called
+/// with the list of `crate::ids::for_each_id`, whose doc comments it passes over.
 macro_rules! text_columns {
-    ($($id:ty),+ $(,)?) => {$(
-        impl<DB: Database> Type<DB> for $id
+    ($( $(#[$doc:meta])* $id:ident, )+) => {$(
+        impl<DB: Database> Type<DB> for crate::ids::$id
         where
             String: Type<DB>,
         {
@@ -27,7 +25,7 @@ macro_rules! text_columns {
             }
         }
 
-        impl<'q, DB: Database> Encode<'q, DB> for $id
+        impl<'q, DB: Database> Encode<'q, DB> for crate::ids::$id
         where
             String: Encode<'q, DB>,
         {
@@ -41,7 +39,7 @@ macro_rules! text_columns {
             }
         }
 
-        impl<'r, DB: Database> Decode<'r, DB> for $id
+        impl<'r, DB: Database> Decode<'r, DB> for crate::ids::$id
         where
             String: Decode<'r, DB>,
         {
@@ -52,26 +50,11 @@ macro_rules! text_columns {
     )+};
 }
 
-text_columns!(
-    AccountId,
-    UserId,
-    GroupId,
-    AppId,
-    ApiKeyId,
-    KeyringId,
-    KeyId,
-    CertificateId,
-    CaId,
-    AppCertificateId,
-    MachineId,
-    MachineTokenId,
-    SessionId,
-    ResetId,
-);
+for_each_id!(text_columns);
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::ids::GroupId;
     use sqlx::{Connection, SqliteConnection};
 
     /// An id binds and decodes as the very text it wraps.

@@ -18,6 +18,13 @@ macro_rules! keyring_columns {
     };
 }
 
+/// `SELECT` of the keyring columns from `keyrings`, then `$rest` (a `WHERE …` literal).
+macro_rules! select_keyrings {
+    ($rest:literal) => {
+        concat!("SELECT ", keyring_columns!(), " FROM keyrings ", $rest)
+    };
+}
+
 /// A count stored as a signed integer; a negative one reads as zero.
 fn count(value: i64) -> u64 {
     value.max(0) as u64
@@ -87,6 +94,19 @@ async fn insert_version(
     Ok(())
 }
 
+impl SqliteStore {
+    /// The keyring `select` finds by account and name: the live one or the last trashed.
+    async fn keyring_named(
+        &self,
+        select: &'static str,
+        account_id: &AccountId,
+        name: &str,
+    ) -> Result<Option<KeyringRow>, StoreError> {
+        self.fetch_optional(sqlx::query_as(select).bind(account_id).bind(name))
+            .await
+    }
+}
+
 #[async_trait]
 impl KeyringStore for SqliteStore {
     async fn create_keyring(
@@ -124,24 +144,18 @@ impl KeyringStore for SqliteStore {
         account_id: &AccountId,
         name: &str,
     ) -> Result<Option<KeyringRow>, StoreError> {
-        self.fetch_optional(
-            sqlx::query_as(concat!(
-                "SELECT ",
-                keyring_columns!(),
-                " FROM keyrings WHERE account_id = ? AND name = ? AND deleted_at IS NULL"
-            ))
-            .bind(account_id)
-            .bind(name),
+        self.keyring_named(
+            select_keyrings!("WHERE account_id = ? AND name = ? AND deleted_at IS NULL"),
+            account_id,
+            name,
         )
         .await
     }
 
     async fn keyrings(&self, account_id: &AccountId) -> Result<Vec<KeyringRow>, StoreError> {
         self.fetch_all(
-            sqlx::query_as(concat!(
-                "SELECT ",
-                keyring_columns!(),
-                " FROM keyrings WHERE account_id = ? AND deleted_at IS NULL ORDER BY name"
+            sqlx::query_as(select_keyrings!(
+                "WHERE account_id = ? AND deleted_at IS NULL ORDER BY name"
             ))
             .bind(account_id),
         )
@@ -218,15 +232,13 @@ impl KeyringStore for SqliteStore {
         account_id: &AccountId,
         name: &str,
     ) -> Result<Option<KeyringRow>, StoreError> {
-        self.fetch_optional(
-            sqlx::query_as(concat!(
-                "SELECT ",
-                keyring_columns!(),
-                " FROM keyrings WHERE account_id = ? AND name = ? AND deleted_at IS NOT NULL
+        self.keyring_named(
+            select_keyrings!(
+                "WHERE account_id = ? AND name = ? AND deleted_at IS NOT NULL
                  ORDER BY deleted_at DESC LIMIT 1"
-            ))
-            .bind(account_id)
-            .bind(name),
+            ),
+            account_id,
+            name,
         )
         .await
     }
