@@ -21,11 +21,11 @@ impl FaultHsm {
     fn build() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let module = dir.path().join("faulthsm.so");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/faulthsm/faulthsm.c");
+        let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/faulthsm");
         let built = std::process::Command::new("cc")
             .args(["-shared", "-fPIC", "-O2", "-I/usr/include/p11-kit-1", "-o"])
             .arg(&module)
-            .arg(&source)
+            .args(["faulthsm.c", "rules.c"].map(|file| sources.join(file)))
             .args(["-ldl", "-lpthread"])
             .output()?;
         anyhow::ensure!(

@@ -35,7 +35,7 @@ no_rules() { rm -f "$D/control"; }
 
 # --- build: the exact command the tests use, and it must be warning-free ----
 cc -shared -fPIC -O2 -Wall -Wextra -I/usr/include/p11-kit-1 \
-	-o "$D/faulthsm.so" tests/faulthsm/faulthsm.c -ldl -lpthread >"$D/cc.log" 2>&1 ||
+	-o "$D/faulthsm.so" tests/faulthsm/faulthsm.c tests/faulthsm/rules.c -ldl -lpthread >"$D/cc.log" 2>&1 ||
 	{ cat "$D/cc.log" >&2; fail "build failed"; }
 [[ ! -s $D/cc.log ]] || { cat "$D/cc.log" >&2; fail "build printed warnings"; }
 exports=$(nm -D --defined-only "$D/faulthsm.so" | awk '$2 == "T" { print $3 }')
