@@ -20,7 +20,7 @@ pub struct AppRow {
 }
 
 /// API-key metadata; its digest is kept beside it, in a [`Credential`](super::Credential).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRow {
     pub id: ApiKeyId,
     pub account_id: AccountId,
@@ -32,16 +32,6 @@ pub struct ApiKeyRow {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub disabled: bool,
-}
-
-impl std::fmt::Debug for ApiKeyRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeyRow")
-            .field("id", &self.id)
-            .field("principal_id", &self.principal_id)
-            .field("disabled", &self.disabled)
-            .finish_non_exhaustive()
-    }
 }
 
 #[async_trait]

@@ -6,7 +6,7 @@ use crate::ids::{AccountId, SessionId, UserId};
 use async_trait::async_trait;
 
 /// A login session; the HSM digest of its token is kept beside it, in a [`Credential`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
     pub id: SessionId,
     pub account_id: AccountId,
@@ -15,15 +15,6 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub source_ip: Option<String>,
-}
-
-impl std::fmt::Debug for SessionRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionRow")
-            .field("id", &self.id)
-            .field("user_id", &self.user_id)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Failed logins from one source.

@@ -264,16 +264,11 @@ impl GroupStore for SqliteStore {
         member: GroupMember<'_>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
         let statement = match member {
             GroupMember::User(_) => "DELETE FROM group_users WHERE group_id = ? AND user_id = ?",
             GroupMember::App(_) => "DELETE FROM app_groups WHERE group_id = ? AND app_id = ?",
         };
         let query = sqlx::query(statement).bind(group_id).bind(member.id());
-        if exec(&mut tx, query).await? == 0 {
-            return Ok(false);
-        }
-        commit_audited(tx, event).await?;
-        Ok(true)
+        self.change_audited_if_any(query, event).await
     }
 }
