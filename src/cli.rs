@@ -23,7 +23,7 @@ pub use serve::{DbArgs, HsmArgs, HsmCommand, InitArgs, ListenerArgs, ServeArgs, 
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use client::Client;
+use client::{Client, with_query};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -186,7 +186,7 @@ fn parse_flags(items: &[String]) -> anyhow::Result<BTreeMap<String, bool>> {
         .collect()
 }
 
-/// Runs the command line. Returns the process exit code.
+/// Runs the command line; an error becomes a message and a failing exit status in `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,

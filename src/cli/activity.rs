@@ -1,6 +1,6 @@
 //! `coffer activity`: the audit trail, filtered on the server.
 
-use super::Client;
+use super::{Client, with_query};
 use clap::Args;
 
 #[derive(Args)]
@@ -44,25 +44,5 @@ pub(super) async fn activity(client: &Client, f: ActivityArgs) -> anyhow::Result
     if let Some(v) = f.limit {
         query.push(("limit", v.to_string()));
     }
-    let encoded: Vec<String> = query
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect();
-    let path = if encoded.is_empty() {
-        "/v1/activity".to_owned()
-    } else {
-        format!("/v1/activity?{}", encoded.join("&"))
-    };
-    client.show(&path).await
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    client.show(&with_query("/v1/activity", &query)).await
 }

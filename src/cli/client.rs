@@ -241,3 +241,44 @@ impl Client {
         self.call(reqwest::Method::DELETE, path, None).await
     }
 }
+
+/// `path` with `query` appended, each value percent-encoded (nothing appended when empty).
+pub(super) fn with_query(path: &str, query: &[(&str, String)]) -> String {
+    let pairs: Vec<String> = query
+        .iter()
+        .map(|(name, value)| format!("{name}={}", percent_encode(value)))
+        .collect();
+    if pairs.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
+    }
+}
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        let query = [
+            ("object", "key/a b&c".to_owned()),
+            ("limit", "5".to_owned()),
+        ];
+        assert_eq!(
+            super::with_query("/v1/activity", &query),
+            "/v1/activity?object=key%2Fa%20b%26c&limit=5"
+        );
+        assert_eq!(super::with_query("/v1/objects", &[]), "/v1/objects");
+    }
+}

@@ -1,6 +1,8 @@
 //! `coffer key ...` and `coffer objects`: asymmetric keys and the security-objects view.
 
-use super::{Client, PATCH, POST, delete_then_say, given, post_action, print, read_input};
+use super::{
+    Client, PATCH, POST, delete_then_say, given, post_action, print, read_input, with_query,
+};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -367,17 +369,9 @@ pub struct ObjectArgs {
 }
 
 pub async fn objects(client: &Client, args: ObjectArgs) -> anyhow::Result<()> {
-    let mut query = Vec::new();
-    if let Some(g) = &args.group {
-        query.push(format!("group={g}"));
-    }
-    if let Some(k) = &args.kind {
-        query.push(format!("type={k}"));
-    }
-    let path = if query.is_empty() {
-        "/v1/objects".to_owned()
-    } else {
-        format!("/v1/objects?{}", query.join("&"))
-    };
-    client.show(&path).await
+    let query: Vec<(&str, String)> = [("group", args.group), ("type", args.kind)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
+    client.show(&with_query("/v1/objects", &query)).await
 }

@@ -13,7 +13,7 @@ use axum::response::Response;
 #[derive(Clone, Copy)]
 pub(super) struct BodyDigest(pub(super) [u8; 32]);
 
-/// Reads every request body before routing: a body announced larger than the limit is
+/// Reads every request body before its handler runs: a body announced larger than the limit is
 /// refused from its `Content-Length` alone, one that turns out larger is refused as soon as
 /// it crosses the limit (HTTP/1.1 and HTTP/2 alike: always a 413, never a stream error),
 /// and one that does not arrive within the body timeout is a 408. A signed request's body

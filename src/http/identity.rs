@@ -199,7 +199,7 @@ pub async fn update_group(
     auth: Authed,
     State(s): State<AppState>,
     Path(id): Path<GroupId>,
-    JsonBody(body): JsonBody<dto::NamedOnly>,
+    JsonBody(body): JsonBody<dto::CreateGroup>,
 ) -> Reply<Json<dto::Group>> {
     ok(&s.service.rename_group(&auth.ctx(), &id, &body.name).await?)
 }

@@ -149,6 +149,10 @@ pub fn error_statuses(route: &Operation) -> Vec<u16> {
         "/v1/auth/login" => {
             statuses.insert(429);
         }
+        // A machine registers under the name in its body, and app names are unique.
+        "/v1/machines/register" => {
+            statuses.insert(409);
+        }
         "/v1/ready" => {
             statuses.insert(503);
         }
@@ -186,7 +190,6 @@ fn request_id_header() -> Value {
     json!({"X-Request-Id": {"description": "the request id (the caller's, if valid)", "schema": {"type": "string"}}})
 }
 
-/// `method` and the path's words: `patch_auth_apikey_id` for `PATCH /v1/auth/apikey/{id}`.
 /// The documented answer of success.
 fn success_response(route: &Operation) -> Value {
     match (route.path, route.response) {
