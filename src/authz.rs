@@ -433,8 +433,8 @@ impl Operations {
     }
 }
 
-/// The group operation a flag exercises on an object, `None` for reads. The crypto flags
-/// are told by their last segment first: this runs on every encrypt.
+/// The group operation a flag exercises on an object, `None` for reads: the rule that each
+/// catalogue entry's group operations follow (a catalogue test checks every entry by it).
 pub fn operation_for(flag: &str) -> Option<Operation> {
     match flag.rsplit('.').next() {
         Some("encrypt") => Some(Operation::Encrypt),

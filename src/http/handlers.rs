@@ -308,9 +308,14 @@ pub async fn activity(
     State(s): State<AppState>,
     q: Result<Query<dto::ActivityQuery>, QueryRejection>,
 ) -> Reply<Json<dto::Activity>> {
-    let filter: crate::service::ActivityFilter = query(q)?.try_into()?;
+    let q = query(q)?;
+    let outcome = q.outcome.clone();
+    let filter: crate::service::ActivityFilter = q.try_into()?;
     let limit = filter.limit;
-    let events = s.service.activity(&auth.ctx(), filter).await?;
+    let events = s
+        .service
+        .activity(&auth.ctx(), filter, outcome.as_deref())
+        .await?;
     let next = (events.len() as u32 == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();

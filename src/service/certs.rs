@@ -123,11 +123,7 @@ impl Service {
             "",
             Some(&object),
             |event| async move {
-                if !crate::authz::is_valid_name(name) {
-                    return Err(Error::InvalidInput(format!(
-                        "trusted CA name {name:?} must be 1-64 chars of [A-Za-z0-9_-]"
-                    )));
-                }
+                super::tenancy::check_display_name("trusted CA", name)?;
                 let cert = single_certificate(pem, "certificate")?;
                 if !cert.is_ca {
                     return Err(Error::InvalidInput(

@@ -294,8 +294,7 @@ impl Service {
     /// Destroys the master keys of groups deleted longer ago than the trash retention (a
     /// forced deletion keeps them meanwhile, with the trashed objects they wrap).
     pub(super) async fn purge_deleted_groups(&self) -> Result<(), Error> {
-        let retention =
-            i64::try_from(self.settings.trash_retention.as_micros()).unwrap_or(i64::MAX);
+        let retention = super::micros(self.settings.trash_retention);
         let cutoff = self.now().saturating_sub(retention);
         for group in self.store.groups_to_purge(cutoff).await? {
             for version in 1..=group.master_version {

@@ -52,11 +52,13 @@ impl Service {
 }
 
 impl Service {
-    /// The activity feed of the caller's account, newest first.
+    /// The activity feed of the caller's account, newest first; `outcome` is the word of
+    /// the outcome filter (`success` or an error code), checked once the caller may read.
     pub async fn activity(
         &self,
         ctx: &Ctx<'_>,
-        filter: ActivityFilter,
+        mut filter: ActivityFilter,
+        outcome: Option<&str>,
     ) -> Result<Vec<StoredEvent>, Error> {
         self.read(ctx, &catalogue::ACTIVITY, "", None, async {
             if !(1..=1000).contains(&filter.limit) {
@@ -64,8 +66,18 @@ impl Service {
                     "limit must be between 1 and 1000".into(),
                 ));
             }
+            filter.outcome = outcome.map(outcome_filter).transpose()?;
             Ok(self.store.events(&ctx.caller.account_id, &filter).await?)
         })
         .await
     }
+}
+
+/// The activity feed's `outcome` filter: `success` or an error code.
+fn outcome_filter(word: &str) -> Result<Outcome, Error> {
+    Outcome::parse(word).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "outcome must be success or an error code (forbidden, not_found, ...), not {word:?}"
+        ))
+    })
 }

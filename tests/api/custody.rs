@@ -278,6 +278,14 @@ async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult
     let unknown = s.get("/v1/activity?outcome=forbiden", &s.owner_key).await?;
     unknown.assert_error(400, "invalid_input");
     assert!(unknown.message().contains("outcome"), "{}", unknown.body);
+    // Authorization comes first: a caller who may not read the feed learns nothing of its filters.
+    let group = s.group("feedless").await?;
+    let (_, key) = s
+        .app_with_key("feedless", &[&group], json!({"keyring.*.*": true}))
+        .await?;
+    s.get("/v1/activity?outcome=forbiden", &key)
+        .await?
+        .assert_error(403, "forbidden");
     let page = s.get("/v1/activity?limit=2", &s.owner_key).await?;
     let next = page.body["next"]
         .as_i64()

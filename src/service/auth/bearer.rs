@@ -18,9 +18,9 @@ impl Service {
         if let Some(caller) = self.cached_caller(&cache_key) {
             return Ok(caller);
         }
-        let row = self.store.api_key(&ApiKeyId::from(token.key_id())).await?;
+        let id = ApiKeyId::from(token.key_id());
         let row = self
-            .verified(row, token.digest_input())
+            .verified(self.store.api_key(&id), token.digest_input())
             .await?
             .filter(|row| !row.disabled)
             .ok_or(Error::Unauthenticated)?;
@@ -64,9 +64,9 @@ impl Service {
 
     /// A session token → its user, if the session is live and the membership still holds.
     async fn authenticate_session(&self, token: &SessionToken) -> Result<Caller, Error> {
-        let row = self.store.session(&SessionId::from(token.key_id())).await?;
+        let id = SessionId::from(token.key_id());
         let row = self
-            .verified(row, token.digest_input())
+            .verified(self.store.session(&id), token.digest_input())
             .await?
             .filter(|row| row.revoked_at.is_none() && row.expires_at > self.now())
             .ok_or(Error::Unauthenticated)?;

@@ -119,12 +119,11 @@ impl Service {
 
 impl Service {
     /// The HSM HMAC of a secret's digest input, under the pepper that never leaves the token.
-    async fn secret_digest(&self, digest_input: Vec<u8>) -> Result<Vec<u8>, Error> {
-        let digest = self
+    async fn secret_digest(&self, digest_input: Vec<u8>) -> Result<[u8; 32], Error> {
+        Ok(self
             .hsm
             .hmac_sha256(APIKEY_PEPPER_LABEL, digest_input)
-            .await?;
-        Ok(digest.to_vec())
+            .await?)
     }
 
     /// `record` with the HSM digest of its secret (`digest_input`), ready to store.
@@ -133,20 +132,22 @@ impl Service {
         record: R,
         digest_input: Vec<u8>,
     ) -> Result<store::Credential<R>, Error> {
-        let digest = self.secret_digest(digest_input).await?;
+        let digest = self.secret_digest(digest_input).await?.to_vec();
         Ok(store::Credential { record, digest })
     }
 
-    /// The record of `stored`, the credential a presented secret names, if the HSM digest
+    /// The record of the credential `lookup` finds for a presented secret, if the HSM digest
     /// of the secret (`digest_input`) equals the stored one, compared in constant time. The
-    /// digest is computed even when nothing was found, so an unknown id costs what a wrong
-    /// secret costs. Only the record goes on: the digest stops here.
+    /// lookup and the digest run together (neither needs the other), and the digest is
+    /// computed even when nothing is found, so an unknown id costs what a wrong secret
+    /// costs. Only the record goes on: the digest stops here.
     async fn verified<R>(
         &self,
-        stored: Option<store::Credential<R>>,
+        lookup: impl Future<Output = Result<Option<store::Credential<R>>, store::StoreError>>,
         digest_input: Vec<u8>,
     ) -> Result<Option<R>, Error> {
-        let digest = self.secret_digest(digest_input).await?;
+        let (stored, digest) = tokio::join!(lookup, self.secret_digest(digest_input));
+        let (stored, digest) = (stored?, digest?);
         Ok(stored
             .filter(|stored| subtle::ConstantTimeEq::ct_eq(&digest[..], &stored.digest[..]).into())
             .map(|stored| stored.record))

@@ -16,11 +16,8 @@ impl Service {
         let Some(token) = MachineToken::parse(text.trim()) else {
             return Err(Error::Unauthenticated);
         };
-        let row = self
-            .store
-            .machine_token(&MachineTokenId::from(token.key_id()))
-            .await?;
-        self.verified(row, token.digest_input())
+        let id = MachineTokenId::from(token.key_id());
+        self.verified(self.store.machine_token(&id), token.digest_input())
             .await?
             .ok_or(Error::Unauthenticated)
     }
@@ -32,8 +29,8 @@ impl Service {
         text: &str,
     ) -> Result<ResetRow, Error> {
         let token = ResetToken::parse(text).ok_or(Error::Unauthenticated)?;
-        let row = self.store.reset(&ResetId::from(token.key_id())).await?;
-        self.verified(row, token.digest_input())
+        let id = ResetId::from(token.key_id());
+        self.verified(self.store.reset(&id), token.digest_input())
             .await?
             .ok_or(Error::Unauthenticated)
     }

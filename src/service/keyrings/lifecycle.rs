@@ -377,8 +377,7 @@ impl Service {
 
     /// Destroys keyrings that stayed in the trash past the retention period.
     pub(in crate::service) async fn purge_trash(&self) -> Result<(), Error> {
-        let retention =
-            i64::try_from(self.settings.trash_retention.as_micros()).unwrap_or(i64::MAX);
+        let retention = crate::service::micros(self.settings.trash_retention);
         for label in self
             .store
             .purge_trash(self.now().saturating_sub(retention))

@@ -243,8 +243,7 @@ impl Service {
 
     /// Destroys the private keys of keys whose trash retention has passed.
     pub(in crate::service) async fn purge_trashed_keys(&self) -> Result<(), Error> {
-        let retention =
-            i64::try_from(self.settings.trash_retention.as_micros()).unwrap_or(i64::MAX);
+        let retention = crate::service::micros(self.settings.trash_retention);
         let labels = self
             .store
             .purge_trashed_keys(self.now().saturating_sub(retention))
