@@ -141,11 +141,13 @@ impl Service {
                     "group {id} holds {objects} objects; delete them first, or pass force=true to move them to the trash"
                 )));
             }
-            self.store.delete_group(id, self.now(), &event).await?;
+            // The count above names the objects in the refusal; the store counts again in
+            // the deletion's transaction, so one created meanwhile is never left behind.
+            let trashed = self.store.delete_group(id, self.now(), force, &event).await?;
             // The group's objects went to the trash: drop them from the metadata caches.
             self.keyrings.retain(|_, state| state.row.group_id != *id);
             self.keys.retain(|_, state| state.row.group_id != *id);
-            if objects == 0 {
+            if trashed == 0 {
                 for version in 1..=group.master_version {
                     self.destroy_quietly(&master_label(id, version)).await;
                 }

@@ -55,4 +55,9 @@ pub enum Conflict {
          certificate is proven in one account at a time"
     )]
     ProvenElsewhere,
+    /// A group deletion without `force` found objects in the group (created meanwhile).
+    #[error(
+        "the group holds objects; delete them first, or pass force=true to move them to the trash"
+    )]
+    GroupHoldsObjects,
 }

@@ -56,13 +56,17 @@ pub trait GroupStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Live keyrings and keys in the group.
     async fn group_object_count(&self, group_id: &GroupId) -> Result<u64, StoreError>;
-    /// Deletes a group, moving its live objects to the trash first.
+    /// Deletes a group and returns how many live objects it moved to the trash; without
+    /// `force`, a group that holds any is left as it was (`Conflict::GroupHoldsObjects`).
+    /// Counted in the deletion's own transaction, so an object created concurrently is
+    /// either refused with the deletion or seen by it.
     async fn delete_group(
         &self,
         id: &GroupId,
         at: i64,
+        force: bool,
         event: &AuditEvent,
-    ) -> Result<(), StoreError>;
+    ) -> Result<u64, StoreError>;
     async fn group_members(&self, group_id: &GroupId) -> Result<GroupMembers, StoreError>;
     /// Groups deleted before `cutoff` whose master keys are not destroyed yet.
     async fn groups_to_purge(&self, cutoff: i64) -> Result<Vec<GroupRow>, StoreError>;

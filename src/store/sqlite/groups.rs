@@ -126,14 +126,19 @@ impl GroupStore for SqliteStore {
         &self,
         id: &GroupId,
         at: i64,
+        force: bool,
         event: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
+        let mut trashed = 0;
         for trash in [
             "UPDATE keyrings SET deleted_at = ? WHERE group_id = ? AND deleted_at IS NULL",
             "UPDATE keys SET deleted_at = ? WHERE group_id = ? AND deleted_at IS NULL",
         ] {
-            exec(&mut tx, sqlx::query(trash).bind(at).bind(id)).await?;
+            trashed += exec(&mut tx, sqlx::query(trash).bind(at).bind(id)).await?;
+        }
+        if trashed > 0 && !force {
+            return Err(StoreError::Conflict(Conflict::GroupHoldsObjects));
         }
         for members in [
             "DELETE FROM group_users WHERE group_id = ?",
@@ -148,7 +153,8 @@ impl GroupStore for SqliteStore {
         );
         let deleted = exec(&mut tx, group.bind(at).bind(id)).await?;
         must_change(deleted, Conflict::Changed)?;
-        commit_audited(tx, event).await
+        commit_audited(tx, event).await?;
+        Ok(trashed)
     }
 
     async fn group_members(&self, group_id: &GroupId) -> Result<GroupMembers, StoreError> {
@@ -270,5 +276,72 @@ impl GroupStore for SqliteStore {
         };
         let query = sqlx::query(statement).bind(group_id).bind(member.id());
         self.change_audited_if_any(query, event).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AuditEvent, AuthMethod, Outcome};
+    use std::time::Duration;
+
+    fn event() -> AuditEvent {
+        AuditEvent {
+            id: "evt_test".into(),
+            time: 1,
+            account_id: Some("acct_a".into()),
+            principal: None,
+            auth_method: AuthMethod::None,
+            action: "group.delete".into(),
+            object: None,
+            outcome: Outcome::Success,
+            status: 204,
+            source_ip: None,
+            request_id: "req_test".into(),
+            credential: None,
+            detail: None,
+            identity: None,
+            encrypt_usage: None,
+            api_key_id: None,
+        }
+    }
+
+    /// The deletion counts the group's objects in its own transaction: one that appeared
+    /// after the service's count stops a deletion without force instead of being trashed
+    /// with a master key about to be destroyed.
+    #[tokio::test]
+    async fn a_group_deletion_without_force_refuses_objects_it_finds_itself() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(&dir.path().join("coffer.db"), Duration::from_secs(2))
+            .await
+            .expect("store");
+        sqlx::raw_sql(
+            "INSERT INTO accounts (id, name, created_at) VALUES ('acct_a', 'a', 0);
+             INSERT INTO security_groups (id, account_id, name, master_version, created_at)
+                 VALUES ('grp_g', 'acct_a', 'g', 1, 0);
+             INSERT INTO keyrings (id, account_id, group_id, name, protection, current_version,
+                 min_decryption_version, enabled, cache_ttl_seconds, created_at, rotated_at)
+                 VALUES ('kr_k', 'acct_a', 'grp_g', 'k', 'envelope', 1, 1, 1, 0, 0, 0);",
+        )
+        .execute(&store.pool)
+        .await
+        .expect("rows");
+        let group = GroupId::from("grp_g");
+        let refused = store.delete_group(&group, 5, false, &event()).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Conflict(Conflict::GroupHoldsObjects))
+            ),
+            "{refused:?}"
+        );
+        let live: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM keyrings WHERE deleted_at IS NULL")
+                .fetch_one(&store.pool)
+                .await
+                .expect("count");
+        assert_eq!(live, 1, "the refusal changed nothing");
+        let trashed = store.delete_group(&group, 5, true, &event()).await;
+        assert_eq!(trashed.expect("forced deletion"), 1);
     }
 }
