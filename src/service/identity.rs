@@ -194,7 +194,7 @@ impl Service {
             for label in labels {
                 self.destroy_quietly(&label).await;
             }
-            self.callers.retain(|_, caller| caller.account_id != *id);
+            self.forget_account_callers(id);
             Ok(())
         })
         .await

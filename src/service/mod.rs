@@ -171,6 +171,12 @@ impl Service {
             .insert(key, Arc::clone(caller), self.settings.auth_cache_ttl);
     }
 
+    /// Forgets every cached caller of an account (group structure changed, account closed).
+    fn forget_account_callers(&self, account_id: &AccountId) {
+        self.callers
+            .retain(|_, caller| caller.account_id != *account_id);
+    }
+
     /// Forgets cached callers of one principal (app changed, deleted or regrouped).
     fn forget_principal(&self, principal_id: &str) {
         self.callers

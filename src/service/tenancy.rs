@@ -307,10 +307,4 @@ impl Service {
         }
         Ok(())
     }
-
-    /// Forgets every cached caller of an account (group structure changed).
-    fn forget_account_callers(&self, account_id: &AccountId) {
-        self.callers
-            .retain(|_, caller| caller.account_id != *account_id);
-    }
 }
