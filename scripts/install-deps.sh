@@ -15,6 +15,8 @@ for extra in "$@"; do
   case "$extra" in
     # Not a command: python3 -m venv needs ensurepip, which Debian ships separately.
     python3-venv) python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv) ;;
+    # The server binaries (initdb, pg_ctl) live outside PATH, under /usr/lib/postgresql.
+    postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql) ;;
     *) command -v "$extra" >/dev/null || packages+=("$extra") ;;
   esac
 done

@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
 # The whole test suite. On a fresh Debian machine with Rust it first installs what the
 # tests need (softhsm2, opensc's pkcs11-tool, gcc and libp11-kit-dev for the fault-injecting
-# PKCS#11 module, openssl and curl as outside clients, cargo-nextest, Python `cryptography`).
-# The storage fault tests use chattr +i, so run it as root (as CI does).
-# Extra arguments go to `cargo nextest run` (e.g. a test name filter).
+# PKCS#11 module, PostgreSQL's server, openssl and curl as outside clients, cargo-nextest,
+# Python `cryptography`).
+# The storage fault tests use chattr +i and the PostgreSQL cluster runs as the `postgres`
+# user, so run it as root (as CI does).
+# Extra arguments go to both `cargo nextest run` passes (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh openssl curl
+scripts/install-deps.sh openssl curl postgresql
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
-# One process per test: each test gets its own SoftHSM token directory and database.
-exec cargo nextest run --no-fail-fast "$@"
+status=0
+# Pass 1, SQLite: every test, one process per test; each gets its own SoftHSM token
+# directory and database file.
+cargo nextest run --no-fail-fast "$@" || status=$?
+
+# Pass 2, PostgreSQL: the same API suite (one set of tests, parameterised by store), on
+# one throwaway cluster for the run with a database per test server. Left out: the tests
+# of SQLite's own file (`storage_faults`, and `crash`, which kills `coffer serve --dev`,
+# the embedded default); they already ran in pass 1.
+cluster="$(mktemp -d /tmp/coffer-pg.XXXXXX)"
+chmod 755 "$cluster"
+trap 'scripts/pg-cluster.sh stop "$cluster"; rm -rf "$cluster"' EXIT
+COFFER_TEST_POSTGRES="$(scripts/pg-cluster.sh start "$cluster")" \
+  cargo nextest run --no-fail-fast --test api \
+  -E 'not (test(/^storage_faults::/) | test(/^crash::/))' "$@" || status=$?
+exit "$status"

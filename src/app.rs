@@ -1,5 +1,5 @@
 //! Composition root: configuration → running server. The only module that names concrete
-//! types (`Pkcs11Hsm`, `SqliteStore`). Start-up order: HSM, database, audit, service,
+//! types (`Pkcs11Hsm`, `SqlStore`). Start-up order: HSM, database, audit, service,
 //! listener. Shutdown order: stop accepting, finish in-flight requests, flush the audit
 //! trail, close the HSM.
 
@@ -9,7 +9,7 @@ use crate::hsm::{Hsm, HsmSettings, Pkcs11Hsm};
 use crate::http::listener::{ConnectionLimits, GuardedAcceptor, ListenerSettings};
 use crate::http::{AppState, Metrics};
 use crate::service::{Service, ServiceSettings};
-use crate::store::{SqliteStore, Store};
+use crate::store::{Database, SqlStore, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,7 +30,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Everything needed to run the service.
 pub struct AppConfig {
     pub hsm: HsmSettings,
-    pub database: PathBuf,
+    /// A SQLite file or a PostgreSQL URL.
+    pub database: Database,
     /// `None` serves plain HTTP; only allowed on loopback (checked by [`start`]).
     pub tls: Option<TlsFiles>,
     pub audit: AuditSettings,
@@ -47,10 +48,10 @@ pub struct AppConfig {
 
 impl AppConfig {
     /// Defaults for everything but where the HSM and the database are.
-    pub fn new(hsm: HsmSettings, database: PathBuf, tls: Option<TlsFiles>) -> Self {
+    pub fn new(hsm: HsmSettings, database: impl Into<Database>, tls: Option<TlsFiles>) -> Self {
         Self {
             hsm,
-            database,
+            database: database.into(),
             tls,
             audit: AuditSettings::default(),
             service: ServiceSettings::default(),
@@ -70,6 +71,8 @@ pub struct Running {
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
+    /// Applies the other nodes' cache changes (see `Service::follow_changes`).
+    changes: tokio::task::JoinHandle<()>,
     audit: crate::audit::AuditCommitter,
     hsm: Arc<Pkcs11Hsm>,
 }
@@ -128,6 +131,10 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
     )
     .await?;
     let maintenance = tokio::spawn(maintain(Arc::clone(&service), config.maintenance_every));
+    let changes = tokio::spawn({
+        let service = Arc::clone(&service);
+        async move { service.follow_changes().await }
+    });
 
     let limits = &config.listener;
     let connections = connection_limits(limits);
@@ -162,6 +169,7 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         handle,
         server,
         maintenance,
+        changes,
         audit,
         hsm,
     })
@@ -240,7 +248,7 @@ pub struct Core {
 /// Opens the HSM, the database and the audit committer, and prepares the system keys.
 pub async fn open(
     hsm_settings: HsmSettings,
-    database: &std::path::Path,
+    database: &Database,
     audit_settings: AuditSettings,
     clock: Arc<dyn Clock>,
     service_settings: ServiceSettings,
@@ -250,9 +258,9 @@ pub async fn open(
         .context("cannot open the HSM token")?;
     let hsm = Arc::new(hsm);
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(database, audit_settings.timeout)
+        SqlStore::open(database, audit_settings.timeout)
             .await
-            .with_context(|| format!("cannot open the database {}", database.display()))?,
+            .with_context(|| format!("cannot open the database {database}"))?,
     );
     let (audit_sink, audit) = AuditSink::start(store.as_ref(), audit_settings)?;
     let service = Arc::new(Service::new(
@@ -306,8 +314,10 @@ impl Running {
     pub async fn shutdown(self) {
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         let _ = self.server.await;
-        self.maintenance.abort();
-        let _ = self.maintenance.await;
+        for task in [self.maintenance, self.changes] {
+            task.abort();
+            let _ = task.await;
+        }
         Core {
             service: self.service,
             hsm: self.hsm,

@@ -4,6 +4,7 @@
 use crate::app::{self, AppConfig, TlsFiles};
 use crate::dev::{BootstrapFile, DevLayout, write_private};
 use crate::hsm::HsmSettings;
+use crate::store::Database;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use secrecy::SecretString;
@@ -47,9 +48,9 @@ impl HsmArgs {
 
 #[derive(Args)]
 pub struct DbArgs {
-    /// SQLite database file.
-    #[arg(long, env = "COFFER_DATABASE")]
-    pub database: PathBuf,
+    /// The database: a SQLite file path (or `sqlite://PATH`) or a `postgres://` URL.
+    #[arg(long, env = "COFFER_DATABASE_URL")]
+    pub database: Database,
 }
 
 #[derive(Args)]
@@ -66,9 +67,10 @@ pub struct ServeArgs {
     pub plain_http: bool,
     #[command(flatten)]
     pub hsm: HsmArgs,
-    /// SQLite database file (production; dev mode uses `<data-dir>/coffer.db`).
-    #[arg(long, env = "COFFER_DATABASE")]
-    pub database: Option<PathBuf>,
+    /// The database: a SQLite file path (or `sqlite://PATH`) or a `postgres://` URL
+    /// (production; dev mode uses `<data-dir>/coffer.db`).
+    #[arg(long, env = "COFFER_DATABASE_URL")]
+    pub database: Option<Database>,
     #[arg(long, env = "COFFER_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     #[arg(long, env = "COFFER_TLS_KEY")]
@@ -241,7 +243,7 @@ fn production_config(
     let database = args
         .database
         .clone()
-        .context("set COFFER_DATABASE (or --database), or use --dev")?;
+        .context("set COFFER_DATABASE_URL (or --database), or use --dev")?;
     let tls = match (args.plain_http, tls_from_flags) {
         (true, _) => None,
         (false, Some(tls)) => Some(tls),
@@ -316,12 +318,12 @@ pub(super) async fn init(args: InitArgs) -> anyhow::Result<()> {
 
 /// `coffer migrate`.
 pub(super) async fn migrate(args: DbArgs) -> anyhow::Result<()> {
-    crate::store::SqliteStore::open(
+    crate::store::SqlStore::open(
         &args.database,
         crate::audit::AuditSettings::default().timeout,
     )
     .await?;
-    println!("migrations applied to {}", args.database.display());
+    println!("migrations applied to {}", args.database);
     Ok(())
 }
 

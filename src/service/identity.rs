@@ -194,7 +194,7 @@ impl Service {
             for label in labels {
                 self.destroy_quietly(&label).await;
             }
-            self.forget_account_callers(id);
+            self.forget_account_callers(id).await;
             Ok(())
         })
         .await

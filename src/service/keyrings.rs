@@ -8,6 +8,7 @@
 mod lifecycle;
 mod usage;
 
+use super::Forget;
 use super::{Caller, Ctx, Error, KeyringState, Service, new_id};
 use crate::authz::is_valid_name;
 use crate::catalogue;
@@ -199,12 +200,19 @@ impl Service {
         Ok(state)
     }
 
-    fn forget_keyring(&self, account_id: &AccountId, name: &str) {
-        self.keyrings.remove(&(account_id.clone(), name.to_owned()));
+    async fn forget_keyring(&self, account_id: &AccountId, name: &str) {
+        self.forget(Forget::Keyring {
+            account: account_id.clone(),
+            name: name.to_owned(),
+        })
+        .await
     }
 
-    fn forget_data_keys(&self, keyring_id: &KeyringId) {
-        self.data_keys.retain(|(id, _), _| id != keyring_id);
+    async fn forget_data_keys(&self, keyring_id: &KeyringId) {
+        self.forget(Forget::DataKeys {
+            keyring: keyring_id.clone(),
+        })
+        .await
     }
 
     /// The plaintext data key of an envelope version: from the cache, else unwrapped

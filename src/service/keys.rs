@@ -10,6 +10,7 @@ mod usage;
 
 pub use certificates::certificate_pem;
 
+use super::Forget;
 use super::{Caller, Ctx, Error, Service, new_id};
 use crate::authz::is_valid_name;
 use crate::catalogue;
@@ -290,8 +291,12 @@ impl Service {
         })
     }
 
-    fn forget_key(&self, account_id: &AccountId, name: &str) {
-        self.keys.remove(&(account_id.clone(), name.to_owned()));
+    async fn forget_key(&self, account_id: &AccountId, name: &str) {
+        self.forget(Forget::Key {
+            account: account_id.clone(),
+            name: name.to_owned(),
+        })
+        .await
     }
 
     /// Refuses a name that a live key already has, and a group the caller cannot see.

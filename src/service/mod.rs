@@ -8,6 +8,7 @@
 mod auth;
 mod caller;
 mod certs;
+mod changes;
 mod error;
 mod identity;
 mod keyrings;
@@ -64,6 +65,8 @@ use crate::hsm::Hsm;
 use crate::ids::{AccountId, ApiKeyId, KeyringId};
 use crate::store::{Store, VersionRow};
 use caller::Credential;
+pub use changes::CHANGE_POLL;
+use changes::Forget;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -171,22 +174,27 @@ impl Service {
             .insert(key, Arc::clone(caller), self.settings.auth_cache_ttl);
     }
 
-    /// Forgets every cached caller of an account (group structure changed, account closed).
-    fn forget_account_callers(&self, account_id: &AccountId) {
-        self.callers
-            .retain(|_, caller| caller.account_id != *account_id);
+    /// Forgets every cached caller of an account (group structure changed, account
+    /// closed), on every node.
+    async fn forget_account_callers(&self, account_id: &AccountId) {
+        self.forget(Forget::AccountCallers {
+            account: account_id.clone(),
+        })
+        .await
     }
 
-    /// Forgets cached callers of one principal (app changed, deleted or regrouped).
-    fn forget_principal(&self, principal_id: &str) {
-        self.callers
-            .retain(|_, caller| caller.principal_id != principal_id);
+    /// Forgets cached callers of one principal (app changed, deleted or regrouped), on
+    /// every node.
+    async fn forget_principal(&self, principal_id: &str) {
+        self.forget(Forget::Principal {
+            id: principal_id.to_owned(),
+        })
+        .await
     }
 
-    /// Forgets cached verifications of one API key (disabled or re-flagged).
-    fn forget_api_key(&self, key_id: &ApiKeyId) {
-        self.callers
-            .retain(|_, caller| caller.api_key_id.as_deref() != Some(key_id));
+    /// Forgets cached verifications of one API key (disabled or re-flagged), on every node.
+    async fn forget_api_key(&self, key_id: &ApiKeyId) {
+        self.forget(Forget::ApiKey { id: key_id.clone() }).await
     }
 
     /// Counters of the audit group committer.
@@ -221,6 +229,7 @@ impl Service {
         self.purge_deleted_groups().await?;
         self.maintain_machines().await?;
         self.prune_failure_counts().await?;
+        self.prune_changes().await?;
         self.keyrings.sweep();
         self.data_keys.sweep();
         self.keys.sweep();

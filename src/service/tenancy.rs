@@ -152,7 +152,7 @@ impl Service {
                     self.destroy_quietly(&master_label(id, version)).await;
                 }
             }
-            self.forget_account_callers(&ctx.caller.account_id);
+            self.forget_account_callers(&ctx.caller.account_id).await;
             Ok(())
         })
         .await
@@ -242,7 +242,7 @@ impl Service {
             self.store
                 .set_group_app(group_id, app_id, &json, &event)
                 .await?;
-            self.forget_principal(app_id);
+            self.forget_principal(app_id).await;
             Ok(names)
         })
         .await
@@ -273,7 +273,7 @@ impl Service {
                     "member {member_id} of group {group_id}"
                 )));
             }
-            self.forget_principal(member_id);
+            self.forget_principal(member_id).await;
             Ok(())
         })
         .await

@@ -4,7 +4,8 @@
 //!
 //! [`Store`] gathers one trait per domain (accounts, users, sessions, groups, apps,
 //! client certificates, keyrings, keys, machines, the audit log); each domain module holds
-//! its rows and its trait. The SQLite implementation mirrors that layout.
+//! its rows and its trait. The SQL implementation ([`SqlStore`], SQLite or PostgreSQL)
+//! mirrors that layout.
 
 #[macro_use]
 mod names;
@@ -12,30 +13,34 @@ mod names;
 mod accounts;
 mod apps;
 mod audit;
+mod changes;
 mod client_certs;
 mod credential;
+mod database;
 mod error;
 mod groups;
 mod keyrings;
 mod keys;
 mod machines;
 mod sessions;
+mod sql;
 mod sql_ids;
-mod sqlite;
 mod users;
 
 pub use accounts::*;
 pub use apps::*;
 pub use audit::*;
+pub use changes::{ChangeLog, ChangeRow};
 pub use client_certs::*;
 pub use credential::Credential;
+pub use database::{Database, PostgresUrl};
 pub use error::*;
 pub use groups::*;
 pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
 pub use sessions::*;
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 pub use users::*;
 
 use async_trait::async_trait;
@@ -53,6 +58,7 @@ pub trait Store:
     + KeyStore
     + MachineStore
     + AuditLog
+    + ChangeLog
     + Send
     + Sync
     + 'static

@@ -81,7 +81,7 @@ async fn the_database_files_never_hold_a_data_key_plaintext_or_api_key() -> Test
     let api_secret = key.rsplit('_').next().unwrap().to_owned();
     s.stop().await;
 
-    for file in s.database_files() {
+    for file in s.database_files().await? {
         let Ok(bytes) = std::fs::read(&file) else {
             continue;
         };
@@ -189,17 +189,15 @@ async fn the_hsm_disappearing_gives_503_then_recovers_without_restart() -> TestR
     Ok(())
 }
 
-/// Breaks the audit table with a trigger: every request fails with 503 and has no effect.
+/// Breaks the audit table (a trigger refuses every insert): every request fails with 503
+/// and has no effect.
 #[tokio::test]
 async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
     let s = TestServer::start().await?;
     let (group, key) = s.keyring_app("audited", "audited").await?;
     s.keyring("before", &group, json!({})).await?;
 
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;
-    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit down'); END")
-        .execute(&db)
-        .await?;
+    s.break_audit_table().await?;
 
     let created = s
         .owner_post("/v1/keyrings", json!({"name": "during", "group": group}))
@@ -218,7 +216,8 @@ async fn an_audit_write_failure_gives_503_and_has_no_effect() -> TestResult {
         "even a denial is not answered unaudited"
     );
 
-    sqlx::query("DROP TRIGGER audit_down").execute(&db).await?;
+    s.mend_audit_table().await?;
+    let db = s.db().await?;
     let rings = s.get("/v1/keyrings", &s.owner_key).await?;
     let names: Vec<_> = rings
         .body
@@ -247,7 +246,7 @@ async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult
         .await?;
     let bad = s.encrypt("feed", &key, "***").await?;
     let anonymous = s.anonymous(reqwest::Method::GET, "/v1/keyrings").await?;
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database().display())).await?;
+    let db = s.db().await?;
     for (reply, outcome) in [
         (&ok, "success"),
         (&denied, "forbidden"),
@@ -257,7 +256,7 @@ async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult
         let request_id = reply.request_id();
         assert!(!request_id.is_empty());
         let recorded: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT outcome, source_ip FROM audit_events WHERE request_id = ?")
+            sqlx::query_as("SELECT outcome, source_ip FROM audit_events WHERE request_id = $1")
                 .bind(&request_id)
                 .fetch_optional(&db)
                 .await?;

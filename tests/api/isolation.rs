@@ -199,16 +199,15 @@ async fn failure_counts_are_forgotten_once_they_can_no_longer_lock_anyone_out() 
         s.login("alice@example.test", "wrong password 1234", &account)
             .await?;
     }
-    let rows = || -> anyhow::Result<i64> {
-        let db = rusqlite::Connection::open(s.database())?;
-        Ok(db.query_row("SELECT count(*) FROM login_failures", [], |r| r.get(0))?)
-    };
-    assert_eq!(rows()?, 1);
+    let db = s.db().await?;
+    let rows =
+        || sqlx::query_scalar::<_, i64>("SELECT count(*) FROM login_failures").fetch_one(&db);
+    assert_eq!(rows().await?, 1);
 
     // While the lock holds, maintenance keeps the count, and the lock still refuses.
     clock.advance(Duration::from_secs(60));
     s.service().maintain().await?;
-    assert_eq!(rows()?, 1);
+    assert_eq!(rows().await?, 1);
     let locked = s
         .login(OWNER_EMAIL, "wrong password 1234", &account)
         .await?;
@@ -217,6 +216,6 @@ async fn failure_counts_are_forgotten_once_they_can_no_longer_lock_anyone_out() 
     // Once the lock and the window are over, the row goes.
     clock.advance(Duration::from_secs(16 * 60));
     s.service().maintain().await?;
-    assert_eq!(rows()?, 0, "a spent failure count is forgotten");
+    assert_eq!(rows().await?, 0, "a spent failure count is forgotten");
     Ok(())
 }

@@ -35,7 +35,7 @@ async fn second_node(s: &TestServer) -> anyhow::Result<SecondNode> {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--database")
-        .arg(s.database())
+        .arg(s.database_url())
         .arg("--tls-cert")
         .arg(tls.join("server.pem"))
         .arg("--tls-key")

@@ -106,7 +106,7 @@ async fn a_provisioned_machine_bundle_downloads_once_and_the_server_keeps_only_t
     reply.assert_status(200);
     // Neither the key nor the bundle token is anywhere in the database files.
     let body_line = pem.lines().nth(1).unwrap_or_default().to_owned();
-    for file in s.database_files() {
+    for file in s.database_files().await? {
         let bytes = std::fs::read(&file)?;
         for secret in [body_line.as_bytes(), bundle_token.as_bytes()] {
             assert!(

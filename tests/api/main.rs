@@ -1,5 +1,5 @@
 //! End-to-end tests: the real server over HTTPS on 127.0.0.1, a real SoftHSM token and a
-//! real SQLite file per test. Run with cargo-nextest (one process per test), as
+//! real database per test (a SQLite file, or a PostgreSQL database on the second pass). Run with cargo-nextest (one process per test), as
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod cert_isolation;
@@ -8,6 +8,7 @@ mod cert_support;
 mod contract;
 mod crash;
 mod custody;
+mod databases;
 mod expect;
 mod group_members;
 mod hsm_faults;

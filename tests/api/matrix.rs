@@ -627,18 +627,18 @@ async fn every_route_answers_every_kind_of_principal_as_the_table_says() -> Test
     );
 
     // Every answer's audit event records the status the client got (201 and 204 included).
-    let db = rusqlite::Connection::open(fx.s.database())?;
+    let db = fx.s.db().await?;
     let mut mismatches = Vec::new();
     let operations = ["/v1/health", "/v1/ready", "/metrics", "/v1/openapi.json"];
     for (request_id, status, route) in &answered {
         if operations.iter().any(|path| route.ends_with(path)) {
             continue; // operations endpoints carry no credential and are not audited
         }
-        let mut query =
-            db.prepare_cached("SELECT status FROM audit_events WHERE request_id = ?")?;
-        let recorded: Vec<i64> = query
-            .query_map([request_id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let recorded: Vec<i64> =
+            sqlx::query_scalar("SELECT status FROM audit_events WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_all(&db)
+                .await?;
         if recorded.is_empty() || recorded.iter().any(|r| *r != i64::from(*status)) {
             mismatches.push(format!("{route}: answered {status}, audited {recorded:?}"));
         }

@@ -1,6 +1,7 @@
 //! Storage faults injected for real: an immutable database file (`chattr +i`), a lock held
 //! by another connection. The service must answer 503 within its bound, once, and recover
-//! by itself as soon as the storage does.
+//! by itself as soon as the storage does. These are faults of SQLite's file, so these
+//! servers run on SQLite in both passes of the suite.
 
 use crate::support::*;
 use serde_json::json;
@@ -54,7 +55,7 @@ fn database_files(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test]
 async fn writes_recover_as_soon_as_an_unwritable_database_is_writable_again() -> TestResult {
-    let s = TestServer::start().await?;
+    let s = TestServer::start_on_sqlite().await?;
     s.group("before").await?;
 
     let frozen = Immutable::set(&database_files(s.dir.path()))?;
@@ -83,11 +84,11 @@ async fn writes_recover_as_soon_as_an_unwritable_database_is_writable_again() ->
 
 #[tokio::test]
 async fn a_locked_database_costs_one_bounded_wait_not_two() -> TestResult {
-    let s = TestServer::start().await?;
+    let s = TestServer::start_on_sqlite().await?;
     let key = s.ready_keyring("ring", "envelope").await?;
 
     // Another connection holds the write lock: nothing can be written or audited.
-    let lock = rusqlite::Connection::open(s.database())?;
+    let lock = rusqlite::Connection::open(s.dir.path().join("coffer.db"))?;
     lock.execute_batch("BEGIN EXCLUSIVE")?;
 
     let started = Instant::now();

@@ -1,5 +1,6 @@
-//! The harness: a real server per test (own SoftHSM token, own SQLite file, TLS on
-//! 127.0.0.1:0) and an HTTPS client that trusts its CA.
+//! The harness: a real server per test (own SoftHSM token, own database: a SQLite file
+//! or a PostgreSQL database, see `databases.rs`; TLS on 127.0.0.1:0) and an HTTPS client
+//! that trusts its CA.
 
 use coffer::app::{self, AppConfig, Running};
 use coffer::hsm::HsmSettings;
@@ -16,6 +17,8 @@ pub struct TestServer {
     pub running: Option<Running>,
     pub token: TestToken,
     pub dir: tempfile::TempDir,
+    /// Where the server keeps its data.
+    pub database: coffer::store::Database,
     pub url: String,
     pub client: reqwest::Client,
     pub owner_key: String,
@@ -59,11 +62,25 @@ impl TestServer {
 
     /// Starts a server after `adjust` had a say in the configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut AppConfig)) -> anyhow::Result<Self> {
+        Self::launch(false, adjust).await
+    }
+
+    /// Starts a server on SQLite whichever engine the run uses: for tests of SQLite's own
+    /// file (its locks, an unwritable file).
+    pub async fn start_on_sqlite() -> anyhow::Result<Self> {
+        Self::launch(true, |_| {}).await
+    }
+
+    async fn launch(sqlite: bool, adjust: impl FnOnce(&mut AppConfig)) -> anyhow::Result<Self> {
         let token = TestToken::new();
         let dir = tempfile::tempdir()?;
         let layout = coffer::dev::DevLayout::new(dir.path())?;
         let tls = layout.ensure_tls()?;
-        let mut config = AppConfig::new(hsm_settings(&token), layout.database(), Some(tls));
+        let database = match sqlite {
+            true => layout.database().into(),
+            false => crate::databases::test_database(dir.path()).await?,
+        };
+        let mut config = AppConfig::new(hsm_settings(&token), database.clone(), Some(tls));
         adjust(&mut config);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let running = app::start(config, listener).await?;
@@ -74,6 +91,7 @@ impl TestServer {
             running: Some(running),
             token,
             dir,
+            database,
             client,
             owner_key: boot.api_key.reveal().to_owned(),
             setup_token: boot.setup_token.reveal().to_owned(),
@@ -85,7 +103,8 @@ impl TestServer {
         self.stop().await;
         let layout = coffer::dev::DevLayout::new(self.dir.path())?;
         let tls = layout.ensure_tls()?;
-        let mut config = AppConfig::new(hsm_settings(&self.token), layout.database(), Some(tls));
+        let mut config =
+            AppConfig::new(hsm_settings(&self.token), self.database.clone(), Some(tls));
         adjust(&mut config);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let running = app::start(config, listener).await?;
@@ -198,17 +217,6 @@ impl TestServer {
 
     pub fn service(&self) -> &coffer::service::Service {
         &self.running.as_ref().expect("server running").service
-    }
-
-    pub fn database_files(&self) -> Vec<PathBuf> {
-        ["coffer.db", "coffer.db-wal", "coffer.db-shm"]
-            .iter()
-            .map(|f| self.dir.path().join(f))
-            .collect()
-    }
-
-    pub fn database(&self) -> PathBuf {
-        self.dir.path().join("coffer.db")
     }
 
     pub async fn call(

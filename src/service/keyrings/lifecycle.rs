@@ -159,7 +159,7 @@ impl Service {
             )
             .await?;
         let stored = self.store.add_version(&next, self.now(), &event).await;
-        self.forget_keyring(&row.account_id, &row.name);
+        self.forget_keyring(&row.account_id, &row.name).await;
         if let Err(e) = stored {
             if let Some(label) = &next.token_key {
                 self.destroy_quietly(label).await;
@@ -227,8 +227,8 @@ impl Service {
                 self.store
                     .update_keyring_config(&row.id, &config, &event)
                     .await?;
-                self.forget_keyring(&row.account_id, &row.name);
-                self.forget_data_keys(&row.id);
+                self.forget_keyring(&row.account_id, &row.name).await;
+                self.forget_data_keys(&row.id).await;
                 Ok(KeyringRow {
                     enabled: config.enabled,
                     min_decryption_version: config.min_decryption_version,
@@ -316,8 +316,9 @@ impl Service {
                 self.store
                     .trash_keyring(&state.row.id, self.now(), &event)
                     .await?;
-                self.forget_keyring(&state.row.account_id, &state.row.name);
-                self.forget_data_keys(&state.row.id);
+                self.forget_keyring(&state.row.account_id, &state.row.name)
+                    .await;
+                self.forget_data_keys(&state.row.id).await;
                 Ok(())
             },
         )
@@ -345,7 +346,7 @@ impl Service {
                 )));
             }
             self.store.restore_keyring(&row.id, &event).await?;
-            self.forget_keyring(account, ring);
+            self.forget_keyring(account, ring).await;
             Ok(KeyringView { row: KeyringRow { deleted_at: None, ..row } })
         })
         .await

@@ -61,7 +61,7 @@ impl Service {
                     }
                     return Err(e.into());
                 }
-                self.forget_key(&row.account_id, &row.name);
+                self.forget_key(&row.account_id, &row.name).await;
                 Ok(new_key_view(row, &first))
             },
         )
@@ -98,7 +98,7 @@ impl Service {
                     created_at: row.created_at,
                 };
                 self.store.create_key(&row, &first, &event).await?;
-                self.forget_key(&row.account_id, &row.name);
+                self.forget_key(&row.account_id, &row.name).await;
                 Ok(new_key_view(row, &first))
             },
         )
@@ -145,7 +145,7 @@ impl Service {
                 }
                 return Err(e.into());
             }
-            self.forget_key(&state.row.account_id, name);
+            self.forget_key(&state.row.account_id, name).await;
             let state = self.load_key(ctx.caller, name, &catalogue::ROTATE_KEY).await?;
             self.view(&state).await
         })
@@ -178,7 +178,7 @@ impl Service {
                 self.store
                     .update_key(&state.row.id, enabled, min_version, &event)
                     .await?;
-                self.forget_key(&state.row.account_id, name);
+                self.forget_key(&state.row.account_id, name).await;
                 let state = self
                     .load_key(ctx.caller, name, &catalogue::UPDATE_KEY)
                     .await?;
@@ -201,7 +201,7 @@ impl Service {
                 self.store
                     .trash_key(&state.row.id, self.now(), &event)
                     .await?;
-                self.forget_key(&state.row.account_id, name);
+                self.forget_key(&state.row.account_id, name).await;
                 Ok(())
             },
         )
@@ -231,7 +231,7 @@ impl Service {
                     )));
                 }
                 self.store.restore_key(&row.id, &event).await?;
-                self.forget_key(account, name);
+                self.forget_key(account, name).await;
                 let state = self
                     .load_key(ctx.caller, name, &catalogue::RESTORE_KEY)
                     .await?;

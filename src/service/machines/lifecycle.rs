@@ -39,7 +39,7 @@ impl Service {
             let mut machine = self.own_machine(ctx.caller, id).await?;
             change(&mut machine, self.now())?;
             self.store.update_machine(&machine, &event).await?;
-            self.forget_principal(id);
+            self.forget_principal(id).await;
             Ok(machine)
         })
         .await
@@ -141,7 +141,7 @@ impl Service {
             |event| async move {
                 self.own_machine(ctx.caller, id).await?;
                 self.store.delete_machine(id, self.now(), &event).await?;
-                self.forget_principal(id);
+                self.forget_principal(id).await;
                 Ok(())
             },
         )
@@ -154,10 +154,10 @@ impl Service {
         let now = self.now();
         let cutoff = now.saturating_sub(micros(self.settings.machine_retention));
         for id in self.store.disable_expired_machines(now).await? {
-            self.forget_principal(&id);
+            self.forget_principal(&id).await;
         }
         for id in self.store.purge_disabled_machines(now, cutoff).await? {
-            self.forget_principal(&id);
+            self.forget_principal(&id).await;
         }
         self.store.retire_machine_tokens(now, cutoff).await?;
         self.store.prune_nonces(now).await?;

@@ -220,7 +220,7 @@ impl Service {
                 self.store
                     .update_api_key(id, disabled, &flags, &event)
                     .await?;
-                self.forget_api_key(id);
+                self.forget_api_key(id).await;
                 Ok(ApiKeyRow {
                     disabled,
                     flags,

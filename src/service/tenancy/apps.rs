@@ -128,7 +128,7 @@ impl Service {
                 check_display_name("app", &name)?;
                 let enabled = patch.enabled.unwrap_or(app.enabled);
                 self.store.update_app(id, &name, enabled, &event).await?;
-                self.forget_principal(id);
+                self.forget_principal(id).await;
                 Ok(AppRow {
                     name,
                     enabled,
@@ -150,7 +150,7 @@ impl Service {
             |event| async move {
                 self.own_app(ctx.caller, id).await?;
                 self.store.delete_app(id, self.now(), &event).await?;
-                self.forget_principal(id);
+                self.forget_principal(id).await;
                 Ok(())
             },
         )

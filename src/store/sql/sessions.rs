@@ -1,18 +1,18 @@
 //! [`SessionStore`] on SQLite: login sessions, and the failed-login counts whose lockout
 //! rule runs inside one statement so that concurrent failures cannot undercount.
 
-use super::{SqliteStore, commit, db_error, exec, u32_column};
+use super::{SqlStore, commit, db_error, exec, u32_column};
 use crate::ids::{AccountId, SessionId, UserId};
 use crate::store::{
     AuditEvent, Conflict, Credential, LockoutRule, LoginFailures, SessionRow, SessionStore,
     StoreError,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-impl FromRow<'_, SqliteRow> for SessionRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for SessionRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(SessionRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -25,8 +25,8 @@ impl FromRow<'_, SqliteRow> for SessionRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for LoginFailures {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for LoginFailures {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(LoginFailures {
             failures: u32_column(r, "failures")?,
             window_start: r.get("window_start"),
@@ -36,16 +36,21 @@ impl FromRow<'_, SqliteRow> for LoginFailures {
 }
 
 /// Counts one failure from a source. A failure outside the window (or after a lock ran
-/// out) starts a new count. Binds: source, now, window, now, now, window, now, now, now, now.
+/// out) starts a new count. The stored row's columns are named with their table: on
+/// PostgreSQL a bare name in `DO UPDATE` is ambiguous.
+/// Binds: source, now, window, now, now, window, now, now, now, now.
 const COUNT_FAILURE: &str = "INSERT INTO login_failures (source, failures, window_start, locked_until)
-    VALUES (?, 1, ?, NULL)
+    VALUES ($1, 1, $2, NULL)
     ON CONFLICT (source) DO UPDATE SET
-      failures = CASE WHEN window_start + ? <= ? OR locked_until <= ? THEN 1 ELSE failures + 1 END,
-      window_start = CASE WHEN window_start + ? <= ? OR locked_until <= ? THEN ? ELSE window_start END,
-      locked_until = CASE WHEN locked_until <= ? THEN NULL ELSE locked_until END";
+      failures = CASE WHEN login_failures.window_start + $3 <= $4 OR login_failures.locked_until <= $5
+                      THEN 1 ELSE login_failures.failures + 1 END,
+      window_start = CASE WHEN login_failures.window_start + $6 <= $7 OR login_failures.locked_until <= $8
+                          THEN $9 ELSE login_failures.window_start END,
+      locked_until = CASE WHEN login_failures.locked_until <= $10 THEN NULL
+                          ELSE login_failures.locked_until END";
 
 #[async_trait]
-impl SessionStore for SqliteStore {
+impl SessionStore for SqlStore {
     async fn create_session(
         &self,
         session: &Credential<SessionRow>,
@@ -55,7 +60,7 @@ impl SessionStore for SqliteStore {
         self.write_audited(
             sqlx::query(
                 "INSERT INTO sessions (id, account_id, user_id, digest, created_at, expires_at, source_ip)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&row.id)
             .bind(&row.account_id)
@@ -70,7 +75,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn session(&self, id: &SessionId) -> Result<Option<Credential<SessionRow>>, StoreError> {
-        self.fetch_optional(sqlx::query_as("SELECT * FROM sessions WHERE id = ?").bind(id))
+        self.fetch_optional(sqlx::query_as("SELECT * FROM sessions WHERE id = $1").bind(id))
             .await
     }
 
@@ -81,7 +86,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<Vec<SessionRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
-                "SELECT * FROM sessions WHERE account_id = ? AND user_id = ?
+                "SELECT * FROM sessions WHERE account_id = $1 AND user_id = $2
                  ORDER BY created_at DESC, id",
             )
             .bind(account_id)
@@ -97,7 +102,7 @@ impl SessionStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.change_audited(
-            sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                 .bind(at)
                 .bind(id),
             Conflict::Changed,
@@ -108,7 +113,7 @@ impl SessionStore for SqliteStore {
 
     async fn login_failures(&self, source: &str) -> Result<Option<LoginFailures>, StoreError> {
         self.fetch_optional(
-            sqlx::query_as("SELECT * FROM login_failures WHERE source = ?").bind(source),
+            sqlx::query_as("SELECT * FROM login_failures WHERE source = $1").bind(source),
         )
         .await
     }
@@ -133,14 +138,14 @@ impl SessionStore for SqliteStore {
             .bind(now);
         exec(&mut tx, count).await?;
         let lock = sqlx::query(
-            "UPDATE login_failures SET locked_until = ?
-             WHERE source = ? AND failures >= ? AND locked_until IS NULL",
+            "UPDATE login_failures SET locked_until = $1
+             WHERE source = $2 AND failures >= $3 AND locked_until IS NULL",
         )
         .bind(now + rule.lock_micros)
         .bind(source)
         .bind(i64::from(rule.threshold));
         exec(&mut tx, lock).await?;
-        let state = sqlx::query_as("SELECT * FROM login_failures WHERE source = ?")
+        let state = sqlx::query_as("SELECT * FROM login_failures WHERE source = $1")
             .bind(source)
             .fetch_one(&mut *tx)
             .await
@@ -150,7 +155,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn clear_login_failures(&self, source: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_failures WHERE source = ?")
+        sqlx::query("DELETE FROM login_failures WHERE source = $1")
             .bind(source)
             .execute(&self.pool)
             .await
@@ -161,7 +166,7 @@ impl SessionStore for SqliteStore {
     async fn prune_login_failures(&self, now: i64, window_cutoff: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM login_failures
-             WHERE (locked_until IS NULL OR locked_until <= ?) AND window_start < ?",
+             WHERE (locked_until IS NULL OR locked_until <= $1) AND window_start < $2",
         )
         .bind(now)
         .bind(window_cutoff)

@@ -2,18 +2,18 @@
 //! A proven registration checks, inside its own write transaction, that no other open
 //! account holds the same certificate proven, so two accounts cannot both win.
 
-use super::{SqliteStore, commit_audited, db_error, exec, flag, named};
+use super::{SqlStore, commit_audited, db_error, exec, flag, named};
 use crate::ids::{AccountId, AppCertificateId, AppId, CaId};
 use crate::store::{
     AppCertificateKind, AppCertificateRow, AuditEvent, ClientCertStore, Conflict, RevocationRow,
     StoreError, TrustedCaRow,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
-impl FromRow<'_, SqliteRow> for TrustedCaRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for TrustedCaRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(TrustedCaRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -27,8 +27,8 @@ impl FromRow<'_, SqliteRow> for TrustedCaRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for AppCertificateRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for AppCertificateRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(AppCertificateRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -45,8 +45,8 @@ impl FromRow<'_, SqliteRow> for AppCertificateRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for RevocationRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for RevocationRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(RevocationRow {
             account_id: r.get("account_id"),
             fingerprint: r.get("fingerprint"),
@@ -60,7 +60,7 @@ impl FromRow<'_, SqliteRow> for RevocationRow {
 /// `fingerprint` outside `account_id`) finds one: inside the write transaction, so no
 /// other write comes between the check and the insert.
 async fn refuse_if_proven_elsewhere(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     sql: &'static str,
     fingerprint: &str,
     account_id: &AccountId,
@@ -78,12 +78,12 @@ async fn refuse_if_proven_elsewhere(
 }
 
 async fn insert_trusted_ca(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     row: &TrustedCaRow,
 ) -> Result<(), StoreError> {
     let insert = sqlx::query(
         "INSERT INTO trusted_cas (id, account_id, name, der, subject, fingerprint, proven, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&row.id)
     .bind(&row.account_id)
@@ -98,12 +98,12 @@ async fn insert_trusted_ca(
 }
 
 async fn insert_app_certificate(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     row: &AppCertificateRow,
 ) -> Result<(), StoreError> {
     let insert = sqlx::query(
         "INSERT INTO app_certificates (id, account_id, app_id, kind, fingerprint, ca_id, subject, san, not_after, proven, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&row.id)
     .bind(&row.account_id)
@@ -121,7 +121,7 @@ async fn insert_app_certificate(
 }
 
 #[async_trait]
-impl ClientCertStore for SqliteStore {
+impl ClientCertStore for SqlStore {
     async fn add_trusted_ca(
         &self,
         row: &TrustedCaRow,
@@ -132,7 +132,7 @@ impl ClientCertStore for SqliteStore {
             refuse_if_proven_elsewhere(
                 &mut tx,
                 "SELECT 1 FROM trusted_cas t JOIN accounts a ON a.id = t.account_id
-                 WHERE t.fingerprint = ? AND t.account_id <> ? AND t.proven = 1 AND a.closed_at IS NULL",
+                 WHERE t.fingerprint = $1 AND t.account_id <> $2 AND t.proven = 1 AND a.closed_at IS NULL",
                 &row.fingerprint,
                 &row.account_id,
             )
@@ -145,7 +145,7 @@ impl ClientCertStore for SqliteStore {
     async fn trusted_cas(&self, account_id: &AccountId) -> Result<Vec<TrustedCaRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
-                "SELECT * FROM trusted_cas WHERE account_id = ? ORDER BY created_at, id",
+                "SELECT * FROM trusted_cas WHERE account_id = $1 ORDER BY created_at, id",
             )
             .bind(account_id),
         )
@@ -153,7 +153,7 @@ impl ClientCertStore for SqliteStore {
     }
 
     async fn trusted_cas_by_subject(&self, subject: &str) -> Result<Vec<TrustedCaRow>, StoreError> {
-        self.fetch_all(sqlx::query_as("SELECT * FROM trusted_cas WHERE subject = ?").bind(subject))
+        self.fetch_all(sqlx::query_as("SELECT * FROM trusted_cas WHERE subject = $1").bind(subject))
             .await
     }
 
@@ -169,7 +169,7 @@ impl ClientCertStore for SqliteStore {
             refuse_if_proven_elsewhere(
                 &mut tx,
                 "SELECT 1 FROM app_certificates c JOIN accounts a ON a.id = c.account_id
-                 WHERE c.kind = 'pinned' AND c.fingerprint = ? AND c.account_id <> ? AND c.proven = 1
+                 WHERE c.kind = 'pinned' AND c.fingerprint = $1 AND c.account_id <> $2 AND c.proven = 1
                    AND a.closed_at IS NULL",
                 fingerprint,
                 &row.account_id,
@@ -183,7 +183,7 @@ impl ClientCertStore for SqliteStore {
     async fn app_certificates(&self, app_id: &AppId) -> Result<Vec<AppCertificateRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
-                "SELECT * FROM app_certificates WHERE app_id = ? ORDER BY created_at, id",
+                "SELECT * FROM app_certificates WHERE app_id = $1 ORDER BY created_at, id",
             )
             .bind(app_id),
         )
@@ -197,7 +197,7 @@ impl ClientCertStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         self.change_audited_if_any(
-            sqlx::query("DELETE FROM app_certificates WHERE app_id = ? AND id = ?")
+            sqlx::query("DELETE FROM app_certificates WHERE app_id = $1 AND id = $2")
                 .bind(app_id)
                 .bind(id),
             event,
@@ -213,7 +213,7 @@ impl ClientCertStore for SqliteStore {
         let mut rows = self
             .fetch_all(
                 sqlx::query_as(
-                    "SELECT * FROM app_certificates WHERE kind = 'pinned' AND fingerprint = ?",
+                    "SELECT * FROM app_certificates WHERE kind = 'pinned' AND fingerprint = $1",
                 )
                 .bind(fingerprint),
             )
@@ -222,7 +222,7 @@ impl ClientCertStore for SqliteStore {
             rows.extend(
                 self.fetch_all(
                     sqlx::query_as(
-                        "SELECT * FROM app_certificates WHERE kind = 'ca' AND ca_id = ?",
+                        "SELECT * FROM app_certificates WHERE kind = 'ca' AND ca_id = $1",
                     )
                     .bind(ca),
                 )
@@ -239,7 +239,7 @@ impl ClientCertStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write_audited(
             sqlx::query(
-                "INSERT INTO revoked_certificates (account_id, fingerprint, reason, revoked_at) VALUES (?, ?, ?, ?)
+                "INSERT INTO revoked_certificates (account_id, fingerprint, reason, revoked_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (account_id, fingerprint) DO NOTHING",
             )
             .bind(&row.account_id)
@@ -254,7 +254,7 @@ impl ClientCertStore for SqliteStore {
     async fn revocations(&self, account_id: &AccountId) -> Result<Vec<RevocationRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
-                "SELECT * FROM revoked_certificates WHERE account_id = ?
+                "SELECT * FROM revoked_certificates WHERE account_id = $1
                  ORDER BY revoked_at, fingerprint",
             )
             .bind(account_id),
@@ -268,7 +268,7 @@ impl ClientCertStore for SqliteStore {
         fingerprint: &str,
     ) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM revoked_certificates WHERE account_id = ? AND fingerprint = ?",
+            "SELECT 1 FROM revoked_certificates WHERE account_id = $1 AND fingerprint = $2",
         )
         .bind(account_id)
         .bind(fingerprint)

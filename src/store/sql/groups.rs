@@ -1,7 +1,7 @@
 //! [`GroupStore`] on SQLite: security groups and their user and app members.
 
 use super::{
-    SqliteStore, commit_audited, db_error, exec, json_column, must_change, named, u32_column,
+    SqlStore, commit_audited, db_error, exec, json_column, must_change, named, u32_column,
 };
 use crate::authz::GroupRole;
 use crate::ids::{AccountId, AppId, GroupId, UserId};
@@ -9,11 +9,11 @@ use crate::store::{
     AuditEvent, Conflict, GroupMember, GroupMembers, GroupRow, GroupStore, StoreError,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-impl FromRow<'_, SqliteRow> for GroupRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for GroupRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(GroupRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -27,8 +27,8 @@ impl FromRow<'_, SqliteRow> for GroupRow {
 /// An app's place in a group: the app (or group) id and the operations it may perform.
 pub(super) struct AppPlace(pub String, pub Vec<String>);
 
-impl FromRow<'_, SqliteRow> for AppPlace {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for AppPlace {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         let operations = json_column(r, "operations", "app_groups operations")?;
         Ok(AppPlace(r.get(0), operations))
     }
@@ -37,8 +37,8 @@ impl FromRow<'_, SqliteRow> for AppPlace {
 /// A user's place in a group: the user (or group) id and the user's group role.
 struct UserPlace(String, GroupRole);
 
-impl FromRow<'_, SqliteRow> for UserPlace {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for UserPlace {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(UserPlace(r.get(0), named(r, "role", GroupRole::parse)?))
     }
 }
@@ -50,12 +50,12 @@ impl<Id: From<String>> From<UserPlace> for (Id, GroupRole) {
 }
 
 #[async_trait]
-impl GroupStore for SqliteStore {
+impl GroupStore for SqlStore {
     async fn create_group(&self, group: &GroupRow, event: &AuditEvent) -> Result<(), StoreError> {
         self.write_audited(
             sqlx::query(
                 "INSERT INTO security_groups (id, account_id, name, master_version, created_at)
-                 VALUES (?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&group.id)
             .bind(&group.account_id)
@@ -74,7 +74,7 @@ impl GroupStore for SqliteStore {
     ) -> Result<Option<GroupRow>, StoreError> {
         self.fetch_optional(
             sqlx::query_as(
-                "SELECT * FROM security_groups WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
+                "SELECT * FROM security_groups WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL",
             )
             .bind(account_id)
             .bind(id),
@@ -85,7 +85,7 @@ impl GroupStore for SqliteStore {
     async fn groups(&self, account_id: &AccountId) -> Result<Vec<GroupRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
-                "SELECT * FROM security_groups WHERE account_id = ? AND deleted_at IS NULL
+                "SELECT * FROM security_groups WHERE account_id = $1 AND deleted_at IS NULL
                  ORDER BY created_at, id",
             )
             .bind(account_id),
@@ -100,9 +100,11 @@ impl GroupStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.change_audited(
-            sqlx::query("UPDATE security_groups SET name = ? WHERE id = ? AND deleted_at IS NULL")
-                .bind(name)
-                .bind(id),
+            sqlx::query(
+                "UPDATE security_groups SET name = $1 WHERE id = $2 AND deleted_at IS NULL",
+            )
+            .bind(name)
+            .bind(id),
             Conflict::Changed,
             event,
         )
@@ -111,8 +113,8 @@ impl GroupStore for SqliteStore {
 
     async fn group_object_count(&self, group_id: &GroupId) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM keyrings WHERE group_id = ? AND deleted_at IS NULL)
-                  + (SELECT COUNT(*) FROM keys WHERE group_id = ? AND deleted_at IS NULL)",
+            "SELECT (SELECT COUNT(*) FROM keyrings WHERE group_id = $1 AND deleted_at IS NULL)
+                  + (SELECT COUNT(*) FROM keys WHERE group_id = $2 AND deleted_at IS NULL)",
         )
         .bind(group_id)
         .bind(group_id)
@@ -132,8 +134,8 @@ impl GroupStore for SqliteStore {
         let mut tx = self.begin().await?;
         let mut trashed = 0;
         for trash in [
-            "UPDATE keyrings SET deleted_at = ? WHERE group_id = ? AND deleted_at IS NULL",
-            "UPDATE keys SET deleted_at = ? WHERE group_id = ? AND deleted_at IS NULL",
+            "UPDATE keyrings SET deleted_at = $1 WHERE group_id = $2 AND deleted_at IS NULL",
+            "UPDATE keys SET deleted_at = $1 WHERE group_id = $2 AND deleted_at IS NULL",
         ] {
             trashed += exec(&mut tx, sqlx::query(trash).bind(at).bind(id)).await?;
         }
@@ -141,15 +143,15 @@ impl GroupStore for SqliteStore {
             return Err(StoreError::Conflict(Conflict::GroupHoldsObjects));
         }
         for members in [
-            "DELETE FROM group_users WHERE group_id = ?",
-            "DELETE FROM app_groups WHERE group_id = ?",
+            "DELETE FROM group_users WHERE group_id = $1",
+            "DELETE FROM app_groups WHERE group_id = $1",
         ] {
             exec(&mut tx, sqlx::query(members).bind(id)).await?;
         }
         // The name is freed for reuse; the id stays for the trashed objects.
         let group = sqlx::query(
-            "UPDATE security_groups SET deleted_at = ?, name = '~' || id
-             WHERE id = ? AND deleted_at IS NULL",
+            "UPDATE security_groups SET deleted_at = $1, name = '~' || id
+             WHERE id = $2 AND deleted_at IS NULL",
         );
         let deleted = exec(&mut tx, group.bind(at).bind(id)).await?;
         must_change(deleted, Conflict::Changed)?;
@@ -161,7 +163,7 @@ impl GroupStore for SqliteStore {
         let users: Vec<UserPlace> = self
             .fetch_all(
                 sqlx::query_as(
-                    "SELECT user_id, role FROM group_users WHERE group_id = ? ORDER BY user_id",
+                    "SELECT user_id, role FROM group_users WHERE group_id = $1 ORDER BY user_id",
                 )
                 .bind(group_id),
             )
@@ -170,7 +172,7 @@ impl GroupStore for SqliteStore {
         let apps: Vec<AppPlace> = self
             .fetch_all(
                 sqlx::query_as(
-                    "SELECT app_id, operations FROM app_groups WHERE group_id = ? ORDER BY app_id",
+                    "SELECT app_id, operations FROM app_groups WHERE group_id = $1 ORDER BY app_id",
                 )
                 .bind(group_id),
             )
@@ -186,7 +188,7 @@ impl GroupStore for SqliteStore {
         self.fetch_all(
             sqlx::query_as(
                 "SELECT * FROM security_groups
-                 WHERE deleted_at IS NOT NULL AND deleted_at < ? AND master_version > 0",
+                 WHERE deleted_at IS NOT NULL AND deleted_at < $1 AND master_version > 0",
             )
             .bind(cutoff),
         )
@@ -195,7 +197,7 @@ impl GroupStore for SqliteStore {
 
     async fn mark_group_purged(&self, id: &GroupId) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE security_groups SET master_version = 0 WHERE id = ? AND deleted_at IS NOT NULL",
+            "UPDATE security_groups SET master_version = 0 WHERE id = $1 AND deleted_at IS NOT NULL",
         )
         .bind(id)
         .execute(&self.pool)
@@ -213,7 +215,7 @@ impl GroupStore for SqliteStore {
             .fetch_all(
                 sqlx::query_as(
                     "SELECT gu.group_id, gu.role FROM group_users gu JOIN security_groups g ON g.id = gu.group_id
-                     WHERE g.account_id = ? AND gu.user_id = ? AND g.deleted_at IS NULL ORDER BY gu.group_id",
+                     WHERE g.account_id = $1 AND gu.user_id = $2 AND g.deleted_at IS NULL ORDER BY gu.group_id",
                 )
                 .bind(account_id)
                 .bind(user_id),
@@ -231,7 +233,7 @@ impl GroupStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
-                "INSERT INTO group_users (group_id, user_id, role) VALUES (?, ?, ?)
+                "INSERT INTO group_users (group_id, user_id, role) VALUES ($1, $2, $3)
                  ON CONFLICT (group_id, user_id) DO UPDATE SET role = excluded.role",
             )
             .bind(group_id)
@@ -252,7 +254,7 @@ impl GroupStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
-                "INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)
+                "INSERT INTO app_groups (app_id, group_id, operations) VALUES ($1, $2, $3)
                  ON CONFLICT (app_id, group_id) DO UPDATE SET operations = excluded.operations",
             )
             .bind(app_id)
@@ -271,8 +273,8 @@ impl GroupStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let statement = match member {
-            GroupMember::User(_) => "DELETE FROM group_users WHERE group_id = ? AND user_id = ?",
-            GroupMember::App(_) => "DELETE FROM app_groups WHERE group_id = ? AND app_id = ?",
+            GroupMember::User(_) => "DELETE FROM group_users WHERE group_id = $1 AND user_id = $2",
+            GroupMember::App(_) => "DELETE FROM app_groups WHERE group_id = $1 AND app_id = $2",
         };
         let query = sqlx::query(statement).bind(group_id).bind(member.id());
         self.change_audited_if_any(query, event).await
@@ -312,7 +314,8 @@ mod tests {
     #[tokio::test]
     async fn a_group_deletion_without_force_refuses_objects_it_finds_itself() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = SqliteStore::open(&dir.path().join("coffer.db"), Duration::from_secs(2))
+        let database = crate::store::Database::Sqlite(dir.path().join("coffer.db"));
+        let store = SqlStore::open(&database, Duration::from_secs(2))
             .await
             .expect("store");
         sqlx::raw_sql(

@@ -1,14 +1,14 @@
 //! [`KeyringStore`] on SQLite.
 
-use super::{SqliteStore, commit_audited, exec, flag, must_change, named, to_u32, u32_column};
+use super::{SqlStore, commit_audited, exec, flag, must_change, named, to_u32, u32_column};
 use crate::ids::{AccountId, KeyringId};
 use crate::store::{
     AuditEvent, Conflict, KeyringConfig, KeyringRow, KeyringStore, Protection, StoreError,
     VersionRow,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
 /// The keyring columns, as a literal so queries stay `&'static str` (no dynamic SQL).
 macro_rules! keyring_columns {
@@ -30,8 +30,8 @@ fn count(value: i64) -> u64 {
     value.max(0) as u64
 }
 
-impl FromRow<'_, SqliteRow> for KeyringRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for KeyringRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         let rotation_period_days = r
             .get::<Option<i64>, _>("rotation_period_days")
             .map(|days| to_u32(days, "rotation_period_days"))
@@ -55,8 +55,8 @@ impl FromRow<'_, SqliteRow> for KeyringRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for VersionRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for VersionRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(VersionRow {
             keyring_id: r.get("keyring_id"),
             version: u32_column(r, "version")?,
@@ -71,15 +71,12 @@ impl FromRow<'_, SqliteRow> for VersionRow {
     }
 }
 
-async fn insert_version(
-    tx: &mut Transaction<'_, Sqlite>,
-    v: &VersionRow,
-) -> Result<(), StoreError> {
+async fn insert_version(tx: &mut Transaction<'_, Any>, v: &VersionRow) -> Result<(), StoreError> {
     exec(
         tx,
         sqlx::query(
             "INSERT INTO keyring_versions (keyring_id, version, key_ref, wrapped_key, wrapping_key, token_key, kcv, created_at, encrypt_count)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
         )
         .bind(&v.keyring_id)
         .bind(i64::from(v.version))
@@ -94,7 +91,7 @@ async fn insert_version(
     Ok(())
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// The keyring `select` finds by account and name: the live one or the last trashed.
     async fn keyring_named(
         &self,
@@ -108,7 +105,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl KeyringStore for SqliteStore {
+impl KeyringStore for SqlStore {
     async fn create_keyring(
         &self,
         k: &KeyringRow,
@@ -119,7 +116,7 @@ impl KeyringStore for SqliteStore {
         let insert = sqlx::query(concat!(
             "INSERT INTO keyrings (",
             keyring_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
         ))
         .bind(&k.id)
         .bind(&k.account_id)
@@ -145,7 +142,7 @@ impl KeyringStore for SqliteStore {
         name: &str,
     ) -> Result<Option<KeyringRow>, StoreError> {
         self.keyring_named(
-            select_keyrings!("WHERE account_id = ? AND name = ? AND deleted_at IS NULL"),
+            select_keyrings!("WHERE account_id = $1 AND name = $2 AND deleted_at IS NULL"),
             account_id,
             name,
         )
@@ -155,7 +152,7 @@ impl KeyringStore for SqliteStore {
     async fn keyrings(&self, account_id: &AccountId) -> Result<Vec<KeyringRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(select_keyrings!(
-                "WHERE account_id = ? AND deleted_at IS NULL ORDER BY name"
+                "WHERE account_id = $1 AND deleted_at IS NULL ORDER BY name"
             ))
             .bind(account_id),
         )
@@ -164,7 +161,7 @@ impl KeyringStore for SqliteStore {
 
     async fn versions(&self, keyring_id: &KeyringId) -> Result<Vec<VersionRow>, StoreError> {
         self.fetch_all(
-            sqlx::query_as("SELECT * FROM keyring_versions WHERE keyring_id = ? ORDER BY version")
+            sqlx::query_as("SELECT * FROM keyring_versions WHERE keyring_id = $1 ORDER BY version")
                 .bind(keyring_id),
         )
         .await
@@ -178,8 +175,8 @@ impl KeyringStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let moved = sqlx::query(
-            "UPDATE keyrings SET current_version = ?, rotated_at = ?
-             WHERE id = ? AND current_version = ? AND deleted_at IS NULL",
+            "UPDATE keyrings SET current_version = $1, rotated_at = $2
+             WHERE id = $3 AND current_version = $4 AND deleted_at IS NULL",
         )
         .bind(i64::from(next.version))
         .bind(at)
@@ -198,8 +195,8 @@ impl KeyringStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write_audited(
             sqlx::query(
-                "UPDATE keyrings SET enabled = ?, min_decryption_version = ?, rotation_period_days = ?, max_encrypt_count = ?,
-                 cache_ttl_seconds = ? WHERE id = ? AND deleted_at IS NULL",
+                "UPDATE keyrings SET enabled = $1, min_decryption_version = $2, rotation_period_days = $3, max_encrypt_count = $4,
+                 cache_ttl_seconds = $5 WHERE id = $6 AND deleted_at IS NULL",
             )
             .bind(i64::from(c.enabled))
             .bind(i64::from(c.min_decryption_version))
@@ -219,7 +216,7 @@ impl KeyringStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.write_audited(
-            sqlx::query("UPDATE keyrings SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+            sqlx::query("UPDATE keyrings SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
                 .bind(at)
                 .bind(keyring_id),
             event,
@@ -234,7 +231,7 @@ impl KeyringStore for SqliteStore {
     ) -> Result<Option<KeyringRow>, StoreError> {
         self.keyring_named(
             select_keyrings!(
-                "WHERE account_id = ? AND name = ? AND deleted_at IS NOT NULL
+                "WHERE account_id = $1 AND name = $2 AND deleted_at IS NOT NULL
                  ORDER BY deleted_at DESC LIMIT 1"
             ),
             account_id,
@@ -250,7 +247,7 @@ impl KeyringStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
-                "UPDATE keyrings SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL",
+                "UPDATE keyrings SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL",
             )
             .bind(keyring_id),
             Conflict::KeyringLeftTrash,
@@ -264,7 +261,7 @@ impl KeyringStore for SqliteStore {
         self.fetch_all(
             sqlx::query_as(concat!(
                 "SELECT ", keyring_columns!(), " FROM keyrings k WHERE deleted_at IS NULL AND enabled = 1 AND (
-                    (rotation_period_days IS NOT NULL AND rotated_at + rotation_period_days * 86400000000 <= ?)
+                    (rotation_period_days IS NOT NULL AND rotated_at + rotation_period_days * 86400000000 <= $1)
                     OR (max_encrypt_count IS NOT NULL AND (SELECT encrypt_count FROM keyring_versions v
                         WHERE v.keyring_id = k.id AND v.version = k.current_version) >= max_encrypt_count))"
             ))
@@ -276,11 +273,11 @@ impl KeyringStore for SqliteStore {
     async fn purge_trash(&self, cutoff: i64) -> Result<Vec<String>, StoreError> {
         self.purge(
             "SELECT v.token_key FROM keyring_versions v JOIN keyrings k ON k.id = v.keyring_id
-             WHERE k.deleted_at IS NOT NULL AND k.deleted_at < ? AND v.token_key IS NOT NULL",
+             WHERE k.deleted_at IS NOT NULL AND k.deleted_at < $1 AND v.token_key IS NOT NULL",
             &[
                 "DELETE FROM keyring_versions WHERE keyring_id IN
-                 (SELECT id FROM keyrings WHERE deleted_at IS NOT NULL AND deleted_at < ?)",
-                "DELETE FROM keyrings WHERE deleted_at IS NOT NULL AND deleted_at < ?",
+                 (SELECT id FROM keyrings WHERE deleted_at IS NOT NULL AND deleted_at < $1)",
+                "DELETE FROM keyrings WHERE deleted_at IS NOT NULL AND deleted_at < $1",
             ],
             cutoff,
         )

@@ -2,8 +2,8 @@
 
 use super::apps::{delete_app_rows, insert_app};
 use super::{
-    SqliteStore, commit, commit_audited, db_error, exec, flag, json_column, json_or_null,
-    json_text, must_change, named,
+    SqlStore, commit, commit_audited, db_error, exec, flag, json_column, json_or_null, json_text,
+    must_change, named,
 };
 use crate::ids::{AccountId, MachineId, MachineTokenId};
 use crate::store::{
@@ -11,11 +11,11 @@ use crate::store::{
     MachineStatus, MachineStore, MachineTokenKind, MachineTokenRow, StoreError,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
-impl FromRow<'_, SqliteRow> for MachineRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for MachineRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(MachineRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -37,8 +37,8 @@ impl FromRow<'_, SqliteRow> for MachineRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for MachineTokenRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for MachineTokenRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(MachineTokenRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -61,7 +61,7 @@ impl FromRow<'_, SqliteRow> for MachineTokenRow {
 }
 
 async fn insert_token(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     token: &Credential<MachineTokenRow>,
 ) -> Result<(), StoreError> {
     let t = &token.record;
@@ -69,7 +69,7 @@ async fn insert_token(
         "INSERT INTO machine_tokens (id, account_id, kind, name, digest, created_by, created_at,
             expires_at, max_uses, flags, grants, machine_lifetime_seconds, guardrails,
             machine_id, sealed_bundle, disabled_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&t.id)
     .bind(&t.account_id)
@@ -91,14 +91,11 @@ async fn insert_token(
     Ok(())
 }
 
-async fn insert_machine(
-    tx: &mut Transaction<'_, Sqlite>,
-    m: &MachineRow,
-) -> Result<(), StoreError> {
+async fn insert_machine(tx: &mut Transaction<'_, Any>, m: &MachineRow) -> Result<(), StoreError> {
     let insert = sqlx::query(
         "INSERT INTO machines (id, account_id, public_key, origin, status, enabled, flags, created_at,
             approved_at, lifetime_seconds, expires_at, guardrails, token_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&m.id)
     .bind(&m.account_id)
@@ -126,14 +123,14 @@ macro_rules! machine_select {
 }
 
 #[async_trait]
-impl MachineStore for SqliteStore {
+impl MachineStore for SqlStore {
     async fn machine(&self, id: &MachineId) -> Result<Option<MachineRow>, StoreError> {
-        self.fetch_optional(sqlx::query_as(concat!(machine_select!(), " AND m.id = ?")).bind(id))
+        self.fetch_optional(sqlx::query_as(concat!(machine_select!(), " AND m.id = $1")).bind(id))
             .await
     }
 
     async fn machine_account(&self, id: &MachineId) -> Result<Option<AccountId>, StoreError> {
-        sqlx::query_scalar("SELECT account_id FROM machines WHERE id = ?")
+        sqlx::query_scalar("SELECT account_id FROM machines WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -144,7 +141,7 @@ impl MachineStore for SqliteStore {
         self.fetch_all(
             sqlx::query_as(concat!(
                 machine_select!(),
-                " AND m.account_id = ? ORDER BY m.created_at, m.id"
+                " AND m.account_id = $1 ORDER BY m.created_at, m.id"
             ))
             .bind(account_id),
         )
@@ -162,7 +159,7 @@ impl MachineStore for SqliteStore {
         if let MachineEnrollment::WithToken { token_id, now } = enrollment {
             let take = sqlx::query(
                 "UPDATE machine_tokens SET uses = uses + 1
-                 WHERE id = ? AND uses < max_uses AND disabled_at IS NULL AND expires_at > ?",
+                 WHERE id = $1 AND uses < max_uses AND disabled_at IS NULL AND expires_at > $2",
             );
             let taken = exec(&mut tx, take.bind(token_id).bind(now)).await?;
             must_change(taken, Conflict::TokenUnusable)?;
@@ -178,9 +175,9 @@ impl MachineStore for SqliteStore {
     async fn update_machine(&self, m: &MachineRow, event: &AuditEvent) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
-                "UPDATE machines SET status = ?, enabled = ?, approved_at = ?, expires_at = ?,
-                    previous_expires_at = ?, disabled_at = ?
-                 WHERE id = ? AND deleted_at IS NULL",
+                "UPDATE machines SET status = $1, enabled = $2, approved_at = $3, expires_at = $4,
+                    previous_expires_at = $5, disabled_at = $6
+                 WHERE id = $7 AND deleted_at IS NULL",
             )
             .bind(m.status.as_str())
             .bind(i64::from(m.enabled))
@@ -203,7 +200,7 @@ impl MachineStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let delete = sqlx::query(
-            "UPDATE machines SET deleted_at = ?, enabled = 0 WHERE id = ? AND deleted_at IS NULL",
+            "UPDATE machines SET deleted_at = $1, enabled = 0 WHERE id = $2 AND deleted_at IS NULL",
         );
         let deleted = exec(&mut tx, delete.bind(at).bind(id)).await?;
         must_change(deleted, Conflict::Changed)?;
@@ -225,7 +222,7 @@ impl MachineStore for SqliteStore {
         &self,
         id: &MachineTokenId,
     ) -> Result<Option<Credential<MachineTokenRow>>, StoreError> {
-        self.fetch_optional(sqlx::query_as("SELECT * FROM machine_tokens WHERE id = ?").bind(id))
+        self.fetch_optional(sqlx::query_as("SELECT * FROM machine_tokens WHERE id = $1").bind(id))
             .await
     }
 
@@ -235,7 +232,7 @@ impl MachineStore for SqliteStore {
     ) -> Result<Vec<MachineTokenRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
-                "SELECT * FROM machine_tokens WHERE account_id = ? ORDER BY created_at, id",
+                "SELECT * FROM machine_tokens WHERE account_id = $1 ORDER BY created_at, id",
             )
             .bind(account_id),
         )
@@ -250,8 +247,8 @@ impl MachineStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.change_audited_if_any(
             sqlx::query(
-                "UPDATE machine_tokens SET disabled_at = ?, sealed_bundle = NULL
-                 WHERE id = ? AND disabled_at IS NULL",
+                "UPDATE machine_tokens SET disabled_at = $1, sealed_bundle = NULL
+                 WHERE id = $2 AND disabled_at IS NULL",
             )
             .bind(at)
             .bind(id),
@@ -269,7 +266,7 @@ impl MachineStore for SqliteStore {
         let mut tx = self.begin().await?;
         let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
             "SELECT sealed_bundle FROM machine_tokens
-             WHERE id = ? AND kind = 'bundle' AND uses < max_uses AND disabled_at IS NULL AND expires_at > ?",
+             WHERE id = $1 AND kind = 'bundle' AND uses < max_uses AND disabled_at IS NULL AND expires_at > $2",
         )
         .bind(token_id)
         .bind(now)
@@ -280,7 +277,7 @@ impl MachineStore for SqliteStore {
             return Ok(None);
         };
         let take = sqlx::query(
-            "UPDATE machine_tokens SET uses = uses + 1, sealed_bundle = NULL WHERE id = ?",
+            "UPDATE machine_tokens SET uses = uses + 1, sealed_bundle = NULL WHERE id = $1",
         );
         exec(&mut tx, take.bind(token_id)).await?;
         commit_audited(tx, event).await?;
@@ -289,8 +286,8 @@ impl MachineStore for SqliteStore {
 
     async fn disable_expired_machines(&self, now: i64) -> Result<Vec<MachineId>, StoreError> {
         sqlx::query_scalar(
-            "UPDATE machines SET enabled = 0, disabled_at = ?
-             WHERE origin = 'enrollment' AND enabled = 1 AND deleted_at IS NULL AND expires_at <= ?
+            "UPDATE machines SET enabled = 0, disabled_at = $1
+             WHERE origin = 'enrollment' AND enabled = 1 AND deleted_at IS NULL AND expires_at <= $2
              RETURNING id",
         )
         .bind(now)
@@ -307,8 +304,8 @@ impl MachineStore for SqliteStore {
     ) -> Result<Vec<MachineId>, StoreError> {
         let mut tx = self.begin().await?;
         let ids: Vec<MachineId> = sqlx::query_scalar(
-            "UPDATE machines SET deleted_at = ?
-             WHERE origin = 'enrollment' AND enabled = 0 AND deleted_at IS NULL AND disabled_at <= ?
+            "UPDATE machines SET deleted_at = $1
+             WHERE origin = 'enrollment' AND enabled = 0 AND deleted_at IS NULL AND disabled_at <= $2
              RETURNING id",
         )
         .bind(now)
@@ -327,11 +324,11 @@ impl MachineStore for SqliteStore {
         let mut tx = self.begin().await?;
         let disable = sqlx::query(
             "UPDATE machine_tokens SET disabled_at = expires_at, sealed_bundle = NULL
-             WHERE disabled_at IS NULL AND expires_at <= ?",
+             WHERE disabled_at IS NULL AND expires_at <= $1",
         );
         exec(&mut tx, disable.bind(now)).await?;
         let delete = sqlx::query(
-            "DELETE FROM machine_tokens WHERE disabled_at IS NOT NULL AND disabled_at <= ?",
+            "DELETE FROM machine_tokens WHERE disabled_at IS NOT NULL AND disabled_at <= $1",
         );
         exec(&mut tx, delete.bind(cutoff)).await?;
         commit(tx).await
@@ -339,7 +336,7 @@ impl MachineStore for SqliteStore {
 
     async fn prune_nonces(&self, now: i64) -> Result<u64, StoreError> {
         Ok(
-            sqlx::query("DELETE FROM machine_nonces WHERE expires_at < ?")
+            sqlx::query("DELETE FROM machine_nonces WHERE expires_at < $1")
                 .bind(now)
                 .execute(&self.pool)
                 .await

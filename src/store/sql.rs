@@ -1,42 +1,50 @@
-//! [`Store`] on SQLite (WAL), the embedded default.
+//! [`Store`] on SQL: SQLite (one file, the embedded default) or PostgreSQL (one database
+//! shared by several nodes), through one set of statements.
 //!
-//! This module opens the pool and applies the migrations, and holds what the statements
-//! of every domain module share: the one mapping from a database error to a
-//! [`StoreError`] (with the table from a broken uniqueness rule to its [`Conflict`]), the
-//! transactions that commit together with their audit event, and row-decoding helpers.
+//! The statements are written once, in the SQL both engines speak (`$n` binds, `ON
+//! CONFLICT`, `RETURNING`, integers, text and bytes only), and run through sqlx's `Any`
+//! driver. What differs per engine lives in [`sqlite`] and [`postgres`]: opening the pool,
+//! the migrations, how a write transaction takes the single-writer lock, and the audit
+//! committer's own connection.
+//!
+//! This module holds what the domain modules share: the one mapping from a database error
+//! to a [`StoreError`] (with the table from a broken uniqueness rule to its [`Conflict`]),
+//! the transactions that commit together with their audit event, and row-decoding helpers.
 
 mod accounts;
 mod apps;
 mod audit;
+mod changes;
 mod client_certs;
 mod groups;
 mod keyrings;
 mod keys;
 mod machines;
+mod postgres;
 mod sessions;
+mod sqlite;
 mod users;
 
-use super::{AuditEvent, Conflict, Credential, Store, StoreError};
+use super::{AuditEvent, Conflict, Credential, Database, Store, StoreError};
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{FromRow, Row, Sqlite, SqlitePool, Transaction};
-use std::path::Path;
-use std::str::FromStr;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyPool, FromRow, Row, Transaction};
 use std::time::Duration;
 
-/// SQLite-backed store. One file; WAL so readers never block the writer.
-pub struct SqliteStore {
-    pool: SqlitePool,
-    path: std::path::PathBuf,
+/// The store on SQL. Cloning shares the pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    database: Database,
+    /// PostgreSQL: the connection that listens for change-log notifications, made on
+    /// first wait and again after it drops (see `changes.rs`).
+    listener: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>>,
 }
 
 /// A statement with its binds.
-type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
+type Query = sqlx::query::Query<'static, Any, AnyArguments>;
 /// A query whose rows decode into `T`; it borrows its binds.
-type QueryAs<'q, T> = sqlx::query::QueryAs<'q, Sqlite, T, SqliteArguments>;
+type QueryAs<'q, T> = sqlx::query::QueryAs<'q, Any, T, AnyArguments>;
 
 /// The store's error for a failed statement: a broken uniqueness rule is the conflict it
 /// stands for, a row decoder's refusal is a corrupt row, anything else means the database
@@ -44,7 +52,7 @@ type QueryAs<'q, T> = sqlx::query::QueryAs<'q, Sqlite, T, SqliteArguments>;
 fn db_error(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(unique_conflict(db.message()))
+            StoreError::Conflict(unique_conflict(db.constraint(), db.message()))
         }
         sqlx::Error::Decode(source) => match source.downcast::<StoreError>() {
             Ok(refused) => *refused,
@@ -54,18 +62,19 @@ fn db_error(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// What a broken uniqueness rule means, by the table and columns SQLite names in its
-/// message ("UNIQUE constraint failed: certificates.key_id, certificates.fingerprint").
-/// The one such table: every other rule of the schema (the names of groups, apps, keyrings,
-/// keys and trusted CAs in an account, a user's email, a membership) is a name taken.
-fn unique_conflict(message: &str) -> Conflict {
-    let columns = message
-        .strip_prefix("UNIQUE constraint failed: ")
-        .unwrap_or(message);
-    match columns {
-        "certificates.key_id, certificates.fingerprint" => Conflict::CertificateImported,
-        _ => Conflict::NameTaken,
+/// What a broken uniqueness rule means. PostgreSQL names the rule (the unique index
+/// `certificates_once`); SQLite names its table and columns in the message ("UNIQUE
+/// constraint failed: certificates.key_id, certificates.fingerprint"). That is the one
+/// such rule: every other one of the schema (the names of groups, apps, keyrings, keys and
+/// trusted CAs in an account, a user's email, a membership) is a name taken.
+fn unique_conflict(constraint: Option<&str>, message: &str) -> Conflict {
+    let sqlite_columns = message.strip_prefix("UNIQUE constraint failed: ");
+    if constraint == Some("certificates_once")
+        || sqlite_columns == Some("certificates.key_id, certificates.fingerprint")
+    {
+        return Conflict::CertificateImported;
     }
+    Conflict::NameTaken
 }
 
 /// A row decoder's refusal of a stored value it cannot represent; [`db_error`] turns it
@@ -80,13 +89,13 @@ fn to_u32(value: i64, column: &str) -> Result<u32, sqlx::Error> {
 }
 
 /// An unsigned 32-bit column.
-fn u32_column(r: &SqliteRow, column: &str) -> Result<u32, sqlx::Error> {
+fn u32_column(r: &AnyRow, column: &str) -> Result<u32, sqlx::Error> {
     to_u32(r.get(column), column)
 }
 
 /// A credential's record and, beside it, its `digest` column.
-impl<'r, R: FromRow<'r, SqliteRow>> FromRow<'r, SqliteRow> for Credential<R> {
-    fn from_row(r: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r, R: FromRow<'r, AnyRow>> FromRow<'r, AnyRow> for Credential<R> {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Credential {
             record: R::from_row(r)?,
             digest: r.try_get("digest")?,
@@ -96,7 +105,7 @@ impl<'r, R: FromRow<'r, SqliteRow>> FromRow<'r, SqliteRow> for Credential<R> {
 
 /// A text column holding one of an enum's words; a word `parse` does not know is corrupt.
 fn named<T>(
-    r: &SqliteRow,
+    r: &AnyRow,
     column: &str,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<T, sqlx::Error> {
@@ -105,7 +114,7 @@ fn named<T>(
 
 /// [`named`] for a column that may be NULL.
 fn named_or_null<T>(
-    r: &SqliteRow,
+    r: &AnyRow,
     column: &str,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<Option<T>, sqlx::Error> {
@@ -126,13 +135,13 @@ fn known<T>(
 }
 
 /// A boolean column, stored as 0 or 1.
-fn flag(r: &SqliteRow, column: &str) -> bool {
+fn flag(r: &AnyRow, column: &str) -> bool {
     r.get::<i64, _>(column) != 0
 }
 
 /// A JSON value (an array of strings, a map of flags or grants) kept in one text column.
 fn json_column<T: serde::de::DeserializeOwned>(
-    r: &SqliteRow,
+    r: &AnyRow,
     column: &str,
     what: &str,
 ) -> Result<T, sqlx::Error> {
@@ -141,7 +150,7 @@ fn json_column<T: serde::de::DeserializeOwned>(
 
 /// [`json_column`] for a column that may be NULL.
 fn json_or_null<T: serde::de::DeserializeOwned>(
-    r: &SqliteRow,
+    r: &AnyRow,
     column: &str,
     what: &str,
 ) -> Result<Option<T>, sqlx::Error> {
@@ -155,49 +164,38 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("maps and lists of strings serialize")
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies the migrations. A write
-    /// waits at most `busy_timeout` for another writer's lock before it fails: the service
-    /// passes its audit bound, so a locked database costs a request one bounded wait.
-    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(db_error)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Durable at every commit: the audit guarantee depends on it.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(busy_timeout)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .after_release(|connection, _| Box::pin(still_usable(connection)))
-            .connect_with(options)
-            .await
-            .map_err(db_error)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+impl SqlStore {
+    /// Opens the database (creating a SQLite file if needed) and applies the migrations. A
+    /// write waits at most `lock_timeout` for another writer's lock before it fails: the
+    /// service passes its audit bound, so a locked database costs a request one bounded
+    /// wait.
+    pub async fn open(database: &Database, lock_timeout: Duration) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool = match database {
+            Database::Sqlite(path) => sqlite::open(path, lock_timeout).await?,
+            Database::Postgres(url) => postgres::open(url, lock_timeout).await?,
+        };
         Ok(Self {
             pool,
-            path: path.to_path_buf(),
+            database: database.clone(),
+            listener: Default::default(),
         })
     }
 
-    /// A write transaction. IMMEDIATE takes the write lock up front: a deferred transaction
-    /// that reads and then writes can fail at once with "database is locked" when another
-    /// writer (the audit committer) got in between.
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_error)
+    /// A write transaction holding the database's single-writer lock from its first
+    /// statement: a transaction that reads and then writes sees no other writer between
+    /// the two, on either engine (see [`sqlite::begin`] and [`postgres::begin`]).
+    async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        match self.database {
+            Database::Sqlite(_) => sqlite::begin(&self.pool).await,
+            Database::Postgres(_) => postgres::begin(&self.pool).await,
+        }
     }
 
     /// At most one row of `query`, decoded.
     async fn fetch_optional<T>(&self, query: QueryAs<'_, T>) -> Result<Option<T>, StoreError>
     where
-        T: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+        T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
         query.fetch_optional(&self.pool).await.map_err(db_error)
     }
@@ -205,7 +203,7 @@ impl SqliteStore {
     /// Every row of `query`, decoded.
     async fn fetch_all<T>(&self, query: QueryAs<'_, T>) -> Result<Vec<T>, StoreError>
     where
-        T: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+        T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
         query.fetch_all(&self.pool).await.map_err(db_error)
     }
@@ -268,23 +266,8 @@ impl SqliteStore {
     }
 }
 
-/// Whether a connection coming back to the pool can serve the next caller. A transaction
-/// whose COMMIT failed (disk full, file made read-only) may already have been rolled back by
-/// SQLite itself; sqlx's own ROLLBACK then fails and the connection believes it is still
-/// inside a transaction, refusing every later BEGIN. Such a connection is closed instead
-/// of being reused, so writes recover as soon as the storage does.
-async fn still_usable(connection: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
-    use sqlx::Connection;
-    if !connection.is_in_transaction() {
-        return Ok(true);
-    }
-    // A dropped transaction queued its ROLLBACK; a round trip lets the worker run it first.
-    connection.ping().await?;
-    Ok(!connection.is_in_transaction())
-}
-
 /// Runs one statement inside a transaction; returns how many rows it changed.
-async fn exec(tx: &mut Transaction<'_, Sqlite>, statement: Query) -> Result<u64, StoreError> {
+async fn exec(tx: &mut Transaction<'_, Any>, statement: Query) -> Result<u64, StoreError> {
     Ok(statement
         .execute(&mut **tx)
         .await
@@ -303,25 +286,28 @@ fn must_change(changed: u64, conflict: Conflict) -> Result<(), StoreError> {
 /// Writes the audit event into the transaction and commits both: a change that cannot be
 /// recorded does not happen.
 async fn commit_audited(
-    mut tx: Transaction<'_, Sqlite>,
+    mut tx: Transaction<'_, Any>,
     event: &AuditEvent,
 ) -> Result<(), StoreError> {
     audit::insert_event(&mut tx, event).await?;
     commit(tx).await
 }
 
-async fn commit(tx: Transaction<'_, Sqlite>) -> Result<(), StoreError> {
+async fn commit(tx: Transaction<'_, Any>) -> Result<(), StoreError> {
     tx.commit().await.map_err(db_error)
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn probe_write(&self, now: i64) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         exec(
             &mut tx,
-            sqlx::query("INSERT OR REPLACE INTO readiness_probe (id, checked_at) VALUES (1, ?)")
-                .bind(now),
+            sqlx::query(
+                "INSERT INTO readiness_probe (id, checked_at) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+            )
+            .bind(now),
         )
         .await?;
         commit(tx).await
@@ -357,16 +343,20 @@ mod tests {
         let certificate = "INSERT INTO certificates (id, account_id, key_id, key_version, der,
             chain_pem, subject, issuer, serial, not_before, not_after, subject_alt_names,
             key_usage, is_ca, fingerprint, created_at)
-            VALUES (?, 'a', 'k', 1, x'00', '', 's', 'i', '1', 0, 1, '[]', '[]', 0, 'f', 0)";
+            VALUES ($1, 'a', 'k', 1, x'00', '', 's', 'i', '1', 0, 1, '[]', '[]', 0, 'f', 0)";
         db.execute(certificate, ["c1"]).expect("first certificate");
         let again = unique_violation(&db, &certificate.replace('?', "'c2'"));
-        assert_eq!(unique_conflict(&again), Conflict::CertificateImported);
+        assert_eq!(unique_conflict(None, &again), Conflict::CertificateImported);
+        assert_eq!(
+            unique_conflict(Some("certificates_once"), "duplicate key value"),
+            Conflict::CertificateImported
+        );
 
         let group = "INSERT INTO security_groups (id, account_id, name, master_version, created_at)
-            VALUES (?, 'a', 'ops', 1, 0)";
+            VALUES ($1, 'a', 'ops', 1, 0)";
         db.execute(group, ["g1"]).expect("first group");
         let taken = unique_violation(&db, &group.replace('?', "'g2'"));
-        assert_eq!(unique_conflict(&taken), Conflict::NameTaken);
+        assert_eq!(unique_conflict(None, &taken), Conflict::NameTaken);
     }
 
     /// The conflicts' messages are the API's 409 messages: they do not change.

@@ -1,17 +1,17 @@
 //! [`UserStore`] on SQLite: users, memberships, passwords and password-reset tokens.
 
-use super::{SqliteStore, commit_audited, db_error, exec, flag, known, must_change, named};
+use super::{SqlStore, commit_audited, db_error, exec, flag, known, must_change, named};
 use crate::authz::Role;
 use crate::ids::{AccountId, ResetId, UserId};
 use crate::store::{
     AuditEvent, Conflict, Credential, MemberRow, ResetRow, StoreError, UserRecord, UserStore,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
-impl FromRow<'_, SqliteRow> for UserRecord {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for UserRecord {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(UserRecord {
             id: r.get("id"),
             email: r.get("email"),
@@ -21,8 +21,8 @@ impl FromRow<'_, SqliteRow> for UserRecord {
     }
 }
 
-impl FromRow<'_, SqliteRow> for MemberRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for MemberRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(MemberRow {
             account_id: r.get("account_id"),
             user_id: r.get("user_id"),
@@ -34,8 +34,8 @@ impl FromRow<'_, SqliteRow> for MemberRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for ResetRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for ResetRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(ResetRow {
             id: r.get("id"),
             user_id: r.get("user_id"),
@@ -56,7 +56,7 @@ macro_rules! member_select {
 }
 
 pub(super) async fn insert_user(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &UserId,
     email: &str,
     created_at: i64,
@@ -64,11 +64,13 @@ pub(super) async fn insert_user(
 ) -> Result<(), StoreError> {
     exec(
         tx,
-        sqlx::query("INSERT INTO users (id, email, created_at, password_hash) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(email)
-            .bind(created_at)
-            .bind(password_hash),
+        sqlx::query(
+            "INSERT INTO users (id, email, created_at, password_hash) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(created_at)
+        .bind(password_hash),
     )
     .await?;
     Ok(())
@@ -76,7 +78,7 @@ pub(super) async fn insert_user(
 
 /// A membership, not suspended.
 pub(super) async fn insert_membership(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     account_id: &AccountId,
     user_id: &UserId,
     role: Role,
@@ -86,7 +88,7 @@ pub(super) async fn insert_membership(
         tx,
         sqlx::query(
             "INSERT INTO memberships (account_id, user_id, role, suspended, created_at)
-             VALUES (?, ?, ?, 0, ?)",
+             VALUES ($1, $2, $3, 0, $4)",
         )
         .bind(account_id)
         .bind(user_id)
@@ -99,7 +101,7 @@ pub(super) async fn insert_membership(
 
 /// A password-reset (or bootstrap setup) token's row.
 pub(super) async fn insert_reset(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     reset: &Credential<ResetRow>,
 ) -> Result<(), StoreError> {
     let row = &reset.record;
@@ -107,7 +109,7 @@ pub(super) async fn insert_reset(
         tx,
         sqlx::query(
             "INSERT INTO password_resets (id, user_id, account_id, digest, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&row.id)
         .bind(&row.user_id)
@@ -121,14 +123,14 @@ pub(super) async fn insert_reset(
 }
 
 #[async_trait]
-impl UserStore for SqliteStore {
+impl UserStore for SqlStore {
     async fn user(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        self.fetch_optional(sqlx::query_as("SELECT * FROM users WHERE id = ?").bind(id))
+        self.fetch_optional(sqlx::query_as("SELECT * FROM users WHERE id = $1").bind(id))
             .await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.fetch_optional(sqlx::query_as("SELECT * FROM users WHERE email = ?").bind(email))
+        self.fetch_optional(sqlx::query_as("SELECT * FROM users WHERE email = $1").bind(email))
             .await
     }
 
@@ -137,13 +139,14 @@ impl UserStore for SqliteStore {
         account_id: &AccountId,
         user_id: &UserId,
     ) -> Result<Option<Role>, StoreError> {
-        let role: Option<String> =
-            sqlx::query_scalar("SELECT role FROM memberships WHERE account_id = ? AND user_id = ?")
-                .bind(account_id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
+        let role: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM memberships WHERE account_id = $1 AND user_id = $2",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
         role.map(|word| known("role", &word, Role::parse))
             .transpose()
     }
@@ -156,7 +159,7 @@ impl UserStore for SqliteStore {
         self.fetch_optional(
             sqlx::query_as(concat!(
                 member_select!(),
-                " WHERE m.account_id = ? AND m.user_id = ?"
+                " WHERE m.account_id = $1 AND m.user_id = $2"
             ))
             .bind(account_id)
             .bind(user_id),
@@ -168,7 +171,7 @@ impl UserStore for SqliteStore {
         self.fetch_all(
             sqlx::query_as(concat!(
                 member_select!(),
-                " WHERE m.account_id = ? ORDER BY u.email"
+                " WHERE m.account_id = $1 ORDER BY u.email"
             ))
             .bind(account_id),
         )
@@ -201,7 +204,7 @@ impl UserStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
-                "UPDATE memberships SET role = ?, suspended = ? WHERE account_id = ? AND user_id = ?",
+                "UPDATE memberships SET role = $1, suspended = $2 WHERE account_id = $3 AND user_id = $4",
             )
             .bind(role.as_str())
             .bind(i64::from(suspended))
@@ -221,22 +224,22 @@ impl UserStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let removed = sqlx::query("DELETE FROM memberships WHERE account_id = ? AND user_id = ?")
+        let removed = sqlx::query("DELETE FROM memberships WHERE account_id = $1 AND user_id = $2")
             .bind(account_id)
             .bind(user_id);
         must_change(exec(&mut tx, removed).await?, Conflict::Changed)?;
         let groups = sqlx::query(
-            "DELETE FROM group_users WHERE user_id = ? AND group_id IN
-             (SELECT id FROM security_groups WHERE account_id = ?)",
+            "DELETE FROM group_users WHERE user_id = $1 AND group_id IN
+             (SELECT id FROM security_groups WHERE account_id = $2)",
         );
         exec(&mut tx, groups.bind(user_id).bind(account_id)).await?;
         let sessions = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?
-             WHERE account_id = ? AND user_id = ? AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = $1
+             WHERE account_id = $2 AND user_id = $3 AND revoked_at IS NULL",
         );
         exec(&mut tx, sessions.bind(at).bind(account_id).bind(user_id)).await?;
         let keys = sqlx::query(
-            "UPDATE api_keys SET disabled = 1 WHERE account_id = ? AND principal_id = ?",
+            "UPDATE api_keys SET disabled = 1 WHERE account_id = $1 AND principal_id = $2",
         );
         exec(&mut tx, keys.bind(account_id).bind(user_id)).await?;
         commit_audited(tx, event).await
@@ -250,13 +253,13 @@ impl UserStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let set = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?");
+        let set = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2");
         must_change(
             exec(&mut tx, set.bind(hash).bind(user_id)).await?,
             Conflict::Changed,
         )?;
         let sessions = sqlx::query(
-            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
         );
         exec(&mut tx, sessions.bind(at).bind(user_id)).await?;
         commit_audited(tx, event).await
@@ -273,7 +276,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn reset(&self, id: &ResetId) -> Result<Option<Credential<ResetRow>>, StoreError> {
-        self.fetch_optional(sqlx::query_as("SELECT * FROM password_resets WHERE id = ?").bind(id))
+        self.fetch_optional(sqlx::query_as("SELECT * FROM password_resets WHERE id = $1").bind(id))
             .await
     }
 
@@ -286,7 +289,7 @@ impl UserStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let used = sqlx::query(
-            "UPDATE password_resets SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?",
+            "UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $3",
         )
         .bind(now)
         .bind(id)
@@ -295,13 +298,13 @@ impl UserStore for SqliteStore {
             return Ok(false);
         }
         let set = sqlx::query(
-            "UPDATE users SET password_hash = ?
-             WHERE id = (SELECT user_id FROM password_resets WHERE id = ?)",
+            "UPDATE users SET password_hash = $1
+             WHERE id = (SELECT user_id FROM password_resets WHERE id = $2)",
         );
         exec(&mut tx, set.bind(hash).bind(id)).await?;
         let sessions = sqlx::query(
-            "UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL
-             AND user_id = (SELECT user_id FROM password_resets WHERE id = ?)",
+            "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL
+             AND user_id = (SELECT user_id FROM password_resets WHERE id = $2)",
         );
         exec(&mut tx, sessions.bind(now).bind(id)).await?;
         commit_audited(tx, event).await?;

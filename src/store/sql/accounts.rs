@@ -3,7 +3,7 @@
 
 use super::apps::insert_api_key;
 use super::users::{insert_membership, insert_reset, insert_user};
-use super::{SqliteStore, commit_audited, db_error, exec, must_change, named};
+use super::{SqlStore, commit_audited, db_error, exec, must_change, named};
 use crate::authz::Role;
 use crate::ids::{AccountId, UserId};
 use crate::store::{
@@ -11,11 +11,11 @@ use crate::store::{
     ResetRow, StoreError, UserRow,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
-impl FromRow<'_, SqliteRow> for AccountState {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for AccountState {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(AccountState {
             id: r.get("id"),
             name: r.get("name"),
@@ -27,8 +27,8 @@ impl FromRow<'_, SqliteRow> for AccountState {
     }
 }
 
-impl FromRow<'_, SqliteRow> for AccountRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for AccountRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(AccountRow {
             id: r.get("id"),
             name: r.get("name"),
@@ -40,8 +40,8 @@ impl FromRow<'_, SqliteRow> for AccountRow {
 /// An account with the caller's role in it.
 struct AccountWithRole(AccountState, Role);
 
-impl FromRow<'_, SqliteRow> for AccountWithRole {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for AccountWithRole {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(AccountWithRole(
             AccountState::from_row(r)?,
             named(r, "role", Role::parse)?,
@@ -50,14 +50,14 @@ impl FromRow<'_, SqliteRow> for AccountWithRole {
 }
 
 async fn insert_account(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &AccountId,
     name: &str,
     created_at: i64,
 ) -> Result<(), StoreError> {
     exec(
         tx,
-        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(name)
             .bind(created_at),
@@ -69,19 +69,19 @@ async fn insert_account(
 /// Stops every way into the account: API keys disabled, sessions revoked, certificate
 /// bindings removed.
 async fn stop_credentials(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &AccountId,
     at: i64,
 ) -> Result<(), StoreError> {
     exec(
         tx,
-        sqlx::query("UPDATE api_keys SET disabled = 1 WHERE account_id = ?").bind(id),
+        sqlx::query("UPDATE api_keys SET disabled = 1 WHERE account_id = $1").bind(id),
     )
     .await?;
     exec(
         tx,
         sqlx::query(
-            "UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
         )
         .bind(at)
         .bind(id),
@@ -89,7 +89,7 @@ async fn stop_credentials(
     .await?;
     exec(
         tx,
-        sqlx::query("DELETE FROM app_certificates WHERE account_id = ?").bind(id),
+        sqlx::query("DELETE FROM app_certificates WHERE account_id = $1").bind(id),
     )
     .await?;
     Ok(())
@@ -98,11 +98,11 @@ async fn stop_credentials(
 /// The token labels of every key the account owns: its groups' master keys (every
 /// version) and the token keys of its keys and keyrings.
 async fn token_labels(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &AccountId,
 ) -> Result<Vec<String>, StoreError> {
     let groups: Vec<GroupRow> =
-        sqlx::query_as("SELECT * FROM security_groups WHERE account_id = ?")
+        sqlx::query_as("SELECT * FROM security_groups WHERE account_id = $1")
             .bind(id)
             .fetch_all(&mut **tx)
             .await
@@ -113,10 +113,10 @@ async fn token_labels(
         .collect();
     let token_keys: Vec<Option<String>> = sqlx::query_scalar(
         "SELECT kv.token_label FROM key_versions kv JOIN keys k ON k.id = kv.key_id
-         WHERE k.account_id = ?
+         WHERE k.account_id = $1
          UNION ALL
          SELECT v.token_key FROM keyring_versions v JOIN keyrings r ON r.id = v.keyring_id
-         WHERE r.account_id = ?",
+         WHERE r.account_id = $2",
     )
     .bind(id)
     .bind(id)
@@ -130,13 +130,13 @@ async fn token_labels(
 /// Disables and trashes every keyring and key of the account (trashed ones keep the time
 /// they were trashed).
 async fn trash_objects(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &AccountId,
     at: i64,
 ) -> Result<(), StoreError> {
     for statement in [
-        "UPDATE keyrings SET enabled = 0, deleted_at = COALESCE(deleted_at, ?) WHERE account_id = ?",
-        "UPDATE keys SET enabled = 0, deleted_at = COALESCE(deleted_at, ?) WHERE account_id = ?",
+        "UPDATE keyrings SET enabled = 0, deleted_at = COALESCE(deleted_at, $1) WHERE account_id = $2",
+        "UPDATE keys SET enabled = 0, deleted_at = COALESCE(deleted_at, $1) WHERE account_id = $2",
     ] {
         exec(tx, sqlx::query(statement).bind(at).bind(id)).await?;
     }
@@ -144,7 +144,7 @@ async fn trash_objects(
 }
 
 #[async_trait]
-impl AccountStore for SqliteStore {
+impl AccountStore for SqlStore {
     async fn first_account(&self) -> Result<Option<AccountRow>, StoreError> {
         self.fetch_optional(sqlx::query_as(
             "SELECT id, name, created_at FROM accounts ORDER BY created_at LIMIT 1",
@@ -177,7 +177,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn account(&self, id: &AccountId) -> Result<Option<AccountState>, StoreError> {
-        self.fetch_optional(sqlx::query_as("SELECT * FROM accounts WHERE id = ?").bind(id))
+        self.fetch_optional(sqlx::query_as("SELECT * FROM accounts WHERE id = $1").bind(id))
             .await
     }
 
@@ -189,7 +189,7 @@ impl AccountStore for SqliteStore {
             .fetch_all(
                 sqlx::query_as(
                     "SELECT a.*, m.role FROM accounts a JOIN memberships m ON m.account_id = a.id
-                     WHERE m.user_id = ? AND a.closed_at IS NULL ORDER BY a.created_at, a.id",
+                     WHERE m.user_id = $1 AND a.closed_at IS NULL ORDER BY a.created_at, a.id",
                 )
                 .bind(user_id),
             )
@@ -226,7 +226,7 @@ impl AccountStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.change_audited(
-            sqlx::query("UPDATE accounts SET name = ? WHERE id = ? AND closed_at IS NULL")
+            sqlx::query("UPDATE accounts SET name = $1 WHERE id = $2 AND closed_at IS NULL")
                 .bind(name)
                 .bind(id),
             Conflict::Changed,
@@ -243,8 +243,8 @@ impl AccountStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
-                "UPDATE accounts SET deletion_requested_at = ?, deletion_due_at = ?
-                 WHERE id = ? AND closed_at IS NULL",
+                "UPDATE accounts SET deletion_requested_at = $1, deletion_due_at = $2
+                 WHERE id = $3 AND closed_at IS NULL",
             )
             .bind(requested_due.map(|(requested, _)| requested))
             .bind(requested_due.map(|(_, due)| due))
@@ -263,8 +263,8 @@ impl AccountStore for SqliteStore {
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin().await?;
         let closed = sqlx::query(
-            "UPDATE accounts SET closed_at = ? WHERE id = ? AND closed_at IS NULL
-             AND deletion_due_at IS NOT NULL AND deletion_due_at <= ?",
+            "UPDATE accounts SET closed_at = $1 WHERE id = $2 AND closed_at IS NULL
+             AND deletion_due_at IS NOT NULL AND deletion_due_at <= $3",
         )
         .bind(at)
         .bind(id)

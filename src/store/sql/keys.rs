@@ -1,7 +1,7 @@
 //! [`KeyStore`] on SQLite.
 
 use super::{
-    SqliteStore, commit_audited, exec, flag, json_column, json_text, must_change, named, u32_column,
+    SqlStore, commit_audited, exec, flag, json_column, json_text, must_change, named, u32_column,
 };
 use crate::crypto::asym::KeyAlgorithm;
 use crate::ids::{AccountId, CertificateId, KeyId};
@@ -10,8 +10,8 @@ use crate::store::{
     ObjectRow, StoreError,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
 /// The key columns, as a literal so queries stay `&'static str`.
 macro_rules! key_columns {
@@ -21,8 +21,8 @@ macro_rules! key_columns {
     };
 }
 
-impl FromRow<'_, SqliteRow> for KeyRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for KeyRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(KeyRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -41,8 +41,8 @@ impl FromRow<'_, SqliteRow> for KeyRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for KeyVersionRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for KeyVersionRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(KeyVersionRow {
             key_id: r.get("key_id"),
             version: u32_column(r, "version")?,
@@ -54,8 +54,8 @@ impl FromRow<'_, SqliteRow> for KeyVersionRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for CertificateRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for CertificateRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(CertificateRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -81,8 +81,8 @@ impl FromRow<'_, SqliteRow> for CertificateRow {
     }
 }
 
-impl FromRow<'_, SqliteRow> for ObjectRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for ObjectRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(ObjectRow {
             id: r.get("id"),
             kind: named(r, "kind", ObjectKind::parse)?,
@@ -96,14 +96,14 @@ impl FromRow<'_, SqliteRow> for ObjectRow {
 }
 
 async fn insert_key_version(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     v: &KeyVersionRow,
 ) -> Result<(), StoreError> {
     exec(
         tx,
         sqlx::query(
             "INSERT INTO key_versions (key_id, version, public_key, fingerprint, token_label, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&v.key_id)
         .bind(i64::from(v.version))
@@ -117,7 +117,7 @@ async fn insert_key_version(
 }
 
 #[async_trait]
-impl KeyStore for SqliteStore {
+impl KeyStore for SqlStore {
     async fn create_key(
         &self,
         k: &KeyRow,
@@ -128,7 +128,7 @@ impl KeyStore for SqliteStore {
         let insert = sqlx::query(concat!(
             "INSERT INTO keys (",
             key_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)"
         ))
         .bind(&k.id)
         .bind(&k.account_id)
@@ -152,7 +152,7 @@ impl KeyStore for SqliteStore {
             sqlx::query_as(concat!(
                 "SELECT ",
                 key_columns!(),
-                " FROM keys WHERE account_id = ? AND name = ? AND deleted_at IS NULL"
+                " FROM keys WHERE account_id = $1 AND name = $2 AND deleted_at IS NULL"
             ))
             .bind(account_id)
             .bind(name),
@@ -165,7 +165,7 @@ impl KeyStore for SqliteStore {
             sqlx::query_as(concat!(
                 "SELECT ",
                 key_columns!(),
-                " FROM keys WHERE account_id = ? AND deleted_at IS NULL ORDER BY name"
+                " FROM keys WHERE account_id = $1 AND deleted_at IS NULL ORDER BY name"
             ))
             .bind(account_id),
         )
@@ -174,7 +174,7 @@ impl KeyStore for SqliteStore {
 
     async fn key_versions(&self, key_id: &KeyId) -> Result<Vec<KeyVersionRow>, StoreError> {
         self.fetch_all(
-            sqlx::query_as("SELECT * FROM key_versions WHERE key_id = ? ORDER BY version")
+            sqlx::query_as("SELECT * FROM key_versions WHERE key_id = $1 ORDER BY version")
                 .bind(key_id),
         )
         .await
@@ -187,8 +187,8 @@ impl KeyStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let moved = sqlx::query(
-            "UPDATE keys SET current_version = ?
-             WHERE id = ? AND current_version = ? AND deleted_at IS NULL",
+            "UPDATE keys SET current_version = $1
+             WHERE id = $2 AND current_version = $3 AND deleted_at IS NULL",
         )
         .bind(i64::from(next.version))
         .bind(&next.key_id)
@@ -207,7 +207,7 @@ impl KeyStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write_audited(
             sqlx::query(
-                "UPDATE keys SET enabled = ?, min_version = ? WHERE id = ? AND deleted_at IS NULL",
+                "UPDATE keys SET enabled = $1, min_version = $2 WHERE id = $3 AND deleted_at IS NULL",
             )
             .bind(i64::from(enabled))
             .bind(i64::from(min_version))
@@ -224,7 +224,7 @@ impl KeyStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.write_audited(
-            sqlx::query("UPDATE keys SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+            sqlx::query("UPDATE keys SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
                 .bind(at)
                 .bind(key_id),
             event,
@@ -241,7 +241,7 @@ impl KeyStore for SqliteStore {
             sqlx::query_as(concat!(
                 "SELECT ",
                 key_columns!(),
-                " FROM keys WHERE account_id = ? AND name = ? AND deleted_at IS NOT NULL
+                " FROM keys WHERE account_id = $1 AND name = $2 AND deleted_at IS NOT NULL
                  ORDER BY deleted_at DESC LIMIT 1"
             ))
             .bind(account_id)
@@ -253,7 +253,7 @@ impl KeyStore for SqliteStore {
     async fn restore_key(&self, key_id: &KeyId, event: &AuditEvent) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
-                "UPDATE keys SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL",
+                "UPDATE keys SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL",
             )
             .bind(key_id),
             Conflict::KeyLeftTrash,
@@ -265,13 +265,13 @@ impl KeyStore for SqliteStore {
     async fn purge_trashed_keys(&self, cutoff: i64) -> Result<Vec<String>, StoreError> {
         self.purge(
             "SELECT v.token_label FROM key_versions v JOIN keys k ON k.id = v.key_id
-             WHERE k.deleted_at IS NOT NULL AND k.deleted_at < ? AND v.token_label IS NOT NULL",
+             WHERE k.deleted_at IS NOT NULL AND k.deleted_at < $1 AND v.token_label IS NOT NULL",
             &[
                 "DELETE FROM certificates WHERE key_id IN
-                 (SELECT id FROM keys WHERE deleted_at IS NOT NULL AND deleted_at < ?)",
+                 (SELECT id FROM keys WHERE deleted_at IS NOT NULL AND deleted_at < $1)",
                 "DELETE FROM key_versions WHERE key_id IN
-                 (SELECT id FROM keys WHERE deleted_at IS NOT NULL AND deleted_at < ?)",
-                "DELETE FROM keys WHERE deleted_at IS NOT NULL AND deleted_at < ?",
+                 (SELECT id FROM keys WHERE deleted_at IS NOT NULL AND deleted_at < $1)",
+                "DELETE FROM keys WHERE deleted_at IS NOT NULL AND deleted_at < $1",
             ],
             cutoff,
         )
@@ -289,7 +289,7 @@ impl KeyStore for SqliteStore {
             sqlx::query(
                 "INSERT INTO certificates (id, account_id, key_id, key_version, der, chain_pem, subject, issuer, serial,
                  not_before, not_after, subject_alt_names, key_usage, is_ca, fingerprint, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&c.id)
             .bind(&c.account_id)
@@ -314,7 +314,7 @@ impl KeyStore for SqliteStore {
 
     async fn certificates(&self, key_id: &KeyId) -> Result<Vec<CertificateRow>, StoreError> {
         self.fetch_all(
-            sqlx::query_as("SELECT * FROM certificates WHERE key_id = ? ORDER BY created_at, id")
+            sqlx::query_as("SELECT * FROM certificates WHERE key_id = $1 ORDER BY created_at, id")
                 .bind(key_id),
         )
         .await
@@ -327,7 +327,7 @@ impl KeyStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         self.change_audited_if_any(
-            sqlx::query("DELETE FROM certificates WHERE key_id = ? AND id = ?")
+            sqlx::query("DELETE FROM certificates WHERE key_id = $1 AND id = $2")
                 .bind(key_id)
                 .bind(certificate_id),
             event,
@@ -339,14 +339,14 @@ impl KeyStore for SqliteStore {
         self.fetch_all(
             sqlx::query_as(
                 "SELECT id, 'keyring' AS kind, name, group_id, protection AS detail, enabled, created_at
-                   FROM keyrings WHERE account_id = ?1 AND deleted_at IS NULL
+                   FROM keyrings WHERE account_id = $1 AND deleted_at IS NULL
                  UNION ALL
                  SELECT id, kind, name, group_id, algorithm, enabled, created_at
-                   FROM keys WHERE account_id = ?1 AND deleted_at IS NULL
+                   FROM keys WHERE account_id = $1 AND deleted_at IS NULL
                  UNION ALL
                  SELECT c.id, 'certificate', k.name, k.group_id, c.subject, k.enabled, c.created_at
                    FROM certificates c JOIN keys k ON k.id = c.key_id
-                  WHERE c.account_id = ?1 AND k.deleted_at IS NULL
+                  WHERE c.account_id = $1 AND k.deleted_at IS NULL
                  ORDER BY kind, name, id",
             )
             .bind(account_id),

@@ -2,17 +2,17 @@
 //! app, so the machines module writes and deletes its app with this module's helpers.
 
 use super::groups::AppPlace;
-use super::{SqliteStore, commit_audited, exec, flag, json_column, json_text, must_change, named};
+use super::{SqlStore, commit_audited, exec, flag, json_column, json_text, must_change, named};
 use crate::authz::PrincipalKind;
 use crate::ids::{AccountId, ApiKeyId, AppId};
 use crate::store::{ApiKeyRow, AppRow, AppStore, AuditEvent, Conflict, Credential, StoreError};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 use std::collections::BTreeMap;
 
-impl FromRow<'_, SqliteRow> for ApiKeyRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for ApiKeyRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(ApiKeyRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -28,8 +28,8 @@ impl FromRow<'_, SqliteRow> for ApiKeyRow {
 }
 
 /// An app's own row, before its group places are read.
-impl FromRow<'_, SqliteRow> for AppRow {
-    fn from_row(r: &SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, AnyRow> for AppRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(AppRow {
             id: r.get("id"),
             account_id: r.get("account_id"),
@@ -44,11 +44,11 @@ impl FromRow<'_, SqliteRow> for AppRow {
 
 /// Inserts an app and its group places (with their operations).
 pub(super) async fn insert_app(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     app: &AppRow,
 ) -> Result<(), StoreError> {
     let insert =
-        sqlx::query("INSERT INTO apps (id, account_id, name, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO apps (id, account_id, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&app.id)
             .bind(&app.account_id)
             .bind(&app.name)
@@ -57,24 +57,25 @@ pub(super) async fn insert_app(
     for group in &app.groups {
         let operations = app.operations.get(group).cloned().unwrap_or_default();
         let operations = json_text(&operations);
-        let place =
-            sqlx::query("INSERT INTO app_groups (app_id, group_id, operations) VALUES (?, ?, ?)")
-                .bind(&app.id)
-                .bind(group)
-                .bind(operations);
+        let place = sqlx::query(
+            "INSERT INTO app_groups (app_id, group_id, operations) VALUES ($1, $2, $3)",
+        )
+        .bind(&app.id)
+        .bind(group)
+        .bind(operations);
         exec(tx, place).await?;
     }
     Ok(())
 }
 
 pub(super) async fn insert_api_key(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     credential: &Credential<ApiKeyRow>,
 ) -> Result<(), StoreError> {
     let key = &credential.record;
     let insert = sqlx::query(
         "INSERT INTO api_keys (id, account_id, principal_kind, principal_id, name, flags, digest, created_at, last_used_at, disabled)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
     )
     .bind(&key.id)
     .bind(&key.account_id)
@@ -92,26 +93,26 @@ pub(super) async fn insert_api_key(
 /// Deletes an app: its API keys stop, its certificates and group places go, its name is
 /// freed. Returns 0 if it was already deleted.
 pub(super) async fn delete_app_rows(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &AppId,
     at: i64,
 ) -> Result<u64, StoreError> {
     for statement in [
-        "UPDATE api_keys SET disabled = 1 WHERE principal_id = ?",
-        "DELETE FROM app_certificates WHERE app_id = ?",
-        "DELETE FROM app_groups WHERE app_id = ?",
+        "UPDATE api_keys SET disabled = 1 WHERE principal_id = $1",
+        "DELETE FROM app_certificates WHERE app_id = $1",
+        "DELETE FROM app_groups WHERE app_id = $1",
     ] {
         exec(tx, sqlx::query(statement).bind(id)).await?;
     }
     let app = sqlx::query(
-        "UPDATE apps SET deleted_at = ?, enabled = 0, name = '~' || id
-         WHERE id = ? AND deleted_at IS NULL",
+        "UPDATE apps SET deleted_at = $1, enabled = 0, name = '~' || id
+         WHERE id = $2 AND deleted_at IS NULL",
     );
     exec(tx, app.bind(at).bind(id)).await
 }
 
 #[async_trait]
-impl AppStore for SqliteStore {
+impl AppStore for SqlStore {
     async fn create_app(&self, app: &AppRow, event: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_app(&mut tx, app).await?;
@@ -122,7 +123,7 @@ impl AppStore for SqliteStore {
         let Some(mut app) = self
             .fetch_optional::<AppRow>(
                 sqlx::query_as(
-                    "SELECT * FROM apps WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
+                    "SELECT * FROM apps WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL",
                 )
                 .bind(account_id)
                 .bind(id),
@@ -134,7 +135,7 @@ impl AppStore for SqliteStore {
         let places: Vec<AppPlace> = self
             .fetch_all(
                 sqlx::query_as(
-                    "SELECT group_id, operations FROM app_groups WHERE app_id = ? ORDER BY group_id",
+                    "SELECT group_id, operations FROM app_groups WHERE app_id = $1 ORDER BY group_id",
                 )
                 .bind(id),
             )
@@ -149,7 +150,7 @@ impl AppStore for SqliteStore {
 
     async fn apps(&self, account_id: &AccountId) -> Result<Vec<AppRow>, StoreError> {
         let ids: Vec<AppId> = sqlx::query_scalar(
-            "SELECT id FROM apps WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
+            "SELECT id FROM apps WHERE account_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
         )
         .bind(account_id)
         .fetch_all(&self.pool)
@@ -173,7 +174,7 @@ impl AppStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.change_audited(
             sqlx::query(
-                "UPDATE apps SET name = ?, enabled = ? WHERE id = ? AND deleted_at IS NULL",
+                "UPDATE apps SET name = $1, enabled = $2 WHERE id = $3 AND deleted_at IS NULL",
             )
             .bind(name)
             .bind(i64::from(enabled))
@@ -201,13 +202,13 @@ impl AppStore for SqliteStore {
     }
 
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<Credential<ApiKeyRow>>, StoreError> {
-        self.fetch_optional(sqlx::query_as("SELECT * FROM api_keys WHERE id = ?").bind(id))
+        self.fetch_optional(sqlx::query_as("SELECT * FROM api_keys WHERE id = $1").bind(id))
             .await
     }
 
     async fn api_keys(&self, account_id: &AccountId) -> Result<Vec<ApiKeyRow>, StoreError> {
         self.fetch_all(
-            sqlx::query_as("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id")
+            sqlx::query_as("SELECT * FROM api_keys WHERE account_id = $1 ORDER BY created_at, id")
                 .bind(account_id),
         )
         .await
@@ -221,7 +222,7 @@ impl AppStore for SqliteStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.write_audited(
-            sqlx::query("UPDATE api_keys SET disabled = ?, flags = ? WHERE id = ?")
+            sqlx::query("UPDATE api_keys SET disabled = $1, flags = $2 WHERE id = $3")
                 .bind(i64::from(disabled))
                 .bind(json_text(flags))
                 .bind(id),

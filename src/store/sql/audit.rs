@@ -1,0 +1,120 @@
+//! The audit log: the event row written inside every mutation's transaction, the group
+//! committer's writer (one per engine), and the activity feed.
+
+use super::SqlStore;
+use crate::ids::AccountId;
+use crate::store::{
+    ActivityFilter, AuditEvent, AuditLog, AuditWriter, AuthMethod, Database, Identity, Outcome,
+    StoreError, StoredEvent,
+};
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
+
+/// The one statement that stores an event, for both connections (pool and committer).
+pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (id, time, account_id, principal,
+    auth_method, action, object, outcome, status, source_ip, request_id, credential, detail,
+    identity)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// Writes a mutation's event inside the mutation's own transaction.
+pub(super) async fn insert_event(
+    tx: &mut Transaction<'_, Any>,
+    e: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(INSERT_EVENT)
+        .bind(&e.id)
+        .bind(e.time)
+        .bind(&e.account_id)
+        .bind(&e.principal)
+        .bind(e.auth_method.as_str())
+        .bind(&e.action)
+        .bind(&e.object)
+        .bind(e.outcome.as_str())
+        .bind(i64::from(e.status))
+        .bind(&e.source_ip)
+        .bind(&e.request_id)
+        .bind(&e.credential)
+        .bind(&e.detail)
+        .bind(e.identity.map(Identity::as_str))
+        .execute(&mut **tx)
+        .await
+        // Any failure to record, even a clash of event ids, leaves the change unwritten
+        // and is retryable: it is never the caller's conflict.
+        .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+    Ok(())
+}
+
+impl FromRow<'_, AnyRow> for StoredEvent {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        let status = u16::try_from(r.get::<i64, _>("status"))
+            .map_err(|_| super::corrupt("status".into()))?;
+        Ok(StoredEvent {
+            seq: r.get("seq"),
+            event: AuditEvent {
+                id: r.get("id"),
+                time: r.get("time"),
+                account_id: r.get("account_id"),
+                principal: r.get("principal"),
+                auth_method: super::named(r, "auth_method", AuthMethod::parse)?,
+                action: r.get("action"),
+                object: r.get("object"),
+                outcome: super::named(r, "outcome", Outcome::parse)?,
+                status,
+                source_ip: r.get("source_ip"),
+                request_id: r.get("request_id"),
+                credential: r.get("credential"),
+                detail: r.get("detail"),
+                identity: super::named_or_null(r, "identity", Identity::parse)?,
+                encrypt_usage: None,
+                api_key_id: None,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqlStore {
+    fn audit_writer(&self) -> Result<Box<dyn AuditWriter>, StoreError> {
+        Ok(match &self.database {
+            Database::Sqlite(path) => Box::new(super::sqlite::SqliteAuditWriter::open(path)?),
+            Database::Postgres(url) => {
+                Box::new(super::postgres::PostgresAuditWriter::new(url.clone()))
+            }
+        })
+    }
+
+    async fn events(
+        &self,
+        account_id: &AccountId,
+        f: &ActivityFilter,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.fetch_all(
+            sqlx::query_as(
+                "SELECT * FROM audit_events WHERE account_id = $1
+                   AND ($2 IS NULL OR time >= $3) AND ($4 IS NULL OR time < $5)
+                   AND ($6 IS NULL OR principal = $7) AND ($8 IS NULL OR object = $9)
+                   AND ($10 IS NULL OR action = $11) AND ($12 IS NULL OR outcome = $13)
+                   AND ($14 IS NULL OR seq < $15)
+                 ORDER BY seq DESC LIMIT $16",
+            )
+            .bind(account_id)
+            .bind(f.since)
+            .bind(f.since)
+            .bind(f.until)
+            .bind(f.until)
+            .bind(&f.principal)
+            .bind(&f.principal)
+            .bind(&f.object)
+            .bind(&f.object)
+            .bind(&f.action)
+            .bind(&f.action)
+            .bind(f.outcome.map(Outcome::as_str))
+            .bind(f.outcome.map(Outcome::as_str))
+            .bind(f.before_seq)
+            .bind(f.before_seq)
+            .bind(i64::from(f.limit)),
+        )
+        .await
+    }
+}
