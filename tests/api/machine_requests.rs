@@ -10,57 +10,6 @@ use coffer::clock::ManualClock;
 use reqwest::Method;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// A second `coffer serve` process on the same database and HSM token.
-struct SecondNode {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for SecondNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn second_node(s: &TestServer) -> anyhow::Result<SecondNode> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let pin = s.dir.path().join("second-node.pin");
-    std::fs::write(&pin, &s.token.user_pin)?;
-    let tls = s.dir.path().join("tls");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--database")
-        .arg(s.database_url())
-        .arg("--tls-cert")
-        .arg(tls.join("server.pem"))
-        .arg("--tls-key")
-        .arg(tls.join("server-key.pem"))
-        .env("SOFTHSM2_CONF", &s.token.conf)
-        .env("COFFER_HSM_MODULE", &s.token.module)
-        .env("COFFER_HSM_TOKEN", &s.token.label)
-        .env("COFFER_HSM_PIN_FILE", &pin)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let node = SecondNode {
-        child,
-        url: format!("https://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if let Ok(r) = s.client.get(format!("{}/v1/ready", node.url)).send().await
-            && r.status() == 200
-        {
-            return Ok(node);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the second node did not become ready")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_captured_request_is_refused_on_replay_after_restart_and_on_another_node() -> TestResult {
@@ -87,7 +36,7 @@ async fn a_captured_request_is_refused_on_replay_after_restart_and_on_another_no
         "replay after restart",
     );
 
-    let node = second_node(&s).await?;
+    let node = s.node().await?;
     assert_refused(
         &send_raw_to(&node.url, &eavesdropper, &captured).await?,
         "replay on another node",

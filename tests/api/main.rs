@@ -31,6 +31,7 @@ mod machine_requests;
 mod machine_support;
 mod machines;
 mod matrix;
+mod nodes;
 mod service;
 mod storage_faults;
 mod support;

@@ -1,0 +1,243 @@
+//! Several nodes on one database and one token: the in-process test server plus `coffer
+//! serve` processes on the same database (the SQLite file in the first pass of the suite,
+//! the PostgreSQL database in the second) and the same SoftHSM token. Any node serves any
+//! request, and a change made through one node is in force on the others within a second.
+
+use crate::support::{TestResult, TestServer, b64};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Another `coffer serve` process on the test server's database and token. Killed with
+/// SIGKILL when dropped.
+pub struct Node {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    /// `kill -9`: the process ends at once, whatever it was doing.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        self.child.wait().map(|_| ())
+    }
+}
+
+impl TestServer {
+    /// Starts another node and waits until it answers `/v1/ready` (at most 10 s).
+    pub async fn node(&self) -> anyhow::Result<Node> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let pin = self.dir.path().join("node.pin");
+        std::fs::write(&pin, &self.token.user_pin)?;
+        let tls = self.dir.path().join("tls");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--database")
+            .arg(self.database_url())
+            .arg("--tls-cert")
+            .arg(tls.join("server.pem"))
+            .arg("--tls-key")
+            .arg(tls.join("server-key.pem"))
+            .env("SOFTHSM2_CONF", &self.token.conf)
+            .env("COFFER_HSM_MODULE", &self.token.module)
+            .env("COFFER_HSM_TOKEN", &self.token.label)
+            .env("COFFER_HSM_PIN_FILE", &pin)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let node = Node {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/v1/ready", node.url))
+                .send()
+                .await
+                && r.status() == 200
+            {
+                return Ok(node);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("the node did not become ready")
+    }
+
+    /// One request to the node at `url`: its status and JSON body.
+    pub async fn call_at(
+        &self,
+        url: &str,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let reply = self
+            .client
+            .request(method, format!("{url}{path}"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await?;
+        let status = reply.status().as_u16();
+        Ok((status, reply.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+/// The id part of an API key (`ck_<id>_<secret>`).
+fn key_id(key: &str) -> String {
+    let inner = key.trim_start_matches("ck_");
+    inner
+        .rsplit_once('_')
+        .map(|(id, _)| id)
+        .unwrap_or(inner)
+        .to_owned()
+}
+
+/// Encrypts on the node at `url` as `key`; answers the status and the key version used.
+async fn encrypt_at(s: &TestServer, url: &str, key: &str) -> anyhow::Result<(u16, u64)> {
+    let (status, body) = s
+        .call_at(
+            url,
+            Method::POST,
+            "/v1/keyrings/shared/encrypt",
+            key,
+            json!({"plaintext": b64(b"multi-node")}),
+        )
+        .await?;
+    Ok((status, body["key_version"].as_u64().unwrap_or(0)))
+}
+
+/// What node 1 now answers to an encrypt as `key` (a change was just made through it),
+/// once every node in `others` answers the same; fails if one still answers otherwise one
+/// second after `since` (the change's acknowledgment). The answer must differ from the
+/// one before the change, `(200, 1)`.
+async fn in_force_within_a_second(
+    s: &TestServer,
+    others: &[&str],
+    key: &str,
+    change: &str,
+    since: Instant,
+) -> anyhow::Result<(u16, u64)> {
+    let want = encrypt_at(s, &s.url, key).await?;
+    anyhow::ensure!(want != (200, 1), "{change}: node 1 still answers {want:?}");
+    for url in others {
+        loop {
+            let got = encrypt_at(s, url, key).await?;
+            if got == want {
+                break;
+            }
+            anyhow::ensure!(
+                since.elapsed() < Duration::from_secs(1),
+                "{change}: {url} answers {got:?}, node 1 {want:?}, one second after node 1 \
+                 acknowledged the change"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(want)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_one_node_is_in_force_on_the_others_within_a_second() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("shared").await?;
+    s.keyring("shared", &group, json!({"protection": "envelope"}))
+        .await?;
+    let all = json!({"keyring.*.*.*": true});
+    let mut keys = Vec::new();
+    for name in [
+        "disabled-key",
+        "narrowed",
+        "disabled-app",
+        "ungrouped",
+        "rotating",
+    ] {
+        keys.push(s.app_with_key(name, &[&group], all.clone()).await?);
+    }
+    let (node2, node3) = (s.node().await?, s.node().await?);
+    let others = [node2.url.as_str(), node3.url.as_str()];
+    // Every node has verified each key and cached the keyring.
+    for (_, key) in &keys {
+        for url in others {
+            assert_eq!(encrypt_at(&s, url, key).await?, (200, 1), "{url} warm");
+        }
+    }
+    let [disabled_key, narrowed, disabled_app, ungrouped, rotating] = &keys[..] else {
+        unreachable!("five apps");
+    };
+
+    let path = format!("/v1/auth/apikey/{}", key_id(&disabled_key.1));
+    s.owner_patch(&path, json!({"disabled": true}))
+        .await?
+        .assert_status(200);
+    let since = Instant::now();
+    let now = in_force_within_a_second(&s, &others, &disabled_key.1, "disable key", since).await?;
+    assert!(
+        matches!(now.0, 401 | 403 | 404),
+        "{}: {now:?}",
+        "disable key"
+    );
+
+    let path = format!("/v1/auth/apikey/{}", key_id(&narrowed.1));
+    s.owner_patch(&path, json!({"flags": {"keyring.shared.decrypt": true}}))
+        .await?
+        .assert_status(200);
+    let since = Instant::now();
+    let now = in_force_within_a_second(&s, &others, &narrowed.1, "narrow flags", since).await?;
+    assert!(
+        matches!(now.0, 401 | 403 | 404),
+        "{}: {now:?}",
+        "narrow flags"
+    );
+
+    s.owner_patch(
+        &format!("/v1/apps/{}", disabled_app.0),
+        json!({"enabled": false}),
+    )
+    .await?
+    .assert_status(200);
+    let since = Instant::now();
+    let now = in_force_within_a_second(&s, &others, &disabled_app.1, "disable app", since).await?;
+    assert!(
+        matches!(now.0, 401 | 403 | 404),
+        "{}: {now:?}",
+        "disable app"
+    );
+
+    let removed = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/groups/{group}/apps/{}", ungrouped.0),
+            Some(&s.owner_key),
+            None,
+        )
+        .await?;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let since = Instant::now();
+    let now =
+        in_force_within_a_second(&s, &others, &ungrouped.1, "remove from group", since).await?;
+    assert!(
+        matches!(now.0, 401 | 403 | 404),
+        "{}: {now:?}",
+        "remove from group"
+    );
+
+    s.post("/v1/keyrings/shared/rotate", &s.owner_key, json!({}))
+        .await?
+        .assert_status(200);
+    let since = Instant::now();
+    let now = in_force_within_a_second(&s, &others, &rotating.1, "rotate", since).await?;
+    assert_eq!(now, (200, 2), "node 1 encrypts under the new version");
+    Ok(())
+}
