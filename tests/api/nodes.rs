@@ -6,6 +6,7 @@
 use crate::support::{TestResult, TestServer, b64};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Another `coffer serve` process on the test server's database and token. Killed with
@@ -82,13 +83,14 @@ impl TestServer {
         key: &str,
         body: Value,
     ) -> anyhow::Result<(u16, Value)> {
-        let reply = self
+        let mut request = self
             .client
             .request(method, format!("{url}{path}"))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await?;
+            .bearer_auth(key);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let reply = request.send().await?;
         let status = reply.status().as_u16();
         Ok((status, reply.json().await.unwrap_or(Value::Null)))
     }
@@ -239,5 +241,212 @@ async fn a_change_through_one_node_is_in_force_on_the_others_within_a_second() -
     let since = Instant::now();
     let now = in_force_within_a_second(&s, &others, &rotating.1, "rotate", since).await?;
     assert_eq!(now, (200, 2), "node 1 encrypts under the new version");
+    Ok(())
+}
+
+/// What a client of several nodes saw acknowledged: created keyrings, sealed ciphertexts
+/// and the request ids of every acknowledged answer.
+#[derive(Default)]
+struct Acknowledged {
+    keyrings: Vec<String>,
+    sealed: Vec<(String, String)>,
+    rotations: u64,
+    request_ids: Vec<String>,
+}
+
+/// Sends one request to the first node of `urls` that answers, from `start` on (a client
+/// behind a load balancer that retries elsewhere when a node is gone). Answers the status,
+/// body and request id.
+async fn send_anywhere(
+    s: &TestServer,
+    urls: &[String],
+    start: usize,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> anyhow::Result<(u16, Value, String)> {
+    for offset in 0..urls.len() {
+        let url = &urls[(start + offset) % urls.len()];
+        let Ok(reply) = s
+            .client
+            .post(format!("{url}{path}"))
+            .bearer_auth(key)
+            .json(&body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+        else {
+            continue; // the node is gone: try the next one
+        };
+        let status = reply.status().as_u16();
+        let request_id = reply
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = reply.json().await.unwrap_or(Value::Null);
+        return Ok((status, body, request_id));
+    }
+    anyhow::bail!("no node answered {path}")
+}
+
+/// Creates keyrings, encrypts and rotates across `urls`, round robin; stops after `rounds`.
+async fn load(
+    s: &TestServer,
+    urls: &[String],
+    group: &str,
+    key: &str,
+    rounds: usize,
+    progress: &AtomicUsize,
+) -> anyhow::Result<Acknowledged> {
+    let mut seen = Acknowledged::default();
+    for round in 0..rounds {
+        progress.store(round, Ordering::SeqCst);
+        let name = format!("load-{round}");
+        let (status, _, id) = send_anywhere(
+            s,
+            urls,
+            round,
+            "/v1/keyrings",
+            &s.owner_key,
+            json!({"name": name, "group": group}),
+        )
+        .await?;
+        if status == 201 {
+            seen.keyrings.push(name);
+            seen.request_ids.push(id);
+        }
+        let plaintext = b64(format!("acknowledged {round}").as_bytes());
+        let (status, body, id) = send_anywhere(
+            s,
+            urls,
+            round + 1,
+            "/v1/keyrings/shared/encrypt",
+            key,
+            json!({"plaintext": plaintext}),
+        )
+        .await?;
+        if status == 200 {
+            let ciphertext = body["ciphertext"].as_str().unwrap_or_default().to_owned();
+            seen.sealed.push((plaintext, ciphertext));
+            seen.request_ids.push(id);
+        }
+        if round % 5 == 0 {
+            let (status, _, id) = send_anywhere(
+                s,
+                urls,
+                round + 2,
+                "/v1/keyrings/shared/rotate",
+                &s.owner_key,
+                json!({}),
+            )
+            .await?;
+            if status == 200 {
+                seen.rotations += 1;
+                seen.request_ids.push(id);
+            }
+        }
+    }
+    Ok(seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_load_loses_no_acknowledged_write() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("shared").await?;
+    s.keyring("shared", &group, json!({"protection": "envelope"}))
+        .await?;
+    let (_, key) = s
+        .app_with_key("client", &[&group], json!({"keyring.*.*.*": true}))
+        .await?;
+    let (node2, mut node3) = (s.node().await?, s.node().await?);
+    let urls = [s.url.clone(), node2.url.clone(), node3.url.clone()];
+
+    // The load runs while node 3 is killed with SIGKILL mid-way (after round 15 of 40).
+    let progress = AtomicUsize::new(0);
+    let killer = async {
+        while progress.load(Ordering::SeqCst) < 15 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        node3.kill()?;
+        Ok::<_, std::io::Error>(progress.load(Ordering::SeqCst))
+    };
+    let (seen, killed_at) = tokio::join!(load(&s, &urls, &group, &key, 40, &progress), killer);
+    let killed_at = killed_at?;
+    let seen = seen?;
+    assert!(
+        killed_at < 39,
+        "the kill came while the load ran (round {killed_at})"
+    );
+    anyhow::ensure!(
+        !seen.sealed.is_empty() && !seen.keyrings.is_empty(),
+        "load ran"
+    );
+
+    // Every acknowledged keyring exists; every acknowledged ciphertext decrypts, on a node
+    // that did not make it as much as on one that did.
+    let survivors = &urls[..2];
+    for (i, name) in seen.keyrings.iter().enumerate() {
+        let (status, body) = s
+            .call_at(
+                &survivors[i % 2],
+                Method::GET,
+                &format!("/v1/keyrings/{name}"),
+                &s.owner_key,
+                Value::Null,
+            )
+            .await?;
+        assert_eq!(status, 200, "acknowledged keyring {name} lost: {body}");
+    }
+    for (i, (plaintext, ciphertext)) in seen.sealed.iter().enumerate() {
+        let (status, body) = s
+            .call_at(
+                &survivors[i % 2],
+                Method::POST,
+                "/v1/keyrings/shared/decrypt",
+                &key,
+                json!({"ciphertext": ciphertext}),
+            )
+            .await?;
+        assert_eq!(
+            (status, body["plaintext"].as_str()),
+            (200, Some(plaintext.as_str()))
+        );
+    }
+    // No half-rotated keyring: one version per acknowledged rotation (plus the first), and
+    // a rotation cut by the kill is either whole or absent.
+    let (_, versions) = s
+        .call_at(
+            &s.url,
+            Method::GET,
+            "/v1/keyrings/shared/keys",
+            &s.owner_key,
+            Value::Null,
+        )
+        .await?;
+    let versions = versions.as_array().cloned().unwrap_or_default();
+    let numbers: Vec<u64> = versions
+        .iter()
+        .filter_map(|v| v["version"].as_u64())
+        .collect();
+    let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+    assert_eq!(numbers, expected, "versions are whole and contiguous");
+    assert!(
+        numbers.len() as u64 >= 1 + seen.rotations,
+        "{numbers:?} vs {} rotations",
+        seen.rotations
+    );
+
+    // Every acknowledged answer has its audit event.
+    let db = s.db().await?;
+    for id in &seen.request_ids {
+        let events: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE request_id = $1")
+                .bind(id)
+                .fetch_one(&db)
+                .await?;
+        assert_eq!(events, 1, "request {id} was answered but not audited");
+    }
     Ok(())
 }
