@@ -19,5 +19,7 @@ if cargo deny fetch db 2>/dev/null; then
 else
   echo "deny: the RustSec advisory database cannot be fetched here; advisories not checked" >&2
 fi
+# cargo-deny reads the metadata of every platform's crates, not only those this build compiled.
+cargo fetch --locked --quiet
 # --offline: the database (if any) was just fetched, and the crates are in Cargo.lock.
 exec cargo deny --locked --offline check --hide-inclusion-graph "${checks[@]}"
