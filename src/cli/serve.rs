@@ -68,7 +68,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub hsm: HsmArgs,
     /// The database: a SQLite file path (or `sqlite://PATH`) or a `postgres://` URL
-    /// (production; dev mode uses `<data-dir>/coffer.db`).
+    /// (required in production; dev mode defaults to `<data-dir>/coffer.db`).
     #[arg(long, env = "COFFER_DATABASE_URL")]
     pub database: Option<Database>,
     #[arg(long, env = "COFFER_TLS_CERT")]
@@ -209,8 +209,8 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Dev mode: a SoftHSM token, the database and (unless given or plain HTTP) a TLS
-/// certificate, all under `--data-dir`, created on first start.
+/// Dev mode: a SoftHSM token, the database (unless given) and (unless given or plain
+/// HTTP) a TLS certificate, all under `--data-dir`, created on first start.
 async fn dev_config(
     args: &ServeArgs,
     tls_from_flags: Option<TlsFiles>,
@@ -232,7 +232,12 @@ async fn dev_config(
     } else {
         Some(tls_from_flags.map_or_else(|| layout.ensure_tls(), Ok)?)
     };
-    Ok((AppConfig::new(hsm, layout.database(), tls), layout))
+    // `--database` overrides the data directory's SQLite file (e.g. dev nodes on PostgreSQL).
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| layout.database().into());
+    Ok((AppConfig::new(hsm, database, tls), layout))
 }
 
 /// Production: every location is given, and HTTPS unless plain HTTP is asked for.

@@ -433,7 +433,7 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() -> TestResult {
     let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
     assert_eq!(numbers, expected, "versions are whole and contiguous");
     assert!(
-        numbers.len() as u64 >= 1 + seen.rotations,
+        numbers.len() as u64 > seen.rotations,
         "{numbers:?} vs {} rotations",
         seen.rotations
     );

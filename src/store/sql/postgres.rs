@@ -5,8 +5,8 @@
 //! statements written for SQLite's single writer stay correct on PostgreSQL's concurrent
 //! ones, across nodes. Only the store's management writes take it; the audit committer's
 //! batches (events, nonce claims, usage counters) are safe without it and never wait on it.
-//! The committer has its own connection and writes each batch with one multi-row INSERT
-//! per table, committed with `synchronous_commit` on.
+//! The committer has its own connection and writes each batch in one statement (a
+//! multi-row INSERT per table), committed with `synchronous_commit` on.
 
 use super::db_error;
 use crate::store::{AuditEvent, AuditWriter, Identity, NonceClaim, PostgresUrl, StoreError};
@@ -123,42 +123,66 @@ impl AuditWriter for PostgresAuditWriter {
     }
 }
 
-/// One transaction: the nonce claims, the events, the usage counters.
+/// The batch in one statement (so one round trip and one commit): the nonce claims, the
+/// events and the usage counters, each a data-modifying CTE over arrays. Answers, for each
+/// claim in order, whether its nonce was fresh (the first claim of a nonce in the batch
+/// wins, as a claim in an earlier batch would).
+const APPEND_BATCH: &str = "WITH claimed AS (
+        INSERT INTO machine_nonces (machine_id, nonce, expires_at)
+        SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
+        ON CONFLICT DO NOTHING RETURNING machine_id, nonce
+    ), events AS (
+        INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object,
+            outcome, status, source_ip, request_id, credential, detail, identity)
+        SELECT * FROM UNNEST($4::text[], $5::int8[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::text[], $12::int8[], $13::text[], $14::text[],
+            $15::text[], $16::text[], $17::text[])
+    ), counted AS (
+        UPDATE keyring_versions v SET encrypt_count = v.encrypt_count + u.n
+        FROM UNNEST($18::text[], $19::int8[], $20::int8[]) AS u(keyring_id, version, n)
+        WHERE v.keyring_id = u.keyring_id AND v.version = u.version
+    ), used AS (
+        UPDATE api_keys k SET last_used_at = u.at
+        FROM UNNEST($21::text[], $22::int8[]) AS u(id, at) WHERE k.id = u.id
+    )
+    SELECT machine_id, nonce FROM claimed";
+
 async fn append_batch(
     connection: &mut PgConnection,
     events: &[AuditEvent],
     claims: &[NonceClaim],
 ) -> Result<Vec<bool>, StoreError> {
-    let mut tx = connection.begin().await.map_err(unavailable)?;
-    let fresh = claim_nonces(&mut tx, claims).await?;
-    insert_events(&mut tx, events).await?;
-    count_usage(&mut tx, events).await?;
-    tx.commit().await.map_err(unavailable)?;
-    Ok(fresh)
-}
-
-type PgTx<'c> = Transaction<'c, sqlx::Postgres>;
-
-/// Inserts the claims; answers, for each in order, whether its nonce was fresh (the first
-/// claim of a nonce in the batch wins, like a second one in a later batch loses).
-async fn claim_nonces(tx: &mut PgTx<'_>, claims: &[NonceClaim]) -> Result<Vec<bool>, StoreError> {
-    if claims.is_empty() {
-        return Ok(Vec::new());
-    }
-    let machines: Vec<&str> = claims.iter().map(|c| c.machine_id.as_str()).collect();
-    let nonces: Vec<&str> = claims.iter().map(|c| c.nonce.as_str()).collect();
-    let expiries: Vec<i64> = claims.iter().map(|c| c.expires_at).collect();
-    let inserted: Vec<(String, String)> = sqlx::query_as(
-        "INSERT INTO machine_nonces (machine_id, nonce, expires_at)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
-         ON CONFLICT DO NOTHING RETURNING machine_id, nonce",
-    )
-    .bind(&machines)
-    .bind(&nonces)
-    .bind(&expiries)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(unavailable)?;
+    let text = |f: fn(&AuditEvent) -> Option<&str>| -> Vec<Option<&str>> {
+        events.iter().map(f).collect()
+    };
+    let number = |f: fn(&AuditEvent) -> i64| -> Vec<i64> { events.iter().map(f).collect() };
+    let usage = Usage::of(events);
+    let inserted: Vec<(String, String)> = sqlx::query_as(APPEND_BATCH)
+        .bind(claims.iter().map(|c| c.machine_id.as_str()).collect::<Vec<_>>())
+        .bind(claims.iter().map(|c| c.nonce.as_str()).collect::<Vec<_>>())
+        .bind(claims.iter().map(|c| c.expires_at).collect::<Vec<_>>())
+        .bind(text(|e| Some(e.id.as_str())))
+        .bind(number(|e| e.time))
+        .bind(text(|e| e.account_id.as_deref()))
+        .bind(text(|e| e.principal.as_deref()))
+        .bind(text(|e| Some(e.auth_method.as_str())))
+        .bind(text(|e| Some(e.action.as_str())))
+        .bind(text(|e| e.object.as_deref()))
+        .bind(text(|e| Some(e.outcome.as_str())))
+        .bind(number(|e| i64::from(e.status)))
+        .bind(text(|e| e.source_ip.as_deref()))
+        .bind(text(|e| Some(e.request_id.as_str())))
+        .bind(text(|e| e.credential.as_deref()))
+        .bind(text(|e| e.detail.as_deref()))
+        .bind(text(|e| e.identity.map(Identity::as_str)))
+        .bind(usage.keyrings)
+        .bind(usage.versions)
+        .bind(usage.encrypts)
+        .bind(usage.api_keys)
+        .bind(usage.used_at)
+        .fetch_all(connection)
+        .await
+        .map_err(unavailable)?;
     let mut unclaimed: HashSet<(String, String)> = inserted.into_iter().collect();
     Ok(claims
         .iter()
@@ -166,88 +190,40 @@ async fn claim_nonces(tx: &mut PgTx<'_>, claims: &[NonceClaim]) -> Result<Vec<bo
         .collect())
 }
 
-/// All the batch's events in one INSERT.
-async fn insert_events(tx: &mut PgTx<'_>, events: &[AuditEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let column = |f: fn(&AuditEvent) -> Option<&str>| -> Vec<Option<&str>> {
-        events.iter().map(f).collect()
-    };
-    sqlx::query(
-        "INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object,
-            outcome, status, source_ip, request_id, credential, detail, identity)
-         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
-            $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[], $11::text[],
-            $12::text[], $13::text[], $14::text[])",
-    )
-    .bind(column(|e| Some(e.id.as_str())))
-    .bind(events.iter().map(|e| e.time).collect::<Vec<i64>>())
-    .bind(column(|e| e.account_id.as_deref()))
-    .bind(column(|e| e.principal.as_deref()))
-    .bind(column(|e| Some(e.auth_method.as_str())))
-    .bind(column(|e| Some(e.action.as_str())))
-    .bind(column(|e| e.object.as_deref()))
-    .bind(column(|e| Some(e.outcome.as_str())))
-    .bind(
-        events
-            .iter()
-            .map(|e| i64::from(e.status))
-            .collect::<Vec<i64>>(),
-    )
-    .bind(column(|e| e.source_ip.as_deref()))
-    .bind(column(|e| Some(e.request_id.as_str())))
-    .bind(column(|e| e.credential.as_deref()))
-    .bind(column(|e| e.detail.as_deref()))
-    .bind(column(|e| e.identity.map(Identity::as_str)))
-    .execute(&mut **tx)
-    .await
-    .map_err(unavailable)?;
-    Ok(())
+/// The usage a batch's events carry, as columns: each keyring version's encrypt count and
+/// each API key's last use, one row each however many events name it (rows in a fixed
+/// order, so two writers never lock them crosswise).
+struct Usage<'e> {
+    keyrings: Vec<&'e str>,
+    versions: Vec<i64>,
+    encrypts: Vec<i64>,
+    api_keys: Vec<&'e str>,
+    used_at: Vec<i64>,
 }
 
-/// The usage the events carry: each keyring version's encrypt count and each API key's
-/// last use, one UPDATE each for the whole batch (rows in a fixed order, so two writers
-/// never lock them crosswise).
-async fn count_usage(tx: &mut PgTx<'_>, events: &[AuditEvent]) -> Result<(), StoreError> {
-    let mut encrypts: BTreeMap<(&str, i64), i64> = BTreeMap::new();
-    let mut used_keys: BTreeMap<&str, i64> = BTreeMap::new();
-    for event in events {
-        if let Some((keyring, version)) = &event.encrypt_usage {
-            *encrypts
-                .entry((keyring.as_str(), i64::from(*version)))
-                .or_default() += 1;
+impl<'e> Usage<'e> {
+    fn of(events: &'e [AuditEvent]) -> Self {
+        let mut encrypts: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+        let mut used: BTreeMap<&str, i64> = BTreeMap::new();
+        for event in events {
+            if let Some((keyring, version)) = &event.encrypt_usage {
+                *encrypts
+                    .entry((keyring.as_str(), i64::from(*version)))
+                    .or_default() += 1;
+            }
+            if let Some(key) = &event.api_key_id {
+                used.insert(key.as_str(), event.time);
+            }
         }
-        if let Some(key) = &event.api_key_id {
-            used_keys.insert(key.as_str(), event.time);
+        let (rows, encrypts): (Vec<_>, Vec<i64>) = encrypts.into_iter().unzip();
+        let (keyrings, versions) = rows.into_iter().unzip();
+        let (api_keys, used_at) = used.into_iter().unzip();
+        Usage {
+            keyrings,
+            versions,
+            encrypts,
+            api_keys,
+            used_at,
         }
     }
-    if !encrypts.is_empty() {
-        let (keys, counts): (Vec<_>, Vec<i64>) = encrypts.into_iter().unzip();
-        let (keyrings, versions): (Vec<&str>, Vec<i64>) = keys.into_iter().unzip();
-        sqlx::query(
-            "UPDATE keyring_versions v SET encrypt_count = v.encrypt_count + u.n
-             FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS u(keyring_id, version, n)
-             WHERE v.keyring_id = u.keyring_id AND v.version = u.version",
-        )
-        .bind(&keyrings)
-        .bind(&versions)
-        .bind(&counts)
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?;
-    }
-    if !used_keys.is_empty() {
-        let (ids, times): (Vec<&str>, Vec<i64>) = used_keys.into_iter().unzip();
-        sqlx::query(
-            "UPDATE api_keys k SET last_used_at = u.at
-             FROM UNNEST($1::text[], $2::int8[]) AS u(id, at) WHERE k.id = u.id",
-        )
-        .bind(&ids)
-        .bind(&times)
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?;
-    }
-    Ok(())
 }
