@@ -6,6 +6,7 @@
 
 mod activity;
 mod apikeys;
+mod backup;
 mod certificates;
 mod client;
 mod groups;
@@ -17,6 +18,7 @@ mod serve;
 
 pub use activity::ActivityArgs;
 pub use apikeys::ApikeyCommand;
+pub use backup::{BackupArgs, DatabaseLocation, RestoreArgs};
 pub use client::ClientArgs;
 pub use keyrings::{CryptoArgs, KeyringCommand};
 pub use serve::{DbArgs, HsmArgs, HsmCommand, InitArgs, ListenerArgs, ServeArgs, dev_softhsm_conf};
@@ -51,6 +53,10 @@ pub enum Command {
     Init(InitArgs),
     /// Apply database migrations and exit.
     Migrate(DbArgs),
+    /// Write a consistent, checked copy of the SQLite database; safe while the server runs.
+    Backup(BackupArgs),
+    /// Put a backup in place as the database of a new data directory.
+    Restore(RestoreArgs),
     /// Check that the configured HSM token can be opened and logged in to.
     Hsm {
         #[command(subcommand)]
@@ -192,6 +198,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(args).await,
         Command::Init(args) => serve::init(args).await,
         Command::Migrate(args) => serve::migrate(args).await,
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Hsm {
             command: HsmCommand::Check(args),
         } => serve::hsm_check(args).await,

@@ -9,6 +9,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod cache;
 pub mod catalogue;
 pub mod cli;

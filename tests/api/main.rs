@@ -2,6 +2,7 @@
 //! real database per test (a SQLite file, or a PostgreSQL database on the second pass). Run with cargo-nextest (one process per test), as
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
+mod backup;
 mod cert_isolation;
 mod cert_proofs;
 mod cert_support;

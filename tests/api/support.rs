@@ -113,6 +113,28 @@ impl TestServer {
         Ok(())
     }
 
+    /// Starts a server on the database already in `dir` (a restored data directory, say)
+    /// with `token`; `owner_key` is the owner key that database already knows.
+    pub async fn start_on(
+        token: TestToken,
+        dir: tempfile::TempDir,
+        owner_key: String,
+    ) -> anyhow::Result<Self> {
+        let layout = coffer::dev::DevLayout::new(dir.path())?;
+        layout.ensure_tls()?;
+        let mut s = Self {
+            running: None,
+            token,
+            client: client_trusting(&layout.ca_cert())?,
+            dir,
+            url: String::new(),
+            owner_key,
+            setup_token: String::new(),
+        };
+        s.restart_with(|_| {}).await?;
+        Ok(s)
+    }
+
     /// The CA file clients trust.
     pub fn ca_cert(&self) -> PathBuf {
         self.dir.path().join("tls").join("ca.pem")
