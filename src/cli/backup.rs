@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 pub struct DatabaseLocation {
     /// The SQLite database: a file path or a `sqlite://PATH` URL.
-    #[arg(long, env = "COFFER_DATABASE", conflicts_with = "data_dir")]
+    #[arg(long, env = "COFFER_DATABASE_URL", conflicts_with = "data_dir")]
     pub database: Option<PathBuf>,
     /// A `coffer serve --dev` data directory: its database is DIR/coffer.db.
     #[arg(long, env = "COFFER_DATA_DIR")]
@@ -64,7 +64,7 @@ impl DatabaseLocation {
             }
             .database()),
             (None, None) => bail!(
-                "say which database: --database PATH (or COFFER_DATABASE), or --data-dir DIR (or COFFER_DATA_DIR)"
+                "say which database: --database PATH (or COFFER_DATABASE_URL), or --data-dir DIR (or COFFER_DATA_DIR)"
             ),
         }
     }

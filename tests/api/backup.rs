@@ -145,7 +145,7 @@ async fn backup_under_load(
     out: &Path,
 ) -> anyhow::Result<Vec<Sealed>> {
     let stop = AtomicBool::new(false);
-    let database = s.database();
+    let database = s.dir.path().join("coffer.db");
     let backup = async {
         let output = coffer(&["backup", "--database", utf8(&database), "--out", utf8(out)]).await;
         stop.store(true, Ordering::SeqCst);
@@ -168,7 +168,7 @@ async fn backup_under_load(
 
 #[tokio::test]
 async fn a_backup_taken_under_load_restores_every_ciphertext_and_the_audit_trail() -> TestResult {
-    let mut s = TestServer::start().await?;
+    let mut s = TestServer::start_on_sqlite().await?;
     let mut sealed = sealed_ring(&s, "envelope").await?;
     sealed.extend(sealed_ring(&s, "hsm").await?);
     // Committed before the backup starts, so the backup must hold all of it.
@@ -235,7 +235,7 @@ async fn a_backup_taken_under_load_restores_every_ciphertext_and_the_audit_trail
 
 #[tokio::test]
 async fn a_backup_refuses_an_existing_file_and_leaves_it_untouched() -> TestResult {
-    let s = TestServer::start().await?;
+    let s = TestServer::start_on_sqlite().await?;
     let out = s.dir.path().join("taken.db");
     std::fs::write(&out, b"an older backup")?;
     let output = backup_data_dir(s.dir.path(), &out).await?;
@@ -250,13 +250,13 @@ async fn a_backup_refuses_an_existing_file_and_leaves_it_untouched() -> TestResu
 
 #[tokio::test]
 async fn a_restore_refuses_an_existing_database() -> TestResult {
-    let mut s = TestServer::start().await?;
+    let mut s = TestServer::start_on_sqlite().await?;
     let out = s.dir.path().join("backup.db");
-    let url = format!("sqlite://{}", utf8(&s.database()));
+    let url = format!("sqlite://{}", utf8(&s.dir.path().join("coffer.db")));
     let output = coffer(&["backup", "--database", &url, "--out", utf8(&out)]).await?;
     assert!(output.status.success(), "{}", stderr(&output));
     s.stop().await;
-    let before = std::fs::read(s.database())?;
+    let before = std::fs::read(s.dir.path().join("coffer.db"))?;
     let output = coffer(&[
         "restore",
         "--from",
@@ -266,7 +266,7 @@ async fn a_restore_refuses_an_existing_database() -> TestResult {
     ])
     .await?;
     assert_refused_as_existing(&output, "coffer.db");
-    assert_eq!(std::fs::read(s.database())?, before);
+    assert_eq!(std::fs::read(s.dir.path().join("coffer.db"))?, before);
     Ok(())
 }
 

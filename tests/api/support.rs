@@ -126,6 +126,7 @@ impl TestServer {
             running: None,
             token,
             client: client_trusting(&layout.ca_cert())?,
+            database: layout.database().into(),
             dir,
             url: String::new(),
             owner_key,

@@ -158,7 +158,12 @@ async fn append_batch(
     let number = |f: fn(&AuditEvent) -> i64| -> Vec<i64> { events.iter().map(f).collect() };
     let usage = Usage::of(events);
     let inserted: Vec<(String, String)> = sqlx::query_as(APPEND_BATCH)
-        .bind(claims.iter().map(|c| c.machine_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            claims
+                .iter()
+                .map(|c| c.machine_id.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(claims.iter().map(|c| c.nonce.as_str()).collect::<Vec<_>>())
         .bind(claims.iter().map(|c| c.expires_at).collect::<Vec<_>>())
         .bind(text(|e| Some(e.id.as_str())))
