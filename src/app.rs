@@ -284,6 +284,7 @@ pub async fn open(
 impl Core {
     /// Flushes the audit trail and closes the HSM session.
     pub async fn close(self) {
+        self.service.close_store().await;
         // The committer ends once the last handle (held by the service) is gone.
         drop(self.service);
         let flushed = tokio::task::spawn_blocking(move || self.audit.join());

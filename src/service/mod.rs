@@ -197,6 +197,11 @@ impl Service {
         self.forget(Forget::ApiKey { id: key_id.clone() }).await
     }
 
+    /// Closes the store's connections (at shutdown, once no request is in flight).
+    pub async fn close_store(&self) {
+        self.store.close().await;
+    }
+
     /// Counters of the audit group committer.
     pub fn audit_stats(&self) -> &crate::audit::AuditStats {
         self.audit.stats()

@@ -65,4 +65,8 @@ pub trait Store:
 {
     /// Whether the database takes a durable write now (readiness).
     async fn probe_write(&self, now: i64) -> Result<(), StoreError>;
+
+    /// Closes every connection once the ones in use come back: when it returns, the node
+    /// holds the database no longer (SQLite has checkpointed and removed its journal).
+    async fn close(&self);
 }

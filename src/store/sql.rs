@@ -312,6 +312,11 @@ impl Store for SqlStore {
         .await?;
         commit(tx).await
     }
+
+    async fn close(&self) {
+        self.listener.lock().await.take();
+        self.pool.close().await;
+    }
 }
 
 #[cfg(test)]
