@@ -224,7 +224,7 @@ async fn a_rotation_rewraps_the_group_and_destroys_the_old_master() -> TestResul
     .await?;
     assert_eq!(
         wrapping,
-        [new.clone()],
+        [new.as_str()],
         "every wrapped key is under the new master"
     );
     let unknown = s
