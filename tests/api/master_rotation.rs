@@ -360,3 +360,33 @@ async fn a_rotation_of_ten_thousand_versions_survives_its_node_under_load() -> T
     decrypts_to(&s, &s.url, &key, "live", &before, b"before").await?;
     Ok(())
 }
+
+/// The CLI starts a rotation, follows it to its end and shows the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_rotates_a_master_key_and_waits_for_its_job() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("cli").await?;
+    s.keyring("ring", &group, json!({"protection": "envelope"}))
+        .await?;
+    let env = [("COFFER_API_KEY", s.owner_key.as_str())];
+    let (ok, out) = crate::support::run_cli(
+        &s,
+        &env,
+        &["group", "rotate-master", &group, "--wait"],
+        None,
+    )?;
+    assert!(ok, "rotate-master --wait failed: {out}");
+    let done: Value = serde_json::from_str(&out)?;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["done"], 1, "{done}");
+    let id = done["id"].as_str().unwrap_or_default();
+    let (ok, out) = crate::support::run_cli(&s, &env, &["job", "show", id], None)?;
+    assert!(ok, "job show failed: {out}");
+    let shown: Value = serde_json::from_str(&out)?;
+    assert_eq!(shown["id"], id, "{shown}");
+    assert!(
+        !token_has(&s, &format!("mk/{group}/v1"))?,
+        "the old master is gone"
+    );
+    Ok(())
+}
