@@ -305,3 +305,146 @@ impl JobStore for SqlStore {
         commit(tx).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AuthMethod, Outcome};
+    use std::time::Duration;
+
+    fn event() -> AuditEvent {
+        AuditEvent {
+            id: "evt_test".into(),
+            time: 1,
+            account_id: Some("acct_a".into()),
+            principal: None,
+            auth_method: AuthMethod::None,
+            action: "group.master.rotate".into(),
+            object: None,
+            outcome: Outcome::Success,
+            status: 202,
+            source_ip: None,
+            request_id: "req_test".into(),
+            credential: None,
+            detail: None,
+            identity: None,
+            encrypt_usage: None,
+            api_key_id: None,
+        }
+    }
+
+    fn lease(owner: &str, until: i64) -> Lease {
+        Lease {
+            owner: owner.into(),
+            until,
+        }
+    }
+
+    /// A store with one group (master version 1) and one job reserving its rotation.
+    async fn reserved() -> (tempfile::TempDir, SqlStore, JobRow) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let database = crate::store::Database::Sqlite(dir.path().join("coffer.db"));
+        let store = SqlStore::open(&database, Duration::from_secs(2))
+            .await
+            .expect("store");
+        sqlx::raw_sql(
+            "INSERT INTO accounts (id, name, created_at) VALUES ('acct_a', 'a', 0);
+             INSERT INTO security_groups (id, account_id, name, master_version, created_at)
+                 VALUES ('grp_g', 'acct_a', 'g', 1, 0);",
+        )
+        .execute(&store.pool)
+        .await
+        .expect("rows");
+        let job = JobRow {
+            id: "job_j".into(),
+            account_id: "acct_a".into(),
+            kind: JobKind::RotateMaster,
+            group_id: "grp_g".into(),
+            from_version: 1,
+            to_version: 2,
+            state: JobState::Running,
+            total: 0,
+            done: 0,
+            created_at: 0,
+            finished_at: None,
+            error: None,
+        };
+        let reservation = lease("a/starting", 100);
+        store
+            .reserve_rotation(&job, &reservation)
+            .await
+            .expect("reserved");
+        (dir, store, job)
+    }
+
+    fn refused_with(result: Result<impl std::fmt::Debug, StoreError>, conflict: Conflict) {
+        assert!(
+            matches!(&result, Err(StoreError::Conflict(c)) if *c == conflict),
+            "{result:?}"
+        );
+    }
+
+    /// One rotation of a group at a time; a reserved job is nobody else's until it has
+    /// started, and its lease goes to another node only once expired.
+    #[tokio::test]
+    async fn exactly_one_node_holds_a_job() {
+        let (_dir, store, job) = reserved().await;
+        let second = JobRow {
+            id: "job_k".into(),
+            ..job.clone()
+        };
+        refused_with(
+            store.reserve_rotation(&second, &lease("b", 100)).await,
+            Conflict::RotationRunning,
+        );
+        assert_eq!(
+            store.claim_job(&lease("a", 200), 50).await.expect("claim"),
+            None
+        );
+        let started = store
+            .start_rotation(
+                &job,
+                "mk/grp_g/v1",
+                "a/starting",
+                &lease("a", 200),
+                &event(),
+            )
+            .await
+            .expect("started");
+        assert_eq!(started.total, 0);
+        assert!(
+            store
+                .rotation_started(&job.group_id, 2)
+                .await
+                .expect("read")
+        );
+        assert_eq!(
+            store.claim_job(&lease("b", 300), 150).await.expect("claim"),
+            None
+        );
+        let taken = store.claim_job(&lease("b", 400), 250).await.expect("claim");
+        assert_eq!(
+            taken.map(|j| j.id),
+            Some(job.id.clone()),
+            "expired: b takes it"
+        );
+        refused_with(
+            store
+                .apply_rewrap(&job.id, &lease("a", 500), "old", "new", &[])
+                .await,
+            Conflict::LeaseLost,
+        );
+        refused_with(
+            store
+                .finish_job(&job.id, "a", JobState::Done, None, 300)
+                .await,
+            Conflict::LeaseLost,
+        );
+        store
+            .finish_job(&job.id, "b", JobState::Done, None, 300)
+            .await
+            .expect("b ends it");
+        let row = store.job(&job.account_id, &job.id).await.expect("read");
+        assert_eq!(row.map(|j| j.state), Some(JobState::Done));
+    }
+}
