@@ -197,6 +197,20 @@ impl JobStore for SqlStore {
     }
 
     async fn claim_job(&self, lease: &Lease, now: i64) -> Result<Option<JobRow>, StoreError> {
+        // Every node asks every poll: without a job to claim, it does not take the writer
+        // lock that requests wait for.
+        let claimable: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE state = $1 AND (lease_until < $2 OR lease_owner = $3)",
+        )
+        .bind(JobState::Running.as_str())
+        .bind(now)
+        .bind(&lease.owner)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if claimable == 0 {
+            return Ok(None);
+        }
         let mut tx = self.begin().await?;
         let claimed: Option<JobRow> = sqlx::query_as(concat!(
             "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id = (
