@@ -73,6 +73,8 @@ pub struct Running {
     maintenance: tokio::task::JoinHandle<()>,
     /// Applies the other nodes' cache changes (see `Service::follow_changes`).
     changes: tokio::task::JoinHandle<()>,
+    /// Works background jobs (see `Service::work_jobs`).
+    jobs: tokio::task::JoinHandle<()>,
     audit: crate::audit::AuditCommitter,
     hsm: Arc<Pkcs11Hsm>,
 }
@@ -135,6 +137,10 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         let service = Arc::clone(&service);
         async move { service.follow_changes().await }
     });
+    let jobs = tokio::spawn({
+        let service = Arc::clone(&service);
+        async move { service.work_jobs().await }
+    });
 
     let limits = &config.listener;
     let connections = connection_limits(limits);
@@ -170,6 +176,7 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         server,
         maintenance,
         changes,
+        jobs,
         audit,
         hsm,
     })
@@ -315,7 +322,7 @@ impl Running {
     pub async fn shutdown(self) {
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         let _ = self.server.await;
-        for task in [self.maintenance, self.changes] {
+        for task in [self.maintenance, self.changes, self.jobs] {
             task.abort();
             let _ = task.await;
         }

@@ -11,6 +11,7 @@ mod certificates;
 mod client;
 mod groups;
 mod identity;
+mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
@@ -110,6 +111,13 @@ pub enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: groups::GroupCommand,
+    },
+    /// Background jobs (a group's master-key rotation).
+    Job {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: jobs::JobCommand,
     },
     /// Machines: apps that sign every request with an Ed25519 key kept on the machine.
     Machine {
@@ -220,6 +228,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { client, command } => identity::user(&Client::new(&client)?, command).await,
         Command::Group { client, command } => groups::group(&Client::new(&client)?, command).await,
+        Command::Job { client, command } => jobs::job(&Client::new(&client)?, command).await,
         Command::App { client, command } => groups::app(&Client::new(&client)?, command).await,
         Command::TrustedCa { client, command } => {
             certificates::trusted_ca(&Client::new(&client)?, command).await

@@ -122,6 +122,8 @@ macro_rules! for_each_id {
             SessionId,
             /// A one-time password-reset (or setup) token.
             ResetId,
+            /// A background job (a group master-key rotation).
+            JobId,
         }
     };
 }

@@ -276,6 +276,8 @@ pub const ALL: &[&Operation] = &[
     &UPDATE_GROUP,
     &DELETE_GROUP,
     &GROUP_MEMBERS,
+    &ROTATE_MASTER,
+    &GET_JOB,
     &SET_GROUP_USER,
     &REMOVE_GROUP_USER,
     &SET_GROUP_APP,

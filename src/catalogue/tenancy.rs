@@ -1,4 +1,5 @@
-//! Tenancy: API keys, groups, apps and group membership.
+//! Tenancy: API keys, groups (and the rotation of their master keys), apps and group
+//! membership.
 
 use super::{Operation, delete, get, patch, post, put};
 
@@ -64,6 +65,17 @@ pub const DELETE_GROUP: Operation = delete("/v1/groups/{id}")
     .summary("Delete a group (?force=true moves its objects to the trash)")
     .needs(&["group.write"], "group.delete")
     .status(204);
+
+pub const ROTATE_MASTER: Operation = post("/v1/groups/{id}/rotate-master")
+    .summary("Rotate the group's master key: a new one in the HSM, then a background job re-wraps the group's keys under it and destroys the old one")
+    .needs(&["group.write"], "group.master.rotate")
+    .gives("Job")
+    .status(202);
+
+pub const GET_JOB: Operation = get("/v1/jobs/{id}")
+    .summary("A background job's state and progress")
+    .needs(&["group.read"], "job.read")
+    .gives("Job");
 
 pub const GROUP_MEMBERS: Operation = get("/v1/groups/{id}/members")
     .summary("A group's users (with group role) and apps (with operations)")

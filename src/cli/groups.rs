@@ -24,6 +24,13 @@ pub enum GroupCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Rotate the group's master key; the group's keys are re-wrapped in the background.
+    RotateMaster {
+        id: String,
+        /// Follow the re-wrap job to its end with a progress bar.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Users (with group role) and apps (with operations) of a group.
     Members {
         id: String,
@@ -69,6 +76,9 @@ pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()>
                 &format!("group {id} deleted"),
             )
             .await
+        }
+        GroupCommand::RotateMaster { id, wait } => {
+            super::jobs::rotate_master(client, &id, wait).await
         }
         GroupCommand::Members { id } => client.show(&format!("/v1/groups/{id}/members")).await,
         GroupCommand::AddUser { group, user, role } => {

@@ -59,6 +59,15 @@ pub trait Hsm: Send + Sync + 'static {
     -> Result<(DataKey, Vec<u8>), HsmError>;
     /// Unwraps a data key previously wrapped under `master`.
     async fn unwrap_data_key(&self, master: &str, wrapped: &[u8]) -> Result<DataKey, HsmError>;
+    /// Wraps again, under the master key `new_master`, a data key wrapped under `old_master`
+    /// (a group's master-key rotation). The key never leaves the token in plaintext: it is
+    /// unwrapped into a sensitive session object, wrapped, and the object destroyed.
+    async fn rewrap_data_key(
+        &self,
+        old_master: &str,
+        new_master: &str,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, HsmError>;
     /// AES-256-GCM encryption inside the token; returns ciphertext || 16-byte tag.
     async fn gcm_encrypt(
         &self,

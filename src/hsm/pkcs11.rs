@@ -214,6 +214,24 @@ fn transient_data_key_template() -> [Attribute; 8] {
     ]
 }
 
+/// A data key in transit between two master keys: a session object that can be read by no
+/// one (sensitive) and is extractable only so that it can be wrapped again, usable for
+/// nothing else.
+fn sealed_transit_key_template() -> [Attribute; 10] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+    ]
+}
+
 /// Reads a transient key's value, then destroys the object whatever happened.
 fn take_value(session: &Session, object: ObjectHandle) -> OpResult<DataKey> {
     let read = session.get_attributes(object, &[AttributeType::Value]);
@@ -473,6 +491,30 @@ impl Hsm for Pkcs11Hsm {
                 &transient_data_key_template(),
             )?;
             take_value(s, dek)
+        })
+        .await
+    }
+
+    async fn rewrap_data_key(
+        &self,
+        old_master: &str,
+        new_master: &str,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let (old_master, new_master) = (old_master.to_owned(), new_master.to_owned());
+        let wrapped = wrapped.to_vec();
+        self.submit(move |s, shared| {
+            let unwrapping = shared.handle(s, &old_master)?;
+            let wrapping = shared.handle(s, &new_master)?;
+            let dek = s.unwrap_key(
+                &Mechanism::AesKeyWrapPad,
+                unwrapping,
+                &wrapped,
+                &sealed_transit_key_template(),
+            )?;
+            let rewrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, wrapping, dek);
+            let _ = s.destroy_object(dek);
+            Ok(rewrapped?)
         })
         .await
     }

@@ -2,7 +2,7 @@
 
 use super::dto;
 use super::{ApiError, AppState, Authed, JsonBody};
-use crate::ids::{ApiKeyId, AppId, GroupId};
+use crate::ids::{ApiKeyId, AppId, GroupId, JobId};
 use crate::service::Error;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -143,6 +143,24 @@ pub async fn get_group(
     Path(id): Path<GroupId>,
 ) -> Reply<Json<dto::Group>> {
     ok(&s.service.get_group(&auth.ctx(), &id).await?)
+}
+
+/// `202 Accepted`: the rotation goes on in the background; the job tells how far it is.
+pub async fn rotate_master(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(id): Path<GroupId>,
+) -> Reply<(StatusCode, Json<dto::Job>)> {
+    let job = s.service.rotate_master(&auth.ctx(), &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(dto::Job::from(&job))))
+}
+
+pub async fn get_job(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(id): Path<JobId>,
+) -> Reply<Json<dto::Job>> {
+    ok(&s.service.get_job(&auth.ctx(), &id).await?)
 }
 
 pub async fn create_app(

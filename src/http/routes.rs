@@ -41,6 +41,8 @@ fn tenancy_routes(routes: Routes) -> Routes {
         .at(&op::CREATE_GROUP, create_group)
         .at(&op::LIST_GROUPS, list_groups)
         .at(&op::GET_GROUP, get_group)
+        .at(&op::ROTATE_MASTER, rotate_master)
+        .at(&op::GET_JOB, get_job)
         .at(&op::CREATE_APP, create_app)
         .at(&op::LIST_APPS, list_apps)
         .at(&op::GET_APP, get_app)

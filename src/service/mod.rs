@@ -16,6 +16,7 @@ mod keys;
 mod machines;
 mod operation;
 mod request;
+mod rotation;
 mod settings;
 mod tenancy;
 mod views;
@@ -26,8 +27,9 @@ mod views;
 /// layer reads these through the service, never from the store.
 pub use crate::store::{
     AccountState, ActivityFilter, ApiKeyRow, AppCertificateRow, AppRow, CertificateRow,
-    GroupMember, GroupRow, KeyKind, KeyRow, KeyringRow, MachineRow, MachineTokenRow, MemberRow,
-    ObjectRow, ResetRow, RevocationRow, SessionRow, StoredEvent, TrustedCaRow,
+    GroupMember, GroupRow, JobKind, JobRow, JobState, KeyKind, KeyRow, KeyringRow, MachineRow,
+    MachineTokenRow, MemberRow, ObjectRow, ResetRow, RevocationRow, SessionRow, StoredEvent,
+    TrustedCaRow,
 };
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use auth::{LoginOutput, SignedRequest};
@@ -98,6 +100,10 @@ pub struct Service {
     keys: TtlCache<(AccountId, String), Arc<keys::KeyState>>,
     /// Apps' verified API keys by the token's cache key, for `auth_cache_ttl`.
     callers: TtlCache<[u8; 32], Arc<Caller>>,
+    /// This node's name on the leases of background jobs: unique per service instance.
+    node: String,
+    /// Wakes this node's job worker when a request here starts a job.
+    jobs_wake: tokio::sync::Notify,
     /// Counts HSM unwraps of data keys (exposed in /metrics; tests check the cache with it).
     pub hsm_unwraps: std::sync::atomic::AtomicU64,
     /// Counts refused signed requests whose `X-Machine-Id` no machine ever had (exposed in
@@ -148,6 +154,8 @@ impl Service {
             data_keys: TtlCache::default(),
             keys: TtlCache::default(),
             callers: TtlCache::default(),
+            node: new_event_id("node"),
+            jobs_wake: tokio::sync::Notify::new(),
             hsm_unwraps: Default::default(),
             signed_unknown_machine: Default::default(),
         }

@@ -42,6 +42,13 @@ pub struct ServiceSettings {
     pub machine_retention: Duration,
     /// How long the first owner's setup token (bootstrap) can set their password.
     pub setup_token_ttl: Duration,
+    /// How long a node holds a background job without renewing its lease (it renews with
+    /// every batch): a node that dies loses its job to another node after this long.
+    pub job_lease: Duration,
+    /// How often a node looks for a background job whose lease is free.
+    pub job_poll: Duration,
+    /// Keyring versions re-wrapped per batch (one transaction, one lease renewal).
+    pub rewrap_batch: u32,
 }
 
 impl Default for ServiceSettings {
@@ -64,6 +71,9 @@ impl Default for ServiceSettings {
             bundle_ttl: Duration::from_secs(24 * 3600),
             machine_retention: Duration::from_secs(30 * 86_400),
             setup_token_ttl: Duration::from_secs(7 * 86_400),
+            job_lease: Duration::from_secs(15),
+            job_poll: Duration::from_secs(1),
+            rewrap_batch: 200,
         }
     }
 }

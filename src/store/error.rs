@@ -60,4 +60,13 @@ pub enum Conflict {
         "the group holds objects; delete them first, or pass force=true to move them to the trash"
     )]
     GroupHoldsObjects,
+    /// A master-key rotation of the group is still running.
+    #[error("a master-key rotation of this group is still running; wait for its job to finish")]
+    RotationRunning,
+    /// The group's master key was rotated while a key was being wrapped under the old one.
+    #[error("the group's master key was rotated meanwhile; retry")]
+    MasterRotated,
+    /// Another node took over the job (this node's lease expired).
+    #[error("the job's lease was lost to another node")]
+    LeaseLost,
 }

@@ -3,7 +3,7 @@
 //! a change that cannot be audited does not happen.
 //!
 //! [`Store`] gathers one trait per domain (accounts, users, sessions, groups, apps,
-//! client certificates, keyrings, keys, machines, the audit log); each domain module holds
+//! client certificates, keyrings, keys, machines, background jobs, the audit log); each domain module holds
 //! its rows and its trait. The SQL implementation ([`SqlStore`], SQLite or PostgreSQL)
 //! mirrors that layout.
 
@@ -19,6 +19,7 @@ mod credential;
 mod database;
 mod error;
 mod groups;
+mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
@@ -36,6 +37,7 @@ pub use credential::Credential;
 pub use database::{Database, PostgresUrl};
 pub use error::*;
 pub use groups::*;
+pub use jobs::*;
 pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
@@ -52,6 +54,7 @@ pub trait Store:
     + UserStore
     + SessionStore
     + GroupStore
+    + JobStore
     + AppStore
     + ClientCertStore
     + KeyringStore

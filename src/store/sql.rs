@@ -17,6 +17,7 @@ mod audit;
 mod changes;
 mod client_certs;
 mod groups;
+mod jobs;
 mod keyrings;
 mod keys;
 mod machines;

@@ -31,6 +31,7 @@ mod machine_lockout;
 mod machine_requests;
 mod machine_support;
 mod machines;
+mod master_rotation;
 mod matrix;
 mod nodes;
 mod service;

@@ -3,7 +3,7 @@
 use super::null_refused;
 use crate::clock::rfc3339;
 use crate::http::openapi::fields::{self, enumeration};
-use crate::service::{AppRow, GroupRow};
+use crate::service::{AppRow, GroupRow, JobRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -32,6 +32,43 @@ impl From<&GroupRow> for Group {
             name: row.name.clone(),
             master_key_version: row.master_version,
             created_at: rfc3339(row.created_at),
+        }
+    }
+}
+
+/// A background job (a group master-key rotation): its state and progress.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub id: String,
+    /// `rotate_master`.
+    pub kind: String,
+    /// The group whose master key is rotated.
+    pub group: String,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// Keys to re-wrap, counted when the job started.
+    pub total: u64,
+    /// Keys re-wrapped so far.
+    pub done: u64,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    /// Why a failed job failed.
+    pub error: Option<String>,
+}
+
+impl From<&JobRow> for Job {
+    fn from(row: &JobRow) -> Self {
+        Self {
+            id: row.id.to_string(),
+            kind: row.kind.as_str().to_owned(),
+            group: row.group_id.to_string(),
+            state: row.state.as_str().to_owned(),
+            total: row.total,
+            done: row.done,
+            created_at: rfc3339(row.created_at),
+            finished_at: row.finished_at.map(rfc3339),
+            error: row.error.clone(),
         }
     }
 }

@@ -50,7 +50,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
         BindCertificate, CreateTrustedCa, TrustedCa, Revoke, Revocation },
     );
     all.extend(
-        named! { CreateGroup, Group, CreateApp, App, GroupUserRole, GroupUser,
+        named! { CreateGroup, Group, Job, CreateApp, App, GroupUserRole, GroupUser,
         GroupAppOperations, GroupApp, GroupMembers },
     );
     all.extend(

@@ -72,6 +72,7 @@ impl FromRow<'_, AnyRow> for VersionRow {
 }
 
 async fn insert_version(tx: &mut Transaction<'_, Any>, v: &VersionRow) -> Result<(), StoreError> {
+    require_current_master(tx, v).await?;
     exec(
         tx,
         sqlx::query(
@@ -89,6 +90,30 @@ async fn insert_version(tx: &mut Transaction<'_, Any>, v: &VersionRow) -> Result
     )
     .await?;
     Ok(())
+}
+
+/// An envelope version may be wrapped only by its group's current master key (its label is
+/// `mk/<group>/v<master_version>`, see `service::keyrings::master_label`): one wrapped under
+/// a master that a rotation replaced after the key was made would be missed by the
+/// rotation's re-wrap and lost with the old master key. Checked under the writer lock, like
+/// the rotation's start.
+async fn require_current_master(
+    tx: &mut Transaction<'_, Any>,
+    v: &VersionRow,
+) -> Result<(), StoreError> {
+    let Some(label) = &v.wrapping_key else {
+        return Ok(());
+    };
+    let current: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM keyrings k JOIN security_groups g ON g.id = k.group_id
+         WHERE k.id = $1 AND 'mk/' || g.id || '/v' || CAST(g.master_version AS TEXT) = $2",
+    )
+    .bind(&v.keyring_id)
+    .bind(label)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(super::db_error)?;
+    must_change(current as u64, Conflict::MasterRotated)
 }
 
 impl SqlStore {
