@@ -25,19 +25,25 @@ impl PostgresUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL without its password: `***` in place of one in the user part, and the
+    /// query (where sqlx also takes `password=`) reduced to `?…`.
     fn redacted(&self) -> String {
         let Some((scheme, rest)) = self.0.split_once("://") else {
             return "postgres://***".to_owned();
         };
-        match rest.split_once('@') {
-            Some((user_info, host)) => {
-                let user = user_info.split(':').next().unwrap_or_default();
-                let hidden = if user_info.contains(':') { ":***" } else { "" };
-                format!("{scheme}://{user}{hidden}@{host}")
-            }
-            None => self.0.clone(),
-        }
+        let (location, query) = match rest.split_once('?') {
+            Some((location, _)) => (location, "?…"),
+            None => (rest, ""),
+        };
+        // The last `@` ends the user part: a password may hold an unescaped `@`.
+        let shown = match location.rsplit_once('@') {
+            Some((user_info, host)) => match user_info.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => location.to_owned(),
+            },
+            None => location.to_owned(),
+        };
+        format!("{scheme}://{shown}{query}")
     }
 }
 
@@ -116,15 +122,32 @@ mod tests {
         assert!("mysql://db/coffer".parse::<Database>().is_err());
     }
 
-    /// A password in the URL never reaches a log line or an error.
+    /// A password in the URL never reaches a log line or an error, wherever it is written:
+    /// in the user part (even with an unescaped `@` in it) or as a `password` parameter.
     #[test]
     fn a_postgres_password_is_never_printed() {
-        let database: Database = "postgres://coffer:s3cr3t@db.internal:5432/coffer"
-            .parse()
-            .expect("url");
-        for shown in [database.to_string(), format!("{database:?}")] {
-            assert!(!shown.contains("s3cr3t"), "{shown}");
-            assert_eq!(shown, "postgres://coffer:***@db.internal:5432/coffer");
+        for (url, expected) in [
+            (
+                "postgres://coffer:s3cr3t@db.internal:5432/coffer",
+                "postgres://coffer:***@db.internal:5432/coffer",
+            ),
+            (
+                "postgres://coffer:s3@cr3t@db.internal/coffer",
+                "postgres://coffer:***@db.internal/coffer",
+            ),
+            (
+                "postgres://coffer@db.internal/coffer?sslmode=require&password=s3cr3t",
+                "postgres://coffer@db.internal/coffer?…",
+            ),
+        ] {
+            let database: Database = url.parse().expect("url");
+            for shown in [database.to_string(), format!("{database:?}")] {
+                assert!(
+                    !shown.contains("s3cr3t") && !shown.contains("cr3t"),
+                    "{shown}"
+                );
+                assert_eq!(shown, expected);
+            }
         }
     }
 }
