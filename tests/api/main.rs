@@ -34,6 +34,7 @@ mod machines;
 mod master_rotation;
 mod matrix;
 mod nodes;
+mod postgres_only;
 mod service;
 mod storage_faults;
 mod support;

@@ -1,7 +1,8 @@
-//! [`ChangeLog`] on SQL. Both engines keep the entries in `cache_changes`; PostgreSQL also
-//! sends a NOTIFY on [`CHANNEL`] so that waiting nodes read at once instead of at their
-//! next poll. A lost notification (the listening connection dropped) costs at most one
-//! poll interval: the table, not the notification, is what nodes read.
+//! [`ChangeLog`] on SQL. Both engines keep the entries in `cache_changes`; on PostgreSQL a
+//! trigger on that table also sends a NOTIFY on [`CHANNEL`] when an entry commits
+//! (`migrations/postgres/0002_cache_changes.sql`), so that waiting nodes read at once
+//! instead of at their next poll. A lost notification (the listening connection dropped)
+//! costs at most one poll interval: the table, not the notification, is what nodes read.
 
 use super::{SqlStore, db_error};
 use crate::store::{ChangeLog, ChangeRow, Database, StoreError};
@@ -11,7 +12,8 @@ use sqlx::postgres::PgListener;
 use sqlx::{FromRow, Row};
 use std::time::Duration;
 
-/// The PostgreSQL notification channel of the change log.
+/// The PostgreSQL notification channel of the change log (named again in the trigger of
+/// `migrations/postgres/0002_cache_changes.sql`).
 const CHANNEL: &str = "coffer_changes";
 
 impl FromRow<'_, AnyRow> for ChangeRow {
@@ -32,13 +34,6 @@ impl ChangeLog for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(db_error)?;
-        if let Database::Postgres(_) = self.database {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(CHANNEL)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
-        }
         Ok(())
     }
 
