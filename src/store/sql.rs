@@ -32,8 +32,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, FromRow, Row, Transaction};
 use std::time::Duration;
 
-/// The store on SQL. Cloning shares the pool.
-#[derive(Clone)]
+/// The store on SQL.
 pub struct SqlStore {
     pool: AnyPool,
     database: Database,
@@ -317,6 +316,46 @@ impl Store for SqlStore {
     async fn close(&self) {
         self.listener.lock().await.take();
         self.pool.close().await;
+    }
+}
+
+/// What the SQL store's unit tests share: a store in a fresh SQLite file and an event.
+#[cfg(test)]
+mod testing {
+    use super::SqlStore;
+    use crate::store::{AuditEvent, AuthMethod, Database, Outcome};
+    use std::time::Duration;
+
+    /// A store on a new SQLite file in a temporary directory (kept alive by the caller).
+    pub(super) async fn temporary_store() -> (tempfile::TempDir, SqlStore) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let database = Database::Sqlite(dir.path().join("coffer.db"));
+        let store = SqlStore::open(&database, Duration::from_secs(2))
+            .await
+            .expect("store");
+        (dir, store)
+    }
+
+    /// A successful `action` of account `acct_a`, answered with `status`.
+    pub(super) fn event(action: &str, status: u16) -> AuditEvent {
+        AuditEvent {
+            id: "evt_test".into(),
+            time: 1,
+            account_id: Some("acct_a".into()),
+            principal: None,
+            auth_method: AuthMethod::None,
+            action: action.into(),
+            object: None,
+            outcome: Outcome::Success,
+            status,
+            source_ip: None,
+            request_id: "req_test".into(),
+            credential: None,
+            detail: None,
+            identity: None,
+            encrypt_usage: None,
+            api_key_id: None,
+        }
     }
 }
 

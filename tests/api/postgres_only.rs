@@ -15,7 +15,9 @@ async fn a_change_notifies_the_listening_nodes() -> TestResult {
     );
     let s = TestServer::start().await?;
     let group = s.group("g").await?;
-    let (app, _) = s.app_with_key("a", &[&group], json!({"keyring.*.*.*": true})).await?;
+    let (app, _) = s
+        .app_with_key("a", &[&group], json!({"keyring.*.*.*": true}))
+        .await?;
     let mut listener = sqlx::postgres::PgListener::connect(&s.database_url()).await?;
     listener.listen("coffer_changes").await?;
 

@@ -284,40 +284,14 @@ impl GroupStore for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{AuditEvent, AuthMethod, Outcome};
-    use std::time::Duration;
-
-    fn event() -> AuditEvent {
-        AuditEvent {
-            id: "evt_test".into(),
-            time: 1,
-            account_id: Some("acct_a".into()),
-            principal: None,
-            auth_method: AuthMethod::None,
-            action: "group.delete".into(),
-            object: None,
-            outcome: Outcome::Success,
-            status: 204,
-            source_ip: None,
-            request_id: "req_test".into(),
-            credential: None,
-            detail: None,
-            identity: None,
-            encrypt_usage: None,
-            api_key_id: None,
-        }
-    }
+    use crate::store::sql::testing::{event, temporary_store};
 
     /// The deletion counts the group's objects in its own transaction: one that appeared
     /// after the service's count stops a deletion without force instead of being trashed
     /// with a master key about to be destroyed.
     #[tokio::test]
     async fn a_group_deletion_without_force_refuses_objects_it_finds_itself() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let database = crate::store::Database::Sqlite(dir.path().join("coffer.db"));
-        let store = SqlStore::open(&database, Duration::from_secs(2))
-            .await
-            .expect("store");
+        let (_dir, store) = temporary_store().await;
         sqlx::raw_sql(
             "INSERT INTO accounts (id, name, created_at) VALUES ('acct_a', 'a', 0);
              INSERT INTO security_groups (id, account_id, name, master_version, created_at)
@@ -330,7 +304,9 @@ mod tests {
         .await
         .expect("rows");
         let group = GroupId::from("grp_g");
-        let refused = store.delete_group(&group, 5, false, &event()).await;
+        let refused = store
+            .delete_group(&group, 5, false, &event("group.delete", 204))
+            .await;
         assert!(
             matches!(
                 refused,
@@ -344,7 +320,9 @@ mod tests {
                 .await
                 .expect("count");
         assert_eq!(live, 1, "the refusal changed nothing");
-        let trashed = store.delete_group(&group, 5, true, &event()).await;
+        let trashed = store
+            .delete_group(&group, 5, true, &event("group.delete", 204))
+            .await;
         assert_eq!(trashed.expect("forced deletion"), 1);
     }
 }

@@ -323,29 +323,7 @@ impl JobStore for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{AuthMethod, Outcome};
-    use std::time::Duration;
-
-    fn event() -> AuditEvent {
-        AuditEvent {
-            id: "evt_test".into(),
-            time: 1,
-            account_id: Some("acct_a".into()),
-            principal: None,
-            auth_method: AuthMethod::None,
-            action: "group.master.rotate".into(),
-            object: None,
-            outcome: Outcome::Success,
-            status: 202,
-            source_ip: None,
-            request_id: "req_test".into(),
-            credential: None,
-            detail: None,
-            identity: None,
-            encrypt_usage: None,
-            api_key_id: None,
-        }
-    }
+    use crate::store::sql::testing::{event, temporary_store};
 
     fn lease(owner: &str, until: i64) -> Lease {
         Lease {
@@ -356,11 +334,7 @@ mod tests {
 
     /// A store with one group (master version 1) and one job reserving its rotation.
     async fn reserved() -> (tempfile::TempDir, SqlStore, JobRow) {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let database = crate::store::Database::Sqlite(dir.path().join("coffer.db"));
-        let store = SqlStore::open(&database, Duration::from_secs(2))
-            .await
-            .expect("store");
+        let (dir, store) = temporary_store().await;
         sqlx::raw_sql(
             "INSERT INTO accounts (id, name, created_at) VALUES ('acct_a', 'a', 0);
              INSERT INTO security_groups (id, account_id, name, master_version, created_at)
@@ -421,7 +395,7 @@ mod tests {
                 "mk/grp_g/v1",
                 "a/starting",
                 &lease("a", 200),
-                &event(),
+                &event("group.master.rotate", 202),
             )
             .await
             .expect("started");
