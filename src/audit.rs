@@ -8,7 +8,7 @@
 
 // The event and claim types live with their storage (`store::audit`), so that the store
 // never depends on this module; they are re-exported here, where callers look for them.
-pub use crate::store::{AuditEvent, Identity, NonceClaim};
+pub use crate::store::{AuditEvent, Identity, NonceClaim, Severity};
 use crate::store::{AuditWriter, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -105,6 +105,16 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("password.write", Audience::UsersOnly),
     ("machine.read", Audience::UsersOnly),
     ("machine.write", Audience::UsersOnly),
+    ("secret.create", Audience::Both),
+    ("secret.read", Audience::Both),
+    ("secret.<name>.read", Audience::AppsOnly),
+    ("secret.<name>.reveal", Audience::UsersOnly),
+    ("secret.<name>.write", Audience::Both),
+    ("secret.<name>.rotate", Audience::Both),
+    ("secret.<name>.grant", Audience::UsersOnly),
+    ("secret.<name>.delete", Audience::Both),
+    ("secret.<name>.restore", Audience::Both),
+    ("secret.<name>.apply", Audience::AppsOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -237,13 +247,16 @@ impl Flags {
         let mut rings: Vec<String> = vec!["\u{0}probe".to_owned()];
         for pattern in self.0.keys().chain(current.0.keys()) {
             let s = segments(pattern);
-            if s.len() > 1 && (s[0] == "keyring" || s[0] == "key") && s[1] != "*" {
+            if s.len() > 1 && matches!(s[0], "keyring" | "key" | "secret") && s[1] != "*" {
                 rings.push(s[1].to_owned());
             }
         }
         for (template, _) in CATALOGUE {
             for ring in &rings {
-                let flag = template.replace("<ring>", ring).replace("<key>", ring);
+                let flag = template
+                    .replace("<ring>", ring)
+                    .replace("<key>", ring)
+                    .replace("<name>", ring);
                 if self.allows(&flag) && !current.allows(&flag) {
                     let shown = if ring.starts_with('\u{0}') {
                         template.to_string()
@@ -323,6 +336,11 @@ enum FlagClass {
 fn flag_class(flag: &str) -> FlagClass {
     if flag.starts_with("session.") || flag == "password.write" {
         FlagClass::OwnCredentials
+    } else if flag.starts_with("secret.") && (flag.ends_with(".reveal") || flag.ends_with(".grant"))
+    {
+        // Users only, yet object work: a member who manages a group's objects may reveal
+        // and grant its secrets (the group role is checked too); an auditor never may.
+        FlagClass::ObjectWrite
     } else if flag.ends_with(".read") {
         FlagClass::Read
     } else if audience_of(flag) == Some(Audience::Both) {

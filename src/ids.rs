@@ -124,6 +124,8 @@ macro_rules! for_each_id {
             ResetId,
             /// A background job (a group master-key rotation).
             JobId,
+            /// A secret (a stored value with versions).
+            SecretId,
         }
     };
 }

@@ -15,6 +15,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod operations;
+mod secrets;
 mod tenancy;
 
 pub use identity::*;
@@ -22,6 +23,7 @@ pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
 pub use operations::*;
+pub use secrets::*;
 pub use tenancy::*;
 
 use crate::authz::Operation as GroupOp;
@@ -305,6 +307,28 @@ pub const ALL: &[&Operation] = &[
     &ENABLE_MACHINE,
     &EXTEND_MACHINE,
     &REVERT_MACHINE_EXTENSION,
+    &CREATE_SECRET,
+    &LIST_SECRETS,
+    &GET_SECRET,
+    &READ_SECRET_VALUE,
+    &READ_SECRET_FIELD,
+    &REVEAL_SECRET,
+    &SET_SECRET_VALUE,
+    &SECRET_VERSIONS,
+    &ROLLBACK_SECRET,
+    &SET_SECRET_ROTATION,
+    &DELETE_SECRET_ROTATION,
+    &ROTATE_SECRET,
+    &LIST_SECRET_GRANTS,
+    &GRANT_SECRET,
+    &REVOKE_SECRET,
+    &DELETE_SECRET,
+    &RESTORE_SECRET,
+    &PENDING_SECRET_VERSION,
+    &APPLIED_SECRET_VERSION,
+    &FAILED_SECRET_VERSION,
+    &FREEZE_GROUP,
+    &UNFREEZE_GROUP,
 ];
 
 #[cfg(test)]

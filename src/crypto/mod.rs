@@ -14,6 +14,7 @@
 
 pub mod asym;
 pub mod bundle;
+pub mod generate;
 mod oaep;
 pub mod possession;
 mod public_key;

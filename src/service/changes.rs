@@ -6,7 +6,7 @@
 //! interval (PostgreSQL wakes them at once with a notification).
 
 use super::Service;
-use crate::ids::{AccountId, ApiKeyId, KeyringId};
+use crate::ids::{AccountId, ApiKeyId, GroupId, KeyringId};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -33,6 +33,10 @@ pub(super) enum Forget {
     DataKeys { keyring: KeyringId },
     /// An asymmetric key's metadata.
     Key { account: AccountId, name: String },
+    /// A secret's metadata, versions and grants.
+    Secret { account: AccountId, name: String },
+    /// Whether a group is frozen.
+    Group { id: GroupId },
 }
 
 impl Service {
@@ -65,6 +69,10 @@ impl Service {
             }
             Forget::DataKeys { keyring } => self.data_keys.retain(|(id, _), _| id != keyring),
             Forget::Key { account, name } => self.keys.remove(&(account.clone(), name.clone())),
+            Forget::Secret { account, name } => {
+                self.secrets.remove(&(account.clone(), name.clone()))
+            }
+            Forget::Group { id } => self.frozen_groups.remove(id),
         }
     }
 

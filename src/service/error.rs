@@ -29,6 +29,9 @@ pub enum Error {
     /// A temporary machine's guardrail (source allowlist, time window) refused the request.
     #[error("{0}")]
     MachineBlocked(String),
+    /// The object's group is frozen (a canary tripped, or an operator froze it).
+    #[error("group {0} is frozen: no app or machine reads a secret or decrypts there until an owner or admin unfreezes it")]
+    GroupFrozen(String),
     #[error("too many failed attempts from this address; retry after {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     #[error("request body is larger than the limit")]
@@ -51,6 +54,7 @@ impl Error {
             Error::Unauthenticated => (401, ErrorCode::Unauthenticated),
             Error::Forbidden(_) => (403, ErrorCode::Forbidden),
             Error::MachineBlocked(_) => (403, ErrorCode::TempMachineBlocked),
+            Error::GroupFrozen(_) => (403, ErrorCode::GroupFrozen),
             Error::NotFound(_) => (404, ErrorCode::NotFound),
             Error::Conflict(_) => (409, ErrorCode::Conflict),
             Error::KeyDisabled => (409, ErrorCode::KeyDisabled),

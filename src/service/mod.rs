@@ -17,6 +17,7 @@ mod machines;
 mod operation;
 mod request;
 mod rotation;
+mod secrets;
 mod settings;
 mod tenancy;
 mod views;
@@ -50,6 +51,12 @@ pub use machines::{
     Provisioned,
 };
 pub use request::{Ctx, RequestMeta};
+pub use secrets::{
+    ManagedMode, ManagedTarget, PendingVersion, ReadTarget, RotationPolicy, SecretContent,
+    SecretKind, SecretRead, SecretSpec, SecretVersionInfo, SecretView, VersionOrigin,
+    VersionState,
+};
+pub use crate::store::{SecretGrantRow, SecretRow};
 pub use settings::ServiceSettings;
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
@@ -98,6 +105,12 @@ pub struct Service {
     data_keys: TtlCache<(KeyringId, u32), Arc<DataKey>>,
     /// Asymmetric key metadata by (account id, name), for `metadata_ttl`.
     keys: TtlCache<(AccountId, String), Arc<keys::KeyState>>,
+    /// Secret metadata, versions and grants by (account id, name), for `metadata_ttl`.
+    secrets: TtlCache<(AccountId, String), Arc<secrets::SecretState>>,
+    /// Unwrapped data keys of secret versions by (secret id, version).
+    secret_keys: TtlCache<(crate::ids::SecretId, u32), Arc<DataKey>>,
+    /// Whether a group is frozen, for `metadata_ttl` (forgotten on every change).
+    frozen_groups: TtlCache<crate::ids::GroupId, bool>,
     /// Apps' verified API keys by the token's cache key, for `auth_cache_ttl`.
     callers: TtlCache<[u8; 32], Arc<Caller>>,
     /// This node's name on the leases of background jobs: unique per service instance.
@@ -153,6 +166,9 @@ impl Service {
             keyrings: TtlCache::default(),
             data_keys: TtlCache::default(),
             keys: TtlCache::default(),
+            secrets: TtlCache::default(),
+            secret_keys: TtlCache::default(),
+            frozen_groups: TtlCache::default(),
             callers: TtlCache::default(),
             node: new_event_id("node"),
             jobs_wake: tokio::sync::Notify::new(),
@@ -239,6 +255,8 @@ impl Service {
         self.rotate_due_keyrings().await?;
         self.purge_trash().await?;
         self.purge_trashed_keys().await?;
+        self.rotate_due_secrets().await?;
+        self.purge_trashed_secrets().await?;
         self.purge_deleted_groups().await?;
         self.maintain_machines().await?;
         self.prune_failure_counts().await?;
@@ -246,6 +264,9 @@ impl Service {
         self.keyrings.sweep();
         self.data_keys.sweep();
         self.keys.sweep();
+        self.secrets.sweep();
+        self.secret_keys.sweep();
+        self.frozen_groups.sweep();
         self.callers.sweep();
         Ok(())
     }

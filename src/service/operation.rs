@@ -37,6 +37,7 @@ impl Service {
             credential: caller.and_then(|c| c.credential.clone()),
             detail: None,
             identity: caller.map(|_| crate::audit::Identity::Verified),
+            severity: crate::audit::Severity::Info,
             encrypt_usage: None,
             api_key_id: caller.and_then(|c| c.api_key_id.clone()),
         }
@@ -69,6 +70,27 @@ impl Service {
                 Err(Error::Unavailable(Box::new(e)))
             }
         }
+    }
+
+    /// [`Service::audited`] at a `severity` other than info (a reveal, a canary read).
+    pub(in crate::service) async fn audited_at<T>(
+        &self,
+        ctx: &Ctx<'_>,
+        action: &str,
+        object: Option<&str>,
+        severity: crate::audit::Severity,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut event = self.event(
+            ctx.meta,
+            Some(ctx.caller),
+            action,
+            object,
+            result.as_ref().map(|_| ()),
+        );
+        event.severity = severity;
+        self.record(ctx.meta, event).await?;
+        result
     }
 
     /// Audits the outcome of a request with no state change (reads, crypto), then returns it.

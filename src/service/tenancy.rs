@@ -43,6 +43,8 @@ impl Service {
                     name: name.to_owned(),
                     master_version: 1,
                     created_at: self.now(),
+                    frozen_at: None,
+                    frozen_reason: None,
                 };
                 let label = master_label(&group.id, 1);
                 self.hsm.create_master_key(&label).await?;

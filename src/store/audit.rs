@@ -31,10 +31,24 @@ pub struct AuditEvent {
     /// Whether `principal` and `credential` were proven or only named by a refused request;
     /// `None` when the event names no one.
     pub identity: Option<Identity>,
+    /// How loud the event is: `warning` for a user revealing a secret, `critical` for a
+    /// tripped canary.
+    pub severity: Severity,
     /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
     pub encrypt_usage: Option<(KeyringId, u32)>,
     /// Not stored as a column: the API key whose `last_used_at` this event refreshes.
     pub api_key_id: Option<ApiKeyId>,
+}
+
+stored_names! {
+    /// How loud an audit event is, for whoever watches the trail.
+    pub enum Severity {
+        Info => "info",
+        /// A user saw a secret's value.
+        Warning => "warning",
+        /// A canary was read: the group froze.
+        Critical => "critical",
+    }
 }
 
 stored_names! {
@@ -72,6 +86,7 @@ stored_names! {
         Unauthenticated => "unauthenticated",
         Forbidden => "forbidden",
         TempMachineBlocked => "temp_machine_blocked",
+        GroupFrozen => "group_frozen",
         NotFound => "not_found",
         RequestTimeout => "request_timeout",
         Conflict => "conflict",

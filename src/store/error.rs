@@ -66,6 +66,15 @@ pub enum Conflict {
     /// The group's master key was rotated while a key was being wrapped under the old one.
     #[error("the group's master key was rotated meanwhile; retry")]
     MasterRotated,
+    /// Another writer added a version of the secret first (or trashed it).
+    #[error("the secret was changed or deleted concurrently; read it again and retry")]
+    SecretChanged,
+    /// Another request restored (or purged) the trashed secret first.
+    #[error("the secret left the trash concurrently")]
+    SecretLeftTrash,
+    /// The version is not a pending one (confirmed already, abandoned, or never made).
+    #[error("this version is not waiting to be applied")]
+    VersionNotPending,
     /// Another node took over the job (this node's lease expired).
     #[error("the job's lease was lost to another node")]
     LeaseLost,

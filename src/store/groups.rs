@@ -13,6 +13,10 @@ pub struct GroupRow {
     pub name: String,
     pub master_version: u32,
     pub created_at: i64,
+    /// When the group was frozen (no app or machine reads a secret or decrypts there).
+    pub frozen_at: Option<i64>,
+    /// Why: the canary that tripped, or the operator's reason.
+    pub frozen_reason: Option<String>,
 }
 
 /// The members of a group: users with their group role, apps with their operations.

@@ -23,6 +23,7 @@ mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
+mod secrets;
 mod sessions;
 mod sql;
 mod sql_ids;
@@ -41,6 +42,7 @@ pub use jobs::*;
 pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
+pub use secrets::*;
 pub use sessions::*;
 pub use sql::SqlStore;
 pub use users::*;
@@ -60,6 +62,7 @@ pub trait Store:
     + KeyringStore
     + KeyStore
     + MachineStore
+    + SecretStore
     + AuditLog
     + ChangeLog
     + Send

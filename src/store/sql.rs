@@ -22,6 +22,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod postgres;
+mod secrets;
 mod sessions;
 mod sqlite;
 mod users;
@@ -353,6 +354,7 @@ mod testing {
             credential: None,
             detail: None,
             identity: None,
+            severity: crate::store::Severity::Info,
             encrypt_usage: None,
             api_key_id: None,
         }

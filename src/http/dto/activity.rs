@@ -44,6 +44,13 @@ pub struct Event {
     /// null when the event names no one.
     #[schema(schema_with = identity)]
     pub identity: Option<&'static str>,
+    /// `info`, `warning` (a user revealed a secret) or `critical` (a canary was read).
+    #[schema(schema_with = severity)]
+    pub severity: &'static str,
+}
+
+fn severity() -> Schema {
+    enumeration(["info", "warning", "critical"]).into()
 }
 
 /// Whether an event's principal was verified, or only claimed by a refused request.
@@ -79,6 +86,7 @@ impl From<&StoredEvent> for Event {
             credential: e.credential.clone(),
             detail: e.detail.clone(),
             identity: e.identity.map(crate::audit::Identity::as_str),
+            severity: e.severity.as_str(),
         }
     }
 }

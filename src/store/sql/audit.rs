@@ -4,7 +4,7 @@
 use super::SqlStore;
 use crate::ids::AccountId;
 use crate::store::{
-    ActivityFilter, AuditEvent, AuditLog, AuditWriter, AuthMethod, Database, Identity, Outcome,
+    ActivityFilter, AuditEvent, AuditLog, AuditWriter, AuthMethod, Database, Identity, Outcome, Severity,
     StoreError, StoredEvent,
 };
 use async_trait::async_trait;
@@ -14,8 +14,8 @@ use sqlx::{Any, FromRow, Row, Transaction};
 /// The one statement that stores an event, for both connections (pool and committer).
 pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (id, time, account_id, principal,
     auth_method, action, object, outcome, status, source_ip, request_id, credential, detail,
-    identity)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    identity, severity)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 /// Writes a mutation's event inside the mutation's own transaction.
 pub(super) async fn insert_event(
@@ -37,6 +37,7 @@ pub(super) async fn insert_event(
         .bind(&e.credential)
         .bind(&e.detail)
         .bind(e.identity.map(Identity::as_str))
+        .bind(e.severity.as_str())
         .execute(&mut **tx)
         .await
         // Any failure to record, even a clash of event ids, leaves the change unwritten
@@ -66,6 +67,7 @@ impl FromRow<'_, AnyRow> for StoredEvent {
                 credential: r.get("credential"),
                 detail: r.get("detail"),
                 identity: super::named_or_null(r, "identity", Identity::parse)?,
+                severity: super::named(r, "severity", Severity::parse)?,
                 encrypt_usage: None,
                 api_key_id: None,
             },

@@ -20,6 +20,8 @@ impl FromRow<'_, AnyRow> for GroupRow {
             name: r.get("name"),
             master_version: u32_column(r, "master_version")?,
             created_at: r.get("created_at"),
+            frozen_at: r.get("frozen_at"),
+            frozen_reason: r.get("frozen_reason"),
         })
     }
 }

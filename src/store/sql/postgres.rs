@@ -133,17 +133,17 @@ const APPEND_BATCH: &str = "WITH claimed AS (
         ON CONFLICT DO NOTHING RETURNING machine_id, nonce
     ), events AS (
         INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object,
-            outcome, status, source_ip, request_id, credential, detail, identity)
+            outcome, status, source_ip, request_id, credential, detail, identity, severity)
         SELECT * FROM UNNEST($4::text[], $5::int8[], $6::text[], $7::text[], $8::text[],
             $9::text[], $10::text[], $11::text[], $12::int8[], $13::text[], $14::text[],
-            $15::text[], $16::text[], $17::text[])
+            $15::text[], $16::text[], $17::text[], $18::text[])
     ), counted AS (
         UPDATE keyring_versions v SET encrypt_count = v.encrypt_count + u.n
-        FROM UNNEST($18::text[], $19::int8[], $20::int8[]) AS u(keyring_id, version, n)
+        FROM UNNEST($19::text[], $20::int8[], $21::int8[]) AS u(keyring_id, version, n)
         WHERE v.keyring_id = u.keyring_id AND v.version = u.version
     ), used AS (
         UPDATE api_keys k SET last_used_at = u.at
-        FROM UNNEST($21::text[], $22::int8[]) AS u(id, at) WHERE k.id = u.id
+        FROM UNNEST($22::text[], $23::int8[]) AS u(id, at) WHERE k.id = u.id
     )
     SELECT machine_id, nonce FROM claimed";
 
@@ -180,6 +180,7 @@ async fn append_batch(
         .bind(text(|e| e.credential.as_deref()))
         .bind(text(|e| e.detail.as_deref()))
         .bind(text(|e| e.identity.map(Identity::as_str)))
+        .bind(text(|e| Some(e.severity.as_str())))
         .bind(usage.keyrings)
         .bind(usage.versions)
         .bind(usage.encrypts)

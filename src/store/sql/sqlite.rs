@@ -167,7 +167,8 @@ fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Resul
                 e.request_id,
                 e.credential,
                 e.detail,
-                e.identity.map(Identity::as_str)
+                e.identity.map(Identity::as_str),
+                e.severity.as_str()
             ])
             .map_err(writer_error)?;
     }
