@@ -16,7 +16,7 @@ command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 status=0
 # Pass 1, SQLite: every test but those of PostgreSQL alone (`postgres_only`), one process
 # per test; each gets its own SoftHSM token directory and database file.
-cargo nextest run --no-fail-fast -E 'not test(/^postgres_only::/)' "$@" || status=$?
+cargo nextest run --no-fail-fast -E 'not (test(/^postgres_only::/) | test(/^agent_postgres::/))' "$@" || status=$?
 
 # Pass 2, PostgreSQL: the same API suite (one set of tests, parameterised by store), on
 # one throwaway cluster for the run with a database per test server. Left out: the tests

@@ -5,6 +5,7 @@
 //! each family of commands lives in its own file.
 
 mod activity;
+mod agent;
 mod apikeys;
 mod backup;
 mod certificates;
@@ -180,6 +181,13 @@ pub enum Command {
         #[command(flatten)]
         filter: ActivityArgs,
     },
+    /// Agents that apply managed secrets where only they can reach: `agent postgres`.
+    Agent {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: agent::AgentCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -246,6 +254,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             activity::activity(&Client::new(&client)?, filter).await
         }
         Command::Machine { client, command } => machines::machine(&client, command).await,
+        Command::Agent { client, command } => agent::agent(&Client::new(&client)?, command).await,
     }
 }
 

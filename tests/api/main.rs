@@ -40,3 +40,4 @@ mod storage_faults;
 mod support;
 mod tenancy;
 mod token;
+mod agent_postgres;
