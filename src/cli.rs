@@ -16,6 +16,7 @@ mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
+mod secrets;
 mod serve;
 
 pub use activity::ActivityArgs;
@@ -63,6 +64,13 @@ pub enum Command {
     Hsm {
         #[command(subcommand)]
         command: HsmCommand,
+    },
+    /// Secrets: create, list, show, get, field, set, versions, rollback, rotate, grant, ...
+    Secret {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: secrets::SecretCommand,
     },
     /// Keyrings: create, list, show, encrypt, decrypt, rotate, config, keys, ...
     Keyring {
@@ -247,6 +255,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Apikey { client, command } => {
             apikeys::apikey(&Client::new(&client)?, command).await
+        }
+        Command::Secret { client, command } => {
+            secrets::secret(&Client::new(&client)?, command).await
         }
         Command::Key { client, command } => keys::key(&Client::new(&client)?, command).await,
         Command::Objects { client, filter } => keys::objects(&Client::new(&client)?, filter).await,

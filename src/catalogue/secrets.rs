@@ -22,7 +22,9 @@ pub const GET_SECRET: Operation = get("/v1/secrets/{name}")
     .gives("Secret");
 
 pub const READ_SECRET_VALUE: Operation = get("/v1/secrets/{name}/value")
-    .summary("Read the value (apps and machines with an explicit grant; ?version=N for an older one)")
+    .summary(
+        "Read the value (apps and machines with an explicit grant; ?version=N for an older one)",
+    )
     .needs(&["secret.<name>.read"], "secret.value.read")
     .in_group(&[Decrypt])
     .gives("SecretValue");
@@ -119,12 +121,11 @@ pub const PENDING_SECRET_VERSION: Operation = get("/v1/secrets/{name}/pending")
     .in_group(&[Decrypt])
     .gives("PendingSecretVersion");
 
-pub const APPLIED_SECRET_VERSION: Operation =
-    post("/v1/secrets/{name}/versions/{version}/applied")
-        .summary("Confirm that the agent applied a pending version: it becomes current")
-        .needs(&["secret.<name>.apply"], "secret.version.applied")
-        .in_group(&[Decrypt])
-        .gives("Secret");
+pub const APPLIED_SECRET_VERSION: Operation = post("/v1/secrets/{name}/versions/{version}/applied")
+    .summary("Confirm that the agent applied a pending version: it becomes current")
+    .needs(&["secret.<name>.apply"], "secret.version.applied")
+    .in_group(&[Decrypt])
+    .gives("Secret");
 
 pub const FAILED_SECRET_VERSION: Operation = post("/v1/secrets/{name}/versions/{version}/failed")
     .summary("Report that applying a pending version failed (the agent retries with back-off)")

@@ -237,6 +237,11 @@ impl Client {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// A `PUT` without a body (a grant, a membership).
+    pub(super) async fn put(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::PUT, path, None).await
+    }
+
     pub(super) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::DELETE, path, None).await
     }

@@ -31,6 +31,16 @@ pub enum GroupCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Freeze a group: no app or machine reads a secret or decrypts there until unfrozen.
+    Freeze {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Unfreeze a group (owners and admins).
+    Unfreeze {
+        id: String,
+    },
     /// Users (with group role) and apps (with operations) of a group.
     Members {
         id: String,
@@ -79,6 +89,17 @@ pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()>
         }
         GroupCommand::RotateMaster { id, wait } => {
             super::jobs::rotate_master(client, &id, wait).await
+        }
+        GroupCommand::Freeze { id, reason } => {
+            let body = given(json!({"reason": reason}));
+            client
+                .send(POST, &format!("/v1/groups/{id}/freeze"), body)
+                .await
+        }
+        GroupCommand::Unfreeze { id } => {
+            client
+                .send(POST, &format!("/v1/groups/{id}/unfreeze"), json!({}))
+                .await
         }
         GroupCommand::Members { id } => client.show(&format!("/v1/groups/{id}/members")).await,
         GroupCommand::AddUser { group, user, role } => {

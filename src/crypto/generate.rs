@@ -16,8 +16,7 @@ pub enum Charset {
 
 const DIGITS: &str = "0123456789";
 const ALPHANUMERIC: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const SYMBOLS: &str =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#%+-.:=?@^_~";
+const SYMBOLS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#%+-.:=?@^_~";
 
 /// Shortest and longest generated value.
 pub const LENGTHS: std::ops::RangeInclusive<usize> = 8..=256;

@@ -4,7 +4,7 @@
 //! operation without a handler: what is served and what is documented cannot drift.
 
 use super::handlers::*;
-use super::{AppState, identity, keys, machines};
+use super::{AppState, identity, keys, machines, secrets};
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -19,6 +19,7 @@ pub(super) fn served() -> Router<AppState> {
     let routes = machines_routes(keys_routes(keyrings_routes(identity_routes(
         tenancy_routes(operations_routes(routes)),
     ))));
+    let routes = secrets_routes(routes);
     routes.finish()
 }
 
@@ -114,6 +115,33 @@ fn keyrings_routes(routes: Routes) -> Routes {
         .at(&op::UPDATE_KEYRING_CONFIG, update_config)
         .at(&op::KEYRING_KEYS, keys)
         .at(&op::LOOKUP_HASH, lookup_hash)
+}
+
+/// Secrets, their values, versions, rotation and grants; frozen groups.
+fn secrets_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::CREATE_SECRET, secrets::create_secret)
+        .at(&op::LIST_SECRETS, secrets::list_secrets)
+        .at(&op::GET_SECRET, secrets::get_secret)
+        .at(&op::READ_SECRET_VALUE, secrets::read_value)
+        .at(&op::READ_SECRET_FIELD, secrets::read_field)
+        .at(&op::REVEAL_SECRET, secrets::reveal)
+        .at(&op::SET_SECRET_VALUE, secrets::set_value)
+        .at(&op::SECRET_VERSIONS, secrets::versions)
+        .at(&op::ROLLBACK_SECRET, secrets::rollback)
+        .at(&op::SET_SECRET_ROTATION, secrets::set_rotation)
+        .at(&op::DELETE_SECRET_ROTATION, secrets::delete_rotation)
+        .at(&op::ROTATE_SECRET, secrets::rotate)
+        .at(&op::LIST_SECRET_GRANTS, secrets::grants)
+        .at(&op::GRANT_SECRET, secrets::grant)
+        .at(&op::REVOKE_SECRET, secrets::revoke)
+        .at(&op::DELETE_SECRET, secrets::delete_secret)
+        .at(&op::RESTORE_SECRET, secrets::restore_secret)
+        .at(&op::PENDING_SECRET_VERSION, secrets::pending)
+        .at(&op::APPLIED_SECRET_VERSION, secrets::applied)
+        .at(&op::FAILED_SECRET_VERSION, secrets::failed)
+        .at(&op::FREEZE_GROUP, secrets::freeze_group)
+        .at(&op::UNFREEZE_GROUP, secrets::unfreeze_group)
 }
 
 /// Asymmetric keys, their certificates, and the cross-object reads.

@@ -30,7 +30,9 @@ pub enum Error {
     #[error("{0}")]
     MachineBlocked(String),
     /// The object's group is frozen (a canary tripped, or an operator froze it).
-    #[error("group {0} is frozen: no app or machine reads a secret or decrypts there until an owner or admin unfreezes it")]
+    #[error(
+        "group {0} is frozen: no app or machine reads a secret or decrypts there until an owner or admin unfreezes it"
+    )]
     GroupFrozen(String),
     #[error("too many failed attempts from this address; retry after {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },

@@ -33,6 +33,7 @@ pub use crate::store::{
     TrustedCaRow,
 };
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
+pub use crate::store::{SecretGrantRow, SecretRow};
 pub use auth::{LoginOutput, SignedRequest};
 pub use caller::{Caller, GroupScope};
 pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
@@ -53,10 +54,8 @@ pub use machines::{
 pub use request::{Ctx, RequestMeta};
 pub use secrets::{
     ManagedMode, ManagedTarget, PendingVersion, ReadTarget, RotationPolicy, SecretContent,
-    SecretKind, SecretRead, SecretSpec, SecretVersionInfo, SecretView, VersionOrigin,
-    VersionState,
+    SecretKind, SecretRead, SecretSpec, SecretVersionInfo, SecretView, VersionOrigin, VersionState,
 };
-pub use crate::store::{SecretGrantRow, SecretRow};
 pub use settings::ServiceSettings;
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,

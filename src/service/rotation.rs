@@ -14,7 +14,8 @@ use super::{Ctx, Error, Service, new_id};
 use crate::catalogue;
 use crate::ids::{GroupId, JobId};
 use crate::store::{
-    Conflict, JobKind, JobRow, JobState, Lease, Rewrapped, StoreError, WrappedVersion,
+    Conflict, JobKind, JobRow, JobState, Lease, Rewrapped, StoreError, WrappedHolder,
+    WrappedVersion,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -200,7 +201,8 @@ impl Service {
         let mut rewrapped = Vec::with_capacity(batch.len());
         for version in batch {
             rewrapped.push(Rewrapped {
-                keyring_id: version.keyring_id.clone(),
+                holder: version.holder,
+                object_id: version.object_id.clone(),
                 version: version.version,
                 wrapped_key: self
                     .hsm
@@ -212,12 +214,16 @@ impl Service {
             .store
             .apply_rewrap(&job.id, &self.lease(), old, new, &rewrapped)
             .await?;
-        let keyrings: BTreeSet<_> = batch
+        let objects: BTreeSet<_> = batch
             .iter()
-            .map(|v| (v.account_id.clone(), v.keyring_name.clone()))
+            .map(|v| (v.holder.as_str(), v.account_id.clone(), v.name.clone()))
             .collect();
-        for (account, name) in keyrings {
-            self.forget(Forget::Keyring { account, name }).await;
+        for (holder, account, name) in objects {
+            self.forget(match WrappedHolder::parse(holder) {
+                Some(WrappedHolder::Secret) => Forget::Secret { account, name },
+                _ => Forget::Keyring { account, name },
+            })
+            .await;
         }
         Ok(changed)
     }

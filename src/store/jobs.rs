@@ -7,7 +7,7 @@
 //! to the next node that claims it, and two nodes never both apply work to it.
 
 use super::{AuditEvent, StoreError};
-use crate::ids::{AccountId, GroupId, JobId, KeyringId};
+use crate::ids::{AccountId, GroupId, JobId};
 use async_trait::async_trait;
 
 stored_names! {
@@ -55,21 +55,34 @@ pub struct Lease {
     pub until: i64,
 }
 
-/// One keyring version still wrapped by a master key: what the re-wrap needs, and the
-/// keyring's account and name (so that nodes can forget their cached copy).
+stored_names! {
+    /// What holds a data key that a group master key wraps.
+    pub enum WrappedHolder {
+        /// A version of an envelope keyring.
+        Keyring => "keyring",
+        /// A version of a secret.
+        Secret => "secret",
+    }
+}
+
+/// One data key still wrapped by a master key: what the re-wrap needs, and its object's
+/// account and name (so that nodes can forget their cached copy).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrappedVersion {
-    pub keyring_id: KeyringId,
+    pub holder: WrappedHolder,
+    /// The keyring's or secret's id.
+    pub object_id: String,
     pub version: u32,
     pub wrapped_key: Vec<u8>,
     pub account_id: AccountId,
-    pub keyring_name: String,
+    pub name: String,
 }
 
-/// A keyring version's key wrapped again, under `wrapping_key`.
+/// A data key wrapped again, under the new master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewrapped {
-    pub keyring_id: KeyringId,
+    pub holder: WrappedHolder,
+    pub object_id: String,
     pub version: u32,
     pub wrapped_key: Vec<u8>,
 }

@@ -167,8 +167,7 @@ pub trait SecretStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Live secrets of every account whose rotation is due at `now`.
     async fn secrets_due_for_rotation(&self, now: i64) -> Result<Vec<SecretRow>, StoreError>;
-    async fn secret_grants(&self, secret_id: &SecretId)
-    -> Result<Vec<SecretGrantRow>, StoreError>;
+    async fn secret_grants(&self, secret_id: &SecretId) -> Result<Vec<SecretGrantRow>, StoreError>;
     /// Grants `app_id` the reading of a secret; granting twice is not an error.
     async fn grant_secret(
         &self,

@@ -35,6 +35,7 @@ mod master_rotation;
 mod matrix;
 mod nodes;
 mod postgres_only;
+mod secrets;
 mod service;
 mod storage_faults;
 mod support;

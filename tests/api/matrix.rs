@@ -53,6 +53,8 @@ enum Fresh {
     TrashedKeyring,
     Key,
     TrashedKey,
+    Secret,
+    TrashedSecret,
 }
 
 struct Row {
@@ -199,6 +201,36 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/keys/{name}/certificates", none.clone(),                    "Y Y Y Y Y Y F Y N N U"),
         // No such certificate: allowed callers reach the lookup and get its 404.
         row("delete", "/v1/keys/{name}/certificates/{id}", none.clone(),               "N N N F N N F N N N U"),
+        // Secrets of group G: apps read with a grant (the worker, the certificate app and the
+        // machine hold one); users reveal with a group role that manages objects.
+        row("post",   "/v1/secrets", json!({"name": "sec", "group": "{group}", "value": "x"}),
+                                                                                       "Y Y Y F Y Y F Y N N U"),
+        row("get",    "/v1/secrets", none.clone(),                                     "Y Y Y Y Y Y F Y Y Y U"),
+        row("get",    "/v1/secrets/{name}", none.clone(),                              "Y Y Y Y Y Y F Y N N U"),
+        row("get",    "/v1/secrets/{name}/value", none.clone(),                        "F F F F F Y F Y N F U"),
+        row("get",    "/v1/secrets/{name}/fields/{field}", none.clone(),               "F F F F F Y F Y N F U"),
+        row("post",   "/v1/secrets/{name}/reveal", json!({}),                          "Y Y Y F Y F F F F N U"),
+        row("put",    "/v1/secrets/{name}/value", json!({"value": "y"}),               "Y Y Y F Y Y F Y N N U"),
+        row("get",    "/v1/secrets/{name}/versions", none.clone(),                     "Y Y Y Y Y Y F Y N N U"),
+        row("post",   "/v1/secrets/{name}/rollback", json!({"version": 1}),            "Y Y Y F Y Y F Y N N U"),
+        row("put",    "/v1/secrets/{name}/rotation", json!({"interval_seconds": 1}),   "Y Y Y F Y Y F Y N N U"),
+        row("delete", "/v1/secrets/{name}/rotation", none.clone(),                     "Y Y Y F Y Y F Y N N U"),
+        row("post",   "/v1/secrets/{name}/rotate", none.clone(),                       "Y Y Y F Y Y F Y N N U"),
+        row("get",    "/v1/secrets/{name}/grants", none.clone(),                       "Y Y Y Y Y Y F Y N N U"),
+        row("put",    "/v1/secrets/{name}/grants/{app}", none.clone(),                 "Y Y Y F Y F F F F N U"),
+        // A fresh app holds no grant: allowed callers reach the revocation and get its 404.
+        fresh("delete", "/v1/secrets/{name}/grants/{app}", Fresh::App,                 "N N N F N F F F F N U"),
+        fresh("delete", "/v1/secrets/{name}", Fresh::Secret,                           "Y Y Y F Y Y F Y N N U"),
+        fresh("post", "/v1/secrets/{name}/restore", Fresh::TrashedSecret,              "Y Y Y F Y Y F Y N N U"),
+        // The secret is not managed: allowed agents get the 409 of a secret without versions
+        // to apply.
+        row("get",    "/v1/secrets/{name}/pending", none.clone(),                      "F F F F F Y F Y N F U"),
+        row("post",   "/v1/secrets/{name}/versions/{version}/applied", none.clone(),   "F F F F F Y F Y N F U"),
+        row("post",   "/v1/secrets/{name}/versions/{version}/failed", json!({"reason": "x"}),
+                                                                                       "F F F F F Y F Y N F U"),
+        // Last: a frozen group refuses app reads until the owner's unfreeze just after.
+        row("post",   "/v1/groups/{id}/freeze", json!({}),                             "Y Y F F F F F F F N U"),
+        row("post",   "/v1/groups/{id}/unfreeze", none.clone(),                        "Y Y F F F F F F F N U"),
     ]
 }
 
@@ -225,6 +257,7 @@ struct Targets {
     ring: String,
     key: String,
     hash: String,
+    secret: String,
 }
 
 impl Targets {
@@ -248,6 +281,10 @@ impl Targets {
                 ("sessions", _) => &self.session,
                 ("keys", _) => &self.key,
                 ("keyrings", _) => &self.ring,
+                ("secrets", _) => &self.secret,
+                ("grants", _) => &self.app,
+                ("fields", _) => "field",
+                ("versions", _) => "1",
                 ("hash", _) => &self.hash,
                 ("jobs", _) => "job_000000000000000000000000",
                 ("certificates", true) => "cert_000000000000000000000000",
@@ -368,9 +405,22 @@ impl Fixture {
         credentials.push(Credential::Bearer(outsider_key));
         credentials.push(Credential::Bearer(other.api_key.reveal().to_owned()));
         credentials.push(Credential::Nothing);
-        credentials.push(Credential::Signed(Box::new(
-            s.approved_machine(&[&g], json!({"*.*.*.*": true})).await?,
-        )));
+        let machine = s.approved_machine(&[&g], json!({"*.*.*.*": true})).await?;
+        ensure_created(
+            "secret",
+            &s.post(
+                "/v1/secrets",
+                &owner,
+                json!({"name": "sec", "group": g, "value": "matrix"}),
+            )
+            .await?,
+        )?;
+        for reader in [&worker, &certified_app, &machine.id] {
+            let path = format!("/v1/secrets/sec/grants/{reader}");
+            let granted = s.call(Method::PUT, &path, Some(&owner), None).await?;
+            anyhow::ensure!(granted.status == 204, "grant: {}", granted.body);
+        }
+        credentials.push(Credential::Signed(Box::new(machine)));
         // A pending machine and a bootstrap token for the machine-management rows.
         let token = s
             .post(
@@ -396,6 +446,7 @@ impl Fixture {
             ring: "ring".into(),
             key: "key".into(),
             hash,
+            secret: "sec".into(),
         };
         Ok(Self {
             s,
@@ -463,6 +514,22 @@ impl Fixture {
                 s.keyring(&targets.ring, &targets.group, json!({})).await?;
                 if f == Fresh::TrashedKeyring {
                     let path = format!("/v1/keyrings/{}", targets.ring);
+                    s.call(Method::DELETE, &path, Some(owner), None).await?;
+                }
+            }
+            Fresh::Secret | Fresh::TrashedSecret => {
+                targets.secret = self.unique("secret");
+                ensure_created(
+                    "secret",
+                    &s.post(
+                        "/v1/secrets",
+                        owner,
+                        json!({"name": targets.secret, "group": targets.group, "value": "x"}),
+                    )
+                    .await?,
+                )?;
+                if f == Fresh::TrashedSecret {
+                    let path = format!("/v1/secrets/{}", targets.secret);
                     s.call(Method::DELETE, &path, Some(owner), None).await?;
                 }
             }

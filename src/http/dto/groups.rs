@@ -23,6 +23,10 @@ pub struct Group {
     pub name: String,
     pub master_key_version: u32,
     pub created_at: String,
+    /// When the group was frozen (no app or machine reads a secret or decrypts there).
+    pub frozen_at: Option<String>,
+    /// Why: the canary that tripped, or the operator's reason.
+    pub frozen_reason: Option<String>,
 }
 
 impl From<&GroupRow> for Group {
@@ -32,6 +36,8 @@ impl From<&GroupRow> for Group {
             name: row.name.clone(),
             master_key_version: row.master_version,
             created_at: rfc3339(row.created_at),
+            frozen_at: row.frozen_at.map(rfc3339),
+            frozen_reason: row.frozen_reason.clone(),
         }
     }
 }

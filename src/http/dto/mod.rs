@@ -21,6 +21,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod requests;
+mod secrets;
 mod status;
 
 pub use activity::*;
@@ -32,6 +33,7 @@ pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
 pub(crate) use requests::{decode_b64, pem_or_b64, possession_proof};
+pub use secrets::*;
 pub use status::*;
 
 use serde::{Deserialize, Deserializer};
@@ -71,6 +73,14 @@ mod null_refused {
         )*};
     }
     fields!(
+        value,
+        fields,
+        rotation,
+        retention,
+        managed,
+        cascade,
+        length,
+        charset,
         disabled,
         flags,
         enabled,

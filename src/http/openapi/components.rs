@@ -72,6 +72,11 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
         MachineTokenIssued, RegisterMachine, ProvisionMachine, BundleDownload, ExtendMachine,
         Machine, ProvisionedMachine, MachineBundle },
     );
+    all.extend(
+        named! { CreateSecret, SecretRotation, SecretRotationOut, Managed, Secret, SecretValue,
+        SecretField, PendingSecretVersion, SetSecretValue, RevealSecret, RollbackSecret,
+        SecretVersion, SecretGrant, ApplyFailure, FreezeGroup },
+    );
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -90,6 +95,10 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     all.extend(lists!("AccountList" => Account, "UserList" => User));
     all.extend(lists!("TrustedCaList" => TrustedCa, "RevocationList" => Revocation));
     all.extend(lists!("MachineTokenList" => MachineTokenInfo, "MachineList" => Machine));
+    all.extend(
+        lists!("SecretList" => Secret, "SecretVersionList" => SecretVersion,
+        "SecretGrantList" => SecretGrant),
+    );
     all
 }
 

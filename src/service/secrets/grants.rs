@@ -58,7 +58,9 @@ impl Service {
             let removed = self.store.revoke_secret(&state.row.id, app, &event).await;
             self.forget_secret(&state.row.account_id, name).await;
             if !removed? {
-                return Err(Error::NotFound(format!("grant of secret {name} to app {app}")));
+                return Err(Error::NotFound(format!(
+                    "grant of secret {name} to app {app}"
+                )));
             }
             Ok(())
         })

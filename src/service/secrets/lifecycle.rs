@@ -76,7 +76,11 @@ fn new_secret(spec: &SecretSpec, account_id: &AccountId, now: i64) -> SecretRow 
 }
 
 impl Service {
-    pub async fn create_secret(&self, ctx: &Ctx<'_>, spec: SecretSpec) -> Result<SecretView, Error> {
+    pub async fn create_secret(
+        &self,
+        ctx: &Ctx<'_>,
+        spec: SecretSpec,
+    ) -> Result<SecretView, Error> {
         let name = spec.name.clone();
         self.mutation(
             ctx,
@@ -125,7 +129,13 @@ impl Service {
             None => self.first_generated_content(&spec)?,
         };
         let mut first = self
-            .seal_version(&row, 1, &content, VersionOrigin::Create, &ctx.caller.principal_id)
+            .seal_version(
+                &row,
+                1,
+                &content,
+                VersionOrigin::Create,
+                &ctx.caller.principal_id,
+            )
             .await?;
         if spec.kind == SecretKind::Managed {
             first.state = VersionState::Pending;
@@ -138,7 +148,9 @@ impl Service {
     fn first_generated_content(&self, spec: &SecretSpec) -> Result<SecretContent, Error> {
         let policy = spec.rotation.as_ref().ok_or_else(|| {
             Error::InvalidInput(match spec.kind {
-                SecretKind::Structured => "give \"fields\", or a \"rotation\" to generate them".into(),
+                SecretKind::Structured => {
+                    "give \"fields\", or a \"rotation\" to generate them".into()
+                }
                 _ => "give \"value\", or a \"rotation\" to generate it".into(),
             })
         })?;
@@ -167,11 +179,17 @@ impl Service {
     }
 
     pub async fn get_secret(&self, ctx: &Ctx<'_>, name: &str) -> Result<SecretView, Error> {
-        self.read(ctx, &catalogue::GET_SECRET, name, Some(&object(name)), async {
-            self.load_secret(ctx.caller, name, &catalogue::GET_SECRET)
-                .await?
-                .view()
-        })
+        self.read(
+            ctx,
+            &catalogue::GET_SECRET,
+            name,
+            Some(&object(name)),
+            async {
+                self.load_secret(ctx.caller, name, &catalogue::GET_SECRET)
+                    .await?
+                    .view()
+            },
+        )
         .await
     }
 

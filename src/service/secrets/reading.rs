@@ -45,8 +45,14 @@ impl Service {
             self.read_target(&state, &target).await
         })
         .await;
-        self.audited_at(ctx, op.audit_action(), Some(&object(name)), severity, result)
-            .await
+        self.audited_at(
+            ctx,
+            op.audit_action(),
+            Some(&object(name)),
+            severity,
+            result,
+        )
+        .await
     }
 
     /// A user's look at a value: audited as a warning.
@@ -142,13 +148,19 @@ impl Service {
         caller: &Caller,
         group_id: &GroupId,
     ) -> Result<(), Error> {
-        if caller.kind == PrincipalKind::App && self.group_frozen(&caller.account_id, group_id).await? {
+        if caller.kind == PrincipalKind::App
+            && self.group_frozen(&caller.account_id, group_id).await?
+        {
             return Err(Error::GroupFrozen(group_id.to_string()));
         }
         Ok(())
     }
 
-    async fn group_frozen(&self, account_id: &AccountId, group_id: &GroupId) -> Result<bool, Error> {
+    async fn group_frozen(
+        &self,
+        account_id: &AccountId,
+        group_id: &GroupId,
+    ) -> Result<bool, Error> {
         if let Some(frozen) = self.frozen_groups.get(group_id) {
             return Ok(frozen);
         }
@@ -187,7 +199,12 @@ impl Service {
     }
 
     /// Freezes `group` on behalf of Coffer, audited as critical.
-    async fn freeze(&self, account_id: &AccountId, group: &GroupId, reason: &str) -> Result<(), Error> {
+    async fn freeze(
+        &self,
+        account_id: &AccountId,
+        group: &GroupId,
+        reason: &str,
+    ) -> Result<(), Error> {
         let caller = Self::system_caller(account_id);
         let meta = RequestMeta::new(new_event_id("sys"), None);
         let mut event = self.event(
@@ -199,7 +216,9 @@ impl Service {
         );
         event.severity = Severity::Critical;
         event.detail = Some(reason.to_owned());
-        self.store.freeze_group(group, self.now(), reason, &event).await?;
+        self.store
+            .freeze_group(group, self.now(), reason, &event)
+            .await?;
         self.forget(Forget::Group { id: group.clone() }).await;
         Ok(())
     }
@@ -212,28 +231,40 @@ impl Service {
         reason: Option<&str>,
     ) -> Result<GroupRow, Error> {
         let op = &catalogue::FREEZE_GROUP;
-        self.mutation(ctx, op, "", Some(&format!("group/{id}")), |mut event| async move {
-            self.visible_group(ctx.caller, id).await?;
-            let reason = reason.unwrap_or("frozen by an operator");
-            event.detail = Some(clip_reason(reason));
-            self.store
-                .freeze_group(id, self.now(), &clip_reason(reason), &event)
-                .await?;
-            self.forget(Forget::Group { id: id.clone() }).await;
-            self.visible_group(ctx.caller, id).await
-        })
+        self.mutation(
+            ctx,
+            op,
+            "",
+            Some(&format!("group/{id}")),
+            |mut event| async move {
+                self.visible_group(ctx.caller, id).await?;
+                let reason = reason.unwrap_or("frozen by an operator");
+                event.detail = Some(clip_reason(reason));
+                self.store
+                    .freeze_group(id, self.now(), &clip_reason(reason), &event)
+                    .await?;
+                self.forget(Forget::Group { id: id.clone() }).await;
+                self.visible_group(ctx.caller, id).await
+            },
+        )
         .await
     }
 
     /// An owner or admin unfreezes a group.
     pub async fn unfreeze_group(&self, ctx: &Ctx<'_>, id: &GroupId) -> Result<GroupRow, Error> {
         let op = &catalogue::UNFREEZE_GROUP;
-        self.mutation(ctx, op, "", Some(&format!("group/{id}")), |event| async move {
-            self.visible_group(ctx.caller, id).await?;
-            self.store.unfreeze_group(id, &event).await?;
-            self.forget(Forget::Group { id: id.clone() }).await;
-            self.visible_group(ctx.caller, id).await
-        })
+        self.mutation(
+            ctx,
+            op,
+            "",
+            Some(&format!("group/{id}")),
+            |event| async move {
+                self.visible_group(ctx.caller, id).await?;
+                self.store.unfreeze_group(id, &event).await?;
+                self.forget(Forget::Group { id: id.clone() }).await;
+                self.visible_group(ctx.caller, id).await
+            },
+        )
         .await
     }
 

@@ -280,7 +280,9 @@ impl Service {
             .max_by_key(|v| v.version)
             .ok_or_else(|| Error::Internal("a secret without versions".into()))?;
         let SecretContent::Fields(mut fields) = self.open_version(row, base).await? else {
-            return Err(Error::Internal("a structured secret holds one value".into()));
+            return Err(Error::Internal(
+                "a structured secret holds one value".into(),
+            ));
         };
         for field in &policy.fields {
             fields.insert(field.clone(), policy.generate());

@@ -101,6 +101,7 @@ pub(super) async fn delete_app_rows(
         "UPDATE api_keys SET disabled = 1 WHERE principal_id = $1",
         "DELETE FROM app_certificates WHERE app_id = $1",
         "DELETE FROM app_groups WHERE app_id = $1",
+        "DELETE FROM secret_grants WHERE app_id = $1",
     ] {
         exec(tx, sqlx::query(statement).bind(id)).await?;
     }

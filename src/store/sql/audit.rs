@@ -4,8 +4,8 @@
 use super::SqlStore;
 use crate::ids::AccountId;
 use crate::store::{
-    ActivityFilter, AuditEvent, AuditLog, AuditWriter, AuthMethod, Database, Identity, Outcome, Severity,
-    StoreError, StoredEvent,
+    ActivityFilter, AuditEvent, AuditLog, AuditWriter, AuthMethod, Database, Identity, Outcome,
+    Severity, StoreError, StoredEvent,
 };
 use async_trait::async_trait;
 use sqlx::any::AnyRow;

@@ -116,8 +116,10 @@ impl GroupStore for SqlStore {
     async fn group_object_count(&self, group_id: &GroupId) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM keyrings WHERE group_id = $1 AND deleted_at IS NULL)
-                  + (SELECT COUNT(*) FROM keys WHERE group_id = $2 AND deleted_at IS NULL)",
+                  + (SELECT COUNT(*) FROM keys WHERE group_id = $2 AND deleted_at IS NULL)
+                  + (SELECT COUNT(*) FROM secrets WHERE group_id = $3 AND deleted_at IS NULL)",
         )
+        .bind(group_id)
         .bind(group_id)
         .bind(group_id)
         .fetch_one(&self.pool)
@@ -138,6 +140,8 @@ impl GroupStore for SqlStore {
         for trash in [
             "UPDATE keyrings SET deleted_at = $1 WHERE group_id = $2 AND deleted_at IS NULL",
             "UPDATE keys SET deleted_at = $1 WHERE group_id = $2 AND deleted_at IS NULL",
+            "UPDATE secrets SET deleted_at = $1, rotation = NULL, next_rotation_at = NULL
+             WHERE group_id = $2 AND deleted_at IS NULL",
         ] {
             trashed += exec(&mut tx, sqlx::query(trash).bind(at).bind(id)).await?;
         }
@@ -147,6 +151,7 @@ impl GroupStore for SqlStore {
         for members in [
             "DELETE FROM group_users WHERE group_id = $1",
             "DELETE FROM app_groups WHERE group_id = $1",
+            "DELETE FROM secret_grants WHERE secret_id IN (SELECT id FROM secrets WHERE group_id = $1)",
         ] {
             exec(&mut tx, sqlx::query(members).bind(id)).await?;
         }
@@ -278,8 +283,26 @@ impl GroupStore for SqlStore {
             GroupMember::User(_) => "DELETE FROM group_users WHERE group_id = $1 AND user_id = $2",
             GroupMember::App(_) => "DELETE FROM app_groups WHERE group_id = $1 AND app_id = $2",
         };
-        let query = sqlx::query(statement).bind(group_id).bind(member.id());
-        self.change_audited_if_any(query, event).await
+        let mut tx = self.begin().await?;
+        let removed = exec(
+            &mut tx,
+            sqlx::query(statement).bind(group_id).bind(member.id()),
+        )
+        .await?;
+        if removed == 0 {
+            return Ok(false);
+        }
+        if let GroupMember::App(_) = member {
+            // An app's read grants go with its place in the group: added back later, it
+            // reads nothing until granted again.
+            let grants = sqlx::query(
+                "DELETE FROM secret_grants WHERE app_id = $1
+                 AND secret_id IN (SELECT id FROM secrets WHERE group_id = $2)",
+            );
+            exec(&mut tx, grants.bind(member.id()).bind(group_id)).await?;
+        }
+        commit_audited(tx, event).await?;
+        Ok(true)
     }
 }
 

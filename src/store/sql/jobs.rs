@@ -9,7 +9,7 @@ use super::{SqlStore, commit, commit_audited, db_error, exec, must_change, named
 use crate::ids::{AccountId, GroupId, JobId};
 use crate::store::{
     AuditEvent, Conflict, JobKind, JobRow, JobState, JobStore, Lease, Rewrapped, StoreError,
-    WrappedVersion,
+    WrappedHolder, WrappedVersion,
 };
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -22,6 +22,10 @@ macro_rules! job_columns {
          created_at, finished_at, error"
     };
 }
+
+/// How many data keys a master key (`$1`, `$2`: its label) wraps, in keyrings and secrets.
+const WRAPPED_BY: &str = "SELECT (SELECT COUNT(*) FROM keyring_versions WHERE wrapping_key = $1)
+    + (SELECT COUNT(*) FROM secret_versions WHERE wrapping_key = $2)";
 
 /// A count stored as a signed integer; a negative one reads as zero.
 fn count(value: i64) -> u64 {
@@ -51,12 +55,13 @@ impl FromRow<'_, AnyRow> for WrappedVersion {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         let wrapped_key: Option<Vec<u8>> = r.get("wrapped_key");
         Ok(WrappedVersion {
-            keyring_id: r.get("keyring_id"),
+            holder: named(r, "holder", WrappedHolder::parse)?,
+            object_id: r.get("object_id"),
             version: u32_column(r, "version")?,
             wrapped_key: wrapped_key
                 .ok_or_else(|| super::corrupt("a wrapping key without a wrapped key".into()))?,
             account_id: r.get("account_id"),
-            keyring_name: r.get("name"),
+            name: r.get("name"),
         })
     }
 }
@@ -145,9 +150,9 @@ impl JobStore for SqlStore {
         must_change(exec(&mut tx, bump).await?, Conflict::Changed)?;
         // Counted after the bump, under the writer lock: no version is wrapped by the old
         // master from now on (see `require_current_master` in `keyrings.rs`).
-        let total =
-            sqlx::query_scalar("SELECT COUNT(*) FROM keyring_versions WHERE wrapping_key = $1")
-                .bind(from_label);
+        let total = sqlx::query_scalar(WRAPPED_BY)
+            .bind(from_label)
+            .bind(from_label);
         let total = count(scalar(&mut tx, total).await?);
         let started = sqlx::query(
             "UPDATE jobs SET total = $1, lease_owner = $2, lease_until = $3
@@ -238,10 +243,18 @@ impl JobStore for SqlStore {
     ) -> Result<Vec<WrappedVersion>, StoreError> {
         self.fetch_all(
             sqlx::query_as(
-                "SELECT v.keyring_id, v.version, v.wrapped_key, k.account_id, k.name
+                "SELECT CAST('keyring' AS TEXT) AS holder, v.keyring_id AS object_id, v.version,
+                        v.wrapped_key, k.account_id, k.name
                  FROM keyring_versions v JOIN keyrings k ON k.id = v.keyring_id
-                 WHERE v.wrapping_key = $1 ORDER BY v.keyring_id, v.version LIMIT $2",
+                 WHERE v.wrapping_key = $1
+                 UNION ALL
+                 SELECT CAST('secret' AS TEXT), v.secret_id, v.version, v.wrapped_key,
+                        s.account_id, s.name
+                 FROM secret_versions v JOIN secrets s ON s.id = v.secret_id
+                 WHERE v.wrapping_key = $2
+                 ORDER BY holder, object_id, version LIMIT $3",
             )
+            .bind(label)
             .bind(label)
             .bind(i64::from(limit)),
         )
@@ -260,13 +273,19 @@ impl JobStore for SqlStore {
         let mut changed = 0;
         for key in batch {
             // Only a version still under the old master: never undo a newer wrap.
-            let update = sqlx::query(
-                "UPDATE keyring_versions SET wrapped_key = $1, wrapping_key = $2
-                 WHERE keyring_id = $3 AND version = $4 AND wrapping_key = $5",
-            )
+            let update = sqlx::query(match key.holder {
+                WrappedHolder::Keyring => {
+                    "UPDATE keyring_versions SET wrapped_key = $1, wrapping_key = $2
+                     WHERE keyring_id = $3 AND version = $4 AND wrapping_key = $5"
+                }
+                WrappedHolder::Secret => {
+                    "UPDATE secret_versions SET wrapped_key = $1, wrapping_key = $2
+                     WHERE secret_id = $3 AND version = $4 AND wrapping_key = $5"
+                }
+            })
             .bind(key.wrapped_key.clone())
             .bind(new_label)
-            .bind(&key.keyring_id)
+            .bind(&key.object_id)
             .bind(i64::from(key.version))
             .bind(old_label);
             changed += exec(&mut tx, update).await?;
@@ -286,12 +305,12 @@ impl JobStore for SqlStore {
     }
 
     async fn references_to(&self, label: &str) -> Result<u64, StoreError> {
-        let references: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM keyring_versions WHERE wrapping_key = $1")
-                .bind(label)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db_error)?;
+        let references: i64 = sqlx::query_scalar(WRAPPED_BY)
+            .bind(label)
+            .bind(label)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
         Ok(count(references))
     }
 

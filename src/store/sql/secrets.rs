@@ -318,10 +318,7 @@ impl SecretStore for SqlStore {
         .await
     }
 
-    async fn secret_grants(
-        &self,
-        secret_id: &SecretId,
-    ) -> Result<Vec<SecretGrantRow>, StoreError> {
+    async fn secret_grants(&self, secret_id: &SecretId) -> Result<Vec<SecretGrantRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as("SELECT * FROM secret_grants WHERE secret_id = $1 ORDER BY app_id")
                 .bind(secret_id),
@@ -329,11 +326,7 @@ impl SecretStore for SqlStore {
         .await
     }
 
-    async fn grant_secret(
-        &self,
-        g: &SecretGrantRow,
-        event: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    async fn grant_secret(&self, g: &SecretGrantRow, event: &AuditEvent) -> Result<(), StoreError> {
         self.write_audited(
             sqlx::query(
                 "INSERT INTO secret_grants (secret_id, app_id, created_at) VALUES ($1, $2, $3)
