@@ -272,12 +272,20 @@ impl Service {
         if !row.kind.is_structured() {
             return Ok(SecretContent::Single(policy.generate()));
         }
-        // The base is the latest version: a managed secret's pending one names the role the
-        // agent has not applied yet, and a rotation after it must alternate from there.
+        // The base is the current version: for alternating users the next role must be the
+        // one readers do not hold. A pending version this rotation abandons may name the
+        // other role already (and its agent may have set it): alternating from it would
+        // change the password of the role readers hold. Before any confirmation there is
+        // no current version; the latest one serves.
         let base = versions
             .iter()
-            .filter(|v| v.state != VersionState::Abandoned)
-            .max_by_key(|v| v.version)
+            .find(|v| v.version == row.current_version)
+            .or_else(|| {
+                versions
+                    .iter()
+                    .filter(|v| v.state != VersionState::Abandoned)
+                    .max_by_key(|v| v.version)
+            })
             .ok_or_else(|| Error::Internal("a secret without versions".into()))?;
         let SecretContent::Fields(mut fields) = self.open_version(row, base).await? else {
             return Err(Error::Internal(
