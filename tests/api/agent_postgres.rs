@@ -123,7 +123,7 @@ async fn a_killed_agent_leaves_the_current_credential_working() -> TestResult {
 
     let mut restarted = setup.spawn_agent(2)?;
     setup.wait_current(3).await?;
-    restarted.kill().await?;
+    stops_on_sigterm(&mut restarted).await?;
     let (_, applied) = setup.current_credential().await?;
     assert_eq!(applied.query().await?, 42, "the applied version logs in");
     assert_ne!(
@@ -183,5 +183,22 @@ async fn a_failed_apply_is_audited_and_stays_pending() -> TestResult {
         "the reason holds the password"
     );
     assert_eq!(credential.query().await?, 42);
+    Ok(())
+}
+
+/// Sends SIGTERM (systemd's stop) to `agent`, which must exit cleanly and soon.
+async fn stops_on_sigterm(agent: &mut tokio::process::Child) -> TestResult {
+    let pid = agent
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("the agent already exited"))?;
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(sent.success(), "kill -TERM {pid} failed");
+    let status = tokio::time::timeout(Duration::from_secs(10), agent.wait()).await??;
+    assert!(
+        status.success(),
+        "the agent did not stop cleanly on SIGTERM: {status}"
+    );
     Ok(())
 }
