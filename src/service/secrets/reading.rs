@@ -198,6 +198,42 @@ impl Service {
         }
     }
 
+    /// What a frozen group and a canary mean for a keyring's or key's use by `op`: a decrypt
+    /// in a frozen group is refused; a cryptographic use of a canary freezes its group
+    /// (audited as critical) and goes on as if nothing happened.
+    pub(in crate::service) async fn guard_use(
+        &self,
+        caller: &Caller,
+        op: &catalogue::Operation,
+        group: &GroupId,
+        canary: bool,
+        object: &str,
+    ) -> Result<(), Error> {
+        use crate::authz::Operation::{Decrypt, Encrypt, Sign, Verify};
+        if caller.kind != PrincipalKind::App {
+            return Ok(());
+        }
+        if op.group.contains(&Decrypt) {
+            self.refuse_if_frozen(caller, group).await?;
+        }
+        if canary
+            && op
+                .group
+                .iter()
+                .any(|g| matches!(g, Encrypt | Decrypt | Sign | Verify))
+        {
+            self.trip_object_canary(caller, group, object).await;
+        }
+        Ok(())
+    }
+
+    async fn trip_object_canary(&self, caller: &Caller, group: &GroupId, object: &str) {
+        let reason = format!("canary {object} used by {}", caller.principal_id);
+        if let Err(e) = self.freeze(&caller.account_id, group, &reason).await {
+            tracing::error!(group = %group, error = %e, "a canary tripped but its group could not be frozen");
+        }
+    }
+
     /// Freezes `group` on behalf of Coffer, audited as critical.
     async fn freeze(
         &self,
