@@ -84,6 +84,13 @@ impl Service {
         target: &ReadTarget<'_>,
     ) -> Result<SecretRead, Error> {
         let name = &state.row.name;
+        if let ReadTarget::Field(field) = target
+            && !is_valid_name(field)
+        {
+            return Err(Error::InvalidInput(format!(
+                "field name {field:?} must be 1-64 chars of [A-Za-z0-9_-]"
+            )));
+        }
         let wanted = match target {
             ReadTarget::Whole(Some(v)) => *v,
             _ => state.row.current_version,
