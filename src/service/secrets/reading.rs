@@ -282,9 +282,10 @@ impl Service {
             |mut event| async move {
                 self.visible_group(ctx.caller, id).await?;
                 let reason = reason.unwrap_or("frozen by an operator");
-                event.detail = Some(clip_reason(reason));
+                let reason = one_line(reason, 200);
+                event.detail = Some(reason.clone());
                 self.store
-                    .freeze_group(id, self.now(), &clip_reason(reason), &event)
+                    .freeze_group(id, self.now(), &reason, &event)
                     .await?;
                 self.forget(Forget::Group { id: id.clone() }).await;
                 self.visible_group(ctx.caller, id).await
@@ -315,13 +316,4 @@ impl Service {
     pub(super) fn forget_secret_here(&self, account_id: &AccountId, name: &str) {
         self.secrets.remove(&(account_id.clone(), name.to_owned()));
     }
-}
-
-/// An operator's freeze reason, bounded and on one line.
-fn clip_reason(reason: &str) -> String {
-    reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect()
 }
