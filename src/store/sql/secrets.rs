@@ -462,7 +462,7 @@ impl SecretStore for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sql::testing::{event, temporary_store};
+    use crate::store::sql::testing::{account_and_group, event, temporary_store};
 
     const MASTER: &str = "mk/grp_g/v1";
 
@@ -505,14 +505,7 @@ mod tests {
 
     async fn store_with_secret(retention: u32) -> (tempfile::TempDir, SqlStore) {
         let (dir, store) = temporary_store().await;
-        sqlx::raw_sql(
-            "INSERT INTO accounts (id, name, created_at) VALUES ('acct_a', 'a', 0);
-             INSERT INTO security_groups (id, account_id, name, master_version, created_at)
-                 VALUES ('grp_g', 'acct_a', 'g', 1, 0);",
-        )
-        .execute(&store.pool)
-        .await
-        .expect("rows");
+        account_and_group(&store).await;
         let first = version(1, VersionState::Ready);
         store
             .create_secret(&secret(retention), &first, &event("secret.create", 201))
