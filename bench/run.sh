@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load benchmark: 1 KiB encrypt and decrypt through the HTTPS API (envelope and hsm
-# keyrings), P-256 and Ed25519 sign and verify, against a release build in dev mode
+# keyrings), 1 KiB secret reads (app API key and signed machine), P-256 and Ed25519 sign and verify, against a release build in dev mode
 # (SoftHSM + SQLite, TLS on, audit durable); then the raw SoftHSM P-256 signing rate with the
 # same number of HSM threads (COFFER_HSM_THREADS, default 2), for comparison.
 #
@@ -106,6 +106,27 @@ end
 LUA
 BENCH_SIGNED="$work/signed.txt" BENCH_BODY="$work/encrypt.json" \
   measure "signed envelope enc" "$work/signed.lua" /v1/keyrings/envelope/encrypt
+
+# Secret reads of a 1 KiB value, by an app's API key and by a signed machine (each granted
+# the secret), to compare with the envelope decrypt of the same size above.
+secret_key=$(api "$owner" POST /v1/auth/apikey "{\"principal\":\"$app\",\"name\":\"bench-secrets\",\"flags\":{\"secret.*.*\":true}}" | field api_key)
+value=$(head -c 768 /dev/urandom | base64 -w0)
+api "$owner" POST /v1/secrets "{\"name\":\"bench\",\"group\":\"$group\",\"value\":\"$value\"}" >/dev/null
+api "$owner" PUT "/v1/secrets/bench/grants/$app" >/dev/null
+cat - "$work/report.lua" > "$work/get.lua" <<'LUA'
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+LUA
+BENCH_KEY=$secret_key measure "secret read 1KiB" "$work/get.lua" /v1/secrets/bench/value
+token=$(api "$owner" POST /v1/machine-tokens "{\"kind\":\"enrollment\",\"name\":\"bench-secrets\",\"flags\":{\"secret.*.*\":true},\"groups\":{\"$group\":[\"decrypt\"]},\"lifetime_seconds\":600,\"max_uses\":1,\"machine_lifetime_seconds\":3600}" | field token)
+: > "$work/empty"
+python3 bench/signed_requests.py "$url" "$ca" "$token" /v1/secrets/bench/value "$work/empty" "$count" "$work/signed-get.txt" GET
+machine=$(head -1 "$work/signed-get.txt" | cut -d' ' -f1)
+api "$owner" PUT "/v1/secrets/bench/grants/$machine" >/dev/null
+sed -e 's|"POST", "/v1/keyrings/envelope/encrypt", {|"GET", "/v1/secrets/bench/value", {|' \
+    -e 's|\["Content-Type"\] = "application/json", ||' -e 's|}, body)|})|' "$work/signed.lua" > "$work/signed-get.lua"
+BENCH_SIGNED="$work/signed-get.txt" BENCH_BODY="$work/empty" \
+  measure "signed secret read" "$work/signed-get.lua" /v1/secrets/bench/value
 
 message=$(head -c 32 /dev/urandom | base64 -w0)
 for algorithm in ec-p256 ed25519; do

@@ -1,6 +1,6 @@
 """Enrolls a benchmark machine and pre-signs COUNT requests (distinct nonces) for wrk.
 
-    signed_requests.py URL CA TOKEN TARGET BODY_FILE COUNT OUT_FILE
+    signed_requests.py URL CA TOKEN TARGET BODY_FILE COUNT OUT_FILE [METHOD=POST]
 
 Each output line is `machine_id timestamp nonce signature`; bench/run.sh replays each line once.
 """
@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 url, ca, token, target, body_file, count, out = sys.argv[1:8]
+method = sys.argv[8] if len(sys.argv) > 8 else "POST"
 key = Ed25519PrivateKey.generate()
 public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 request = urllib.request.Request(
@@ -22,5 +23,5 @@ timestamp = str(int(time.time()))
 with open(out, "w") as f:
     for _ in range(int(count)):
         nonce = secrets.token_hex(12)
-        message = f"POST:{target}:{timestamp}:{nonce}:{body_hash}".encode()
+        message = f"{method}:{target}:{timestamp}:{nonce}:{body_hash}".encode()
         f.write(f"{machine} {timestamp} {nonce} {base64.b64encode(key.sign(message)).decode()}\n")

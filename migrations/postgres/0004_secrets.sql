@@ -53,3 +53,7 @@ ALTER TABLE security_groups ADD COLUMN frozen_reason TEXT;
 
 -- How loud an event is: info, warning (a user revealed a secret) or critical (a canary).
 ALTER TABLE audit_events ADD COLUMN severity TEXT COLLATE "C" NOT NULL DEFAULT 'info';
+
+-- A keyring or key marked canary freezes its group on its first use by an app.
+ALTER TABLE keyrings ADD COLUMN canary BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE keys ADD COLUMN canary BIGINT NOT NULL DEFAULT 0;

@@ -2,7 +2,7 @@
 //! with a flag of their own; managed database credentials applied by an agent; frozen groups.
 
 use super::{Operation, delete, get, post, put};
-use crate::authz::Operation::{Decrypt, ManageObjects};
+use crate::authz::Operation::ManageObjects;
 
 pub const CREATE_SECRET: Operation = post("/v1/secrets")
     .summary("Create a secret (single, structured, managed or canary)")
@@ -26,13 +26,11 @@ pub const READ_SECRET_VALUE: Operation = get("/v1/secrets/{name}/value")
         "Read the value (apps and machines with an explicit grant; ?version=N for an older one)",
     )
     .needs(&["secret.<name>.read"], "secret.value.read")
-    .in_group(&[Decrypt])
     .gives("SecretValue");
 
 pub const READ_SECRET_FIELD: Operation = get("/v1/secrets/{name}/fields/{field}")
     .summary("Read one field of a structured secret, without the others")
     .needs(&["secret.<name>.read"], "secret.field.read")
-    .in_group(&[Decrypt])
     .gives("SecretField");
 
 pub const REVEAL_SECRET: Operation = post("/v1/secrets/{name}/reveal")
@@ -118,18 +116,15 @@ pub const UNFREEZE_GROUP: Operation = post("/v1/groups/{id}/unfreeze")
 pub const PENDING_SECRET_VERSION: Operation = get("/v1/secrets/{name}/pending")
     .summary("A managed secret's version waiting to be applied, with its value (agents; ?wait=SECONDS long-polls up to 30 s; 204 when none)")
     .needs(&["secret.<name>.apply"], "secret.pending.read")
-    .in_group(&[Decrypt])
     .gives("PendingSecretVersion");
 
 pub const APPLIED_SECRET_VERSION: Operation = post("/v1/secrets/{name}/versions/{version}/applied")
     .summary("Confirm that the agent applied a pending version: it becomes current")
     .needs(&["secret.<name>.apply"], "secret.version.applied")
-    .in_group(&[Decrypt])
     .gives("Secret");
 
 pub const FAILED_SECRET_VERSION: Operation = post("/v1/secrets/{name}/versions/{version}/failed")
     .summary("Report that applying a pending version failed (the agent retries with back-off)")
     .needs(&["secret.<name>.apply"], "secret.version.failed")
-    .in_group(&[Decrypt])
     .takes("ApplyFailure")
     .status(204);

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 pub enum SecretCommand {
     /// Create a secret; the value comes from --value-file, --fields-file or stdin, or is
     /// generated with --generate (by the rotation options).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     List,
     /// Metadata: kind, field names, versions, rotation, never the value.
     Show {
@@ -149,7 +149,7 @@ pub struct RotateArgs {
 pub async fn secret(client: &Client, command: SecretCommand) -> anyhow::Result<()> {
     let path = |name: &str| format!("/v1/secrets/{name}");
     match command {
-        SecretCommand::Create(args) => create(client, args).await,
+        SecretCommand::Create(args) => create(client, *args).await,
         SecretCommand::List => client.show("/v1/secrets").await,
         SecretCommand::Show { name } => client.show(&path(&name)).await,
         SecretCommand::Get {

@@ -23,10 +23,11 @@ pub async fn create_key(
                 group: body.group.into(),
                 algorithm,
                 usages: body.usages,
+                canary: body.canary.unwrap_or(false),
             };
             s.service.create_key(&ctx, spec).await
         }
-        (None, Some(public_key)) if body.usages.is_none() => {
+        (None, Some(public_key)) if body.usages.is_none() && body.canary.is_none() => {
             let spec = PublicKeyImport {
                 name: body.name,
                 group: body.group.into(),
@@ -35,7 +36,7 @@ pub async fn create_key(
             s.service.import_public_key(&ctx, spec).await
         }
         (None, Some(_)) => Err(Error::InvalidInput(
-            "an imported public key only verifies: `usages` does not apply".into(),
+            "an imported public key only verifies: `usages` and `canary` do not apply".into(),
         )),
         _ => Err(Error::InvalidInput(
             "send `algorithm` to generate a key pair in the HSM, or `public_key` to import one, not both"

@@ -41,6 +41,8 @@ pub struct KeyringSpec {
     pub rotation_period_days: Option<u32>,
     pub max_encrypt_count: Option<u64>,
     pub cache_ttl_seconds: Option<u32>,
+    /// A tripwire keyring: its first use by an app freezes the group.
+    pub canary: bool,
 }
 
 /// A keyring as shown to callers.
@@ -197,6 +199,14 @@ impl Service {
             return Err(Error::NotFound(format!("keyring {name}")));
         }
         Self::require_in_group(caller, op, &state.row.group_id)?;
+        self.guard_use(
+            caller,
+            op,
+            &state.row.group_id,
+            state.row.canary,
+            &object(name),
+        )
+        .await?;
         Ok(state)
     }
 

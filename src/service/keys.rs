@@ -32,6 +32,8 @@ pub struct KeySpec {
     pub algorithm: String,
     /// `sign` and/or `decrypt`; `None` means `["sign"]`.
     pub usages: Option<Vec<String>>,
+    /// A tripwire key: its first use by an app freezes the group.
+    pub canary: bool,
 }
 
 /// What a caller sends to import a public key for verification.
@@ -273,6 +275,14 @@ impl Service {
             return Err(Error::NotFound(format!("key {name}")));
         }
         Self::require_in_group(caller, op, &state.row.group_id)?;
+        self.guard_use(
+            caller,
+            op,
+            &state.row.group_id,
+            state.row.canary,
+            &object(name),
+        )
+        .await?;
         Ok(state)
     }
 

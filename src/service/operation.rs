@@ -81,13 +81,8 @@ impl Service {
         severity: crate::audit::Severity,
         result: Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut event = self.event(
-            ctx.meta,
-            Some(ctx.caller),
-            action,
-            object,
-            result.as_ref().map(|_| ()),
-        );
+        let outcome = result.as_ref().map(|_| ());
+        let mut event = self.event(ctx.meta, Some(ctx.caller), action, object, outcome);
         event.severity = severity;
         self.record(ctx.meta, event).await?;
         result

@@ -245,6 +245,15 @@ fn check_retention(retention: u32) -> Result<(), Error> {
     }
 }
 
+/// Text from a caller (a freeze reason, an agent's failure) as the audit trail keeps it: one
+/// line of at most `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
+}
+
 fn object(name: &str) -> String {
     format!("secret/{name}")
 }

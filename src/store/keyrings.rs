@@ -27,6 +27,8 @@ pub struct KeyringRow {
     pub rotation_period_days: Option<u32>,
     pub max_encrypt_count: Option<u64>,
     pub cache_ttl_seconds: u32,
+    /// A tripwire: its first use by an app freezes the group.
+    pub canary: bool,
     pub created_at: i64,
     pub rotated_at: i64,
     pub deleted_at: Option<i64>,

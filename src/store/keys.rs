@@ -31,6 +31,8 @@ pub struct KeyRow {
     pub current_version: u32,
     /// Versions below this are retired: they neither verify nor decrypt.
     pub min_version: u32,
+    /// A tripwire: its first use by an app freezes the group.
+    pub canary: bool,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
 }

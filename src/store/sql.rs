@@ -337,6 +337,19 @@ mod testing {
         (dir, store)
     }
 
+    /// Account `acct_a` with its group `grp_g` (master key version 1), which the domain
+    /// tests' rows belong to.
+    pub(super) async fn account_and_group(store: &SqlStore) {
+        sqlx::raw_sql(
+            "INSERT INTO accounts (id, name, created_at) VALUES ('acct_a', 'a', 0);
+             INSERT INTO security_groups (id, account_id, name, master_version, created_at)
+                 VALUES ('grp_g', 'acct_a', 'g', 1, 0);",
+        )
+        .execute(&store.pool)
+        .await
+        .expect("an account and a group");
+    }
+
     /// A successful `action` of account `acct_a`, answered with `status`.
     pub(super) fn event(action: &str, status: u16) -> AuditEvent {
         AuditEvent {

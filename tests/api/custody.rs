@@ -295,3 +295,59 @@ async fn every_request_allowed_or_denied_is_in_the_activity_feed() -> TestResult
     assert!(older.body["events"][0]["seq"].as_i64() < Some(next));
     Ok(())
 }
+
+/// Secret values (one value, a field, a generated one) are sealed before they reach SQL:
+/// no database file and no audit event holds them, in plain text or base64.
+#[tokio::test]
+async fn the_database_files_never_hold_a_secret_value() -> TestResult {
+    let mut s = TestServer::start().await?;
+    let g = s.group("G").await?;
+    let single = "SECRET-VALUE-MARKER-7c2e never in sql";
+    let field = "FIELD-VALUE-MARKER-91ab never in sql";
+    for body in [
+        json!({"name": "one", "group": g, "value": single}),
+        json!({"name": "two", "group": g, "kind": "structured",
+            "fields": {"user": "u", "password": field}}),
+        json!({"name": "three", "group": g,
+            "rotation": {"interval_seconds": 300, "charset": "alphanumeric", "length": 48}}),
+    ] {
+        let created = s.owner_post("/v1/secrets", body).await?;
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    let generated = s
+        .owner_post("/v1/secrets/three/reveal", json!({}))
+        .await?
+        .str("value");
+    assert_eq!(generated.len(), 48);
+    let feed = s
+        .get("/v1/activity?limit=500", &s.owner_key)
+        .await?
+        .body
+        .to_string();
+    s.stop().await;
+    let needles = [single, field, generated.as_str()];
+    for needle in needles {
+        assert!(
+            !feed.contains(needle),
+            "a secret value is in the audit feed"
+        );
+    }
+    for file in s.database_files().await? {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        for needle in needles {
+            for form in [
+                needle.as_bytes().to_vec(),
+                b64(needle.as_bytes()).into_bytes(),
+            ] {
+                assert!(
+                    !contains(&bytes, &form),
+                    "a secret value found in {}",
+                    file.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}

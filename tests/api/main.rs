@@ -34,6 +34,7 @@ mod machines;
 mod master_rotation;
 mod matrix;
 mod nodes;
+mod object_canaries;
 mod postgres_only;
 mod secrets;
 mod service;

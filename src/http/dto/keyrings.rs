@@ -30,6 +30,10 @@ pub struct CreateKeyring {
     #[serde(default, deserialize_with = "null_refused::cache_ttl_seconds")]
     #[schema(nullable = false, minimum = 0, maximum = 86400)]
     pub cache_ttl_seconds: Option<u32>,
+    /// A tripwire: its first use by an app or machine freezes the group (default false).
+    #[serde(default, deserialize_with = "null_refused::canary")]
+    #[schema(nullable = false)]
+    pub canary: Option<bool>,
 }
 
 fn protection() -> Schema {
@@ -53,6 +57,7 @@ pub struct Keyring {
     pub rotation_period_days: Option<u32>,
     pub max_encrypt_count: Option<u64>,
     pub cache_ttl_seconds: u32,
+    pub canary: bool,
     pub created_at: String,
     pub rotated_at: String,
 }
@@ -70,6 +75,7 @@ impl From<&KeyringRow> for Keyring {
             rotation_period_days: row.rotation_period_days,
             max_encrypt_count: row.max_encrypt_count,
             cache_ttl_seconds: row.cache_ttl_seconds,
+            canary: row.canary,
             created_at: rfc3339(row.created_at),
             rotated_at: rfc3339(row.rotated_at),
         }

@@ -24,6 +24,9 @@ pub struct CreateKey {
     /// PEM `PUBLIC KEY`, or base64 of the DER SubjectPublicKeyInfo.
     #[serde(default, deserialize_with = "null_refused::public_key")]
     pub public_key: Option<String>,
+    /// Key pairs: a tripwire whose first use by an app or machine freezes the group.
+    #[serde(default, deserialize_with = "null_refused::canary")]
+    pub canary: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -89,6 +92,7 @@ pub struct Key {
     pub enabled: bool,
     pub current_version: u32,
     pub min_version: u32,
+    pub canary: bool,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -120,6 +124,7 @@ impl From<&KeyRow> for Key {
             enabled: row.enabled,
             current_version: row.current_version,
             min_version: row.min_version,
+            canary: row.canary,
             created_at: rfc3339(row.created_at),
             versions: None,
             certificates: None,

@@ -73,6 +73,7 @@ mod null_refused {
         )*};
     }
     fields!(
+        canary,
         value,
         fields,
         rotation,

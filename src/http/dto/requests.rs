@@ -99,6 +99,7 @@ impl TryFrom<CreateKeyring> for KeyringSpec {
             rotation_period_days: body.rotation_period_days,
             max_encrypt_count: body.max_encrypt_count,
             cache_ttl_seconds: body.cache_ttl_seconds,
+            canary: body.canary.unwrap_or(false),
         })
     }
 }

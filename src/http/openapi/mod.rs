@@ -43,7 +43,8 @@ fn schema_ref(name: &str) -> Value {
 /// opaque (an unknown one is a 404).
 fn path_parameter(name: &str) -> Value {
     match name {
-        "ring" | "name" => self::name(),
+        "ring" | "name" | "field" => self::name(),
+        "version" => json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
         "hash" => {
             json!({"type": "string", "pattern": "^[0-9A-Fa-f]{32}$", "description": "a ciphertext's key reference, 16 bytes in hex"})
         }
@@ -90,6 +91,16 @@ pub fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
             "a version of the key (default: the current one); one that was never made is a 404",
         )],
+        ("get", "/v1/secrets/{name}/value") => vec![query(
+            "version",
+            json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
+            "an earlier version still kept (default: the current one); another is a 404",
+        )],
+        ("get", "/v1/secrets/{name}/pending") => vec![query(
+            "wait",
+            json!({"type": "integer", "minimum": 0, "maximum": u32::MAX}),
+            "seconds to wait for a pending version (a long poll; at most 30 are waited)",
+        )],
         ("delete", "/v1/groups/{id}") => vec![query(
             "force",
             boolean(),
@@ -109,6 +120,7 @@ const REFERS_TO_OBJECTS: &[&str] = &[
     "/v1/machine-tokens",
     "/v1/machines",
     "/v1/objects",
+    "/v1/secrets",
 ];
 
 /// Every error status a route can answer with, besides its success status.
@@ -172,7 +184,7 @@ fn error_description(status: u16) -> &'static str {
             "invalid_input: malformed JSON or query, bad base64, a name or field out of its rules"
         }
         401 => "unauthenticated: no or bad credential (the same body whatever the reason)",
-        403 => "forbidden (or temp_machine_blocked): the credential may not do this",
+        403 => "forbidden (or temp_machine_blocked, group_frozen): the credential may not do this",
         404 => "not_found: no such object, or the caller may not see it",
         409 => "conflict, key_disabled, usage_not_allowed or version_retired",
         408 => "request_timeout: the body did not arrive within the body timeout (30 s)",

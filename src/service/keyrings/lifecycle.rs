@@ -27,6 +27,7 @@ fn new_keyring(
         rotation_period_days: spec.rotation_period_days,
         max_encrypt_count: spec.max_encrypt_count,
         cache_ttl_seconds: spec.cache_ttl_seconds.unwrap_or(DEFAULT_CACHE_TTL_SECONDS),
+        canary: spec.canary,
         created_at: now,
         rotated_at: now,
         deleted_at: None,

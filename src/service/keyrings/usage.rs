@@ -32,8 +32,6 @@ impl Service {
             let state = self
                 .load_keyring(ctx.caller, ring, &catalogue::DECRYPT)
                 .await?;
-            self.refuse_if_frozen(ctx.caller, &state.row.group_id)
-                .await?;
             self.open(&state, ciphertext, context).await
         })
         .await
@@ -50,8 +48,6 @@ impl Service {
         self.read_counted(ctx, &catalogue::REWRAP, ring, Some(&object(ring)), async {
             let state = self
                 .load_keyring(ctx.caller, ring, &catalogue::REWRAP)
-                .await?;
-            self.refuse_if_frozen(ctx.caller, &state.row.group_id)
                 .await?;
             let opened = self.open(&state, ciphertext, context).await?;
             let out = self.seal(&state, &opened.plaintext, context).await?;

@@ -23,6 +23,7 @@ fn new_key(
         enabled: true,
         current_version: 1,
         min_version: 1,
+        canary: false,
         created_at: now,
         deleted_at: None,
     }
@@ -54,6 +55,7 @@ impl Service {
                 let mut row = new_key(place, &spec.name, KeyKind::KeyPair, algorithm, self.now());
                 row.can_sign = usage.sign;
                 row.can_decrypt = usage.decrypt;
+                row.canary = spec.canary;
                 let first = self.make_key_version(&row.id, 1, algorithm, usage).await?;
                 if let Err(e) = self.store.create_key(&row, &first, &event).await {
                     if let Some(label) = &first.token_label {

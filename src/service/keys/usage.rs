@@ -165,8 +165,6 @@ impl Service {
                 let state = self
                     .load_key(ctx.caller, name, &catalogue::KEY_DECRYPT)
                     .await?;
-                self.refuse_if_frozen(ctx.caller, &state.row.group_id)
-                    .await?;
                 state.usable()?;
                 if !state.row.can_decrypt {
                     return Err(Error::UsageNotAllowed(format!(

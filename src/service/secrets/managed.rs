@@ -241,17 +241,8 @@ impl Service {
             Some(&object(name)),
             result.as_ref().map(|_| ()),
         );
-        event.detail = Some(format!("version {version}: {}", clip(reason)));
+        event.detail = Some(format!("version {version}: {}", one_line(reason, 500)));
         self.record(ctx.meta, event).await?;
         result
     }
-}
-
-/// An agent's failure reason, bounded and on one line, for the audit trail.
-fn clip(reason: &str) -> String {
-    reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(500)
-        .collect()
 }

@@ -84,6 +84,13 @@ impl Service {
         target: &ReadTarget<'_>,
     ) -> Result<SecretRead, Error> {
         let name = &state.row.name;
+        if let ReadTarget::Field(field) = target
+            && !is_valid_name(field)
+        {
+            return Err(Error::InvalidInput(format!(
+                "field name {field:?} must be 1-64 chars of [A-Za-z0-9_-]"
+            )));
+        }
         let wanted = match target {
             ReadTarget::Whole(Some(v)) => *v,
             _ => state.row.current_version,
@@ -198,6 +205,42 @@ impl Service {
         }
     }
 
+    /// What a frozen group and a canary mean for a keyring's or key's use by `op`: a decrypt
+    /// in a frozen group is refused; a cryptographic use of a canary freezes its group
+    /// (audited as critical) and goes on as if nothing happened.
+    pub(in crate::service) async fn guard_use(
+        &self,
+        caller: &Caller,
+        op: &catalogue::Operation,
+        group: &GroupId,
+        canary: bool,
+        object: &str,
+    ) -> Result<(), Error> {
+        use crate::authz::Operation::{Decrypt, Encrypt, Sign, Verify};
+        if caller.kind != PrincipalKind::App {
+            return Ok(());
+        }
+        if op.group.contains(&Decrypt) {
+            self.refuse_if_frozen(caller, group).await?;
+        }
+        if canary
+            && op
+                .group
+                .iter()
+                .any(|g| matches!(g, Encrypt | Decrypt | Sign | Verify))
+        {
+            self.trip_object_canary(caller, group, object).await;
+        }
+        Ok(())
+    }
+
+    async fn trip_object_canary(&self, caller: &Caller, group: &GroupId, object: &str) {
+        let reason = format!("canary {object} used by {}", caller.principal_id);
+        if let Err(e) = self.freeze(&caller.account_id, group, &reason).await {
+            tracing::error!(group = %group, error = %e, "a canary tripped but its group could not be frozen");
+        }
+    }
+
     /// Freezes `group` on behalf of Coffer, audited as critical.
     async fn freeze(
         &self,
@@ -239,9 +282,10 @@ impl Service {
             |mut event| async move {
                 self.visible_group(ctx.caller, id).await?;
                 let reason = reason.unwrap_or("frozen by an operator");
-                event.detail = Some(clip_reason(reason));
+                let reason = one_line(reason, 200);
+                event.detail = Some(reason.clone());
                 self.store
-                    .freeze_group(id, self.now(), &clip_reason(reason), &event)
+                    .freeze_group(id, self.now(), &reason, &event)
                     .await?;
                 self.forget(Forget::Group { id: id.clone() }).await;
                 self.visible_group(ctx.caller, id).await
@@ -272,13 +316,4 @@ impl Service {
     pub(super) fn forget_secret_here(&self, account_id: &AccountId, name: &str) {
         self.secrets.remove(&(account_id.clone(), name.to_owned()));
     }
-}
-
-/// An operator's freeze reason, bounded and on one line.
-fn clip_reason(reason: &str) -> String {
-    reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect()
 }

@@ -342,7 +342,7 @@ impl JobStore for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sql::testing::{event, temporary_store};
+    use crate::store::sql::testing::{account_and_group, event, temporary_store};
 
     fn lease(owner: &str, until: i64) -> Lease {
         Lease {
@@ -354,14 +354,7 @@ mod tests {
     /// A store with one group (master version 1) and one job reserving its rotation.
     async fn reserved() -> (tempfile::TempDir, SqlStore, JobRow) {
         let (dir, store) = temporary_store().await;
-        sqlx::raw_sql(
-            "INSERT INTO accounts (id, name, created_at) VALUES ('acct_a', 'a', 0);
-             INSERT INTO security_groups (id, account_id, name, master_version, created_at)
-                 VALUES ('grp_g', 'acct_a', 'g', 1, 0);",
-        )
-        .execute(&store.pool)
-        .await
-        .expect("rows");
+        account_and_group(&store).await;
         let job = JobRow {
             id: "job_j".into(),
             account_id: "acct_a".into(),

@@ -14,7 +14,7 @@ use sqlx::{Any, FromRow, Row, Transaction};
 macro_rules! keyring_columns {
     () => {
         "id, account_id, group_id, name, protection, current_version, min_decryption_version, enabled,
-         rotation_period_days, max_encrypt_count, cache_ttl_seconds, created_at, rotated_at, deleted_at"
+         rotation_period_days, max_encrypt_count, cache_ttl_seconds, canary, created_at, rotated_at, deleted_at"
     };
 }
 
@@ -48,6 +48,7 @@ impl FromRow<'_, AnyRow> for KeyringRow {
             rotation_period_days,
             max_encrypt_count: r.get::<Option<i64>, _>("max_encrypt_count").map(count),
             cache_ttl_seconds: u32_column(r, "cache_ttl_seconds")?,
+            canary: flag(r, "canary"),
             created_at: r.get("created_at"),
             rotated_at: r.get("rotated_at"),
             deleted_at: r.get("deleted_at"),
@@ -141,7 +142,7 @@ impl KeyringStore for SqlStore {
         let insert = sqlx::query(concat!(
             "INSERT INTO keyrings (",
             keyring_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)"
         ))
         .bind(&k.id)
         .bind(&k.account_id)
@@ -154,6 +155,7 @@ impl KeyringStore for SqlStore {
         .bind(k.rotation_period_days.map(i64::from))
         .bind(k.max_encrypt_count.map(|v| v as i64))
         .bind(i64::from(k.cache_ttl_seconds))
+        .bind(i64::from(k.canary))
         .bind(k.created_at)
         .bind(k.rotated_at);
         exec(&mut tx, insert).await?;

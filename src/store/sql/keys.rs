@@ -17,7 +17,7 @@ use sqlx::{Any, FromRow, Row, Transaction};
 macro_rules! key_columns {
     () => {
         "id, account_id, group_id, name, kind, algorithm, can_sign, can_decrypt, enabled,
-         current_version, min_version, created_at, deleted_at"
+         current_version, min_version, canary, created_at, deleted_at"
     };
 }
 
@@ -35,6 +35,7 @@ impl FromRow<'_, AnyRow> for KeyRow {
             enabled: flag(r, "enabled"),
             current_version: u32_column(r, "current_version")?,
             min_version: u32_column(r, "min_version")?,
+            canary: flag(r, "canary"),
             created_at: r.get("created_at"),
             deleted_at: r.get("deleted_at"),
         })
@@ -128,7 +129,7 @@ impl KeyStore for SqlStore {
         let insert = sqlx::query(concat!(
             "INSERT INTO keys (",
             key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
         ))
         .bind(&k.id)
         .bind(&k.account_id)
@@ -141,6 +142,7 @@ impl KeyStore for SqlStore {
         .bind(i64::from(k.enabled))
         .bind(i64::from(k.current_version))
         .bind(i64::from(k.min_version))
+        .bind(i64::from(k.canary))
         .bind(k.created_at);
         exec(&mut tx, insert).await?;
         insert_key_version(&mut tx, first).await?;

@@ -458,3 +458,165 @@ impl SecretStore for SqlStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql::testing::{account_and_group, event, temporary_store};
+
+    const MASTER: &str = "mk/grp_g/v1";
+
+    fn secret(retention: u32) -> SecretRow {
+        SecretRow {
+            id: "sec_s".into(),
+            account_id: "acct_a".into(),
+            group_id: "grp_g".into(),
+            name: "s".into(),
+            kind: SecretKind::Single,
+            current_version: 1,
+            latest_version: 1,
+            retention,
+            rotation: None,
+            next_rotation_at: Some(10),
+            managed: None,
+            canary_cascade: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+            deleted_at: None,
+        }
+    }
+
+    fn version(n: u32, state: VersionState) -> SecretVersionRow {
+        SecretVersionRow {
+            secret_id: "sec_s".into(),
+            version: n,
+            fields: Vec::new(),
+            wrapped_key: vec![n as u8; 40],
+            wrapping_key: MASTER.into(),
+            nonce: vec![0; 12],
+            sealed: vec![1; 20],
+            origin: VersionOrigin::Set,
+            created_by: "usr_u".into(),
+            created_at: i64::from(n),
+            state,
+            applied_at: None,
+        }
+    }
+
+    async fn store_with_secret(retention: u32) -> (tempfile::TempDir, SqlStore) {
+        let (dir, store) = temporary_store().await;
+        account_and_group(&store).await;
+        let first = version(1, VersionState::Ready);
+        store
+            .create_secret(&secret(retention), &first, &event("secret.create", 201))
+            .await
+            .expect("created");
+        (dir, store)
+    }
+
+    fn numbers(versions: &[SecretVersionRow]) -> Vec<u32> {
+        versions.iter().map(|v| v.version).collect()
+    }
+
+    /// Two rotations that read the same latest version (two nodes on one due time): one
+    /// commits, the other is refused, so the due time gives exactly one version.
+    #[tokio::test]
+    async fn two_writers_of_the_same_next_version_make_one() {
+        let (_dir, store) = store_with_secret(20).await;
+        let next = version(2, VersionState::Ready);
+        let scheduled = event("secret.rotate.scheduled", 200);
+        let add = || store.add_secret_version(&next, NewVersion::Current, Some(20), &scheduled);
+        add().await.expect("the first writer");
+        let second = add().await;
+        assert!(
+            matches!(second, Err(StoreError::Conflict(Conflict::SecretChanged))),
+            "{second:?}"
+        );
+        let row = store.secret(&"acct_a".into(), "s").await.unwrap().unwrap();
+        assert_eq!((row.current_version, row.latest_version), (2, 2));
+        assert_eq!(
+            row.next_rotation_at,
+            Some(20),
+            "the due time moved with the version"
+        );
+    }
+
+    /// Retention drops the oldest versions, never the current one or a pending one.
+    #[tokio::test]
+    async fn retention_keeps_the_newest_and_the_ones_in_use() {
+        let (_dir, store) = store_with_secret(2).await;
+        for n in 2..=4 {
+            store
+                .add_secret_version(
+                    &version(n, VersionState::Ready),
+                    NewVersion::Current,
+                    None,
+                    &event("secret.write", 200),
+                )
+                .await
+                .expect("added");
+        }
+        let kept = store.secret_versions(&"sec_s".into()).await.unwrap();
+        assert_eq!(numbers(&kept), [3, 4]);
+        // A pending version (a managed secret's rotation) beyond retention: the current one
+        // stays however old it is.
+        for n in 5..=6 {
+            store
+                .add_secret_version(
+                    &version(n, VersionState::Pending),
+                    NewVersion::Pending,
+                    None,
+                    &event("secret.rotate", 200),
+                )
+                .await
+                .expect("added");
+        }
+        let kept = store.secret_versions(&"sec_s".into()).await.unwrap();
+        assert_eq!(
+            numbers(&kept),
+            [4, 5, 6],
+            "current 4 kept; 5 abandoned by 6"
+        );
+        assert_eq!(kept[1].state, VersionState::Abandoned);
+        assert_eq!(kept[2].state, VersionState::Pending);
+        let abandoned = store
+            .apply_secret_version(&"sec_s".into(), 5, 7, &event("secret.version.applied", 200))
+            .await;
+        assert!(
+            matches!(
+                abandoned,
+                Err(StoreError::Conflict(Conflict::VersionNotPending))
+            ),
+            "{abandoned:?}"
+        );
+        store
+            .apply_secret_version(&"sec_s".into(), 6, 7, &event("secret.version.applied", 200))
+            .await
+            .expect("applied");
+        let row = store.secret(&"acct_a".into(), "s").await.unwrap().unwrap();
+        assert_eq!(row.current_version, 6);
+    }
+
+    /// A version wrapped by a master key that is no longer the group's current one is
+    /// refused: a master-key rotation's re-wrap would miss it.
+    #[tokio::test]
+    async fn a_version_under_a_replaced_master_is_refused() {
+        let (_dir, store) = store_with_secret(20).await;
+        sqlx::raw_sql("UPDATE security_groups SET master_version = 2")
+            .execute(&store.pool)
+            .await
+            .expect("bumped");
+        let stale = store
+            .add_secret_version(
+                &version(2, VersionState::Ready),
+                NewVersion::Current,
+                None,
+                &event("secret.write", 200),
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict(Conflict::MasterRotated))),
+            "{stale:?}"
+        );
+    }
+}
