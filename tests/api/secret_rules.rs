@@ -38,7 +38,9 @@ async fn only_a_granted_app_of_the_group_reads_and_a_revoked_one_no_longer() -> 
     refused.assert_error(400, "invalid_input");
     let grants = s.get("/v1/secrets/db/grants", &s.owner_key).await?;
     assert_eq!(grants.column("app"), [app.as_str()]);
-    read(&s, "db", &outsider_key).await?.assert_error(404, "not_found");
+    read(&s, "db", &outsider_key)
+        .await?
+        .assert_error(404, "not_found");
 
     let revoked = s
         .delete(&format!("/v1/secrets/db/grants/{app}"), &s.owner_key)
@@ -68,9 +70,11 @@ async fn an_app_taken_out_of_the_group_and_put_back_has_lost_its_grant() -> Test
     )
     .await?;
     assert!(back.status < 300, "{} {}", back.status, back.body);
-    read(&s, "db", &key)
-        .await?
-        .assert_error_because(403, "forbidden", "the grant went with the membership");
+    read(&s, "db", &key).await?.assert_error_because(
+        403,
+        "forbidden",
+        "the grant went with the membership",
+    );
     let grants = s.get("/v1/secrets/db/grants", &s.owner_key).await?;
     assert_eq!(grants.array_len(), Some(0), "{}", grants.body);
     Ok(())
@@ -91,7 +95,10 @@ async fn the_owner_reveals_as_a_warning_and_an_auditor_cannot() -> TestResult {
     let events = feed.body["events"].as_array().cloned().unwrap_or_default();
     assert_eq!(events.len(), 1, "{}", feed.body);
     assert_eq!(events[0]["severity"], "warning", "{}", events[0]);
-    assert!(!feed.body.to_string().contains("hunter2"), "no value in the audit trail");
+    assert!(
+        !feed.body.to_string().contains("hunter2"),
+        "no value in the audit trail"
+    );
 
     s.user("auditor@example.test", "auditor", PASSWORD).await?;
     let account = s.account_id().await?;
@@ -111,12 +118,18 @@ async fn bad_input_is_refused_with_its_code_and_nothing_is_created() -> TestResu
     let s = TestServer::start().await?;
     let g = s.group("G").await?;
     let cases = [
-        ("unknown kind", json!({"name": "a", "group": g, "kind": "magic", "value": "x"})),
+        (
+            "unknown kind",
+            json!({"name": "a", "group": g, "kind": "magic", "value": "x"}),
+        ),
         (
             "field name with a blank",
             json!({"name": "b", "group": g, "kind": "structured", "fields": {"bad name": "x"}}),
         ),
-        ("64 KiB + 1", json!({"name": "c", "group": g, "value": "x".repeat(64 * 1024 + 1)})),
+        (
+            "64 KiB + 1",
+            json!({"name": "c", "group": g, "value": "x".repeat(64 * 1024 + 1)}),
+        ),
         (
             "interval of 299 s",
             json!({"name": "d", "group": g, "rotation": {"interval_seconds": 299}}),
@@ -126,7 +139,10 @@ async fn bad_input_is_refused_with_its_code_and_nothing_is_created() -> TestResu
             json!({"name": "e", "group": g,
                    "rotation": {"interval_seconds": 300, "charset": "emoji"}}),
         ),
-        ("explicit null value", json!({"name": "f", "group": g, "value": null})),
+        (
+            "explicit null value",
+            json!({"name": "f", "group": g, "value": null}),
+        ),
         (
             "value and fields",
             json!({"name": "h", "group": g, "value": "x", "fields": {"a": "b"}}),
@@ -135,11 +151,18 @@ async fn bad_input_is_refused_with_its_code_and_nothing_is_created() -> TestResu
     for (why, body) in cases {
         let reply = s.post("/v1/secrets", &s.owner_key, body).await?;
         reply.assert_error_because(400, "invalid_input", why);
-        assert!(!reply.message().is_empty(), "{why}: a message says what is wrong");
+        assert!(
+            !reply.message().is_empty(),
+            "{why}: a message says what is wrong"
+        );
         assert!(secret_names(&s).await?.is_empty(), "{why}: nothing created");
     }
     // Exactly 64 KiB is fine.
-    create(&s, json!({"name": "max", "group": g, "value": "x".repeat(64 * 1024)})).await?;
+    create(
+        &s,
+        json!({"name": "max", "group": g, "value": "x".repeat(64 * 1024)}),
+    )
+    .await?;
     assert_eq!(secret_names(&s).await?, ["max"]);
     Ok(())
 }
@@ -157,12 +180,21 @@ async fn a_rotating_secret_generates_its_values_and_refuses_hand_made_ones() -> 
     let policy = json!({"interval_seconds": 300, "charset": "alphanumeric", "length": 40});
     let created = create(&s, json!({"name": "token", "group": g, "rotation": policy})).await?;
     assert_eq!(created.body["rotation"]["length"], 40);
-    assert!(created.body["rotation"]["next_rotation_at"].is_string(), "{}", created.body);
+    assert!(
+        created.body["rotation"]["next_rotation_at"].is_string(),
+        "{}",
+        created.body
+    );
     grant(&s, "token", &app).await?;
     let first = read(&s, "token", &key).await?.str("value");
     assert!(alphanumeric(&first, 40), "{first:?}");
 
-    let by_hand = put(&s, "/v1/secrets/token/value", Some(json!({"value": "mine"}))).await?;
+    let by_hand = put(
+        &s,
+        "/v1/secrets/token/value",
+        Some(json!({"value": "mine"})),
+    )
+    .await?;
     by_hand.assert_error(409, "conflict");
     let rollback = s
         .owner_post("/v1/secrets/token/rollback", json!({"version": 1}))
@@ -182,7 +214,12 @@ async fn a_rotating_secret_generates_its_values_and_refuses_hand_made_ones() -> 
     let off = s.delete("/v1/secrets/token/rotation", &s.owner_key).await?;
     off.assert_status(200);
     assert!(off.body["rotation"].is_null(), "{}", off.body);
-    let now_by_hand = put(&s, "/v1/secrets/token/value", Some(json!({"value": "mine"}))).await?;
+    let now_by_hand = put(
+        &s,
+        "/v1/secrets/token/value",
+        Some(json!({"value": "mine"})),
+    )
+    .await?;
     now_by_hand.assert_status(200);
     assert_eq!(read(&s, "token", &key).await?.str("value"), "mine");
     Ok(())
@@ -208,7 +245,11 @@ async fn the_schedule_rotates_a_due_secret_once() -> TestResult {
     assert_eq!(listed[1]["created_by"], "system");
     assert_eq!(listed[1]["current"], true);
     s.service().maintain().await?;
-    assert_eq!(numbers(&versions(&s, "token").await?), [1, 2], "once per due time");
+    assert_eq!(
+        numbers(&versions(&s, "token").await?),
+        [1, 2],
+        "once per due time"
+    );
 
     let second = read(&s, "token", &key).await?;
     assert_eq!(second.body["version"], 2);
@@ -243,9 +284,15 @@ async fn a_structured_secret_rotates_only_the_fields_it_names() -> TestResult {
     assert_eq!(fields["username"], "svc");
     assert_eq!(fields["host"], "db.internal");
     let password = fields["password"].as_str().unwrap_or_default();
-    assert!(alphanumeric(password, 24) && password != "pw-1", "{password:?}");
+    assert!(
+        alphanumeric(password, 24) && password != "pw-1",
+        "{password:?}"
+    );
     let v2 = s.get("/v1/secrets/creds/value?version=2", &key).await?;
-    assert_ne!(v2.body["fields"]["password"], now.body["fields"]["password"]);
+    assert_ne!(
+        v2.body["fields"]["password"],
+        now.body["fields"]["password"]
+    );
     assert_eq!(v2.body["fields"]["username"], "svc");
     Ok(())
 }

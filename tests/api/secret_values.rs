@@ -19,8 +19,13 @@ async fn owner_id(s: &TestServer) -> anyhow::Result<String> {
     let users = s.get("/v1/users", &s.owner_key).await?;
     users.assert_status(200);
     let list = users.body.as_array().cloned().unwrap_or_default();
-    let owner = list.iter().find(|u| u["email"] == crate::support::OWNER_EMAIL);
-    Ok(owner.and_then(|u| u["id"].as_str()).unwrap_or_default().to_owned())
+    let owner = list
+        .iter()
+        .find(|u| u["email"] == crate::support::OWNER_EMAIL);
+    Ok(owner
+        .and_then(|u| u["id"].as_str())
+        .unwrap_or_default()
+        .to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +40,10 @@ async fn a_structured_secret_reads_whole_or_one_field_without_the_others() -> Te
     )
     .await?;
     assert_eq!(created.body["kind"], "structured");
-    assert_eq!(created.body["fields"], json!(["host", "password", "username"]));
+    assert_eq!(
+        created.body["fields"],
+        json!(["host", "password", "username"])
+    );
     assert!(created.body.get("value").is_none(), "{}", created.body);
     grant(&s, "creds", &app).await?;
 
@@ -53,7 +61,10 @@ async fn a_structured_secret_reads_whole_or_one_field_without_the_others() -> Te
         "one field and nothing of the others"
     );
     let text = one.body.to_string();
-    assert!(!text.contains("svc") && !text.contains("db.internal"), "{text}");
+    assert!(
+        !text.contains("svc") && !text.contains("db.internal"),
+        "{text}"
+    );
 
     let missing = s.get("/v1/secrets/creds/fields/port", &key).await?;
     missing.assert_error(404, "not_found");
@@ -69,13 +80,23 @@ async fn a_new_value_is_a_new_version_and_older_versions_stay_readable() -> Test
     changed.assert_status(200);
     assert_eq!(changed.body["current_version"], 2);
     assert_eq!(changed.body["latest_version"], 2);
-    assert!(changed.body.get("value").is_none(), "metadata only: {}", changed.body);
+    assert!(
+        changed.body.get("value").is_none(),
+        "metadata only: {}",
+        changed.body
+    );
 
     let now = read(&s, "db", &key).await?;
-    assert_eq!((now.str("value"), now.body["version"].clone()), ("second".into(), json!(2)));
+    assert_eq!(
+        (now.str("value"), now.body["version"].clone()),
+        ("second".into(), json!(2))
+    );
     let old = s.get("/v1/secrets/db/value?version=1", &key).await?;
     old.assert_status(200);
-    assert_eq!((old.str("value"), old.body["version"].clone()), ("first".into(), json!(1)));
+    assert_eq!(
+        (old.str("value"), old.body["version"].clone()),
+        ("first".into(), json!(1))
+    );
     let never = s.get("/v1/secrets/db/value?version=9", &key).await?;
     never.assert_error(404, "not_found");
 
@@ -91,7 +112,10 @@ async fn a_new_value_is_a_new_version_and_older_versions_stay_readable() -> Test
         assert!(v.get("value").is_none(), "a version lists no value: {v}");
     }
     let text = serde_json::to_string(&listed)?;
-    assert!(!text.contains("first") && !text.contains("second"), "{text}");
+    assert!(
+        !text.contains("first") && !text.contains("second"),
+        "{text}"
+    );
 
     let rolled = s
         .owner_post("/v1/secrets/db/rollback", json!({"version": 1}))
@@ -99,7 +123,10 @@ async fn a_new_value_is_a_new_version_and_older_versions_stay_readable() -> Test
     rolled.assert_status(200);
     assert_eq!(rolled.body["current_version"], 3);
     let back = read(&s, "db", &key).await?;
-    assert_eq!((back.str("value"), back.body["version"].clone()), ("first".into(), json!(3)));
+    assert_eq!(
+        (back.str("value"), back.body["version"].clone()),
+        ("first".into(), json!(3))
+    );
     let listed = versions(&s, "db").await?;
     assert_eq!(numbers(&listed), [1, 2, 3]);
     assert_eq!(listed[2]["origin"], "rollback");
@@ -159,7 +186,12 @@ async fn the_cli_creates_reads_and_manages_a_secret() -> TestResult {
     std::fs::write(&fields_file, r#"{"user":"svc","password":"pw-1"}"#)?;
     let fields_path = fields_file.to_str().unwrap_or_default();
 
-    let (ok, _) = cli(&s, &owner, "secret create db --group {} --value-file {}", &[&g, value_path])?;
+    let (ok, _) = cli(
+        &s,
+        &owner,
+        "secret create db --group {} --value-file {}",
+        &[&g, value_path],
+    )?;
     assert!(ok, "create");
     let (ok, _) = cli(
         &s,
@@ -185,7 +217,10 @@ async fn the_cli_creates_reads_and_manages_a_secret() -> TestResult {
     assert!(ok, "set");
     let (ok, out) = cli(&s, &owner, "secret versions db", &[])?;
     assert!(ok, "versions");
-    assert!(out.contains("set") && !out.contains("s3cret") && !out.contains("next value"), "{out}");
+    assert!(
+        out.contains("set") && !out.contains("s3cret") && !out.contains("next value"),
+        "{out}"
+    );
     let (ok, _) = cli(&s, &owner, "secret rollback db 1", &[])?;
     assert!(ok, "rollback");
     let (_, out) = cli(&s, &reader, "secret get db", &[])?;

@@ -50,13 +50,21 @@ pub async fn versions(s: &TestServer, name: &str) -> anyhow::Result<Vec<Value>> 
     let reply = s
         .get(&format!("/v1/secrets/{name}/versions"), &s.owner_key)
         .await?;
-    anyhow::ensure!(reply.status == 200, "versions: {} {}", reply.status, reply.body);
+    anyhow::ensure!(
+        reply.status == 200,
+        "versions: {} {}",
+        reply.status,
+        reply.body
+    );
     Ok(reply.body.as_array().cloned().unwrap_or_default())
 }
 
 /// The version numbers `versions` lists, in order.
 pub fn numbers(versions: &[Value]) -> Vec<u64> {
-    versions.iter().filter_map(|v| v["version"].as_u64()).collect()
+    versions
+        .iter()
+        .filter_map(|v| v["version"].as_u64())
+        .collect()
 }
 
 /// A group `group`, an app in it with a key, and a single secret `name` holding `value`
@@ -127,7 +135,12 @@ async fn a_deleted_secret_is_gone_restored_without_its_grants_and_purged_after_t
     assert_eq!(restored.str("name"), "db");
     let grants = s.get("/v1/secrets/db/grants", &s.owner_key).await?;
     grants.assert_status(200);
-    assert_eq!(grants.array_len(), Some(0), "grants do not come back: {}", grants.body);
+    assert_eq!(
+        grants.array_len(),
+        Some(0),
+        "grants do not come back: {}",
+        grants.body
+    );
     let refused = read(&s, "db", &key).await?;
     refused.assert_error(403, "forbidden");
     // Re-granted, the value is the one it was.
@@ -155,7 +168,11 @@ async fn finished_job(s: &TestServer, id: &str) -> anyhow::Result<Value> {
         if job.body["state"] != "running" {
             return Ok(job.body);
         }
-        anyhow::ensure!(since.elapsed() < Duration::from_secs(60), "job still running: {}", job.body);
+        anyhow::ensure!(
+            since.elapsed() < Duration::from_secs(60),
+            "job still running: {}",
+            job.body
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
