@@ -276,6 +276,10 @@ impl Service {
                 )));
             }
             self.forget_principal(member_id).await;
+            if let GroupMember::App(_) = member {
+                self.forget_group_secrets(&ctx.caller.account_id, group_id)
+                    .await;
+            }
             Ok(())
         })
         .await

@@ -66,4 +66,24 @@ impl Service {
         })
         .await
     }
+
+    /// Forgets the cached state of every secret of `group`: an app leaving the group took
+    /// its grants there with it (in the store), and a cached grant would still let it read
+    /// once it is added back.
+    pub(in crate::service) async fn forget_group_secrets(
+        &self,
+        account_id: &AccountId,
+        group: &crate::ids::GroupId,
+    ) {
+        match self.store.secrets(account_id).await {
+            Ok(rows) => {
+                for row in rows.iter().filter(|r| &r.group_id == group) {
+                    self.forget_secret(account_id, &row.name).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list a group's secrets to forget their grants; the cached copies expire with their time to live")
+            }
+        }
+    }
 }
