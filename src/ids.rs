@@ -124,6 +124,8 @@ macro_rules! for_each_id {
             ResetId,
             /// A background job (a group master-key rotation).
             JobId,
+            /// A one-time, self-destructing share of a value.
+            ShareId,
         }
     };
 }

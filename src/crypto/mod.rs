@@ -18,6 +18,8 @@ mod oaep;
 pub mod possession;
 mod public_key;
 pub mod x509;
+pub mod generate;
+pub mod shares;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

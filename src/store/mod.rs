@@ -24,6 +24,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod sessions;
+mod shares;
 mod sql;
 mod sql_ids;
 mod users;
@@ -42,6 +43,7 @@ pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
 pub use sessions::*;
+pub use shares::*;
 pub use sql::SqlStore;
 pub use users::*;
 
@@ -62,6 +64,7 @@ pub trait Store:
     + MachineStore
     + AuditLog
     + ChangeLog
+    + ShareStore
     + Send
     + Sync
     + 'static

@@ -23,6 +23,7 @@ mod keys;
 mod machines;
 mod postgres;
 mod sessions;
+mod shares;
 mod sqlite;
 mod users;
 
