@@ -105,6 +105,9 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("password.write", Audience::UsersOnly),
     ("machine.read", Audience::UsersOnly),
     ("machine.write", Audience::UsersOnly),
+    ("share.create", Audience::UsersOnly),
+    ("share.read", Audience::UsersOnly),
+    ("share.delete", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -325,6 +328,10 @@ fn flag_class(flag: &str) -> FlagClass {
         FlagClass::OwnCredentials
     } else if flag.ends_with(".read") {
         FlagClass::Read
+    } else if flag.starts_with("share.") {
+        // Shares are objects of a group that only users make (UsersOnly), managed like
+        // the group's other objects: members of the group may, auditors may not.
+        FlagClass::ObjectWrite
     } else if audience_of(flag) == Some(Audience::Both) {
         FlagClass::ObjectWrite
     } else {

@@ -15,6 +15,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod operations;
+mod shares;
 mod tenancy;
 
 pub use identity::*;
@@ -22,6 +23,7 @@ pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
 pub use operations::*;
+pub use shares::*;
 pub use tenancy::*;
 
 use crate::authz::Operation as GroupOp;
@@ -305,6 +307,11 @@ pub const ALL: &[&Operation] = &[
     &ENABLE_MACHINE,
     &EXTEND_MACHINE,
     &REVERT_MACHINE_EXTENSION,
+    &CREATE_SHARE,
+    &LIST_SHARES,
+    &DELETE_SHARE,
+    &OPEN_SHARE,
+    &SHARE_PAGE,
 ];
 
 #[cfg(test)]

@@ -139,7 +139,10 @@ mod tests {
                 assert!(value.bytes().all(|b| alphabet.contains(&b)), "{charset:?}");
             }
         }
-        assert_eq!(Charset::Symbols.alphabet().len(), 26 + 26 + 10 + PUNCTUATION.len());
+        assert_eq!(
+            Charset::Symbols.alphabet().len(),
+            26 + 26 + 10 + PUNCTUATION.len()
+        );
         assert!(!PUNCTUATION.contains(['"', '\'', '\\', '`', ' ']));
     }
 
@@ -157,7 +160,11 @@ mod tests {
             for b in text.bytes() {
                 *counts.entry(b).or_default() += 1;
             }
-            assert_eq!(counts.len(), alphabet.len(), "{charset:?}: a character never drawn");
+            assert_eq!(
+                counts.len(),
+                alphabet.len(),
+                "{charset:?}: a character never drawn"
+            );
             let (min, max) = (
                 *counts.values().min().expect("drawn"),
                 *counts.values().max().expect("drawn"),

@@ -79,8 +79,11 @@ pub fn hash_passphrase(passphrase: &str) -> String {
 /// the verifier is constant-time.
 pub fn passphrase_matches(hash: &str, passphrase: &str) -> bool {
     use argon2::PasswordVerifier;
-    argon2::PasswordHash::new(hash)
-        .is_ok_and(|parsed| argon2().verify_password(passphrase.as_bytes(), &parsed).is_ok())
+    argon2::PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2()
+            .verify_password(passphrase.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// The 256-bit key stretched from a normalized passphrase with `salt`.
@@ -143,7 +146,10 @@ mod tests {
     #[test]
     fn a_passphrase_has_over_100_bits_and_reads_back_normalized() {
         let shown = new_passphrase();
-        assert_eq!(shown.len(), PASSPHRASE_CHARS + PASSPHRASE_CHARS / PASSPHRASE_GROUP - 1);
+        assert_eq!(
+            shown.len(),
+            PASSPHRASE_CHARS + PASSPHRASE_CHARS / PASSPHRASE_GROUP - 1
+        );
         let bits = PASSPHRASE_CHARS as f64 * (PASSPHRASE_ALPHABET.len() as f64).log2();
         assert!(bits >= 100.0, "{bits}");
         let typed = format!(" {} ", shown.to_uppercase().replace('-', ""));
@@ -170,7 +176,11 @@ mod tests {
         for wrong in [
             value_key(&key(2), &passphrase_key("pass", &salt), "shr_a"),
             value_key(&key(1), &passphrase_key("past", &salt), "shr_a"),
-            value_key(&key(1), &passphrase_key("pass", &[8u8; KDF_SALT_LEN]), "shr_a"),
+            value_key(
+                &key(1),
+                &passphrase_key("pass", &[8u8; KDF_SALT_LEN]),
+                "shr_a",
+            ),
         ] {
             assert!(open_value(&wrong, "shr_a", sealed.nonce, &sealed.sealed).is_err());
         }

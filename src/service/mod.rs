@@ -18,6 +18,7 @@ mod operation;
 mod request;
 mod rotation;
 mod settings;
+mod shares;
 mod tenancy;
 mod views;
 
@@ -31,6 +32,7 @@ pub use crate::store::{
     MachineTokenRow, MemberRow, ObjectRow, ResetRow, RevocationRow, SessionRow, StoredEvent,
     TrustedCaRow,
 };
+pub use crate::store::ShareRow;
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use auth::{LoginOutput, SignedRequest};
 pub use caller::{Caller, GroupScope};
@@ -51,6 +53,9 @@ pub use machines::{
 };
 pub use request::{Ctx, RequestMeta};
 pub use settings::ServiceSettings;
+pub use shares::{
+    CreatedShare, GenerateSpec, MAX_SHARE_VALUE_BYTES, SHARE_LIFETIMES, ShareSpec,
+};
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
 };
@@ -243,6 +248,7 @@ impl Service {
         self.maintain_machines().await?;
         self.prune_failure_counts().await?;
         self.prune_changes().await?;
+        self.purge_expired_shares().await?;
         self.keyrings.sweep();
         self.data_keys.sweep();
         self.keys.sweep();

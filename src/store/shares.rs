@@ -49,8 +49,7 @@ pub trait ShareStore: Send + Sync {
     /// A share by id, of whichever account (the recipient has none), expired or not.
     async fn share(&self, id: &ShareId) -> Result<Option<SealedShareRow>, StoreError>;
     /// The account's shares that have not expired at `now`, oldest first.
-    async fn shares(&self, account_id: &AccountId, now: i64)
-    -> Result<Vec<ShareRow>, StoreError>;
+    async fn shares(&self, account_id: &AccountId, now: i64) -> Result<Vec<ShareRow>, StoreError>;
     /// Deletes the share and writes `event` in the same transaction. Answers whether it was
     /// still there: of two concurrent opens, only one deletes it, and only that one may show
     /// the value. Nothing is written when it was already gone.

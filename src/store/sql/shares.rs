@@ -101,11 +101,7 @@ impl ShareStore for SqlStore {
             .await
     }
 
-    async fn shares(
-        &self,
-        account_id: &AccountId,
-        now: i64,
-    ) -> Result<Vec<ShareRow>, StoreError> {
+    async fn shares(&self, account_id: &AccountId, now: i64) -> Result<Vec<ShareRow>, StoreError> {
         self.fetch_all(
             sqlx::query_as(concat!(
                 "SELECT ",
