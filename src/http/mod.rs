@@ -14,6 +14,7 @@ mod machines;
 mod metrics;
 pub mod openapi;
 mod routes;
+mod shares;
 pub mod tls;
 
 pub use errors::ApiError;

@@ -221,13 +221,20 @@ impl Service {
         .await
     }
 
-    /// Audits a view of the recipient's page (which shows nothing of the share).
-    pub async fn share_page(&self, meta: &RequestMeta, id: &str) -> Result<(), Error> {
+    /// Audits a view of the recipient's page (which shows nothing of the share) and answers
+    /// whether the share is still there to be opened, so the page can say at once that it
+    /// is gone. Anyone holding the id may learn that much; the id is 96 random bits.
+    pub async fn share_page(&self, meta: &RequestMeta, id: &str) -> Result<bool, Error> {
         let object = format!("share/{id}");
         let action = catalogue::SHARE_PAGE.audit_action();
-        let mut event = self.event(meta, None, action, Some(&object), Ok(()));
+        let live = match self.store.share(&ShareId::from(id)).await {
+            Ok(share) => Ok(share.is_some_and(|s| s.row.expires_at > self.now())),
+            Err(e) => Err(Error::from(e)),
+        };
+        let mut event = self.event(meta, None, action, Some(&object), live.as_ref().map(|_| ()));
         event.identity = None;
-        self.record(meta, event).await
+        self.record(meta, event).await?;
+        live
     }
 
     /// Deletes the shares whose timer ran out (they are refused at open time already).

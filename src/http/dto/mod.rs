@@ -21,6 +21,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod requests;
+mod shares;
 mod status;
 
 pub use activity::*;
@@ -32,6 +33,7 @@ pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
 pub(crate) use requests::{decode_b64, pem_or_b64, possession_proof};
+pub use shares::*;
 pub use status::*;
 
 use serde::{Deserialize, Deserializer};

@@ -72,6 +72,9 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
         MachineTokenIssued, RegisterMachine, ProvisionMachine, BundleDownload, ExtendMachine,
         Machine, ProvisionedMachine, MachineBundle },
     );
+    all.extend(
+        named! { CreateShare, GenerateValue, CreatedShare, Share, OpenShare, OpenedShare },
+    );
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -90,6 +93,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     all.extend(lists!("AccountList" => Account, "UserList" => User));
     all.extend(lists!("TrustedCaList" => TrustedCa, "RevocationList" => Revocation));
     all.extend(lists!("MachineTokenList" => MachineTokenInfo, "MachineList" => Machine));
+    all.extend(lists!("ShareList" => Share));
     all
 }
 
