@@ -16,6 +16,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod serve;
+mod shares;
 
 pub use activity::ActivityArgs;
 pub use apikeys::ApikeyCommand;
@@ -180,6 +181,13 @@ pub enum Command {
         #[command(flatten)]
         filter: ActivityArgs,
     },
+    /// One-time shares: a value opened once with a passphrase, then destroyed.
+    Share {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: shares::ShareCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -246,6 +254,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             activity::activity(&Client::new(&client)?, filter).await
         }
         Command::Machine { client, command } => machines::machine(&client, command).await,
+        Command::Share { client, command } => {
+            let client = match &command {
+                shares::ShareCommand::Open(_) => Client::anonymous(&client)?,
+                _ => Client::new(&client)?,
+            };
+            shares::share(&client, command).await
+        }
     }
 }
 
