@@ -36,6 +36,8 @@ mod matrix;
 mod nodes;
 mod postgres_only;
 mod service;
+mod share_page;
+mod shares;
 mod storage_faults;
 mod support;
 mod tenancy;

@@ -199,6 +199,14 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/keys/{name}/certificates", none.clone(),                    "Y Y Y Y Y Y F Y N N U"),
         // No such certificate: allowed callers reach the lookup and get its 404.
         row("delete", "/v1/keys/{name}/certificates/{id}", none.clone(),               "N N N F N N F N N N U"),
+        // One-time shares of group G: users only. No such share for open and delete: allowed
+        // callers reach the lookup and get its 404; opening needs no credential.
+        row("post",   "/v1/shares", json!({"group": "{group}", "value": "v", "expires_in_seconds": 60}),
+                                                                                       "Y Y Y F Y F F F F N U"),
+        row("get",    "/v1/shares", none.clone(),                                      "Y Y Y Y Y F F F F Y U"),
+        row("delete", "/v1/shares/{id}", none.clone(),                                 "N N N F N F F F F N U"),
+        row("post",   "/v1/shares/{id}/open", json!({"passphrase": "wrong"}),          "N N N N N F F F F N N"),
+        row("get",    "/s/{id}", none.clone(),                                         "Y Y Y Y Y Y Y Y Y Y Y"),
     ]
 }
 
@@ -250,6 +258,7 @@ impl Targets {
                 ("keyrings", _) => &self.ring,
                 ("hash", _) => &self.hash,
                 ("jobs", _) => "job_000000000000000000000000",
+                ("shares" | "s", _) => "shr_000000000000000000000000",
                 ("certificates", true) => "cert_000000000000000000000000",
                 ("certificates", false) => &self.binding,
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),
