@@ -367,7 +367,9 @@ async fn the_value_and_passphrase_are_in_no_database_byte() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
+// The child process calls this process's server: the server needs a runtime thread of
+// its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_creates_and_opens_a_share() -> TestResult {
     let s = TestServer::start().await?;
     let group = s.group("team").await?;

@@ -68,7 +68,10 @@ def main():
         parser.add_argument(name, required=True)
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     args = parser.parse_args()
-    failure = run(args)
+    try:
+        failure = run(args)
+    except Exception as error:  # one line for the test's message, whatever went wrong
+        failure = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
     if failure:
         print(f"share page: {failure}")
         sys.exit(1)
