@@ -115,6 +115,9 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("secret.<name>.delete", Audience::Both),
     ("secret.<name>.restore", Audience::Both),
     ("secret.<name>.apply", Audience::AppsOnly),
+    ("share.create", Audience::UsersOnly),
+    ("share.read", Audience::UsersOnly),
+    ("share.delete", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -343,6 +346,10 @@ fn flag_class(flag: &str) -> FlagClass {
         FlagClass::ObjectWrite
     } else if flag.ends_with(".read") {
         FlagClass::Read
+    } else if flag.starts_with("share.") {
+        // Shares are objects of a group that only users make (UsersOnly), managed like
+        // the group's other objects: members of the group may, auditors may not.
+        FlagClass::ObjectWrite
     } else if audience_of(flag) == Some(Audience::Both) {
         FlagClass::ObjectWrite
     } else {

@@ -18,6 +18,7 @@ mod keys;
 mod machines;
 mod secrets;
 mod serve;
+mod shares;
 
 pub use activity::ActivityArgs;
 pub use apikeys::ApikeyCommand;
@@ -196,6 +197,13 @@ pub enum Command {
         #[command(subcommand)]
         command: agent::AgentCommand,
     },
+    /// One-time shares: a value opened once with a passphrase, then destroyed.
+    Share {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: shares::ShareCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -266,6 +274,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Machine { client, command } => machines::machine(&client, command).await,
         Command::Agent { client, command } => agent::agent(&Client::new(&client)?, command).await,
+        Command::Share { client, command } => {
+            let client = match &command {
+                shares::ShareCommand::Open(_) => Client::anonymous(&client)?,
+                _ => Client::new(&client)?,
+            };
+            shares::share(&client, command).await
+        }
     }
 }
 

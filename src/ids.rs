@@ -126,6 +126,8 @@ macro_rules! for_each_id {
             JobId,
             /// A secret (a stored value with versions).
             SecretId,
+            /// A one-time, self-destructing share of a value.
+            ShareId,
         }
     };
 }

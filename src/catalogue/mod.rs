@@ -16,6 +16,7 @@ mod keys;
 mod machines;
 mod operations;
 mod secrets;
+mod shares;
 mod tenancy;
 
 pub use identity::*;
@@ -24,6 +25,7 @@ pub use keys::*;
 pub use machines::*;
 pub use operations::*;
 pub use secrets::*;
+pub use shares::*;
 pub use tenancy::*;
 
 use crate::authz::Operation as GroupOp;
@@ -329,6 +331,11 @@ pub const ALL: &[&Operation] = &[
     &FAILED_SECRET_VERSION,
     &FREEZE_GROUP,
     &UNFREEZE_GROUP,
+    &CREATE_SHARE,
+    &LIST_SHARES,
+    &DELETE_SHARE,
+    &OPEN_SHARE,
+    &SHARE_PAGE,
 ];
 
 #[cfg(test)]

@@ -1,25 +1,37 @@
-//! Generated secret values: from the operating system's CSPRNG, with unbiased selection
-//! from a charset (rejection sampling), for secret rotation and shares.
+//! Generated values: random text of a chosen character set, for one-time shares (and, later,
+//! secret rotation), drawn from the operating system's CSPRNG.
+//!
+//! Every character is chosen without bias: a random byte is used only when it falls below
+//! the largest multiple of the alphabet's size that fits in a byte (rejection sampling), so
+//! `byte % size` gives every character the same chance. A plain `byte % size` would favour
+//! the first `256 % size` characters.
 
 use zeroize::Zeroizing;
 
-/// The characters a generated value is drawn from.
+/// Default length of a generated value.
+pub const DEFAULT_LENGTH: usize = 32;
+/// The lengths a caller may ask for (a UUID ignores it).
+pub const LENGTHS: std::ops::RangeInclusive<usize> = 8..=256;
+
+const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
+const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const DIGITS: &str = "0123456789";
+/// Punctuation of `symbols`: printable ASCII without quotes, backslash, backtick and space,
+/// so a value pastes into a shell, a JSON string or a config file unescaped.
+const PUNCTUATION: &str = "!#$%&()*+,-./:;<=>?@[]^_{|}~";
+
+/// What a generated value is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charset {
-    /// Letters, digits and punctuation that survive shells and connection strings.
+    /// Letters, digits and punctuation.
     Symbols,
+    /// Letters and digits.
     Alphanumeric,
+    /// Digits only.
     Numbers,
-    /// A random (version 4) UUID; the length is ignored.
+    /// A random (version 4) UUID in its canonical text; the length is ignored.
     Uuid,
 }
-
-const DIGITS: &str = "0123456789";
-const ALPHANUMERIC: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const SYMBOLS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#%+-.:=?@^_~";
-
-/// Shortest and longest generated value.
-pub const LENGTHS: std::ops::RangeInclusive<usize> = 8..=256;
 
 impl Charset {
     pub const ALL: [Charset; 4] = [
@@ -29,6 +41,7 @@ impl Charset {
         Charset::Uuid,
     ];
 
+    /// The charset named `text`, `None` for a name it does not know.
     pub fn parse(text: &str) -> Option<Charset> {
         Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
@@ -42,35 +55,51 @@ impl Charset {
         }
     }
 
-    fn alphabet(self) -> &'static [u8] {
-        match self {
-            Charset::Symbols => SYMBOLS.as_bytes(),
-            Charset::Alphanumeric | Charset::Uuid => ALPHANUMERIC.as_bytes(),
-            Charset::Numbers => DIGITS.as_bytes(),
-        }
+    /// The characters to draw from (empty for a UUID, which has its own shape).
+    fn alphabet(self) -> Vec<u8> {
+        let parts: &[&str] = match self {
+            Charset::Symbols => &[UPPER, LOWER, DIGITS, PUNCTUATION],
+            Charset::Alphanumeric => &[UPPER, LOWER, DIGITS],
+            Charset::Numbers => &[DIGITS],
+            Charset::Uuid => &[],
+        };
+        parts.iter().flat_map(|p| p.bytes()).collect()
     }
 }
 
-/// A value of `length` characters of `charset` (a UUID for [`Charset::Uuid`]).
+/// A fresh random value of `length` characters of `charset` (a UUID for [`Charset::Uuid`]).
+/// The caller checks `length` against [`LENGTHS`]; here it is only clamped to it.
 pub fn generate(length: usize, charset: Charset) -> Zeroizing<String> {
     if charset == Charset::Uuid {
         return uuid_v4();
     }
-    let alphabet = charset.alphabet();
-    // The largest multiple of the alphabet's size that fits in a byte: a byte at or above it
-    // is drawn again, so every character is equally likely.
-    let limit = 256 - (256 % alphabet.len());
+    let length = length.clamp(*LENGTHS.start(), *LENGTHS.end());
+    from_alphabet(&charset.alphabet(), length)
+}
+
+/// `length` characters drawn uniformly from `alphabet` (ASCII, 2 to 256 characters).
+pub(crate) fn from_alphabet(alphabet: &[u8], length: usize) -> Zeroizing<String> {
+    assert!((2..=256).contains(&alphabet.len()) && alphabet.is_ascii());
+    let limit = acceptance_limit(alphabet.len());
     let mut out = Zeroizing::new(String::with_capacity(length));
     while out.len() < length {
-        for byte in super::random_bytes(length * 2).iter() {
-            if usize::from(*byte) < limit && out.len() < length {
-                out.push(char::from(alphabet[usize::from(*byte) % alphabet.len()]));
+        let bytes = super::random_bytes(length.max(32));
+        for byte in bytes.iter().map(|b| usize::from(*b)) {
+            if byte < limit && out.len() < length {
+                out.push(char::from(alphabet[byte % alphabet.len()]));
             }
         }
     }
     out
 }
 
+/// The bytes below this bound are used, the others drawn again: the largest multiple of
+/// `size` not above 256, so every residue modulo `size` is equally likely.
+fn acceptance_limit(size: usize) -> usize {
+    256 - 256 % size
+}
+
+/// A version 4 UUID (RFC 9562): 122 random bits, the version and variant bits set.
 fn uuid_v4() -> Zeroizing<String> {
     let mut bytes = super::random_bytes(16);
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
@@ -92,49 +121,84 @@ mod tests {
     use std::collections::BTreeMap;
 
     #[test]
-    fn values_have_the_length_and_only_the_charset() {
+    fn names_round_trip_and_unknown_names_are_none() {
+        for charset in Charset::ALL {
+            assert_eq!(Charset::parse(charset.as_str()), Some(charset));
+        }
+        assert_eq!(Charset::parse("emoji"), None);
+        assert_eq!(Charset::parse("Symbols"), None);
+    }
+
+    #[test]
+    fn values_have_the_asked_length_and_only_the_charset() {
         for charset in [Charset::Symbols, Charset::Alphanumeric, Charset::Numbers] {
-            let value = generate(64, charset);
-            assert_eq!(value.len(), 64);
-            assert!(value.bytes().all(|b| charset.alphabet().contains(&b)));
+            let alphabet = charset.alphabet();
+            for length in [8, 32, 256] {
+                let value = generate(length, charset);
+                assert_eq!(value.len(), length);
+                assert!(value.bytes().all(|b| alphabet.contains(&b)), "{charset:?}");
+            }
         }
-    }
-
-    #[test]
-    fn every_character_is_drawn_about_equally_often() {
-        let mut counts: BTreeMap<char, usize> = BTreeMap::new();
-        let draws = 200_000;
-        for c in generate(draws, Charset::Symbols).chars() {
-            *counts.entry(c).or_default() += 1;
-        }
-        let alphabet = Charset::Symbols.alphabet().len();
-        assert_eq!(counts.len(), alphabet, "every character appears");
-        let expected = draws / alphabet;
-        for (c, n) in counts {
-            // A biased modulo would give the first 256 % 75 characters ~33% more draws.
-            assert!(
-                n > expected * 85 / 100 && n < expected * 115 / 100,
-                "{c:?} drawn {n} times, expected about {expected}"
-            );
-        }
-    }
-
-    #[test]
-    fn uuids_are_version_4() {
-        let id = generate(32, Charset::Uuid);
-        let parts: Vec<&str> = id.split('-').collect();
         assert_eq!(
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-            [8, 4, 4, 4, 12]
+            Charset::Symbols.alphabet().len(),
+            26 + 26 + 10 + PUNCTUATION.len()
         );
-        assert!(parts[2].starts_with('4'));
-        assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"));
-        assert_ne!(generate(32, Charset::Uuid), id);
+        assert!(!PUNCTUATION.contains(['"', '\'', '\\', '`', ' ']));
+    }
+
+    /// Coarse check of uniformity: over many draws every character appears, and none is
+    /// drawn more than twice as often as the expected count (a biased modulo over a
+    /// 90-character alphabet would give the first 76 characters 2 chances in 256 and the
+    /// rest 1, visible here as a factor of 2).
+    #[test]
+    fn every_character_is_drawn_and_none_is_favoured() {
+        for charset in [Charset::Symbols, Charset::Alphanumeric, Charset::Numbers] {
+            let alphabet = charset.alphabet();
+            let mut counts: BTreeMap<u8, usize> = BTreeMap::new();
+            let draws = 200 * alphabet.len();
+            let text = from_alphabet(&alphabet, draws);
+            for b in text.bytes() {
+                *counts.entry(b).or_default() += 1;
+            }
+            assert_eq!(
+                counts.len(),
+                alphabet.len(),
+                "{charset:?}: a character never drawn"
+            );
+            let (min, max) = (
+                *counts.values().min().expect("drawn"),
+                *counts.values().max().expect("drawn"),
+            );
+            assert!(max < 2 * min, "{charset:?}: {min}..{max}");
+        }
     }
 
     #[test]
-    fn charsets_parse_by_name_only() {
-        assert_eq!(Charset::parse("numbers"), Some(Charset::Numbers));
-        assert_eq!(Charset::parse("hex"), None);
+    fn the_rejection_bound_is_a_multiple_of_the_alphabet_size() {
+        for size in 2..=256 {
+            let limit = acceptance_limit(size);
+            assert_eq!(limit % size, 0);
+            assert!(limit <= 256 && limit > 256 - size, "{size}");
+        }
+        assert_eq!(acceptance_limit(10), 250);
+        assert_eq!(acceptance_limit(62), 248);
+    }
+
+    #[test]
+    fn a_uuid_is_canonical_version_4() {
+        let a = generate(0, Charset::Uuid);
+        let b = generate(999, Charset::Uuid);
+        assert_ne!(*a, *b);
+        for uuid in [a, b] {
+            let groups: Vec<&str> = uuid.split('-').collect();
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12]
+            );
+            assert!(uuid.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()));
+            assert!(!uuid.bytes().any(|c| c.is_ascii_uppercase()));
+            assert_eq!(&groups[2][..1], "4");
+            assert!("89ab".contains(&groups[3][..1]));
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod generate;
 mod oaep;
 pub mod possession;
 mod public_key;
+pub mod shares;
 pub mod x509;
 
 use base64::Engine;

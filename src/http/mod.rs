@@ -15,6 +15,7 @@ mod metrics;
 pub mod openapi;
 mod routes;
 mod secrets;
+mod shares;
 pub mod tls;
 
 pub use errors::ApiError;

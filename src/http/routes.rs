@@ -4,7 +4,7 @@
 //! operation without a handler: what is served and what is documented cannot drift.
 
 use super::handlers::*;
-use super::{AppState, identity, keys, machines, secrets};
+use super::{AppState, identity, keys, machines, secrets, shares};
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -20,6 +20,7 @@ pub(super) fn served() -> Router<AppState> {
         tenancy_routes(operations_routes(routes)),
     ))));
     let routes = secrets_routes(routes);
+    let routes = shares_routes(routes);
     routes.finish()
 }
 
@@ -183,6 +184,16 @@ fn machines_routes(routes: Routes) -> Routes {
         .at(&op::ENABLE_MACHINE, machines::enable)
         .at(&op::EXTEND_MACHINE, machines::extend)
         .at(&op::REVERT_MACHINE_EXTENSION, machines::revert_extension)
+}
+
+/// One-time shares and the recipient's page.
+fn shares_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::CREATE_SHARE, shares::create)
+        .at(&op::LIST_SHARES, shares::list)
+        .at(&op::DELETE_SHARE, shares::delete)
+        .at(&op::OPEN_SHARE, shares::open)
+        .at(&op::SHARE_PAGE, shares::page_view)
 }
 
 /// A router under construction, with the operations bound so far.

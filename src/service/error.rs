@@ -46,6 +46,10 @@ pub enum Error {
     Unavailable(#[source] Cause),
     #[error("internal error")]
     Internal(#[source] Cause),
+    /// A share that was opened, expired, deleted, refused a wrong passphrase or never
+    /// existed: one answer for all, so a guess learns nothing.
+    #[error("this share is gone (opened, expired or a wrong passphrase)")]
+    ShareGone,
 }
 
 impl Error {
@@ -68,6 +72,7 @@ impl Error {
             Error::DecryptFailed => (422, ErrorCode::DecryptFailed),
             Error::Unavailable(_) => (503, ErrorCode::Unavailable),
             Error::Internal(_) => (500, ErrorCode::Internal),
+            Error::ShareGone => (404, ErrorCode::NotFound),
         }
     }
 

@@ -19,9 +19,11 @@ mod request;
 mod rotation;
 mod secrets;
 mod settings;
+mod shares;
 mod tenancy;
 mod views;
 
+pub use crate::store::ShareRow;
 /// The records the service answers with, as the store keeps them: typed ids and enums, no SQL,
 /// and nothing secret-derived (a credential's digest stays in [`crate::store::Credential`],
 /// read only by the constant-time check; wrapped keys stay inside the service). The HTTP
@@ -57,6 +59,7 @@ pub use secrets::{
     SecretKind, SecretRead, SecretSpec, SecretVersionInfo, SecretView, VersionOrigin, VersionState,
 };
 pub use settings::ServiceSettings;
+pub use shares::{CreatedShare, GenerateSpec, MAX_SHARE_VALUE_BYTES, SHARE_LIFETIMES, ShareSpec};
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
 };
@@ -260,6 +263,7 @@ impl Service {
         self.maintain_machines().await?;
         self.prune_failure_counts().await?;
         self.prune_changes().await?;
+        self.purge_expired_shares().await?;
         self.keyrings.sweep();
         self.data_keys.sweep();
         self.keys.sweep();

@@ -62,6 +62,8 @@ stored_names! {
         Keyring => "keyring",
         /// A version of a secret.
         Secret => "secret",
+        /// A one-time share (its version is always 0).
+        Share => "share",
     }
 }
 

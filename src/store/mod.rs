@@ -25,6 +25,7 @@ mod keys;
 mod machines;
 mod secrets;
 mod sessions;
+mod shares;
 mod sql;
 mod sql_ids;
 mod users;
@@ -44,6 +45,7 @@ pub use keys::*;
 pub use machines::*;
 pub use secrets::*;
 pub use sessions::*;
+pub use shares::*;
 pub use sql::SqlStore;
 pub use users::*;
 
@@ -65,6 +67,7 @@ pub trait Store:
     + SecretStore
     + AuditLog
     + ChangeLog
+    + ShareStore
     + Send
     + Sync
     + 'static

@@ -24,6 +24,7 @@ mod machines;
 mod postgres;
 mod secrets;
 mod sessions;
+mod shares;
 mod sqlite;
 mod users;
 

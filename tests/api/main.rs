@@ -2,6 +2,7 @@
 //! real database per test (a SQLite file, or a PostgreSQL database on the second pass). Run with cargo-nextest (one process per test), as
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
+mod agent_postgres;
 mod backup;
 mod cert_isolation;
 mod cert_proofs;
@@ -41,8 +42,9 @@ mod secret_rules;
 mod secret_values;
 mod secrets;
 mod service;
+mod share_page;
+mod shares;
 mod storage_faults;
 mod support;
 mod tenancy;
 mod token;
-mod agent_postgres;

@@ -231,6 +231,14 @@ fn table() -> Vec<Row> {
         // Last: a frozen group refuses app reads until the owner's unfreeze just after.
         row("post",   "/v1/groups/{id}/freeze", json!({}),                             "Y Y F F F F F F F N U"),
         row("post",   "/v1/groups/{id}/unfreeze", none.clone(),                        "Y Y F F F F F F F N U"),
+        // One-time shares of group G: users only. No such share for open and delete: allowed
+        // callers reach the lookup and get its 404; opening needs no credential.
+        row("post",   "/v1/shares", json!({"group": "{group}", "value": "v", "expires_in_seconds": 60}),
+                                                                                       "Y Y Y F Y F F F F N U"),
+        row("get",    "/v1/shares", none.clone(),                                      "Y Y Y Y Y F F F F Y U"),
+        row("delete", "/v1/shares/{id}", none.clone(),                                 "N N N F N F F F F N U"),
+        row("post",   "/v1/shares/{id}/open", json!({"passphrase": "wrong"}),          "N N N N N F F F F N N"),
+        row("get",    "/s/{id}", none.clone(),                                         "Y Y Y Y Y Y Y Y Y Y Y"),
     ]
 }
 
@@ -287,6 +295,7 @@ impl Targets {
                 ("versions", _) => "1",
                 ("hash", _) => &self.hash,
                 ("jobs", _) => "job_000000000000000000000000",
+                ("shares" | "s", _) => "shr_000000000000000000000000",
                 ("certificates", true) => "cert_000000000000000000000000",
                 ("certificates", false) => &self.binding,
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),

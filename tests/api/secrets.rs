@@ -178,7 +178,7 @@ async fn finished_job(s: &TestServer, id: &str) -> anyhow::Result<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_secret_written_before_a_master_key_rotation_is_still_readable_after() -> TestResult {
+async fn secrets_and_shares_made_before_a_master_key_rotation_still_open_after() -> TestResult {
     let s = TestServer::start().await?;
     let (g, app, key) = granted_reader(&s, "G", "db", "before the rotation").await?;
     create(
@@ -188,6 +188,13 @@ async fn a_secret_written_before_a_master_key_rotation_is_still_readable_after()
     )
     .await?;
     grant(&s, "creds", &app).await?;
+    let share = s
+        .owner_post(
+            "/v1/shares",
+            json!({"group": g, "value": "shared before", "expires_in_seconds": 3600}),
+        )
+        .await?;
+    share.assert_status(201);
     // Two versions, so that more than the current one is re-wrapped.
     s.call(
         Method::PUT,
@@ -204,6 +211,17 @@ async fn a_secret_written_before_a_master_key_rotation_is_still_readable_after()
     started.assert_status(202);
     let job = finished_job(&s, &started.str("id")).await?;
     assert_eq!(job["state"], "done", "{job}");
+    // The share's data key was re-wrapped too: it still opens, once.
+    let opened = s
+        .call(
+            Method::POST,
+            &format!("/v1/shares/{}/open", share.str("id")),
+            None,
+            Some(json!({"passphrase": share.str("passphrase")})),
+        )
+        .await?;
+    opened.assert_status(200);
+    assert_eq!(opened.str("value"), "shared before");
 
     let current = read(&s, "db", &key).await?;
     current.assert_status(200);

@@ -22,6 +22,7 @@ mod keys;
 mod machines;
 mod requests;
 mod secrets;
+mod shares;
 mod status;
 
 pub use activity::*;
@@ -34,6 +35,7 @@ pub use keys::*;
 pub use machines::*;
 pub(crate) use requests::{decode_b64, pem_or_b64, possession_proof};
 pub use secrets::*;
+pub use shares::*;
 pub use status::*;
 
 use serde::{Deserialize, Deserializer};

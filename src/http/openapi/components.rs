@@ -77,6 +77,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
         SecretField, PendingSecretVersion, SetSecretValue, RevealSecret, RollbackSecret,
         SecretVersion, SecretGrant, ApplyFailure, FreezeGroup },
     );
+    all.extend(named! { CreateShare, GenerateValue, CreatedShare, Share, OpenShare, OpenedShare });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -99,6 +100,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
         lists!("SecretList" => Secret, "SecretVersionList" => SecretVersion,
         "SecretGrantList" => SecretGrant),
     );
+    all.extend(lists!("ShareList" => Share));
     all
 }
 

@@ -23,9 +23,11 @@ macro_rules! job_columns {
     };
 }
 
-/// How many data keys a master key (`$1`, `$2`: its label) wraps, in keyrings and secrets.
+/// How many data keys a master key (`$1`-`$3`: its label) wraps, in keyrings, secrets and
+/// shares.
 const WRAPPED_BY: &str = "SELECT (SELECT COUNT(*) FROM keyring_versions WHERE wrapping_key = $1)
-    + (SELECT COUNT(*) FROM secret_versions WHERE wrapping_key = $2)";
+    + (SELECT COUNT(*) FROM secret_versions WHERE wrapping_key = $2)
+    + (SELECT COUNT(*) FROM shares WHERE wrapping_key = $3)";
 
 /// A count stored as a signed integer; a negative one reads as zero.
 fn count(value: i64) -> u64 {
@@ -152,6 +154,7 @@ impl JobStore for SqlStore {
         // master from now on (see `require_current_master` in `keyrings.rs`).
         let total = sqlx::query_scalar(WRAPPED_BY)
             .bind(from_label)
+            .bind(from_label)
             .bind(from_label);
         let total = count(scalar(&mut tx, total).await?);
         let started = sqlx::query(
@@ -252,8 +255,12 @@ impl JobStore for SqlStore {
                         s.account_id, s.name
                  FROM secret_versions v JOIN secrets s ON s.id = v.secret_id
                  WHERE v.wrapping_key = $2
-                 ORDER BY holder, object_id, version LIMIT $3",
+                 UNION ALL
+                 SELECT CAST('share' AS TEXT), id, 0, wrapped_key, account_id, id
+                 FROM shares WHERE wrapping_key = $3
+                 ORDER BY holder, object_id, version LIMIT $4",
             )
+            .bind(label)
             .bind(label)
             .bind(label)
             .bind(i64::from(limit)),
@@ -282,6 +289,10 @@ impl JobStore for SqlStore {
                     "UPDATE secret_versions SET wrapped_key = $1, wrapping_key = $2
                      WHERE secret_id = $3 AND version = $4 AND wrapping_key = $5"
                 }
+                WrappedHolder::Share => {
+                    "UPDATE shares SET wrapped_key = $1, wrapping_key = $2
+                     WHERE id = $3 AND $4 = 0 AND wrapping_key = $5"
+                }
             })
             .bind(key.wrapped_key.clone())
             .bind(new_label)
@@ -306,6 +317,7 @@ impl JobStore for SqlStore {
 
     async fn references_to(&self, label: &str) -> Result<u64, StoreError> {
         let references: i64 = sqlx::query_scalar(WRAPPED_BY)
+            .bind(label)
             .bind(label)
             .bind(label)
             .fetch_one(&self.pool)
