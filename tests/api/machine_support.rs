@@ -80,3 +80,19 @@ pub async fn events(s: &TestServer) -> anyhow::Result<Vec<Value>> {
     let feed = s.get("/v1/activity?limit=1000", &s.owner_key).await?;
     Ok(feed.body["events"].as_array().cloned().unwrap_or_default())
 }
+
+/// A machine identity directory for `machine`, as `coffer machine bootstrap` writes it.
+pub async fn write_identity(
+    s: &TestServer,
+    machine: &MachineKey,
+    name: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let dir = s.dir.path().join(name);
+    std::fs::create_dir_all(&dir)?;
+    let identity = json!({"machine_id": machine.id, "account_id": s.account_id().await?});
+    std::fs::write(dir.join("identity.json"), identity.to_string())?;
+    // PKCS#8 v1 (the seed alone), as the CLI writes it.
+    let pem = coffer::crypto::ed25519_pkcs8_v1_pem(&machine.key.to_bytes());
+    std::fs::write(dir.join("private.pem"), pem.as_bytes())?;
+    Ok(dir)
+}

@@ -37,6 +37,7 @@ mod matrix;
 mod nodes;
 mod object_canaries;
 mod postgres_only;
+mod readme_python;
 mod secret_canaries;
 mod secret_rules;
 mod secret_values;

@@ -258,7 +258,8 @@ impl Setup {
             .app_with_key("reader", &[&group], json!({"secret.db.read": true}))
             .await?;
         grant(&s, &reader).await?;
-        let identity = write_identity(&s, &machine).await?;
+        let identity =
+            crate::machine_support::write_identity(&s, &machine, "agent-identity").await?;
         Ok(Self {
             s,
             target,
@@ -406,19 +407,4 @@ async fn grant(s: &TestServer, app: &str) -> anyhow::Result<()> {
         reply.body
     );
     Ok(())
-}
-
-/// A machine identity directory for `machine`, as `coffer machine bootstrap` writes it.
-async fn write_identity(s: &TestServer, machine: &MachineKey) -> anyhow::Result<PathBuf> {
-    use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
-    let dir = s.dir.path().join("agent-identity");
-    std::fs::create_dir_all(&dir)?;
-    let identity = json!({"machine_id": machine.id, "account_id": s.account_id().await?});
-    std::fs::write(dir.join("identity.json"), identity.to_string())?;
-    let pem = machine
-        .key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| anyhow::anyhow!("cannot encode the machine key: {e}"))?;
-    std::fs::write(dir.join("private.pem"), pem.as_bytes())?;
-    Ok(dir)
 }
