@@ -6,7 +6,7 @@
 //! password log in. The roles made here belong to `coffer_agent_scram`, for which a line
 //! at the top of `pg_hba.conf` asks for a SCRAM password, so the tests see real logins.
 
-use crate::support::{MachineKey, TestServer};
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
