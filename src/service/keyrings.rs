@@ -337,6 +337,29 @@ impl Service {
         })
     }
 
+    /// Opens a ciphertext of keyring `ring`. A ciphertext that names a version newer than
+    /// this node's cached copy knows was sealed by another node just after a rotation there:
+    /// the keyring is read again from the store (once) before the ciphertext is refused.
+    async fn open_current(
+        &self,
+        ctx: &Ctx<'_>,
+        ring: &str,
+        op: &catalogue::Operation,
+        ciphertext: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<DecryptOutput, Error> {
+        let state = self.load_keyring(ctx.caller, ring, op).await?;
+        let newer = Envelope::parse(ciphertext)
+            .is_ok_and(|envelope| envelope.version > state.row.current_version);
+        if !newer {
+            return self.open(&state, ciphertext, context).await;
+        }
+        self.keyrings
+            .remove(&(ctx.caller.account_id.clone(), ring.to_owned()));
+        let state = self.load_keyring(ctx.caller, ring, op).await?;
+        self.open(&state, ciphertext, context).await
+    }
+
     /// Makes the first or the next key version of a keyring, inside the HSM.
     async fn make_version(
         &self,

@@ -450,3 +450,50 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() -> TestResult {
     }
     Ok(())
 }
+
+/// A ciphertext sealed by one node right after a rotation there decrypts on another node at
+/// once, before that node has read the change log: a version newer than its cached copy
+/// makes it read the keyring again instead of refusing the ciphertext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ciphertext_of_a_version_rotated_on_another_node_decrypts_at_once() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("shared").await?;
+    s.keyring("shared", &group, json!({"protection": "envelope"}))
+        .await?;
+    let (_, key) = s
+        .app_with_key("client", &[&group], json!({"keyring.*.*.*": true}))
+        .await?;
+    let node2 = s.node().await?;
+    for round in 2..=6 {
+        // Node 2 caches the keyring at its current version.
+        assert_eq!(encrypt_at(&s, &node2.url, &key).await?, (200, round - 1));
+        s.owner_post("/v1/keyrings/shared/rotate", json!({}))
+            .await?
+            .assert_status(200);
+        let (status, sealed) = s
+            .call_at(
+                &s.url,
+                Method::POST,
+                "/v1/keyrings/shared/encrypt",
+                &key,
+                json!({"plaintext": b64(b"fresh")}),
+            )
+            .await?;
+        assert_eq!((status, sealed["key_version"].as_u64()), (200, Some(round)));
+        let (status, opened) = s
+            .call_at(
+                &node2.url,
+                Method::POST,
+                "/v1/keyrings/shared/decrypt",
+                &key,
+                json!({"ciphertext": sealed["ciphertext"]}),
+            )
+            .await?;
+        assert_eq!(
+            (status, opened["plaintext"].as_str()),
+            (200, Some(b64(b"fresh").as_str())),
+            "round {round}"
+        );
+    }
+    Ok(())
+}

@@ -29,10 +29,8 @@ impl Service {
         context: &BTreeMap<String, String>,
     ) -> Result<DecryptOutput, Error> {
         self.read(ctx, &catalogue::DECRYPT, ring, Some(&object(ring)), async {
-            let state = self
-                .load_keyring(ctx.caller, ring, &catalogue::DECRYPT)
-                .await?;
-            self.open(&state, ciphertext, context).await
+            self.open_current(ctx, ring, &catalogue::DECRYPT, ciphertext, context)
+                .await
         })
         .await
     }
@@ -46,10 +44,12 @@ impl Service {
         context: &BTreeMap<String, String>,
     ) -> Result<EncryptOutput, Error> {
         self.read_counted(ctx, &catalogue::REWRAP, ring, Some(&object(ring)), async {
+            let opened = self
+                .open_current(ctx, ring, &catalogue::REWRAP, ciphertext, context)
+                .await?;
             let state = self
                 .load_keyring(ctx.caller, ring, &catalogue::REWRAP)
                 .await?;
-            let opened = self.open(&state, ciphertext, context).await?;
             let out = self.seal(&state, &opened.plaintext, context).await?;
             let usage = (state.row.id.clone(), out.key_version);
             Ok((out, usage))
