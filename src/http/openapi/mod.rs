@@ -121,6 +121,7 @@ const REFERS_TO_OBJECTS: &[&str] = &[
     "/v1/machines",
     "/v1/objects",
     "/v1/secrets",
+    "/v1/shares",
 ];
 
 /// Every error status a route can answer with, besides its success status.
