@@ -75,6 +75,8 @@ pub struct Running {
     changes: tokio::task::JoinHandle<()>,
     /// Works background jobs (see `Service::work_jobs`).
     jobs: tokio::task::JoinHandle<()>,
+    /// Chains mutations' audit events and signs checkpoints (see `Service::keep_trail`).
+    trail: tokio::task::JoinHandle<()>,
     audit: crate::audit::AuditCommitter,
     hsm: Arc<Pkcs11Hsm>,
 }
@@ -141,6 +143,10 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         let service = Arc::clone(&service);
         async move { service.work_jobs().await }
     });
+    let trail = tokio::spawn({
+        let service = Arc::clone(&service);
+        async move { service.keep_trail().await }
+    });
 
     let limits = &config.listener;
     let connections = connection_limits(limits);
@@ -177,6 +183,7 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         maintenance,
         changes,
         jobs,
+        trail,
         audit,
         hsm,
     })
@@ -322,7 +329,7 @@ impl Running {
     pub async fn shutdown(self) {
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         let _ = self.server.await;
-        for task in [self.maintenance, self.changes, self.jobs] {
+        for task in [self.maintenance, self.changes, self.jobs, self.trail] {
             task.abort();
             let _ = task.await;
         }

@@ -6,6 +6,10 @@
 //! bounded time; past it, or on a write error, the request fails with 503. Mutations write
 //! their event in their own transaction instead (see `store`).
 
+pub mod export;
+pub mod severity;
+pub mod verify;
+
 // The event and claim types live with their storage (`store::audit`), so that the store
 // never depends on this module; they are re-exported here, where callers look for them.
 pub use crate::store::{AuditEvent, Identity, NonceClaim, Severity};
@@ -55,6 +59,9 @@ impl Default for AuditSettings {
 enum Item {
     Event(AuditEvent),
     Nonce(NonceClaim),
+    /// Nothing to write: asks for a batch anyway, which chains the events mutations wrote
+    /// since the last one.
+    Seal,
 }
 
 /// The committer's answer to one item: not written, written, or (claims) already used.
@@ -170,6 +177,13 @@ impl AuditSink {
             .map(|written| written == Written::Done)
     }
 
+    /// Returns once every event committed before the call is linked into its chain: the
+    /// committer's batches chain the events mutations write in their own transactions, and
+    /// this asks for a batch even when no request is waiting.
+    pub async fn seal(&self) -> Result<(), AuditError> {
+        self.submit(Item::Seal, self.timeout).await.map(|_| ())
+    }
+
     async fn submit(&self, item: Item, timeout: Duration) -> Result<Written, AuditError> {
         let (done, confirmed) = oneshot::channel();
         let wait = async {
@@ -212,6 +226,7 @@ fn commit_loop(
             match item {
                 Item::Event(event) => events.push(event.clone()),
                 Item::Nonce(claim) => claims.push(claim.clone()),
+                Item::Seal => {}
             }
         }
         let started = std::time::Instant::now();
@@ -227,7 +242,7 @@ fn commit_loop(
         for (item, done) in batch.drain(..) {
             let written = match (&item, fresh.as_mut()) {
                 (_, None) => Written::Failed,
-                (Item::Event(_), Some(_)) => Written::Done,
+                (Item::Event(_) | Item::Seal, Some(_)) => Written::Done,
                 (Item::Nonce(_), Some(answers)) => match answers.next() {
                     Some(true) => Written::Done,
                     Some(false) => Written::AlreadyClaimed,

@@ -7,6 +7,7 @@
 mod activity;
 mod agent;
 mod apikeys;
+mod audit;
 mod backup;
 mod certificates;
 mod client;
@@ -204,6 +205,13 @@ pub enum Command {
         #[command(subcommand)]
         command: shares::ShareCommand,
     },
+    /// The tamper-evident trail: export, checkpoints, offline verification.
+    Audit {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -280,6 +288,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => Client::new(&client)?,
             };
             shares::share(&client, command).await
+        }
+        Command::Audit { client, command } => {
+            let client = match command.needs_server() {
+                true => Some(Client::new(&client)?),
+                false => None,
+            };
+            audit::audit(client.as_ref(), command).await
         }
     }
 }

@@ -18,6 +18,7 @@ mod operations;
 mod secrets;
 mod shares;
 mod tenancy;
+mod trail;
 
 pub use identity::*;
 pub use keyrings::*;
@@ -27,6 +28,7 @@ pub use operations::*;
 pub use secrets::*;
 pub use shares::*;
 pub use tenancy::*;
+pub use trail::*;
 
 use crate::authz::Operation as GroupOp;
 use Method::{Delete, Get, Patch, Post, Put};
@@ -336,6 +338,10 @@ pub const ALL: &[&Operation] = &[
     &DELETE_SHARE,
     &OPEN_SHARE,
     &SHARE_PAGE,
+    &EXPORT_ACTIVITY,
+    &CREATE_CHECKPOINT,
+    &LIST_CHECKPOINTS,
+    &TRAIL_SIGNING_KEY,
 ];
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod routes;
 mod secrets;
 mod shares;
 pub mod tls;
+mod trail;
 
 pub use errors::ApiError;
 use errors::{ErrorCode, error_response, json_errors_only, render_failure};

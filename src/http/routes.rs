@@ -4,7 +4,7 @@
 //! operation without a handler: what is served and what is documented cannot drift.
 
 use super::handlers::*;
-use super::{AppState, identity, keys, machines, secrets, shares};
+use super::{AppState, identity, keys, machines, secrets, shares, trail};
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -165,6 +165,10 @@ fn keys_routes(routes: Routes) -> Routes {
         .at(&op::DELETE_KEY_CERTIFICATE, keys::delete_certificate)
         .at(&op::OBJECTS, keys::objects)
         .at(&op::ACTIVITY, activity)
+        .at(&op::EXPORT_ACTIVITY, trail::export)
+        .at(&op::CREATE_CHECKPOINT, trail::create_checkpoint)
+        .at(&op::LIST_CHECKPOINTS, trail::list_checkpoints)
+        .at(&op::TRAIL_SIGNING_KEY, trail::signing_key)
 }
 
 /// Machine tokens and machines.

@@ -21,6 +21,7 @@ mod secrets;
 mod settings;
 mod shares;
 mod tenancy;
+mod trail;
 mod views;
 
 pub use crate::store::ShareRow;
@@ -35,7 +36,7 @@ pub use crate::store::{
     TrustedCaRow,
 };
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
-pub use crate::store::{SecretGrantRow, SecretRow};
+pub use crate::store::{CheckpointRow, SecretGrantRow, SecretRow, SigningKeyRow};
 pub use auth::{LoginOutput, SignedRequest};
 pub use caller::{Caller, GroupScope};
 pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
@@ -63,6 +64,7 @@ pub use shares::{CreatedShare, GenerateSpec, MAX_SHARE_VALUE_BYTES, SHARE_LIFETI
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
 };
+pub use trail::{CHECKPOINT_ALGORITHM, EXPORT_PAGE, ExportPage, ExportPlan};
 pub use views::{OBJECT_KINDS, ObjectFilter};
 
 use crate::audit::{AuditEvent, AuditSink};
@@ -182,6 +184,7 @@ impl Service {
     /// Creates the system keys the service needs if they are missing.
     pub async fn prepare(&self) -> Result<(), Error> {
         self.hsm.ensure_hmac_key(APIKEY_PEPPER_LABEL).await?;
+        self.prepare_trail().await?;
         identity::warm_up().await?;
         Ok(())
     }
@@ -264,6 +267,7 @@ impl Service {
         self.prune_failure_counts().await?;
         self.prune_changes().await?;
         self.purge_expired_shares().await?;
+        self.prune_trail().await?;
         self.keyrings.sweep();
         self.data_keys.sweep();
         self.keys.sweep();

@@ -37,7 +37,7 @@ impl Service {
             credential: caller.and_then(|c| c.credential.clone()),
             detail: None,
             identity: caller.map(|_| crate::audit::Identity::Verified),
-            severity: crate::audit::Severity::Info,
+            severity: crate::audit::severity::severity_of(action, outcome),
             encrypt_usage: None,
             api_key_id: caller.and_then(|c| c.api_key_id.clone()),
         }
@@ -83,7 +83,9 @@ impl Service {
     ) -> Result<T, Error> {
         let outcome = result.as_ref().map(|_| ());
         let mut event = self.event(ctx.meta, Some(ctx.caller), action, object, outcome);
-        event.severity = severity;
+        if severity.at_least(event.severity) {
+            event.severity = severity;
+        }
         self.record(ctx.meta, event).await?;
         result
     }

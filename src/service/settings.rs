@@ -49,6 +49,13 @@ pub struct ServiceSettings {
     pub job_poll: Duration,
     /// Keyring versions re-wrapped per batch (one transaction, one lease renewal).
     pub rewrap_batch: u32,
+    /// How often the events mutations wrote are chained when no request comes to do it.
+    pub seal_every: Duration,
+    /// How often each chain that moved gets a signed checkpoint.
+    pub checkpoint_every: Duration,
+    /// How long audit events are kept; `None` keeps them all. Pruning stops at a signed
+    /// checkpoint, so the oldest kept event is always anchored.
+    pub audit_retention: Option<Duration>,
 }
 
 impl Default for ServiceSettings {
@@ -74,6 +81,9 @@ impl Default for ServiceSettings {
             job_lease: Duration::from_secs(15),
             job_poll: Duration::from_secs(1),
             rewrap_batch: 200,
+            seal_every: Duration::from_millis(500),
+            checkpoint_every: Duration::from_secs(60),
+            audit_retention: None,
         }
     }
 }

@@ -31,8 +31,9 @@ pub struct AuditEvent {
     /// Whether `principal` and `credential` were proven or only named by a refused request;
     /// `None` when the event names no one.
     pub identity: Option<Identity>,
-    /// How loud the event is: `warning` for a user revealing a secret, `critical` for a
-    /// tripped canary.
+    /// How loud the event is: from the table in `crate::audit::severity`, raised where
+    /// the request knows more (`warning` for a user revealing a secret, `critical` for a
+    /// tripped canary).
     pub severity: Severity,
     /// Not stored as a column: a keyring version whose encrypt counter this event bumps.
     pub encrypt_usage: Option<(KeyringId, u32)>,
@@ -41,13 +42,34 @@ pub struct AuditEvent {
 }
 
 stored_names! {
-    /// How loud an audit event is, for whoever watches the trail.
+    /// How loud an audit event is, for whoever watches the trail (the rules are the table
+    /// in `crate::audit::severity`).
     pub enum Severity {
+        /// Reads and cryptographic use that succeeded.
         Info => "info",
-        /// A user saw a secret's value.
+        /// A change that succeeded, or a request refused for its input or its object.
+        Notice => "notice",
+        /// A deletion, a user seeing a secret, a refused credential or policy.
         Warning => "warning",
-        /// A canary was read: the group froze.
+        /// A canary was used: the group froze.
         Critical => "critical",
+    }
+}
+
+impl Severity {
+    /// Quietest first: `info` < `notice` < `warning` < `critical`.
+    pub fn rank(self) -> u8 {
+        match self {
+            Severity::Info => 0,
+            Severity::Notice => 1,
+            Severity::Warning => 2,
+            Severity::Critical => 3,
+        }
+    }
+
+    /// Whether the event is at least as loud as `minimum`.
+    pub fn at_least(self, minimum: Severity) -> bool {
+        self.rank() >= minimum.rank()
     }
 }
 
@@ -155,6 +177,9 @@ pub struct ActivityFilter {
 pub struct StoredEvent {
     pub seq: i64,
     pub event: AuditEvent,
+    /// Its place in its account's hash chain; `None` for the moment between a mutation's
+    /// commit and the committer's next batch.
+    pub link: Option<super::chain::Link>,
 }
 
 /// Appends audit events. Runs on the audit committer's dedicated thread, synchronously:

@@ -13,6 +13,7 @@ mod names;
 mod accounts;
 mod apps;
 mod audit;
+pub mod chain;
 mod changes;
 mod client_certs;
 mod credential;
@@ -28,6 +29,7 @@ mod sessions;
 mod shares;
 mod sql;
 mod sql_ids;
+mod trail;
 mod users;
 
 pub use accounts::*;
@@ -47,6 +49,7 @@ pub use secrets::*;
 pub use sessions::*;
 pub use shares::*;
 pub use sql::SqlStore;
+pub use trail::*;
 pub use users::*;
 
 use async_trait::async_trait;
@@ -68,6 +71,7 @@ pub trait Store:
     + AuditLog
     + ChangeLog
     + ShareStore
+    + TrailStore
     + Send
     + Sync
     + 'static

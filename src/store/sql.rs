@@ -26,6 +26,7 @@ mod secrets;
 mod sessions;
 mod shares;
 mod sqlite;
+mod trail;
 mod users;
 
 use super::{AuditEvent, Conflict, Credential, Database, Store, StoreError};

@@ -3,6 +3,7 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod agent_postgres;
+mod audit_chain;
 mod backup;
 mod cert_isolation;
 mod cert_proofs;

@@ -44,13 +44,18 @@ pub struct Event {
     /// null when the event names no one.
     #[schema(schema_with = identity)]
     pub identity: Option<&'static str>,
-    /// `info`, `warning` (a user revealed a secret) or `critical` (a canary was read).
+    /// `info`, `notice`, `warning` or `critical` (the table is in docs/audit.md).
     #[schema(schema_with = severity)]
     pub severity: &'static str,
+    /// The event's place in the account's hash chain (1, 2, 3 … without gaps); null for
+    /// the moment before the committer chains an event written by a change.
+    pub position: Option<i64>,
+    /// Hex SHA-256 linking the event to the one before it (see docs/audit.md).
+    pub hash: Option<String>,
 }
 
 fn severity() -> Schema {
-    enumeration(["info", "warning", "critical"]).into()
+    enumeration(crate::audit::Severity::ALL.iter().map(|s| s.as_str())).into()
 }
 
 /// Whether an event's principal was verified, or only claimed by a refused request.
@@ -87,6 +92,8 @@ impl From<&StoredEvent> for Event {
             detail: e.detail.clone(),
             identity: e.identity.map(crate::audit::Identity::as_str),
             severity: e.severity.as_str(),
+            position: stored.link.map(|l| l.position),
+            hash: stored.link.map(|l| hex::encode(l.hash)),
         }
     }
 }

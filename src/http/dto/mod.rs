@@ -24,6 +24,7 @@ mod requests;
 mod secrets;
 mod shares;
 mod status;
+mod trail;
 
 pub use activity::*;
 pub use certificates::*;
@@ -37,6 +38,7 @@ pub(crate) use requests::{decode_b64, pem_or_b64, possession_proof};
 pub use secrets::*;
 pub use shares::*;
 pub use status::*;
+pub use trail::*;
 
 use serde::{Deserialize, Deserializer};
 

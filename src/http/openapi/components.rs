@@ -78,6 +78,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
         SecretVersion, SecretGrant, ApplyFailure, FreezeGroup },
     );
     all.extend(named! { CreateShare, GenerateValue, CreatedShare, Share, OpenShare, OpenedShare });
+    all.extend(named! { Checkpoint, CheckpointList, SigningKey });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),

@@ -3,6 +3,7 @@
 
 use super::SqlStore;
 use crate::ids::AccountId;
+use crate::store::chain::{self, Link};
 use crate::store::{
     ActivityFilter, AuditEvent, AuditLog, AuditWriter, AuthMethod, Database, Identity, Outcome,
     Severity, StoreError, StoredEvent,
@@ -16,6 +17,20 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (id, time, accou
     auth_method, action, object, outcome, status, source_ip, request_id, credential, detail,
     identity, severity)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// The event's own columns, in the order of [`INSERT_EVENT`]'s binds.
+pub(super) const EVENT_COLUMNS: &str = "id, time, account_id, principal, auth_method, action,
+    object, outcome, status, source_ip, request_id, credential, detail, identity, severity";
+
+/// The committer's insert: the event already linked into its chain.
+pub(super) const INSERT_CHAINED_EVENT: &str = "INSERT INTO audit_events (id, time, account_id,
+    principal, auth_method, action, object, outcome, status, source_ip, request_id, credential,
+    detail, identity, severity, chain_seq, prev_hash, hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+
+/// Most unsealed events the committer chains in one batch (a backlog, such as the events of
+/// a database written before the chain existed, is chained over several batches).
+pub(super) const SEAL_BATCH: i64 = 2000;
 
 /// Writes a mutation's event inside the mutation's own transaction.
 pub(super) async fn insert_event(
@@ -71,8 +86,29 @@ impl FromRow<'_, AnyRow> for StoredEvent {
                 encrypt_usage: None,
                 api_key_id: None,
             },
+            link: link_of(r)?,
         })
     }
+}
+
+/// The chain columns of a row, all set or all NULL (not yet sealed).
+fn link_of(r: &AnyRow) -> Result<Option<Link>, sqlx::Error> {
+    let position: Option<i64> = r.try_get("chain_seq")?;
+    let (Some(position), Some(prev), Some(hash)) = (
+        position,
+        r.try_get::<Option<Vec<u8>>, _>("prev_hash")?,
+        r.try_get::<Option<Vec<u8>>, _>("hash")?,
+    ) else {
+        return Ok(None);
+    };
+    let digest = |bytes: Vec<u8>| {
+        chain::Digest::try_from(bytes.as_slice()).map_err(|_| super::corrupt("hash".into()))
+    };
+    Ok(Some(Link {
+        position,
+        prev_hash: digest(prev)?,
+        hash: digest(hash)?,
+    }))
 }
 
 #[async_trait]

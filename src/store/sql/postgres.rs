@@ -8,11 +8,16 @@
 //! The committer has its own connection and writes each batch in one statement (a
 //! multi-row INSERT per table), committed with `synchronous_commit` on.
 
+use super::audit::{EVENT_COLUMNS, SEAL_BATCH};
 use super::db_error;
-use crate::store::{AuditEvent, AuditWriter, Identity, NonceClaim, PostgresUrl, StoreError};
+use crate::store::chain::{self, Heads, Link};
+use crate::store::{
+    AuditEvent, AuditWriter, AuthMethod, Identity, NonceClaim, Outcome, PostgresUrl, Severity,
+    StoreError,
+};
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::PgConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -123,20 +128,151 @@ impl AuditWriter for PostgresAuditWriter {
     }
 }
 
-/// The batch in one statement (so one round trip and one commit): the nonce claims, the
-/// events and the usage counters, each a data-modifying CTE over arrays. Answers, for each
-/// claim in order, whether its nonce was fresh (the first claim of a nonce in the batch
-/// wins, as a claim in an earlier batch would).
+/// The batch in one transaction: the chain heads it touches are locked first (sorted, so
+/// two nodes' committers never lock them crosswise; mutations never lock them), the events
+/// that mutations wrote unsealed since are chained, then one statement writes the rest.
+async fn append_batch(
+    connection: &mut PgConnection,
+    events: &[AuditEvent],
+    claims: &[NonceClaim],
+) -> Result<Vec<bool>, StoreError> {
+    let mut tx = connection.begin().await.map_err(unavailable)?;
+    let candidates = unsealed_events(&mut tx).await?;
+    let touched = chain::chains_of(candidates.iter().map(|(_, e)| e).chain(events));
+    let mut heads = lock_heads(&mut tx, &touched).await?;
+    let unsealed = still_unsealed(&mut tx, candidates).await?;
+    let sealed: Vec<(i64, Link)> = unsealed
+        .iter()
+        .map(|(seq, event)| (*seq, heads.link(event)))
+        .collect();
+    let links: Vec<Link> = events.iter().map(|e| heads.link(e)).collect();
+    let fresh = write_batch(&mut tx, events, &links, &sealed, heads, claims).await?;
+    tx.commit().await.map_err(unavailable)?;
+    Ok(fresh)
+}
+
+/// Candidates for sealing, read without a lock; [`still_unsealed`] re-reads them once the
+/// heads are locked, since another node's committer may have chained them meanwhile.
+async fn unsealed_events(tx: &mut PgConnection) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT seq, {EVENT_COLUMNS} FROM audit_events WHERE chain_seq IS NULL
+         ORDER BY seq LIMIT {SEAL_BATCH}"
+    )))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(unavailable)?;
+    rows.iter()
+        .map(|row| {
+            let seq: i64 = row.try_get("seq").map_err(unavailable)?;
+            Ok((seq, event_of(row)?))
+        })
+        .collect()
+}
+
+fn event_of(row: &sqlx::postgres::PgRow) -> Result<AuditEvent, StoreError> {
+    fn named<T>(
+        row: &sqlx::postgres::PgRow,
+        column: &str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        let text: String = row.try_get(column).map_err(unavailable)?;
+        parse(&text).ok_or_else(|| StoreError::Corrupt(format!("audit event {column}")))
+    }
+    let text = |column: &str| -> Result<Option<String>, StoreError> {
+        row.try_get(column).map_err(unavailable)
+    };
+    let status: i64 = row.try_get("status").map_err(unavailable)?;
+    Ok(AuditEvent {
+        id: row.try_get("id").map_err(unavailable)?,
+        time: row.try_get("time").map_err(unavailable)?,
+        account_id: text("account_id")?.map(Into::into),
+        principal: text("principal")?,
+        auth_method: named(row, "auth_method", AuthMethod::parse)?,
+        action: row.try_get("action").map_err(unavailable)?,
+        object: text("object")?,
+        outcome: named(row, "outcome", Outcome::parse)?,
+        status: u16::try_from(status)
+            .map_err(|_| StoreError::Corrupt("audit event status".into()))?,
+        source_ip: text("source_ip")?,
+        request_id: row.try_get("request_id").map_err(unavailable)?,
+        credential: text("credential")?,
+        detail: text("detail")?,
+        identity: text("identity")?.as_deref().and_then(Identity::parse),
+        severity: named(row, "severity", Severity::parse)?,
+        encrypt_usage: None,
+        api_key_id: None,
+    })
+}
+
+/// Locks the heads of `chains` (creating missing ones), in sorted order.
+async fn lock_heads(tx: &mut PgConnection, chains: &[String]) -> Result<Heads, StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_chains (chain, length, head) SELECT c, 0, $2 FROM UNNEST($1::text[]) c
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(chains)
+    .bind(&chain::GENESIS[..])
+    .execute(&mut *tx)
+    .await
+    .map_err(unavailable)?;
+    let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT chain, length, head FROM audit_chains WHERE chain = ANY($1)
+         ORDER BY chain FOR UPDATE",
+    )
+    .bind(chains)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(unavailable)?;
+    let heads = rows
+        .into_iter()
+        .map(|(chain, length, head)| {
+            let head = chain::Digest::try_from(head.as_slice())
+                .map_err(|_| StoreError::Corrupt(format!("audit chain head of {chain}")))?;
+            Ok((chain, length, head))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Heads::new(heads))
+}
+
+async fn still_unsealed(
+    tx: &mut PgConnection,
+    candidates: Vec<(i64, AuditEvent)>,
+) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let seqs: Vec<i64> = candidates.iter().map(|(seq, _)| *seq).collect();
+    let open: HashSet<i64> = sqlx::query_scalar(
+        "SELECT seq FROM audit_events WHERE seq = ANY($1) AND chain_seq IS NULL",
+    )
+    .bind(&seqs)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(unavailable)?
+    .into_iter()
+    .collect();
+    Ok(candidates
+        .into_iter()
+        .filter(|(seq, _)| open.contains(seq))
+        .collect())
+}
+
+/// One statement (so one round trip): the nonce claims, the events, the seals, the heads
+/// and the usage counters, each a data-modifying CTE over arrays. Answers, for each claim
+/// in order, whether its nonce was fresh (the first claim of a nonce in the batch wins, as
+/// a claim in an earlier batch would).
 const APPEND_BATCH: &str = "WITH claimed AS (
         INSERT INTO machine_nonces (machine_id, nonce, expires_at)
         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
         ON CONFLICT DO NOTHING RETURNING machine_id, nonce
     ), events AS (
         INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object,
-            outcome, status, source_ip, request_id, credential, detail, identity, severity)
+            outcome, status, source_ip, request_id, credential, detail, identity, severity,
+            chain_seq, prev_hash, hash)
         SELECT * FROM UNNEST($4::text[], $5::int8[], $6::text[], $7::text[], $8::text[],
             $9::text[], $10::text[], $11::text[], $12::int8[], $13::text[], $14::text[],
-            $15::text[], $16::text[], $17::text[], $18::text[])
+            $15::text[], $16::text[], $17::text[], $18::text[], $24::int8[], $25::bytea[],
+            $26::bytea[])
     ), counted AS (
         UPDATE keyring_versions v SET encrypt_count = v.encrypt_count + u.n
         FROM UNNEST($19::text[], $20::int8[], $21::int8[]) AS u(keyring_id, version, n)
@@ -144,12 +280,24 @@ const APPEND_BATCH: &str = "WITH claimed AS (
     ), used AS (
         UPDATE api_keys k SET last_used_at = u.at
         FROM UNNEST($22::text[], $23::int8[]) AS u(id, at) WHERE k.id = u.id
+    ), sealed AS (
+        UPDATE audit_events a SET chain_seq = u.position, prev_hash = u.prev, hash = u.hash
+        FROM UNNEST($27::int8[], $28::int8[], $29::bytea[], $30::bytea[])
+            AS u(seq, position, prev, hash)
+        WHERE a.seq = u.seq
+    ), heads AS (
+        UPDATE audit_chains c SET length = u.length, head = u.head
+        FROM UNNEST($31::text[], $32::int8[], $33::bytea[]) AS u(chain, length, head)
+        WHERE c.chain = u.chain
     )
     SELECT machine_id, nonce FROM claimed";
 
-async fn append_batch(
-    connection: &mut PgConnection,
+async fn write_batch(
+    tx: &mut PgConnection,
     events: &[AuditEvent],
+    links: &[Link],
+    sealed: &[(i64, Link)],
+    heads: Heads,
     claims: &[NonceClaim],
 ) -> Result<Vec<bool>, StoreError> {
     let text = |f: fn(&AuditEvent) -> Option<&str>| -> Vec<Option<&str>> {
@@ -157,6 +305,7 @@ async fn append_batch(
     };
     let number = |f: fn(&AuditEvent) -> i64| -> Vec<i64> { events.iter().map(f).collect() };
     let usage = Usage::of(events);
+    let heads = heads.into_sorted();
     let inserted: Vec<(String, String)> = sqlx::query_as(APPEND_BATCH)
         .bind(
             claims
@@ -186,7 +335,32 @@ async fn append_batch(
         .bind(usage.encrypts)
         .bind(usage.api_keys)
         .bind(usage.used_at)
-        .fetch_all(connection)
+        .bind(links.iter().map(|l| l.position).collect::<Vec<_>>())
+        .bind(
+            links
+                .iter()
+                .map(|l| l.prev_hash.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(links.iter().map(|l| l.hash.to_vec()).collect::<Vec<_>>())
+        .bind(sealed.iter().map(|(seq, _)| *seq).collect::<Vec<_>>())
+        .bind(sealed.iter().map(|(_, l)| l.position).collect::<Vec<_>>())
+        .bind(
+            sealed
+                .iter()
+                .map(|(_, l)| l.prev_hash.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            sealed
+                .iter()
+                .map(|(_, l)| l.hash.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(heads.iter().map(|h| h.0.as_str()).collect::<Vec<_>>())
+        .bind(heads.iter().map(|h| h.1).collect::<Vec<_>>())
+        .bind(heads.iter().map(|h| h.2.to_vec()).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
         .await
         .map_err(unavailable)?;
     let mut unclaimed: HashSet<(String, String)> = inserted.into_iter().collect();

@@ -1,9 +1,13 @@
 //! The SQLite engine: one file in WAL mode, durable at every commit, one writer at a time
 //! (the file's own lock), and the audit committer's synchronous connection.
 
-use super::audit::INSERT_EVENT;
+use super::audit::{EVENT_COLUMNS, INSERT_CHAINED_EVENT, SEAL_BATCH};
 use super::db_error;
-use crate::store::{AuditEvent, AuditWriter, Identity, NonceClaim, StoreError};
+use crate::store::chain::{self, Heads};
+use crate::store::{
+    AuditEvent, AuditWriter, AuthMethod, Identity, NonceClaim, Outcome, Severity, StoreError,
+};
+use rusqlite::OptionalExtension;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use std::collections::HashMap;
@@ -116,7 +120,12 @@ impl AuditWriter for SqliteAuditWriter {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(writer_error)?;
         let fresh = claim_nonces(&tx, claims)?;
-        insert_events(&tx, events)?;
+        let unsealed = unsealed_events(&tx)?;
+        let touched = chain::chains_of(unsealed.iter().map(|(_, e)| e).chain(events));
+        let mut heads = load_heads(&tx, &touched)?;
+        seal_events(&tx, &unsealed, &mut heads)?;
+        insert_events(&tx, events, &mut heads)?;
+        store_heads(&tx, heads)?;
         count_usage(&tx, events)?;
         tx.commit().map_err(writer_error)?;
         Ok(fresh)
@@ -149,9 +158,110 @@ fn claim_nonces(
         .collect()
 }
 
-fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Result<(), StoreError> {
-    let mut insert = tx.prepare_cached(INSERT_EVENT).map_err(writer_error)?;
+/// Events that mutations wrote in their own transactions, not chained yet, oldest first.
+fn unsealed_events(tx: &rusqlite::Transaction<'_>) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
+    let mut select = tx
+        .prepare_cached(&format!(
+            "SELECT seq, {EVENT_COLUMNS} FROM audit_events WHERE chain_seq IS NULL
+             ORDER BY seq LIMIT {SEAL_BATCH}"
+        ))
+        .map_err(writer_error)?;
+    let rows = select
+        .query_map([], |row| Ok((row.get::<_, i64>(0)?, event_of(row)?)))
+        .map_err(writer_error)?;
+    rows.collect::<Result<_, _>>().map_err(writer_error)
+}
+
+/// An event read back by [`unsealed_events`] (column 0 is `seq`).
+fn event_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
+    fn named<T>(
+        row: &rusqlite::Row<'_>,
+        i: usize,
+        parse: fn(&str) -> Option<T>,
+    ) -> rusqlite::Result<T> {
+        let text: String = row.get(i)?;
+        parse(&text)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnType(i, text, rusqlite::types::Type::Text))
+    }
+    let status: i64 = row.get(9)?;
+    let identity: Option<String> = row.get(14)?;
+    Ok(AuditEvent {
+        id: row.get(1)?,
+        time: row.get(2)?,
+        account_id: row.get::<_, Option<String>>(3)?.map(Into::into),
+        principal: row.get(4)?,
+        auth_method: named(row, 5, AuthMethod::parse)?,
+        action: row.get(6)?,
+        object: row.get(7)?,
+        outcome: named(row, 8, Outcome::parse)?,
+        status: u16::try_from(status).unwrap_or(u16::MAX),
+        source_ip: row.get(10)?,
+        request_id: row.get(11)?,
+        credential: row.get(12)?,
+        detail: row.get(13)?,
+        identity: identity.as_deref().and_then(Identity::parse),
+        severity: named(row, 15, Severity::parse)?,
+        encrypt_usage: None,
+        api_key_id: None,
+    })
+}
+
+/// The current heads of `chains` (a chain without a row starts empty).
+fn load_heads(tx: &rusqlite::Transaction<'_>, chains: &[String]) -> Result<Heads, StoreError> {
+    let mut select = tx
+        .prepare_cached("SELECT length, head FROM audit_chains WHERE chain = $1")
+        .map_err(writer_error)?;
+    let mut stored = Vec::with_capacity(chains.len());
+    for chain in chains {
+        let head = select
+            .query_row([chain], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()
+            .map_err(writer_error)?;
+        if let Some((length, head)) = head {
+            let head = chain::Digest::try_from(head.as_slice())
+                .map_err(|_| StoreError::Corrupt(format!("audit chain head of {chain}")))?;
+            stored.push((chain.clone(), length, head));
+        }
+    }
+    Ok(Heads::new(stored))
+}
+
+/// Chains the mutations' events, in the order they were written.
+fn seal_events(
+    tx: &rusqlite::Transaction<'_>,
+    unsealed: &[(i64, AuditEvent)],
+    heads: &mut Heads,
+) -> Result<(), StoreError> {
+    let mut seal = tx
+        .prepare_cached(
+            "UPDATE audit_events SET chain_seq = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
+        )
+        .map_err(writer_error)?;
+    for (seq, event) in unsealed {
+        let link = heads.link(event);
+        seal.execute(rusqlite::params![
+            link.position,
+            link.prev_hash,
+            link.hash,
+            seq
+        ])
+        .map_err(writer_error)?;
+    }
+    Ok(())
+}
+
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[AuditEvent],
+    heads: &mut Heads,
+) -> Result<(), StoreError> {
+    let mut insert = tx
+        .prepare_cached(INSERT_CHAINED_EVENT)
+        .map_err(writer_error)?;
     for e in events {
+        let link = heads.link(e);
         insert
             .execute(rusqlite::params![
                 e.id,
@@ -168,8 +278,26 @@ fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Resul
                 e.credential,
                 e.detail,
                 e.identity.map(Identity::as_str),
-                e.severity.as_str()
+                e.severity.as_str(),
+                link.position,
+                link.prev_hash,
+                link.hash
             ])
+            .map_err(writer_error)?;
+    }
+    Ok(())
+}
+
+fn store_heads(tx: &rusqlite::Transaction<'_>, heads: Heads) -> Result<(), StoreError> {
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO audit_chains (chain, length, head) VALUES ($1, $2, $3)
+             ON CONFLICT (chain) DO UPDATE SET length = excluded.length, head = excluded.head",
+        )
+        .map_err(writer_error)?;
+    for (chain, length, head) in heads.into_sorted() {
+        upsert
+            .execute(rusqlite::params![chain, length, head])
             .map_err(writer_error)?;
     }
     Ok(())
