@@ -77,6 +77,35 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub limits: ListenerArgs,
+    #[command(flatten)]
+    pub trail: TrailArgs,
+}
+
+/// The audit trail's checkpoints and retention (see docs/audit.md).
+#[derive(Args)]
+pub struct TrailArgs {
+    /// Seconds between signed checkpoints of every account's chain that moved.
+    #[arg(long, env = "COFFER_CHECKPOINT_INTERVAL_SECS", default_value_t = 60)]
+    pub checkpoint_interval_secs: u64,
+    /// Days audit events are kept; without it they are kept for ever. Pruning stops at a
+    /// signed checkpoint, which then anchors the oldest kept event.
+    #[arg(long, env = "COFFER_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
+}
+
+impl TrailArgs {
+    fn apply(&self, settings: &mut crate::service::ServiceSettings) -> anyhow::Result<()> {
+        if self.checkpoint_interval_secs == 0 {
+            bail!("--checkpoint-interval-secs must be at least 1");
+        }
+        settings.checkpoint_every = Duration::from_secs(self.checkpoint_interval_secs);
+        settings.audit_retention = match self.audit_retention_days {
+            Some(0) => bail!("--audit-retention-days must be at least 1"),
+            Some(days) => Some(Duration::from_secs(days * 86_400)),
+            None => None,
+        };
+        Ok(())
+    }
 }
 
 /// The listener's time limits and connection caps (defaults in the README).
@@ -199,6 +228,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     config.listener = args.limits.settings();
     config.request_timeout = Duration::from_secs(args.limits.request_timeout_secs);
+    args.trail.apply(&mut config.service)?;
     let running = app::start(config, listener).await?;
     if let Some(layout) = layout {
         dev_bootstrap(&running, &layout).await?;
