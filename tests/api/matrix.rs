@@ -146,6 +146,10 @@ fn table() -> Vec<Row> {
         row("post",   "/v1/revocations", json!({"fingerprint": "zz"}),                 "Y Y F F F F F F F Y U"),
         row("get",    "/v1/revocations", none.clone(),                                 "Y Y Y Y Y F F F F Y U"),
         row("get",    "/v1/activity", none.clone(),                                    "Y Y F Y F F F F F Y U"),
+        row("get",    "/v1/activity/export", none.clone(),                             "Y Y F Y F F F F F Y U"),
+        row("post",   "/v1/activity/checkpoints", none.clone(),                        "Y Y F Y F F F F F Y U"),
+        row("get",    "/v1/activity/checkpoints", none.clone(),                        "Y Y F Y F F F F F Y U"),
+        row("get",    "/v1/activity/signing-key", none.clone(),                        "Y Y F Y F F F F F Y U"),
         row("get",    "/v1/objects", none.clone(),                                     "Y Y Y Y Y Y Y Y Y Y U"),
         // Machines: owners manage them; admins and auditors read (members do not).
         row("post",   "/v1/machine-tokens", json!({"kind": "bootstrap", "name": "bad name!", "flags": {}}),
