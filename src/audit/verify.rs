@@ -285,3 +285,151 @@ impl Walk<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::export::{self, EventFields};
+    use crate::store::chain::Heads;
+    use crate::store::{AuditEvent, AuthMethod, CheckpointRow, Outcome, Severity};
+    use ed25519_dalek::Signer;
+    use ed25519_dalek::pkcs8::EncodePublicKey;
+
+    const CHAIN: &str = "acc_test";
+
+    fn event(n: usize) -> AuditEvent {
+        AuditEvent {
+            id: format!("evt_{n}"),
+            time: n as i64,
+            account_id: Some(CHAIN.to_owned().into()),
+            principal: Some("app_1".into()),
+            auth_method: AuthMethod::ApiKey,
+            action: "keyring.encrypt".into(),
+            object: Some("keyring/r".into()),
+            outcome: Outcome::Success,
+            status: 200,
+            source_ip: None,
+            request_id: format!("req_{n}"),
+            credential: None,
+            detail: None,
+            identity: None,
+            severity: Severity::Info,
+            encrypt_usage: None,
+            api_key_id: None,
+        }
+    }
+
+    /// An export of `n` events with checkpoints at `signed` positions (and at `n`), as lines.
+    fn export_lines(n: usize, signed: &[i64], key: &ed25519_dalek::SigningKey) -> Vec<Line> {
+        let mut heads = Heads::default();
+        let mut lines = vec![Line::Header(Header {
+            format: FORMAT.into(),
+            chain: CHAIN.into(),
+            from: 1,
+            to: n as i64,
+            signing_key_id: "ack_1".into(),
+            algorithm: "ed25519".into(),
+            public_key: String::new(),
+        })];
+        for i in 1..=n {
+            let e = event(i);
+            let link = heads.link(&e);
+            lines.push(Line::Event(Box::new(EventLine::new(&e, &link))));
+            if signed.contains(&link.position) || i == n {
+                let message = checkpoint_message(CHAIN, link.position, &link.hash, 7);
+                let row = CheckpointRow {
+                    chain: CHAIN.into(),
+                    position: link.position,
+                    head: link.hash,
+                    time: 7,
+                    key_id: "ack_1".into(),
+                    signature: key.sign(&message).to_bytes().to_vec(),
+                };
+                lines.push(Line::Checkpoint(CheckpointLine::from(&row)));
+            }
+        }
+        lines
+    }
+
+    fn text(lines: &[Line]) -> String {
+        lines.iter().map(export::to_line).collect()
+    }
+
+    fn keys() -> (ed25519_dalek::SigningKey, PublicKey) {
+        let signing = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let pem = signing
+            .verifying_key()
+            .to_public_key_pem(Default::default())
+            .expect("a PEM");
+        let public = PublicKey::from_pem_or_der(pem.as_bytes()).expect("a key");
+        (signing, public)
+    }
+
+    fn event_at(lines: &mut [Line], position: i64) -> &mut EventLine {
+        lines
+            .iter_mut()
+            .find_map(|l| match l {
+                Line::Event(e) if e.position == position => Some(&mut **e),
+                _ => None,
+            })
+            .expect("the event")
+    }
+
+    #[test]
+    fn a_clean_export_verifies_and_says_what_it_covered() {
+        let (signing, public) = keys();
+        let verified = verify(&text(&export_lines(6, &[3], &signing)), &public).expect("clean");
+        assert_eq!((verified.from, verified.to, verified.events), (1, 6, 6));
+        assert_eq!(verified.checkpoints, 2);
+    }
+
+    #[test]
+    fn each_kind_of_tampering_is_named_at_its_event() {
+        let (signing, public) = keys();
+        let mut edited = export_lines(6, &[], &signing);
+        event_at(&mut edited, 4).event.status = 403;
+        assert_eq!(
+            verify(&text(&edited), &public),
+            Err(Problem::Edited { position: 4, id: "evt_4".into() })
+        );
+
+        let mut deleted = export_lines(6, &[], &signing);
+        deleted.retain(|l| !matches!(l, Line::Event(e) if e.position == 3));
+        assert_eq!(
+            verify(&text(&deleted), &public),
+            Err(Problem::Deleted { position: 3, id: "evt_4".into() })
+        );
+
+        let mut truncated = export_lines(6, &[2], &signing);
+        truncated.truncate(5);
+        assert!(matches!(
+            verify(&text(&truncated), &public),
+            Err(Problem::Truncated { expected: 6, .. })
+        ));
+    }
+
+    #[test]
+    fn a_forged_or_foreign_signature_is_refused() {
+        let (signing, public) = keys();
+        let other = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let lines = export_lines(3, &[], &other);
+        assert_eq!(
+            verify(&text(&lines), &public),
+            Err(Problem::BadSignature { position: 3 })
+        );
+        let mut lines = export_lines(3, &[], &signing);
+        if let Some(Line::Checkpoint(c)) = lines.last_mut() {
+            c.time += 1;
+        }
+        assert!(matches!(
+            verify(&text(&lines), &public),
+            Err(Problem::Malformed { .. })
+        ));
+        let fields: EventFields = serde_json::from_str(
+            &serde_json::to_string(&event_at(&mut export_lines(1, &[], &signing), 1).event)
+                .expect("json"),
+        )
+        .expect("fields");
+        assert!(fields.to_event().is_some());
+    }
+}
