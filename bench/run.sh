@@ -6,6 +6,8 @@
 #
 #   bench/run.sh [DURATION_SECONDS=20] [CONNECTIONS=16]
 #
+# BENCH_ONLY=keyrings runs only the keyring rows (and the stalled-stream row).
+#
 # COFFER_BIN=path runs a given server binary instead of building this tree (to compare two
 # builds under the same conditions, e.g. before and after a change).
 #
@@ -76,6 +78,18 @@ for protection in envelope hsm; do
       measure "$protection $op 1KiB" "$work/post.lua" "/v1/keyrings/$protection/$op"
   done
 done
+
+# The envelope encrypt again while 8 live activity streams stall (their client never reads):
+# the server drops each once its buffer is full and must not slow down for them.
+python3 bench/stalled_streams.py "$url" "$ca" "$owner" 8 "$((duration + 3))" > "$work/stalled.txt" &
+stalled=$!
+sleep 1
+BENCH_KEY=$key BENCH_BODY="$work/encrypt.json" \
+  measure "env enc, 8 stalled" "$work/post.lua" /v1/keyrings/envelope/encrypt
+wait $stalled
+printf '%-22s %10s\n' "stalled streams shut" "$(cat "$work/stalled.txt")/8"
+# BENCH_ONLY=keyrings stops here (A/B runs of the hot path).
+[ "${BENCH_ONLY:-}" = keyrings ] && exit 0
 
 # The envelope encrypt again, as a machine: every request Ed25519-signed with its own nonce
 # (pre-signed by Python, each replayed once), so the server verifies a signature and records
