@@ -390,14 +390,20 @@ mod tests {
         event_at(&mut edited, 4).event.status = 403;
         assert_eq!(
             verify(&text(&edited), &public),
-            Err(Problem::Edited { position: 4, id: "evt_4".into() })
+            Err(Problem::Edited {
+                position: 4,
+                id: "evt_4".into()
+            })
         );
 
         let mut deleted = export_lines(6, &[], &signing);
         deleted.retain(|l| !matches!(l, Line::Event(e) if e.position == 3));
         assert_eq!(
             verify(&text(&deleted), &public),
-            Err(Problem::Deleted { position: 3, id: "evt_4".into() })
+            Err(Problem::Deleted {
+                position: 3,
+                id: "evt_4".into()
+            })
         );
 
         let mut truncated = export_lines(6, &[2], &signing);

@@ -284,7 +284,19 @@ async fn pkcs11_tool_sees_private_keys_sealed_with_exactly_the_requested_usages(
         labels.push(format!("ak/{}/v1", created.str("id")));
     }
     let text = token_objects(&s, Some("privkey"))?;
-    let objects: Vec<&str> = text.split("Private Key Object").skip(1).collect();
+    let all: Vec<&str> = text.split("Private Key Object").skip(1).collect();
+    // Besides the keys made here, the token holds one system key pair: the audit trail's
+    // checkpoint key, sign-only and sealed like the others.
+    let (system, objects): (Vec<&str>, Vec<&str>) = all
+        .iter()
+        .partition(|o| o.contains("label:      sys/audit-checkpoints/"));
+    assert_eq!(system.len(), 1, "one checkpoint key:\n{text}");
+    assert!(system[0].contains("Usage:      sign\n"), "{}", system[0]);
+    assert!(
+        system[0].contains("sensitive, always sensitive, never extractable, local"),
+        "{}",
+        system[0]
+    );
     assert_eq!(
         objects.len(),
         cases.len(),
