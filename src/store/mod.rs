@@ -23,6 +23,7 @@ mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
+mod policies;
 mod secrets;
 mod sessions;
 mod shares;
@@ -43,6 +44,7 @@ pub use jobs::*;
 pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
+pub use policies::*;
 pub use secrets::*;
 pub use sessions::*;
 pub use shares::*;
@@ -68,6 +70,7 @@ pub trait Store:
     + AuditLog
     + ChangeLog
     + ShareStore
+    + PolicyStore
     + Send
     + Sync
     + 'static
