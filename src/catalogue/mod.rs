@@ -15,6 +15,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod operations;
+mod policies;
 mod secrets;
 mod shares;
 mod tenancy;
@@ -24,6 +25,7 @@ pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
 pub use operations::*;
+pub use policies::*;
 pub use secrets::*;
 pub use shares::*;
 pub use tenancy::*;
@@ -336,6 +338,14 @@ pub const ALL: &[&Operation] = &[
     &DELETE_SHARE,
     &OPEN_SHARE,
     &SHARE_PAGE,
+    &CREATE_POLICY,
+    &LIST_POLICIES,
+    &GET_POLICY,
+    &UPDATE_POLICY,
+    &DELETE_POLICY,
+    &LIST_POLICY_BINDINGS,
+    &BIND_POLICY,
+    &UNBIND_POLICY,
 ];
 
 #[cfg(test)]

@@ -18,11 +18,12 @@ impl Service {
         object: Option<&str>,
         outcome: Result<(), &Error>,
     ) -> AuditEvent {
+        let refusal = outcome.err().and_then(policies::refusal_detail);
         let (status, outcome) = match outcome {
             Ok(()) => (meta.success_status, Outcome::Success),
             Err(e) => (e.status(), Outcome::Failure(e.code())),
         };
-        AuditEvent {
+        let mut event = AuditEvent {
             id: new_event_id("evt"),
             time: self.now(),
             account_id: caller.map(|c| c.account_id.clone()),
@@ -40,7 +41,13 @@ impl Service {
             severity: crate::audit::Severity::Info,
             encrypt_usage: None,
             api_key_id: caller.and_then(|c| c.api_key_id.clone()),
+        };
+        // An access policy's refusal names its policy and failing axis, as a warning.
+        if let Some(detail) = refusal {
+            event.detail = Some(detail);
+            event.severity = crate::audit::Severity::Warning;
         }
+        event
     }
 
     /// Records `event` through the group committer; the request fails with 503 if it cannot.
@@ -83,7 +90,9 @@ impl Service {
     ) -> Result<T, Error> {
         let outcome = result.as_ref().map(|_| ());
         let mut event = self.event(ctx.meta, Some(ctx.caller), action, object, outcome);
-        event.severity = severity;
+        if severity != crate::audit::Severity::Info {
+            event.severity = severity;
+        }
         self.record(ctx.meta, event).await?;
         result
     }
@@ -122,6 +131,7 @@ impl Service {
         object: Option<&str>,
         body: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
+        let body = policies::PolicyScope::around(ctx.meta, body);
         let result = Self::authorized(ctx.caller, op, name, body).await;
         self.audited(ctx, op.audit_action(), object, None, result)
             .await
@@ -137,6 +147,7 @@ impl Service {
         object: Option<&str>,
         body: impl Future<Output = Result<(T, (KeyringId, u32)), Error>>,
     ) -> Result<T, Error> {
+        let body = policies::PolicyScope::around(ctx.meta, body);
         let (result, usage) = match Self::authorized(ctx.caller, op, name, body).await {
             Ok((value, usage)) => (Ok(value), Some(usage)),
             Err(e) => (Err(e), None),
