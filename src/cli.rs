@@ -16,6 +16,7 @@ mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
+mod policies;
 mod secrets;
 mod serve;
 mod shares;
@@ -204,6 +205,13 @@ pub enum Command {
         #[command(subcommand)]
         command: shares::ShareCommand,
     },
+    /// Access policies of a group and their bindings to secrets, keyrings and keys.
+    Policy {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: policies::PolicyCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -280,6 +288,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => Client::new(&client)?,
             };
             shares::share(&client, command).await
+        }
+        Command::Policy { client, command } => {
+            policies::policy(&Client::new(&client)?, command).await
         }
     }
 }

@@ -78,6 +78,11 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
         SecretVersion, SecretGrant, ApplyFailure, FreezeGroup },
     );
     all.extend(named! { CreateShare, GenerateValue, CreatedShare, Share, OpenShare, OpenedShare });
+    all.extend(
+        named! { PolicyTimeWindow, PolicyRate, PolicyCosign, PolicyTtl, CreatePolicy, Policy,
+        PolicyBinding },
+    );
+    all.extend([patch::<PatchPolicy>()]);
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -101,6 +106,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
         "SecretGrantList" => SecretGrant),
     );
     all.extend(lists!("ShareList" => Share));
+    all.extend(lists!("PolicyList" => Policy, "PolicyBindingList" => PolicyBinding));
     all
 }
 
