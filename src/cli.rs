@@ -289,9 +289,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             shares::share(&client, command).await
         }
-        Command::Policy { client, command } => {
-            policies::policy(&Client::new(&client)?, command).await
-        }
+        Command::Policy { client, command } => policies::run(&Client::new(&client)?, command).await,
     }
 }
 

@@ -142,7 +142,7 @@ const AXES: [&str; 6] = [
     "rotate_after_uses",
 ];
 
-pub(super) async fn policy(client: &Client, command: PolicyCommand) -> anyhow::Result<()> {
+pub(super) async fn run(client: &Client, command: PolicyCommand) -> anyhow::Result<()> {
     match command {
         PolicyCommand::Create {
             group,
