@@ -29,7 +29,7 @@ pub async fn second_node(s: &TestServer, clock: &Arc<ManualClock>) -> anyhow::Re
     let mut config = AppConfig::new(hsm_settings(&s.token), s.database.clone(), Some(tls));
     config.clock = Arc::clone(clock) as Arc<dyn Clock>;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(coffer::app::start(config, listener).await?)
+    coffer::app::start(config, listener).await
 }
 
 /// `POST /v1/policies` as the owner; fails unless created; answers the policy id.
