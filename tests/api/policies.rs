@@ -3,6 +3,7 @@
 //! source allowlist and co-sign, each refused and allowed on an injected clock, and the
 //! audit event of a refusal.
 
+use crate::expect::cli;
 use crate::policy_support::{
     app_flags, assert_denied, bind, bound_keyring, create_policy, encrypt_at, events, local_hhmm,
     put, server,
@@ -257,5 +258,43 @@ async fn a_co_signed_secret_is_read_only_after_the_named_app_used_it() -> TestRe
         .find(|e| e["outcome"] == "policy_denied")
         .expect("audited");
     assert_eq!(refusal["detail"], format!("policy {policy}: axis cosign"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_binds_changes_and_deletes_a_policy() -> TestResult {
+    let (s, _clock, g) = server().await?;
+    s.keyring("payments", &g, json!({})).await?;
+    let owner = [("COFFER_API_KEY", s.owner_key.as_str())];
+    let create = "policy create --group {} --name office-hours --days mon,tue,wed,thu,fri \
+                  --from 09:00 --to 17:30 --time-zone Europe/Paris --source 10.0.0.0/8 --per-minute 100";
+    let (ok, out) = cli(&s, &owner, create, &[&g])?;
+    assert!(ok, "create: {out}");
+    let created: serde_json::Value = serde_json::from_str(&out)?;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(created["time_window"]["time_zone"], "Europe/Paris");
+    assert_eq!(created["rate"], json!({"per_minute": 100}));
+    let (ok, out) = cli(&s, &owner, "policy bind {} keyring payments", &[&id])?;
+    assert!(ok, "bind: {out}");
+    let (ok, out) = cli(&s, &owner, "policy bindings {}", &[&id])?;
+    assert!(ok && out.contains("payments"), "bindings: {out}");
+    let (ok, out) = cli(
+        &s,
+        &owner,
+        "policy update {} --clear rate --source 192.0.2.0/24",
+        &[&id],
+    )?;
+    assert!(ok, "update: {out}");
+    let changed: serde_json::Value = serde_json::from_str(&out)?;
+    assert!(changed.get("rate").is_none(), "{changed}");
+    assert_eq!(changed["sources"], json!(["192.0.2.0/24"]));
+    let (ok, out) = cli(&s, &owner, "policy list --group {}", &[&g])?;
+    assert!(ok && out.contains("office-hours"), "list: {out}");
+    let (ok, _) = cli(&s, &owner, "policy unbind {} keyring payments", &[&id])?;
+    assert!(ok, "unbind");
+    let (ok, _) = cli(&s, &owner, "policy delete {}", &[&id])?;
+    assert!(ok, "delete");
+    let (ok, _) = cli(&s, &owner, "policy show {}", &[&id])?;
+    assert!(!ok, "a deleted policy is gone");
     Ok(())
 }

@@ -363,6 +363,14 @@ impl PolicyStore for SqlStore {
     }
 
     async fn claim_policy_rotations(&self, limit: i64) -> Result<Vec<QueuedRotation>, StoreError> {
+        // Most passes find nothing: only then is the writer lock taken.
+        let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM policy_rotations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(super::db_error)?;
+        if waiting == 0 {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
         let queued: Vec<QueuedRotation> =
             sqlx::query_as("SELECT * FROM policy_rotations ORDER BY queued_at LIMIT $1")
