@@ -17,7 +17,7 @@ pub use rules::{CosignRule, PolicyRules, RateRule, TimeWindowRule, TtlRule};
 use super::{Caller, Ctx, Error, Forget, Service, new_id};
 use crate::authz::is_valid_name;
 use crate::catalogue;
-use crate::ids::GroupId;
+use crate::ids::{AppId, GroupId};
 pub use crate::store::PolicyBindingRow as PolicyBinding;
 use crate::store::{PolicyBindingRow, PolicyRow};
 
@@ -125,6 +125,7 @@ impl Service {
             check_description(spec.description.as_deref())?;
             let now = self.now();
             spec.rules.validate(now)?;
+            self.check_cosigners(ctx.caller, &spec.rules).await?;
             self.visible_group(ctx.caller, &spec.group).await?;
             let row = PolicyRow {
                 id: new_id::<String>("pol"),
@@ -191,6 +192,7 @@ impl Service {
             let now = self.now();
             let rules = patch.apply(stored_rules(&row)?);
             rules.validate(now)?;
+            self.check_cosigners(ctx.caller, &rules).await?;
             row.rules = rules_text(&rules);
             row.expires_at = rules.ttl.as_ref().and_then(|t| t.expires_at);
             row.updated_at = now;
@@ -330,6 +332,23 @@ impl Service {
         found
             .filter(|(_, group)| caller.sees_group(group))
             .ok_or_else(missing)
+    }
+
+    /// A co-signer must be an app or machine of the account: a typo would otherwise refuse
+    /// every use for good.
+    async fn check_cosigners(&self, caller: &Caller, rules: &PolicyRules) -> Result<(), Error> {
+        let Some(cosign) = &rules.cosign else {
+            return Ok(());
+        };
+        for principal in &cosign.principals {
+            let id = AppId::from(principal.clone());
+            if self.store.app(&caller.account_id, &id).await?.is_none() {
+                return Err(Error::InvalidInput(format!(
+                    "cosign.principals: {principal} is not an app or machine of this account"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Every node forgets the account's cached bindings.

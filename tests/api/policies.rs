@@ -57,6 +57,7 @@ async fn only_owners_and_admins_manage_policies_and_bad_input_stores_nothing() -
         json!({"sources": ["10.0.0.0/33"]}),
         json!({"sources": ["not-an-address"]}),
         json!({"rate": {}}),
+        json!({"cosign": {"principals": ["app_000000000000000000000000"], "within_seconds": 60}}),
         json!({"ttl": {"expires_at": "yesterday"}}),
         json!({}),
     ];

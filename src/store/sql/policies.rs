@@ -427,3 +427,92 @@ impl PolicyStore for SqlStore {
         commit(tx).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::temporary_store;
+    use crate::store::{CappedCount, PolicyStore, PolicyUse, UseRecorded};
+
+    fn a_use(capped: Vec<CappedCount>, rotate_after: Option<(u32, u64)>) -> PolicyUse {
+        PolicyUse {
+            policy_id: "pol_p".into(),
+            account_id: "acct_a".into(),
+            object_kind: "keyring".into(),
+            object_id: "kr_k".into(),
+            object_name: "k".into(),
+            principal: "app_a".into(),
+            now: 1,
+            capped,
+            rotate_after,
+            remember_principal: true,
+        }
+    }
+
+    fn cap(axis: &'static str, cap: u64) -> CappedCount {
+        CappedCount {
+            axis,
+            window_start: 0,
+            cap,
+        }
+    }
+
+    /// A use refused by a later cap rolls back what the earlier caps counted.
+    #[tokio::test]
+    async fn a_refused_use_counts_nothing() {
+        let (_dir, store) = temporary_store().await;
+        let both = || a_use(vec![cap("minute", 5), cap("day", 1)], None);
+        let first = store.record_policy_use(&both()).await.expect("first");
+        assert_eq!(
+            first,
+            UseRecorded::Counted {
+                rotation_queued: false
+            }
+        );
+        let second = store.record_policy_use(&both()).await.expect("second");
+        assert_eq!(second, UseRecorded::Capped(1));
+        let minute = store.policy_count("pol_p", "kr_k", "minute", 0).await;
+        assert_eq!(
+            minute.expect("count"),
+            1,
+            "the refused use left the minute alone"
+        );
+        assert!(
+            store
+                .used_since("kr_k", &["app_a".into()], 1)
+                .await
+                .expect("uses")
+        );
+    }
+
+    /// Exactly the use that reaches the count queues the rotation, and one claim takes it.
+    #[tokio::test]
+    async fn the_crossing_use_queues_one_rotation() {
+        let (_dir, store) = temporary_store().await;
+        let mut queued = Vec::new();
+        for _ in 0..4 {
+            let recorded = store
+                .record_policy_use(&a_use(Vec::new(), Some((1, 2))))
+                .await;
+            queued.push(
+                recorded.expect("recorded")
+                    == UseRecorded::Counted {
+                        rotation_queued: true,
+                    },
+            );
+        }
+        assert_eq!(queued, [false, true, false, false]);
+        let claimed = store.claim_policy_rotations(10).await.expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(
+            (claimed[0].object_id.as_str(), claimed[0].version),
+            ("kr_k", 1)
+        );
+        assert!(
+            store
+                .claim_policy_rotations(10)
+                .await
+                .expect("again")
+                .is_empty()
+        );
+    }
+}
