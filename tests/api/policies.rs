@@ -4,12 +4,13 @@
 //! audit event of a refusal.
 
 use crate::expect::cli;
+use crate::machine_support::{client_from, encrypt_request};
 use crate::policy_support::{
     app_flags, assert_denied, bind, bound_keyring, create_policy, encrypt_at, events, local_hhmm,
     put, server,
 };
 use crate::secrets::{create, grant, read};
-use crate::support::{TestResult, TestServer};
+use crate::support::{TestResult, TestServer, unix_now};
 use serde_json::json;
 use std::time::Duration;
 
@@ -297,5 +298,24 @@ async fn the_cli_creates_binds_changes_and_deletes_a_policy() -> TestResult {
     assert!(ok, "delete");
     let (ok, _) = cli(&s, &owner, "policy show {}", &[&id])?;
     assert!(!ok, "a deleted policy is gone");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_is_bound_like_an_app_and_its_source_is_its_address() -> TestResult {
+    let (s, _clock, g) = server().await?;
+    let machine = s
+        .approved_machine(&[&g], json!({"keyring.*.*": true}))
+        .await?;
+    bound_keyring(&s, &g, "ring", json!({"sources": ["127.0.0.2"]})).await?;
+    let here = s
+        .send_raw(&s.client, &encrypt_request(&machine, unix_now()))
+        .await?;
+    assert_denied(&here, "127.0.0.1");
+    let office = client_from(&s, "127.0.0.2")?;
+    let there = s
+        .send_raw(&office, &encrypt_request(&machine, unix_now()))
+        .await?;
+    assert_eq!(there.status, 200, "{}", there.body);
     Ok(())
 }
