@@ -187,7 +187,7 @@ fn error_description(status: u16) -> &'static str {
             "invalid_input: malformed JSON or query, bad base64, a name or field out of its rules"
         }
         401 => "unauthenticated: no or bad credential (the same body whatever the reason)",
-        403 => "forbidden (or temp_machine_blocked, group_frozen, policy_denied): the credential may not do this, or an access policy bound to the object refuses this use",
+        403 => "forbidden (or temp_machine_blocked, group_frozen, policy_denied): may not do this",
         404 => "not_found: no such object, or the caller may not see it",
         409 => "conflict, key_disabled, usage_not_allowed or version_retired",
         408 => "request_timeout: the body did not arrive within the body timeout (30 s)",
