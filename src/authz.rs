@@ -118,6 +118,8 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("share.create", Audience::UsersOnly),
     ("share.read", Audience::UsersOnly),
     ("share.delete", Audience::UsersOnly),
+    ("policy.read", Audience::UsersOnly),
+    ("policy.write", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -339,6 +341,10 @@ enum FlagClass {
 fn flag_class(flag: &str) -> FlagClass {
     if flag.starts_with("session.") || flag == "password.write" {
         FlagClass::OwnCredentials
+    } else if flag.starts_with("policy.") {
+        // Access policies constrain every app of a group: account management, for owners
+        // and admins only (members and auditors do not even read them).
+        FlagClass::Management
     } else if flag.starts_with("secret.") && (flag.ends_with(".reveal") || flag.ends_with(".grant"))
     {
         // Users only, yet object work: a member who manages a group's objects may reveal

@@ -17,6 +17,7 @@ mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
+mod policies;
 mod secrets;
 mod serve;
 mod shares;
@@ -212,6 +213,13 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Access policies of a group and their bindings to secrets, keyrings and keys.
+    Policy {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: policies::PolicyCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -289,13 +297,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             shares::share(&client, command).await
         }
-        Command::Audit { client, command } => {
-            let client = match command.needs_server() {
-                true => Some(Client::new(&client)?),
-                false => None,
-            };
-            audit::audit(client.as_ref(), command).await
-        }
+        Command::Audit { client, command } => audit::run(&client, command).await,
+        Command::Policy { client, command } => policies::run(&Client::new(&client)?, command).await,
     }
 }
 

@@ -32,6 +32,7 @@ const WARNING_REFUSALS: &[ErrorCode] = &[
     ErrorCode::TempMachineBlocked,
     ErrorCode::GroupFrozen,
     ErrorCode::RateLimited,
+    ErrorCode::PolicyDenied,
 ];
 
 /// The severity of an event of `action` that ended with `outcome`.

@@ -15,6 +15,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod operations;
+mod policies;
 mod secrets;
 mod shares;
 mod tenancy;
@@ -25,6 +26,7 @@ pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
 pub use operations::*;
+pub use policies::*;
 pub use secrets::*;
 pub use shares::*;
 pub use tenancy::*;
@@ -342,6 +344,14 @@ pub const ALL: &[&Operation] = &[
     &CREATE_CHECKPOINT,
     &LIST_CHECKPOINTS,
     &TRAIL_SIGNING_KEY,
+    &CREATE_POLICY,
+    &LIST_POLICIES,
+    &GET_POLICY,
+    &UPDATE_POLICY,
+    &DELETE_POLICY,
+    &LIST_POLICY_BINDINGS,
+    &BIND_POLICY,
+    &UNBIND_POLICY,
 ];
 
 #[cfg(test)]

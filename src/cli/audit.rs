@@ -1,7 +1,7 @@
 //! `coffer audit`: export the tamper-evident trail, sign checkpoints, and verify an export
 //! offline with nothing but the public key.
 
-use super::Client;
+use super::{Client, ClientArgs};
 use crate::audit::verify::verify;
 use crate::crypto::asym::PublicKey;
 use anyhow::{Context, bail};
@@ -35,22 +35,15 @@ pub enum AuditCommand {
     },
 }
 
-impl AuditCommand {
-    /// Whether the command talks to the server (verification does not).
-    pub fn needs_server(&self) -> bool {
-        !matches!(self, AuditCommand::Verify { .. })
-    }
-}
-
-pub(super) async fn audit(client: Option<&Client>, command: AuditCommand) -> anyhow::Result<()> {
-    let server = || client.context("this command needs the server: set COFFER_API_KEY");
+/// Runs an audit command; only verification works without a server and a credential.
+pub(super) async fn run(args: &ClientArgs, command: AuditCommand) -> anyhow::Result<()> {
+    let server = || Client::new(args);
     match command {
-        AuditCommand::Export { output } => export(server()?, output).await,
-        AuditCommand::Checkpoint => super::print(
-            &server()?
-                .post("/v1/activity/checkpoints", json!({}))
-                .await?,
-        ),
+        AuditCommand::Export { output } => export(&server()?, output).await,
+        AuditCommand::Checkpoint => {
+            let checkpoint = server()?.post("/v1/activity/checkpoints", json!({})).await?;
+            super::print(&checkpoint)
+        }
         AuditCommand::Checkpoints => server()?.show("/v1/activity/checkpoints").await,
         AuditCommand::SigningKey => {
             let key = server()?.get("/v1/activity/signing-key").await?;

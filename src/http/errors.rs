@@ -107,6 +107,13 @@ pub(super) fn error_response(error: &Error, request_id: &str) -> Response {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
+        Error::PolicyRateLimited {
+            retry_after_secs, ..
+        } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         _ => {}
     }
     response

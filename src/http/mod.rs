@@ -13,6 +13,7 @@ pub mod listener;
 mod machines;
 mod metrics;
 pub mod openapi;
+mod policies;
 mod routes;
 mod secrets;
 mod shares;

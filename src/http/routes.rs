@@ -4,7 +4,7 @@
 //! operation without a handler: what is served and what is documented cannot drift.
 
 use super::handlers::*;
-use super::{AppState, identity, keys, machines, secrets, shares, trail};
+use super::{AppState, identity, keys, machines, policies, secrets, shares, trail};
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -21,6 +21,7 @@ pub(super) fn served() -> Router<AppState> {
     ))));
     let routes = secrets_routes(routes);
     let routes = shares_routes(routes);
+    let routes = policies_routes(routes);
     routes.finish()
 }
 
@@ -198,6 +199,19 @@ fn shares_routes(routes: Routes) -> Routes {
         .at(&op::DELETE_SHARE, shares::delete)
         .at(&op::OPEN_SHARE, shares::open)
         .at(&op::SHARE_PAGE, shares::page_view)
+}
+
+/// Access policies and their bindings.
+fn policies_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::CREATE_POLICY, policies::create)
+        .at(&op::LIST_POLICIES, policies::list)
+        .at(&op::GET_POLICY, policies::get)
+        .at(&op::UPDATE_POLICY, policies::update)
+        .at(&op::DELETE_POLICY, policies::delete)
+        .at(&op::LIST_POLICY_BINDINGS, policies::bindings)
+        .at(&op::BIND_POLICY, policies::bind)
+        .at(&op::UNBIND_POLICY, policies::unbind)
 }
 
 /// A router under construction, with the operations bound so far.

@@ -37,6 +37,8 @@ pub(super) enum Forget {
     Secret { account: AccountId, name: String },
     /// Whether a group is frozen.
     Group { id: GroupId },
+    /// The access policies bound to the account's objects.
+    Policies { account: AccountId },
 }
 
 impl Service {
@@ -73,6 +75,9 @@ impl Service {
                 self.secrets.remove(&(account.clone(), name.clone()))
             }
             Forget::Group { id } => self.frozen_groups.remove(id),
+            Forget::Policies { account } => self
+                .policy_bindings
+                .retain(|(owner, _, _), _| owner != account),
         }
     }
 

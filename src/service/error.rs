@@ -50,6 +50,22 @@ pub enum Error {
     /// existed: one answer for all, so a guess learns nothing.
     #[error("this share is gone (opened, expired or a wrong passphrase)")]
     ShareGone,
+    /// An access policy bound to the object refused this use by an app or machine: the
+    /// message names the policy and what it allows; the audit event names the axis.
+    #[error("{message}")]
+    PolicyDenied {
+        policy: String,
+        axis: &'static str,
+        message: String,
+    },
+    /// An access policy's rate cap refused this use; the window resets in
+    /// `retry_after_secs`.
+    #[error("{message}")]
+    PolicyRateLimited {
+        policy: String,
+        message: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl Error {
@@ -73,6 +89,8 @@ impl Error {
             Error::Unavailable(_) => (503, ErrorCode::Unavailable),
             Error::Internal(_) => (500, ErrorCode::Internal),
             Error::ShareGone => (404, ErrorCode::NotFound),
+            Error::PolicyDenied { .. } => (403, ErrorCode::PolicyDenied),
+            Error::PolicyRateLimited { .. } => (429, ErrorCode::RateLimited),
         }
     }
 

@@ -9,6 +9,7 @@ mod lifecycle;
 mod usage;
 
 use super::Forget;
+use super::policies::PolicyObject;
 use super::{Caller, Ctx, Error, KeyringState, Service, new_id};
 use crate::authz::is_valid_name;
 use crate::catalogue;
@@ -207,6 +208,8 @@ impl Service {
             &object(name),
         )
         .await?;
+        self.enforce_use(caller, op, PolicyObject::keyring(&state.row))
+            .await?;
         Ok(state)
     }
 

@@ -11,6 +11,7 @@ mod usage;
 pub use certificates::certificate_pem;
 
 use super::Forget;
+use super::policies::PolicyObject;
 use super::{Caller, Ctx, Error, Service, new_id};
 use crate::authz::is_valid_name;
 use crate::catalogue;
@@ -283,6 +284,8 @@ impl Service {
             &object(name),
         )
         .await?;
+        self.enforce_use(caller, op, PolicyObject::key(&state.row))
+            .await?;
         Ok(state)
     }
 

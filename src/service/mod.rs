@@ -15,6 +15,7 @@ mod keyrings;
 mod keys;
 mod machines;
 mod operation;
+mod policies;
 mod request;
 mod rotation;
 mod secrets;
@@ -53,6 +54,10 @@ pub use keys::{
 pub use machines::{
     CreatedMachineToken, MachineBundle, MachineTokenKind, MachineTokenSpec, ProvisionSpec,
     Provisioned,
+};
+pub use policies::{
+    BINDABLE_KINDS, CosignRule, PolicyBinding, PolicyPatch, PolicyRules, PolicySpec, PolicyView,
+    RateRule, TimeWindowRule, TtlRule,
 };
 pub use request::{Ctx, RequestMeta};
 pub use secrets::{
@@ -126,6 +131,9 @@ pub struct Service {
     /// Counts refused signed requests whose `X-Machine-Id` no machine ever had (exposed in
     /// /metrics: they belong to no account's trail).
     pub signed_unknown_machine: std::sync::atomic::AtomicU64,
+    /// The access policies bound to each object by (account, kind, object id), for
+    /// `metadata_ttl` (forgotten on every change): an object with none costs no SQL.
+    policy_bindings: TtlCache<(AccountId, String, String), policies::BoundPolicies>,
 }
 
 /// A unique id for a request or an audit event, without a system call: a random
@@ -178,6 +186,7 @@ impl Service {
             jobs_wake: tokio::sync::Notify::new(),
             hsm_unwraps: Default::default(),
             signed_unknown_machine: Default::default(),
+            policy_bindings: TtlCache::default(),
         }
     }
 
@@ -268,6 +277,7 @@ impl Service {
         self.prune_changes().await?;
         self.purge_expired_shares().await?;
         self.prune_trail().await?;
+        self.maintain_policies().await?;
         self.keyrings.sweep();
         self.data_keys.sweep();
         self.keys.sweep();

@@ -18,6 +18,7 @@ impl Service {
         object: Option<&str>,
         outcome: Result<(), &Error>,
     ) -> AuditEvent {
+        let refusal = outcome.err().and_then(policies::refusal_detail);
         let (status, outcome) = match outcome {
             Ok(()) => (meta.success_status, Outcome::Success),
             Err(e) => (e.status(), Outcome::Failure(e.code())),
@@ -35,7 +36,8 @@ impl Service {
             source_ip: meta.source_ip.clone(),
             request_id: meta.request_id.clone(),
             credential: caller.and_then(|c| c.credential.clone()),
-            detail: None,
+            // An access policy's refusal names its policy and failing axis.
+            detail: refusal,
             identity: caller.map(|_| crate::audit::Identity::Verified),
             severity: crate::audit::severity::severity_of(action, outcome),
             encrypt_usage: None,
@@ -124,6 +126,7 @@ impl Service {
         object: Option<&str>,
         body: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
+        let body = policies::PolicyScope::around(ctx.meta, body);
         let result = Self::authorized(ctx.caller, op, name, body).await;
         self.audited(ctx, op.audit_action(), object, None, result)
             .await
@@ -139,6 +142,7 @@ impl Service {
         object: Option<&str>,
         body: impl Future<Output = Result<(T, (KeyringId, u32)), Error>>,
     ) -> Result<T, Error> {
+        let body = policies::PolicyScope::around(ctx.meta, body);
         let (result, usage) = match Self::authorized(ctx.caller, op, name, body).await {
             Ok((value, usage)) => (Ok(value), Some(usage)),
             Err(e) => (Err(e), None),

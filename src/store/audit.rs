@@ -120,6 +120,8 @@ stored_names! {
         RateLimited => "rate_limited",
         Internal => "internal",
         Unavailable => "unavailable",
+        /// An access policy bound to the object refused the use.
+        PolicyDenied => "policy_denied",
     }
 }
 

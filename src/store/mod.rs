@@ -24,6 +24,7 @@ mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
+mod policies;
 mod secrets;
 mod sessions;
 mod shares;
@@ -45,6 +46,7 @@ pub use jobs::*;
 pub use keyrings::*;
 pub use keys::*;
 pub use machines::*;
+pub use policies::*;
 pub use secrets::*;
 pub use sessions::*;
 pub use shares::*;
@@ -72,6 +74,7 @@ pub trait Store:
     + ChangeLog
     + ShareStore
     + TrailStore
+    + PolicyStore
     + Send
     + Sync
     + 'static

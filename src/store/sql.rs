@@ -21,6 +21,7 @@ mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
+mod policies;
 mod postgres;
 mod secrets;
 mod sessions;

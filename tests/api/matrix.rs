@@ -243,6 +243,17 @@ fn table() -> Vec<Row> {
         row("delete", "/v1/shares/{id}", none.clone(),                                 "N N N F N F F F F N U"),
         row("post",   "/v1/shares/{id}/open", json!({"passphrase": "wrong"}),          "N N N N N F F F F N N"),
         row("get",    "/s/{id}", none.clone(),                                         "Y Y Y Y Y Y Y Y Y Y Y"),
+        // Access policies: owners and admins only. No such policy: allowed callers reach the
+        // lookup and get its 404; a bad name is a 400 before the group is looked up.
+        row("post",   "/v1/policies", json!({"group": "{group}", "name": "bad name!", "rate": {"per_minute": 1}}),
+                                                                                       "Y Y F F F F F F F Y U"),
+        row("get",    "/v1/policies", none.clone(),                                    "Y Y F F F F F F F Y U"),
+        row("get",    "/v1/policies/{id}", none.clone(),                               "N N F F F F F F F N U"),
+        row("patch",  "/v1/policies/{id}", json!({"rate": null}),                      "N N F F F F F F F N U"),
+        row("delete", "/v1/policies/{id}", none.clone(),                               "N N F F F F F F F N U"),
+        row("get",    "/v1/policies/{id}/bindings", none.clone(),                      "N N F F F F F F F N U"),
+        row("put",    "/v1/policies/{id}/bindings/{kind}/{object}", none.clone(),      "N N F F F F F F F N U"),
+        row("delete", "/v1/policies/{id}/bindings/{kind}/{object}", none.clone(),      "N N F F F F F F F N U"),
     ]
 }
 
@@ -300,6 +311,9 @@ impl Targets {
                 ("hash", _) => &self.hash,
                 ("jobs", _) => "job_000000000000000000000000",
                 ("shares" | "s", _) => "shr_000000000000000000000000",
+                ("policies", _) => "pol_000000000000000000000000",
+                ("bindings", _) => "keyring",
+                ("{kind}", _) => &self.ring,
                 ("certificates", true) => "cert_000000000000000000000000",
                 ("certificates", false) => &self.binding,
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),

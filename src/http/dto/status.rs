@@ -31,7 +31,7 @@ pub struct ErrorReply {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
-    /// invalid_input, unauthenticated, forbidden, temp_machine_blocked, group_frozen, not_found, conflict, key_disabled, usage_not_allowed, version_retired, payload_too_large, request_timeout, decrypt_failed, rate_limited, unavailable, internal
+    /// invalid_input, unauthenticated, forbidden, temp_machine_blocked, group_frozen, not_found, conflict, key_disabled, usage_not_allowed, version_retired, payload_too_large, request_timeout, decrypt_failed, rate_limited, unavailable, internal, policy_denied
     pub code: String,
     pub message: String,
     pub request_id: String,

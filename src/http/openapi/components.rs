@@ -79,6 +79,11 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
     );
     all.extend(named! { CreateShare, GenerateValue, CreatedShare, Share, OpenShare, OpenedShare });
     all.extend(named! { Checkpoint, CheckpointList, SigningKey });
+    all.extend(
+        named! { PolicyTimeWindow, PolicyRate, PolicyCosign, PolicyTtl, CreatePolicy, Policy,
+        PolicyBinding },
+    );
+    all.extend([patch::<PatchPolicy>()]);
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -102,6 +107,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
         "SecretGrantList" => SecretGrant),
     );
     all.extend(lists!("ShareList" => Share));
+    all.extend(lists!("PolicyList" => Policy, "PolicyBindingList" => PolicyBinding));
     all
 }
 

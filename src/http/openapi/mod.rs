@@ -106,6 +106,7 @@ pub fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             boolean(),
             "move the group's keyrings and keys to the trash instead of refusing (409)",
         )],
+        ("get", "/v1/policies") => vec![query("group", string(), "only policies of this group id")],
         _ => Vec::new(),
     }
 }
@@ -122,6 +123,7 @@ const REFERS_TO_OBJECTS: &[&str] = &[
     "/v1/objects",
     "/v1/secrets",
     "/v1/shares",
+    "/v1/policies",
 ];
 
 /// Every error status a route can answer with, besides its success status.
@@ -185,14 +187,14 @@ fn error_description(status: u16) -> &'static str {
             "invalid_input: malformed JSON or query, bad base64, a name or field out of its rules"
         }
         401 => "unauthenticated: no or bad credential (the same body whatever the reason)",
-        403 => "forbidden (or temp_machine_blocked, group_frozen): the credential may not do this",
+        403 => "forbidden (or temp_machine_blocked, group_frozen, policy_denied): may not do this",
         404 => "not_found: no such object, or the caller may not see it",
         409 => "conflict, key_disabled, usage_not_allowed or version_retired",
         408 => "request_timeout: the body did not arrive within the body timeout (30 s)",
         413 => "payload_too_large: the body is over 1 MiB",
         422 => "decrypt_failed: the ciphertext does not authenticate",
         429 => {
-            "rate_limited: too many failures from this address (or this machine from it); see Retry-After"
+            "rate_limited: too many failures from this address (or this machine from it), or an access policy's rate cap; see Retry-After"
         }
         503 => "unavailable: HSM, database or audit trail cannot serve now; nothing changed; retry",
         _ => "error",

@@ -12,6 +12,7 @@ use super::*;
 use crate::audit::Severity;
 use crate::authz::PrincipalKind;
 use crate::ids::GroupId;
+use crate::service::policies::PolicyObject;
 use crate::service::{Ctx, GroupRow, RequestMeta, new_event_id};
 
 /// Which part of a value a read asks for.
@@ -38,6 +39,9 @@ impl Service {
         let result = Self::authorized(ctx.caller, op, name, async {
             let state = self.load_secret(ctx.caller, name, op).await?;
             self.require_read_grant(ctx.caller, &state).await?;
+            let source = ctx.meta.source_ip.as_deref();
+            let object = PolicyObject::secret(&state.row);
+            self.enforce_policies(ctx.caller, source, object).await?;
             if state.row.kind == SecretKind::Canary {
                 severity = Severity::Critical;
                 self.trip_canary(ctx, &state.row).await;
