@@ -180,6 +180,30 @@ pub trait AuditLog: Send + Sync {
         account_id: &AccountId,
         filter: &ActivityFilter,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    // ---- Reading the trail forward (the live stream and the alert dispatcher) ----------
+    // The only place that knows what an event's position is (today `seq`): the stream's
+    // `id:` and the alert cursor read it through `events_after`, `latest_position` and
+    // [`position`], so moving to a per-account chain position changes only this block.
+
+    /// The account's events strictly after position `after` that pass `filter` (its
+    /// `before_seq` and `limit` are ignored), ascending by position, at most `limit`.
+    async fn events_after(
+        &self,
+        account_id: &AccountId,
+        after: i64,
+        filter: &ActivityFilter,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The position of the account's newest event (0 when it has none): where a reader
+    /// that wants only what comes next starts.
+    async fn latest_position(&self, account_id: &AccountId) -> Result<i64, StoreError>;
+}
+
+/// An event's position in its account's trail, as [`AuditLog::events_after`] orders it.
+pub fn position(event: &StoredEvent) -> i64 {
+    event.seq
 }
 
 #[cfg(test)]
