@@ -75,6 +75,8 @@ pub struct Running {
     changes: tokio::task::JoinHandle<()>,
     /// Works background jobs (see `Service::work_jobs`).
     jobs: tokio::task::JoinHandle<()>,
+    /// Matches audit events to alert rules and delivers webhooks (`Service::work_alerts`).
+    alerts: tokio::task::JoinHandle<()>,
     audit: crate::audit::AuditCommitter,
     hsm: Arc<Pkcs11Hsm>,
 }
@@ -141,6 +143,10 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         let service = Arc::clone(&service);
         async move { service.work_jobs().await }
     });
+    let alerts = tokio::spawn({
+        let service = Arc::clone(&service);
+        async move { service.work_alerts().await }
+    });
 
     let limits = &config.listener;
     let connections = connection_limits(limits);
@@ -177,6 +183,7 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         maintenance,
         changes,
         jobs,
+        alerts,
         audit,
         hsm,
     })
@@ -320,8 +327,11 @@ impl Running {
     /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded), flush the
     /// audit trail, close the HSM session.
     pub async fn shutdown(self) {
+        self.service.close_streams();
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         let _ = self.server.await;
+        self.alerts.abort();
+        let _ = self.alerts.await;
         for task in [self.maintenance, self.changes, self.jobs] {
             task.abort();
             let _ = task.await;

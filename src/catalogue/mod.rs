@@ -17,6 +17,8 @@ mod machines;
 mod operations;
 mod secrets;
 mod shares;
+
+mod alerts;
 mod tenancy;
 
 pub use identity::*;
@@ -26,6 +28,8 @@ pub use machines::*;
 pub use operations::*;
 pub use secrets::*;
 pub use shares::*;
+
+pub use alerts::*;
 pub use tenancy::*;
 
 use crate::authz::Operation as GroupOp;
@@ -336,6 +340,16 @@ pub const ALL: &[&Operation] = &[
     &DELETE_SHARE,
     &OPEN_SHARE,
     &SHARE_PAGE,
+    &ACTIVITY_STREAM,
+    &CREATE_ALERT,
+    &LIST_ALERTS,
+    &GET_ALERT,
+    &UPDATE_ALERT,
+    &DELETE_ALERT,
+    &ROTATE_ALERT_SECRET,
+    &TEST_ALERT,
+    &ALERT_DELIVERIES,
+    &RETRY_DELIVERY,
 ];
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub mod openapi;
 mod routes;
 mod secrets;
 mod shares;
+
+mod alerts;
+mod stream;
 pub mod tls;
 
 pub use errors::ApiError;

@@ -5,6 +5,7 @@
 
 use super::handlers::*;
 use super::{AppState, identity, keys, machines, secrets, shares};
+use super::{alerts, stream};
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -21,6 +22,7 @@ pub(super) fn served() -> Router<AppState> {
     ))));
     let routes = secrets_routes(routes);
     let routes = shares_routes(routes);
+    let routes = watch_routes(routes);
     routes.finish()
 }
 
@@ -194,6 +196,21 @@ fn shares_routes(routes: Routes) -> Routes {
         .at(&op::DELETE_SHARE, shares::delete)
         .at(&op::OPEN_SHARE, shares::open)
         .at(&op::SHARE_PAGE, shares::page_view)
+}
+
+/// The live activity stream, alert rules and their deliveries.
+fn watch_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::ACTIVITY_STREAM, stream::stream)
+        .at(&op::CREATE_ALERT, alerts::create)
+        .at(&op::LIST_ALERTS, alerts::list)
+        .at(&op::GET_ALERT, alerts::get)
+        .at(&op::UPDATE_ALERT, alerts::update)
+        .at(&op::DELETE_ALERT, alerts::delete)
+        .at(&op::ROTATE_ALERT_SECRET, alerts::rotate_secret)
+        .at(&op::TEST_ALERT, alerts::test)
+        .at(&op::ALERT_DELIVERIES, alerts::deliveries)
+        .at(&op::RETRY_DELIVERY, alerts::retry)
 }
 
 /// A router under construction, with the operations bound so far.

@@ -23,6 +23,9 @@ mod shares;
 mod tenancy;
 mod views;
 
+mod alerts;
+mod stream;
+
 pub use crate::store::ShareRow;
 /// The records the service answers with, as the store keeps them: typed ids and enums, no SQL,
 /// and nothing secret-derived (a credential's digest stays in [`crate::store::Credential`],
@@ -64,6 +67,11 @@ pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
 };
 pub use views::{OBJECT_KINDS, ObjectFilter};
+
+pub use crate::store::{AlertRow, DeliveryRow, DeliveryStatus, position as event_position};
+pub use alerts::{AlertPatch, AlertSpec, AlertTestResult, CreatedAlert, signature_header};
+pub use settings::WatchSettings;
+pub use stream::{ActivityStream, StreamItem, StreamSpec};
 
 use crate::audit::{AuditEvent, AuditSink};
 use crate::auth::{ApiKeyToken, SessionToken};
@@ -124,6 +132,10 @@ pub struct Service {
     /// Counts refused signed requests whose `X-Machine-Id` no machine ever had (exposed in
     /// /metrics: they belong to no account's trail).
     pub signed_unknown_machine: std::sync::atomic::AtomicU64,
+    /// The live activity streams open on this node (`stream.rs`).
+    streams: Arc<stream::Streams>,
+    /// The alert sender's client, wake-up and derived signing secrets (`alerts/`).
+    alerts: alerts::AlertState,
 }
 
 /// A unique id for a request or an audit event, without a system call: a random
@@ -176,6 +188,8 @@ impl Service {
             jobs_wake: tokio::sync::Notify::new(),
             hsm_unwraps: Default::default(),
             signed_unknown_machine: Default::default(),
+            streams: Default::default(),
+            alerts: Default::default(),
         }
     }
 

@@ -49,6 +49,8 @@ pub struct ServiceSettings {
     pub job_poll: Duration,
     /// Keyring versions re-wrapped per batch (one transaction, one lease renewal).
     pub rewrap_batch: u32,
+    /// The live activity stream and the alert webhooks (`stream.rs`, `alerts/`).
+    pub watch: WatchSettings,
 }
 
 impl Default for ServiceSettings {
@@ -74,6 +76,46 @@ impl Default for ServiceSettings {
             job_lease: Duration::from_secs(15),
             job_poll: Duration::from_secs(1),
             rewrap_batch: 200,
+            watch: WatchSettings::default(),
+        }
+    }
+}
+
+/// Tunables of the live activity stream and of the alert webhooks.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchSettings {
+    /// How often an open stream sends a heartbeat comment when no event came.
+    pub stream_heartbeat: Duration,
+    /// How often a stream looks for new events of its account.
+    pub stream_poll: Duration,
+    /// Events queued per client: a client this far behind is told so and disconnected.
+    pub stream_buffer: usize,
+    /// Streams open at once per account (429 beyond).
+    pub streams_per_account: usize,
+    /// How often the alert dispatcher matches new events and the sender looks for due
+    /// deliveries.
+    pub alert_poll: Duration,
+    /// Attempts of one delivery before it goes to the dead-letter list.
+    pub alert_max_attempts: u32,
+    /// The first retry's delay; each next one doubles, up to `alert_max_backoff`.
+    pub alert_backoff: Duration,
+    pub alert_max_backoff: Duration,
+    /// How long one webhook request may take.
+    pub alert_timeout: Duration,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        Self {
+            stream_heartbeat: Duration::from_secs(15),
+            stream_poll: Duration::from_millis(200),
+            stream_buffer: 1024,
+            streams_per_account: 16,
+            alert_poll: Duration::from_millis(500),
+            alert_max_attempts: 8,
+            alert_backoff: Duration::from_secs(1),
+            alert_max_backoff: Duration::from_secs(600),
+            alert_timeout: Duration::from_secs(10),
         }
     }
 }

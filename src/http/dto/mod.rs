@@ -23,6 +23,8 @@ mod machines;
 mod requests;
 mod secrets;
 mod shares;
+
+mod alerts;
 mod status;
 
 pub use activity::*;
@@ -36,6 +38,8 @@ pub use machines::*;
 pub(crate) use requests::{decode_b64, pem_or_b64, possession_proof};
 pub use secrets::*;
 pub use shares::*;
+
+pub use alerts::*;
 pub use status::*;
 
 use serde::{Deserialize, Deserializer};
