@@ -6,6 +6,7 @@
 
 mod activity;
 mod agent;
+mod alerts;
 mod apikeys;
 mod backup;
 mod certificates;
@@ -204,6 +205,13 @@ pub enum Command {
         #[command(subcommand)]
         command: shares::ShareCommand,
     },
+    /// Alert rules: signed webhooks for matching audit events, and their deliveries.
+    Alert {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: alerts::AlertCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -281,6 +289,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             shares::share(&client, command).await
         }
+        Command::Alert { client, command } => alerts::alert(&Client::new(&client)?, command).await,
     }
 }
 
