@@ -88,8 +88,11 @@ pub struct WatchSettings {
     pub stream_heartbeat: Duration,
     /// How often a stream looks for new events of its account.
     pub stream_poll: Duration,
-    /// Events queued per client: a client this far behind is told so and disconnected.
+    /// Events queued per client.
     pub stream_buffer: usize,
+    /// How long a client's queue may stay full: a client that long behind is told so
+    /// (`overflow`) and disconnected.
+    pub stream_stall: Duration,
     /// Streams open at once per account (429 beyond).
     pub streams_per_account: usize,
     /// How often the alert dispatcher matches new events and the sender looks for due
@@ -110,6 +113,7 @@ impl Default for WatchSettings {
             stream_heartbeat: Duration::from_secs(15),
             stream_poll: Duration::from_millis(200),
             stream_buffer: 1024,
+            stream_stall: Duration::from_secs(5),
             streams_per_account: 16,
             alert_poll: Duration::from_millis(500),
             alert_max_attempts: 8,

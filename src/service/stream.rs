@@ -2,10 +2,11 @@
 //!
 //! Each open stream has a producer task that reads the trail forward from its position
 //! (`AuditLog::events_after`, polled) and hands events to a bounded queue with `try_send`:
-//! the producer never waits for its client, so a slow client costs the service nothing. A
-//! client so far behind that its queue is full gets a last `Overflow` item (the queue keeps
-//! one slot for it) naming the last position it was given, and the stream ends: it
-//! reconnects from there. Opening a stream is audited once, as a read; the events it
+//! the producer never waits for its client, so a slow client costs the service nothing.
+//! When the queue is full the producer leaves the rest in the database and reads it again
+//! later (a burst costs no memory); a client whose queue stays full for `stream_stall` gets
+//! a last `Overflow` item (the queue keeps one slot for it) naming the position to resume
+//! after, and the stream ends: it reconnects from there. Opening a stream is audited once, as a read; the events it
 //! carries are not audited again.
 
 use super::*;
@@ -141,6 +142,7 @@ impl Service {
                 floor: floor.map_or(0, severity_rank),
                 cursor: start,
                 sender,
+                full_since: None,
                 _slot: slot,
             };
             let service = Arc::clone(self);
@@ -167,14 +169,22 @@ impl Service {
         self.streams.closing.store(true, Ordering::SeqCst);
     }
 
-    /// Feeds one stream until its client leaves, falls behind, or the node shuts down.
+    /// Feeds one stream until its client leaves, stalls, or the node shuts down.
     async fn produce(&self, mut producer: Producer) {
-        let mut tick = tokio::time::interval(self.settings.watch.stream_poll);
+        let watch = self.settings.watch;
+        let mut tick = tokio::time::interval(watch.stream_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             if producer.sender.is_closed() || self.streams.closing.load(Ordering::SeqCst) {
                 return;
+            }
+            if producer.is_full() {
+                if producer.stalled_for(watch.stream_stall) {
+                    producer.overflow();
+                    return;
+                }
+                continue;
             }
             match self.store_batch(&producer).await {
                 Ok(batch) => {
@@ -204,22 +214,46 @@ struct Producer {
     /// The position of the last event read (delivered or left out by the severity floor).
     cursor: i64,
     sender: mpsc::Sender<StreamItem>,
+    /// Since when the client's queue is full, if it is.
+    full_since: Option<std::time::Instant>,
     /// The stream's place among its account's open streams, given back when it ends.
     _slot: StreamSlot,
 }
 
 impl Producer {
-    /// Queues what the client gets of `batch`; false once the stream must end (the client
-    /// left, or fell behind and was sent the overflow notice).
+    /// Whether the client's queue is full (one slot stays for the overflow notice); notes
+    /// since when.
+    fn is_full(&mut self) -> bool {
+        let full = self.sender.capacity() <= 1;
+        if !full {
+            self.full_since = None;
+        } else if self.full_since.is_none() {
+            self.full_since = Some(std::time::Instant::now());
+        }
+        full
+    }
+
+    /// Whether the queue has been full for `grace`: the client does not keep up.
+    fn stalled_for(&self, grace: Duration) -> bool {
+        self.full_since
+            .is_some_and(|since| since.elapsed() >= grace)
+    }
+
+    /// The last item: where the client should resume.
+    fn overflow(&self) {
+        let _ = self
+            .sender
+            .try_send(StreamItem::Overflow { last: self.cursor });
+    }
+
+    /// Queues what the client gets of `batch`, up to a full queue (the rest is read again
+    /// on the next poll); false once the client left.
     fn offer(&mut self, batch: Vec<StoredEvent>) -> bool {
         for event in batch {
             let at = position(&event);
             if severity_rank(event.event.severity) >= self.floor {
-                if self.sender.capacity() <= 1 {
-                    let _ = self
-                        .sender
-                        .try_send(StreamItem::Overflow { last: self.cursor });
-                    return false;
+                if self.is_full() {
+                    return true;
                 }
                 if self.sender.try_send(StreamItem::Event(event)).is_err() {
                     return false;

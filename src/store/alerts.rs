@@ -82,7 +82,7 @@ pub enum AttemptResult {
 
 #[async_trait]
 pub trait AlertStore: Send + Sync {
-    /// Stores a rule; starts the account's cursor at `start` if it has none yet, so the
+    /// Stores a rule; starts the account's cursor at `start` if it has no rule yet, so the
     /// dispatcher matches only events from now on.
     async fn create_alert(
         &self,
@@ -105,7 +105,8 @@ pub trait AlertStore: Send + Sync {
         id: &AlertId,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
-    /// Every account with an enabled rule, with its cursor.
+    /// Every account with a rule, with its cursor (disabled rules move it too: they do
+    /// not alert later on what happened while they were off).
     async fn alert_cursors(&self) -> Result<Vec<(AccountId, i64)>, StoreError>;
     /// Inserts `deliveries` and moves the account's cursor from `from` to `to`, in one
     /// transaction, only if the cursor is still at `from`: answers false (nothing written)

@@ -59,7 +59,12 @@ fn quick_stream(config: &mut coffer::app::AppConfig) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_reconnects_with_last_event_id_misses_nothing_and_sees_nothing_twice()
 -> TestResult {
-    let s = TestServer::start_with(quick_stream).await?;
+    // A queue much smaller than the burst: a client that keeps reading is never dropped.
+    let s = TestServer::start_with(|config| {
+        quick_stream(config);
+        config.service.watch.stream_buffer = 16;
+    })
+    .await?;
     let key = s.ready_keyring("ring", "envelope").await?;
     let query = "?action=keyring.encrypt";
     let mut first = Sse::open(&s, &s.owner_key, query, None).await?;
@@ -163,6 +168,7 @@ async fn a_stalled_client_is_dropped_with_an_overflow_while_encrypts_keep_succee
     let s = TestServer::start_with(|config| {
         quick_stream(config);
         config.service.watch.stream_buffer = 8;
+        config.service.watch.stream_stall = Duration::from_millis(500);
     })
     .await?;
     let key = s.ready_keyring("ring", "envelope").await?;
@@ -175,7 +181,7 @@ async fn a_stalled_client_is_dropped_with_an_overflow_while_encrypts_keep_succee
             tokio::time::Instant::now() < deadline,
             "the stalled client was never dropped"
         );
-        encrypt_load(&s, &key, 4, 50).await?;
+        encrypt_load(&s, &key, 4, 100).await?;
     }
     // What it had in its buffers, then the overflow notice, then the end.
     let mut last_id = None;
@@ -197,5 +203,25 @@ async fn a_stalled_client_is_dropped_with_an_overflow_while_encrypts_keep_succee
     encrypt_load(&s, &key, 1, 1).await?;
     let next = resumed.next_audit(WAIT).await?.expect("open");
     assert!(next.id > last_id);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_per_account_are_bounded_and_a_closed_one_frees_its_place() -> TestResult {
+    let s = TestServer::start_with(|config| {
+        quick_stream(config);
+        config.service.watch.streams_per_account = 1;
+    })
+    .await?;
+    let first = Sse::open(&s, &s.owner_key, "", None).await?;
+    let refused = s.get("/v1/activity/stream", &s.owner_key).await?;
+    refused.assert_error(429, "rate_limited");
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while s.service().open_streams() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the place is freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Sse::open(&s, &s.owner_key, "", None).await?;
     Ok(())
 }

@@ -316,6 +316,12 @@ async fn only_owners_and_admins_manage_rules_bad_input_stores_nothing_and_no_sec
     let created = alert(&s, "kept", "https://hooks.example.test/x", json!({})).await?;
     let secret = created.str("signing_secret");
     let id = created.str("id");
+    s.owner_post(
+        "/v1/alerts",
+        json!({"name": "kept", "url": "https://hooks.example.test/y"}),
+    )
+    .await?
+    .assert_error(409, "conflict");
     let patched = s
         .patch(
             &format!("/v1/alerts/{id}"),

@@ -43,6 +43,11 @@ pub struct StreamQuery {
 impl StreamQuery {
     /// The service's spec; `last_event_id` (the header) wins over `after`.
     pub fn into_spec(self, last_event_id: Option<i64>) -> Result<StreamSpec, Error> {
+        if self.after.is_some_and(|after| after < 0) {
+            return Err(Error::InvalidInput(
+                "after must be an event id (0 or more)".into(),
+            ));
+        }
         let feed = ActivityQuery {
             since: self.since,
             until: self.until,

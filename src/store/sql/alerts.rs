@@ -97,6 +97,17 @@ impl AlertStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        // The cursor starts at `start`, or moves there when the account had no rule left
+        // (nothing to catch up on).
+        let cursor = sqlx::query(
+            "INSERT INTO alert_cursors (account_id, position) VALUES ($1, $2)
+             ON CONFLICT (account_id) DO UPDATE SET position = excluded.position
+             WHERE alert_cursors.position < excluded.position
+               AND NOT EXISTS (SELECT 1 FROM alerts WHERE account_id = excluded.account_id)",
+        )
+        .bind(&a.account_id)
+        .bind(start);
+        exec(&mut tx, cursor).await?;
         let insert = sqlx::query(
             "INSERT INTO alerts (id, account_id, name, url, actions, min_severity, enabled,
                 salt, created_by, created_at)
@@ -113,13 +124,6 @@ impl AlertStore for SqlStore {
         .bind(&a.created_by)
         .bind(a.created_at);
         exec(&mut tx, insert).await?;
-        let cursor = sqlx::query(
-            "INSERT INTO alert_cursors (account_id, position) VALUES ($1, $2)
-             ON CONFLICT (account_id) DO NOTHING",
-        )
-        .bind(&a.account_id)
-        .bind(start);
-        exec(&mut tx, cursor).await?;
         commit_audited(tx, event).await
     }
 
@@ -191,8 +195,7 @@ impl AlertStore for SqlStore {
     async fn alert_cursors(&self) -> Result<Vec<(AccountId, i64)>, StoreError> {
         sqlx::query(
             "SELECT c.account_id, c.position FROM alert_cursors c
-             WHERE EXISTS (SELECT 1 FROM alerts a WHERE a.account_id = c.account_id
-                           AND a.enabled = 1)
+             WHERE EXISTS (SELECT 1 FROM alerts a WHERE a.account_id = c.account_id)
              ORDER BY c.account_id",
         )
         .fetch_all(&self.pool)
