@@ -63,7 +63,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, Error> {
 fn render(item: &StreamItem) -> Bytes {
     match item {
         StreamItem::Event(stored) => {
-            let data = serde_json::to_string(&dto::Event::from(stored))
+            let data = serde_json::to_string(&dto::Event::from(stored.as_ref()))
                 .expect("an event serializes to JSON");
             let id = crate::service::event_position(stored);
             Bytes::from(format!("id: {id}\nevent: audit\ndata: {data}\n\n"))

@@ -22,9 +22,8 @@ const STREAM_BATCH: u32 = 500;
 /// What an open stream carries.
 #[derive(Debug)]
 pub enum StreamItem {
-    Event(StoredEvent),
-    /// The client fell `stream_buffer` events behind: the stream ends after this; `last` is
-    /// the position of the last event it was given.
+    Event(Box<StoredEvent>),
+    /// The client did not keep up: the stream ends after this; resume after `last`.
     Overflow {
         last: i64,
     },
@@ -255,7 +254,11 @@ impl Producer {
                 if self.is_full() {
                     return true;
                 }
-                if self.sender.try_send(StreamItem::Event(event)).is_err() {
+                if self
+                    .sender
+                    .try_send(StreamItem::Event(Box::new(event)))
+                    .is_err()
+                {
                     return false;
                 }
             }

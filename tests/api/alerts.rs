@@ -85,7 +85,7 @@ async fn a_matching_event_is_delivered_once_signed_and_others_not_at_all() -> Te
         .await?; // matches: 2 events
     receiver.wait_for(2, WAIT).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let received = receiver.received.lock().unwrap();
+    let received = receiver.snapshot();
     assert_eq!(received.bad_signatures, 0);
     let actions: BTreeSet<&str> = received
         .deliveries
@@ -98,7 +98,6 @@ async fn a_matching_event_is_delivered_once_signed_and_others_not_at_all() -> Te
         assert_eq!(body["delivery"].as_str(), Some(id.as_str()));
         assert_eq!(body["alert"]["name"], "rings");
     }
-    drop(received);
 
     // A wrong secret fails the receiver's check: rotation changes it.
     let rotated = s
@@ -150,7 +149,7 @@ async fn alerts_raised_while_the_receiver_is_down_survive_a_restart_and_arrive_o
     receiver.start().await?;
     receiver.wait_for(10, WAIT).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let received = receiver.received.lock().unwrap();
+    let received = receiver.snapshot();
     assert_eq!(received.bad_signatures, 0);
     let ids: BTreeSet<&String> = received.deliveries.iter().map(|(id, _)| id).collect();
     assert_eq!(ids.len(), received.deliveries.len(), "no delivery twice");
@@ -160,7 +159,6 @@ async fn alerts_raised_while_the_receiver_is_down_survive_a_restart_and_arrive_o
         .filter_map(|(_, body)| body["event"]["seq"].as_i64())
         .collect();
     assert_eq!(positions.len(), 10, "every encrypt once");
-    drop(received);
     for row in deliveries(&s, &id, "").await? {
         assert_eq!(row["status"], "delivered", "{row}");
     }
@@ -220,7 +218,7 @@ async fn a_delivery_that_keeps_failing_goes_to_the_dead_letter_list_and_can_be_r
     retried.assert_status(200);
     receiver.wait_for(1, WAIT).await?;
     assert_eq!(
-        receiver.received.lock().unwrap().deliveries[0].0,
+        receiver.snapshot().deliveries[0].0,
         dead[0]["id"].as_str().unwrap_or_default()
     );
     let again = s
@@ -260,7 +258,7 @@ async fn a_canary_trip_alerts_a_critical_rule() -> TestResult {
     read(&s, "trap", &key).await?.assert_status(200);
     receiver.wait_for(2, WAIT).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let received = receiver.received.lock().unwrap();
+    let received = receiver.snapshot();
     assert_eq!(
         received.deliveries.len(),
         2,

@@ -105,7 +105,7 @@ impl Sse {
 }
 
 /// What the receiver got: (Coffer-Delivery, body as JSON), and signatures that failed.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Received {
     pub deliveries: Vec<(String, serde_json::Value)>,
     pub bad_signatures: usize,
@@ -152,6 +152,11 @@ impl Receiver {
             let _ = axum::serve(listener, app).await;
         });
         Ok(())
+    }
+
+    /// A copy of what arrived so far.
+    pub fn snapshot(&self) -> Received {
+        self.received.lock().unwrap().clone()
     }
 
     pub fn set_secret(&self, secret: &str) {

@@ -17,10 +17,13 @@ use zeroize::Zeroizing;
 /// The derivation's domain separation.
 const CONTEXT: &[u8] = b"coffer-alert-signing-v1";
 
-/// Derived secrets by rule, with the salt they were derived from.
+/// A derived secret with the salt it was derived from.
+type Derived = (Vec<u8>, Arc<Zeroizing<String>>);
+
+/// Derived secrets by rule.
 #[derive(Default)]
 pub(in crate::service) struct AlertSecrets {
-    cache: Mutex<HashMap<AlertId, (Vec<u8>, Arc<Zeroizing<String>>)>>,
+    cache: Mutex<HashMap<AlertId, Derived>>,
 }
 
 impl AlertSecrets {
@@ -60,9 +63,7 @@ impl AlertSecrets {
             .map(|(_, secret)| Arc::clone(secret))
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<AlertId, (Vec<u8>, Arc<Zeroizing<String>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AlertId, Derived>> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
