@@ -44,9 +44,9 @@ pub enum AlertCommand {
 pub struct CreateArgs {
     #[arg(long)]
     name: String,
-    /// https://…, or http:// to a loopback address.
+    /// The receiver: https://…, or http:// to a loopback address. (`--url` is the server's.)
     #[arg(long)]
-    url: String,
+    webhook: String,
     /// An action (group.freeze) or a prefix ending in * (secret.*); repeat; none: all.
     #[arg(long = "action")]
     actions: Vec<String>,
@@ -60,8 +60,9 @@ pub struct UpdateArgs {
     id: String,
     #[arg(long)]
     name: Option<String>,
+    /// A new receiver URL.
     #[arg(long)]
-    url: Option<String>,
+    webhook: Option<String>,
     /// Replaces the rule's actions; repeat.
     #[arg(long = "action")]
     actions: Option<Vec<String>>,
@@ -76,7 +77,7 @@ pub(super) async fn alert(client: &Client, command: AlertCommand) -> anyhow::Res
     match command {
         Create(a) => {
             let body = given(json!({
-                "name": a.name, "url": a.url, "actions": a.actions, "min_severity": a.min_severity,
+                "name": a.name, "url": a.webhook, "actions": a.actions, "min_severity": a.min_severity,
             }));
             super::print(&client.post("/v1/alerts", body).await?)
         }
@@ -84,7 +85,7 @@ pub(super) async fn alert(client: &Client, command: AlertCommand) -> anyhow::Res
         Show { id } => client.show(&format!("/v1/alerts/{id}")).await,
         Update(a) => {
             let body = given(json!({
-                "name": a.name, "url": a.url, "actions": a.actions,
+                "name": a.name, "url": a.webhook, "actions": a.actions,
                 "min_severity": a.min_severity, "enabled": a.enabled,
             }));
             client

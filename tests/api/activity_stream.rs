@@ -225,3 +225,39 @@ async fn streams_per_account_are_bounded_and_a_closed_one_frees_its_place() -> T
     Sse::open(&s, &s.owner_key, "", None).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coffer_activity_follow_prints_each_event_as_it_happens() -> TestResult {
+    use tokio::io::AsyncBufReadExt;
+    let s = TestServer::start_with(quick_stream).await?;
+    let key = s.ready_keyring("ring", "envelope").await?;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["activity", "--follow", "--action", "keyring.encrypt"])
+        .env("COFFER_URL", &s.url)
+        .env("COFFER_CA_CERT", s.ca_cert())
+        .env("COFFER_BOOTSTRAP", s.dir.path().join("no-bootstrap.json"))
+        .env("COFFER_API_KEY", &s.owner_key)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while s.service().open_streams() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the CLI connects");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    encrypt_load(&s, &key, 1, 3).await?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut printed = BTreeSet::new();
+    while printed.len() < 3 {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await??
+            .expect("a line");
+        let event: Value = serde_json::from_str(&line)?;
+        assert_eq!(event["action"], "keyring.encrypt", "{line}");
+        printed.insert(event["seq"].as_i64().unwrap_or_default());
+    }
+    assert_eq!(printed, encrypt_positions(&s).await?);
+    child.kill().await?;
+    Ok(())
+}

@@ -343,3 +343,47 @@ async fn only_owners_and_admins_manage_rules_bad_input_stores_nothing_and_no_sec
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coffer_alert_creates_lists_and_shows_dead_letters() -> TestResult {
+    let s = TestServer::start().await?;
+    let env = [("COFFER_API_KEY", s.owner_key.as_str())];
+    let (ok, out) = crate::support::run_cli(
+        &s,
+        &env,
+        &[
+            "alert",
+            "create",
+            "--name",
+            "canaries",
+            "--webhook",
+            "https://hooks.example.test/coffer",
+            "--action",
+            "group.freeze",
+            "--min-severity",
+            "critical",
+        ],
+        None,
+    )?;
+    assert!(ok, "{out}");
+    let created: Value = serde_json::from_str(&out)?;
+    assert_eq!(created["signing_secret"].as_str().map(str::len), Some(64));
+    assert_eq!(created["actions"], json!(["group.freeze"]));
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let (ok, out) = crate::support::run_cli(&s, &env, &["alert", "list"], None)?;
+    assert!(
+        ok && out.contains("canaries") && !out.contains("signing_secret"),
+        "{out}"
+    );
+    let (ok, out) = crate::support::run_cli(
+        &s,
+        &env,
+        &["alert", "deliveries", &id, "--status", "dead"],
+        None,
+    )?;
+    assert!(ok, "{out}");
+    assert_eq!(serde_json::from_str::<Value>(&out)?, json!([]));
+    let (ok, _) = crate::support::run_cli(&s, &env, &["alert", "delete", &id], None)?;
+    assert!(ok);
+    Ok(())
+}
