@@ -387,3 +387,45 @@ async fn coffer_alert_creates_lists_and_shows_dead_letters() -> TestResult {
     assert!(ok);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_enqueue_and_send_each_matching_event_once() -> TestResult {
+    let s = TestServer::start_with(quick_alerts).await?;
+    let key = s.ready_keyring("ring", "envelope").await?;
+    let nodes = [s.node().await?, s.node().await?];
+    let mut receiver = Receiver::reserve()?;
+    receiver.start().await?;
+    let rule = alert(
+        &s,
+        "encrypts",
+        &receiver.url(),
+        json!({"actions": ["keyring.encrypt"]}),
+    )
+    .await?;
+    receiver.set_secret(&rule.str("signing_secret"));
+    let urls = [s.url.clone(), nodes[0].url.clone(), nodes[1].url.clone()];
+    for round in 0..30 {
+        let url = &urls[round % urls.len()];
+        let reply = s
+            .client
+            .post(format!("{url}/v1/keyrings/ring/encrypt"))
+            .bearer_auth(&key)
+            .json(&json!({"plaintext": b64(b"x")}))
+            .send()
+            .await?;
+        assert_eq!(reply.status(), 200);
+    }
+    receiver.wait_for(30, WAIT).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = receiver.snapshot();
+    assert_eq!(received.bad_signatures, 0);
+    let ids: BTreeSet<&String> = received.deliveries.iter().map(|(id, _)| id).collect();
+    let events: BTreeSet<i64> = received
+        .deliveries
+        .iter()
+        .filter_map(|(_, body)| body["event"]["seq"].as_i64())
+        .collect();
+    assert_eq!(received.deliveries.len(), 30, "each event once");
+    assert_eq!((ids.len(), events.len()), (30, 30));
+    Ok(())
+}
