@@ -77,6 +77,8 @@ pub struct Running {
     jobs: tokio::task::JoinHandle<()>,
     /// Chains mutations' audit events and signs checkpoints (see `Service::keep_trail`).
     trail: tokio::task::JoinHandle<()>,
+    /// Matches audit events to alert rules and delivers webhooks (`Service::work_alerts`).
+    alerts: tokio::task::JoinHandle<()>,
     audit: crate::audit::AuditCommitter,
     hsm: Arc<Pkcs11Hsm>,
 }
@@ -147,6 +149,10 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         let service = Arc::clone(&service);
         async move { service.keep_trail().await }
     });
+    let alerts = tokio::spawn({
+        let service = Arc::clone(&service);
+        async move { service.work_alerts().await }
+    });
 
     let limits = &config.listener;
     let connections = connection_limits(limits);
@@ -184,6 +190,7 @@ pub async fn start(config: AppConfig, listener: std::net::TcpListener) -> anyhow
         changes,
         jobs,
         trail,
+        alerts,
         audit,
         hsm,
     })
@@ -327,9 +334,16 @@ impl Running {
     /// Graceful shutdown: stop accepting, let in-flight requests finish (bounded), flush the
     /// audit trail, close the HSM session.
     pub async fn shutdown(self) {
+        self.service.close_streams();
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         let _ = self.server.await;
-        for task in [self.maintenance, self.changes, self.jobs, self.trail] {
+        for task in [
+            self.maintenance,
+            self.changes,
+            self.jobs,
+            self.trail,
+            self.alerts,
+        ] {
             task.abort();
             let _ = task.await;
         }

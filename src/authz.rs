@@ -120,6 +120,8 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("share.delete", Audience::UsersOnly),
     ("policy.read", Audience::UsersOnly),
     ("policy.write", Audience::UsersOnly),
+    ("alert.read", Audience::UsersOnly),
+    ("alert.write", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -372,7 +374,10 @@ pub fn role_allows(role: Role, flag: &str) -> bool {
         Role::Admin => !matches!(flag, "account.write" | "account.delete" | "machine.write"),
         Role::Member => match class {
             FlagClass::OwnCredentials | FlagClass::ObjectWrite => true,
-            FlagClass::Read => !matches!(flag, "activity.read" | "apikey.read" | "machine.read"),
+            FlagClass::Read => !matches!(
+                flag,
+                "activity.read" | "apikey.read" | "machine.read" | "alert.read"
+            ),
             FlagClass::Management => flag == "account.create",
         },
         Role::Auditor => matches!(class, FlagClass::OwnCredentials | FlagClass::Read),

@@ -6,6 +6,7 @@
 
 mod activity;
 mod agent;
+mod alerts;
 mod apikeys;
 mod audit;
 mod backup;
@@ -220,6 +221,13 @@ pub enum Command {
         #[command(subcommand)]
         command: policies::PolicyCommand,
     },
+    /// Alert rules: signed webhooks for matching audit events, and their deliveries.
+    Alert {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: alerts::AlertCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -299,6 +307,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { client, command } => audit::run(&client, command).await,
         Command::Policy { client, command } => policies::run(&Client::new(&client)?, command).await,
+        Command::Alert { client, command } => alerts::alert(&Client::new(&client)?, command).await,
     }
 }
 

@@ -128,6 +128,10 @@ macro_rules! for_each_id {
             SecretId,
             /// A one-time, self-destructing share of a value.
             ShareId,
+            /// An alert rule (a webhook for matching audit events).
+            AlertId,
+            /// One webhook delivery of an alert (a row of the outbox).
+            DeliveryId,
         }
     };
 }

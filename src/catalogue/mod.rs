@@ -18,6 +18,8 @@ mod operations;
 mod policies;
 mod secrets;
 mod shares;
+
+mod alerts;
 mod tenancy;
 mod trail;
 
@@ -29,6 +31,8 @@ pub use operations::*;
 pub use policies::*;
 pub use secrets::*;
 pub use shares::*;
+
+pub use alerts::*;
 pub use tenancy::*;
 pub use trail::*;
 
@@ -352,6 +356,16 @@ pub const ALL: &[&Operation] = &[
     &LIST_POLICY_BINDINGS,
     &BIND_POLICY,
     &UNBIND_POLICY,
+    &ACTIVITY_STREAM,
+    &CREATE_ALERT,
+    &LIST_ALERTS,
+    &GET_ALERT,
+    &UPDATE_ALERT,
+    &DELETE_ALERT,
+    &ROTATE_ALERT_SECRET,
+    &TEST_ALERT,
+    &ALERT_DELIVERIES,
+    &RETRY_DELIVERY,
 ];
 
 #[cfg(test)]

@@ -41,7 +41,9 @@ pub(super) async fn run(args: &ClientArgs, command: AuditCommand) -> anyhow::Res
     match command {
         AuditCommand::Export { output } => export(&server()?, output).await,
         AuditCommand::Checkpoint => {
-            let checkpoint = server()?.post("/v1/activity/checkpoints", json!({})).await?;
+            let checkpoint = server()?
+                .post("/v1/activity/checkpoints", json!({}))
+                .await?;
             super::print(&checkpoint)
         }
         AuditCommand::Checkpoints => server()?.show("/v1/activity/checkpoints").await,

@@ -213,6 +213,42 @@ impl Client {
         Ok(value)
     }
 
+    /// Opens a long-lived `GET` (a server-sent-events stream), resuming after
+    /// `last_event_id`; a reply that is not a success is an error, as for [`Client::call`].
+    pub(super) async fn open_stream(
+        &self,
+        path: &str,
+        last_event_id: Option<i64>,
+    ) -> anyhow::Result<reqwest::Response> {
+        use secrecy::ExposeSecret;
+        let mut request = self.http.get(format!("{}{path}", self.url));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key.expose_secret());
+        }
+        if let Some(signer) = &self.signer {
+            for (name, value) in signer.headers("GET", path, None) {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.url))?;
+        let status = response.status();
+        if !status.is_success() {
+            let value: Value = response.json().await.unwrap_or(Value::Null);
+            let message = value["error"]["message"]
+                .as_str()
+                .unwrap_or("request failed");
+            let code = value["error"]["code"].as_str().unwrap_or("");
+            bail!("{} {code}: {message}", status.as_u16());
+        }
+        Ok(response)
+    }
+
     /// `GET`s `path` and prints the JSON reply: every list and show command.
     pub(super) async fn show(&self, path: &str) -> anyhow::Result<()> {
         print(&self.get(path).await?)

@@ -17,6 +17,9 @@ mod policies;
 mod routes;
 mod secrets;
 mod shares;
+
+mod alerts;
+mod stream;
 pub mod tls;
 mod trail;
 

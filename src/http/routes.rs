@@ -5,6 +5,7 @@
 
 use super::handlers::*;
 use super::{AppState, identity, keys, machines, policies, secrets, shares, trail};
+use super::{alerts, stream};
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -22,6 +23,7 @@ pub(super) fn served() -> Router<AppState> {
     let routes = secrets_routes(routes);
     let routes = shares_routes(routes);
     let routes = policies_routes(routes);
+    let routes = watch_routes(routes);
     routes.finish()
 }
 
@@ -212,6 +214,21 @@ fn policies_routes(routes: Routes) -> Routes {
         .at(&op::LIST_POLICY_BINDINGS, policies::bindings)
         .at(&op::BIND_POLICY, policies::bind)
         .at(&op::UNBIND_POLICY, policies::unbind)
+}
+
+/// The live activity stream, alert rules and their deliveries.
+fn watch_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::ACTIVITY_STREAM, stream::stream)
+        .at(&op::CREATE_ALERT, alerts::create)
+        .at(&op::LIST_ALERTS, alerts::list)
+        .at(&op::GET_ALERT, alerts::get)
+        .at(&op::UPDATE_ALERT, alerts::update)
+        .at(&op::DELETE_ALERT, alerts::delete)
+        .at(&op::ROTATE_ALERT_SECRET, alerts::rotate_secret)
+        .at(&op::TEST_ALERT, alerts::test)
+        .at(&op::ALERT_DELIVERIES, alerts::deliveries)
+        .at(&op::RETRY_DELIVERY, alerts::retry)
 }
 
 /// A router under construction, with the operations bound so far.

@@ -25,6 +25,9 @@ mod tenancy;
 mod trail;
 mod views;
 
+mod alerts;
+mod stream;
+
 pub use crate::store::ShareRow;
 /// The records the service answers with, as the store keeps them: typed ids and enums, no SQL,
 /// and nothing secret-derived (a credential's digest stays in [`crate::store::Credential`],
@@ -71,6 +74,11 @@ pub use tenancy::{
 };
 pub use trail::{CHECKPOINT_ALGORITHM, EXPORT_PAGE, ExportPage, ExportPlan};
 pub use views::{OBJECT_KINDS, ObjectFilter};
+
+pub use crate::store::{AlertRow, DeliveryRow, DeliveryStatus, position as event_position};
+pub use alerts::{AlertPatch, AlertSpec, AlertTestResult, CreatedAlert, signature_header};
+pub use settings::WatchSettings;
+pub use stream::{ActivityStream, StreamItem, StreamSpec};
 
 use crate::audit::{AuditEvent, AuditSink};
 use crate::auth::{ApiKeyToken, SessionToken};
@@ -134,6 +142,10 @@ pub struct Service {
     /// The access policies bound to each object by (account, kind, object id), for
     /// `metadata_ttl` (forgotten on every change): an object with none costs no SQL.
     policy_bindings: TtlCache<(AccountId, String, String), policies::BoundPolicies>,
+    /// The live activity streams open on this node (`stream.rs`).
+    streams: Arc<stream::Streams>,
+    /// The alert sender's client, wake-up and derived signing secrets (`alerts/`).
+    alerts: alerts::AlertState,
 }
 
 /// A unique id for a request or an audit event, without a system call: a random
@@ -187,6 +199,8 @@ impl Service {
             hsm_unwraps: Default::default(),
             signed_unknown_machine: Default::default(),
             policy_bindings: TtlCache::default(),
+            streams: Default::default(),
+            alerts: Default::default(),
         }
     }
 

@@ -56,6 +56,8 @@ pub struct ServiceSettings {
     /// How long audit events are kept; `None` keeps them all. Pruning stops at a signed
     /// checkpoint, so the oldest kept event is always anchored.
     pub audit_retention: Option<Duration>,
+    /// The live activity stream and the alert webhooks (`stream.rs`, `alerts/`).
+    pub watch: WatchSettings,
 }
 
 impl Default for ServiceSettings {
@@ -84,6 +86,50 @@ impl Default for ServiceSettings {
             seal_every: Duration::from_millis(500),
             checkpoint_every: Duration::from_secs(60),
             audit_retention: None,
+            watch: WatchSettings::default(),
+        }
+    }
+}
+
+/// Tunables of the live activity stream and of the alert webhooks.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchSettings {
+    /// How often an open stream sends a heartbeat comment when no event came.
+    pub stream_heartbeat: Duration,
+    /// How often a stream looks for new events of its account.
+    pub stream_poll: Duration,
+    /// Events queued per client.
+    pub stream_buffer: usize,
+    /// How long a client's queue may stay full: a client that long behind is told so
+    /// (`overflow`) and disconnected.
+    pub stream_stall: Duration,
+    /// Streams open at once per account (429 beyond).
+    pub streams_per_account: usize,
+    /// How often the alert dispatcher matches new events and the sender looks for due
+    /// deliveries.
+    pub alert_poll: Duration,
+    /// Attempts of one delivery before it goes to the dead-letter list.
+    pub alert_max_attempts: u32,
+    /// The first retry's delay; each next one doubles, up to `alert_max_backoff`.
+    pub alert_backoff: Duration,
+    pub alert_max_backoff: Duration,
+    /// How long one webhook request may take.
+    pub alert_timeout: Duration,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        Self {
+            stream_heartbeat: Duration::from_secs(15),
+            stream_poll: Duration::from_millis(200),
+            stream_buffer: 1024,
+            stream_stall: Duration::from_secs(5),
+            streams_per_account: 16,
+            alert_poll: Duration::from_millis(500),
+            alert_max_attempts: 8,
+            alert_backoff: Duration::from_secs(1),
+            alert_max_backoff: Duration::from_secs(600),
+            alert_timeout: Duration::from_secs(10),
         }
     }
 }

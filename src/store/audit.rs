@@ -207,6 +207,32 @@ pub trait AuditLog: Send + Sync {
         account_id: &AccountId,
         filter: &ActivityFilter,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    // ---- Reading the trail forward (the live stream and the alert dispatcher) ----------
+    // By chain position (`store::chain`): gapless and in commit order per account on
+    // either engine and across nodes, so a reader that resumes after position p never
+    // misses an event that committed later. Events not chained yet are not read until
+    // the committer chains them (within 500 ms).
+
+    /// The account's chained events strictly after position `after` that pass `filter` (its
+    /// `before_seq` and `limit` are ignored), ascending by position, at most `limit`.
+    async fn events_after(
+        &self,
+        account_id: &AccountId,
+        after: i64,
+        filter: &ActivityFilter,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The position of the account's newest event (0 when it has none): where a reader
+    /// that wants only what comes next starts.
+    async fn latest_position(&self, account_id: &AccountId) -> Result<i64, StoreError>;
+}
+
+/// An event's position in its account's chain, as [`AuditLog::events_after`] orders it
+/// (0 for an event not chained yet, which `events_after` never returns).
+pub fn position(event: &StoredEvent) -> i64 {
+    event.link.map_or(0, |link| link.position)
 }
 
 #[cfg(test)]

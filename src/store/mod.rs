@@ -11,6 +11,7 @@
 mod names;
 
 mod accounts;
+mod alerts;
 mod apps;
 mod audit;
 pub mod chain;
@@ -34,6 +35,7 @@ mod trail;
 mod users;
 
 pub use accounts::*;
+pub use alerts::*;
 pub use apps::*;
 pub use audit::*;
 pub use changes::{ChangeLog, ChangeRow};
@@ -75,6 +77,7 @@ pub trait Store:
     + ShareStore
     + TrailStore
     + PolicyStore
+    + AlertStore
     + Send
     + Sync
     + 'static

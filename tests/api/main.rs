@@ -53,3 +53,7 @@ mod storage_faults;
 mod support;
 mod tenancy;
 mod token;
+
+mod activity_stream;
+mod alerts;
+mod watch_support;

@@ -254,6 +254,19 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/policies/{id}/bindings", none.clone(),                      "N N F F F F F F F N U"),
         row("put",    "/v1/policies/{id}/bindings/{kind}/{object}", none.clone(),      "N N F F F F F F F N U"),
         row("delete", "/v1/policies/{id}/bindings/{kind}/{object}", none.clone(),      "N N F F F F F F F N U"),
+        // The live stream: the feed's flags (allowed callers get the 200 of the stream).
+        row("get",    "/v1/activity/stream", none.clone(),                             "Y Y F Y F F F F F Y U"),
+        // Alert rules: owners and admins manage, auditors read. The body's URL is refused
+        // (400), so nothing is created; no such rule or delivery: allowed callers get 404.
+        row("post",   "/v1/alerts", json!({"name": "a", "url": "ftp://x"}),            "Y Y F F F F F F F Y U"),
+        row("get",    "/v1/alerts", none.clone(),                                      "Y Y F Y F F F F F Y U"),
+        row("get",    "/v1/alerts/{id}", none.clone(),                                 "N N F N F F F F F N U"),
+        row("patch",  "/v1/alerts/{id}", json!({}),                                    "N N F F F F F F F N U"),
+        row("delete", "/v1/alerts/{id}", none.clone(),                                 "N N F F F F F F F N U"),
+        row("post",   "/v1/alerts/{id}/rotate-secret", none.clone(),                   "N N F F F F F F F N U"),
+        row("post",   "/v1/alerts/{id}/test", none.clone(),                            "N N F F F F F F F N U"),
+        row("get",    "/v1/alerts/{id}/deliveries", none.clone(),                      "N N F N F F F F F N U"),
+        row("post",   "/v1/alerts/deliveries/{id}/retry", none.clone(),                "N N F F F F F F F N U"),
     ]
 }
 
@@ -316,6 +329,8 @@ impl Targets {
                 ("{kind}", _) => &self.ring,
                 ("certificates", true) => "cert_000000000000000000000000",
                 ("certificates", false) => &self.binding,
+                ("alerts", _) => "alr_000000000000000000000000",
+                ("deliveries", _) => "dlv_000000000000000000000000",
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),
             };
             out.push(value.to_owned());

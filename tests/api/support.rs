@@ -402,6 +402,17 @@ pub fn unb64(text: &str) -> Vec<u8> {
 async fn decode(response: reqwest::Response) -> anyhow::Result<Reply> {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
+    if headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+    {
+        // A live stream never ends: its status and headers are the answer.
+        return Ok(Reply {
+            status,
+            body: Value::Null,
+            headers,
+        });
+    }
     let text = response.text().await?;
     let body = if text.is_empty() {
         Value::Null

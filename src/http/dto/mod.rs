@@ -24,6 +24,8 @@ mod policies;
 mod requests;
 mod secrets;
 mod shares;
+
+mod alerts;
 mod status;
 mod trail;
 
@@ -39,6 +41,8 @@ pub use policies::*;
 pub(crate) use requests::{decode_b64, pem_or_b64, possession_proof};
 pub use secrets::*;
 pub use shares::*;
+
+pub use alerts::*;
 pub use status::*;
 pub use trail::*;
 

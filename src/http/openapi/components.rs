@@ -84,6 +84,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
         PolicyBinding },
     );
     all.extend([patch::<PatchPolicy>()]);
+    all.extend(named! { CreateAlert, PatchAlert, Alert, CreatedAlert, AlertTest, Delivery });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -108,6 +109,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     );
     all.extend(lists!("ShareList" => Share));
     all.extend(lists!("PolicyList" => Policy, "PolicyBindingList" => PolicyBinding));
+    all.extend(lists!("AlertList" => Alert, "DeliveryList" => Delivery));
     all
 }
 

@@ -107,6 +107,33 @@ pub fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             "move the group's keyrings and keys to the trash instead of refusing (409)",
         )],
         ("get", "/v1/policies") => vec![query("group", string(), "only policies of this group id")],
+        ("get", "/v1/activity/stream") => vec![
+            query(
+                "since",
+                timestamp(),
+                "events at or after this time (RFC 3339)",
+            ),
+            query("until", timestamp(), "events before this time (RFC 3339)"),
+            query("principal", string(), "the acting user, app or machine id"),
+            query("object", string(), "the object, e.g. keyring/payments"),
+            query("action", string(), "e.g. keyring.encrypt"),
+            query("outcome", string(), "e.g. success, forbidden"),
+            query(
+                "min_severity",
+                enumeration(&["info", "notice", "warning", "critical"]),
+                "leave out quieter events",
+            ),
+            query(
+                "after",
+                json!({"type": "integer", "format": "int64", "minimum": 0}),
+                "resume strictly after this event id (the Last-Event-ID header wins)",
+            ),
+        ],
+        ("get", "/v1/alerts/{id}/deliveries") => vec![query(
+            "status",
+            enumeration(&["pending", "sending", "delivered", "dead"]),
+            "only deliveries in this state (dead: the dead-letter list)",
+        )],
         _ => Vec::new(),
     }
 }
@@ -216,6 +243,9 @@ fn success_response(route: &Operation) -> Value {
         }
         ("/v1/health" | "/v1/ready", _) => {
             json!({"description": "success", "content": {"application/json": {"schema": schema_ref("Status")}}})
+        }
+        ("/v1/activity/stream", _) => {
+            json!({"description": "server-sent events (event: audit, each data one item of the activity feed; event: overflow; heartbeat comments)", "content": {"text/event-stream": {"schema": string()}}})
         }
         (_, Some(schema)) => {
             json!({"description": "success", "content": {"application/json": {"schema": schema_ref(schema)}}})

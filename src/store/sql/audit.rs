@@ -155,4 +155,52 @@ impl AuditLog for SqlStore {
         )
         .await
     }
+
+    // ---- Reading the trail forward (see the block at the end of `store/audit.rs`) -------
+
+    async fn events_after(
+        &self,
+        account_id: &AccountId,
+        after: i64,
+        f: &ActivityFilter,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.fetch_all(
+            sqlx::query_as(
+                "SELECT * FROM audit_events WHERE account_id = $1 AND chain_seq > $2
+                   AND ($3 IS NULL OR time >= $4) AND ($5 IS NULL OR time < $6)
+                   AND ($7 IS NULL OR principal = $8) AND ($9 IS NULL OR object = $10)
+                   AND ($11 IS NULL OR action = $12) AND ($13 IS NULL OR outcome = $14)
+                 ORDER BY chain_seq LIMIT $15",
+            )
+            .bind(account_id)
+            .bind(after)
+            .bind(f.since)
+            .bind(f.since)
+            .bind(f.until)
+            .bind(f.until)
+            .bind(&f.principal)
+            .bind(&f.principal)
+            .bind(&f.object)
+            .bind(&f.object)
+            .bind(&f.action)
+            .bind(&f.action)
+            .bind(f.outcome.map(Outcome::as_str))
+            .bind(f.outcome.map(Outcome::as_str))
+            .bind(i64::from(limit)),
+        )
+        .await
+    }
+
+    async fn latest_position(&self, account_id: &AccountId) -> Result<i64, StoreError> {
+        // The head's length is the newest chained position; read without a lock, so a
+        // batch committing now is simply read next time.
+        let length: Option<i64> =
+            sqlx::query_scalar("SELECT length FROM audit_chains WHERE chain = $1")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(super::db_error)?;
+        Ok(length.unwrap_or(0))
+    }
 }
