@@ -118,6 +118,8 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("share.create", Audience::UsersOnly),
     ("share.read", Audience::UsersOnly),
     ("share.delete", Audience::UsersOnly),
+    ("approval.read", Audience::UsersOnly),
+    ("approval.decide", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of

@@ -128,6 +128,8 @@ macro_rules! for_each_id {
             SecretId,
             /// A one-time, self-destructing share of a value.
             ShareId,
+            /// A pending (or decided) quorum approval of a dangerous operation.
+            ApprovalId,
         }
     };
 }

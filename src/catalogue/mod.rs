@@ -10,6 +10,7 @@
 //!
 //! This module is data only: it imports neither the HTTP framework nor the service.
 
+mod approvals;
 mod identity;
 mod keyrings;
 mod keys;
@@ -19,6 +20,7 @@ mod secrets;
 mod shares;
 mod tenancy;
 
+pub use approvals::*;
 pub use identity::*;
 pub use keyrings::*;
 pub use keys::*;
@@ -336,6 +338,16 @@ pub const ALL: &[&Operation] = &[
     &DELETE_SHARE,
     &OPEN_SHARE,
     &SHARE_PAGE,
+    &SET_GROUP_QUORUM,
+    &GET_GROUP_QUORUM,
+    &CLEAR_GROUP_QUORUM,
+    &SET_ACCOUNT_QUORUM,
+    &GET_ACCOUNT_QUORUM,
+    &CLEAR_ACCOUNT_QUORUM,
+    &LIST_APPROVALS,
+    &GET_APPROVAL,
+    &APPROVE,
+    &DENY,
 ];
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! operation without a handler: what is served and what is documented cannot drift.
 
 use super::handlers::*;
-use super::{AppState, identity, keys, machines, secrets, shares};
+use super::{AppState, approvals, identity, keys, machines, secrets, shares};
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -21,6 +21,7 @@ pub(super) fn served() -> Router<AppState> {
     ))));
     let routes = secrets_routes(routes);
     let routes = shares_routes(routes);
+    let routes = approvals_routes(routes);
     routes.finish()
 }
 
@@ -194,6 +195,21 @@ fn shares_routes(routes: Routes) -> Routes {
         .at(&op::DELETE_SHARE, shares::delete)
         .at(&op::OPEN_SHARE, shares::open)
         .at(&op::SHARE_PAGE, shares::page_view)
+}
+
+/// Quorums and the approvals of dangerous operations.
+fn approvals_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::SET_GROUP_QUORUM, approvals::set_group_quorum)
+        .at(&op::GET_GROUP_QUORUM, approvals::get_group_quorum)
+        .at(&op::CLEAR_GROUP_QUORUM, approvals::clear_group_quorum)
+        .at(&op::SET_ACCOUNT_QUORUM, approvals::set_account_quorum)
+        .at(&op::GET_ACCOUNT_QUORUM, approvals::get_account_quorum)
+        .at(&op::CLEAR_ACCOUNT_QUORUM, approvals::clear_account_quorum)
+        .at(&op::LIST_APPROVALS, approvals::list)
+        .at(&op::GET_APPROVAL, approvals::get)
+        .at(&op::APPROVE, approvals::approve)
+        .at(&op::DENY, approvals::deny)
 }
 
 /// A router under construction, with the operations bound so far.

@@ -50,6 +50,11 @@ pub enum Error {
     /// existed: one answer for all, so a guess learns nothing.
     #[error("this share is gone (opened, expired or a wrong passphrase)")]
     ShareGone,
+    /// Not a failure: the operation's group (or the account) has a quorum, so the request
+    /// became this pending approval (`service::approvals`). It answers 202 with the
+    /// approval; its event was recorded with the approval.
+    #[error("the operation awaits approval")]
+    AwaitingApproval(Box<crate::store::ApprovalRow>),
 }
 
 impl Error {
@@ -73,6 +78,9 @@ impl Error {
             Error::Unavailable(_) => (503, ErrorCode::Unavailable),
             Error::Internal(_) => (500, ErrorCode::Internal),
             Error::ShareGone => (404, ErrorCode::NotFound),
+            // Never rendered as an error nor recorded as a failure (see the variant); the
+            // code only fills the table.
+            Error::AwaitingApproval(_) => (202, ErrorCode::Conflict),
         }
     }
 

@@ -5,6 +5,7 @@
 //! operation a route serves is authorized and audited through its [`crate::catalogue`]
 //! entry (see `operation`); credentials are verified in `auth`.
 
+mod approvals;
 mod auth;
 mod caller;
 mod certs;
@@ -36,6 +37,9 @@ pub use crate::store::{
 };
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use crate::store::{SecretGrantRow, SecretRow};
+pub use approvals::{
+    ApprovalRow, ApprovalStatus, PendingOperation, QuorumRow, QuorumSpec, Vote, VoteRow,
+};
 pub use auth::{LoginOutput, SignedRequest};
 pub use caller::{Caller, GroupScope};
 pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
@@ -264,6 +268,7 @@ impl Service {
         self.prune_failure_counts().await?;
         self.prune_changes().await?;
         self.purge_expired_shares().await?;
+        self.expire_approvals().await?;
         self.keyrings.sweep();
         self.data_keys.sweep();
         self.keys.sweep();

@@ -35,7 +35,7 @@ impl Service {
             source_ip: meta.source_ip.clone(),
             request_id: meta.request_id.clone(),
             credential: caller.and_then(|c| c.credential.clone()),
-            detail: None,
+            detail: super::approvals::running_detail(),
             identity: caller.map(|_| crate::audit::Identity::Verified),
             severity: crate::audit::Severity::Info,
             encrypt_usage: None,

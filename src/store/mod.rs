@@ -11,6 +11,7 @@
 mod names;
 
 mod accounts;
+mod approvals;
 mod apps;
 mod audit;
 mod changes;
@@ -31,6 +32,7 @@ mod sql_ids;
 mod users;
 
 pub use accounts::*;
+pub use approvals::*;
 pub use apps::*;
 pub use audit::*;
 pub use changes::{ChangeLog, ChangeRow};
@@ -68,6 +70,7 @@ pub trait Store:
     + AuditLog
     + ChangeLog
     + ShareStore
+    + ApprovalStore
     + Send
     + Sync
     + 'static

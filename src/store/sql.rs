@@ -12,6 +12,7 @@
 //! the transactions that commit together with their audit event, and row-decoding helpers.
 
 mod accounts;
+mod approvals;
 mod apps;
 mod audit;
 mod changes;

@@ -12,6 +12,7 @@
 //! these fields).
 
 mod activity;
+mod approvals;
 mod answers;
 mod certificates;
 mod credentials;
@@ -26,6 +27,7 @@ mod shares;
 mod status;
 
 pub use activity::*;
+pub use approvals::*;
 pub use certificates::*;
 pub use credentials::*;
 pub use groups::*;

@@ -78,6 +78,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
         SecretVersion, SecretGrant, ApplyFailure, FreezeGroup },
     );
     all.extend(named! { CreateShare, GenerateValue, CreatedShare, Share, OpenShare, OpenedShare });
+    all.extend(named! { SetQuorum, Quorum, DenyApproval, ApprovalVote, Approval });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -101,6 +102,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
         "SecretGrantList" => SecretGrant),
     );
     all.extend(lists!("ShareList" => Share));
+    all.extend(lists!("ApprovalList" => Approval));
     all
 }
 
