@@ -5,6 +5,7 @@
 //! each family of commands lives in its own file.
 
 mod activity;
+mod approvals;
 mod agent;
 mod apikeys;
 mod backup;
@@ -204,6 +205,13 @@ pub enum Command {
         #[command(subcommand)]
         command: shares::ShareCommand,
     },
+    /// Approvals of dangerous operations under a quorum, and the account's quorum.
+    Approval {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: approvals::ApprovalCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -281,6 +289,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             shares::share(&client, command).await
         }
+        Command::Approval { client, command } => {
+            approvals::approval(&Client::new(&client)?, command).await
+        }
     }
 }
 
@@ -308,8 +319,9 @@ fn switch(on: bool, off: bool) -> Option<bool> {
 
 /// Sends a `DELETE` and says on stderr what it did: the reply has nothing to print.
 async fn delete_then_say(client: &Client, path: &str, done: &str) -> anyhow::Result<()> {
-    client.delete(path).await?;
-    eprintln!("{done}");
+    if !approvals::say_if_pending(&client.delete(path).await?) {
+        eprintln!("{done}");
+    }
     Ok(())
 }
 

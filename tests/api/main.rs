@@ -3,6 +3,8 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod agent_postgres;
+mod approval_operations;
+mod approvals;
 mod backup;
 mod cert_isolation;
 mod cert_proofs;
