@@ -239,6 +239,19 @@ fn table() -> Vec<Row> {
         row("delete", "/v1/shares/{id}", none.clone(),                                 "N N N F N F F F F N U"),
         row("post",   "/v1/shares/{id}/open", json!({"passphrase": "wrong"}),          "N N N N N F F F F N N"),
         row("get",    "/s/{id}", none.clone(),                                         "Y Y Y Y Y Y Y Y Y Y Y"),
+        // Quorums: no quorum is set, so allowed callers get a 400 for the empty approvers,
+        // a 404 for reading or clearing. Approvals: none exists, so deciding is a 404.
+        row("put",    "/v1/groups/{id}/quorum", json!({"approvers": [], "required": 1}),
+                                                                                       "Y Y F F F F F F F N U"),
+        row("get",    "/v1/groups/{id}/quorum", none.clone(),                          "N N N N N F F F F N U"),
+        row("delete", "/v1/groups/{id}/quorum", none.clone(),                          "N N F F F F F F F N U"),
+        row("put",    "/v1/account/quorum", json!({"approvers": [], "required": 1}),   "Y F F F F F F F F Y U"),
+        row("get",    "/v1/account/quorum", none.clone(),                              "N N N N N F F F F N U"),
+        row("delete", "/v1/account/quorum", none.clone(),                              "N F F F F F F F F N U"),
+        row("get",    "/v1/approvals", none.clone(),                                   "Y Y Y Y Y F F F F Y U"),
+        row("get",    "/v1/approvals/{id}", none.clone(),                              "N N N N N F F F F N U"),
+        row("post",   "/v1/approvals/{id}/approve", none.clone(),                      "N N F F F F F F F N U"),
+        row("post",   "/v1/approvals/{id}/deny", json!({}),                            "N N F F F F F F F N U"),
     ]
 }
 
@@ -296,6 +309,7 @@ impl Targets {
                 ("hash", _) => &self.hash,
                 ("jobs", _) => "job_000000000000000000000000",
                 ("shares" | "s", _) => "shr_000000000000000000000000",
+                ("approvals", _) => "apr_000000000000000000000000",
                 ("certificates", true) => "cert_000000000000000000000000",
                 ("certificates", false) => &self.binding,
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),
