@@ -61,6 +61,7 @@ pub const GATED: &[&Operation] = &[
     &super::DELETE_SECRET,
     &super::ROTATE_MASTER,
     &super::UNFREEZE_GROUP,
+    &super::DELETE_GROUP,
     &super::REMOVE_USER,
     &super::UPDATE_USER,
     &SET_GROUP_QUORUM,

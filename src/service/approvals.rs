@@ -2,9 +2,9 @@
 //!
 //! A group (or, for owners, the account) may require M of N named approvers before a
 //! dangerous operation runs: deleting a keyring, key or secret, rotating the group master
-//! key, unfreezing the group, removing or demoting an owner, changing or removing the quorum
-//! itself. Each such service function calls [`Service::gate`] first, with the
-//! [`PendingOperation`] it is about to do. Without a quorum the gate lets it through and the
+//! key, unfreezing or deleting the group, removing or demoting an owner, changing or
+//! removing the quorum itself. Each such service function calls [`Service::gate`] first,
+//! with the [`PendingOperation`] it is about to do. Without a quorum the gate lets it through and the
 //! operation behaves as it always did; under a quorum the gate records a pending approval
 //! (in the transaction of the request's audit event) and the request answers 202 through
 //! [`Error::AwaitingApproval`].
@@ -63,6 +63,11 @@ pub enum PendingOperation {
     RotateMaster {
         group: GroupId,
     },
+    /// Deleting a group: with `force` its objects go to the trash with it.
+    DeleteGroup {
+        group: GroupId,
+        force: bool,
+    },
     UnfreezeGroup {
         group: GroupId,
     },
@@ -95,6 +100,7 @@ impl PendingOperation {
             Self::DeleteKey { .. } => &catalogue::DELETE_KEY,
             Self::DeleteSecret { .. } => &catalogue::DELETE_SECRET,
             Self::RotateMaster { .. } => &catalogue::ROTATE_MASTER,
+            Self::DeleteGroup { .. } => &catalogue::DELETE_GROUP,
             Self::UnfreezeGroup { .. } => &catalogue::UNFREEZE_GROUP,
             Self::RemoveUser { .. } => &catalogue::REMOVE_USER,
             Self::UpdateUser { .. } => &catalogue::UPDATE_USER,
@@ -120,9 +126,9 @@ impl PendingOperation {
             Self::DeleteKeyring { ring } => format!("keyring/{ring}"),
             Self::DeleteKey { name } => format!("key/{name}"),
             Self::DeleteSecret { name } => format!("secret/{name}"),
-            Self::RotateMaster { group } | Self::UnfreezeGroup { group } => {
-                format!("group/{group}")
-            }
+            Self::RotateMaster { group }
+            | Self::UnfreezeGroup { group }
+            | Self::DeleteGroup { group, .. } => format!("group/{group}"),
             Self::RemoveUser { user } | Self::UpdateUser { user, .. } => format!("user/{user}"),
             Self::SetQuorum { group, .. } | Self::ClearQuorum { group } => quorum_object(group),
         }
@@ -136,6 +142,7 @@ impl PendingOperation {
             Self::DeleteKey { name } => service.delete_key(ctx, &name).await,
             Self::DeleteSecret { name } => service.delete_secret(ctx, &name).await,
             Self::RotateMaster { group } => service.rotate_master(ctx, &group).await.map(drop),
+            Self::DeleteGroup { group, force } => service.delete_group(ctx, &group, force).await,
             Self::UnfreezeGroup { group } => service.unfreeze_group(ctx, &group).await.map(drop),
             Self::RemoveUser { user } => service.remove_user(ctx, &user).await,
             Self::UpdateUser {

@@ -264,3 +264,23 @@ async fn a_quorum_names_owners_or_admins_and_a_reachable_count() -> TestResult {
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn deleting_a_guarded_group_waits_for_its_quorum() -> TestResult {
+    let s = TestServer::start().await?;
+    let (group, people) = guarded_group(&s, "doomed").await?;
+    let path = format!("/v1/groups/{group}");
+    let asked = s
+        .call(
+            Method::DELETE,
+            &format!("{path}?force=true"),
+            Some(&s.owner_key),
+            None,
+        )
+        .await?;
+    assert_eq!(s.get(&path, &s.owner_key).await?.status, 200, "still there");
+    let done = approved(&s, asked, [&people[0], &people[1]]).await?;
+    assert_eq!(done["status"], "executed", "{done}");
+    assert_eq!(s.get(&path, &s.owner_key).await?.status, 404, "deleted");
+    Ok(())
+}

@@ -69,6 +69,7 @@ impl Service {
                 self.store.secret(account, name).await?.map(|r| r.group_id)
             }
             PendingOperation::RotateMaster { group }
+            | PendingOperation::DeleteGroup { group, .. }
             | PendingOperation::UnfreezeGroup { group }
             | PendingOperation::SetQuorum {
                 group: Some(group), ..
