@@ -284,3 +284,43 @@ async fn deleting_a_guarded_group_waits_for_its_quorum() -> TestResult {
     assert_eq!(s.get(&path, &s.owner_key).await?.status, 404, "deleted");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_requester_suspended_meanwhile_makes_the_approval_fail() -> TestResult {
+    let s = TestServer::start().await?;
+    s.ready_keyring("kept", "envelope").await?;
+    let group = s.get("/v1/keyrings/kept", &s.owner_key).await?.str("group");
+    let people = admins(&s, &["alice", "bob", "carol"]).await?;
+    quorum(&s, &group, &[&people[0], &people[1], &people[2]], 2).await?;
+    let asked = s
+        .call(
+            Method::DELETE,
+            "/v1/keyrings/kept",
+            Some(&people[0].session),
+            None,
+        )
+        .await?;
+    let suspended = s
+        .patch(
+            &format!("/v1/users/{}", people[0].id),
+            &s.owner_key,
+            json!({"suspended": true}),
+        )
+        .await?;
+    assert_eq!(suspended.status, 200, "{}", suspended.body);
+    let done = approved(&s, asked, [&people[1], &people[2]]).await?;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("can no longer act"),
+        "{done}"
+    );
+    assert_eq!(
+        s.get("/v1/keyrings/kept", &s.owner_key).await?.status,
+        200,
+        "nothing ran"
+    );
+    Ok(())
+}
