@@ -152,6 +152,14 @@ async fn removing_an_owner_needs_the_account_quorum() -> TestResult {
         demote.body
     );
     let path = format!("/v1/users/{other_owner}");
+    let by_admin = s
+        .call(Method::DELETE, &path, Some(&people[0].session), None)
+        .await?;
+    assert_eq!(
+        by_admin.status, 403,
+        "refused at once, not an approval: {}",
+        by_admin.body
+    );
     let asked = s
         .call(Method::DELETE, &path, Some(&s.owner_key), None)
         .await?;

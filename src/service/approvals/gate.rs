@@ -97,7 +97,9 @@ impl Service {
             .map(|g| g.to_string()))
     }
 
-    /// Whether the change takes an active owner away: removed, demoted or suspended.
+    /// Whether the change takes an active owner away: removed, demoted or suspended. A
+    /// change the operation would refuse anyway (by a caller who is no owner, to a role
+    /// that does not exist) is not gated: the operation refuses it at once.
     async fn owner_leaves(
         &self,
         ctx: &Ctx<'_>,
@@ -109,7 +111,9 @@ impl Service {
         let Some(member) = self.store.member(&ctx.caller.account_id, user).await? else {
             return Ok(false);
         };
-        if member.role != Role::Owner || member.suspended {
+        let refused =
+            ctx.caller.role != Some(Role::Owner) || role.is_some_and(|r| Role::parse(r).is_none());
+        if member.role != Role::Owner || member.suspended || refused {
             return Ok(false);
         }
         let demoted = role.is_some_and(|r| r != Role::Owner.as_str());
