@@ -179,3 +179,55 @@ fn scope_of(group: Option<&GroupId>) -> String {
 fn approval_object(id: &ApprovalId) -> String {
     format!("approval/{id}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an approval stores is what runs later: every variant survives the JSON column,
+    /// and an unknown field (a row written by another version) is refused, not ignored.
+    #[test]
+    fn pending_operations_round_trip_through_their_stored_json() {
+        let operations = [
+            PendingOperation::DeleteKeyring {
+                ring: "payments".into(),
+            },
+            PendingOperation::DeleteGroup {
+                group: "grp_1".into(),
+                force: true,
+            },
+            PendingOperation::UpdateUser {
+                user: "usr_1".into(),
+                role: Some("admin".into()),
+                suspended: None,
+            },
+            PendingOperation::SetQuorum {
+                group: None,
+                spec: QuorumSpec {
+                    approvers: vec!["usr_1".into(), "usr_2".into()],
+                    required: 2,
+                    expires_in_seconds: Some(600),
+                },
+            },
+        ];
+        for operation in operations {
+            let stored = serde_json::to_value(&operation).expect("serializes");
+            let back: PendingOperation = serde_json::from_value(stored).expect("deserializes");
+            assert_eq!(back, operation);
+        }
+        let unknown = serde_json::json!({"kind": "delete_keyring", "ring": "x", "extra": 1});
+        assert!(serde_json::from_value::<PendingOperation>(unknown).is_err());
+    }
+
+    #[test]
+    fn targets_are_the_objects_the_operations_audit() {
+        let ring = PendingOperation::DeleteKeyring {
+            ring: "payments".into(),
+        };
+        assert_eq!(ring.target(), "keyring/payments");
+        assert_eq!(ring.operation().audit_action(), "keyring.delete");
+        let account = PendingOperation::ClearQuorum { group: None };
+        assert_eq!(account.target(), "account/quorum");
+        assert_eq!(account.operation().path, "/v1/account/quorum");
+    }
+}
