@@ -122,6 +122,8 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("policy.write", Audience::UsersOnly),
     ("alert.read", Audience::UsersOnly),
     ("alert.write", Audience::UsersOnly),
+    ("approval.read", Audience::UsersOnly),
+    ("approval.decide", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of

@@ -5,6 +5,7 @@
 //! each family of commands lives in its own file.
 
 mod activity;
+mod approvals;
 mod agent;
 mod alerts;
 mod apikeys;
@@ -228,6 +229,13 @@ pub enum Command {
         #[command(subcommand)]
         command: alerts::AlertCommand,
     },
+    /// Approvals of dangerous operations under a quorum, and the account's quorum.
+    Approval {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: approvals::ApprovalCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -308,6 +316,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { client, command } => audit::run(&client, command).await,
         Command::Policy { client, command } => policies::run(&Client::new(&client)?, command).await,
         Command::Alert { client, command } => alerts::alert(&Client::new(&client)?, command).await,
+        Command::Approval { client, command } => {
+            approvals::approval(&Client::new(&client)?, command).await
+        }
     }
 }
 
@@ -335,8 +346,9 @@ fn switch(on: bool, off: bool) -> Option<bool> {
 
 /// Sends a `DELETE` and says on stderr what it did: the reply has nothing to print.
 async fn delete_then_say(client: &Client, path: &str, done: &str) -> anyhow::Result<()> {
-    client.delete(path).await?;
-    eprintln!("{done}");
+    if !approvals::say_if_pending(&client.delete(path).await?) {
+        eprintln!("{done}");
+    }
     Ok(())
 }
 

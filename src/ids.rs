@@ -132,6 +132,8 @@ macro_rules! for_each_id {
             AlertId,
             /// One webhook delivery of an alert (a row of the outbox).
             DeliveryId,
+            /// A pending (or decided) quorum approval of a dangerous operation.
+            ApprovalId,
         }
     };
 }

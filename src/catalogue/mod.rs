@@ -10,6 +10,7 @@
 //!
 //! This module is data only: it imports neither the HTTP framework nor the service.
 
+mod approvals;
 mod identity;
 mod keyrings;
 mod keys;
@@ -23,6 +24,7 @@ mod alerts;
 mod tenancy;
 mod trail;
 
+pub use approvals::*;
 pub use identity::*;
 pub use keyrings::*;
 pub use keys::*;
@@ -366,6 +368,16 @@ pub const ALL: &[&Operation] = &[
     &TEST_ALERT,
     &ALERT_DELIVERIES,
     &RETRY_DELIVERY,
+    &SET_GROUP_QUORUM,
+    &GET_GROUP_QUORUM,
+    &CLEAR_GROUP_QUORUM,
+    &SET_ACCOUNT_QUORUM,
+    &GET_ACCOUNT_QUORUM,
+    &CLEAR_ACCOUNT_QUORUM,
+    &LIST_APPROVALS,
+    &GET_APPROVAL,
+    &APPROVE,
+    &DENY,
 ];
 
 #[cfg(test)]

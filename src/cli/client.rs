@@ -262,7 +262,9 @@ impl Client {
         path: &str,
         body: Value,
     ) -> anyhow::Result<()> {
-        print(&self.call(method, path, Some(body)).await?)
+        let reply = self.call(method, path, Some(body)).await?;
+        super::approvals::say_if_pending(&reply);
+        print(&reply)
     }
 
     pub(super) async fn get(&self, path: &str) -> anyhow::Result<Value> {

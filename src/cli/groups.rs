@@ -65,6 +65,12 @@ pub enum GroupCommand {
         group: String,
         member: String,
     },
+    /// The quorum of approvers the group's dangerous operations need.
+    Quorum {
+        group: String,
+        #[command(subcommand)]
+        command: super::approvals::QuorumCommand,
+    },
 }
 
 pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()> {
@@ -118,6 +124,9 @@ pub async fn group(client: &Client, command: GroupCommand) -> anyhow::Result<()>
         } => add_app(client, &group, &app, operations).await,
         GroupCommand::RemoveMember { group, member } => {
             remove_member(client, &group, &member).await
+        }
+        GroupCommand::Quorum { group, command } => {
+            super::approvals::quorum(client, &format!("/v1/groups/{group}/quorum"), command).await
         }
     }
 }

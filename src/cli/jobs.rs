@@ -31,7 +31,7 @@ pub async fn rotate_master(client: &Client, group: &str, wait: bool) -> anyhow::
     let job = client
         .post(&format!("/v1/groups/{group}/rotate-master"), json!({}))
         .await?;
-    if !wait {
+    if !wait || super::approvals::say_if_pending(&job) {
         return print(&job);
     }
     let path = format!("/v1/jobs/{}", job["id"].as_str().unwrap_or_default());

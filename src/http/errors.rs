@@ -83,6 +83,9 @@ fn error_body(code: &str, message: String, request_id: &str) -> Json<ErrorReply>
 /// Renders a service error in api.md's shape. The full cause of a 5xx goes to the log,
 /// with the request id, never to the body.
 pub(super) fn error_response(error: &Error, request_id: &str) -> Response {
+    if let Error::AwaitingApproval(approval) = error {
+        return super::approvals::accepted(approval);
+    }
     let (status, code) = error.status_and_code();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_server_error() {

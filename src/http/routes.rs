@@ -5,7 +5,7 @@
 
 use super::handlers::*;
 use super::{AppState, identity, keys, machines, policies, secrets, shares, trail};
-use super::{alerts, stream};
+use super::{alerts, approvals, stream};
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -24,6 +24,7 @@ pub(super) fn served() -> Router<AppState> {
     let routes = shares_routes(routes);
     let routes = policies_routes(routes);
     let routes = watch_routes(routes);
+    let routes = approvals_routes(routes);
     routes.finish()
 }
 
@@ -229,6 +230,21 @@ fn watch_routes(routes: Routes) -> Routes {
         .at(&op::TEST_ALERT, alerts::test)
         .at(&op::ALERT_DELIVERIES, alerts::deliveries)
         .at(&op::RETRY_DELIVERY, alerts::retry)
+}
+
+/// Quorums and the approvals of dangerous operations.
+fn approvals_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::SET_GROUP_QUORUM, approvals::set_group_quorum)
+        .at(&op::GET_GROUP_QUORUM, approvals::get_group_quorum)
+        .at(&op::CLEAR_GROUP_QUORUM, approvals::clear_group_quorum)
+        .at(&op::SET_ACCOUNT_QUORUM, approvals::set_account_quorum)
+        .at(&op::GET_ACCOUNT_QUORUM, approvals::get_account_quorum)
+        .at(&op::CLEAR_ACCOUNT_QUORUM, approvals::clear_account_quorum)
+        .at(&op::LIST_APPROVALS, approvals::list)
+        .at(&op::GET_APPROVAL, approvals::get)
+        .at(&op::APPROVE, approvals::approve)
+        .at(&op::DENY, approvals::deny)
 }
 
 /// A router under construction, with the operations bound so far.

@@ -66,6 +66,11 @@ pub enum Error {
         message: String,
         retry_after_secs: u64,
     },
+    /// Not a failure: the operation's group (or the account) has a quorum, so the request
+    /// became this pending approval (`service::approvals`). It answers 202 with the
+    /// approval; its event was recorded with the approval.
+    #[error("the operation awaits approval")]
+    AwaitingApproval(Box<crate::store::ApprovalRow>),
 }
 
 impl Error {
@@ -91,6 +96,9 @@ impl Error {
             Error::ShareGone => (404, ErrorCode::NotFound),
             Error::PolicyDenied { .. } => (403, ErrorCode::PolicyDenied),
             Error::PolicyRateLimited { .. } => (429, ErrorCode::RateLimited),
+            // Never rendered as an error nor recorded as a failure (see the variant); the
+            // code only fills the table.
+            Error::AwaitingApproval(_) => (202, ErrorCode::Conflict),
         }
     }
 

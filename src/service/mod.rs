@@ -5,6 +5,7 @@
 //! operation a route serves is authorized and audited through its [`crate::catalogue`]
 //! entry (see `operation`); credentials are verified in `auth`.
 
+mod approvals;
 mod auth;
 mod caller;
 mod certs;
@@ -41,6 +42,9 @@ pub use crate::store::{
 };
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use crate::store::{CheckpointRow, SecretGrantRow, SecretRow, SigningKeyRow};
+pub use approvals::{
+    ApprovalRow, ApprovalStatus, PendingOperation, QuorumRow, QuorumSpec, Vote, VoteRow,
+};
 pub use auth::{LoginOutput, SignedRequest};
 pub use caller::{Caller, GroupScope};
 pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
@@ -292,6 +296,7 @@ impl Service {
         self.purge_expired_shares().await?;
         self.prune_trail().await?;
         self.maintain_policies().await?;
+        self.expire_approvals().await?;
         self.keyrings.sweep();
         self.data_keys.sweep();
         self.keys.sweep();

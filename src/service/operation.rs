@@ -36,8 +36,9 @@ impl Service {
             source_ip: meta.source_ip.clone(),
             request_id: meta.request_id.clone(),
             credential: caller.and_then(|c| c.credential.clone()),
-            // An access policy's refusal names its policy and failing axis.
-            detail: refusal,
+            // An access policy's refusal names its policy and failing axis; an approved
+            // operation's run names its approval.
+            detail: refusal.or_else(super::approvals::running_detail),
             identity: caller.map(|_| crate::audit::Identity::Verified),
             severity: crate::audit::severity::severity_of(action, outcome),
             encrypt_usage: None,

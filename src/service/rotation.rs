@@ -35,6 +35,12 @@ impl Service {
     /// Starts the rotation of a group's master key: makes `mk/<group>/v<n+1>` in the token
     /// and a job that re-wraps the group's keys under it in the background.
     pub async fn rotate_master(&self, ctx: &Ctx<'_>, group_id: &GroupId) -> Result<JobRow, Error> {
+        let group = group_id.clone();
+        self.gate(
+            ctx,
+            crate::service::PendingOperation::RotateMaster { group },
+        )
+        .await?;
         let object = format!("group/{group_id}");
         self.mutation(
             ctx,

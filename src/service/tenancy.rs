@@ -134,6 +134,9 @@ impl Service {
         id: &GroupId,
         force: bool,
     ) -> Result<(), Error> {
+        let group = id.clone();
+        self.gate(ctx, super::PendingOperation::DeleteGroup { group, force })
+            .await?;
         let object = format!("group/{id}");
         self.mutation(ctx, &catalogue::DELETE_GROUP, "", Some(&object), |event| async move {
             let group = self.visible_group(ctx.caller, id).await?;

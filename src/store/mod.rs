@@ -12,6 +12,7 @@ mod names;
 
 mod accounts;
 mod alerts;
+mod approvals;
 mod apps;
 mod audit;
 pub mod chain;
@@ -36,6 +37,7 @@ mod users;
 
 pub use accounts::*;
 pub use alerts::*;
+pub use approvals::*;
 pub use apps::*;
 pub use audit::*;
 pub use changes::{ChangeLog, ChangeRow};
@@ -78,6 +80,7 @@ pub trait Store:
     + TrailStore
     + PolicyStore
     + AlertStore
+    + ApprovalStore
     + Send
     + Sync
     + 'static

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod alerts;
+mod approvals;
 mod apps;
 mod audit;
 mod changes;

@@ -4,6 +4,9 @@
 
 mod agent_postgres;
 mod audit_chain;
+mod approval_cli;
+mod approval_operations;
+mod approvals;
 mod backup;
 mod cert_isolation;
 mod cert_proofs;

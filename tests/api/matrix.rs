@@ -267,6 +267,19 @@ fn table() -> Vec<Row> {
         row("post",   "/v1/alerts/{id}/test", none.clone(),                            "N N F F F F F F F N U"),
         row("get",    "/v1/alerts/{id}/deliveries", none.clone(),                      "N N F N F F F F F N U"),
         row("post",   "/v1/alerts/deliveries/{id}/retry", none.clone(),                "N N F F F F F F F N U"),
+        // Quorums: no quorum is set, so allowed callers get a 400 for the empty approvers,
+        // a 404 for reading or clearing. Approvals: none exists, so deciding is a 404.
+        row("put",    "/v1/groups/{id}/quorum", json!({"approvers": [], "required": 1}),
+                                                                                       "Y Y F F F F F F F N U"),
+        row("get",    "/v1/groups/{id}/quorum", none.clone(),                          "N N N N N F F F F N U"),
+        row("delete", "/v1/groups/{id}/quorum", none.clone(),                          "N N F F F F F F F N U"),
+        row("put",    "/v1/account/quorum", json!({"approvers": [], "required": 1}),   "Y F F F F F F F F Y U"),
+        row("get",    "/v1/account/quorum", none.clone(),                              "N N N N N F F F F N U"),
+        row("delete", "/v1/account/quorum", none.clone(),                              "N F F F F F F F F N U"),
+        row("get",    "/v1/approvals", none.clone(),                                   "Y Y Y Y Y F F F F Y U"),
+        row("get",    "/v1/approvals/{id}", none.clone(),                              "N N N N N F F F F N U"),
+        row("post",   "/v1/approvals/{id}/approve", none.clone(),                      "N N F F F F F F F N U"),
+        row("post",   "/v1/approvals/{id}/deny", json!({}),                            "N N F F F F F F F N U"),
     ]
 }
 
@@ -327,6 +340,7 @@ impl Targets {
                 ("policies", _) => "pol_000000000000000000000000",
                 ("bindings", _) => "keyring",
                 ("{kind}", _) => &self.ring,
+                ("approvals", _) => "apr_000000000000000000000000",
                 ("certificates", true) => "cert_000000000000000000000000",
                 ("certificates", false) => &self.binding,
                 ("alerts", _) => "alr_000000000000000000000000",

@@ -12,6 +12,7 @@
 //! these fields).
 
 mod activity;
+mod approvals;
 mod answers;
 mod certificates;
 mod credentials;
@@ -30,6 +31,7 @@ mod status;
 mod trail;
 
 pub use activity::*;
+pub use approvals::*;
 pub use certificates::*;
 pub use credentials::*;
 pub use groups::*;

@@ -85,6 +85,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
     );
     all.extend([patch::<PatchPolicy>()]);
     all.extend(named! { CreateAlert, PatchAlert, Alert, CreatedAlert, AlertTest, Delivery });
+    all.extend(named! { SetQuorum, Quorum, DenyApproval, ApprovalVote, Approval });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -110,6 +111,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     all.extend(lists!("ShareList" => Share));
     all.extend(lists!("PolicyList" => Policy, "PolicyBindingList" => PolicyBinding));
     all.extend(lists!("AlertList" => Alert, "DeliveryList" => Delivery));
+    all.extend(lists!("ApprovalList" => Approval));
     all
 }
 

@@ -134,6 +134,17 @@ pub fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             enumeration(&["pending", "sending", "delivered", "dead"]),
             "only deliveries in this state (dead: the dead-letter list)",
         )],
+        ("get", "/v1/approvals") => vec![query(
+            "status",
+            enumeration(
+                crate::service::ApprovalStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+            ),
+            "only approvals with this status",
+        )],
         _ => Vec::new(),
     }
 }
@@ -151,6 +162,7 @@ const REFERS_TO_OBJECTS: &[&str] = &[
     "/v1/secrets",
     "/v1/shares",
     "/v1/policies",
+    "/v1/account/quorum",
 ];
 
 /// Every error status a route can answer with, besides its success status.
@@ -259,6 +271,12 @@ fn success_response(route: &Operation) -> Value {
 fn responses(route: &Operation) -> serde_json::Map<String, Value> {
     let mut responses = serde_json::Map::new();
     responses.insert(route.status.to_string(), success_response(route));
+    if catalogue::GATED
+        .iter()
+        .any(|g| g.method == route.method && g.path == route.path)
+    {
+        awaiting_approval(&mut responses);
+    }
     for status in error_statuses(route) {
         let schema = if route.path == "/v1/ready" {
             "Status"
@@ -293,6 +311,23 @@ fn responses(route: &Operation) -> serde_json::Map<String, Value> {
         }
     }
     responses
+}
+
+/// The `202` of an operation gated by a quorum: the request became a pending approval. A
+/// route whose success is already a 202 (a master-key rotation's job) answers either.
+fn awaiting_approval(responses: &mut serde_json::Map<String, Value>) {
+    let approval = schema_ref("Approval");
+    let schema = match responses.get("202") {
+        Some(job) => {
+            json!({"oneOf": [job["content"]["application/json"]["schema"].clone(), approval]})
+        }
+        None => approval,
+    };
+    responses.insert(
+        "202".to_owned(),
+        json!({"description": "the group (or account) has a quorum: the request awaits approval (docs/approvals.md)",
+               "content": {"application/json": {"schema": schema}}}),
+    );
 }
 
 fn operation(route: &Operation) -> Value {

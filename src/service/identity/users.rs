@@ -184,6 +184,16 @@ impl Service {
         id: &UserId,
         patch: MemberPatch,
     ) -> Result<MemberRow, Error> {
+        let (user, role, suspended) = (id.clone(), patch.role.clone(), patch.suspended);
+        self.gate(
+            ctx,
+            crate::service::PendingOperation::UpdateUser {
+                user,
+                role,
+                suspended,
+            },
+        )
+        .await?;
         let object = format!("user/{id}");
         self.mutation(
             ctx,
@@ -225,6 +235,9 @@ impl Service {
 
     /// Removes a member from the account; the user and their other memberships stay.
     pub async fn remove_user(&self, ctx: &Ctx<'_>, id: &UserId) -> Result<(), Error> {
+        let user = id.clone();
+        self.gate(ctx, crate::service::PendingOperation::RemoveUser { user })
+            .await?;
         let object = format!("user/{id}");
         self.mutation(
             ctx,

@@ -305,6 +305,12 @@ impl Service {
 
     /// Moves a keyring to the trash; it is destroyed after the retention period.
     pub async fn delete_keyring(&self, ctx: &Ctx<'_>, ring: &str) -> Result<(), Error> {
+        let ring_name = ring.to_owned();
+        self.gate(
+            ctx,
+            crate::service::PendingOperation::DeleteKeyring { ring: ring_name },
+        )
+        .await?;
         self.mutation(
             ctx,
             &catalogue::DELETE_KEYRING,

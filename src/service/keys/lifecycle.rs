@@ -191,6 +191,12 @@ impl Service {
     }
 
     pub async fn delete_key(&self, ctx: &Ctx<'_>, name: &str) -> Result<(), Error> {
+        let key_name = name.to_owned();
+        self.gate(
+            ctx,
+            crate::service::PendingOperation::DeleteKey { name: key_name },
+        )
+        .await?;
         self.mutation(
             ctx,
             &catalogue::DELETE_KEY,

@@ -305,6 +305,12 @@ impl Service {
     }
 
     pub async fn delete_secret(&self, ctx: &Ctx<'_>, name: &str) -> Result<(), Error> {
+        let secret_name = name.to_owned();
+        self.gate(
+            ctx,
+            crate::service::PendingOperation::DeleteSecret { name: secret_name },
+        )
+        .await?;
         let op = &catalogue::DELETE_SECRET;
         self.mutation(ctx, op, name, Some(&object(name)), |event| async move {
             let state = self.load_secret(ctx.caller, name, op).await?;

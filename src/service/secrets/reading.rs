@@ -300,6 +300,12 @@ impl Service {
 
     /// An owner or admin unfreezes a group.
     pub async fn unfreeze_group(&self, ctx: &Ctx<'_>, id: &GroupId) -> Result<GroupRow, Error> {
+        let group = id.clone();
+        self.gate(
+            ctx,
+            crate::service::PendingOperation::UnfreezeGroup { group },
+        )
+        .await?;
         let op = &catalogue::UNFREEZE_GROUP;
         self.mutation(
             ctx,
