@@ -5,10 +5,10 @@
 //! each family of commands lives in its own file.
 
 mod activity;
-mod approvals;
 mod agent;
 mod alerts;
 mod apikeys;
+mod approvals;
 mod audit;
 mod backup;
 mod certificates;

@@ -68,4 +68,7 @@ pub const GATED: &[&Operation] = &[
     &CLEAR_GROUP_QUORUM,
     &SET_ACCOUNT_QUORUM,
     &CLEAR_ACCOUNT_QUORUM,
+    &super::UPDATE_POLICY,
+    &super::DELETE_POLICY,
+    &super::UNBIND_POLICY,
 ];

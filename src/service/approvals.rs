@@ -28,7 +28,7 @@ mod quorum;
 pub use crate::store::{ApprovalRow, ApprovalStatus, QuorumRow, Vote, VoteRow};
 pub use quorum::QuorumSpec;
 
-use super::{Ctx, Error, MemberPatch, Service};
+use super::{Ctx, Error, MemberPatch, PolicyPatch, Service};
 use crate::catalogue;
 use crate::ids::{ApprovalId, GroupId, UserId};
 use crate::store::ACCOUNT_SCOPE;
@@ -90,6 +90,20 @@ pub enum PendingOperation {
     ClearQuorum {
         group: Option<GroupId>,
     },
+    /// Changing an access policy (its axes, name or description).
+    UpdatePolicy {
+        policy: String,
+        patch: PolicyPatch,
+    },
+    DeletePolicy {
+        policy: String,
+    },
+    /// Removing a policy from one object (`object_kind` secret, keyring or key).
+    UnbindPolicy {
+        policy: String,
+        object_kind: String,
+        object: String,
+    },
 }
 
 impl PendingOperation {
@@ -108,6 +122,9 @@ impl PendingOperation {
             Self::SetQuorum { group: None, .. } => &catalogue::SET_ACCOUNT_QUORUM,
             Self::ClearQuorum { group: Some(_) } => &catalogue::CLEAR_GROUP_QUORUM,
             Self::ClearQuorum { group: None } => &catalogue::CLEAR_ACCOUNT_QUORUM,
+            Self::UpdatePolicy { .. } => &catalogue::UPDATE_POLICY,
+            Self::DeletePolicy { .. } => &catalogue::DELETE_POLICY,
+            Self::UnbindPolicy { .. } => &catalogue::UNBIND_POLICY,
         }
     }
 
@@ -131,6 +148,9 @@ impl PendingOperation {
             | Self::DeleteGroup { group, .. } => format!("group/{group}"),
             Self::RemoveUser { user } | Self::UpdateUser { user, .. } => format!("user/{user}"),
             Self::SetQuorum { group, .. } | Self::ClearQuorum { group } => quorum_object(group),
+            Self::UpdatePolicy { policy, .. }
+            | Self::DeletePolicy { policy }
+            | Self::UnbindPolicy { policy, .. } => format!("policy/{policy}"),
         }
     }
 
@@ -158,6 +178,18 @@ impl PendingOperation {
                 .await
                 .map(drop),
             Self::ClearQuorum { group } => service.clear_quorum(ctx, group.as_ref()).await,
+            Self::UpdatePolicy { policy, patch } => {
+                service.update_policy(ctx, &policy, patch).await.map(drop)
+            }
+            Self::DeletePolicy { policy } => service.delete_policy(ctx, &policy).await,
+            Self::UnbindPolicy {
+                policy,
+                object_kind,
+                object,
+            } => {
+                let unbind = service.unbind_policy(ctx, &policy, &object_kind, &object);
+                unbind.await
+            }
         }
     }
 }
@@ -208,6 +240,21 @@ mod tests {
                     required: 2,
                     expires_in_seconds: Some(600),
                 },
+            },
+            // A policy change keeps "leave out" (keep) and "null" (remove) apart.
+            PendingOperation::UpdatePolicy {
+                policy: "pol_1".into(),
+                patch: PolicyPatch {
+                    name: Some("office".into()),
+                    rate: Some(None),
+                    rotate_after_uses: Some(Some(10)),
+                    ..Default::default()
+                },
+            },
+            PendingOperation::UnbindPolicy {
+                policy: "pol_1".into(),
+                object_kind: "keyring".into(),
+                object: "payments".into(),
             },
         ];
         for operation in operations {

@@ -20,6 +20,7 @@ use crate::catalogue;
 use crate::ids::{AppId, GroupId};
 pub use crate::store::PolicyBindingRow as PolicyBinding;
 use crate::store::{PolicyBindingRow, PolicyRow};
+use serde::{Deserialize, Serialize};
 
 /// What a caller asks for when creating a policy.
 #[derive(Debug, Clone)]
@@ -30,17 +31,65 @@ pub struct PolicySpec {
     pub rules: PolicyRules,
 }
 
-/// A change to a policy: `None` keeps a field; for the axes, `Some(None)` removes one.
-#[derive(Debug, Clone, Default)]
+/// A change to a policy: `None` keeps a field; for the axes, `Some(None)` removes one. It
+/// round-trips through JSON (a pending approval stores it): a field left out is kept, a
+/// `null` removes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub description: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub time_window: Option<Option<TimeWindowRule>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub sources: Option<Option<Vec<String>>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub rate: Option<Option<RateRule>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub cosign: Option<Option<CosignRule>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub ttl: Option<Option<TtlRule>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub rotate_after_uses: Option<Option<u64>>,
+}
+
+/// A field that is present: `null` is `Some(None)` (a missing one is `None` by default).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A policy as shown: its row and its axes.
@@ -178,6 +227,11 @@ impl Service {
         id: &str,
         patch: PolicyPatch,
     ) -> Result<PolicyView, Error> {
+        let pending = super::PendingOperation::UpdatePolicy {
+            policy: id.to_owned(),
+            patch: patch.clone(),
+        };
+        self.gate(ctx, pending).await?;
         let op = &catalogue::UPDATE_POLICY;
         self.mutation(ctx, op, "", Some(&object(id)), |event| async move {
             let mut row = self.policy_row(ctx.caller, id).await?;
@@ -204,6 +258,10 @@ impl Service {
     }
 
     pub async fn delete_policy(&self, ctx: &Ctx<'_>, id: &str) -> Result<(), Error> {
+        let pending = super::PendingOperation::DeletePolicy {
+            policy: id.to_owned(),
+        };
+        self.gate(ctx, pending).await?;
         let op = &catalogue::DELETE_POLICY;
         self.mutation(ctx, op, "", Some(&object(id)), |event| async move {
             self.policy_row(ctx.caller, id).await?;
@@ -271,6 +329,12 @@ impl Service {
         kind: &str,
         name: &str,
     ) -> Result<(), Error> {
+        let pending = super::PendingOperation::UnbindPolicy {
+            policy: id.to_owned(),
+            object_kind: kind.to_owned(),
+            object: name.to_owned(),
+        };
+        self.gate(ctx, pending).await?;
         let op = &catalogue::UNBIND_POLICY;
         self.mutation(ctx, op, "", Some(&object(id)), |mut event| async move {
             self.policy_row(ctx.caller, id).await?;
@@ -292,7 +356,7 @@ impl Service {
     }
 
     /// The policy `id` of the caller's account.
-    async fn policy_row(&self, caller: &Caller, id: &str) -> Result<PolicyRow, Error> {
+    pub(super) async fn policy_row(&self, caller: &Caller, id: &str) -> Result<PolicyRow, Error> {
         if !is_valid_name(id) {
             return Err(Error::NotFound(format!("policy {id}")));
         }

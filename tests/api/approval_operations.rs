@@ -332,3 +332,87 @@ async fn a_requester_suspended_meanwhile_makes_the_approval_fail() -> TestResult
     );
     Ok(())
 }
+
+/// Changing or unbinding an access policy waits for the quorum of the policy's group: until
+/// then the policy keeps refusing, and the approved change runs as asked (a `null` removes
+/// the axis it names, a field left out stays).
+#[tokio::test]
+async fn a_policy_is_changed_or_unbound_only_once_approved() -> TestResult {
+    let s = TestServer::start().await?;
+    let (group, people) = guarded_group(&s, "guarded").await?;
+    let created = s
+        .post(
+            "/v1/secrets",
+            &s.owner_key,
+            json!({"name": "db", "group": group, "value": "pw"}),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let policy = s
+        .post(
+            "/v1/policies",
+            &s.owner_key,
+            json!({"group": group, "name": "nobody-here", "sources": ["192.0.2.0/24"],
+                   "rate": {"per_minute": 5}}),
+        )
+        .await?;
+    assert_eq!(policy.status, 201, "{}", policy.body);
+    let id = policy.str("id");
+    let bound = s
+        .call(
+            Method::PUT,
+            &format!("/v1/policies/{id}/bindings/secret/db"),
+            Some(&s.owner_key),
+            None,
+        )
+        .await?;
+    assert!(bound.status < 300, "{}", bound.body);
+
+    // The change waits; the policy is as it was.
+    let asked = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/policies/{id}"),
+            Some(&s.owner_key),
+            Some(json!({"sources": null})),
+        )
+        .await?;
+    let before = s.get(&format!("/v1/policies/{id}"), &s.owner_key).await?;
+    assert!(!before.body["sources"].is_null(), "{}", before.body);
+    let done = approved(&s, asked, [&people[0], &people[1]]).await?;
+    assert_eq!(done["status"], "executed", "{done}");
+    let after = s.get(&format!("/v1/policies/{id}"), &s.owner_key).await?;
+    assert!(after.body["sources"].is_null(), "{}", after.body);
+    assert_eq!(after.body["rate"]["per_minute"], 5, "{}", after.body);
+
+    // So does the unbinding.
+    let asked = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/policies/{id}/bindings/secret/db"),
+            Some(&s.owner_key),
+            None,
+        )
+        .await?;
+    let bindings = s
+        .get(&format!("/v1/policies/{id}/bindings"), &s.owner_key)
+        .await?;
+    assert_eq!(
+        bindings.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        bindings.body
+    );
+    let done = approved(&s, asked, [&people[0], &people[1]]).await?;
+    assert_eq!(done["status"], "executed", "{done}");
+    let bindings = s
+        .get(&format!("/v1/policies/{id}/bindings"), &s.owner_key)
+        .await?;
+    assert_eq!(
+        bindings.body.as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        bindings.body
+    );
+    Ok(())
+}

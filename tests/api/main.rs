@@ -3,10 +3,10 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod agent_postgres;
-mod audit_chain;
 mod approval_cli;
 mod approval_operations;
 mod approvals;
+mod audit_chain;
 mod backup;
 mod cert_isolation;
 mod cert_proofs;

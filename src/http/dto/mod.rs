@@ -12,8 +12,8 @@
 //! these fields).
 
 mod activity;
-mod approvals;
 mod answers;
+mod approvals;
 mod certificates;
 mod credentials;
 mod groups;

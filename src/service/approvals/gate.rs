@@ -91,6 +91,15 @@ impl Service {
             }
             PendingOperation::SetQuorum { group: None, .. }
             | PendingOperation::ClearQuorum { group: None } => return Ok(Some(account_scope())),
+            PendingOperation::UpdatePolicy { policy, .. }
+            | PendingOperation::DeletePolicy { policy }
+            | PendingOperation::UnbindPolicy { policy, .. } => {
+                // A policy the caller cannot see is not gated: the operation answers 404.
+                self.policy_row(caller, policy)
+                    .await
+                    .ok()
+                    .map(|row| row.group_id)
+            }
         };
         Ok(group
             .filter(|g| caller.sees_group(g))
