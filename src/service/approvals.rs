@@ -93,7 +93,7 @@ pub enum PendingOperation {
     /// Changing an access policy (its axes, name or description).
     UpdatePolicy {
         policy: String,
-        patch: PolicyPatch,
+        patch: Box<PolicyPatch>,
     },
     DeletePolicy {
         policy: String,
@@ -179,7 +179,7 @@ impl PendingOperation {
                 .map(drop),
             Self::ClearQuorum { group } => service.clear_quorum(ctx, group.as_ref()).await,
             Self::UpdatePolicy { policy, patch } => {
-                service.update_policy(ctx, &policy, patch).await.map(drop)
+                service.update_policy(ctx, &policy, *patch).await.map(drop)
             }
             Self::DeletePolicy { policy } => service.delete_policy(ctx, &policy).await,
             Self::UnbindPolicy {
@@ -244,12 +244,12 @@ mod tests {
             // A policy change keeps "leave out" (keep) and "null" (remove) apart.
             PendingOperation::UpdatePolicy {
                 policy: "pol_1".into(),
-                patch: PolicyPatch {
+                patch: Box::new(PolicyPatch {
                     name: Some("office".into()),
                     rate: Some(None),
                     rotate_after_uses: Some(Some(10)),
                     ..Default::default()
-                },
+                }),
             },
             PendingOperation::UnbindPolicy {
                 policy: "pol_1".into(),

@@ -229,7 +229,7 @@ impl Service {
     ) -> Result<PolicyView, Error> {
         let pending = super::PendingOperation::UpdatePolicy {
             policy: id.to_owned(),
-            patch: patch.clone(),
+            patch: Box::new(patch.clone()),
         };
         self.gate(ctx, pending).await?;
         let op = &catalogue::UPDATE_POLICY;
