@@ -123,7 +123,7 @@ impl Default for WatchSettings {
             stream_heartbeat: Duration::from_secs(15),
             stream_poll: Duration::from_millis(200),
             stream_buffer: 1024,
-            stream_stall: Duration::from_secs(5),
+            stream_stall: Duration::from_secs(2),
             streams_per_account: 16,
             alert_poll: Duration::from_millis(500),
             alert_max_attempts: 8,

@@ -175,13 +175,30 @@ impl Service {
                 }
                 continue;
             }
-            match self.store_batch(&producer).await {
-                Ok(batch) => {
-                    if !producer.offer(batch) {
-                        return;
-                    }
+            if !self.catch_up(&mut producer).await {
+                return;
+            }
+        }
+    }
+
+    /// Reads batches until the trail is read to its end or the client's queue is full, so a
+    /// client that keeps reading is never limited to one batch per poll; false once the
+    /// client left.
+    async fn catch_up(&self, producer: &mut Producer) -> bool {
+        loop {
+            let batch = match self.store_batch(producer).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "activity stream: cannot read the trail");
+                    return true;
                 }
-                Err(e) => tracing::warn!(error = ?e, "activity stream: cannot read the trail"),
+            };
+            let more = batch.len() == STREAM_BATCH as usize;
+            if !producer.offer(batch) {
+                return false;
+            }
+            if !more || producer.is_full() {
+                return true;
             }
         }
     }
