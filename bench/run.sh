@@ -87,7 +87,7 @@ sleep 1
 BENCH_KEY=$key BENCH_BODY="$work/encrypt.json" \
   measure "env enc, 8 stalled" "$work/post.lua" /v1/keyrings/envelope/encrypt
 wait $stalled
-printf '%-22s %10s\n' "stalled streams shut" "$(cat "$work/stalled.txt")/8"
+printf '%-22s %10s\n' "stalled streams shut" "$(cat "$work/stalled.txt")/8 (ended by overflow)"
 # BENCH_ONLY=keyrings stops here (A/B runs of the hot path).
 [ "${BENCH_ONLY:-}" = keyrings ] && exit 0
 

@@ -42,8 +42,3 @@ CREATE TABLE alert_deliveries (
 CREATE INDEX alert_deliveries_due ON alert_deliveries(status, next_at);
 CREATE INDEX alert_deliveries_alert ON alert_deliveries(alert_id, status, created_at);
 
--- Reading an account's trail forward from a position (the live stream, the dispatcher)
--- without scanning and sorting the account's whole trail: PostgreSQL has had this index
--- since 0001. (When the position becomes a per-account chain position, its own index
--- replaces this one.)
-CREATE INDEX IF NOT EXISTS audit_events_account_seq ON audit_events(account_id, seq);
