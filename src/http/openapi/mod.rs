@@ -56,28 +56,38 @@ fn query(name: &str, schema: Value, description: &str) -> Value {
     json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description})
 }
 
+/// The filters the activity feed and its live stream share.
+fn activity_filters() -> Vec<Value> {
+    vec![
+        query(
+            "since",
+            timestamp(),
+            "events at or after this time (RFC 3339)",
+        ),
+        query("until", timestamp(), "events before this time (RFC 3339)"),
+        query("principal", string(), "the acting user, app or machine id"),
+        query("object", string(), "the object, e.g. keyring/payments"),
+        query("action", string(), "e.g. keyring.encrypt"),
+        query("outcome", string(), "e.g. success, forbidden"),
+    ]
+}
+
 /// The query parameters a route reads; any other is ignored, or refused with a 400 where
 /// the route reads some.
 pub fn query_parameters(method: &str, path: &str) -> Vec<Value> {
     match (method, path) {
-        ("get", "/v1/activity") => vec![
-            query(
-                "since",
-                timestamp(),
-                "events at or after this time (RFC 3339)",
-            ),
-            query("until", timestamp(), "events before this time (RFC 3339)"),
-            query("principal", string(), "the acting user, app or machine id"),
-            query("object", string(), "the object, e.g. keyring/payments"),
-            query("action", string(), "e.g. keyring.encrypt"),
-            query("outcome", string(), "e.g. success, forbidden"),
-            query(
-                "before",
-                json!({"type": "integer", "format": "int64"}),
-                "page: events with a sequence number below this (the previous page's `next`)",
-            ),
-            query("limit", int_range(1, 1000), "page size, default 100"),
-        ],
+        ("get", "/v1/activity") => [
+            activity_filters(),
+            vec![
+                query(
+                    "before",
+                    json!({"type": "integer", "format": "int64"}),
+                    "page: events with a sequence number below this (the previous page's `next`)",
+                ),
+                query("limit", int_range(1, 1000), "page size, default 100"),
+            ],
+        ]
+        .concat(),
         ("get", "/v1/objects") => vec![
             query("group", string(), "only objects of this group id"),
             query(
@@ -107,28 +117,27 @@ pub fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             "move the group's keyrings and keys to the trash instead of refusing (409)",
         )],
         ("get", "/v1/policies") => vec![query("group", string(), "only policies of this group id")],
-        ("get", "/v1/activity/stream") => vec![
-            query(
-                "since",
-                timestamp(),
-                "events at or after this time (RFC 3339)",
-            ),
-            query("until", timestamp(), "events before this time (RFC 3339)"),
-            query("principal", string(), "the acting user, app or machine id"),
-            query("object", string(), "the object, e.g. keyring/payments"),
-            query("action", string(), "e.g. keyring.encrypt"),
-            query("outcome", string(), "e.g. success, forbidden"),
-            query(
-                "min_severity",
-                enumeration(&["info", "notice", "warning", "critical"]),
-                "leave out quieter events",
-            ),
-            query(
-                "after",
-                json!({"type": "integer", "format": "int64", "minimum": 0}),
-                "resume strictly after this event id (the Last-Event-ID header wins)",
-            ),
-        ],
+        ("get", "/v1/activity/stream") => [
+            activity_filters(),
+            vec![
+                query(
+                    "min_severity",
+                    enumeration(
+                        &crate::audit::Severity::ALL
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>(),
+                    ),
+                    "leave out quieter events",
+                ),
+                query(
+                    "after",
+                    json!({"type": "integer", "format": "int64", "minimum": 0}),
+                    "resume strictly after this chain position (the Last-Event-ID header wins)",
+                ),
+            ],
+        ]
+        .concat(),
         ("get", "/v1/alerts/{id}/deliveries") => vec![query(
             "status",
             enumeration(&["pending", "sending", "delivered", "dead"]),
