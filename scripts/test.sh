@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh openssl curl postgresql
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
-# The share page's browser test (tests/api/share_page.rs): headless Chromium, its driver, and
-# Selenium in a venv under the target directory.
+# The real client programs some tests drive: headless Chromium and its driver for the share
+# page (tests/api/share_page.rs), and, in one venv under the target directory, Selenium and
+# the `mcp` SDK's client (tests/api/mcp.rs).
 scripts/install-deps.sh chromium python3-venv
 command -v chromedriver >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver >/dev/null
-export COFFER_BROWSER_VENV="${CARGO_TARGET_DIR:-$PWD/target}/browser-venv"
-[ -x "$COFFER_BROWSER_VENV/bin/python" ] || /usr/bin/python3 -m venv "$COFFER_BROWSER_VENV"
-"$COFFER_BROWSER_VENV/bin/python" -c 'import selenium' 2>/dev/null || "$COFFER_BROWSER_VENV/bin/pip" install --quiet selenium
+export COFFER_CLIENT_VENV="${CARGO_TARGET_DIR:-$PWD/target}/client-venv"
+[ -x "$COFFER_CLIENT_VENV/bin/python" ] || /usr/bin/python3 -m venv "$COFFER_CLIENT_VENV"
+"$COFFER_CLIENT_VENV/bin/python" -c 'import selenium, mcp' 2>/dev/null || "$COFFER_CLIENT_VENV/bin/pip" install --quiet selenium mcp
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 status=0

@@ -12,7 +12,7 @@ mod approvals;
 mod audit;
 mod backup;
 mod certificates;
-mod client;
+pub(crate) mod client;
 mod groups;
 mod identity;
 mod jobs;

@@ -19,6 +19,7 @@ pub mod dev;
 pub mod hsm;
 pub mod http;
 pub mod ids;
+pub mod mcp;
 pub mod service;
 pub mod store;
 

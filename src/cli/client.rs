@@ -286,7 +286,7 @@ impl Client {
 }
 
 /// `path` with `query` appended, each value percent-encoded (nothing appended when empty).
-pub(super) fn with_query(path: &str, query: &[(&str, String)]) -> String {
+pub(crate) fn with_query(path: &str, query: &[(&str, String)]) -> String {
     let pairs: Vec<String> = query
         .iter()
         .map(|(name, value)| format!("{name}={}", percent_encode(value)))
@@ -299,7 +299,7 @@ pub(super) fn with_query(path: &str, query: &[(&str, String)]) -> String {
 }
 
 /// RFC 3986 percent-encoding of everything but the unreserved characters.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -1,20 +1,11 @@
 //! The recipient's page of a one-time share in a real browser: headless Chromium driven by
-//! Selenium (`tests/browser/share_page.py`, from the venv `scripts/test.sh` makes), against
+//! Selenium (`tests/browser/share_page.py`, from the client venv `scripts/test.sh` makes), against
 //! the real server. Also the page's headers, checked without a browser.
 
 use crate::support::*;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
-
-/// The Python of the venv with Selenium: `$COFFER_BROWSER_VENV`, else `target/browser-venv`.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("COFFER_BROWSER_VENV").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-venv"),
-        PathBuf::from,
-    );
-    venv.join("bin/python")
-}
 
 /// Fails in one line when the browser or its driver is missing: this test never skips.
 fn require_browser() -> PathBuf {
@@ -31,7 +22,7 @@ fn require_browser() -> PathBuf {
         "the share page test needs {}: run scripts/test.sh, or apt-get install -y chromium chromium-driver",
         missing.join(" and ")
     );
-    let python = venv_python();
+    let python = client_python();
     assert!(
         python.exists(),
         "the share page test needs Selenium in {}: run scripts/test.sh, which creates it",

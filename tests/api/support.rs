@@ -501,6 +501,16 @@ impl TestCa {
     }
 }
 
+/// The Python of the venv with the real client programs (Selenium, the `mcp` SDK) that
+/// `scripts/test.sh` makes: `$COFFER_CLIENT_VENV`, else `target/client-venv`.
+pub fn client_python() -> PathBuf {
+    let venv = std::env::var_os("COFFER_CLIENT_VENV").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/client-venv"),
+        PathBuf::from,
+    );
+    venv.join("bin/python")
+}
+
 /// Runs the `coffer` binary against the test server with `env` set; returns (success,
 /// stdout). stderr is shown when the command fails.
 pub fn run_cli(
