@@ -14,6 +14,9 @@ pub enum PrincipalKind {
     User,
     /// A non-human client: performs cryptographic operations, never manages principals.
     App,
+    /// An AI coding client (docs/ai-agents.md): a management-plane identity whose flags are
+    /// built by Coffer from its scopes, never parsed from a key.
+    Agent,
 }
 
 impl PrincipalKind {
@@ -22,6 +25,7 @@ impl PrincipalKind {
         match self {
             PrincipalKind::User => "user",
             PrincipalKind::App => "app",
+            PrincipalKind::Agent => "agent",
         }
     }
 
@@ -41,14 +45,20 @@ pub enum Audience {
     AppsOnly,
     /// Object management both may do.
     Both,
+    /// The agent-facing routes (`ai.*`): only an AI agent holds them, from its scopes.
+    AgentsOnly,
 }
 
 impl Audience {
     pub fn admits(self, kind: PrincipalKind) -> bool {
         match self {
             Audience::Both => true,
+            Audience::UsersOnly if kind == PrincipalKind::Agent => true,
             Audience::UsersOnly => kind == PrincipalKind::User,
             Audience::AppsOnly => kind == PrincipalKind::App,
+            // An agent's flags come from its fixed scopes only (never from a key), so it may
+            // hold the management-plane flags those scopes name; never the crypto ones.
+            Audience::AgentsOnly => kind == PrincipalKind::Agent,
         }
     }
 }
@@ -124,6 +134,18 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("alert.write", Audience::UsersOnly),
     ("approval.read", Audience::UsersOnly),
     ("approval.decide", Audience::UsersOnly),
+    ("ai-agent.read", Audience::UsersOnly),
+    ("ai-agent.write", Audience::UsersOnly),
+    ("ai.whoami", Audience::AgentsOnly),
+    ("ai.groups.read", Audience::AgentsOnly),
+    ("ai.groups.write", Audience::AgentsOnly),
+    ("ai.secrets.metadata.read", Audience::AgentsOnly),
+    ("ai.secrets.write", Audience::AgentsOnly),
+    ("ai.keyrings.manage", Audience::AgentsOnly),
+    ("ai.machines.read", Audience::AgentsOnly),
+    ("ai.audit.read", Audience::AgentsOnly),
+    ("ai.alerts.write", Audience::AgentsOnly),
+    ("ai.shares.create", Audience::AgentsOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -345,6 +367,10 @@ enum FlagClass {
 fn flag_class(flag: &str) -> FlagClass {
     if flag.starts_with("session.") || flag == "password.write" {
         FlagClass::OwnCredentials
+    } else if flag.starts_with("ai-agent.") {
+        // AI agents hold account-wide scopes: managing them (and reading them) is account
+        // management, for owners and admins only.
+        FlagClass::Management
     } else if flag.starts_with("policy.") {
         // Access policies constrain every app of a group: account management, for owners
         // and admins only (members and auditors do not even read them).

@@ -6,6 +6,7 @@
 
 mod activity;
 mod agent;
+pub(crate) mod ai;
 mod alerts;
 mod apikeys;
 mod approvals;
@@ -19,6 +20,7 @@ mod jobs;
 mod keyrings;
 mod keys;
 mod machines;
+mod mcp;
 mod policies;
 mod secrets;
 mod serve;
@@ -236,6 +238,18 @@ pub enum Command {
         #[command(subcommand)]
         command: approvals::ApprovalCommand,
     },
+    /// AI agents (users: owners and admins): bootstrap tokens and registered agents.
+    Ai {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: ai::AiCommand,
+    },
+    /// The AI agent's side on its host: `install` registers it with a bootstrap token.
+    Mcp {
+        #[command(subcommand)]
+        command: mcp::McpCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -319,6 +333,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Approval { client, command } => {
             approvals::approval(&Client::new(&client)?, command).await
         }
+        Command::Ai { client, command } => ai::ai(&Client::new(&client)?, command).await,
+        Command::Mcp { command } => mcp::mcp(command).await,
     }
 }
 

@@ -134,6 +134,10 @@ macro_rules! for_each_id {
             DeliveryId,
             /// A pending (or decided) quorum approval of a dangerous operation.
             ApprovalId,
+            /// An AI agent (an AI coding client's management-plane identity).
+            AiAgentId,
+            /// A one-time bootstrap token that registers an AI agent.
+            AiTokenId,
         }
     };
 }

@@ -112,6 +112,13 @@ bearer_token!(
     "mtk"
 );
 
+bearer_token!(
+    /// A one-time bootstrap token that registers an AI agent, `cai_<aibt_…>_<secret>`.
+    AiBootstrapToken,
+    "cai",
+    "aibt"
+);
+
 #[cfg(test)]
 mod tests {
     use super::ApiKeyToken;

@@ -15,6 +15,8 @@ use sha2::Digest;
 
 /// The headers of a signed request.
 pub const MACHINE_ID: &str = "x-machine-id";
+/// The id header of an AI agent's signed request (everything else is a machine's).
+pub const AGENT_ID: &str = "x-agent-id";
 pub const TIMESTAMP: &str = "x-timestamp";
 pub const NONCE: &str = "x-nonce";
 pub const SIGNATURE: &str = "x-signature";
@@ -84,7 +86,19 @@ fn parse_timestamp(text: &str) -> Result<i64, SignedHeaderError> {
 impl SignedHeaders {
     /// Parses the four headers; each must appear exactly once.
     pub fn parse(headers: &HeaderMap) -> Result<Self, SignedHeaderError> {
-        let machine_id = one(headers, MACHINE_ID)?;
+        Self::parse_named(headers, MACHINE_ID)
+    }
+
+    /// Parses the four headers of an AI agent's request: [`AGENT_ID`] names the signer.
+    pub fn parse_agent(headers: &HeaderMap) -> Result<Self, SignedHeaderError> {
+        Self::parse_named(headers, AGENT_ID)
+    }
+
+    fn parse_named(
+        headers: &HeaderMap,
+        id_header: &'static str,
+    ) -> Result<Self, SignedHeaderError> {
+        let machine_id = one(headers, id_header)?;
         let timestamp = one(headers, TIMESTAMP)?;
         let nonce = one(headers, NONCE)?;
         let signature = one(headers, SIGNATURE)?;

@@ -20,6 +20,7 @@ mod policies;
 mod secrets;
 mod shares;
 
+mod ai;
 mod alerts;
 mod tenancy;
 mod trail;
@@ -34,6 +35,7 @@ pub use policies::*;
 pub use secrets::*;
 pub use shares::*;
 
+pub use ai::*;
 pub use alerts::*;
 pub use tenancy::*;
 pub use trail::*;
@@ -378,6 +380,31 @@ pub const ALL: &[&Operation] = &[
     &GET_APPROVAL,
     &APPROVE,
     &DENY,
+    &CREATE_AI_TOKEN,
+    &LIST_AI_TOKENS,
+    &DELETE_AI_TOKEN,
+    &REGISTER_AI_AGENT,
+    &LIST_AI_AGENTS,
+    &GET_AI_AGENT,
+    &UPDATE_AI_AGENT,
+    &DISABLE_AI_AGENT,
+    &ENABLE_AI_AGENT,
+    &DELETE_AI_AGENT,
+    &AI_WHOAMI,
+    &AI_LIST_GROUPS,
+    &AI_CREATE_GROUP,
+    &AI_LIST_SECRETS,
+    &AI_GET_SECRET,
+    &AI_CREATE_SECRET,
+    &AI_SET_SECRET_VALUE,
+    &AI_ROTATE_SECRET,
+    &AI_LIST_KEYRINGS,
+    &AI_CREATE_KEYRING,
+    &AI_LIST_MACHINES,
+    &AI_ACTIVITY,
+    &AI_LIST_ALERTS,
+    &AI_CREATE_ALERT,
+    &AI_CREATE_SHARE,
 ];
 
 #[cfg(test)]

@@ -61,6 +61,15 @@ impl FromRequestParts<AppState> for Authed {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let meta = meta_of(parts);
+        // An agent's signature is accepted on the agent-facing routes only (ai.rs).
+        if parts.headers.contains_key(crate::auth::signed::AGENT_ID) {
+            let target = parts.uri.path().to_owned();
+            return Err(state
+                .service
+                .refuse_misplaced_credential(&meta, &target, "agent_off_agent_routes")
+                .await
+                .into());
+        }
         let peer_chain = parts
             .extensions
             .get::<tls::PeerCertificates>()

@@ -2,6 +2,7 @@
 //! rendering of service errors. Handlers translate JSON to service calls and back; they
 //! never touch the HSM or the store.
 
+mod ai;
 mod approvals;
 mod body;
 mod dto;

@@ -3,6 +3,7 @@
 //! catalogue, and [`Routes::finish`] refuses to build a router that leaves a catalogue
 //! operation without a handler: what is served and what is documented cannot drift.
 
+use super::ai;
 use super::handlers::*;
 use super::{AppState, identity, keys, machines, policies, secrets, shares, trail};
 use super::{alerts, approvals, stream};
@@ -25,6 +26,7 @@ pub(super) fn served() -> Router<AppState> {
     let routes = policies_routes(routes);
     let routes = watch_routes(routes);
     let routes = approvals_routes(routes);
+    let routes = ai_routes(routes);
     routes.finish()
 }
 
@@ -245,6 +247,37 @@ fn approvals_routes(routes: Routes) -> Routes {
         .at(&op::GET_APPROVAL, approvals::get)
         .at(&op::APPROVE, approvals::approve)
         .at(&op::DENY, approvals::deny)
+}
+
+/// AI agents: the users' management routes, registration, and the agent-facing routes.
+fn ai_routes(routes: Routes) -> Routes {
+    use ai::facing as agent;
+    routes
+        .at(&op::CREATE_AI_TOKEN, ai::create_token)
+        .at(&op::LIST_AI_TOKENS, ai::list_tokens)
+        .at(&op::DELETE_AI_TOKEN, ai::delete_token)
+        .at(&op::REGISTER_AI_AGENT, ai::register)
+        .at(&op::LIST_AI_AGENTS, ai::list)
+        .at(&op::GET_AI_AGENT, ai::get)
+        .at(&op::UPDATE_AI_AGENT, ai::update)
+        .at(&op::DISABLE_AI_AGENT, ai::disable)
+        .at(&op::ENABLE_AI_AGENT, ai::enable)
+        .at(&op::DELETE_AI_AGENT, ai::delete)
+        .at(&op::AI_WHOAMI, agent::whoami)
+        .at(&op::AI_LIST_GROUPS, agent::list_groups)
+        .at(&op::AI_CREATE_GROUP, agent::create_group)
+        .at(&op::AI_LIST_SECRETS, agent::list_secrets)
+        .at(&op::AI_GET_SECRET, agent::get_secret)
+        .at(&op::AI_CREATE_SECRET, agent::create_secret)
+        .at(&op::AI_SET_SECRET_VALUE, agent::set_secret_value)
+        .at(&op::AI_ROTATE_SECRET, agent::rotate_secret)
+        .at(&op::AI_LIST_KEYRINGS, agent::list_keyrings)
+        .at(&op::AI_CREATE_KEYRING, agent::create_keyring)
+        .at(&op::AI_LIST_MACHINES, agent::list_machines)
+        .at(&op::AI_ACTIVITY, agent::activity)
+        .at(&op::AI_LIST_ALERTS, agent::list_alerts)
+        .at(&op::AI_CREATE_ALERT, agent::create_alert)
+        .at(&op::AI_CREATE_SHARE, agent::create_share)
 }
 
 /// A router under construction, with the operations bound so far.

@@ -132,6 +132,14 @@ impl FromRequestParts<AppState> for MaybeAuthed {
                 .extensions
                 .get::<tls::PeerCertificates>()
                 .is_some_and(|chain| !chain.0.is_empty());
+        // An AI agent's signature is checked as such: its open destroys the share.
+        if parts.headers.contains_key(crate::auth::signed::AGENT_ID) {
+            let agent = super::ai::facing::AgentAuthed::from_request_parts(parts, state).await?;
+            return Ok(Self {
+                caller: Some(agent.caller),
+                meta: agent.meta,
+            });
+        }
         if presented {
             let authed = Authed::from_request_parts(parts, state).await?;
             return Ok(Self {

@@ -5,6 +5,7 @@
 //! operation a route serves is authorized and audited through its [`crate::catalogue`]
 //! entry (see `operation`); credentials are verified in `auth`.
 
+mod ai;
 mod approvals;
 mod auth;
 mod caller;
@@ -42,6 +43,10 @@ pub use crate::store::{
 };
 pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use crate::store::{CheckpointRow, SecretGrantRow, SecretRow, SigningKeyRow};
+pub use ai::{
+    AgentPatch, AgentRequest, AgentStatus, AgentTokenSpec, AiAgentRow, AiTokenRow,
+    CreatedAgentToken, SCOPES as AGENT_SCOPES,
+};
 pub use approvals::{
     ApprovalRow, ApprovalStatus, PendingOperation, QuorumRow, QuorumSpec, Vote, VoteRow,
 };

@@ -97,6 +97,8 @@ stored_names! {
         SignedRequest => "signed_request",
         /// Coffer itself (scheduled rotation, bootstrap).
         System => "system",
+        /// An Ed25519-signed request of an AI agent (`X-Agent-Id`).
+        AiAgent => "ai_agent",
     }
 }
 

@@ -11,6 +11,7 @@
 mod names;
 
 mod accounts;
+mod ai_agents;
 mod alerts;
 mod approvals;
 mod apps;
@@ -36,6 +37,7 @@ mod trail;
 mod users;
 
 pub use accounts::*;
+pub use ai_agents::*;
 pub use alerts::*;
 pub use approvals::*;
 pub use apps::*;
@@ -81,6 +83,7 @@ pub trait Store:
     + PolicyStore
     + AlertStore
     + ApprovalStore
+    + AiAgentStore
     + Send
     + Sync
     + 'static

@@ -12,6 +12,7 @@
 //! the transactions that commit together with their audit event, and row-decoding helpers.
 
 mod accounts;
+mod ai_agents;
 mod alerts;
 mod approvals;
 mod apps;

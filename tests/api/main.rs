@@ -3,6 +3,7 @@
 //! `scripts/test.sh` does: SoftHSM reads its token list once per process.
 
 mod agent_postgres;
+mod ai_agents;
 mod approval_cli;
 mod approval_operations;
 mod approvals;

@@ -280,6 +280,33 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/approvals/{id}", none.clone(),                              "N N N N N F F F F N U"),
         row("post",   "/v1/approvals/{id}/approve", none.clone(),                      "N N F F F F F F F N U"),
         row("post",   "/v1/approvals/{id}/deny", json!({}),                            "N N F F F F F F F N U"),
+        // AI agents: management is owners' and admins' (no agent exists, so an id is a 404);
+        // the agent-facing routes take an agent's signature only, so every column here is 401.
+        row("post",   "/v1/ai/bootstrap-tokens", json!({"name": ""}),                  "Y Y F F F F F F F Y U"),
+        row("get",    "/v1/ai/bootstrap-tokens", none.clone(),                         "Y Y F F F F F F F Y U"),
+        row("delete", "/v1/ai/bootstrap-tokens/{id}", none.clone(),                    "N N F F F F F F F N U"),
+        row("post",   "/v1/ai/agents/register", json!({}),                             "Y Y Y Y Y Y Y Y Y Y Y"),
+        row("get",    "/v1/ai/agents", none.clone(),                                   "Y Y F F F F F F F Y U"),
+        row("get",    "/v1/ai/agents/{id}", none.clone(),                              "N N F F F F F F F N U"),
+        row("patch",  "/v1/ai/agents/{id}", json!({"name": "x"}),                      "N N F F F F F F F N U"),
+        row("post",   "/v1/ai/agents/{id}/disable", none.clone(),                      "N N F F F F F F F N U"),
+        row("post",   "/v1/ai/agents/{id}/enable", none.clone(),                       "N N F F F F F F F N U"),
+        row("delete", "/v1/ai/agents/{id}", none.clone(),                              "N N F F F F F F F N U"),
+        row("get",    "/v1/ai/whoami", none.clone(),                                   "U U U U U U U U U U U"),
+        row("get",    "/v1/ai/groups", none.clone(),                                   "U U U U U U U U U U U"),
+        row("post",   "/v1/ai/groups", json!({"name": "x"}),                           "U U U U U U U U U U U"),
+        row("get",    "/v1/ai/secrets", none.clone(),                                  "U U U U U U U U U U U"),
+        row("get",    "/v1/ai/secrets/{name}", none.clone(),                           "U U U U U U U U U U U"),
+        row("post",   "/v1/ai/secrets", json!({}),                                     "U U U U U U U U U U U"),
+        row("put",    "/v1/ai/secrets/{name}/value", json!({}),                        "U U U U U U U U U U U"),
+        row("post",   "/v1/ai/secrets/{name}/rotate", none.clone(),                    "U U U U U U U U U U U"),
+        row("get",    "/v1/ai/keyrings", none.clone(),                                 "U U U U U U U U U U U"),
+        row("post",   "/v1/ai/keyrings", json!({}),                                    "U U U U U U U U U U U"),
+        row("get",    "/v1/ai/machines", none.clone(),                                 "U U U U U U U U U U U"),
+        row("get",    "/v1/ai/activity", none.clone(),                                 "U U U U U U U U U U U"),
+        row("get",    "/v1/ai/alerts", none.clone(),                                   "U U U U U U U U U U U"),
+        row("post",   "/v1/ai/alerts", json!({}),                                      "U U U U U U U U U U U"),
+        row("post",   "/v1/ai/shares", json!({}),                                      "U U U U U U U U U U U"),
     ]
 }
 
@@ -345,6 +372,8 @@ impl Targets {
                 ("certificates", false) => &self.binding,
                 ("alerts", _) => "alr_000000000000000000000000",
                 ("deliveries", _) => "dlv_000000000000000000000000",
+                ("agents", _) => "aia_000000000000000000000000",
+                ("bootstrap-tokens", _) => "aibt_000000000000000000000000",
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),
             };
             out.push(value.to_owned());

@@ -59,6 +59,8 @@ impl Service {
                 )
                 .await
             }
+            // An agent authenticates only by signature, never with an API key.
+            PrincipalKind::Agent => Err(Error::Unauthenticated),
         }
     }
 

@@ -109,7 +109,10 @@ impl Service {
     }
 
     /// Refuses credentials of a closed account.
-    async fn active_account(&self, account_id: &AccountId) -> Result<(), Error> {
+    pub(in crate::service) async fn active_account(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<(), Error> {
         match self.store.account(account_id).await? {
             Some(account) if account.closed_at.is_none() => Ok(()),
             _ => Err(Error::Unauthenticated),
@@ -141,7 +144,7 @@ impl Service {
     /// lookup and the digest run together (neither needs the other), and the digest is
     /// computed even when nothing is found, so an unknown id costs what a wrong secret
     /// costs. Only the record goes on: the digest stops here.
-    async fn verified<R>(
+    pub(in crate::service) async fn verified<R>(
         &self,
         lookup: impl Future<Output = Result<Option<store::Credential<R>>, store::StoreError>>,
         digest_input: Vec<u8>,

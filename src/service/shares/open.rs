@@ -86,7 +86,10 @@ impl Service {
             }
             event
         };
-        if share.row.expires_at <= self.now() {
+        // The plaintext boundary (docs/ai-agents.md): an AI agent's credential never sees
+        // a share's value; its attempt destroys the share, for everyone.
+        let by_agent = caller.is_some_and(|c| c.kind == PrincipalKind::Agent);
+        if by_agent || share.row.expires_at <= self.now() {
             return self
                 .destroy_refused(meta, id, event(Err(&Error::ShareGone)))
                 .await;
