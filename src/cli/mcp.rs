@@ -1,5 +1,8 @@
 //! `coffer mcp`: the AI agent's side on its host. `install` registers a new agent with a
-//! bootstrap token and writes its identity file (docs/ai-agents.md).
+//! bootstrap token and writes its identity file (docs/ai-agents.md); `serve` is the MCP
+//! server an AI client starts, signing as that agent (docs/mcp.md).
+
+mod serve;
 
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -9,6 +12,13 @@ pub enum McpCommand {
     /// Register this host's agent with a one-time bootstrap token: the key pair is made
     /// here, only its public key is sent, and the identity file is written (mode 0600).
     Install(InstallArgs),
+    /// Serve the Model Context Protocol on standard input and output, for an AI client to
+    /// start: one tool per agent-facing route the agent's scopes allow (docs/mcp.md).
+    Serve {
+        /// The identity file (default: $XDG_CONFIG_HOME/coffer/ai-agent.json).
+        #[arg(long)]
+        identity: Option<PathBuf>,
+    },
     /// Check the identity file: a signed `GET /v1/ai/whoami` prints the agent as Coffer sees it.
     Whoami {
         /// The identity file (default: $XDG_CONFIG_HOME/coffer/ai-agent.json).
@@ -41,6 +51,7 @@ pub(super) async fn mcp(command: McpCommand) -> anyhow::Result<()> {
                 .unwrap_or_else(super::ai::AgentIdentity::default_path);
             super::ai::install(&args.token, &args.url, args.ca_cert, &path).await
         }
+        McpCommand::Serve { identity } => serve::serve(identity).await,
         McpCommand::Whoami { identity } => {
             let path = identity.unwrap_or_else(super::ai::AgentIdentity::default_path);
             let identity = super::ai::AgentIdentity::load(&path)?;

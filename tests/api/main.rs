@@ -61,3 +61,4 @@ mod token;
 mod activity_stream;
 mod alerts;
 mod watch_support;
+mod mcp;
