@@ -185,3 +185,60 @@ impl Service {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_scope() -> Vec<String> {
+        SCOPES.iter().map(|(s, _)| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn unknown_scopes_are_refused_and_known_ones_kept_once_in_order() {
+        assert!(checked_scopes(&["secrets.read".to_owned()]).is_err());
+        let twice = [
+            "shares.create".to_owned(),
+            "groups.read".to_owned(),
+            "groups.read".to_owned(),
+        ];
+        assert_eq!(
+            checked_scopes(&twice).expect("known"),
+            ["groups.read", "shares.create"]
+        );
+    }
+
+    #[test]
+    fn no_scope_ever_grants_a_value_read_a_reveal_or_a_decrypt() {
+        let flags = flags_of(&every_scope()).expect("valid flags");
+        for flag in [
+            "secret.db.read",
+            "secret.db.reveal",
+            "secret.db.grant",
+            "keyring.ring.decrypt",
+            "key.k.decrypt",
+            "ai-agent.write",
+            "apikey.write",
+            "user.write",
+        ] {
+            assert!(!flags.allows(flag), "{flag}");
+        }
+        assert!(flags.allows("secret.db.write") && flags.allows("ai.secrets.write"));
+        // Value reads are apps' only: an agent's kind can never use them either.
+        assert!(!crate::authz::kind_may_use(
+            PrincipalKind::Agent,
+            "secret.db.read"
+        ));
+        assert!(!crate::authz::kind_may_use(
+            PrincipalKind::User,
+            "ai.secrets.write"
+        ));
+    }
+
+    #[test]
+    fn an_empty_allowlist_is_every_group() {
+        assert!(matches!(scope_of(&[]), GroupScope::All));
+        let only = scope_of(&[GroupId::from("grp_a")]);
+        assert!(matches!(only, GroupScope::Only(ref g) if g.len() == 1));
+    }
+}
