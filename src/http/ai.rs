@@ -4,7 +4,9 @@
 
 pub mod facing;
 
+use super::dto::not_null;
 use super::handlers::{Created, Reply, created, no_content, ok};
+use super::openapi::fields;
 use super::{Anonymous, AppState, Authed, JsonBody};
 use crate::clock::rfc3339;
 use crate::ids::{AiAgentId, AiTokenId, GroupId};
@@ -14,35 +16,51 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgentToken {
+    #[schema(schema_with = fields::agent_name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = fields::agent_scopes)]
     pub scopes: Vec<String>,
+    /// The group allowlist; empty (the default) is every group, current and future.
     #[serde(default)]
+    #[schema(schema_with = fields::group_ids)]
     pub groups: Vec<GroupId>,
+    /// default 3600
+    #[schema(schema_with = fields::agent_token_ttl)]
     pub ttl_secs: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterAgent {
+    #[schema(schema_with = fields::secret)]
     pub token: String,
+    /// base64 of the raw 32-byte Ed25519 public key
     pub public_key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(schema_with = fields::agent_name)]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(schema_with = fields::agent_scopes)]
     pub scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(schema_with = fields::group_ids)]
     pub groups: Option<Vec<GroupId>>,
 }
 
 /// A bootstrap token as listed: never its text.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AgentToken {
     pub id: String,
     pub name: String,
@@ -72,7 +90,8 @@ impl From<&AiTokenRow> for AgentToken {
 }
 
 /// A bootstrap token as issued: its text, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IssuedAgentToken {
     pub id: String,
     pub token: String,
@@ -82,7 +101,8 @@ pub struct IssuedAgentToken {
     pub groups: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Agent {
     pub id: String,
     pub account_id: String,
@@ -115,16 +135,6 @@ impl From<&AiAgentRow> for Agent {
     }
 }
 
-#[derive(Serialize)]
-pub struct AgentTokens {
-    pub tokens: Vec<AgentToken>,
-}
-
-#[derive(Serialize)]
-pub struct Agents {
-    pub agents: Vec<Agent>,
-}
-
 pub async fn create_token(
     auth: Authed,
     State(s): State<AppState>,
@@ -151,10 +161,9 @@ pub async fn create_token(
     ))
 }
 
-pub async fn list_tokens(auth: Authed, State(s): State<AppState>) -> Reply<Json<AgentTokens>> {
+pub async fn list_tokens(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<AgentToken>>> {
     let rows = s.service.list_agent_tokens(&auth.ctx()).await?;
-    let tokens = rows.iter().map(AgentToken::from).collect();
-    Ok(Json(AgentTokens { tokens }))
+    Ok(Json(rows.iter().map(AgentToken::from).collect()))
 }
 
 pub async fn delete_token(
@@ -177,10 +186,9 @@ pub async fn register(
     created(&agent)
 }
 
-pub async fn list(auth: Authed, State(s): State<AppState>) -> Reply<Json<Agents>> {
+pub async fn list(auth: Authed, State(s): State<AppState>) -> Reply<Json<Vec<Agent>>> {
     let rows = s.service.list_agents(&auth.ctx()).await?;
-    let agents = rows.iter().map(Agent::from).collect();
-    Ok(Json(Agents { agents }))
+    Ok(Json(rows.iter().map(Agent::from).collect()))
 }
 
 pub async fn get(

@@ -381,3 +381,25 @@ mod tests {
         assert!(!allowed(find("create_secret").unwrap(), &scopes));
     }
 }
+
+#[cfg(test)]
+mod catalogue_tests {
+    use super::*;
+
+    /// The tool table and the catalogue's agent-facing routes are one-to-one, and a tool
+    /// declares the scope its route's `ai.<scope>` flag names.
+    #[test]
+    fn there_is_one_tool_per_agent_facing_route_with_its_scope() {
+        let routes = crate::catalogue::AGENT_FACING;
+        assert_eq!(TOOLS.len(), routes.len());
+        for tool in TOOLS {
+            let route = routes
+                .iter()
+                .find(|r| r.method == tool.method && r.path == tool.path)
+                .unwrap_or_else(|| panic!("{} calls no agent-facing route", tool.name));
+            let flag = route.flags.first().copied().unwrap_or_default();
+            let scope = flag.strip_prefix("ai.").filter(|s| *s != "whoami");
+            assert_eq!(tool.scope, scope, "{}", tool.name);
+        }
+    }
+}

@@ -45,7 +45,7 @@ pub use crate::store::{AuthMethod, ErrorCode, Outcome};
 pub use crate::store::{CheckpointRow, SecretGrantRow, SecretRow, SigningKeyRow};
 pub use ai::{
     AgentPatch, AgentRequest, AgentStatus, AgentTokenSpec, AiAgentRow, AiTokenRow,
-    CreatedAgentToken, SCOPES as AGENT_SCOPES,
+    CreatedAgentToken, MAX_TOKEN_TTL_SECS as MAX_AGENT_TOKEN_TTL_SECS, SCOPES as AGENT_SCOPES,
 };
 pub use approvals::{
     ApprovalRow, ApprovalStatus, PendingOperation, QuorumRow, QuorumSpec, Vote, VoteRow,

@@ -60,5 +60,5 @@ mod token;
 
 mod activity_stream;
 mod alerts;
-mod watch_support;
 mod mcp;
+mod watch_support;

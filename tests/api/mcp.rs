@@ -57,11 +57,21 @@ async fn installed_agent(s: &TestServer, scopes: &[&str]) -> anyhow::Result<(Pat
     let path = s.dir.path().join("agent").join("ai-agent.json");
     let path_text = path.display().to_string();
     let token = issued.str("token");
-    let install = ["mcp", "install", "--token", &token, "--identity", &path_text];
+    let install = [
+        "mcp",
+        "install",
+        "--token",
+        &token,
+        "--identity",
+        &path_text,
+    ];
     let (ok, out) = run_cli(s, &[], &install, None)?;
     anyhow::ensure!(ok, "install: {out}");
     let file: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-    Ok((path, file["agent_id"].as_str().unwrap_or_default().to_owned()))
+    Ok((
+        path,
+        file["agent_id"].as_str().unwrap_or_default().to_owned(),
+    ))
 }
 
 const SCOPES: [&str; 6] = [
@@ -131,7 +141,9 @@ async fn values_read_back(s: &TestServer, group: &str) -> anyhow::Result<(String
     }
     let plain = s.get("/v1/secrets/plain/value", &key).await?;
     let creds = s.get("/v1/secrets/creds/value", &key).await?;
-    let rotated = creds.body["fields"]["password"].as_str().unwrap_or_default();
+    let rotated = creds.body["fields"]["password"]
+        .as_str()
+        .unwrap_or_default();
     Ok((plain.str("value"), rotated.to_owned()))
 }
 
@@ -167,7 +179,13 @@ async fn an_mcp_client_uses_the_agents_tools_and_never_sees_a_stored_value() -> 
         assert_eq!(result["isError"], false, "{result}");
     }
     assert_eq!(refused["isError"], true, "{refused}");
-    assert!(refused["text"].as_str().unwrap_or("").starts_with("HTTP 403"), "{refused}");
+    assert!(
+        refused["text"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("HTTP 403"),
+        "{refused}"
+    );
 
     // The effects, seen through the API with other credentials.
     let (plain, rotated) = values_read_back(&s, &group).await?;
@@ -176,27 +194,57 @@ async fn an_mcp_client_uses_the_agents_tools_and_never_sees_a_stored_value() -> 
     let ring = s.get("/v1/keyrings/mcp-ring", &s.owner_key).await?;
     assert_eq!(ring.status, 200, "{}", ring.body);
     let shares = s.get("/v1/shares", &s.owner_key).await?;
-    assert_eq!(shares.body["shares"].as_array().map(Vec::len), Some(1), "{}", shares.body);
+    assert_eq!(
+        shares.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        shares.body
+    );
 
     // No output of the client ever held a value, and the share's hand-over did.
-    for value in ["MCP-PLAIN-ONE-41c9", "MCP-PLAIN-TWO-8d2e", "MCP-FIELD-3b8d", "MCP-SHARED-77aa", &rotated] {
+    for value in [
+        "MCP-PLAIN-ONE-41c9",
+        "MCP-PLAIN-TWO-8d2e",
+        "MCP-FIELD-3b8d",
+        "MCP-SHARED-77aa",
+        &rotated,
+    ] {
         assert!(!raw.contains(value), "the MCP output holds a stored value");
     }
-    assert!(results[9]["text"].as_str().unwrap_or("").contains("passphrase"), "{}", results[9]);
+    assert!(
+        results[9]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("passphrase"),
+        "{}",
+        results[9]
+    );
 
     // Every call is in the trail, attributed to the agent, the refusal too.
     let events = s
-        .get(&format!("/v1/activity?principal={agent_id}&limit=200"), &s.owner_key)
+        .get(
+            &format!("/v1/activity?principal={agent_id}&limit=200"),
+            &s.owner_key,
+        )
         .await?;
-    let events = events.body["events"].as_array().cloned().unwrap_or_default();
-    assert!(events.iter().all(|e| e["auth_method"] == "ai_agent"), "{events:?}");
+    let events = events.body["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        events.iter().all(|e| e["auth_method"] == "ai_agent"),
+        "{events:?}"
+    );
     let refusal = events
         .iter()
         .find(|e| e["action"] == "ai.machine.list")
         .expect("the refused call is audited");
     assert_eq!(refusal["status"], 403);
     for action in ["keyring.create", "share.create"] {
-        assert!(events.iter().any(|e| e["action"] == action), "{action} audited: {events:?}");
+        assert!(
+            events.iter().any(|e| e["action"] == action),
+            "{action} audited: {events:?}"
+        );
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// A request authenticated by an agent's signature.
@@ -126,31 +126,6 @@ async fn scoped(s: &AppState, agent: AgentAuthed, op: &Operation) -> Result<Auth
     Ok(agent.authed())
 }
 
-#[derive(Serialize)]
-pub struct Groups {
-    pub groups: Vec<dto::Group>,
-}
-
-#[derive(Serialize)]
-pub struct Secrets {
-    pub secrets: Vec<dto::Secret>,
-}
-
-#[derive(Serialize)]
-pub struct Keyrings {
-    pub keyrings: Vec<dto::Keyring>,
-}
-
-#[derive(Serialize)]
-pub struct Machines {
-    pub machines: Vec<dto::Machine>,
-}
-
-#[derive(Serialize)]
-pub struct Alerts {
-    pub alerts: Vec<dto::Alert>,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsQuery {
@@ -168,10 +143,12 @@ pub async fn whoami(agent: AgentAuthed, State(s): State<AppState>) -> Reply<Json
     Ok(Json(Agent::from(&row)))
 }
 
-pub async fn list_groups(agent: AgentAuthed, State(s): State<AppState>) -> Reply<Json<Groups>> {
+pub async fn list_groups(
+    agent: AgentAuthed,
+    State(s): State<AppState>,
+) -> Reply<Json<Vec<dto::Group>>> {
     let auth = scoped(&s, agent, &op::AI_LIST_GROUPS).await?;
-    let Json(groups) = handlers::list_groups(auth, State(s)).await?;
-    Ok(Json(Groups { groups }))
+    handlers::list_groups(auth, State(s)).await
 }
 
 pub async fn create_group(
@@ -195,14 +172,14 @@ pub async fn list_secrets(
     agent: AgentAuthed,
     State(s): State<AppState>,
     q: Result<Query<SecretsQuery>, QueryRejection>,
-) -> Reply<Json<Secrets>> {
+) -> Reply<Json<Vec<dto::Secret>>> {
     let group = handlers::query(q)?.group;
     let auth = scoped(&s, agent, &op::AI_LIST_SECRETS).await?;
     let Json(mut secrets) = secrets::list_secrets(auth, State(s)).await?;
     if let Some(group) = group {
         secrets.retain(|secret| secret.group == group);
     }
-    Ok(Json(Secrets { secrets }))
+    Ok(Json(secrets))
 }
 
 pub async fn get_secret(
@@ -242,10 +219,12 @@ pub async fn rotate_secret(
     secrets::rotate(auth, State(s), name).await
 }
 
-pub async fn list_keyrings(agent: AgentAuthed, State(s): State<AppState>) -> Reply<Json<Keyrings>> {
+pub async fn list_keyrings(
+    agent: AgentAuthed,
+    State(s): State<AppState>,
+) -> Reply<Json<Vec<dto::Keyring>>> {
     let auth = scoped(&s, agent, &op::AI_LIST_KEYRINGS).await?;
-    let Json(keyrings) = handlers::list_keyrings(auth, State(s)).await?;
-    Ok(Json(Keyrings { keyrings }))
+    handlers::list_keyrings(auth, State(s)).await
 }
 
 pub async fn create_keyring(
@@ -261,14 +240,23 @@ pub async fn list_machines(
     agent: AgentAuthed,
     State(s): State<AppState>,
     q: Result<Query<MachinesQuery>, QueryRejection>,
-) -> Reply<Json<Machines>> {
+) -> Reply<Json<Vec<dto::Machine>>> {
     let status = handlers::query(q)?.status;
+    if let Some(status) = status
+        .as_deref()
+        .filter(|s| !["pending", "approved"].contains(s))
+    {
+        return Err(crate::service::Error::InvalidInput(format!(
+            "status {status:?} is not pending or approved"
+        ))
+        .into());
+    }
     let auth = scoped(&s, agent, &op::AI_LIST_MACHINES).await?;
     let Json(mut machines) = machines::list(auth, State(s)).await?;
     if let Some(status) = status {
         machines.retain(|m| m.status == status);
     }
-    Ok(Json(Machines { machines }))
+    Ok(Json(machines))
 }
 
 pub async fn activity(
@@ -280,10 +268,12 @@ pub async fn activity(
     handlers::activity(auth, State(s), q).await
 }
 
-pub async fn list_alerts(agent: AgentAuthed, State(s): State<AppState>) -> Reply<Json<Alerts>> {
+pub async fn list_alerts(
+    agent: AgentAuthed,
+    State(s): State<AppState>,
+) -> Reply<Json<Vec<dto::Alert>>> {
     let auth = scoped(&s, agent, &op::AI_LIST_ALERTS).await?;
-    let Json(alerts) = alerts::list(auth, State(s)).await?;
-    Ok(Json(Alerts { alerts }))
+    alerts::list(auth, State(s)).await
 }
 
 pub async fn create_alert(

@@ -1,21 +1,15 @@
 //! Alert rules, their deliveries, and the live stream's query.
 
 use super::ActivityQuery;
+use super::not_null;
 use crate::clock::rfc3339;
 use crate::http::openapi::fields::enumeration;
 use crate::service::{AlertPatch, AlertRow, AlertSpec, AlertTestResult, CreatedAlert as Created};
 use crate::service::{DeliveryRow, Error, StreamSpec};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;
 use zeroize::Zeroizing;
-
-/// An optional field whose explicit `null` is refused (leave the field out instead).
-fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    Option::<T>::deserialize(d)?.map(Some).ok_or_else(|| {
-        <D::Error as serde::de::Error>::custom("a field cannot be null: leave it out instead")
-    })
-}
 
 fn severity() -> Schema {
     enumeration(["info", "warning", "critical"]).into()

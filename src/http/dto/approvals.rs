@@ -1,17 +1,11 @@
 //! Quorums and approvals: the quorum a group or the account requires, and the approvals
 //! dangerous operations wait in (docs/approvals.md).
 
+use super::not_null;
 use crate::clock::rfc3339;
 use crate::service::{ApprovalRow, ApprovalStatus, QuorumRow, QuorumSpec, Vote};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// An optional field whose explicit `null` is refused (leave the field out instead).
-fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    Option::<T>::deserialize(d)?.map(Some).ok_or_else(|| {
-        <D::Error as serde::de::Error>::custom("a field cannot be null: leave it out instead")
-    })
-}
 
 /// `required` of `approvers` must approve a dangerous operation before it runs.
 #[derive(Deserialize, ToSchema)]

@@ -12,6 +12,18 @@
 //! these fields).
 
 mod activity;
+
+/// An optional field whose explicit `null` is refused (leave the field out instead): for
+/// PATCH bodies, where `null` could otherwise pass for "unchanged".
+pub(crate) fn not_null<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d)?
+        .map(Some)
+        .ok_or_else(|| {
+            <D::Error as serde::de::Error>::custom("a field cannot be null: leave it out instead")
+        })
+}
 mod answers;
 mod approvals;
 mod certificates;

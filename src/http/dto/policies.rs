@@ -1,21 +1,15 @@
 //! Access policies: creation and change (one optional object per axis), the policy as
 //! shown, and its bindings.
 
+use super::not_null;
 use super::present;
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::service::{
     CosignRule, Error, PolicyBinding as BindingRow, PolicyPatch, PolicyRules, PolicySpec,
     PolicyView, RateRule, TimeWindowRule, TtlRule,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// An optional field whose explicit `null` is refused (leave the field out instead).
-fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    Option::<T>::deserialize(d)?.map(Some).ok_or_else(|| {
-        <D::Error as serde::de::Error>::custom("a field cannot be null: leave it out instead")
-    })
-}
 
 /// Uses are allowed on `days` (mon…sun) from `from` to `to` (`HH:MM`, local time of the
 /// IANA `time_zone`). A window whose `to` is before its `from` crosses midnight and belongs

@@ -1,20 +1,14 @@
 //! One-time shares: creation (a value given or generated, a timer), the list, and opening
 //! with the passphrase.
 
+use super::not_null;
 use crate::clock::rfc3339;
 use crate::http::openapi::fields::{self, enumeration};
 use crate::service::{CreatedShare as Created, GenerateSpec, ShareRow, ShareSpec};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;
 use zeroize::Zeroizing;
-
-/// An optional field whose explicit `null` is refused (leave the field out instead).
-fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    Option::<T>::deserialize(d)?.map(Some).ok_or_else(|| {
-        <D::Error as serde::de::Error>::custom("a field cannot be null: leave it out instead")
-    })
-}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

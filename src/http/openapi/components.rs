@@ -3,6 +3,9 @@
 //! (de)serializes it. The lists are the arrays of those types the list routes answer.
 
 use crate::auth::guardrails::{Guardrails, TimeWindow};
+use crate::http::ai::{
+    Agent, AgentToken, CreateAgentToken, IssuedAgentToken, RegisterAgent, UpdateAgent,
+};
 use crate::http::dto::*;
 use serde_json::Value;
 use utoipa::openapi::schema::ArrayBuilder;
@@ -86,6 +89,8 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
     all.extend([patch::<PatchPolicy>()]);
     all.extend(named! { CreateAlert, PatchAlert, Alert, CreatedAlert, AlertTest, Delivery });
     all.extend(named! { SetQuorum, Quorum, DenyApproval, ApprovalVote, Approval });
+    all.extend(named! { CreateAgentToken, IssuedAgentToken, AgentToken, RegisterAgent, Agent });
+    all.extend([patch::<UpdateAgent>()]);
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -112,6 +117,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     all.extend(lists!("PolicyList" => Policy, "PolicyBindingList" => PolicyBinding));
     all.extend(lists!("AlertList" => Alert, "DeliveryList" => Delivery));
     all.extend(lists!("ApprovalList" => Approval));
+    all.extend(lists!("AgentList" => Agent, "AgentTokenList" => AgentToken));
     all
 }
 

@@ -265,3 +265,22 @@ pub(crate) fn nullable_enumeration(
 pub(crate) fn untyped() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(SchemaType::AnyValue)
 }
+
+/// The scopes an AI agent may hold, from the service's one list.
+pub fn agent_scopes() -> Schema {
+    ArrayBuilder::new()
+        .items(enumeration(
+            crate::service::AGENT_SCOPES.iter().map(|(scope, _)| *scope),
+        ))
+        .into()
+}
+
+/// An AI agent's name, as a person reads it.
+pub fn agent_name() -> Schema {
+    printable(1, 64).into()
+}
+
+/// A bootstrap token's lifetime in seconds.
+pub fn agent_token_ttl() -> Schema {
+    integer_range(60, crate::service::MAX_AGENT_TOKEN_TTL_SECS).into()
+}

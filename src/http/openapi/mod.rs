@@ -88,6 +88,15 @@ pub fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             ],
         ]
         .concat(),
+        ("get", "/v1/ai/activity") => query_parameters("get", "/v1/activity"),
+        ("get", "/v1/ai/secrets") => {
+            vec![query("group", string(), "only secrets of this group id")]
+        }
+        ("get", "/v1/ai/machines") => vec![query(
+            "status",
+            enumeration(&["pending", "approved"]),
+            "only machines in this state (pending: awaiting an owner's approval)",
+        )],
         ("get", "/v1/objects") => vec![
             query("group", string(), "only objects of this group id"),
             query(
