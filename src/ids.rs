@@ -134,6 +134,8 @@ macro_rules! for_each_id {
             DeliveryId,
             /// A pending (or decided) quorum approval of a dangerous operation.
             ApprovalId,
+            /// An invitation of a person into an account.
+            InvitationId,
         }
     };
 }

@@ -378,6 +378,9 @@ pub const ALL: &[&Operation] = &[
     &GET_APPROVAL,
     &APPROVE,
     &DENY,
+    &LIST_INVITATIONS,
+    &REVOKE_INVITATION,
+    &ACCEPT_INVITATION,
 ];
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod credential;
 mod database;
 mod error;
 mod groups;
+mod invitations;
 mod jobs;
 mod keyrings;
 mod keys;
@@ -46,6 +47,7 @@ pub use credential::Credential;
 pub use database::{Database, PostgresUrl};
 pub use error::*;
 pub use groups::*;
+pub use invitations::*;
 pub use jobs::*;
 pub use keyrings::*;
 pub use keys::*;
@@ -81,6 +83,7 @@ pub trait Store:
     + PolicyStore
     + AlertStore
     + ApprovalStore
+    + InvitationStore
     + Send
     + Sync
     + 'static

@@ -280,6 +280,9 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/approvals/{id}", none.clone(),                              "N N N N N F F F F N U"),
         row("post",   "/v1/approvals/{id}/approve", none.clone(),                      "N N F F F F F F F N U"),
         row("post",   "/v1/approvals/{id}/deny", json!({}),                            "N N F F F F F F F N U"),
+        row("get",    "/v1/invitations", none.clone(),                                 "Y Y Y Y Y F F F F Y U"),
+        row("delete", "/v1/invitations/{id}", none.clone(),                            "N N F F F F F F F N U"),
+        row("post",   "/v1/invitations/accept", json!({}),                             "Y Y Y Y Y Y Y Y Y Y Y"),
     ]
 }
 
