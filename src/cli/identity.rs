@@ -1,16 +1,3 @@
-    /// Add a person to the account: a user with this email joins at once; anyone else is
-    /// invited, and the one-time token printed is theirs to accept with their own password
-    /// (`coffer invitation accept`).
-    #[command(alias = "add")]
-    Invite {
-        email: String,
-        /// owner, admin, member or auditor.
-        #[arg(long)]
-        role: String,
-        /// How long the invitation stays acceptable, in seconds (default 7 days, at most 30).
-        #[arg(long)]
-        ttl_secs: Option<u64>,
-    },
 //! `coffer login|session|password|account|user`: people, their sessions and passwords,
 //! and the accounts they belong to, through the API.
 
@@ -192,15 +179,18 @@ pub async fn account(client: &Client, command: AccountCommand) -> anyhow::Result
 
 #[derive(Subcommand)]
 pub enum UserCommand {
-    /// Add a user to the account. With --with-password, the new user's password comes
-    /// from COFFER_NEW_PASSWORD or stdin.
-    Add {
+    /// Add a person to the account: a user with this email joins at once; anyone else is
+    /// invited, and the one-time token printed is theirs to accept with their own password
+    /// (`coffer invitation accept`).
+    #[command(alias = "add")]
+    Invite {
         email: String,
         /// owner, admin, member or auditor.
         #[arg(long)]
         role: String,
+        /// How long the invitation stays acceptable, in seconds (default 7 days, at most 30).
         #[arg(long)]
-        with_password: bool,
+        ttl_secs: Option<u64>,
     },
     List,
     Show {

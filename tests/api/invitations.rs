@@ -70,7 +70,10 @@ async fn an_invited_person_sets_their_own_password_and_logs_in() -> TestResult {
 
     let login = s.login("bob@example.test", PASSWORD, &account).await?;
     login.assert_status(201);
-    assert_eq!((login.str("user_id"), login.str("role")), (user, "member".into()));
+    assert_eq!(
+        (login.str("user_id"), login.str("role")),
+        (user, "member".into())
+    );
 
     // Single use: the token is spent, and nothing is pending any more.
     accept(&s, &token, "another good password")
@@ -137,7 +140,12 @@ async fn a_password_chosen_by_the_inviter_is_refused_and_nothing_is_created() ->
     let pending = s.get("/v1/invitations", &s.owner_key).await?;
     assert_eq!(pending.body, json!([]));
     let account = s.account_id().await?;
-    assert_eq!(s.login("carol@example.test", PASSWORD, &account).await?.status, 401);
+    assert_eq!(
+        s.login("carol@example.test", PASSWORD, &account)
+            .await?
+            .status,
+        401
+    );
     // The refusal is audited.
     let refusals = events(&s, "user.create").await?;
     assert!(refusals.iter().any(|e| e["status"] == 400), "{refusals:?}");
@@ -260,7 +268,9 @@ async fn every_step_is_audited_and_the_inviter_never_sees_the_password() -> Test
     s.delete(&format!("/v1/invitations/{other_id}"), &s.owner_key)
         .await?
         .assert_status(204);
-    s.get("/v1/invitations", &s.owner_key).await?.assert_status(200);
+    s.get("/v1/invitations", &s.owner_key)
+        .await?
+        .assert_status(200);
 
     let created = events(&s, "user.create").await?;
     assert!(
@@ -306,10 +316,19 @@ async fn the_cli_invites_lists_and_accepts() -> TestResult {
     let issued: Value = serde_json::from_str(&out)?;
     let token = issued["token"].as_str().unwrap_or_default().to_owned();
     let (ok, out) = run_cli(&s, &owner, &["invitation", "list"], None)?;
-    assert!(ok && out.contains("ivy@example.test") && !out.contains(&token), "{out}");
+    assert!(
+        ok && out.contains("ivy@example.test") && !out.contains(&token),
+        "{out}"
+    );
 
     let line = format!("{PASSWORD}\n");
-    let args = ["invitation", "accept", "--token", &token, "--password-stdin"];
+    let args = [
+        "invitation",
+        "accept",
+        "--token",
+        &token,
+        "--password-stdin",
+    ];
     let (ok, out) = run_cli(&s, &[], &args, Some(line.as_bytes()))?;
     assert!(ok && out.contains("ivy@example.test"), "{out}");
     let account = s.account_id().await?;

@@ -113,7 +113,6 @@ mod null_refused {
         organization,
         organizational_unit,
         country,
-        password,
         certificate,
         fingerprint,
         ca,

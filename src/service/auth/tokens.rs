@@ -43,7 +43,8 @@ impl Service {
         &self,
         text: &str,
     ) -> Result<crate::store::InvitationRow, Error> {
-        let token = crate::auth::InvitationToken::parse(text.trim()).ok_or(Error::Unauthenticated)?;
+        let token =
+            crate::auth::InvitationToken::parse(text.trim()).ok_or(Error::Unauthenticated)?;
         let id = crate::ids::InvitationId::from(token.key_id());
         self.verified(self.store.invitation(&id), token.digest_input())
             .await?

@@ -105,7 +105,10 @@ impl Service {
     pub async fn list_invitations(&self, ctx: &Ctx<'_>) -> Result<Vec<InvitationRow>, Error> {
         self.read(ctx, &catalogue::LIST_INVITATIONS, "", None, async {
             let account_id = &ctx.caller.account_id;
-            Ok(self.store.pending_invitations(account_id, self.now()).await?)
+            Ok(self
+                .store
+                .pending_invitations(account_id, self.now())
+                .await?)
         })
         .await
     }
