@@ -348,6 +348,7 @@ impl Targets {
                 ("certificates", false) => &self.binding,
                 ("alerts", _) => "alr_000000000000000000000000",
                 ("deliveries", _) => "dlv_000000000000000000000000",
+                ("invitations", _) => "inv_000000000000000000000000",
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),
             };
             out.push(value.to_owned());
