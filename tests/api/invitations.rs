@@ -303,7 +303,9 @@ async fn every_step_is_audited_and_the_inviter_never_sees_the_password() -> Test
     Ok(())
 }
 
-#[tokio::test]
+// The CLI runs as a child process calling this process's server: the server needs a
+// runtime thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_invites_lists_and_accepts() -> TestResult {
     let s = TestServer::start().await?;
     let owner = [("COFFER_API_KEY", s.owner_key.as_str())];
