@@ -16,6 +16,7 @@ mod certificates;
 pub(crate) mod client;
 mod groups;
 mod identity;
+mod invitations;
 mod jobs;
 mod keyrings;
 mod keys;
@@ -120,6 +121,13 @@ pub enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: identity::UserCommand,
+    },
+    /// Invitations of people without a user: list, revoke, accept (with your own password).
+    Invitation {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: invitations::InvitationCommand,
     },
     /// Groups, their HSM master keys and their members.
     Group {
@@ -297,6 +305,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             identity::account(&Client::new(&client)?, command).await
         }
         Command::User { client, command } => identity::user(&Client::new(&client)?, command).await,
+        Command::Invitation { client, command } => {
+            invitations::invitation(&client, command).await
+        }
         Command::Group { client, command } => groups::group(&Client::new(&client)?, command).await,
         Command::Job { client, command } => jobs::job(&Client::new(&client)?, command).await,
         Command::App { client, command } => groups::app(&Client::new(&client)?, command).await,

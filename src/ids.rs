@@ -138,6 +138,8 @@ macro_rules! for_each_id {
             AiAgentId,
             /// A one-time bootstrap token that registers an AI agent.
             AiTokenId,
+            /// An invitation of a person into an account.
+            InvitationId,
         }
     };
 }

@@ -119,6 +119,14 @@ bearer_token!(
     "aibt"
 );
 
+bearer_token!(
+    /// A one-time invitation token, `ci_<inv_…>_<secret>`: accepting it creates the
+    /// invited user with the password they choose.
+    InvitationToken,
+    "ci",
+    "inv"
+);
+
 #[cfg(test)]
 mod tests {
     use super::ApiKeyToken;

@@ -73,10 +73,10 @@ pub const CANCEL_ACCOUNT_DELETION: Operation = delete("/v1/accounts/{id}/deletio
     .gives("Account");
 
 pub const CREATE_USER: Operation = post("/v1/users")
-    .summary("Add a user to the account with a role")
+    .summary("Add an existing user to the account, or invite a new person (token shown once)")
     .needs(&["user.write"], "user.create")
     .takes("CreateUser")
-    .created("User");
+    .created("UserAdded");
 
 pub const LIST_USERS: Operation = get("/v1/users")
     .summary("The account's members")
@@ -124,3 +124,19 @@ pub const LIST_REVOCATIONS: Operation = get("/v1/revocations")
     .summary("The account's revoked client certificates")
     .needs(&["app.read"], "certificate.revocations.read")
     .gives("RevocationList");
+
+pub const LIST_INVITATIONS: Operation = get("/v1/invitations")
+    .summary("The account's pending invitations (never their tokens)")
+    .needs(&["user.read"], "invitation.list")
+    .gives("InvitationList");
+
+pub const REVOKE_INVITATION: Operation = delete("/v1/invitations/{id}")
+    .summary("Revoke a pending invitation")
+    .needs(&["user.write"], "invitation.revoke")
+    .status(204);
+
+pub const ACCEPT_INVITATION: Operation = post("/v1/invitations/accept")
+    .summary("Accept an invitation with its token and your own password: you become a user and member")
+    .audited_as("invitation.accept")
+    .takes("AcceptInvitation")
+    .created("User");

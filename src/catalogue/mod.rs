@@ -405,6 +405,9 @@ pub const ALL: &[&Operation] = &[
     &AI_LIST_ALERTS,
     &AI_CREATE_ALERT,
     &AI_CREATE_SHARE,
+    &LIST_INVITATIONS,
+    &REVOKE_INVITATION,
+    &ACCEPT_INVITATION,
 ];
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::io::BufRead;
 
 /// Reads a password: from the environment variable `var` if set, else one line of stdin.
 /// Never a flag value (flags show in `ps`).
-fn password(var: &str) -> anyhow::Result<String> {
+pub(super) fn password(var: &str) -> anyhow::Result<String> {
     if let Ok(value) = std::env::var(var) {
         return Ok(value);
     }
@@ -179,15 +179,18 @@ pub async fn account(client: &Client, command: AccountCommand) -> anyhow::Result
 
 #[derive(Subcommand)]
 pub enum UserCommand {
-    /// Add a user to the account. With --with-password, the new user's password comes
-    /// from COFFER_NEW_PASSWORD or stdin.
-    Add {
+    /// Add a person to the account: a user with this email joins at once; anyone else is
+    /// invited, and the one-time token printed is theirs to accept with their own password
+    /// (`coffer invitation accept`).
+    #[command(alias = "add")]
+    Invite {
         email: String,
         /// owner, admin, member or auditor.
         #[arg(long)]
         role: String,
+        /// How long the invitation stays acceptable, in seconds (default 7 days, at most 30).
         #[arg(long)]
-        with_password: bool,
+        ttl_secs: Option<u64>,
     },
     List,
     Show {
@@ -215,15 +218,12 @@ pub enum UserCommand {
 
 pub async fn user(client: &Client, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add {
+        UserCommand::Invite {
             email,
             role,
-            with_password,
+            ttl_secs,
         } => {
-            let mut body = json!({"email": email, "role": role});
-            if with_password {
-                body["password"] = json!(password("COFFER_NEW_PASSWORD")?);
-            }
+            let body = given(json!({"email": email, "role": role, "ttl_secs": ttl_secs}));
             client.send(POST, "/v1/users", body).await
         }
         UserCommand::List => client.show("/v1/users").await,

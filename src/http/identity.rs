@@ -5,7 +5,7 @@ use super::dto;
 use super::handlers::{Created, Reply, all, created, no_content, ok, query};
 use super::{Anonymous, AppState, Authed, JsonBody};
 use crate::clock::rfc3339;
-use crate::ids::{AccountId, AppCertificateId, AppId, GroupId, SessionId, UserId};
+use crate::ids::{AccountId, AppCertificateId, AppId, GroupId, InvitationId, SessionId, UserId};
 use crate::service::GroupMember;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -150,10 +150,33 @@ pub async fn create_user(
     auth: Authed,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<dto::CreateUser>,
+) -> Reply<Created<dto::UserAdded>> {
+    created(s.service.add_user(&auth.ctx(), body.into()).await?)
+}
+
+pub async fn list_invitations(
+    auth: Authed,
+    State(s): State<AppState>,
+) -> Reply<Json<Vec<dto::Invitation>>> {
+    all(&s.service.list_invitations(&auth.ctx()).await?)
+}
+
+pub async fn revoke_invitation(
+    auth: Authed,
+    State(s): State<AppState>,
+    Path(id): Path<InvitationId>,
+) -> Reply<StatusCode> {
+    no_content(s.service.revoke_invitation(&auth.ctx(), &id).await)
+}
+
+pub async fn accept_invitation(
+    anon: Anonymous,
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<dto::AcceptInvitation>,
 ) -> Reply<Created<dto::User>> {
     created(
         &s.service
-            .add_user(&auth.ctx(), &body.email, &body.role, body.password)
+            .accept_invitation(&anon.meta, &body.token, body.password)
             .await?,
     )
 }

@@ -103,6 +103,9 @@ fn identity_routes(routes: Routes) -> Routes {
         .at(&op::LIST_TRUSTED_CAS, identity::list_trusted_cas)
         .at(&op::REVOKE_CERTIFICATE, identity::revoke_certificate)
         .at(&op::LIST_REVOCATIONS, identity::list_revocations)
+        .at(&op::LIST_INVITATIONS, identity::list_invitations)
+        .at(&op::REVOKE_INVITATION, identity::revoke_invitation)
+        .at(&op::ACCEPT_INVITATION, identity::accept_invitation)
 }
 
 /// Keyrings and envelope encryption.

@@ -2,13 +2,15 @@
 //! submodules (members and roles, passwords, sessions); log-in, being credential
 //! verification, is in [`super::auth`].
 
+mod invitations;
 mod passwords;
 mod sessions;
 mod users;
 
 pub use passwords::{ResetOutput, check_password};
 pub(super) use passwords::{hash_password, verify_password, warm_up};
-pub use users::{MemberPatch, normalize_email};
+pub use invitations::{InvitationIssued, UserAdded};
+pub use users::{AddUser, MemberPatch, normalize_email};
 
 use super::{AuthMethod, Caller, Ctx, Error, RequestMeta, Service, micros, new_id};
 use crate::auth::ResetToken;

@@ -55,6 +55,8 @@ pub use caller::{Caller, GroupScope};
 pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
 pub use error::Error;
 pub use identity::{MemberPatch, ResetOutput, check_password, normalize_email};
+pub use crate::store::InvitationRow;
+pub use identity::{AddUser, InvitationIssued, UserAdded};
 pub use keyrings::{
     ConfigPatch, DataKeyOutput, DecryptOutput, EncryptOutput, HashLookup, KeyVersionInfo,
     KeyringSpec, KeyringView, Protection,

@@ -23,6 +23,7 @@ mod credential;
 mod database;
 mod error;
 mod groups;
+mod invitations;
 mod jobs;
 mod keyrings;
 mod keys;
@@ -48,6 +49,7 @@ pub use credential::Credential;
 pub use database::{Database, PostgresUrl};
 pub use error::*;
 pub use groups::*;
+pub use invitations::*;
 pub use jobs::*;
 pub use keyrings::*;
 pub use keys::*;
@@ -84,6 +86,7 @@ pub trait Store:
     + AlertStore
     + ApprovalStore
     + AiAgentStore
+    + InvitationStore
     + Send
     + Sync
     + 'static

@@ -20,6 +20,7 @@ mod audit;
 mod changes;
 mod client_certs;
 mod groups;
+mod invitations;
 mod jobs;
 mod keyrings;
 mod keys;

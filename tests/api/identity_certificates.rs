@@ -164,14 +164,16 @@ async fn the_cli_logs_in_manages_people_and_groups_and_authenticates_with_a_cert
     let (ok, out) = run_cli(
         &s,
         &owner,
-        &[
-            "user",
-            "add",
-            "ops@example.test",
-            "--role",
-            "admin",
-            "--with-password",
-        ],
+        &["user", "invite", "ops@example.test", "--role", "admin"],
+        None,
+    )?;
+    assert!(ok && out.contains("\"admin\""), "{out}");
+    let invited: Value = serde_json::from_str(&out)?;
+    let token = invited["token"].as_str().unwrap_or_default();
+    let (ok, out) = run_cli(
+        &s,
+        &[],
+        &["invitation", "accept", "--token", token, "--password-stdin"],
         Some(format!("{PASSWORD}\n").as_bytes()),
     )?;
     assert!(ok && out.contains("\"admin\""), "{out}");

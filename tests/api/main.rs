@@ -23,6 +23,7 @@ mod identity;
 mod identity_accounts;
 mod identity_certificates;
 mod identity_support;
+mod invitations;
 mod isolation;
 mod key_certificates;
 mod key_lifecycle;

@@ -307,6 +307,9 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/ai/alerts", none.clone(),                                   "U U U U U U U U U U U"),
         row("post",   "/v1/ai/alerts", json!({}),                                      "U U U U U U U U U U U"),
         row("post",   "/v1/ai/shares", json!({}),                                      "U U U U U U U U U U U"),
+        row("get",    "/v1/invitations", none.clone(),                                 "Y Y Y Y Y F F F F Y U"),
+        row("delete", "/v1/invitations/{id}", none.clone(),                            "N N F F F F F F F N U"),
+        row("post",   "/v1/invitations/accept", json!({}),                             "Y Y Y Y Y Y Y Y Y Y Y"),
     ]
 }
 
@@ -374,6 +377,7 @@ impl Targets {
                 ("deliveries", _) => "dlv_000000000000000000000000",
                 ("agents", _) => "aia_000000000000000000000000",
                 ("bootstrap-tokens", _) => "aibt_000000000000000000000000",
+                ("invitations", _) => "inv_000000000000000000000000",
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),
             };
             out.push(value.to_owned());

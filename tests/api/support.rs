@@ -169,13 +169,15 @@ impl TestServer {
         decode(request.send().await?).await
     }
 
-    /// Adds a user to the account with `role` and `password`; returns the user id.
+    /// Adds `email` to the account with `role` as a person would join: the owner invites
+    /// them and they accept with their own `password` (when the email has a user already,
+    /// the invitation is skipped and that user is added as they are). Returns the user id.
     pub async fn user(&self, email: &str, role: &str, password: &str) -> anyhow::Result<String> {
         let reply = self
             .post(
                 "/v1/users",
                 &self.owner_key,
-                json!({"email": email, "role": role, "password": password}),
+                json!({"email": email, "role": role}),
             )
             .await?;
         anyhow::ensure!(
@@ -184,7 +186,19 @@ impl TestServer {
             reply.status,
             reply.body
         );
-        Ok(reply.str("id"))
+        if reply.body.get("invitation").is_none() {
+            return Ok(reply.str("id"));
+        }
+        let body = json!({"token": reply.str("token"), "password": password});
+        let path = "/v1/invitations/accept";
+        let accepted = self.call(Method::POST, path, None, Some(body)).await?;
+        anyhow::ensure!(
+            accepted.status == 201,
+            "invitation accept: {} {}",
+            accepted.status,
+            accepted.body
+        );
+        Ok(accepted.str("id"))
     }
 
     /// A new user with the account role `member` who is a `member` of `group`, signed in:

@@ -125,7 +125,6 @@ mod null_refused {
         organization,
         organizational_unit,
         country,
-        password,
         certificate,
         fingerprint,
         ca,

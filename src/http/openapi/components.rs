@@ -91,6 +91,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
     all.extend(named! { SetQuorum, Quorum, DenyApproval, ApprovalVote, Approval });
     all.extend(named! { CreateAgentToken, IssuedAgentToken, AgentToken, RegisterAgent, Agent });
     all.extend([patch::<UpdateAgent>()]);
+    all.extend(named! { Invitation, InvitationIssued, UserAdded, AcceptInvitation });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -118,6 +119,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     all.extend(lists!("AlertList" => Alert, "DeliveryList" => Delivery));
     all.extend(lists!("ApprovalList" => Approval));
     all.extend(lists!("AgentList" => Agent, "AgentTokenList" => AgentToken));
+    all.extend(lists!("InvitationList" => Invitation));
     all
 }
 

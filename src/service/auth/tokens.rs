@@ -35,3 +35,19 @@ impl Service {
             .ok_or(Error::Unauthenticated)
     }
 }
+
+impl Service {
+    /// The stored invitation a presented token text stands for, whatever its state; every
+    /// mismatch is `Unauthenticated`, after the same HSM round trip.
+    pub(in crate::service) async fn presented_invitation(
+        &self,
+        text: &str,
+    ) -> Result<crate::store::InvitationRow, Error> {
+        let token =
+            crate::auth::InvitationToken::parse(text.trim()).ok_or(Error::Unauthenticated)?;
+        let id = crate::ids::InvitationId::from(token.key_id());
+        self.verified(self.store.invitation(&id), token.digest_input())
+            .await?
+            .ok_or(Error::Unauthenticated)
+    }
+}

@@ -1,5 +1,6 @@
 //! The members of an account: users and their roles.
 
+use super::invitations::{UserAdded, invitation_ttl};
 use super::*;
 use crate::ids::{AccountId, UserId};
 
@@ -44,30 +45,23 @@ pub fn normalize_email(email: &str) -> Result<String, Error> {
     }
 }
 
-/// The user to create for a new member: none when the email has a user already (who may
-/// not be given a password by another account's admin), else a new one with `password`'s
-/// hash if given.
-async fn user_to_create(
-    email: &str,
-    exists: bool,
-    password: Option<SecretString>,
-    now: i64,
-) -> Result<Option<UserRecord>, Error> {
-    match (exists, password) {
-        (true, Some(_)) => Err(Error::Conflict(
-            "this email already has a Coffer user: add them without a password".into(),
-        )),
-        (true, None) => Ok(None),
-        (false, password) => Ok(Some(UserRecord {
-            id: new_id("usr"),
-            email: email.to_owned(),
-            password_hash: match password {
-                Some(p) => Some(hash_password(p).await?),
-                None => None,
-            },
-            created_at: now,
-        })),
-    }
+/// What `POST /v1/users` asks: who, with which role, how long an invitation lasts, and
+/// whether the body tried to set a password (always refused: people choose their own).
+#[derive(Debug, Clone, Default)]
+pub struct AddUser {
+    pub email: String,
+    pub role: String,
+    pub ttl_secs: Option<u64>,
+    pub password_given: bool,
+}
+
+/// The refusal of a password chosen by the inviter.
+fn password_refused() -> Error {
+    Error::InvalidInput(
+        "a password cannot be set for another person: they set their own password by \
+         accepting the invitation (POST /v1/invitations/accept)"
+            .into(),
+    )
 }
 
 impl Service {
@@ -109,56 +103,59 @@ impl Service {
         .await
     }
 
-    /// Adds a user to the caller's account with a role. A new email creates the user (with
-    /// `password` if given); an existing user is added as they are, and may not be given a
-    /// password by another account's admin.
-    pub async fn add_user(
-        &self,
-        ctx: &Ctx<'_>,
-        email: &str,
-        role: &str,
-        password: Option<SecretString>,
-    ) -> Result<MemberRow, Error> {
-        let object = format!("user/{}", email.trim().to_lowercase());
+    /// Adds a person to the caller's account with a role: a user with this email (of any
+    /// account) becomes a member at once; anyone else is invited, and becomes a user only by
+    /// accepting with a password they choose.
+    pub async fn add_user(&self, ctx: &Ctx<'_>, request: AddUser) -> Result<UserAdded, Error> {
+        let object = format!("user/{}", request.email.trim().to_lowercase());
         self.mutation(
             ctx,
             &catalogue::CREATE_USER,
             "",
             Some(&object),
             |event| async move {
-                let email = normalize_email(email)?;
-                let role = parse_role(role)?;
+                if request.password_given {
+                    return Err(password_refused());
+                }
+                let email = normalize_email(&request.email)?;
+                let role = parse_role(&request.role)?;
                 if role == Role::Owner && ctx.caller.role != Some(Role::Owner) {
                     return Err(Error::Forbidden("only an owner may add an owner".into()));
                 }
-                if let Some(password) = &password {
-                    check_password(password)?;
+                let ttl = invitation_ttl(request.ttl_secs)?;
+                match self.store.user_by_email(&email).await? {
+                    Some(user) => self.add_member(ctx, user.id, email, role, event).await,
+                    None => {
+                        let issued = self.invite(ctx, email, role, ttl, event).await?;
+                        Ok(UserAdded::Invited(issued))
+                    }
                 }
-                let now = self.now();
-                let existing = self.store.user_by_email(&email).await?;
-                let new_user = user_to_create(&email, existing.is_some(), password, now).await?;
-                let user_id = existing
-                    .as_ref()
-                    .or(new_user.as_ref())
-                    .map(|u| u.id.clone())
-                    .unwrap_or_else(|| UserId::from(String::new()));
-                self.refuse_member(&ctx.caller.account_id, &user_id, &email)
-                    .await?;
-                let member = MemberRow {
-                    account_id: ctx.caller.account_id.clone(),
-                    user_id,
-                    email,
-                    role,
-                    suspended: false,
-                    created_at: now,
-                };
-                self.store
-                    .add_member(new_user.as_ref(), &member, &event)
-                    .await?;
-                Ok(member)
             },
         )
         .await
+    }
+
+    /// Makes the existing user `user_id` a member of the caller's account.
+    async fn add_member(
+        &self,
+        ctx: &Ctx<'_>,
+        user_id: UserId,
+        email: String,
+        role: Role,
+        event: crate::store::AuditEvent,
+    ) -> Result<UserAdded, Error> {
+        self.refuse_member(&ctx.caller.account_id, &user_id, &email)
+            .await?;
+        let member = MemberRow {
+            account_id: ctx.caller.account_id.clone(),
+            user_id,
+            email,
+            role,
+            suspended: false,
+            created_at: self.now(),
+        };
+        self.store.add_member(None, &member, &event).await?;
+        Ok(UserAdded::Member(member))
     }
 
     /// A conflict if `user_id` is already a member of `account_id`.
