@@ -124,6 +124,8 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("alert.write", Audience::UsersOnly),
     ("approval.read", Audience::UsersOnly),
     ("approval.decide", Audience::UsersOnly),
+    ("template.read", Audience::UsersOnly),
+    ("template.write", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -709,3 +711,5 @@ mod tests {
         assert_eq!(Operations::all().names().len(), 9);
     }
 }
+
+pub mod templates;

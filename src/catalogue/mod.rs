@@ -23,6 +23,7 @@ mod shares;
 mod alerts;
 mod tenancy;
 mod trail;
+mod templates;
 
 pub use approvals::*;
 pub use identity::*;
@@ -37,6 +38,7 @@ pub use shares::*;
 pub use alerts::*;
 pub use tenancy::*;
 pub use trail::*;
+pub use templates::*;
 
 use crate::authz::Operation as GroupOp;
 use Method::{Delete, Get, Patch, Post, Put};
@@ -378,6 +380,12 @@ pub const ALL: &[&Operation] = &[
     &GET_APPROVAL,
     &APPROVE,
     &DENY,
+    &LIST_TEMPLATES,
+    &CREATE_TEMPLATE,
+    &GET_TEMPLATE,
+    &UPDATE_TEMPLATE,
+    &DELETE_TEMPLATE,
+    &ASSIGN_TEMPLATE,
 ];
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod secrets;
 mod shares;
 
 mod alerts;
+mod templates;
 mod stream;
 pub mod tls;
 mod trail;

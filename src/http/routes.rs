@@ -6,6 +6,7 @@
 use super::handlers::*;
 use super::{AppState, identity, keys, machines, policies, secrets, shares, trail};
 use super::{alerts, approvals, stream};
+use super::templates;
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;
@@ -25,6 +26,7 @@ pub(super) fn served() -> Router<AppState> {
     let routes = policies_routes(routes);
     let routes = watch_routes(routes);
     let routes = approvals_routes(routes);
+    let routes = templates_routes(routes);
     routes.finish()
 }
 
@@ -245,6 +247,17 @@ fn approvals_routes(routes: Routes) -> Routes {
         .at(&op::GET_APPROVAL, approvals::get)
         .at(&op::APPROVE, approvals::approve)
         .at(&op::DENY, approvals::deny)
+}
+
+/// Permission templates and their assignment.
+fn templates_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::LIST_TEMPLATES, templates::list)
+        .at(&op::CREATE_TEMPLATE, templates::create)
+        .at(&op::GET_TEMPLATE, templates::get)
+        .at(&op::UPDATE_TEMPLATE, templates::update)
+        .at(&op::DELETE_TEMPLATE, templates::delete)
+        .at(&op::ASSIGN_TEMPLATE, templates::assign)
 }
 
 /// A router under construction, with the operations bound so far.

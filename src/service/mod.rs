@@ -24,6 +24,7 @@ mod settings;
 mod shares;
 mod tenancy;
 mod trail;
+mod templates;
 mod views;
 
 mod alerts;
@@ -76,6 +77,7 @@ pub use shares::{CreatedShare, GenerateSpec, MAX_SHARE_VALUE_BYTES, SHARE_LIFETI
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
 };
+pub use templates::{AssignmentView, TemplateGroups, TemplateSpec, TemplateView};
 pub use trail::{CHECKPOINT_ALGORITHM, EXPORT_PAGE, ExportPage, ExportPlan};
 pub use views::{OBJECT_KINDS, ObjectFilter};
 

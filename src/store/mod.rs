@@ -34,6 +34,7 @@ mod sql;
 mod sql_ids;
 mod trail;
 mod users;
+mod templates;
 
 pub use accounts::*;
 pub use alerts::*;
@@ -57,6 +58,7 @@ pub use shares::*;
 pub use sql::SqlStore;
 pub use trail::*;
 pub use users::*;
+pub use templates::*;
 
 use async_trait::async_trait;
 
@@ -81,6 +83,7 @@ pub trait Store:
     + PolicyStore
     + AlertStore
     + ApprovalStore
+    + TemplateStore
     + Send
     + Sync
     + 'static

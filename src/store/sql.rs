@@ -31,6 +31,7 @@ mod shares;
 mod sqlite;
 mod trail;
 mod users;
+mod templates;
 
 use super::{AuditEvent, Conflict, Credential, Database, Store, StoreError};
 use async_trait::async_trait;

@@ -27,6 +27,7 @@ mod secrets;
 mod shares;
 
 mod alerts;
+mod templates;
 mod status;
 mod trail;
 
@@ -45,6 +46,7 @@ pub use secrets::*;
 pub use shares::*;
 
 pub use alerts::*;
+pub use templates::*;
 pub use status::*;
 pub use trail::*;
 

@@ -86,6 +86,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
     all.extend([patch::<PatchPolicy>()]);
     all.extend(named! { CreateAlert, PatchAlert, Alert, CreatedAlert, AlertTest, Delivery });
     all.extend(named! { SetQuorum, Quorum, DenyApproval, ApprovalVote, Approval });
+    all.extend(named! { CreateTemplate, PatchTemplate, Template, AssignTemplate, Assignment });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -112,6 +113,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     all.extend(lists!("PolicyList" => Policy, "PolicyBindingList" => PolicyBinding));
     all.extend(lists!("AlertList" => Alert, "DeliveryList" => Delivery));
     all.extend(lists!("ApprovalList" => Approval));
+    all.extend(lists!("TemplateList" => Template));
     all
 }
 
