@@ -23,6 +23,7 @@ mod policies;
 mod secrets;
 mod serve;
 mod shares;
+mod templates;
 
 pub use activity::ActivityArgs;
 pub use apikeys::ApikeyCommand;
@@ -236,6 +237,13 @@ pub enum Command {
         #[command(subcommand)]
         command: approvals::ApprovalCommand,
     },
+    /// Permission templates: bundles of capabilities assigned to members (owners only).
+    Template {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: templates::TemplateCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -318,6 +326,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alert { client, command } => alerts::alert(&Client::new(&client)?, command).await,
         Command::Approval { client, command } => {
             approvals::approval(&Client::new(&client)?, command).await
+        }
+        Command::Template { client, command } => {
+            templates::template(&Client::new(&client)?, command).await
         }
     }
 }

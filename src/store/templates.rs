@@ -64,7 +64,8 @@ pub trait TemplateStore: Send + Sync {
         account_id: &AccountId,
         user_id: &UserId,
     ) -> Result<Option<(TemplateRow, AssignmentRow)>, StoreError>;
-    /// Gives a member a custom template (replacing any other).
+    /// Gives a member a custom template (replacing any other); their stored role becomes
+    /// `member`, the least any role-reading rule sees.
     async fn assign_template(
         &self,
         a: &AssignmentRow,

@@ -60,3 +60,4 @@ mod token;
 mod activity_stream;
 mod alerts;
 mod watch_support;
+mod templates;

@@ -280,6 +280,15 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/approvals/{id}", none.clone(),                              "N N N N N F F F F N U"),
         row("post",   "/v1/approvals/{id}/approve", none.clone(),                      "N N F F F F F F F N U"),
         row("post",   "/v1/approvals/{id}/deny", json!({}),                            "N N F F F F F F F N U"),
+        // Permission templates: reading is for every user; editing and assigning for owners
+        // only (no custom template exists, so an owner's edit is a 404).
+        row("get",    "/v1/templates", none.clone(),                                   "Y Y Y Y Y F F F F Y U"),
+        row("post",   "/v1/templates", json!({"name": "bad name!", "capabilities": []}),
+                                                                                       "Y F F F F F F F F Y U"),
+        row("get",    "/v1/templates/{id}", none.clone(),                              "N N N N N F F F F N U"),
+        row("patch",  "/v1/templates/{id}", json!({}),                                 "N F F F F F F F F N U"),
+        row("delete", "/v1/templates/{id}", none.clone(),                              "N F F F F F F F F N U"),
+        row("put",    "/v1/users/{id}/template", json!({"template": "member"}),        "Y F F F F F F F F N U"),
     ]
 }
 
@@ -345,6 +354,7 @@ impl Targets {
                 ("certificates", false) => &self.binding,
                 ("alerts", _) => "alr_000000000000000000000000",
                 ("deliveries", _) => "dlv_000000000000000000000000",
+                ("templates", _) => "tpl_000000000000000000000000",
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),
             };
             out.push(value.to_owned());

@@ -170,6 +170,14 @@ impl TemplateStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        // A custom holder's stored role is `member`, so nothing that still reads roles from
+        // the memberships (quorum approvers, the last-owner rule) sees more than that.
+        let role =
+            sqlx::query("UPDATE memberships SET role = $1 WHERE account_id = $2 AND user_id = $3")
+                .bind(Role::Member.as_str())
+                .bind(&a.account_id)
+                .bind(&a.user_id);
+        must_change(exec(&mut tx, role).await?, Conflict::Changed)?;
         let groups = a.groups.as_ref().map(super::json_text);
         let upsert = sqlx::query(
             "INSERT INTO member_templates (account_id, user_id, template_id, groups, assigned_at)
