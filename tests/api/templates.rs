@@ -92,7 +92,7 @@ async fn builtins_are_listed_read_only_and_cannot_be_deleted() -> TestResult {
 }
 
 #[tokio::test]
-async fn bad_capability_names_and_names_are_validation_failed() -> TestResult {
+async fn bad_capability_names_and_names_are_invalid_input() -> TestResult {
     let s = TestServer::start().await?;
     for body in [
         json!({"name": "ops", "capabilities": ["manage-secrets", "fly"]}),
@@ -101,7 +101,7 @@ async fn bad_capability_names_and_names_are_validation_failed() -> TestResult {
     ] {
         s.owner_post("/v1/templates", body)
             .await?
-            .assert_error(400, "validation_failed");
+            .assert_error(400, "invalid_input");
     }
     let id = template(&s, "ops", &["manage-secrets"]).await?;
     s.patch(
@@ -110,7 +110,7 @@ async fn bad_capability_names_and_names_are_validation_failed() -> TestResult {
         json!({"capabilities": ["nope"]}),
     )
     .await?
-    .assert_error(400, "validation_failed");
+    .assert_error(400, "invalid_input");
     let list = s.get("/v1/templates", &s.owner_key).await?;
     assert_eq!(list.body.as_array().map(Vec::len), Some(5), "{}", list.body);
     let shown = s.get(&format!("/v1/templates/{id}"), &s.owner_key).await?;
@@ -315,7 +315,7 @@ async fn an_assigned_template_cannot_be_deleted_and_a_role_change_replaces_it() 
         .assert_error(409, "conflict");
     assign(&s, &user, json!({"template": "member", "groups": "all"}))
         .await?
-        .assert_error(400, "validation_failed");
+        .assert_error(400, "invalid_input");
     assign(&s, &user, json!({"template": "nosuch"}))
         .await?
         .assert_error(404, "not_found");
