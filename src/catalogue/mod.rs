@@ -21,9 +21,9 @@ mod secrets;
 mod shares;
 
 mod alerts;
+mod templates;
 mod tenancy;
 mod trail;
-mod templates;
 
 pub use approvals::*;
 pub use identity::*;
@@ -36,9 +36,9 @@ pub use secrets::*;
 pub use shares::*;
 
 pub use alerts::*;
+pub use templates::*;
 pub use tenancy::*;
 pub use trail::*;
-pub use templates::*;
 
 use crate::authz::Operation as GroupOp;
 use Method::{Delete, Get, Patch, Post, Put};

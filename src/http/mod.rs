@@ -20,8 +20,8 @@ mod secrets;
 mod shares;
 
 mod alerts;
-mod templates;
 mod stream;
+mod templates;
 pub mod tls;
 mod trail;
 

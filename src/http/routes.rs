@@ -4,9 +4,9 @@
 //! operation without a handler: what is served and what is documented cannot drift.
 
 use super::handlers::*;
+use super::templates;
 use super::{AppState, identity, keys, machines, policies, secrets, shares, trail};
 use super::{alerts, approvals, stream};
-use super::templates;
 use crate::catalogue::{self as op, Method, Operation};
 use crate::service::RequestMeta;
 use axum::Router;

@@ -22,9 +22,9 @@ mod rotation;
 mod secrets;
 mod settings;
 mod shares;
+mod templates;
 mod tenancy;
 mod trail;
-mod templates;
 mod views;
 
 mod alerts;
@@ -74,10 +74,10 @@ pub use secrets::{
 };
 pub use settings::ServiceSettings;
 pub use shares::{CreatedShare, GenerateSpec, MAX_SHARE_VALUE_BYTES, SHARE_LIFETIMES, ShareSpec};
+pub use templates::{AssignmentView, TemplateGroups, TemplateSpec, TemplateView};
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
 };
-pub use templates::{AssignmentView, TemplateGroups, TemplateSpec, TemplateView};
 pub use trail::{CHECKPOINT_ALGORITHM, EXPORT_PAGE, ExportPage, ExportPlan};
 pub use views::{OBJECT_KINDS, ObjectFilter};
 

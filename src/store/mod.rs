@@ -32,9 +32,9 @@ mod sessions;
 mod shares;
 mod sql;
 mod sql_ids;
+mod templates;
 mod trail;
 mod users;
-mod templates;
 
 pub use accounts::*;
 pub use alerts::*;
@@ -56,9 +56,9 @@ pub use secrets::*;
 pub use sessions::*;
 pub use shares::*;
 pub use sql::SqlStore;
+pub use templates::*;
 pub use trail::*;
 pub use users::*;
-pub use templates::*;
 
 use async_trait::async_trait;
 

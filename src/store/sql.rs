@@ -29,9 +29,9 @@ mod secrets;
 mod sessions;
 mod shares;
 mod sqlite;
+mod templates;
 mod trail;
 mod users;
-mod templates;
 
 use super::{AuditEvent, Conflict, Credential, Database, Store, StoreError};
 use async_trait::async_trait;

@@ -59,5 +59,5 @@ mod token;
 
 mod activity_stream;
 mod alerts;
-mod watch_support;
 mod templates;
+mod watch_support;

@@ -27,8 +27,8 @@ mod secrets;
 mod shares;
 
 mod alerts;
-mod templates;
 mod status;
+mod templates;
 mod trail;
 
 pub use activity::*;
@@ -46,8 +46,8 @@ pub use secrets::*;
 pub use shares::*;
 
 pub use alerts::*;
-pub use templates::*;
 pub use status::*;
+pub use templates::*;
 pub use trail::*;
 
 use serde::{Deserialize, Deserializer};
