@@ -341,3 +341,49 @@ async fn an_assigned_template_cannot_be_deleted_and_a_role_change_replaces_it() 
     assert_eq!(member.body["role"], "admin", "{}", member.body);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_updates_assigns_and_deletes_templates() -> TestResult {
+    let s = TestServer::start().await?;
+    let group = s.group("team").await?;
+    let (user, _) = signed_in(&s, "c@example.test", "member").await?;
+    let env = [("COFFER_API_KEY", s.owner_key.as_str())];
+    let cli = |args: &[&str]| crate::support::run_cli(&s, &env, args, None);
+    let (ok, out) = cli(&[
+        "template",
+        "create",
+        "--name",
+        "ops",
+        "--capability",
+        "manage-secrets",
+    ])?;
+    assert!(ok, "{out}");
+    let created: Value = serde_json::from_str(&out)?;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let (ok, out) = cli(&["template", "update", &id, "--capability", "read-objects"])?;
+    assert!(ok && out.contains("read-objects"), "{out}");
+    let (ok, out) = cli(&[
+        "template",
+        "assign",
+        &user,
+        "--template",
+        &id,
+        "--group",
+        &group,
+    ])?;
+    assert!(ok && out.contains(&group), "{out}");
+    let (ok, out) = cli(&["template", "list"])?;
+    assert!(
+        ok && out.contains("auditor") && out.contains("ops"),
+        "{out}"
+    );
+    let (ok, _) = cli(&["template", "delete", &id])?;
+    assert!(!ok, "still assigned");
+    let (ok, out) = cli(&["template", "assign", &user, "--template", "member"])?;
+    assert!(ok, "{out}");
+    let (ok, _) = cli(&["template", "delete", &id])?;
+    assert!(ok);
+    let (ok, _) = cli(&["template", "show", &id])?;
+    assert!(!ok, "gone");
+    Ok(())
+}
