@@ -77,19 +77,19 @@ impl From<TemplateView> for Template {
 /// `"all"` or a list of group ids.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
-pub enum Groups {
+pub enum TemplateReach {
     Word(String),
     List(Vec<String>),
 }
 
-impl Groups {
+impl TemplateReach {
     fn into_service(self) -> Result<TemplateGroups, Error> {
         match self {
-            Groups::Word(word) if word == "all" => Ok(TemplateGroups::All),
-            Groups::Word(word) => Err(Error::InvalidInput(format!(
+            TemplateReach::Word(word) if word == "all" => Ok(TemplateGroups::All),
+            TemplateReach::Word(word) => Err(Error::InvalidInput(format!(
                 "groups must be \"all\" or a list of group ids, not {word:?}"
             ))),
-            Groups::List(ids) => Ok(TemplateGroups::Only(
+            TemplateReach::List(ids) => Ok(TemplateGroups::Only(
                 ids.into_iter().map(GroupId::from).collect(),
             )),
         }
@@ -97,8 +97,10 @@ impl Groups {
 
     fn from_service(groups: &TemplateGroups) -> Self {
         match groups {
-            TemplateGroups::All => Groups::Word("all".to_owned()),
-            TemplateGroups::Only(ids) => Groups::List(ids.iter().map(|g| g.to_string()).collect()),
+            TemplateGroups::All => TemplateReach::Word("all".to_owned()),
+            TemplateGroups::Only(ids) => {
+                TemplateReach::List(ids.iter().map(|g| g.to_string()).collect())
+            }
         }
     }
 }
@@ -111,12 +113,12 @@ pub struct AssignTemplate {
     /// For a custom template: `"all"` (the default) or the group ids its group-scoped
     /// capabilities reach. Not for a built-in one (its role says).
     #[schema(nullable = false)]
-    pub groups: Option<Groups>,
+    pub groups: Option<TemplateReach>,
 }
 
 impl AssignTemplate {
     pub fn groups(self) -> Result<(String, Option<TemplateGroups>), Error> {
-        let groups = self.groups.map(Groups::into_service).transpose()?;
+        let groups = self.groups.map(TemplateReach::into_service).transpose()?;
         Ok((self.template, groups))
     }
 }
@@ -126,7 +128,7 @@ impl AssignTemplate {
 pub struct Assignment {
     pub user_id: String,
     pub template: String,
-    pub groups: Option<Groups>,
+    pub groups: Option<TemplateReach>,
 }
 
 impl From<AssignmentView> for Assignment {
@@ -134,7 +136,7 @@ impl From<AssignmentView> for Assignment {
         Self {
             user_id: a.user_id.to_string(),
             template: a.template,
-            groups: a.groups.as_ref().map(Groups::from_service),
+            groups: a.groups.as_ref().map(TemplateReach::from_service),
         }
     }
 }

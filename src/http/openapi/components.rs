@@ -86,7 +86,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
     all.extend([patch::<PatchPolicy>()]);
     all.extend(named! { CreateAlert, PatchAlert, Alert, CreatedAlert, AlertTest, Delivery });
     all.extend(named! { SetQuorum, Quorum, DenyApproval, ApprovalVote, Approval });
-    all.extend(named! { CreateTemplate, PatchTemplate, Template, AssignTemplate, Assignment });
+    all.extend(named! { CreateTemplate, PatchTemplate, Template, TemplateReach, AssignTemplate, Assignment });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
