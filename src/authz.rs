@@ -146,6 +146,8 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("ai.audit.read", Audience::AgentsOnly),
     ("ai.alerts.write", Audience::AgentsOnly),
     ("ai.shares.create", Audience::AgentsOnly),
+    ("template.read", Audience::UsersOnly),
+    ("template.write", Audience::UsersOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of
@@ -735,3 +737,5 @@ mod tests {
         assert_eq!(Operations::all().names().len(), 9);
     }
 }
+
+pub mod templates;

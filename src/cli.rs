@@ -26,6 +26,7 @@ mod policies;
 mod secrets;
 mod serve;
 mod shares;
+mod templates;
 
 pub use activity::ActivityArgs;
 pub use apikeys::ApikeyCommand;
@@ -258,6 +259,13 @@ pub enum Command {
         #[command(subcommand)]
         command: mcp::McpCommand,
     },
+    /// Permission templates: bundles of capabilities assigned to members (owners only).
+    Template {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: templates::TemplateCommand,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -346,6 +354,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ai { client, command } => ai::ai(&Client::new(&client)?, command).await,
         Command::Mcp { command } => mcp::mcp(command).await,
+        Command::Template { client, command } => {
+            templates::template(&Client::new(&client)?, command).await
+        }
     }
 }
 

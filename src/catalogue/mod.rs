@@ -22,6 +22,7 @@ mod shares;
 
 mod ai;
 mod alerts;
+mod templates;
 mod tenancy;
 mod trail;
 
@@ -37,6 +38,7 @@ pub use shares::*;
 
 pub use ai::*;
 pub use alerts::*;
+pub use templates::*;
 pub use tenancy::*;
 pub use trail::*;
 
@@ -408,6 +410,12 @@ pub const ALL: &[&Operation] = &[
     &LIST_INVITATIONS,
     &REVOKE_INVITATION,
     &ACCEPT_INVITATION,
+    &LIST_TEMPLATES,
+    &CREATE_TEMPLATE,
+    &GET_TEMPLATE,
+    &UPDATE_TEMPLATE,
+    &DELETE_TEMPLATE,
+    &ASSIGN_TEMPLATE,
 ];
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod shares;
 
 mod alerts;
 mod stream;
+mod templates;
 pub mod tls;
 mod trail;
 

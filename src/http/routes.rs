@@ -5,6 +5,7 @@
 
 use super::ai;
 use super::handlers::*;
+use super::templates;
 use super::{AppState, identity, keys, machines, policies, secrets, shares, trail};
 use super::{alerts, approvals, stream};
 use crate::catalogue::{self as op, Method, Operation};
@@ -27,6 +28,7 @@ pub(super) fn served() -> Router<AppState> {
     let routes = watch_routes(routes);
     let routes = approvals_routes(routes);
     let routes = ai_routes(routes);
+    let routes = templates_routes(routes);
     routes.finish()
 }
 
@@ -281,6 +283,17 @@ fn ai_routes(routes: Routes) -> Routes {
         .at(&op::AI_LIST_ALERTS, agent::list_alerts)
         .at(&op::AI_CREATE_ALERT, agent::create_alert)
         .at(&op::AI_CREATE_SHARE, agent::create_share)
+}
+
+/// Permission templates and their assignment.
+fn templates_routes(routes: Routes) -> Routes {
+    routes
+        .at(&op::LIST_TEMPLATES, templates::list)
+        .at(&op::CREATE_TEMPLATE, templates::create)
+        .at(&op::GET_TEMPLATE, templates::get)
+        .at(&op::UPDATE_TEMPLATE, templates::update)
+        .at(&op::DELETE_TEMPLATE, templates::delete)
+        .at(&op::ASSIGN_TEMPLATE, templates::assign)
 }
 
 /// A router under construction, with the operations bound so far.

@@ -145,6 +145,7 @@ pub(in crate::service) fn agent_caller(agent: &AiAgentRow) -> Result<Caller, Err
         flags: flags_of(&agent.scopes)?,
         method: AuthMethod::AiAgent,
         role: None,
+        template: None,
         scope: scope_of(&agent.groups),
         credential: Some(agent.name.clone()),
     })

@@ -19,6 +19,9 @@ pub struct Caller {
     /// The credential, as the audit trail names it (API key id, session id, certificate
     /// fingerprint).
     pub credential: Option<String>,
+    /// For users holding a custom permission template: its capabilities, which then stand
+    /// in for the role (`role` is `None`).
+    pub template: Option<crate::authz::templates::Capabilities>,
 }
 
 /// The groups a caller sees.
@@ -77,6 +80,7 @@ impl Service {
             role: Some(Role::Owner),
             scope: GroupScope::All,
             credential: None,
+            template: None,
         }
     }
 }

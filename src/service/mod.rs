@@ -23,6 +23,7 @@ mod rotation;
 mod secrets;
 mod settings;
 mod shares;
+mod templates;
 mod tenancy;
 mod trail;
 mod views;
@@ -80,6 +81,7 @@ pub use secrets::{
 };
 pub use settings::ServiceSettings;
 pub use shares::{CreatedShare, GenerateSpec, MAX_SHARE_VALUE_BYTES, SHARE_LIFETIMES, ShareSpec};
+pub use templates::{AssignmentView, TemplateGroups, TemplateSpec, TemplateView};
 pub use tenancy::{
     ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
 };

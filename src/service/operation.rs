@@ -208,11 +208,12 @@ impl Service {
     }
 
     /// Authorization: the credential's flags AND what the principal's kind may do AND, for
-    /// users, what their role may do.
+    /// users, what their role (or custom permission template) may do.
     fn require(caller: &Caller, flag: &str) -> Result<(), Error> {
-        let role_ok = caller
-            .role
-            .is_none_or(|role| authz::role_allows(role, flag));
+        let role_ok = match (&caller.template, caller.role) {
+            (Some(template), _) => template.allows(flag),
+            (None, role) => role.is_none_or(|role| authz::role_allows(role, flag)),
+        };
         if authz::kind_may_use(caller.kind, flag) && role_ok && caller.flags.allows(flag) {
             Ok(())
         } else {

@@ -34,6 +34,7 @@ mod sessions;
 mod shares;
 mod sql;
 mod sql_ids;
+mod templates;
 mod trail;
 mod users;
 
@@ -59,6 +60,7 @@ pub use secrets::*;
 pub use sessions::*;
 pub use shares::*;
 pub use sql::SqlStore;
+pub use templates::*;
 pub use trail::*;
 pub use users::*;
 
@@ -87,6 +89,7 @@ pub trait Store:
     + ApprovalStore
     + AiAgentStore
     + InvitationStore
+    + TemplateStore
     + Send
     + Sync
     + 'static

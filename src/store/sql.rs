@@ -31,6 +31,7 @@ mod secrets;
 mod sessions;
 mod shares;
 mod sqlite;
+mod templates;
 mod trail;
 mod users;
 

@@ -62,4 +62,5 @@ mod token;
 mod activity_stream;
 mod alerts;
 mod mcp;
+mod templates;
 mod watch_support;

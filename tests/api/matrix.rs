@@ -310,6 +310,15 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/invitations", none.clone(),                                 "Y Y Y Y Y F F F F Y U"),
         row("delete", "/v1/invitations/{id}", none.clone(),                            "N N F F F F F F F N U"),
         row("post",   "/v1/invitations/accept", json!({}),                             "Y Y Y Y Y Y Y Y Y Y Y"),
+        // Permission templates: reading is for every user; editing and assigning for owners
+        // only (no custom template exists, so an owner's edit is a 404).
+        row("get",    "/v1/templates", none.clone(),                                   "Y Y Y Y Y F F F F Y U"),
+        row("post",   "/v1/templates", json!({"name": "bad name!", "capabilities": []}),
+                                                                                       "Y F F F F F F F F Y U"),
+        row("get",    "/v1/templates/{id}", none.clone(),                              "N N N N N F F F F N U"),
+        row("patch",  "/v1/templates/{id}", json!({}),                                 "N F F F F F F F F N U"),
+        row("delete", "/v1/templates/{id}", none.clone(),                              "N F F F F F F F F N U"),
+        row("put",    "/v1/users/{id}/template", json!({"template": "member"}),        "Y F F F F F F F F N U"),
     ]
 }
 
@@ -378,6 +387,7 @@ impl Targets {
                 ("agents", _) => "aia_000000000000000000000000",
                 ("bootstrap-tokens", _) => "aibt_000000000000000000000000",
                 ("invitations", _) => "inv_000000000000000000000000",
+                ("templates", _) => "tpl_000000000000000000000000",
                 (other, _) => panic!("no target for a placeholder after {other:?} in {template}"),
             };
             out.push(value.to_owned());

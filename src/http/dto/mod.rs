@@ -40,6 +40,7 @@ mod shares;
 
 mod alerts;
 mod status;
+mod templates;
 mod trail;
 
 pub use activity::*;
@@ -58,6 +59,7 @@ pub use shares::*;
 
 pub use alerts::*;
 pub use status::*;
+pub use templates::*;
 pub use trail::*;
 
 use serde::{Deserialize, Deserializer};

@@ -92,6 +92,7 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
     all.extend(named! { CreateAgentToken, IssuedAgentToken, AgentToken, RegisterAgent, Agent });
     all.extend([patch::<UpdateAgent>()]);
     all.extend(named! { Invitation, InvitationIssued, UserAdded, AcceptInvitation });
+    all.extend(named! { CreateTemplate, PatchTemplate, Template, TemplateReach, AssignTemplate, Assignment });
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -120,6 +121,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     all.extend(lists!("ApprovalList" => Approval));
     all.extend(lists!("AgentList" => Agent, "AgentTokenList" => AgentToken));
     all.extend(lists!("InvitationList" => Invitation));
+    all.extend(lists!("TemplateList" => Template));
     all
 }
 

@@ -47,6 +47,14 @@ impl Service {
             .await?
             .filter(|m| !m.suspended)
             .ok_or(Error::Unauthenticated)?;
+        if let Some((template, scope)) = self.held_template(account_id, user_id).await? {
+            return Ok(Caller {
+                role: None,
+                scope,
+                template: Some(template),
+                ..Self::user_caller_base(account_id, user_id, credential)
+            });
+        }
         let role = member.role;
         let scope = if role.sees_all_groups() {
             GroupScope::All
@@ -68,7 +76,29 @@ impl Service {
             role: Some(role),
             scope,
             credential: Some(credential.id),
+            template: None,
         })
+    }
+
+    /// A user caller with no role, template or group yet: what every kind of user shares.
+    fn user_caller_base(
+        account_id: &AccountId,
+        user_id: &UserId,
+        credential: Credential,
+    ) -> Caller {
+        Caller {
+            account_id: account_id.clone(),
+            kind: PrincipalKind::User,
+            principal_id: user_id.to_string(),
+            api_key_id: (credential.method == AuthMethod::ApiKey)
+                .then(|| ApiKeyId::from(credential.id.as_str())),
+            flags: credential.flags,
+            method: credential.method,
+            role: None,
+            scope: GroupScope::Only(Vec::new()),
+            credential: Some(credential.id),
+            template: None,
+        }
     }
 
     /// An enabled app of an active account, as a caller.
@@ -105,6 +135,7 @@ impl Service {
             role: None,
             scope: GroupScope::Only(groups),
             credential: Some(credential.id),
+            template: None,
         })
     }
 
