@@ -313,9 +313,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             identity::account(&Client::new(&client)?, command).await
         }
         Command::User { client, command } => identity::user(&Client::new(&client)?, command).await,
-        Command::Invitation { client, command } => {
-            invitations::invitation(&client, command).await
-        }
+        Command::Invitation { client, command } => invitations::invitation(&client, command).await,
         Command::Group { client, command } => groups::group(&Client::new(&client)?, command).await,
         Command::Job { client, command } => jobs::job(&Client::new(&client)?, command).await,
         Command::App { client, command } => groups::app(&Client::new(&client)?, command).await,

@@ -136,7 +136,9 @@ pub const REVOKE_INVITATION: Operation = delete("/v1/invitations/{id}")
     .status(204);
 
 pub const ACCEPT_INVITATION: Operation = post("/v1/invitations/accept")
-    .summary("Accept an invitation with its token and your own password: you become a user and member")
+    .summary(
+        "Accept an invitation with its token and your own password: you become a user and member",
+    )
     .audited_as("invitation.accept")
     .takes("AcceptInvitation")
     .created("User");

@@ -7,9 +7,9 @@ mod passwords;
 mod sessions;
 mod users;
 
+pub use invitations::{InvitationIssued, UserAdded};
 pub use passwords::{ResetOutput, check_password};
 pub(super) use passwords::{hash_password, verify_password, warm_up};
-pub use invitations::{InvitationIssued, UserAdded};
 pub use users::{AddUser, MemberPatch, normalize_email};
 
 use super::{AuthMethod, Caller, Ctx, Error, RequestMeta, Service, micros, new_id};

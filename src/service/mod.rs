@@ -31,6 +31,7 @@ mod views;
 mod alerts;
 mod stream;
 
+pub use crate::store::InvitationRow;
 pub use crate::store::ShareRow;
 /// The records the service answers with, as the store keeps them: typed ids and enums, no SQL,
 /// and nothing secret-derived (a credential's digest stays in [`crate::store::Credential`],
@@ -55,9 +56,8 @@ pub use auth::{LoginOutput, SignedRequest};
 pub use caller::{Caller, GroupScope};
 pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
 pub use error::Error;
-pub use identity::{MemberPatch, ResetOutput, check_password, normalize_email};
-pub use crate::store::InvitationRow;
 pub use identity::{AddUser, InvitationIssued, UserAdded};
+pub use identity::{MemberPatch, ResetOutput, check_password, normalize_email};
 pub use keyrings::{
     ConfigPatch, DataKeyOutput, DecryptOutput, EncryptOutput, HashLookup, KeyVersionInfo,
     KeyringSpec, KeyringView, Protection,

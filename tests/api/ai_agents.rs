@@ -555,3 +555,42 @@ async fn no_agent_answer_ever_holds_a_stored_value_and_its_share_open_destroys_t
     );
     Ok(())
 }
+
+/// The agents' column of the authorization matrix, over every route of the catalogue: an
+/// agent holding every scope is refused (401) on every route with a credential but the
+/// agent-facing ones, and served there (neither 401 nor 403; bad bodies are 400s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_is_served_on_its_routes_and_refused_on_every_other() -> TestResult {
+    let s = TestServer::start().await?;
+    s.group("G").await?;
+    let agent = agent(&s, "matrix", &ALL_SCOPES, &[]).await?;
+    let mut wrong = Vec::new();
+    for route in coffer::catalogue::ALL
+        .iter()
+        .filter(|r| !r.flags.is_empty())
+    {
+        let target: Vec<&str> = route
+            .path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "1"
+                } else {
+                    segment
+                }
+            })
+            .collect();
+        let method = Method::from_bytes(route.method.as_str().to_uppercase().as_bytes())?;
+        let body = matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
+        let reply = agent.call(&s, method, &target.join("/"), body).await?;
+        let facing = coffer::catalogue::AGENT_FACING
+            .iter()
+            .any(|r| r.method == route.method && r.path == route.path);
+        let served = reply.status != 401 && reply.status != 403;
+        if facing != served {
+            wrong.push(format!("{} {}: {}", route.method, route.path, reply.status));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    Ok(())
+}
