@@ -61,7 +61,9 @@ def post(path, body):
                                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, context=tls) as response:
         return json.load(response)
-user = post("/v1/users", {"email": "schemathesis-target@example.test", "role": "member"})["id"]
+# A new person is invited and accepts with their own password (docs/invitations.md).
+invited = post("/v1/users", {"email": "schemathesis-target@example.test", "role": "member"})
+user = post("/v1/invitations/accept", {"token": invited["token"], "password": "schemathesis-Pw-7f3a9c"})["id"]
 api_key = post("/v1/auth/apikey", {"principal": user, "name": "schemathesis-target", "flags": {"group.read": True}})["id"]
 with open(f"{data}/schemathesis.toml", "w") as config:
     for operation, value in [("patch_users_id", user), ("delete_users_id", user), ("patch_auth_apikey_id", api_key)]:
