@@ -87,8 +87,9 @@ pub(super) fn secs_to_micros(secs: i64) -> i64 {
     secs.saturating_mul(MICROS)
 }
 
-/// A raw Ed25519 public key given as base64: 32 bytes, a valid point, not of small order.
-fn parse_public_key(text: &str) -> Result<Vec<u8>, Error> {
+/// A raw Ed25519 public key given as base64: 32 bytes, a valid point, not of small order
+/// (a machine's, or an AI agent's: both sign the same way).
+pub(in crate::service) fn parse_public_key(text: &str) -> Result<Vec<u8>, Error> {
     let bad =
         || Error::InvalidInput("public_key must be base64 of a 32-byte Ed25519 public key".into());
     let bytes: [u8; 32] = B64

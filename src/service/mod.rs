@@ -43,7 +43,7 @@ pub use crate::store::{
     MachineTokenRow, MemberRow, ObjectRow, ResetRow, RevocationRow, SessionRow, StoredEvent,
     TrustedCaRow,
 };
-pub use crate::store::{AuthMethod, ErrorCode, Outcome};
+pub use crate::store::{AuthMethod, ErrorCode, MachineStatus, Outcome};
 pub use crate::store::{CheckpointRow, SecretGrantRow, SecretRow, SigningKeyRow};
 pub use ai::{
     AgentPatch, AgentRequest, AgentStatus, AgentTokenSpec, AiAgentRow, AiTokenRow,

@@ -592,5 +592,16 @@ async fn an_agent_is_served_on_its_routes_and_refused_on_every_other() -> TestRe
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+
+    // The machines' status filter takes the machine states only.
+    let pending = agent
+        .call(&s, Method::GET, "/v1/ai/machines?status=pending", None)
+        .await?;
+    assert_eq!(pending.status, 200, "{}", pending.body);
+    assert!(pending.body.is_array(), "{}", pending.body);
+    let bad = agent
+        .call(&s, Method::GET, "/v1/ai/machines?status=asleep", None)
+        .await?;
+    assert_eq!(bad.status, 400, "{}", bad.body);
     Ok(())
 }

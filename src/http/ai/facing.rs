@@ -241,20 +241,20 @@ pub async fn list_machines(
     State(s): State<AppState>,
     q: Result<Query<MachinesQuery>, QueryRejection>,
 ) -> Reply<Json<Vec<dto::Machine>>> {
-    let status = handlers::query(q)?.status;
-    if let Some(status) = status
-        .as_deref()
-        .filter(|s| !["pending", "approved"].contains(s))
-    {
-        return Err(crate::service::Error::InvalidInput(format!(
-            "status {status:?} is not pending or approved"
-        ))
-        .into());
-    }
+    let status = handlers::query(q)?
+        .status
+        .map(|text| {
+            crate::service::MachineStatus::parse(&text).ok_or_else(|| {
+                crate::service::Error::InvalidInput(format!(
+                    "status {text:?} is not pending or approved"
+                ))
+            })
+        })
+        .transpose()?;
     let auth = scoped(&s, agent, &op::AI_LIST_MACHINES).await?;
     let Json(mut machines) = machines::list(auth, State(s)).await?;
     if let Some(status) = status {
-        machines.retain(|m| m.status == status);
+        machines.retain(|m| m.status == status.as_str());
     }
     Ok(Json(machines))
 }

@@ -94,7 +94,12 @@ pub fn query_parameters(method: &str, path: &str) -> Vec<Value> {
         }
         ("get", "/v1/ai/machines") => vec![query(
             "status",
-            enumeration(&["pending", "approved"]),
+            enumeration(
+                &crate::service::MachineStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>(),
+            ),
             "only machines in this state (pending: awaiting an owner's approval)",
         )],
         ("get", "/v1/objects") => vec![

@@ -5,30 +5,12 @@ use super::*;
 use crate::audit::Identity;
 use crate::auth::AiBootstrapToken;
 use crate::store::{Conflict, StoreError};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::SecretString;
 
 /// A token as issued: its row and its text, which is never stored.
 pub struct CreatedAgentToken {
     pub row: AiTokenRow,
     pub token: SecretString,
-}
-
-/// A raw Ed25519 public key: base64 of 32 bytes, a valid, not weak, point.
-fn parse_public_key(text: &str) -> Result<Vec<u8>, Error> {
-    let bad =
-        || Error::InvalidInput("public_key must be base64 of a 32-byte Ed25519 public key".into());
-    let bytes: [u8; 32] = B64
-        .decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(bad)?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
-    if key.is_weak() {
-        return Err(bad());
-    }
-    Ok(bytes.to_vec())
 }
 
 fn checked_ttl(ttl: Option<i64>) -> Result<i64, Error> {
@@ -175,7 +157,7 @@ impl Service {
             status: AgentStatus::Active,
             scopes: token.scopes.clone(),
             groups: token.groups.clone(),
-            public_key: parse_public_key(public_key)?,
+            public_key: crate::service::machines::parse_public_key(public_key)?,
             created_at: now,
             created_by: token.created_by.clone(),
             last_used_at: None,
