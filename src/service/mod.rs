@@ -31,6 +31,9 @@ mod views;
 mod alerts;
 mod stream;
 
+mod aws_kms;
+pub use aws_kms::{AwsCall, AwsErrorType, AwsFault};
+
 pub use crate::store::InvitationRow;
 pub use crate::store::ShareRow;
 /// The records the service answers with, as the store keeps them: typed ids and enums, no SQL,

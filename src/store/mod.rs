@@ -38,6 +38,8 @@ mod templates;
 mod trail;
 mod users;
 
+mod aws_kms;
+
 pub use accounts::*;
 pub use ai_agents::*;
 pub use alerts::*;
@@ -63,6 +65,8 @@ pub use sql::SqlStore;
 pub use templates::*;
 pub use trail::*;
 pub use users::*;
+
+pub use aws_kms::*;
 
 use async_trait::async_trait;
 
@@ -90,6 +94,7 @@ pub trait Store:
     + AiAgentStore
     + InvitationStore
     + TemplateStore
+    + AwsKmsStore
     + Send
     + Sync
     + 'static
