@@ -33,6 +33,7 @@ mod stream;
 
 mod aws_kms;
 pub use aws_kms::{AwsCall, AwsErrorType, AwsFault};
+pub use aws_kms::{OPERATIONS as AWS_KMS_OPERATIONS, aws_account_number};
 
 pub use crate::store::InvitationRow;
 pub use crate::store::ShareRow;
