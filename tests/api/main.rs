@@ -65,3 +65,5 @@ mod alerts;
 mod mcp;
 mod templates;
 mod watch_support;
+
+mod aws_kms_service;
