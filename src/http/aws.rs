@@ -58,7 +58,7 @@ pub async fn kms(
     };
     let answer = match answer {
         Err(fault) if meta.audit_pending() => {
-            audit_refusal(&state, &meta, &slot, claimed, fault).await
+            audit_refusal(&state, (&meta, operation), &slot, claimed, fault).await
         }
         other => other,
     };
@@ -170,7 +170,7 @@ fn refusal(failure: SigV4Failure) -> AwsFault {
 /// answer becomes the 503 every unaudited request is.
 async fn audit_refusal(
     state: &AppState,
-    meta: &RequestMeta,
+    (meta, operation): (&RequestMeta, Option<&str>),
     slot: &CallerSlot,
     claimed: Option<Arc<Caller>>,
     fault: AwsFault,
@@ -188,8 +188,8 @@ async fn audit_refusal(
         .service
         .audit_aws_refusal(
             &meta,
-            caller.as_deref(),
-            is_claim,
+            (caller.as_deref(), is_claim),
+            operation.unwrap_or_default(),
             fault.error.status(),
             Outcome::Failure(native_code(fault.error)),
         )

@@ -67,6 +67,16 @@ pub const OPERATIONS: &[&str] = &[
 
 type Answer = Result<serde_json::Value, AwsFault>;
 
+/// The audit action of an AWS call refused before a native operation recorded it:
+/// `aws.<Operation>`, or `aws.unknown` for a name that is not an operation.
+pub fn action_of(operation: &str) -> String {
+    if OPERATIONS.contains(&operation) {
+        format!("aws.{operation}")
+    } else {
+        "aws.unknown".to_owned()
+    }
+}
+
 impl Service {
     /// Serves one AWS KMS call. A fault raised before any native operation recorded the
     /// request (a body that does not parse, an unknown key id, an unknown operation) is
@@ -75,10 +85,7 @@ impl Service {
         let result = self.aws_dispatch(ctx, &call).await;
         match result {
             Err(fault) if ctx.meta.audit_pending() => {
-                let action = match OPERATIONS.contains(&call.operation) {
-                    true => format!("aws.{}", call.operation),
-                    false => "aws.unknown".to_owned(),
-                };
+                let action = action_of(call.operation);
                 let refusal = fault.audit_error();
                 let event = self.event(ctx.meta, Some(ctx.caller), &action, None, Err(&refusal));
                 match self.record(ctx.meta, event).await {

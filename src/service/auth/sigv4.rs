@@ -147,16 +147,16 @@ impl Service {
     pub async fn audit_aws_refusal(
         &self,
         meta: &RequestMeta,
-        caller: Option<&Caller>,
-        claimed: bool,
+        (caller, claimed): (Option<&Caller>, bool),
+        operation: &str,
         status: u16,
         outcome: Outcome,
     ) -> Result<(), Error> {
-        const ACTION: &str = "aws-kms.call";
-        let mut event = self.event(meta, caller, ACTION, Some("/"), Ok(()));
+        let action = crate::service::aws_kms::action_of(operation);
+        let mut event = self.event(meta, caller, &action, None, Ok(()));
         event.status = status;
         event.outcome = outcome;
-        event.severity = crate::audit::severity::severity_of(ACTION, outcome);
+        event.severity = crate::audit::severity::severity_of(&action, outcome);
         if claimed {
             event.identity = Some(crate::audit::Identity::Claimed);
         }
