@@ -35,6 +35,7 @@ mod aws_kms;
 pub use aws_kms::{AwsCall, AwsErrorType, AwsFault};
 pub use aws_kms::{OPERATIONS as AWS_KMS_OPERATIONS, aws_account_number};
 
+pub use crate::store::AwsCredentialRow;
 pub use crate::store::InvitationRow;
 pub use crate::store::ShareRow;
 /// The records the service answers with, as the store keeps them: typed ids and enums, no SQL,
@@ -148,6 +149,9 @@ pub struct Service {
     frozen_groups: TtlCache<crate::ids::GroupId, bool>,
     /// Apps' verified API keys by the token's cache key, for `auth_cache_ttl`.
     callers: TtlCache<[u8; 32], Arc<Caller>>,
+    /// AWS key ids of keyrings → their names (which never change), so that an AWS call on
+    /// a keyring whose metadata this node holds costs no SQL (`aws_kms/targets.rs`).
+    aws_keyring_names: TtlCache<(AccountId, KeyringId), String>,
     /// AWS access keys' callers and SigV4 signing keys by (access key id, credential
     /// scope), for `auth_cache_ttl`: a cached signer checks a signature without the HSM.
     aws_signers:
@@ -217,6 +221,7 @@ impl Service {
             frozen_groups: TtlCache::default(),
             callers: TtlCache::default(),
             aws_signers: TtlCache::default(),
+            aws_keyring_names: TtlCache::default(),
             node: new_event_id("node"),
             jobs_wake: tokio::sync::Notify::new(),
             hsm_unwraps: Default::default(),

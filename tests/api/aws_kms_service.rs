@@ -202,3 +202,38 @@ async fn an_asymmetric_key_signs_and_verifies_like_aws() -> TestResult {
     assert_eq!(fault(rotation), AwsErrorType::UnsupportedOperation);
     Ok(())
 }
+
+/// A key id names one keyring for good: once it is pending deletion and its Coffer name is
+/// taken by a new keyring, the id must not reach the new keyring through any cache.
+#[tokio::test]
+async fn a_deleted_keys_id_never_reaches_a_new_keyring_of_the_same_name() -> TestResult {
+    let server = TestServer::start().await?;
+    let key = app(&server).await?;
+    let created = call(&server, &key, "CreateKey", json!({})).await?;
+    let metadata = created.map_err(|f| anyhow::anyhow!("{f}"))?["KeyMetadata"].clone();
+    let id = metadata["KeyId"].as_str().unwrap_or_default().to_owned();
+    let plaintext = STANDARD.encode(b"warm the caches");
+    let encrypt = json!({"KeyId": id, "Plaintext": plaintext});
+    for _ in 0..2 {
+        let sealed = call(&server, &key, "Encrypt", encrypt.clone()).await?;
+        sealed.map_err(|f| anyhow::anyhow!("{f}"))?;
+    }
+    let listed = server.get("/v1/keyrings", &server.owner_key).await?;
+    let name = listed
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|ring| ring["id"] == id.as_str())
+        .and_then(|ring| ring["name"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("the key's keyring is not listed: {}", listed.body))?;
+    let scheduled = call(&server, &key, "ScheduleKeyDeletion", json!({"KeyId": id})).await?;
+    scheduled.map_err(|f| anyhow::anyhow!("{f}"))?;
+    let group = server.group("reuse").await?;
+    let reused = server.keyring(&name, &group, json!({})).await?;
+    assert_eq!(reused.status, 201, "{}", reused.body);
+    let refused = call(&server, &key, "Encrypt", encrypt).await?;
+    assert_eq!(fault(refused), AwsErrorType::InvalidState);
+    Ok(())
+}

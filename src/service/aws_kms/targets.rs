@@ -5,7 +5,7 @@
 use super::ids::{KeyName, key_arn, parse_key_name};
 use super::{AwsErrorType, AwsFault};
 use crate::crypto::asym::KeyAlgorithm;
-use crate::ids::{GroupId, KeyId, KeyringId};
+use crate::ids::{AccountId, GroupId, KeyId, KeyringId};
 use crate::service::{Caller, Ctx, KeyRow, KeyringRow, Service};
 
 /// A keyring (an AWS symmetric key) or a key (an AWS asymmetric key).
@@ -138,6 +138,10 @@ impl Target {
     }
 }
 
+/// How long a keyring's name is remembered by its id. Ids and names never change, so this
+/// only bounds the memory; the row itself comes from the native metadata cache.
+const KEYRING_NAME_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The object a caller cannot see does not exist for it, as on the native routes.
 fn not_found(key_id: &str) -> AwsFault {
     AwsFault::not_found(format!("Key '{key_id}' does not exist"))
@@ -176,10 +180,11 @@ impl Service {
         let account = &caller.account_id;
         let target = if id.starts_with("kr_") {
             let id = KeyringId::from(id);
-            self.store
-                .keyring_by_id(account, &id)
-                .await?
-                .map(Target::Keyring)
+            match self.cached_keyring_row(account, &id) {
+                Some(row) => Some(row),
+                None => self.stored_keyring_row(account, &id).await?,
+            }
+            .map(Target::Keyring)
         } else if id.starts_with("key_") {
             let id = KeyId::from(id);
             self.store.key_by_id(account, &id).await?.map(Target::Key)
@@ -187,6 +192,33 @@ impl Service {
             None
         };
         Ok(target.filter(|t| caller.sees_group(t.group_id())))
+    }
+
+    /// The live keyring `id` from this node's caches: its name from `aws_keyring_names`, its
+    /// row from the keyring metadata the native routes use, which every change forgets on
+    /// every node. `None` when either is missing, or when the name now belongs to another
+    /// keyring (the one with this id was deleted and the name reused).
+    fn cached_keyring_row(&self, account: &AccountId, id: &KeyringId) -> Option<KeyringRow> {
+        let name = self.aws_keyring_names.get(&(account.clone(), id.clone()))?;
+        let state = self.keyrings.get(&(account.clone(), name))?;
+        (state.row.id == *id && state.row.deleted_at.is_none()).then(|| state.row.clone())
+    }
+
+    /// The keyring `id` from the store, live or in the trash; its name is remembered.
+    async fn stored_keyring_row(
+        &self,
+        account: &AccountId,
+        id: &KeyringId,
+    ) -> Result<Option<KeyringRow>, AwsFault> {
+        let row = self.store.keyring_by_id(account, id).await?;
+        if let Some(row) = &row {
+            self.aws_keyring_names.insert(
+                (account.clone(), id.clone()),
+                row.name.clone(),
+                KEYRING_NAME_TTL,
+            );
+        }
+        Ok(row)
     }
 
     /// [`Service::aws_target`] for operations a key pending deletion refuses
