@@ -64,3 +64,6 @@ mod alerts;
 mod mcp;
 mod templates;
 mod watch_support;
+
+mod aws_kms;
+mod aws_support;
