@@ -104,6 +104,8 @@ macro_rules! for_each_id {
             AppId,
             /// An API key, the credential of apps and users.
             ApiKeyId,
+            /// An AWS-style access key id (`CFKA…`), an app's credential on the AWS KMS face.
+            AwsAccessKeyId,
             /// A keyring (symmetric key with versions).
             KeyringId,
             /// An asymmetric key (key pair or public key).

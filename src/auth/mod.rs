@@ -7,6 +7,7 @@
 
 pub mod guardrails;
 pub mod signed;
+pub mod sigv4;
 
 use secrecy::{ExposeSecret, SecretString};
 

@@ -123,6 +123,27 @@ pub const BIND_CERTIFICATE: Operation = post("/v1/apps/{id}/certificates")
     .takes("BindCertificate")
     .created("AppCertificate");
 
+pub const CREATE_AWS_CREDENTIAL: Operation = post("/v1/apps/{id}/aws-credentials")
+    .summary("Create an AWS access key pair for the app, for the AWS KMS face (the secret is shown once)")
+    .needs(&["apikey.write"], "aws-credential.create")
+    .takes("CreateAwsCredential")
+    .created("CreatedAwsCredential");
+
+pub const LIST_AWS_CREDENTIALS: Operation = get("/v1/apps/{id}/aws-credentials")
+    .summary("An app's AWS access key pairs (metadata only)")
+    .needs(&["apikey.read"], "aws-credential.list")
+    .gives("AwsCredentialList");
+
+pub const UPDATE_AWS_CREDENTIAL: Operation = patch("/v1/apps/{id}/aws-credentials/{key}")
+    .summary("Disable or re-enable an AWS access key pair")
+    .needs(&["apikey.write"], "aws-credential.update")
+    .exchanges("PatchAwsCredential", "AwsCredential");
+
+pub const DELETE_AWS_CREDENTIAL: Operation = delete("/v1/apps/{id}/aws-credentials/{key}")
+    .summary("Delete an AWS access key pair (requests signed with it fail from then on)")
+    .needs(&["apikey.write"], "aws-credential.delete")
+    .status(204);
+
 pub const UNBIND_CERTIFICATE: Operation = delete("/v1/apps/{id}/certificates/{certificate}")
     .summary("Unbind a client certificate")
     .needs(&["app.write"], "app.certificate.delete")

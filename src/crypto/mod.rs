@@ -57,6 +57,12 @@ impl DataKey {
     }
 }
 
+/// An AWS secret access key's text, from a data key the HSM generated: standard base64 of its
+/// first 30 bytes, 40 characters like AWS's own (240 bits of the HSM's randomness).
+pub fn aws_secret_text(key: &DataKey) -> Zeroizing<String> {
+    Zeroizing::new(B64.encode(&key.expose()[..30]))
+}
+
 /// Cryptographically secure random bytes from the operating system.
 pub fn random_bytes(len: usize) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(vec![0u8; len]);

@@ -4,6 +4,7 @@
 
 mod ai;
 mod approvals;
+mod aws;
 mod body;
 mod dto;
 mod errors;
@@ -69,6 +70,8 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Builds the full router.
 pub fn router(state: AppState) -> Router {
     routes::served()
+        // The AWS KMS face: its own protocol, dispatched by `X-Amz-Target` (aws.rs).
+        .route("/", axum::routing::post(aws::kms))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -4,6 +4,7 @@
 //! operation without a handler: what is served and what is documented cannot drift.
 
 use super::ai;
+use super::aws;
 use super::handlers::*;
 use super::templates;
 use super::{AppState, identity, keys, machines, policies, secrets, shares, trail};
@@ -101,6 +102,10 @@ fn identity_routes(routes: Routes) -> Routes {
         .at(&op::APP_CREDENTIALS, identity::app_credentials)
         .at(&op::BIND_CERTIFICATE, identity::bind_certificate)
         .at(&op::UNBIND_CERTIFICATE, identity::unbind_certificate)
+        .at(&op::CREATE_AWS_CREDENTIAL, aws::create_credential)
+        .at(&op::LIST_AWS_CREDENTIALS, aws::list_credentials)
+        .at(&op::UPDATE_AWS_CREDENTIAL, aws::update_credential)
+        .at(&op::DELETE_AWS_CREDENTIAL, aws::delete_credential)
         .at(&op::ADD_TRUSTED_CA, identity::add_trusted_ca)
         .at(&op::LIST_TRUSTED_CAS, identity::list_trusted_cas)
         .at(&op::REVOKE_CERTIFICATE, identity::revoke_certificate)

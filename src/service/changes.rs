@@ -27,6 +27,8 @@ pub(super) enum Forget {
     Principal { id: String },
     /// The verifications of one API key (disabled or re-flagged).
     ApiKey { id: ApiKeyId },
+    /// The signer of one AWS access key (disabled or deleted).
+    AwsCredential { id: crate::ids::AwsAccessKeyId },
     /// A keyring's metadata and versions.
     Keyring { account: AccountId, name: String },
     /// A keyring's unwrapped data keys.
@@ -59,10 +61,18 @@ impl Service {
     /// Drops from this node's caches what `what` names.
     fn apply_forget(&self, what: &Forget) {
         match what {
-            Forget::AccountCallers { account } => self
-                .callers
-                .retain(|_, caller| caller.account_id != *account),
-            Forget::Principal { id } => self.callers.retain(|_, caller| caller.principal_id != *id),
+            Forget::AccountCallers { account } => {
+                self.callers
+                    .retain(|_, caller| caller.account_id != *account);
+                self.aws_signers
+                    .retain(|_, signer| signer.caller.account_id != *account);
+            }
+            Forget::Principal { id } => {
+                self.callers.retain(|_, caller| caller.principal_id != *id);
+                self.aws_signers
+                    .retain(|_, signer| signer.caller.principal_id != *id);
+            }
+            Forget::AwsCredential { id } => self.aws_signers.retain(|(key, _), _| key != id),
             Forget::ApiKey { id } => self
                 .callers
                 .retain(|_, caller| caller.api_key_id.as_ref() != Some(id)),

@@ -8,6 +8,8 @@
 mod ai;
 mod approvals;
 mod auth;
+mod aws_kms;
+pub use aws_kms::{AwsCall, AwsErrorType, AwsFault};
 mod caller;
 mod certs;
 mod changes;
@@ -52,7 +54,7 @@ pub use ai::{
 pub use approvals::{
     ApprovalRow, ApprovalStatus, PendingOperation, QuorumRow, QuorumSpec, Vote, VoteRow,
 };
-pub use auth::{LoginOutput, SignedRequest};
+pub use auth::{LoginOutput, SigV4Caller, SigV4Failure, SignedRequest};
 pub use caller::{Caller, GroupScope};
 pub use certs::{CertificateBinding, PossessionProof, RevocationTarget};
 pub use error::Error;
@@ -83,7 +85,8 @@ pub use settings::ServiceSettings;
 pub use shares::{CreatedShare, GenerateSpec, MAX_SHARE_VALUE_BYTES, SHARE_LIFETIMES, ShareSpec};
 pub use templates::{AssignmentView, TemplateGroups, TemplateSpec, TemplateView};
 pub use tenancy::{
-    ApiKeyPatch, ApiKeySpec, AppPatch, Bootstrapped, CreatedApiKey, GroupMembersView,
+    ApiKeyPatch, ApiKeySpec, AppPatch, AwsCredentialSpec, Bootstrapped, CreatedApiKey,
+    CreatedAwsCredential, GroupMembersView,
 };
 pub use trail::{CHECKPOINT_ALGORITHM, EXPORT_PAGE, ExportPage, ExportPlan};
 pub use views::{OBJECT_KINDS, ObjectFilter};
@@ -143,6 +146,10 @@ pub struct Service {
     frozen_groups: TtlCache<crate::ids::GroupId, bool>,
     /// Apps' verified API keys by the token's cache key, for `auth_cache_ttl`.
     callers: TtlCache<[u8; 32], Arc<Caller>>,
+    /// AWS access keys' callers and SigV4 signing keys by (access key id, credential
+    /// scope), for `auth_cache_ttl`: a cached signer checks a signature without the HSM.
+    aws_signers:
+        TtlCache<(crate::ids::AwsAccessKeyId, crate::auth::sigv4::Scope), Arc<auth::AwsSigner>>,
     /// This node's name on the leases of background jobs: unique per service instance.
     node: String,
     /// Wakes this node's job worker when a request here starts a job.
@@ -207,6 +214,7 @@ impl Service {
             secret_keys: TtlCache::default(),
             frozen_groups: TtlCache::default(),
             callers: TtlCache::default(),
+            aws_signers: TtlCache::default(),
             node: new_event_id("node"),
             jobs_wake: tokio::sync::Notify::new(),
             hsm_unwraps: Default::default(),

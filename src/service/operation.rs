@@ -38,7 +38,7 @@ impl Service {
             credential: caller.and_then(|c| c.credential.clone()),
             // An access policy's refusal names its policy and failing axis; an approved
             // operation's run names its approval.
-            detail: refusal.or_else(super::approvals::running_detail),
+            detail: with_via(meta, refusal.or_else(super::approvals::running_detail)),
             identity: caller.map(|_| crate::audit::Identity::Verified),
             severity: crate::audit::severity::severity_of(action, outcome),
             encrypt_usage: None,
@@ -254,5 +254,15 @@ impl Service {
         event.status = status;
         event.outcome = outcome;
         self.record(meta, event).await
+    }
+}
+
+/// An event's detail, prefixed with the face the request came through (`aws-kms:Encrypt`),
+/// so the trail tells an AWS-face call from a native one.
+fn with_via(meta: &RequestMeta, detail: Option<String>) -> Option<String> {
+    match (&meta.via, detail) {
+        (Some(via), Some(detail)) => Some(format!("{via}; {detail}")),
+        (Some(via), None) => Some(via.clone()),
+        (None, detail) => detail,
     }
 }

@@ -13,6 +13,9 @@ pub struct RequestMeta {
     /// The status a successful answer carries (201 for creations, 204 for deletions), for
     /// the audit event, which is written before the answer.
     pub success_status: u16,
+    /// The face the request came through when it is not the native API (`aws-kms:Encrypt`):
+    /// every event of the request names it in its `detail`.
+    pub via: Option<String>,
     audit: Arc<AtomicU8>,
 }
 
@@ -28,6 +31,7 @@ impl RequestMeta {
             request_id,
             source_ip,
             success_status: 200,
+            via: None,
             audit: Arc::new(AtomicU8::new(AUDIT_PENDING)),
         }
     }

@@ -3,10 +3,12 @@
 
 mod api_keys;
 mod apps;
+mod aws_credentials;
 mod bootstrap;
 
 pub use api_keys::{ApiKeyPatch, ApiKeySpec, CreatedApiKey};
 pub use apps::AppPatch;
+pub use aws_credentials::{AwsCredentialSpec, CreatedAwsCredential};
 pub use bootstrap::Bootstrapped;
 
 use super::keyrings::master_label;

@@ -99,6 +99,8 @@ stored_names! {
         System => "system",
         /// An Ed25519-signed request of an AI agent (`X-Agent-Id`).
         AiAgent => "ai_agent",
+        /// An AWS SigV4-signed request of the AWS KMS face, with an app's access key pair.
+        AwsSigV4 => "aws_sigv4",
     }
 }
 

@@ -64,6 +64,8 @@ stored_names! {
         Secret => "secret",
         /// A one-time share (its version is always 0).
         Share => "share",
+        /// The secret of an AWS access key pair (its version is always 0).
+        AwsCredential => "aws_credential",
     }
 }
 

@@ -16,6 +16,7 @@ mod alerts;
 mod approvals;
 mod apps;
 mod audit;
+mod aws_credentials;
 pub mod chain;
 mod changes;
 mod client_certs;
@@ -44,6 +45,7 @@ pub use alerts::*;
 pub use approvals::*;
 pub use apps::*;
 pub use audit::*;
+pub use aws_credentials::*;
 pub use changes::{ChangeLog, ChangeRow};
 pub use client_certs::*;
 pub use credential::Credential;
@@ -90,6 +92,7 @@ pub trait Store:
     + AiAgentStore
     + InvitationStore
     + TemplateStore
+    + AwsCredentialStore
     + Send
     + Sync
     + 'static

@@ -17,6 +17,7 @@ mod alerts;
 mod approvals;
 mod apps;
 mod audit;
+mod aws_credentials;
 mod changes;
 mod client_certs;
 mod groups;

@@ -49,6 +49,8 @@ enum Fresh {
     App,
     /// `{certificate}` is a new pinned certificate of the app.
     Binding,
+    /// `{key}` is a new AWS access key pair of the app.
+    AwsCredential,
     Keyring,
     TrashedKeyring,
     Key,
@@ -140,6 +142,12 @@ fn table() -> Vec<Row> {
         row("get",    "/v1/apps/{id}/credentials", none.clone(),                       "Y Y Y Y Y F F F F N U"),
         row("post",   "/v1/apps/{id}/certificates", json!({"certificate": "garbage"}), "Y Y F F F F F F F N U"),
         fresh("delete", "/v1/apps/{id}/certificates/{certificate}", Fresh::Binding,    "Y Y F F F F F F F N U"),
+        row("post",   "/v1/apps/{id}/aws-credentials", json!({"name": "", "flags": {"*.*.*.*": true}}),
+                                                                                       "Y Y F F F F F F F N U"),
+        row("get",    "/v1/apps/{id}/aws-credentials", none.clone(),                   "Y Y F Y F F F F F N U"),
+        Row { body: json!({"disabled": false}),
+            ..fresh("patch", "/v1/apps/{id}/aws-credentials/{key}", Fresh::AwsCredential, "Y Y F F F F F F F N U") },
+        fresh("delete", "/v1/apps/{id}/aws-credentials/{key}", Fresh::AwsCredential,   "Y Y F F F F F F F N U"),
         row("post",   "/v1/trusted-cas", json!({"name": "ca", "certificate": "garbage"}),
                                                                                        "Y Y F F F F F F F Y U"),
         row("get",    "/v1/trusted-cas", none.clone(),                                 "Y Y Y Y Y F F F F Y U"),
@@ -342,6 +350,7 @@ struct Targets {
     machine_token: String,
     session: String,
     binding: String,
+    aws_key: String,
     ring: String,
     key: String,
     hash: String,
@@ -382,6 +391,7 @@ impl Targets {
                 ("approvals", _) => "apr_000000000000000000000000",
                 ("certificates", true) => "cert_000000000000000000000000",
                 ("certificates", false) => &self.binding,
+                ("aws-credentials", _) => &self.aws_key,
                 ("alerts", _) => "alr_000000000000000000000000",
                 ("deliveries", _) => "dlv_000000000000000000000000",
                 ("agents", _) => "aia_000000000000000000000000",
@@ -542,6 +552,7 @@ impl Fixture {
             machine_token,
             session: String::new(),
             binding: String::new(),
+            aws_key: "CFKA0000000000000000".into(),
             ring: "ring".into(),
             key: "key".into(),
             hash,
@@ -604,6 +615,17 @@ impl Fixture {
                         &format!("/v1/apps/{}/certificates", targets.app),
                         owner,
                         json!({"certificate": cert.cert_pem}),
+                    )
+                    .await?,
+                )?;
+            }
+            Fresh::AwsCredential => {
+                targets.aws_key = ensure_created(
+                    "AWS access key",
+                    &s.post(
+                        &format!("/v1/apps/{}/aws-credentials", targets.app),
+                        owner,
+                        json!({"name": self.unique("aws"), "flags": {"*.*.*.*": true}}),
                     )
                     .await?,
                 )?;

@@ -26,6 +26,7 @@ pub(crate) fn not_null<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'
 }
 mod answers;
 mod approvals;
+mod aws;
 mod certificates;
 mod credentials;
 mod groups;
@@ -45,6 +46,7 @@ mod trail;
 
 pub use activity::*;
 pub use approvals::*;
+pub use aws::*;
 pub use certificates::*;
 pub use credentials::*;
 pub use groups::*;

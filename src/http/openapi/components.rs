@@ -93,6 +93,9 @@ fn objects() -> Vec<(String, RefOr<Schema>)> {
     all.extend([patch::<UpdateAgent>()]);
     all.extend(named! { Invitation, InvitationIssued, UserAdded, AcceptInvitation });
     all.extend(named! { CreateTemplate, PatchTemplate, Template, TemplateReach, AssignTemplate, Assignment });
+    all.extend(
+        named! { CreateAwsCredential, PatchAwsCredential, AwsCredential, CreatedAwsCredential },
+    );
     all.extend([
         patch::<PatchApiKey>(),
         patch::<PatchApp>(),
@@ -122,6 +125,7 @@ fn lists() -> Vec<(String, RefOr<Schema>)> {
     all.extend(lists!("AgentList" => Agent, "AgentTokenList" => AgentToken));
     all.extend(lists!("InvitationList" => Invitation));
     all.extend(lists!("TemplateList" => Template));
+    all.extend(lists!("AwsCredentialList" => AwsCredential));
     all
 }
 

@@ -11,10 +11,12 @@ mod bearer;
 mod certificate;
 mod login;
 mod signed;
+mod sigv4;
 mod tokens;
 
 pub use login::LoginOutput;
 pub use signed::SignedRequest;
+pub use sigv4::{AwsSigner, SigV4Caller, SigV4Failure};
 
 use super::identity::verify_password;
 use super::machines::{MICROS, secs_to_micros};

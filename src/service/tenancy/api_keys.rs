@@ -24,7 +24,7 @@ pub struct ApiKeyPatch {
     pub flags: Option<BTreeMap<String, bool>>,
 }
 
-fn check_key_name(name: &str) -> Result<(), Error> {
+pub(super) fn check_key_name(name: &str) -> Result<(), Error> {
     let ok = (1..=128).contains(&name.chars().count()) && !name.chars().any(char::is_control);
     if ok {
         Ok(())

@@ -99,6 +99,7 @@ pub(super) async fn delete_app_rows(
 ) -> Result<u64, StoreError> {
     for statement in [
         "UPDATE api_keys SET disabled = 1 WHERE principal_id = $1",
+        "UPDATE aws_credentials SET disabled = 1 WHERE app_id = $1",
         "DELETE FROM app_certificates WHERE app_id = $1",
         "DELETE FROM app_groups WHERE app_id = $1",
         "DELETE FROM secret_grants WHERE app_id = $1",

@@ -23,11 +23,12 @@ macro_rules! job_columns {
     };
 }
 
-/// How many data keys a master key (`$1`-`$3`: its label) wraps, in keyrings, secrets and
-/// shares.
+/// How many data keys a master key (`$1`-`$4`: its label) wraps, in keyrings, secrets,
+/// shares and AWS credentials.
 const WRAPPED_BY: &str = "SELECT (SELECT COUNT(*) FROM keyring_versions WHERE wrapping_key = $1)
     + (SELECT COUNT(*) FROM secret_versions WHERE wrapping_key = $2)
-    + (SELECT COUNT(*) FROM shares WHERE wrapping_key = $3)";
+    + (SELECT COUNT(*) FROM shares WHERE wrapping_key = $3)
+    + (SELECT COUNT(*) FROM aws_credentials WHERE wrapping_key = $4)";
 
 /// A count stored as a signed integer; a negative one reads as zero.
 fn count(value: i64) -> u64 {
@@ -155,6 +156,7 @@ impl JobStore for SqlStore {
         let total = sqlx::query_scalar(WRAPPED_BY)
             .bind(from_label)
             .bind(from_label)
+            .bind(from_label)
             .bind(from_label);
         let total = count(scalar(&mut tx, total).await?);
         let started = sqlx::query(
@@ -258,8 +260,12 @@ impl JobStore for SqlStore {
                  UNION ALL
                  SELECT CAST('share' AS TEXT), id, 0, wrapped_key, account_id, id
                  FROM shares WHERE wrapping_key = $3
-                 ORDER BY holder, object_id, version LIMIT $4",
+                 UNION ALL
+                 SELECT CAST('aws_credential' AS TEXT), id, 0, wrapped_secret, account_id, id
+                 FROM aws_credentials WHERE wrapping_key = $4
+                 ORDER BY holder, object_id, version LIMIT $5",
             )
+            .bind(label)
             .bind(label)
             .bind(label)
             .bind(label)
@@ -293,6 +299,10 @@ impl JobStore for SqlStore {
                     "UPDATE shares SET wrapped_key = $1, wrapping_key = $2
                      WHERE id = $3 AND $4 = 0 AND wrapping_key = $5"
                 }
+                WrappedHolder::AwsCredential => {
+                    "UPDATE aws_credentials SET wrapped_secret = $1, wrapping_key = $2
+                     WHERE id = $3 AND $4 = 0 AND wrapping_key = $5"
+                }
             })
             .bind(key.wrapped_key.clone())
             .bind(new_label)
@@ -317,6 +327,7 @@ impl JobStore for SqlStore {
 
     async fn references_to(&self, label: &str) -> Result<u64, StoreError> {
         let references: i64 = sqlx::query_scalar(WRAPPED_BY)
+            .bind(label)
             .bind(label)
             .bind(label)
             .bind(label)
