@@ -225,11 +225,14 @@ impl Service {
             .map(|v| (v.holder.as_str(), v.account_id.clone(), v.name.clone()))
             .collect();
         for (holder, account, name) in objects {
-            self.forget(match WrappedHolder::parse(holder) {
+            let forget = match WrappedHolder::parse(holder) {
                 Some(WrappedHolder::Secret) => Forget::Secret { account, name },
+                // Nodes keep only the signing keys derived from the secret, which a re-wrap
+                // does not change.
+                Some(WrappedHolder::AwsCredential) => continue,
                 _ => Forget::Keyring { account, name },
-            })
-            .await;
+            };
+            self.forget(forget).await;
         }
         Ok(changed)
     }

@@ -8,6 +8,7 @@ mod approval_cli;
 mod approval_operations;
 mod approvals;
 mod audit_chain;
+mod aws_credentials;
 mod backup;
 mod cert_isolation;
 mod cert_proofs;
