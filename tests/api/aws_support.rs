@@ -18,7 +18,7 @@ pub struct AwsCredential {
 }
 
 /// A group, an app in it with an API key (for the native API) and an AWS credential, both
-/// with every keyring and key flag.
+/// with every keyring and key flag (the credential also `random.generate`).
 pub struct AwsApp {
     pub group: String,
     pub app: String,
@@ -28,6 +28,12 @@ pub struct AwsApp {
 
 pub fn every_flag() -> Value {
     json!({"keyring.*.*.*": true, "key.*.*.*": true})
+}
+
+/// An AWS key pair's flags for every operation: the keyring and key flags, and
+/// `random.generate` for `GenerateRandom`.
+pub fn every_aws_flag() -> Value {
+    json!({"keyring.*.*.*": true, "key.*.*.*": true, "random.*": true})
 }
 
 /// Makes an AWS credential for `app` and checks the reply's shape.
@@ -79,7 +85,7 @@ pub async fn aws_app(s: &TestServer, name: &str) -> anyhow::Result<AwsApp> {
     let (app, api_key) = s
         .app_with_key(&format!("a-{name}"), &[&group], every_flag())
         .await?;
-    let credential = aws_credential(s, &app, &group, every_flag()).await?;
+    let credential = aws_credential(s, &app, &group, every_aws_flag()).await?;
     Ok(AwsApp {
         group,
         app,
