@@ -148,6 +148,7 @@ pub const CATALOGUE: &[(&str, Audience)] = &[
     ("ai.shares.create", Audience::AgentsOnly),
     ("template.read", Audience::UsersOnly),
     ("template.write", Audience::UsersOnly),
+    ("random.generate", Audience::AppsOnly),
 ];
 
 /// True for a name usable inside a flag (keyring names and the like): 1–64 chars of

@@ -11,7 +11,6 @@ CREATE TABLE aws_credentials (
     wrapping_key    TEXT COLLATE "C" NOT NULL,
     wrapped_secret  BYTEA NOT NULL,
     created_at      BIGINT NOT NULL,
-    last_used_at    BIGINT,
     disabled        BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX aws_credentials_app ON aws_credentials(account_id, app_id);

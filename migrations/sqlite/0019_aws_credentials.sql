@@ -11,7 +11,6 @@ CREATE TABLE aws_credentials (
     wrapping_key    TEXT NOT NULL,
     wrapped_secret  BLOB NOT NULL,
     created_at      INTEGER NOT NULL,
-    last_used_at    INTEGER,
     disabled        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX aws_credentials_app ON aws_credentials(account_id, app_id);

@@ -8,8 +8,6 @@
 mod ai;
 mod approvals;
 mod auth;
-mod aws_kms;
-pub use aws_kms::{AwsCall, AwsErrorType, AwsFault};
 mod caller;
 mod certs;
 mod changes;
@@ -32,6 +30,10 @@ mod views;
 
 mod alerts;
 mod stream;
+
+mod aws_kms;
+pub use aws_kms::{AwsCall, AwsErrorType, AwsFault};
+pub use aws_kms::{OPERATIONS as AWS_KMS_OPERATIONS, aws_account_number};
 
 pub use crate::store::InvitationRow;
 pub use crate::store::ShareRow;

@@ -23,7 +23,6 @@ pub struct AwsCredentialRow {
     /// The credential's flags as granted (flag pattern → allowed), as an API key's.
     pub flags: BTreeMap<String, bool>,
     pub created_at: i64,
-    pub last_used_at: Option<i64>,
     pub disabled: bool,
 }
 

@@ -39,6 +39,8 @@ mod templates;
 mod trail;
 mod users;
 
+mod aws_kms;
+
 pub use accounts::*;
 pub use ai_agents::*;
 pub use alerts::*;
@@ -65,6 +67,8 @@ pub use sql::SqlStore;
 pub use templates::*;
 pub use trail::*;
 pub use users::*;
+
+pub use aws_kms::*;
 
 use async_trait::async_trait;
 
@@ -93,6 +97,7 @@ pub trait Store:
     + InvitationStore
     + TemplateStore
     + AwsCredentialStore
+    + AwsKmsStore
     + Send
     + Sync
     + 'static

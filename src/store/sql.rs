@@ -36,6 +36,8 @@ mod templates;
 mod trail;
 mod users;
 
+mod aws_kms;
+
 use super::{AuditEvent, Conflict, Credential, Database, Store, StoreError};
 use async_trait::async_trait;
 use sqlx::any::{AnyArguments, AnyRow};

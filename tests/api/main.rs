@@ -68,3 +68,4 @@ mod watch_support;
 
 mod aws_kms;
 mod aws_support;
+mod aws_kms_service;

@@ -107,7 +107,6 @@ impl Service {
                     name: spec.name,
                     flags: flags.as_map().clone(),
                     created_at: self.now(),
-                    last_used_at: None,
                     disabled: false,
                 };
                 let secret = WrappedAwsSecret {

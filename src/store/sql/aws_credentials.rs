@@ -19,7 +19,6 @@ impl FromRow<'_, AnyRow> for AwsCredentialRow {
             name: r.get("name"),
             flags: json_column(r, "flags", "aws_credentials flags")?,
             created_at: r.get("created_at"),
-            last_used_at: r.get("last_used_at"),
             disabled: flag(r, "disabled"),
         })
     }
@@ -70,8 +69,8 @@ impl AwsCredentialStore for SqlStore {
         let mut tx = self.begin().await?;
         let insert = sqlx::query(
             "INSERT INTO aws_credentials (id, account_id, app_id, group_id, name, flags,
-                 wrapping_key, wrapped_secret, created_at, last_used_at, disabled)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
+                 wrapping_key, wrapped_secret, created_at, disabled)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&row.id)
         .bind(&row.account_id)
