@@ -38,8 +38,10 @@ def region():
     return env("AWS_DEFAULT_REGION")
 
 
-# One attempt per call: a retry would hide a 5xx or a throttle that the test must see.
-NO_RETRY = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
+# One attempt per call: a retry would hide a 5xx or a throttle that the test must see. No
+# client-side parameter validation: bad input must reach the server, which must refuse it.
+NO_RETRY = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                                  parameter_validation=False)
 
 
 def kms(access_key=None, secret=None, region_name=None):
