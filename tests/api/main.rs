@@ -66,4 +66,6 @@ mod mcp;
 mod templates;
 mod watch_support;
 
+mod aws_kms;
+mod aws_support;
 mod aws_kms_service;
