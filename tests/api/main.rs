@@ -67,5 +67,5 @@ mod templates;
 mod watch_support;
 
 mod aws_kms;
-mod aws_support;
 mod aws_kms_service;
+mod aws_support;
