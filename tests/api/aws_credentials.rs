@@ -3,10 +3,11 @@
 //! CLI. The requests here are signed with the crate's own SigV4 code; the AWS clients'
 //! own signers are exercised by `aws_kms.rs` (boto3, the AWS CLI, sops, the Encryption SDK).
 
+use crate::master_rotation::finished;
 use crate::support::{TestResult, TestServer, run_cli};
 use coffer::auth::sigv4::{self, Authorization, Scope};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An access key pair as the create route answers it.
 struct KeyPair {
@@ -332,17 +333,9 @@ async fn a_master_key_rotation_rewraps_the_secret_and_the_key_pair_keeps_working
         )
         .await?;
     assert_eq!(started.status, 202, "{}", started.body);
-    let job = started.str("id");
-    let since = Instant::now();
-    loop {
-        let state = s.get(&format!("/v1/jobs/{job}"), &s.owner_key).await?;
-        if state.body["state"] == "done" {
-            assert!(state.body["done"].as_u64() >= Some(1), "{}", state.body);
-            break;
-        }
-        assert!(since.elapsed() < Duration::from_secs(60), "{}", state.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let job = finished(&s, &started.str("id"), Duration::from_secs(60)).await?;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(job["done"].as_u64() >= Some(1), "{job}");
     // A restart forgets the derived signing keys: the secret is unwrapped again, under the
     // new master key (the old one is destroyed once the job is done).
     s.restart_with(|_| {}).await?;

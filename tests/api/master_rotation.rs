@@ -73,7 +73,7 @@ async fn job(s: &TestServer, id: &str) -> anyhow::Result<Value> {
 }
 
 /// Waits (at most `limit`) until the job is no longer running; its last state.
-async fn finished(s: &TestServer, id: &str, limit: Duration) -> anyhow::Result<Value> {
+pub(crate) async fn finished(s: &TestServer, id: &str, limit: Duration) -> anyhow::Result<Value> {
     let since = Instant::now();
     loop {
         let job = job(s, id).await?;
