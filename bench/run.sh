@@ -61,14 +61,18 @@ LUA
 
 # Runs wrk with the Lua script $2 against the path $3 and prints one row named $1 (the
 # script reads its inputs from BENCH_* variables set by the caller).
+# The server's CPU per request is its utime + stime over the run divided by the requests.
 measure() {
-  local result rps p50 p99 errors
+  local result rps p50 p99 errors requests before after
+  before=$(awk '{print $14 + $15}' "/proc/$server/stat")
   result=$(wrk -t2 -c"$connections" -d"${duration}s" -s "$2" "$url$3" | grep '^RESULT')
-  read -r _ rps p50 p99 errors _ <<<"$result"
-  printf '%-22s %10s %9s %9s %7s\n' "$1" "$rps" "$p50" "$p99" "$errors"
+  after=$(awk '{print $14 + $15}' "/proc/$server/stat")
+  read -r _ rps p50 p99 errors requests <<<"$result"
+  printf '%-22s %10s %9s %9s %7s %11s\n' "$1" "$rps" "$p50" "$p99" "$errors" \
+    "$(python3 -c "print(round(($after - $before) / $(getconf CLK_TCK) * 1e6 / max($requests, 1), 1))")"
 }
 
-printf '%-22s %10s %9s %9s %7s\n' "operation" "req/s" "p50 ms" "p99 ms" "errors"
+printf '%-22s %10s %9s %9s %7s %11s\n' "operation" "req/s" "p50 ms" "p99 ms" "errors" "CPU µs/req"
 for protection in envelope hsm; do
   api "$owner" POST /v1/keyrings "{\"name\":\"$protection\",\"group\":\"$group\",\"protection\":\"$protection\"}" >/dev/null
   echo "{\"plaintext\":\"$plaintext\"}" > "$work/encrypt.json"
@@ -193,5 +197,5 @@ printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$work/raw/toke
 export SOFTHSM2_CONF="$work/raw/softhsm2.conf"
 softhsm2-util --init-token --free --label raw-bench --so-pin 5678 --pin 1234 >/dev/null
 threads=${COFFER_HSM_THREADS:-2}
-raw=$(target/release/examples/raw-sign /usr/lib/softhsm/libsofthsm2.so raw-bench 1234 "$threads" "$duration" | awk '/^RAW/ {print $2}')
-printf '%-22s %10s   (%s HSM threads, no HTTP, no audit)\n' "raw SoftHSM P-256 sign" "$raw" "$threads"
+read -r _ raw raw_cpu < <(target/release/examples/raw-sign /usr/lib/softhsm/libsofthsm2.so raw-bench 1234 "$threads" "$duration" | grep '^RAW')
+printf '%-22s %10s %39s   (%s HSM threads, no HTTP, no audit)\n' "raw SoftHSM P-256 sign" "$raw" "$raw_cpu" "$threads"
