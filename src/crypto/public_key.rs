@@ -285,10 +285,9 @@ impl PublicKey {
         signature: &[u8],
         encoding: EcdsaEncoding,
     ) -> Result<bool, String> {
-        if let (SignedData::Message(message), Some(algorithm)) =
+        if let (SignedData::Message(message), Some((algorithm, point))) =
             (input, self.ring_ecdsa(scheme, encoding))
         {
-            let point = self.uncompressed_point();
             return Ok(ring::signature::UnparsedPublicKey::new(algorithm, point)
                 .verify(message, signature)
                 .is_ok());
@@ -298,36 +297,36 @@ impl PublicKey {
     }
 
     /// ring's verification algorithm for this key's ECDSA scheme (P-256 with SHA-256,
-    /// P-384 with SHA-384, the only pairs Coffer signs with).
+    /// P-384 with SHA-384, the only pairs Coffer signs with) and the key's SEC1
+    /// uncompressed point, which ring takes as the public key.
     fn ring_ecdsa(
         &self,
         scheme: SignatureScheme,
         encoding: EcdsaEncoding,
-    ) -> Option<&'static ring::signature::EcdsaVerificationAlgorithm> {
+    ) -> Option<(
+        &'static ring::signature::EcdsaVerificationAlgorithm,
+        Vec<u8>,
+    )> {
         use ring::signature as alg;
-        Some(match (self, scheme, encoding) {
-            (Self::P256(_), SignatureScheme::Ecdsa(Curve::P256), EcdsaEncoding::Der) => {
-                &alg::ECDSA_P256_SHA256_ASN1
-            }
-            (Self::P256(_), SignatureScheme::Ecdsa(Curve::P256), EcdsaEncoding::Raw) => {
-                &alg::ECDSA_P256_SHA256_FIXED
-            }
-            (Self::P384(_), SignatureScheme::Ecdsa(Curve::P384), EcdsaEncoding::Der) => {
-                &alg::ECDSA_P384_SHA384_ASN1
-            }
-            (Self::P384(_), SignatureScheme::Ecdsa(Curve::P384), EcdsaEncoding::Raw) => {
-                &alg::ECDSA_P384_SHA384_FIXED
-            }
-            _ => return None,
-        })
-    }
-
-    /// The SEC1 uncompressed point of an EC key (empty for other keys).
-    fn uncompressed_point(&self) -> Vec<u8> {
-        match self {
-            Self::P256(k) => k.to_encoded_point(false).as_bytes().to_vec(),
-            Self::P384(k) => k.to_encoded_point(false).as_bytes().to_vec(),
-            _ => Vec::new(),
+        let der = encoding == EcdsaEncoding::Der;
+        match (self, scheme) {
+            (Self::P256(k), SignatureScheme::Ecdsa(Curve::P256)) => Some((
+                if der {
+                    &alg::ECDSA_P256_SHA256_ASN1
+                } else {
+                    &alg::ECDSA_P256_SHA256_FIXED
+                },
+                k.to_encoded_point(false).as_bytes().to_vec(),
+            )),
+            (Self::P384(k), SignatureScheme::Ecdsa(Curve::P384)) => Some((
+                if der {
+                    &alg::ECDSA_P384_SHA384_ASN1
+                } else {
+                    &alg::ECDSA_P384_SHA384_FIXED
+                },
+                k.to_encoded_point(false).as_bytes().to_vec(),
+            )),
+            _ => None,
         }
     }
 
