@@ -53,12 +53,20 @@ impl Default for AuditSettings {
     }
 }
 
-/// What the committer writes: an event, or a nonce claim (answered fresh or replayed).
+/// What the committer writes: an event, a nonce claim (answered fresh or replayed), or both
+/// in one transaction.
 // Events are most items; boxing them would add an allocation per request on the hot path.
 #[allow(clippy::large_enum_variant)]
 enum Item {
     Event(AuditEvent),
     Nonce(NonceClaim),
+    /// The event of a request whose nonce is claimed in the same transaction: written if
+    /// the nonce is fresh, else `replayed` (the request's refusal) is written instead.
+    ClaimedEvent {
+        claim: NonceClaim,
+        event: AuditEvent,
+        replayed: Box<AuditEvent>,
+    },
     /// Nothing to write: asks for a batch anyway, which chains the events mutations wrote
     /// since the last one.
     Seal,
@@ -177,6 +185,28 @@ impl AuditSink {
             .map(|written| written == Written::Done)
     }
 
+    /// Claims a nonce and records the event of the request that carried it, in one
+    /// transaction: `Ok(true)` once the claim and `event` are durable, `Ok(false)` if a
+    /// request already used the nonce, in which case `replayed` was recorded instead.
+    /// `wait` bounds the wait as in [`AuditSink::record_within`].
+    pub async fn record_claimed(
+        &self,
+        claim: NonceClaim,
+        event: AuditEvent,
+        replayed: AuditEvent,
+        wait: Option<Duration>,
+    ) -> Result<bool, AuditError> {
+        let item = Item::ClaimedEvent {
+            claim,
+            event,
+            replayed: Box::new(replayed),
+        };
+        let wait = wait.map_or(self.timeout, |w| w.min(self.timeout));
+        self.submit(item, wait)
+            .await
+            .map(|written| written == Written::Done)
+    }
+
     /// Returns once every event committed before the call is linked into its chain: the
     /// committer's batches chain the events mutations write in their own transactions, and
     /// this asks for a batch even when no request is waiting.
@@ -220,36 +250,216 @@ fn commit_loop(
                 Err(_) => break,
             }
         }
-        let mut events = Vec::new();
-        let mut claims = Vec::new();
-        for (item, _) in &batch {
-            match item {
-                Item::Event(event) => events.push(event.clone()),
-                Item::Nonce(claim) => claims.push(claim.clone()),
-                Item::Seal => {}
-            }
-        }
+        let (items, waiters): (Vec<Item>, Vec<_>) = batch.drain(..).unzip();
+        let Plan {
+            claims,
+            mut entries,
+            answers,
+        } = Plan::of(items);
+        let mut written_events = 0;
         let started = std::time::Instant::now();
-        let fresh = match writer.append(&events, &claims) {
+        let fresh = match writer.append(&claims, &mut |fresh| {
+            let events = entries.events_given(fresh);
+            written_events = events.len();
+            events
+        }) {
             Ok(fresh) => Some(fresh),
             Err(e) => {
-                tracing::error!(error = %e, events = events.len(), "audit batch could not be written");
+                tracing::error!(error = %e, items = waiters.len(), "audit batch could not be written");
                 None
             }
         };
-        stats.record(events.len(), started.elapsed(), fresh.is_some());
-        let mut fresh = fresh.map(Vec::into_iter);
-        for (item, done) in batch.drain(..) {
-            let written = match (&item, fresh.as_mut()) {
-                (_, None) => Written::Failed,
-                (Item::Event(_) | Item::Seal, Some(_)) => Written::Done,
-                (Item::Nonce(_), Some(answers)) => match answers.next() {
-                    Some(true) => Written::Done,
-                    Some(false) => Written::AlreadyClaimed,
-                    None => Written::Failed,
-                },
-            };
-            let _ = done.send(written);
+        stats.record(written_events, started.elapsed(), fresh.is_some());
+        for (answer, done) in answers.iter().zip(waiters) {
+            let _ = done.send(answer.written(fresh.as_deref()));
         }
+    }
+}
+
+/// A batch taken apart for the writer: the claims, the events (some chosen by their
+/// claim's answer), and how each waiter's answer is read from the writer's.
+struct Plan {
+    claims: Vec<NonceClaim>,
+    entries: Entries,
+    answers: Vec<Answer>,
+}
+
+/// The events of a batch, before the claims are answered.
+struct Entries(Vec<Entry>);
+
+/// An event to write once the claims are answered.
+enum Entry {
+    Always(AuditEvent),
+    /// `event` if claim number `claim` was fresh, else `replayed`.
+    IfFresh {
+        claim: usize,
+        event: AuditEvent,
+        replayed: Box<AuditEvent>,
+    },
+}
+
+/// How one waiter's answer follows from the batch's.
+enum Answer {
+    /// Done once the batch is written.
+    Written,
+    /// Done if claim number `n` was fresh, already claimed if not.
+    Claim(usize),
+}
+
+impl Answer {
+    /// The answer, given the claims' answers (`None` when the batch failed).
+    fn written(&self, fresh: Option<&[bool]>) -> Written {
+        match (self, fresh) {
+            (_, None) => Written::Failed,
+            (Answer::Written, Some(_)) => Written::Done,
+            (Answer::Claim(n), Some(fresh)) => match fresh.get(*n) {
+                Some(true) => Written::Done,
+                Some(false) => Written::AlreadyClaimed,
+                None => Written::Failed,
+            },
+        }
+    }
+}
+
+impl Plan {
+    fn of(items: Vec<Item>) -> Self {
+        let mut plan = Plan {
+            claims: Vec::new(),
+            entries: Entries(Vec::with_capacity(items.len())),
+            answers: Vec::with_capacity(items.len()),
+        };
+        for item in items {
+            let answer = match item {
+                Item::Event(event) => {
+                    plan.entries.0.push(Entry::Always(event));
+                    Answer::Written
+                }
+                Item::Seal => Answer::Written,
+                Item::Nonce(claim) => plan.claim(claim),
+                Item::ClaimedEvent {
+                    claim,
+                    event,
+                    replayed,
+                } => {
+                    let answer = plan.claim(claim);
+                    plan.entries.0.push(Entry::IfFresh {
+                        claim: plan.claims.len() - 1,
+                        event,
+                        replayed,
+                    });
+                    answer
+                }
+            };
+            plan.answers.push(answer);
+        }
+        plan
+    }
+
+    fn claim(&mut self, claim: NonceClaim) -> Answer {
+        self.claims.push(claim);
+        Answer::Claim(self.claims.len() - 1)
+    }
+}
+
+impl Entries {
+    /// The events to write, given the claims' answers; called once per batch.
+    fn events_given(&mut self, fresh: &[bool]) -> Vec<AuditEvent> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|entry| match entry {
+                Entry::Always(event) => event,
+                Entry::IfFresh {
+                    claim,
+                    event,
+                    replayed,
+                } => match fresh.get(claim) {
+                    Some(true) => event,
+                    _ => *replayed,
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AuthMethod, Outcome};
+
+    fn event(action: &str) -> AuditEvent {
+        AuditEvent {
+            id: format!("evt_{action}"),
+            time: 1,
+            account_id: None,
+            principal: None,
+            auth_method: AuthMethod::None,
+            action: action.into(),
+            object: None,
+            outcome: Outcome::Success,
+            status: 200,
+            source_ip: None,
+            request_id: "req_test".into(),
+            credential: None,
+            detail: None,
+            identity: None,
+            severity: Severity::Info,
+            encrypt_usage: None,
+            api_key_id: None,
+        }
+    }
+
+    fn claim(nonce: &str) -> NonceClaim {
+        NonceClaim {
+            machine_id: "app_m".into(),
+            nonce: nonce.into(),
+            expires_at: 1,
+        }
+    }
+
+    fn claimed(nonce: &str, action: &str) -> Item {
+        Item::ClaimedEvent {
+            claim: claim(nonce),
+            event: event(action),
+            replayed: Box::new(event(&format!("{action}.replayed"))),
+        }
+    }
+
+    #[test]
+    fn a_batch_writes_each_claimed_event_or_its_replay_refusal_and_answers_in_order() {
+        let Plan {
+            claims,
+            mut entries,
+            answers,
+        } = Plan::of(vec![
+            Item::Event(event("plain")),
+            claimed("n1", "first"),
+            Item::Nonce(claim("n2")),
+            Item::Seal,
+            claimed("n3", "third"),
+        ]);
+        let nonces: Vec<&str> = claims.iter().map(|c| c.nonce.as_str()).collect();
+        assert_eq!(nonces, ["n1", "n2", "n3"]);
+
+        // n1 fresh, n2 used, n3 used.
+        let fresh = [true, false, false];
+        let written: Vec<String> = entries
+            .events_given(&fresh)
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(written, ["plain", "first", "third.replayed"]);
+        let told: Vec<Written> = answers.iter().map(|a| a.written(Some(&fresh))).collect();
+        assert_eq!(
+            told,
+            [
+                Written::Done,
+                Written::Done,
+                Written::AlreadyClaimed,
+                Written::Done,
+                Written::AlreadyClaimed
+            ]
+        );
+        // A failed batch fails every waiter, claims included.
+        assert!(answers.iter().all(|a| a.written(None) == Written::Failed));
     }
 }

@@ -36,13 +36,15 @@ pub const ENCRYPT: Operation = post("/v1/keyrings/{ring}/encrypt")
     .summary("Encrypt")
     .needs(&["keyring.<ring>.encrypt"], "keyring.encrypt")
     .in_group(&[Encrypt])
-    .exchanges("Encrypt", "Encrypted");
+    .exchanges("Encrypt", "Encrypted")
+    .answers_only();
 
 pub const DECRYPT: Operation = post("/v1/keyrings/{ring}/decrypt")
     .summary("Decrypt")
     .needs(&["keyring.<ring>.decrypt"], "keyring.decrypt")
     .in_group(&[Decrypt])
-    .exchanges("Decrypt", "Decrypted");
+    .exchanges("Decrypt", "Decrypted")
+    .answers_only();
 
 pub const REWRAP: Operation = post("/v1/keyrings/{ring}/rewrap")
     .summary("Re-encrypt under the current version")
@@ -51,13 +53,15 @@ pub const REWRAP: Operation = post("/v1/keyrings/{ring}/rewrap")
         "keyring.rewrap",
     )
     .in_group(&[Encrypt, Decrypt])
-    .exchanges("Decrypt", "Encrypted");
+    .exchanges("Decrypt", "Encrypted")
+    .answers_only();
 
 pub const DATAKEY: Operation = post("/v1/keyrings/{ring}/datakey")
     .summary("Generate a data key")
     .needs(&["keyring.<ring>.encrypt"], "keyring.datakey")
     .in_group(&[Encrypt])
-    .exchanges("DataKeyRequest", "DataKey");
+    .exchanges("DataKeyRequest", "DataKey")
+    .answers_only();
 
 pub const ROTATE_KEYRING: Operation = post("/v1/keyrings/{ring}/rotate")
     .summary("Add a key version and make it current")

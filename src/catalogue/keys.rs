@@ -43,19 +43,22 @@ pub const SIGN: Operation = post("/v1/keys/{name}/sign")
     .summary("Sign a message or a pre-computed digest inside the HSM")
     .needs(&["key.<key>.sign"], "key.sign")
     .in_group(&[Sign])
-    .exchanges("Sign", "Signed");
+    .exchanges("Sign", "Signed")
+    .answers_only();
 
 pub const VERIFY: Operation = post("/v1/keys/{name}/verify")
     .summary("Verify a signature (a bad signature is 200 with valid=false)")
     .needs(&["key.<key>.verify"], "key.verify")
     .in_group(&[Verify])
-    .exchanges("Verify", "Verified");
+    .exchanges("Verify", "Verified")
+    .answers_only();
 
 pub const KEY_DECRYPT: Operation = post("/v1/keys/{name}/decrypt")
     .summary("RSA-OAEP (SHA-256, MGF1-SHA-256) decryption with the private key in the HSM")
     .needs(&["key.<key>.decrypt"], "key.decrypt")
     .in_group(&[Decrypt])
-    .exchanges("KeyDecrypt", "Decrypted");
+    .exchanges("KeyDecrypt", "Decrypted")
+    .answers_only();
 
 pub const ROTATE_KEY: Operation = post("/v1/keys/{name}/rotate")
     .summary("Generate a new version; older versions keep verifying until retired")

@@ -94,6 +94,9 @@ pub struct Operation {
     pub response: Option<&'static str>,
     /// The status of success.
     pub status: u16,
+    /// Answering changes nothing but the audit trail and usage counters (encrypt, decrypt,
+    /// sign, verify): a signed request's nonce is claimed in the same commit as its event.
+    pub answers_only: bool,
 }
 
 /// An entry's start: its method and path. Every other field starts at its most common
@@ -110,6 +113,7 @@ const fn route(method: Method, path: &'static str) -> Operation {
         request: None,
         response: None,
         status: 200,
+        answers_only: false,
     }
 }
 
@@ -186,6 +190,12 @@ impl Operation {
 
     pub(super) const fn status(mut self, status: u16) -> Self {
         self.status = status;
+        self
+    }
+
+    /// Marks a cryptographic use that changes nothing but the audit trail and counters.
+    pub(super) const fn answers_only(mut self) -> Self {
+        self.answers_only = true;
         self
     }
 

@@ -8,6 +8,11 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use std::sync::Arc;
 
+/// Marks the routes of operations that only answer (see `Operation::answers_only`): a
+/// signed request's nonce is claimed there with the request's audit event.
+#[derive(Clone, Copy)]
+pub(super) struct AnswersOnly;
+
 /// What the service needs to check a signed request.
 fn signed_request(parts: &Parts) -> crate::service::SignedRequest {
     use crate::auth::signed;
@@ -27,6 +32,7 @@ fn signed_request(parts: &Parts) -> crate::service::SignedRequest {
             || <sha2::Sha256 as sha2::Digest>::digest(b"").into(),
             |d| d.0,
         ),
+        claim_with_event: parts.extensions.get::<AnswersOnly>().is_some(),
     }
 }
 

@@ -315,7 +315,10 @@ impl Routes {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let route = answering(operation.status, on(filter(operation.method), handler));
+        let mut route = answering(operation.status, on(filter(operation.method), handler));
+        if operation.answers_only {
+            route = route.route_layer(axum::Extension(super::extract::AnswersOnly));
+        }
         self.router = self.router.route(operation.path, route);
         self.bound.push(operation);
         self

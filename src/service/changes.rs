@@ -64,11 +64,15 @@ impl Service {
             Forget::AccountCallers { account } => {
                 self.callers
                     .retain(|_, caller| caller.account_id != *account);
+                self.machines
+                    .retain(|_, machine| machine.account_id != *account);
                 self.aws_signers
                     .retain(|_, signer| signer.caller.account_id != *account);
             }
             Forget::Principal { id } => {
                 self.callers.retain(|_, caller| caller.principal_id != *id);
+                // A machine is its app's principal.
+                self.machines.remove(id.as_str());
                 self.aws_signers
                     .retain(|_, signer| signer.caller.principal_id != *id);
             }
@@ -126,6 +130,7 @@ impl Service {
             Ok(what) => self.apply_forget(&what),
             Err(_) => {
                 self.callers.retain(|_, _| false);
+                self.machines.retain(|_, _| false);
                 self.keyrings.retain(|_, _| false);
                 self.data_keys.retain(|_, _| false);
                 self.keys.retain(|_, _| false);

@@ -149,6 +149,12 @@ pub struct Service {
     frozen_groups: TtlCache<crate::ids::GroupId, bool>,
     /// Apps' verified API keys by the token's cache key, for `auth_cache_ttl`.
     callers: TtlCache<[u8; 32], Arc<Caller>>,
+    /// Machines by id, for `metadata_ttl` (forgotten with their principal on every change).
+    machines: TtlCache<crate::ids::MachineId, Arc<crate::store::MachineRow>>,
+    /// When signed requests naming a machine from a source are locked out until (`None`:
+    /// not locked) by `login_failures` key, for `metadata_ttl`; this node's own failures
+    /// update it at once.
+    machine_locks: TtlCache<String, Option<i64>>,
     /// AWS key ids of keyrings → their names (which never change), so that an AWS call on
     /// a keyring whose metadata this node holds costs no SQL (`aws_kms/targets.rs`).
     aws_keyring_names: TtlCache<(AccountId, KeyringId), String>,
@@ -220,6 +226,8 @@ impl Service {
             secret_keys: TtlCache::default(),
             frozen_groups: TtlCache::default(),
             callers: TtlCache::default(),
+            machines: TtlCache::default(),
+            machine_locks: TtlCache::default(),
             aws_signers: TtlCache::default(),
             aws_keyring_names: TtlCache::default(),
             node: new_event_id("node"),
@@ -328,6 +336,8 @@ impl Service {
         self.secret_keys.sweep();
         self.frozen_groups.sweep();
         self.callers.sweep();
+        self.machines.sweep();
+        self.machine_locks.sweep();
         Ok(())
     }
 

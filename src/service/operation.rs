@@ -57,21 +57,45 @@ impl Service {
 
     /// Records `event`, waiting at most `wait` (the audit bound when `None`). Whatever the
     /// outcome, the request's audit is settled: the HTTP layer will not try again.
+    ///
+    /// A signed request's deferred nonce is claimed in the same commit: if it was used
+    /// already, the request's `nonce_reused` refusal is recorded instead of `event` and the
+    /// request fails as a refused replay.
     async fn record_within(
         &self,
         meta: &RequestMeta,
         event: AuditEvent,
         wait: Option<Duration>,
     ) -> Result<(), Error> {
-        match self.audit.record_within(event, wait).await {
-            Ok(()) => {
-                meta.mark_audited();
-                Ok(())
+        let (recorded, replay) = match meta.take_deferred_nonce() {
+            None => (self.audit.record_within(event, wait).await, None),
+            Some(deferred) => {
+                // Boxed: only signed requests take this branch, and every audited future
+                // holds this one.
+                let written = Box::pin(self.audit.record_claimed(
+                    deferred.claim,
+                    event,
+                    deferred.replayed,
+                    wait,
+                ))
+                .await;
+                match written {
+                    Ok(true) => (Ok(()), None),
+                    Ok(false) => (Ok(()), Some(deferred.replay)),
+                    Err(e) => (Err(e), None),
+                }
             }
+        };
+        match recorded {
+            Ok(()) => meta.mark_audited(),
             Err(e) => {
                 meta.mark_audit_failed();
-                Err(Error::Unavailable(Box::new(e)))
+                return Err(Error::Unavailable(Box::new(e)));
             }
+        }
+        match replay {
+            Some(replay) => Err(self.replayed(meta, &replay).await),
+            None => Ok(()),
         }
     }
 
@@ -167,6 +191,9 @@ impl Service {
         F: FnOnce(AuditEvent) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
+        // A mutation writes its event in its own transaction: a deferred nonce is claimed
+        // before anything changes (boxed: it is rare, and every mutation's future holds it).
+        Box::pin(self.settle_nonce(ctx.meta)).await?;
         let action = op.audit_action();
         let event = self.event(ctx.meta, Some(ctx.caller), action, object, Ok(()));
         match Self::authorized(ctx.caller, op, name, async move { body(event).await }).await {

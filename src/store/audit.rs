@@ -188,16 +188,22 @@ pub struct StoredEvent {
     pub link: Option<super::chain::Link>,
 }
 
+/// The events of a batch, given whether each of its claims was fresh (in order): the
+/// writer claims first, then asks, so a request whose nonce is claimed in the same
+/// transaction as its event gets its refusal written instead when the nonce was used.
+pub type EventsGiven<'a> = &'a mut dyn FnMut(&[bool]) -> Vec<AuditEvent>;
+
 /// Appends audit events. Runs on the audit committer's dedicated thread, synchronously:
 /// every request waits for it, so it must not wait for an async runtime's turn.
 pub trait AuditWriter: Send {
-    /// Appends a batch of events in one durable transaction, with the usage counters
-    /// (encrypt counts, API-key last use) they carry, and inserts the nonce claims in the
-    /// same transaction. Answers, for each claim in order, whether its nonce was fresh.
+    /// In one durable transaction: inserts the nonce claims, then appends the events
+    /// `events` gives for their answers, with the usage counters (encrypt counts, API-key
+    /// last use) they carry. Answers, for each claim in order, whether its nonce was fresh
+    /// (the first claim of a nonce in the batch wins, as a claim in an earlier batch would).
     fn append(
         &mut self,
-        events: &[AuditEvent],
         claims: &[NonceClaim],
+        events: EventsGiven<'_>,
     ) -> Result<Vec<bool>, StoreError>;
 }
 

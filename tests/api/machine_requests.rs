@@ -3,6 +3,7 @@
 //! refused and audited, and which refusals spend the nonce.
 
 use crate::machine_support::*;
+use crate::policy_support::bound_keyring;
 use crate::support::{
     MachineKey, RawRequest, TestResult, TestServer, b64, nonce, send_raw_to, unb64, unix_now,
 };
@@ -300,5 +301,109 @@ async fn refusals_after_the_nonce_check_spend_the_nonce_and_earlier_ones_do_not(
             "nonce_reused"
         ]
     );
+    Ok(())
+}
+
+/// Uses (encrypt, decrypt, sign, verify) claim their nonce in the same commit as their
+/// event, mutations before they change anything; either way a replay changes nothing: it
+/// spends no policy quota, rotates nothing, and leaves no success in the trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_changes_nothing_whether_its_nonce_is_claimed_with_its_event_or_first()
+-> TestResult {
+    let clock = Arc::new(ManualClock::starting_now());
+    let shared = Arc::clone(&clock);
+    let s = TestServer::start_with(move |c| {
+        c.clock = shared;
+        c.service.machine_lockout_threshold = 1000;
+    })
+    .await?;
+    let group = s.group("fleet").await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    // Two uses a minute (the clock stands still): a replay that spent one would show.
+    bound_keyring(&s, &group, "ring", json!({"rate": {"per_minute": 2}})).await?;
+    let captured = encrypt_request(&machine, secs(&clock));
+    s.send_raw(&s.client, &captured).await?.assert_status(200);
+    for n in 0..2 {
+        assert_refused(
+            &s.send_raw(&s.client, &captured).await?,
+            &format!("replayed use {n}"),
+        );
+    }
+    let second = encrypt_request(&machine, secs(&clock));
+    s.send_raw(&s.client, &second).await?.assert_status(200);
+    let third = encrypt_request(&machine, secs(&clock));
+    let capped = s.send_raw(&s.client, &third).await?;
+    assert_eq!(capped.status, 429, "the quota counts: {}", capped.body);
+
+    // A mutation claims first: its replay rotates nothing.
+    s.keyring("other", &group, json!({})).await?;
+    let rotate = RawRequest::signed(
+        &machine,
+        Method::POST,
+        "/v1/keyrings/other/rotate",
+        Some(&json!({})),
+        secs(&clock),
+    );
+    s.send_raw(&s.client, &rotate).await?.assert_status(200);
+    assert_refused(&s.send_raw(&s.client, &rotate).await?, "replayed rotation");
+    let other = s.get("/v1/keyrings/other", &s.owner_key).await?;
+    assert_eq!(other.body["current_version"], 2, "{}", other.body);
+
+    assert_eq!(
+        refusals(&s).await?,
+        ["nonce_reused", "nonce_reused", "nonce_reused"]
+    );
+    let successes = events(&s)
+        .await?
+        .into_iter()
+        .filter(|e| e["action"] == "keyring.encrypt" && e["outcome"] == "success")
+        .count();
+    assert_eq!(successes, 2, "only the two fresh uses succeeded");
+    Ok(())
+}
+
+/// Each node keeps machines' rows in memory: disabling a machine is in force at once on the
+/// node that disabled it and within a second on the others (the change log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_disabled_through_one_node_is_refused_by_the_others_within_a_second() -> TestResult
+{
+    let s = TestServer::start().await?;
+    let group = s.group("fleet").await?;
+    s.keyring("ring", &group, json!({})).await?;
+    let machine = s
+        .approved_machine(&[&group], json!({"keyring.*.*": true}))
+        .await?;
+    let node = s.node().await?;
+    let here = s
+        .send_raw(&s.client, &encrypt_request(&machine, unix_now()))
+        .await?;
+    here.assert_status(200);
+    let there = send_raw_to(&node.url, &s.client, &encrypt_request(&machine, unix_now())).await?;
+    there.assert_status(200);
+
+    s.owner_post(&format!("/v1/machines/{}/disable", machine.id), json!({}))
+        .await?
+        .assert_status(200);
+    let since = std::time::Instant::now();
+    assert_refused(
+        &s.send_raw(&s.client, &encrypt_request(&machine, unix_now()))
+            .await?,
+        "the node that disabled it",
+    );
+    loop {
+        let reply =
+            send_raw_to(&node.url, &s.client, &encrypt_request(&machine, unix_now())).await?;
+        if reply.status == 401 {
+            break;
+        }
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(1),
+            "the other node still answers {} one second after the machine was disabled",
+            reply.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     Ok(())
 }

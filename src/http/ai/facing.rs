@@ -63,6 +63,8 @@ fn agent_request(parts: &Parts) -> AgentRequest {
             || <sha2::Sha256 as sha2::Digest>::digest(b"").into(),
             |d| d.0,
         ),
+        // An agent's nonce is always claimed before its request runs.
+        claim_with_event: false,
     }
 }
 

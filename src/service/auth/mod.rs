@@ -15,6 +15,7 @@ mod sigv4;
 mod tokens;
 
 pub use login::LoginOutput;
+pub(in crate::service) use signed::DeferredNonce;
 pub use signed::SignedRequest;
 pub use sigv4::{AwsSigner, SigV4Caller, SigV4Failure};
 

@@ -6,6 +6,12 @@
 //! nonce, account. Every refusal is the same 401 (a lockout is a 429); its audit event
 //! names the check that failed.
 //!
+//! On routes that only answer (encrypt, decrypt, sign, verify) the nonce is not claimed here:
+//! it waits in the request's [`RequestMeta`] and is claimed in the same commit as the
+//! request's first audit event (`Service::record_within`), where a used nonce turns the
+//! request into this module's `nonce_reused` refusal; whatever such a request would change
+//! beyond its event claims it first ([`Service::settle_nonce`]).
+//!
 //! Failures are counted in two ways. A request naming an existing machine counts against
 //! that machine from that source address: brute force locks the machine out from there,
 //! while its other sources and the other machines behind the address keep working. Anything
@@ -29,9 +35,32 @@ pub struct SignedRequest {
     /// The request target: path and query string.
     pub target: String,
     pub body_sha256: [u8; 32],
+    /// The route only answers (it changes nothing but the audit trail and usage
+    /// counters): the nonce is claimed in the same commit as the request's event instead of
+    /// in a commit of its own first. A replay is still refused before its answer leaves.
+    pub claim_with_event: bool,
+}
+
+/// A signed request's nonce whose claim waits for the request's first audit event (see
+/// [`SignedRequest::claim_with_event`]), with what its refusal as a replay records.
+#[derive(Debug)]
+pub(in crate::service) struct DeferredNonce {
+    pub(in crate::service) claim: NonceClaim,
+    /// The `nonce_reused` event, recorded instead of the request's if the nonce was used.
+    pub(in crate::service) replayed: AuditEvent,
+    pub(in crate::service) replay: Replay,
+}
+
+/// Whom a replay counts against: the machine the request named, and the request target
+/// its lockout event records.
+#[derive(Debug)]
+pub(in crate::service) struct Replay {
+    named: Named,
+    target: String,
 }
 
 /// The live machine a refused signed request names.
+#[derive(Debug)]
 struct Named {
     id: MachineId,
     account_id: AccountId,
@@ -90,6 +119,16 @@ fn refuse<T>(reason: &'static str, machine: &MachineRow) -> Result<T, Refusal> {
     })
 }
 
+/// `event` attributed to the machine id a refused request names, marked as claimed, in
+/// `account` (the machine's, so its owners see it; `None` when no machine ever had the id).
+fn claimed_by(mut event: AuditEvent, machine_id: &str, account: Option<AccountId>) -> AuditEvent {
+    event.account_id = account;
+    event.principal = Some(machine_id.to_owned());
+    event.credential = Some(machine_id.to_owned());
+    event.identity = Some(Identity::Claimed);
+    event
+}
+
 /// The `login_failures` key of failed signed requests naming `machine_id` from `ip`.
 fn machine_source(ip: &str, machine_id: &MachineId) -> String {
     format!("machine:{machine_id}@{ip}")
@@ -144,7 +183,7 @@ impl Service {
         request: SignedRequest,
     ) -> Result<Arc<Caller>, Error> {
         let ip = meta.source_ip.as_deref().unwrap_or("unknown");
-        match self.verify_signed(ip, &request).await {
+        match self.verify_signed(meta, ip, &request).await {
             Ok((caller, guardrails)) => {
                 if let Some(guardrails) = guardrails {
                     self.check_guardrails(meta, &caller, &request, &guardrails)
@@ -154,7 +193,8 @@ impl Service {
             }
             Err(Refusal::Locked { named, until }) => {
                 let error = locked_out(until, self.now());
-                let event = self.signed_refusal_event(meta, &request, &error, "machine_locked");
+                let event =
+                    self.signed_refusal_event(meta, &request.target, &error, "machine_locked");
                 self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id))
                     .await?;
                 Err(error)
@@ -165,24 +205,11 @@ impl Service {
                 counted,
             }) => {
                 let error = Error::Unauthenticated;
-                let started = if counted {
-                    let rule = self.machine_lockout_rule(self.settings.machine_lockout_threshold);
-                    let state = self
-                        .store
-                        .record_login_failure(&machine_source(ip, &named.id), rule)
-                        .await?;
-                    lock_started(&state, rule).then_some(rule)
-                } else {
-                    None
-                };
-                let event = self.signed_refusal_event(meta, &request, &error, reason);
+                let event = self.signed_refusal_event(meta, &request.target, &error, reason);
                 self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id.clone()))
                     .await?;
-                if let Some(rule) = started {
-                    // The owners see that the machine is locked out from this address.
-                    let lock = locked_out(rule.now + rule.lock_micros, rule.now);
-                    let event = self.signed_refusal_event(meta, &request, &lock, "lockout_started");
-                    self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id))
+                if counted {
+                    self.count_named_failure(meta, &request.target, &named)
                         .await?;
                 }
                 Err(error)
@@ -192,6 +219,65 @@ impl Service {
                     .await
             }
             Err(Refusal::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Counts a failed check against the machine from the request's source; when that
+    /// failure starts a lockout, records it too (the owners see that the machine is locked
+    /// out from this address).
+    async fn count_named_failure(
+        &self,
+        meta: &RequestMeta,
+        target: &str,
+        named: &Named,
+    ) -> Result<(), Error> {
+        let ip = meta.source_ip.as_deref().unwrap_or("unknown");
+        let rule = self.machine_lockout_rule(self.settings.machine_lockout_threshold);
+        let source = machine_source(ip, &named.id);
+        let state = self.store.record_login_failure(&source, rule).await?;
+        self.machine_locks
+            .insert(source, state.locked_until, self.settings.metadata_ttl);
+        if lock_started(&state, rule) {
+            let lock = locked_out(rule.now + rule.lock_micros, rule.now);
+            let event = self.signed_refusal_event(meta, target, &lock, "lockout_started");
+            self.audit_signed_refusal(meta, event, &named.id, Some(named.account_id.clone()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Claims the request's deferred nonce now, if it has one: before anything the request
+    /// changes beyond its audit event (a mutation, a policy's use count, a tripped canary).
+    /// A used nonce makes the request a refused replay.
+    pub(in crate::service) async fn settle_nonce(&self, meta: &RequestMeta) -> Result<(), Error> {
+        let Some(deferred) = meta.take_deferred_nonce() else {
+            return Ok(());
+        };
+        let DeferredNonce {
+            claim,
+            replayed,
+            replay,
+        } = deferred;
+        let fresh = self
+            .audit
+            .claim_nonce(claim)
+            .await
+            .map_err(|e| Error::Unavailable(Box::new(e)))?;
+        if fresh {
+            return Ok(());
+        }
+        self.record(meta, replayed).await?;
+        Err(self.replayed(meta, &replay).await)
+    }
+
+    /// A request whose deferred nonce turned out used, once its `nonce_reused` event is
+    /// recorded: counted like any failed check naming the machine, and refused.
+    pub(in crate::service) async fn replayed(&self, meta: &RequestMeta, replay: &Replay) -> Error {
+        // Boxed: counting may record a lockout event, and recording is what found the replay.
+        let counted = Box::pin(self.count_named_failure(meta, &replay.target, &replay.named));
+        match counted.await {
+            Ok(()) => Error::Unauthenticated,
+            Err(e) => e,
         }
     }
 
@@ -222,17 +308,11 @@ impl Service {
     fn signed_refusal_event(
         &self,
         meta: &RequestMeta,
-        request: &SignedRequest,
+        target: &str,
         error: &Error,
         detail: &str,
     ) -> AuditEvent {
-        let mut event = self.event(
-            meta,
-            None,
-            SIGNED_REQUEST_ACTION,
-            Some(&request.target),
-            Err(error),
-        );
+        let mut event = self.event(meta, None, SIGNED_REQUEST_ACTION, Some(target), Err(error));
         event.detail = Some(detail.to_owned());
         event
     }
@@ -293,7 +373,7 @@ impl Service {
                 (Error::Unauthenticated, detail)
             }
         };
-        let event = self.signed_refusal_event(meta, request, &error, &detail);
+        let event = self.signed_refusal_event(meta, &request.target, &error, &detail);
         match claimed {
             Some(id) => self.audit_signed_refusal(meta, event, id, account).await?,
             None => self.record(meta, event).await?,
@@ -306,15 +386,12 @@ impl Service {
     async fn audit_signed_refusal(
         &self,
         meta: &RequestMeta,
-        mut event: AuditEvent,
+        event: AuditEvent,
         machine_id: &str,
         account: Option<AccountId>,
     ) -> Result<(), Error> {
-        event.account_id = account;
-        event.principal = Some(machine_id.to_owned());
-        event.credential = Some(machine_id.to_owned());
-        event.identity = Some(Identity::Claimed);
-        self.record(meta, event).await
+        self.record(meta, claimed_by(event, machine_id, account))
+            .await
     }
 
     async fn check_guardrails(
@@ -343,6 +420,7 @@ impl Service {
     /// The checks, in order. On success: the caller and the machine's guardrails.
     async fn verify_signed(
         &self,
+        meta: &RequestMeta,
         ip: &str,
         request: &SignedRequest,
     ) -> Result<(Arc<Caller>, Option<Guardrails>), Refusal> {
@@ -351,7 +429,7 @@ impl Service {
         if let Some(reason) = unusable_machine(&machine, now) {
             return refuse(reason, &machine);
         }
-        self.verify_signature(request, headers, &machine, now)
+        self.verify_signature(meta, request, headers, &machine, now)
             .await?;
         let caller = match self.machine_caller(&machine).await {
             Ok(caller) => caller,
@@ -365,7 +443,7 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok((caller, machine.guardrails))
+        Ok((caller, machine.guardrails.clone()))
     }
 
     /// The well-formed headers and the existing machine they name, unless that machine is
@@ -375,7 +453,7 @@ impl Service {
         ip: &str,
         request: &'r SignedRequest,
         now: i64,
-    ) -> Result<(&'r SignedHeaders, MachineRow), Refusal> {
+    ) -> Result<(&'r SignedHeaders, Arc<MachineRow>), Refusal> {
         let headers = match &request.headers {
             Ok(headers) => headers,
             Err(e) => {
@@ -385,18 +463,14 @@ impl Service {
                 });
             }
         };
-        let Some(machine) = self
-            .store
-            .machine(&MachineId::from(headers.machine_id.as_str()))
-            .await?
-        else {
+        let Some(machine) = self.machine_named(&headers.machine_id).await? else {
             return Err(Refusal::Unnamed {
                 reason: "unknown_machine",
                 detail: None,
             });
         };
         if let Some(until) = self
-            .locked_until(&machine_source(ip, &machine.id), now)
+            .machine_locked_until(&machine_source(ip, &machine.id), now)
             .await?
         {
             return Err(Refusal::Locked {
@@ -407,9 +481,47 @@ impl Service {
         Ok((headers, machine))
     }
 
-    /// The signature by the machine's key, the timestamp's freshness, the nonce's first use.
+    /// The machine with this id: from the cache, else from the store (and cached; an
+    /// unknown id is not). Every change to a machine forgets it, on every node.
+    async fn machine_named(&self, id: &str) -> Result<Option<Arc<MachineRow>>, Error> {
+        if let Some(machine) = self.machines.get(id) {
+            return Ok(Some(machine));
+        }
+        let id = MachineId::from(id);
+        let Some(machine) = self.store.machine(&id).await? else {
+            return Ok(None);
+        };
+        let machine = Arc::new(machine);
+        self.machines
+            .insert(id, Arc::clone(&machine), self.settings.metadata_ttl);
+        Ok(Some(machine))
+    }
+
+    /// [`Service::locked_until`] for a machine from a source, through the cache of lock
+    /// states: this node's failures update it at once, another node's lock holds here once
+    /// the cached state expires (`metadata_ttl`).
+    async fn machine_locked_until(&self, source: &str, now: i64) -> Result<Option<i64>, Error> {
+        let until = match self.machine_locks.get(source) {
+            Some(until) => until,
+            None => {
+                let until = self
+                    .store
+                    .login_failures(source)
+                    .await?
+                    .and_then(|state| state.locked_until);
+                self.machine_locks
+                    .insert(source.to_owned(), until, self.settings.metadata_ttl);
+                until
+            }
+        };
+        Ok(until.filter(|until| *until > now))
+    }
+
+    /// The signature by the machine's key, the timestamp's freshness, the nonce's first use
+    /// (claimed now, or left in `meta` to be claimed with the request's first event).
     async fn verify_signature(
         &self,
+        meta: &RequestMeta,
         request: &SignedRequest,
         headers: &SignedHeaders,
         machine: &MachineRow,
@@ -440,6 +552,27 @@ impl Service {
             // again for nodes whose clocks differ).
             expires_at: secs_to_micros(headers.timestamp + 2 * signed_form::MAX_SKEW_SECS),
         };
+        if request.claim_with_event {
+            let replayed = self.signed_refusal_event(
+                meta,
+                &request.target,
+                &Error::Unauthenticated,
+                "nonce_reused",
+            );
+            meta.defer_nonce(DeferredNonce {
+                claim,
+                replayed: claimed_by(
+                    replayed,
+                    machine.id.as_str(),
+                    Some(machine.account_id.clone()),
+                ),
+                replay: Replay {
+                    named: Named::of(machine),
+                    target: request.target.clone(),
+                },
+            });
+            return Ok(());
+        }
         let fresh = self
             .audit
             .claim_nonce(claim)
@@ -452,7 +585,7 @@ impl Service {
     }
 
     /// The machine as a caller: its app's groups and its flags. Cached like apps' API keys
-    /// (the machine's own state is read on every request).
+    /// (the machine's own state is checked on every request, from its cached row).
     async fn machine_caller(&self, machine: &MachineRow) -> Result<Arc<Caller>, Error> {
         let cache_key = machine_cache_key(&machine.id);
         if let Some(caller) = self.cached_caller(&cache_key) {

@@ -29,7 +29,7 @@ tokio::task_local! {
 /// request already passed, so that an operation that loads its object twice (a rewrap, a
 /// decrypt that re-reads a keyring) counts one use.
 pub struct PolicyScope {
-    source: Option<String>,
+    meta: RequestMeta,
     enforced: Mutex<Vec<String>>,
 }
 
@@ -37,14 +37,19 @@ impl PolicyScope {
     /// Runs `body` with the request's facts at hand for enforcement.
     pub async fn around<F: Future>(meta: &RequestMeta, body: F) -> F::Output {
         let scope = PolicyScope {
-            source: meta.source_ip.clone(),
+            meta: meta.clone(),
             enforced: Mutex::new(Vec::new()),
         };
         SCOPE.scope(scope, body).await
     }
 
     fn source() -> Option<String> {
-        SCOPE.try_with(|s| s.source.clone()).ok().flatten()
+        SCOPE.try_with(|s| s.meta.source_ip.clone()).ok().flatten()
+    }
+
+    /// The request being served, inside a scope.
+    pub(in crate::service) fn meta() -> Option<RequestMeta> {
+        SCOPE.try_with(|s| s.meta.clone()).ok()
     }
 
     /// True the first time this request enforces `object_id` (always outside a scope).
@@ -59,6 +64,17 @@ impl PolicyScope {
                 true
             })
             .unwrap_or(true)
+    }
+}
+
+impl Service {
+    /// Claims the deferred nonce of the request in scope, if any (see
+    /// [`Service::settle_nonce`]), before a use changes anything.
+    pub(in crate::service) async fn settle_scoped_nonce(&self) -> Result<(), Error> {
+        match PolicyScope::meta() {
+            Some(meta) => self.settle_nonce(&meta).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -169,6 +185,10 @@ impl Service {
             self.check_axes(caller, source, &object, policy, now)
                 .await?;
         }
+        // Counting is a change: a replayed signed request must not consume the quota.
+        // Boxed, like every settling: a cold path that would otherwise grow every future
+        // that can reach it.
+        Box::pin(self.settle_scoped_nonce()).await?;
         for policy in policies.iter() {
             self.count_use(caller, &object, policy, now).await?;
         }

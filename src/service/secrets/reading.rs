@@ -233,6 +233,8 @@ impl Service {
                 .iter()
                 .any(|g| matches!(g, Encrypt | Decrypt | Sign | Verify))
         {
+            // Freezing is a change: a replayed signed request is refused before it.
+            Box::pin(self.settle_scoped_nonce()).await?;
             self.trip_object_canary(caller, group, object).await;
         }
         Ok(())

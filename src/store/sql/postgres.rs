@@ -12,8 +12,8 @@ use super::audit::{EVENT_COLUMNS, SEAL_BATCH};
 use super::db_error;
 use crate::store::chain::{self, Heads, Link};
 use crate::store::{
-    AuditEvent, AuditWriter, AuthMethod, Identity, NonceClaim, Outcome, PostgresUrl, Severity,
-    StoreError,
+    AuditEvent, AuditWriter, AuthMethod, EventsGiven, Identity, NonceClaim, Outcome, PostgresUrl,
+    Severity, StoreError,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::PgConnection;
@@ -94,8 +94,8 @@ fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError 
 impl AuditWriter for PostgresAuditWriter {
     fn append(
         &mut self,
-        events: &[AuditEvent],
         claims: &[NonceClaim],
+        events: EventsGiven<'_>,
     ) -> Result<Vec<bool>, StoreError> {
         if self.runtime.is_none() {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -119,7 +119,7 @@ impl AuditWriter for PostgresAuditWriter {
                 *slot = Some(connection);
             }
             let connection = slot.as_mut().expect("connected above");
-            append_batch(connection, events, claims).await
+            append_batch(connection, claims, events).await
         });
         if result.is_err() {
             self.connection = None;
@@ -128,15 +128,18 @@ impl AuditWriter for PostgresAuditWriter {
     }
 }
 
-/// The batch in one transaction: the chain heads it touches are locked first (sorted, so
-/// two nodes' committers never lock them crosswise; mutations never lock them), the events
-/// that mutations wrote unsealed since are chained, then one statement writes the rest.
+/// The batch in one transaction: the nonce claims first (their answers choose some of the
+/// events), then the chain heads the events touch are locked (sorted, so two nodes'
+/// committers never lock them crosswise; mutations never lock them), the events that
+/// mutations wrote unsealed since are chained, and one statement writes the rest.
 async fn append_batch(
     connection: &mut PgConnection,
-    events: &[AuditEvent],
     claims: &[NonceClaim],
+    events: EventsGiven<'_>,
 ) -> Result<Vec<bool>, StoreError> {
     let mut tx = connection.begin().await.map_err(unavailable)?;
+    let fresh = claim_nonces(&mut tx, claims).await?;
+    let events = &events(&fresh);
     let candidates = unsealed_events(&mut tx).await?;
     let touched = chain::chains_of(candidates.iter().map(|(_, e)| e).chain(events));
     let mut heads = lock_heads(&mut tx, &touched).await?;
@@ -146,9 +149,42 @@ async fn append_batch(
         .map(|(seq, event)| (*seq, heads.link(event)))
         .collect();
     let links: Vec<Link> = events.iter().map(|e| heads.link(e)).collect();
-    let fresh = write_batch(&mut tx, events, &links, &sealed, heads, claims).await?;
+    write_batch(&mut tx, events, &links, &sealed, heads).await?;
     tx.commit().await.map_err(unavailable)?;
     Ok(fresh)
+}
+
+/// Inserts the claims (in a fixed order, so two nodes' committers claiming the same nonces
+/// never wait on each other crosswise); answers, for each in the given order, whether its
+/// nonce was fresh. A claim that another transaction holds uncommitted waits for it.
+async fn claim_nonces(
+    tx: &mut PgConnection,
+    claims: &[NonceClaim],
+) -> Result<Vec<bool>, StoreError> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inserted: Vec<(String, String)> = sqlx::query_as(
+        "INSERT INTO machine_nonces (machine_id, nonce, expires_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) ORDER BY 1, 2
+         ON CONFLICT DO NOTHING RETURNING machine_id, nonce",
+    )
+    .bind(
+        claims
+            .iter()
+            .map(|c| c.machine_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(claims.iter().map(|c| c.nonce.as_str()).collect::<Vec<_>>())
+    .bind(claims.iter().map(|c| c.expires_at).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(unavailable)?;
+    let mut unclaimed: HashSet<(String, String)> = inserted.into_iter().collect();
+    Ok(claims
+        .iter()
+        .map(|c| unclaimed.remove(&(c.machine_id.to_string(), c.nonce.clone())))
+        .collect())
 }
 
 /// Candidates for sealing, read without a lock; [`still_unsealed`] re-reads them once the
@@ -257,40 +293,34 @@ async fn still_unsealed(
         .collect())
 }
 
-/// One statement (so one round trip): the nonce claims, the events, the seals, the heads
-/// and the usage counters, each a data-modifying CTE over arrays. Answers, for each claim
-/// in order, whether its nonce was fresh (the first claim of a nonce in the batch wins, as
-/// a claim in an earlier batch would).
-const APPEND_BATCH: &str = "WITH claimed AS (
-        INSERT INTO machine_nonces (machine_id, nonce, expires_at)
-        SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
-        ON CONFLICT DO NOTHING RETURNING machine_id, nonce
-    ), events AS (
+/// One statement (so one round trip): the events, the seals, the heads and the usage
+/// counters, each a data-modifying CTE over arrays.
+const APPEND_BATCH: &str = "WITH events AS (
         INSERT INTO audit_events (id, time, account_id, principal, auth_method, action, object,
             outcome, status, source_ip, request_id, credential, detail, identity, severity,
             chain_seq, prev_hash, hash)
-        SELECT * FROM UNNEST($4::text[], $5::int8[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::text[], $11::text[], $12::int8[], $13::text[], $14::text[],
-            $15::text[], $16::text[], $17::text[], $18::text[], $24::int8[], $25::bytea[],
-            $26::bytea[])
+        SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
+            $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[], $11::text[],
+            $12::text[], $13::text[], $14::text[], $15::text[], $21::int8[], $22::bytea[],
+            $23::bytea[])
     ), counted AS (
         UPDATE keyring_versions v SET encrypt_count = v.encrypt_count + u.n
-        FROM UNNEST($19::text[], $20::int8[], $21::int8[]) AS u(keyring_id, version, n)
+        FROM UNNEST($16::text[], $17::int8[], $18::int8[]) AS u(keyring_id, version, n)
         WHERE v.keyring_id = u.keyring_id AND v.version = u.version
     ), used AS (
         UPDATE api_keys k SET last_used_at = u.at
-        FROM UNNEST($22::text[], $23::int8[]) AS u(id, at) WHERE k.id = u.id
+        FROM UNNEST($19::text[], $20::int8[]) AS u(id, at) WHERE k.id = u.id
     ), sealed AS (
         UPDATE audit_events a SET chain_seq = u.position, prev_hash = u.prev, hash = u.hash
-        FROM UNNEST($27::int8[], $28::int8[], $29::bytea[], $30::bytea[])
+        FROM UNNEST($24::int8[], $25::int8[], $26::bytea[], $27::bytea[])
             AS u(seq, position, prev, hash)
         WHERE a.seq = u.seq
     ), heads AS (
         UPDATE audit_chains c SET length = u.length, head = u.head
-        FROM UNNEST($31::text[], $32::int8[], $33::bytea[]) AS u(chain, length, head)
+        FROM UNNEST($28::text[], $29::int8[], $30::bytea[]) AS u(chain, length, head)
         WHERE c.chain = u.chain
     )
-    SELECT machine_id, nonce FROM claimed";
+    SELECT 1";
 
 async fn write_batch(
     tx: &mut PgConnection,
@@ -298,23 +328,14 @@ async fn write_batch(
     links: &[Link],
     sealed: &[(i64, Link)],
     heads: Heads,
-    claims: &[NonceClaim],
-) -> Result<Vec<bool>, StoreError> {
+) -> Result<(), StoreError> {
     let text = |f: fn(&AuditEvent) -> Option<&str>| -> Vec<Option<&str>> {
         events.iter().map(f).collect()
     };
     let number = |f: fn(&AuditEvent) -> i64| -> Vec<i64> { events.iter().map(f).collect() };
     let usage = Usage::of(events);
     let heads = heads.into_sorted();
-    let inserted: Vec<(String, String)> = sqlx::query_as(APPEND_BATCH)
-        .bind(
-            claims
-                .iter()
-                .map(|c| c.machine_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(claims.iter().map(|c| c.nonce.as_str()).collect::<Vec<_>>())
-        .bind(claims.iter().map(|c| c.expires_at).collect::<Vec<_>>())
+    sqlx::query(APPEND_BATCH)
         .bind(text(|e| Some(e.id.as_str())))
         .bind(number(|e| e.time))
         .bind(text(|e| e.account_id.as_deref()))
@@ -360,14 +381,10 @@ async fn write_batch(
         .bind(heads.iter().map(|h| h.0.as_str()).collect::<Vec<_>>())
         .bind(heads.iter().map(|h| h.1).collect::<Vec<_>>())
         .bind(heads.iter().map(|h| h.2.to_vec()).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-    let mut unclaimed: HashSet<(String, String)> = inserted.into_iter().collect();
-    Ok(claims
-        .iter()
-        .map(|c| unclaimed.remove(&(c.machine_id.to_string(), c.nonce.clone())))
-        .collect())
+    Ok(())
 }
 
 /// The usage a batch's events carry, as columns: each keyring version's encrypt count and

@@ -5,7 +5,8 @@ use super::audit::{EVENT_COLUMNS, INSERT_CHAINED_EVENT, SEAL_BATCH};
 use super::db_error;
 use crate::store::chain::{self, Heads};
 use crate::store::{
-    AuditEvent, AuditWriter, AuthMethod, Identity, NonceClaim, Outcome, Severity, StoreError,
+    AuditEvent, AuditWriter, AuthMethod, EventsGiven, Identity, NonceClaim, Outcome, Severity,
+    StoreError,
 };
 use rusqlite::OptionalExtension;
 use sqlx::any::AnyPoolOptions;
@@ -112,14 +113,15 @@ impl SqliteAuditWriter {
 impl AuditWriter for SqliteAuditWriter {
     fn append(
         &mut self,
-        events: &[AuditEvent],
         claims: &[NonceClaim],
+        events: EventsGiven<'_>,
     ) -> Result<Vec<bool>, StoreError> {
         let tx = self
             .connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(writer_error)?;
         let fresh = claim_nonces(&tx, claims)?;
+        let events = &events(&fresh);
         let unsealed = unsealed_events(&tx)?;
         let touched = chain::chains_of(unsealed.iter().map(|(_, e)| e).chain(events));
         let mut heads = load_heads(&tx, &touched)?;
@@ -335,4 +337,48 @@ fn count_usage(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Result<
             .map_err(writer_error)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{event, temporary_store};
+    use crate::store::{AuditLog, NonceClaim};
+
+    fn claim(nonce: &str) -> NonceClaim {
+        NonceClaim {
+            machine_id: "app_m".into(),
+            nonce: nonce.into(),
+            expires_at: i64::MAX,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_writer_claims_first_and_writes_the_events_the_answers_choose() {
+        let (_dir, store) = temporary_store().await;
+        let mut writer = store.audit_writer().expect("writer");
+        let mut asked = Vec::new();
+        let fresh = writer
+            .append(&[claim("a"), claim("b"), claim("a")], &mut |fresh| {
+                asked = fresh.to_vec();
+                let chosen = if fresh[1] { "used.b" } else { "replayed.b" };
+                vec![event(chosen, 200)]
+            })
+            .expect("first batch");
+        // The first claim of a nonce in a batch wins, as one in an earlier batch would.
+        assert_eq!(fresh, [true, true, false]);
+        assert_eq!(asked, fresh);
+        let fresh = writer
+            .append(&[claim("b"), claim("c")], &mut |_| {
+                vec![event("second", 200)]
+            })
+            .expect("second batch");
+        assert_eq!(fresh, [false, true]);
+
+        let actions: Vec<String> =
+            sqlx::query_scalar("SELECT action FROM audit_events ORDER BY seq")
+                .fetch_all(&store.pool)
+                .await
+                .expect("events");
+        assert_eq!(actions, ["used.b", "second"]);
+    }
 }
